@@ -1,0 +1,78 @@
+//! Typed shared-memory IPC for independent processes.
+//!
+//! shmkit puts typed primitives in named, memory-mapped segments. Any process
+//! of the same user attaches to one by name — no parent/child relationship,
+//! no serialization: plain data ([`bytemuck::Pod`] types) is read and written
+//! in place.
+//!
+//! # A tour
+//!
+//! One process creates the objects; another opens them by name. (Here both
+//! handles live in one process so the example runs as a doctest; the
+//! `two_processes` example runs them in two.)
+//!
+//! ```
+//! use shmkit::{Array, Mutex, Value};
+//! # let id = std::process::id();
+//! # let (vname, mname, aname) = (format!("tour-v-{id}"), format!("tour-m-{id}"), format!("tour-a-{id}"));
+//!
+//! // Process A: create. Creation is exclusive, the file is mode 0600, and
+//! // the creating handle removes the name when dropped.
+//! let counter = Value::create(&vname, 0u64)?;
+//! let stats = Mutex::create(&mname, [0u32; 4])?;
+//! let samples = Array::create_from(&aname, &[1.0f32, 2.0, 3.0])?;
+//!
+//! // Process B: open by name. The element type is checked: opening the
+//! // Value as `Value<u32>` or as an `Array` is an error, never garbage.
+//! let counter_b = Value::<u64>::open(&vname)?;
+//! let stats_b = Mutex::<[u32; 4]>::open(&mname)?;
+//! let samples_b = Array::<f32>::open(&aname)?;
+//!
+//! *counter_b.lock().unwrap() += 1;
+//! stats_b.lock().unwrap()[2] = 7;
+//! samples_b.set(0, 9.5).unwrap();
+//!
+//! assert_eq!(counter.load(), 1);
+//! assert_eq!(stats.lock().unwrap()[2], 7);
+//! assert_eq!(samples.to_vec(), [9.5, 2.0, 3.0]);
+//! assert!(Value::<u32>::open(&vname).is_err());
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
+//! # Robustness
+//!
+//! If a process dies holding a lock, the next locker gets the lock with
+//! [`LockError::OwnerDied`] (within milliseconds) and repairs the data.
+//! Liveness is tracked with open-file-description locks, which the kernel
+//! drops when a process dies, so PID reuse cannot fool it.
+//!
+//! # Layers
+//!
+//! `sys` (the OS calls) → `segment` (named files, header checks, liveness
+//! registry) → objects ([`Value`], [`Array`], [`Atomic`], [`Mutex`]) → the
+//! `shmkit` command-line tool.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+mod array;
+mod atomic;
+mod error;
+pub mod name;
+mod primitive;
+mod segment;
+mod sync;
+mod sys;
+mod value;
+mod wait;
+
+pub mod inspect;
+
+pub use array::{Array, ArrayGuard, IndexOutOfBounds};
+pub use atomic::{Atomic, AtomicInt};
+pub use error::Error;
+pub use segment::header::ObjectKind;
+pub use segment::{OpenOptions, Segment, ShmSafe, unlink};
+pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLockError, TryLockResult};
+pub use value::{Value, ValueGuard};
+pub use wait::WaitStrategy;

@@ -1,0 +1,451 @@
+//! Named segments: create, open, check, own and remove the file behind an
+//! object, and its liveness registry.
+//!
+//! A segment file is laid out as
+//! `[header (256 B)] [registry: one u32 generation per slot] [object state]`,
+//! the object state starting at a multiple of 64 (or of its alignment).
+
+pub(crate) mod header;
+pub(crate) mod registry;
+mod typed;
+
+pub use typed::{Segment, ShmSafe};
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::error::Error;
+use crate::name;
+use crate::primitive::{AtomicU32, Ordering};
+use crate::sys;
+use header::{Fingerprint, HEADER_SIZE, Header, INIT_OFFSET, ObjectKind, READY};
+use registry::Registration;
+
+/// How segments are created and opened. The defaults are the safe ones.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    mode: u32,
+    allow_shared_mode: bool,
+    allow_foreign_owner: bool,
+    ready_timeout: Duration,
+    registry_slots: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            mode: 0o600,
+            allow_shared_mode: false,
+            allow_foreign_owner: false,
+            ready_timeout: Duration::from_secs(2),
+            registry_slots: registry::DEFAULT_SLOTS,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// The safe defaults: mode 0600, owner-only files accepted, 2 s for a
+    /// creator to finish, 256 liveness slots.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Permission bits of a created segment (default `0o600`), set with
+    /// `fchmod`, so the umask does not apply. Only the low 9 bits are used.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o777;
+        self
+    }
+
+    /// Accept, on open, a file that group or others may read or write.
+    pub fn allow_shared_mode(mut self, yes: bool) -> Self {
+        self.allow_shared_mode = yes;
+        self
+    }
+
+    /// Accept, on open, a file owned by another user.
+    pub fn allow_foreign_owner(mut self, yes: bool) -> Self {
+        self.allow_foreign_owner = yes;
+        self
+    }
+
+    /// How long an opener waits for a creator that has not finished yet.
+    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// How many handles may be registered as alive at once (1 to 1024).
+    pub fn registry_slots(mut self, slots: u32) -> Self {
+        self.registry_slots = slots.clamp(1, registry::MAX_SLOTS);
+        self
+    }
+}
+
+/// What an object asks of its segment: kind, element fingerprint, and the
+/// size and alignment of its state.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub kind: ObjectKind,
+    pub fingerprint: Fingerprint,
+    pub data_size: u64,
+    pub data_align: u64,
+}
+
+impl Spec {
+    pub fn new(kind: ObjectKind, fingerprint: Fingerprint, data_size: usize, data_align: usize) -> Spec {
+        Spec { kind, fingerprint, data_size: data_size as u64, data_align: data_align as u64 }
+    }
+
+    fn layout(&self, slots: u32) -> Result<(u64, u64), Error> {
+        if self.data_align > 4096 || !self.data_align.is_power_of_two() {
+            return Err(Error::InvalidArgument(format!(
+                "alignment {} is not a power of two up to 4096",
+                self.data_align
+            )));
+        }
+        let align = self.data_align.max(64);
+        let registry_end = HEADER_SIZE as u64 + u64::from(slots) * 4;
+        let data_offset = registry_end.div_ceil(align) * align;
+        let total = data_offset
+            .checked_add(self.data_size)
+            .filter(|&t| t <= i64::MAX as u64)
+            .ok_or_else(|| Error::InvalidArgument(format!("a segment of {} bytes is too large", self.data_size)))?;
+        Ok((data_offset, total))
+    }
+}
+
+/// A mapped segment: the file, the mapping and the checked header.
+///
+/// Internal: objects wrap it and expose typed state. The handle that created
+/// the name unlinks it on drop unless [`RawSegment::persist`] was called.
+pub(crate) struct RawSegment {
+    name: String,
+    path: CString,
+    map: MmapRaw,
+    fd: OwnedFd,
+    header: Header,
+    /// Unlink the name on drop (creator and not persisted).
+    owns_name: AtomicBool,
+    /// The liveness slot this handle holds (claimed at open or create).
+    registration: Registration,
+}
+
+// SAFETY: the mapping is shared memory that every process and thread may
+// access through atomics or the objects' own locks; the handle's own fields
+// are immutable after construction or atomic.
+unsafe impl Send for RawSegment {}
+// SAFETY: as above; nothing in the handle is mutated without synchronization.
+unsafe impl Sync for RawSegment {}
+
+impl RawSegment {
+    /// Creates `name` exclusively, lets `init` write the object state into the
+    /// zeroed data region, then publishes the segment.
+    ///
+    /// `init` receives a pointer to `spec.data_size` zeroed, writable bytes
+    /// aligned to `spec.data_align`.
+    pub fn create(
+        name: &str,
+        spec: &Spec,
+        opts: &OpenOptions,
+        init: impl FnOnce(*mut u8),
+    ) -> Result<RawSegment, Error> {
+        let path = name::path_of(name)?;
+        let slots = opts.registry_slots;
+        let (data_offset, total) = spec.layout(slots)?;
+        let fd = sys::create_exclusive(&path, opts.mode).map_err(|e| Error::from_open("create", name, e))?;
+        // From here on, a failure must not leave the half-made file behind.
+        let unlink_on_error = |e: Error| {
+            let _ = sys::unlink(&path);
+            e
+        };
+        sys::allocate(fd.as_fd(), total).map_err(|e| {
+            unlink_on_error(match e.raw_os_error() {
+                Some(libc::ENOSPC) | Some(libc::EFBIG) => Error::NoSpace { name: name.to_owned(), bytes: total },
+                _ => Error::Io { op: "reserve memory for", name: name.to_owned(), source: e },
+            })
+        })?;
+        let map = map_file(&fd, total)
+            .map_err(|e| unlink_on_error(Error::Io { op: "map", name: name.to_owned(), source: e }))?;
+        // The creator registers first, so that `shmkit ls` can tell whether it
+        // is alive. The registry is still all zeros and nobody else sees it.
+        let reg = claim_slot(name, &fd, &map, slots).map_err(unlink_on_error)?;
+        let mut seg = RawSegment {
+            name: name.to_owned(),
+            path,
+            map,
+            fd,
+            header: bytemuck::Zeroable::zeroed(),
+            owns_name: AtomicBool::new(true),
+            registration: reg,
+        };
+        let header = Header::new(spec.kind, &spec.fingerprint, total, slots, data_offset, spec.data_size, reg.slot());
+        // SAFETY: the mapping is `total >= HEADER_SIZE` bytes, page-aligned,
+        // and not yet visible to any opener (init is still 0), so we are its
+        // only writer.
+        unsafe { std::ptr::write(seg.map.as_mut_ptr().cast::<Header>(), header) };
+        seg.header = header;
+        // SAFETY: `data_offset + data_size <= total` (Spec::layout), and the
+        // offset is a multiple of the alignment asked for.
+        init(unsafe { seg.map.as_mut_ptr().add(data_offset as usize) });
+        // Publish: everything written above happens-before an opener's
+        // Acquire load that sees READY.
+        seg.init_word().store(READY, Ordering::Release);
+        Ok(seg)
+    }
+
+    /// Opens `name` and checks that it holds `spec`.
+    pub fn open(name: &str, spec: &Spec, opts: &OpenOptions) -> Result<RawSegment, Error> {
+        let wanted = spec.fingerprint.describe(spec.kind);
+        RawSegment::open_sized(name, opts, spec.kind, &wanted, |_| Ok(spec.clone()))
+    }
+
+    /// Opens `name`, which must hold a `kind` (else [`Error::WrongKind`]
+    /// naming `wanted`), then checks it against the spec that `make_spec`
+    /// derives from the header (for objects whose capacity the opener does
+    /// not know, such as an Array).
+    pub fn open_sized(
+        name: &str,
+        opts: &OpenOptions,
+        kind: ObjectKind,
+        wanted: &str,
+        make_spec: impl FnOnce(&Header) -> Result<Spec, Error>,
+    ) -> Result<RawSegment, Error> {
+        let seg = RawSegment::open_any(name, opts)?;
+        if seg.header.kind != kind as u32 {
+            return Err(Error::WrongKind {
+                name: name.to_owned(),
+                holds: seg.header.describe(),
+                wanted: wanted.to_owned(),
+            });
+        }
+        let spec = make_spec(&seg.header)?;
+        seg.header.expect(name, spec.kind, &spec.fingerprint)?;
+        if seg.header.data_size != spec.data_size {
+            return Err(Error::Corrupt {
+                name: name.to_owned(),
+                reason: format!(
+                    "state of {} bytes, expected {} for {}",
+                    seg.header.data_size,
+                    spec.data_size,
+                    spec.fingerprint.describe(spec.kind)
+                ),
+            });
+        }
+        if seg.header.data_offset % spec.data_align != 0 {
+            return Err(Error::Corrupt { name: name.to_owned(), reason: "misaligned state".into() });
+        }
+        Ok(seg)
+    }
+
+    /// Opens `name` if it exists, or creates it: safe when several processes
+    /// race to do either.
+    pub fn open_or_create(
+        name: &str,
+        spec: &Spec,
+        opts: &OpenOptions,
+        mut init: impl FnMut(*mut u8),
+    ) -> Result<RawSegment, Error> {
+        // Each round either creates, or opens what another process created;
+        // it repeats only if the other process removed the name in between.
+        for _ in 0..64 {
+            match RawSegment::create(name, spec, opts, &mut init) {
+                Err(Error::AlreadyExists { .. }) => {}
+                other => return other,
+            }
+            match RawSegment::open(name, spec, opts) {
+                Err(Error::NotFound { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Io {
+            op: "open or create",
+            name: name.to_owned(),
+            source: std::io::Error::other("the name kept appearing and disappearing"),
+        })
+    }
+
+    /// Opens `name` whatever it holds, after the file, permission and header
+    /// checks (for inspection).
+    pub fn open_any(name: &str, opts: &OpenOptions) -> Result<RawSegment, Error> {
+        let path = name::path_of(name)?;
+        let fd = sys::open_existing(&path).map_err(|e| Error::from_open("open", name, e))?;
+        let (map, size) = wait_ready(name, &fd, opts)?;
+        // SAFETY: the mapping holds at least HEADER_SIZE bytes (checked by
+        // wait_ready) at a page-aligned address. A volatile read copies the
+        // bytes out once; the copy is then checked, never the live memory.
+        let header = unsafe { std::ptr::read_volatile(map.as_ptr().cast::<Header>()) };
+        header.validate(name, size)?;
+        let registration = claim_slot(name, &fd, &map, header.registry_slots)?;
+        Ok(RawSegment { name: name.to_owned(), path, map, fd, header, owns_name: AtomicBool::new(false), registration })
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The segment file's descriptor.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The checked header snapshot.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Keep the name after this handle is dropped.
+    pub fn persist(&self) {
+        self.owns_name.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Start of the object state.
+    pub fn data_ptr(&self) -> *mut u8 {
+        // SAFETY: data_offset + data_size <= total size (validated header).
+        unsafe { self.map.as_mut_ptr().add(self.header.data_offset as usize) }
+    }
+
+    /// Size of the object state in bytes.
+    pub fn data_len(&self) -> usize {
+        self.header.data_size as usize
+    }
+
+    /// Whether `ptr..ptr+len` lies inside this segment's mapping.
+    pub fn contains(&self, ptr: *const u8, len: usize) -> bool {
+        let start = self.map.as_ptr() as usize;
+        let p = ptr as usize;
+        p >= start && p.checked_add(len).is_some_and(|end| end <= start + self.map.len())
+    }
+
+    fn init_word(&self) -> &AtomicU32 {
+        // SAFETY: INIT_OFFSET is 4-aligned inside the page-aligned mapping,
+        // which lives as long as `self`; the word is only accessed atomically.
+        unsafe { &*self.map.as_ptr().add(INIT_OFFSET).cast::<AtomicU32>() }
+    }
+
+    /// The registry's generation words.
+    pub fn generations(&self) -> &[AtomicU32] {
+        registry_words(&self.map, self.header.registry_slots)
+    }
+
+    /// The liveness slot this handle holds.
+    pub fn registration(&self) -> Registration {
+        self.registration
+    }
+
+    /// Whether the holder named by `token` is alive (see [`registry::is_alive`]).
+    pub fn is_alive(&self, token: u32) -> bool {
+        registry::is_alive(self.fd.as_fd(), self.generations(), token, Some(self.registration))
+    }
+
+    /// Whether the creator's handle is still open somewhere.
+    pub fn creator_alive(&self) -> bool {
+        let slot = self.header.creator_slot;
+        if self.registration.slot() == slot && self.owns_name.load(std::sync::atomic::Ordering::Relaxed) {
+            return true;
+        }
+        registry::slot_held(self.fd.as_fd(), slot).unwrap_or(false)
+    }
+}
+
+impl registry::Liveness for RawSegment {
+    fn token(&self) -> u32 {
+        self.registration.token()
+    }
+
+    fn is_alive(&self, token: u32) -> bool {
+        RawSegment::is_alive(self, token)
+    }
+}
+
+impl Drop for RawSegment {
+    fn drop(&mut self) {
+        if !self.owns_name.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        // Unlink only if the name still refers to our file: it may have been
+        // removed and created anew by someone else since.
+        let ours = sys::fstat(self.fd.as_fd()).map(|st| st.id).ok();
+        if ours.is_some() && sys::lstat_id(&self.path).ok() == ours {
+            let _ = sys::unlink(&self.path);
+        }
+    }
+}
+
+/// Removes the segment `name`. Processes that have it mapped keep using it;
+/// the memory is freed when the last of them unmaps it.
+///
+/// # Errors
+/// [`Error::InvalidName`], [`Error::NotFound`], or the OS error.
+pub fn unlink(name: &str) -> Result<(), Error> {
+    let path = name::path_of(name)?;
+    sys::unlink(&path).map_err(|e| Error::from_open("remove", name, e))
+}
+
+/// The generation words of a registry of `slots` slots after the header.
+fn registry_words(map: &MmapRaw, slots: u32) -> &[AtomicU32] {
+    debug_assert!(map.len() >= HEADER_SIZE + slots as usize * 4);
+    // SAFETY: callers pass the slot count of a validated header (or the one
+    // they are creating with), so the words lie between the header and the
+    // data region inside the mapping; offset 256 is 4-aligned; the words are
+    // only ever accessed atomically and live as long as the mapping.
+    unsafe { std::slice::from_raw_parts(map.as_ptr().add(HEADER_SIZE).cast::<AtomicU32>(), slots as usize) }
+}
+
+/// Claims a liveness slot for a new handle on `fd`.
+fn claim_slot(name: &str, fd: &OwnedFd, map: &MmapRaw, slots: u32) -> Result<Registration, Error> {
+    registry::register(fd.as_fd(), registry_words(map, slots), std::process::id())
+        .map_err(|e| Error::Io { op: "register in", name: name.to_owned(), source: e })?
+        .ok_or(Error::RegistryFull { name: name.to_owned(), slots })
+}
+
+fn map_file(fd: &OwnedFd, len: u64) -> std::io::Result<MmapRaw> {
+    MmapOptions::new().len(len as usize).map_raw(fd)
+}
+
+/// Checks the file, then waits (bounded) until its creator has published it.
+fn wait_ready(name: &str, fd: &OwnedFd, opts: &OpenOptions) -> Result<(MmapRaw, u64), Error> {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        let st = sys::fstat(fd.as_fd()).map_err(|e| Error::Io { op: "stat", name: name.to_owned(), source: e })?;
+        if !st.is_regular {
+            return Err(Error::NotRegularFile { name: name.to_owned() });
+        }
+        let euid = sys::euid();
+        if st.uid != euid && !opts.allow_foreign_owner {
+            return Err(Error::ForeignOwner { name: name.to_owned(), uid: st.uid, expected: euid });
+        }
+        if st.mode & 0o077 != 0 && !opts.allow_shared_mode {
+            return Err(Error::InsecureMode { name: name.to_owned(), mode: st.mode });
+        }
+        if st.size >= HEADER_SIZE as u64 {
+            if st.size > isize::MAX as u64 {
+                return Err(Error::BadSize { name: name.to_owned(), size: st.size, expected: isize::MAX as u64 });
+            }
+            let map = map_file(fd, st.size).map_err(|e| Error::Io { op: "map", name: name.to_owned(), source: e })?;
+            // SAFETY: INIT_OFFSET is 4-aligned inside the mapping; read atomically.
+            let init = unsafe { &*map.as_ptr().add(INIT_OFFSET).cast::<AtomicU32>() }.load(Ordering::Acquire);
+            match init {
+                READY => return Ok((map, st.size)),
+                0 => {}
+                other => {
+                    return Err(Error::Corrupt { name: name.to_owned(), reason: format!("init word {other:#x}") });
+                }
+            }
+        }
+        let waited = start.elapsed();
+        if waited >= opts.ready_timeout {
+            // A zero-length or zero-header file that never became ready: if
+            // it is not even a header long, say so; else it never published.
+            return Err(Error::NotReady { name: name.to_owned(), waited_ms: waited.as_millis() as u64 });
+        }
+        std::thread::sleep(pause.min(opts.ready_timeout - waited));
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}

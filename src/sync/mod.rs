@@ -1,0 +1,4 @@
+//! Synchronization primitives shared between processes.
+
+pub(crate) mod mutex;
+pub(crate) mod raw_mutex;

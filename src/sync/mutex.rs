@@ -1,0 +1,462 @@
+//! [`Mutex<T>`]: a robust mutex shared by name between processes, its guard,
+//! and the embeddable [`MutexCell<T>`].
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use crate::error::Error;
+use crate::segment::header::{Fingerprint, ObjectKind};
+use crate::segment::{OpenOptions, RawSegment, Segment, ShmSafe, Spec};
+use crate::sync::raw_mutex::{LockFail, RawMutex};
+use crate::wait::{Deadline, WaitStrategy};
+
+/// The result of a blocking lock: the guard, or the guard wrapped in
+/// [`LockError::OwnerDied`].
+pub type LockResult<G> = Result<G, LockError<G>>;
+
+/// The result of `try_lock` or `lock_timeout`.
+pub type TryLockResult<G> = Result<G, TryLockError<G>>;
+
+/// A lock was acquired, but its previous holder died holding it.
+///
+/// You hold the lock now. The data may be half-updated: repair it, then drop
+/// the guard; from then on the lock works as before. If you drop the guard
+/// without looking, the next locker is told nothing more.
+pub enum LockError<G> {
+    /// The previous holder died while holding the lock.
+    OwnerDied(G),
+}
+
+impl<G> LockError<G> {
+    /// The guard, whatever happened.
+    pub fn into_inner(self) -> G {
+        match self {
+            LockError::OwnerDied(g) => g,
+        }
+    }
+}
+
+impl<G> fmt::Debug for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OwnerDied(..)")
+    }
+}
+
+impl<G> fmt::Display for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the previous holder of the lock died holding it; the data may need repair")
+    }
+}
+
+impl<G> std::error::Error for LockError<G> {}
+
+/// Why `try_lock` or `lock_timeout` did not return a clean guard.
+pub enum TryLockError<G> {
+    /// Acquired, but the previous holder died holding it (see [`LockError`]).
+    OwnerDied(G),
+    /// `try_lock`: held by a live holder.
+    WouldBlock,
+    /// `lock_timeout`: still held by a live holder when the time ran out.
+    TimedOut,
+}
+
+impl<G> fmt::Debug for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryLockError::OwnerDied(_) => "OwnerDied(..)",
+            TryLockError::WouldBlock => "WouldBlock",
+            TryLockError::TimedOut => "TimedOut",
+        })
+    }
+}
+
+impl<G> fmt::Display for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryLockError::OwnerDied(_) => "the previous holder of the lock died holding it",
+            TryLockError::WouldBlock => "the lock is held by another live holder",
+            TryLockError::TimedOut => "timed out waiting for the lock",
+        })
+    }
+}
+
+impl<G> std::error::Error for TryLockError<G> {}
+
+impl<G> From<LockError<G>> for TryLockError<G> {
+    fn from(e: LockError<G>) -> Self {
+        TryLockError::OwnerDied(e.into_inner())
+    }
+}
+
+/// RAII guard of a shmkit lock: derefs to the protected data, unlocks on drop.
+#[must_use = "if unused the lock is released immediately"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    raw: &'a RawMutex,
+    data: NonNull<T>,
+    /// Unlock leaving the DIRTY mark (internal readers that did not repair).
+    keep_dirty: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: a guard gives `&T` to whoever holds `&guard`; that is sound to share
+// between threads when `T: Sync`, as for `std::sync::MutexGuard`.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// # Safety
+    /// The caller holds `raw`, and `data` is valid for reads and writes for
+    /// `'a` and only accessed by holders of `raw`.
+    pub(crate) unsafe fn new(raw: &'a RawMutex, data: NonNull<T>) -> Self {
+        MutexGuard { raw, data, keep_dirty: false, _not_send: PhantomData }
+    }
+
+    /// Unlocks so that the next locker still gets `OwnerDied`.
+    pub(crate) fn leave_dirty(mut guard: Self) {
+        guard.keep_dirty = true;
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: we hold the lock, so nobody else accesses the data (new()).
+        unsafe { self.data.as_ref() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: we hold the lock and `&mut self` is unique.
+        unsafe { self.data.as_mut() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.raw.unlock(self.keep_dirty);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// Turns "acquired; was the holder dead?" into the public result type.
+pub(crate) fn wrap_blocking<G>(owner_died: bool, guard: impl FnOnce() -> G) -> LockResult<G> {
+    if owner_died { Err(LockError::OwnerDied(guard())) } else { Ok(guard()) }
+}
+
+/// Turns a raw lock outcome with a deadline into the public result type.
+pub(crate) fn wrap_try<G>(outcome: Result<bool, LockFail>, guard: impl FnOnce() -> G) -> TryLockResult<G> {
+    match outcome {
+        Ok(false) => Ok(guard()),
+        Ok(true) => Err(TryLockError::OwnerDied(guard())),
+        Err(LockFail::WouldBlock) => Err(TryLockError::WouldBlock),
+        Err(LockFail::TimedOut) => Err(TryLockError::TimedOut),
+    }
+}
+
+/// A robust mutex and the data it protects, laid out to be embedded in a
+/// user's own `#[repr(C)]` state placed with [`Segment`].
+///
+/// ```
+/// use shmkit::{MutexCell, Segment, ShmSafe};
+///
+/// #[repr(C)]
+/// struct Jobs {
+///     counters: MutexCell<[u64; 4]>,
+/// }
+/// // SAFETY: repr(C), and every field is ShmSafe.
+/// unsafe impl ShmSafe for Jobs {}
+///
+/// # let name = format!("doc-cell-{}", std::process::id());
+/// let seg = Segment::create(&name, Jobs { counters: MutexCell::new([0; 4]) })?;
+/// seg.counters.lock(&seg).unwrap_or_else(|e| e.into_inner())[2] += 1;
+/// assert_eq!(seg.counters.lock(&seg).unwrap()[2], 1);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[repr(C)]
+pub struct MutexCell<T> {
+    raw: RawMutex,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the data is only reached through a guard, which requires holding
+// the lock; T: Pod has no thread affinity.
+unsafe impl<T: Pod> Sync for MutexCell<T> {}
+// SAFETY: all-zero is an unlocked RawMutex and a valid T; any bit pattern of
+// the word is a valid (if possibly "dead holder") lock state, and T: Pod
+// accepts any bits; no pointers; no drop glue.
+unsafe impl<T: Pod> ShmSafe for MutexCell<T> {}
+
+impl<T: Pod> MutexCell<T> {
+    /// An unlocked cell holding `value`.
+    pub fn new(value: T) -> Self {
+        MutexCell { raw: RawMutex::new(), data: UnsafeCell::new(value) }
+    }
+
+    fn check_in<S: ShmSafe>(&self, seg: &Segment<S>) {
+        let inside = seg.raw().contains((self as *const Self).cast(), std::mem::size_of::<Self>());
+        assert!(inside, "MutexCell::lock: the cell is not inside the segment given for liveness checks");
+    }
+
+    fn guard(&self) -> MutexGuard<'_, T> {
+        // SAFETY: called only once the lock is held; the data lives as long
+        // as `self` and is only reached by holders of `self.raw`.
+        unsafe { MutexGuard::new(&self.raw, NonNull::new_unchecked(self.data.get())) }
+    }
+
+    /// Locks, blocking until the lock is free or its holder is known dead.
+    ///
+    /// `seg` is the segment the cell lives in; its liveness registry tells
+    /// whether a holder died.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] with the guard if the previous holder died.
+    ///
+    /// # Panics
+    /// If the cell does not lie inside `seg` (liveness answers from another
+    /// segment could hand the lock to two holders).
+    pub fn lock<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> LockResult<MutexGuard<'a, T>> {
+        self.check_in(seg);
+        wrap_blocking(self.raw.lock_forever(seg.raw(), WaitStrategy::Adaptive), || self.guard())
+    }
+
+    /// Locks if the lock is free now (or its holder is dead).
+    ///
+    /// # Errors
+    /// [`TryLockError::WouldBlock`], or `OwnerDied` with the guard.
+    ///
+    /// # Panics
+    /// As [`MutexCell::lock`].
+    pub fn try_lock<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> TryLockResult<MutexGuard<'a, T>> {
+        self.check_in(seg);
+        wrap_try(self.raw.lock(seg.raw(), Deadline::Now, WaitStrategy::Park), || self.guard())
+    }
+
+    /// Locks, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
+    ///
+    /// # Panics
+    /// As [`MutexCell::lock`].
+    pub fn lock_timeout<'a, S: ShmSafe>(
+        &'a self,
+        seg: &'a Segment<S>,
+        timeout: Duration,
+    ) -> TryLockResult<MutexGuard<'a, T>> {
+        self.check_in(seg);
+        wrap_try(self.raw.lock(seg.raw(), Deadline::after(timeout), WaitStrategy::Adaptive), || self.guard())
+    }
+}
+
+/// A segment whose state is one [`MutexCell<T>`]: the common core of
+/// [`Mutex<T>`] and [`Value<T>`](crate::Value), which differ only in kind
+/// and in the conveniences they offer.
+pub(crate) struct LockedCell<T: Pod> {
+    seg: RawSegment,
+    cell: NonNull<MutexCell<T>>,
+    strategy: WaitStrategy,
+}
+
+// SAFETY: the handle owns its mapping; the cell it points into is shared
+// state designed for concurrent access from any thread of any process.
+unsafe impl<T: Pod> Send for LockedCell<T> {}
+// SAFETY: as above: every access to the data goes through the lock.
+unsafe impl<T: Pod> Sync for LockedCell<T> {}
+
+impl<T: Pod> LockedCell<T> {
+    fn spec(kind: ObjectKind) -> Spec {
+        Spec::new(
+            kind,
+            Fingerprint::of::<T>(1),
+            std::mem::size_of::<MutexCell<T>>(),
+            std::mem::align_of::<MutexCell<T>>(),
+        )
+    }
+
+    fn init(value: T) -> impl FnMut(*mut u8) {
+        move |p| {
+            // SAFETY: RawSegment::create hands us zeroed, writable memory of
+            // the spec's size and alignment, not yet visible to others.
+            unsafe { p.cast::<MutexCell<T>>().write(MutexCell::new(value)) }
+        }
+    }
+
+    fn wrap(seg: RawSegment) -> Self {
+        // SAFETY: data_ptr points into a live mapping, so it is not null.
+        let cell = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<MutexCell<T>>()) };
+        LockedCell { seg, cell, strategy: WaitStrategy::Adaptive }
+    }
+
+    pub fn create(kind: ObjectKind, name: &str, value: T, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::create(name, &Self::spec(kind), opts, Self::init(value)).map(Self::wrap)
+    }
+
+    pub fn open(kind: ObjectKind, name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::open(name, &Self::spec(kind), opts).map(Self::wrap)
+    }
+
+    pub fn open_or_create(kind: ObjectKind, name: &str, value: T, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::open_or_create(name, &Self::spec(kind), opts, Self::init(value)).map(Self::wrap)
+    }
+
+    pub fn seg(&self) -> &RawSegment {
+        &self.seg
+    }
+
+    pub fn set_strategy(&mut self, strategy: WaitStrategy) {
+        self.strategy = strategy;
+    }
+
+    fn cell(&self) -> &MutexCell<T> {
+        // SAFETY: the cell lies in our mapping, which lives as long as self.
+        unsafe { self.cell.as_ref() }
+    }
+
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        let cell = self.cell();
+        wrap_blocking(cell.raw.lock_forever(&self.seg, self.strategy), || cell.guard())
+    }
+
+    pub fn lock_until(&self, deadline: Deadline) -> TryLockResult<MutexGuard<'_, T>> {
+        let cell = self.cell();
+        wrap_try(cell.raw.lock(&self.seg, deadline, self.strategy), || cell.guard())
+    }
+
+    pub fn is_locked(&self) -> bool {
+        self.cell().raw.is_locked()
+    }
+}
+
+/// A robust mutex around a `T: Pod`, shared by name between processes.
+///
+/// If the process holding it dies, the next locker gets the lock with
+/// [`LockError::OwnerDied`] within milliseconds, never a hang.
+///
+/// The handle is `Send` and `Sync`: threads may share one handle; they
+/// exclude each other as they would with `std::sync::Mutex`.
+///
+/// ```
+/// use shmkit::Mutex;
+/// # let name = format!("doc-mutex-{}", std::process::id());
+/// let m = Mutex::create(&name, 0u64)?;        // in one process
+/// let other = Mutex::<u64>::open(&name)?;    // in another
+/// *other.lock().unwrap() += 5;
+/// assert_eq!(*m.lock().unwrap(), 5);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Mutex<T: Pod>(LockedCell<T>);
+
+impl<T: Pod> Mutex<T> {
+    /// Creates the mutex `name` holding `value`. Exclusive: fails if the
+    /// name exists.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
+    pub fn create(name: &str, value: T) -> Result<Self, Error> {
+        Self::create_with(name, value, &OpenOptions::default())
+    }
+
+    /// [`Mutex::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Mutex::create`].
+    pub fn create_with(name: &str, value: T, opts: &OpenOptions) -> Result<Self, Error> {
+        LockedCell::create(ObjectKind::Mutex, name, value, opts).map(Mutex)
+    }
+
+    /// Opens the existing mutex `name`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::WrongKind`] / [`Error::WrongType`] if
+    /// it holds something else, and the other open checks.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &OpenOptions::default())
+    }
+
+    /// [`Mutex::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Mutex::open`].
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        LockedCell::open(ObjectKind::Mutex, name, opts).map(Mutex)
+    }
+
+    /// Opens `name`, or creates it holding `value`: safe when processes race.
+    ///
+    /// # Errors
+    /// As [`Mutex::open`] and [`Mutex::create`].
+    pub fn open_or_create(name: &str, value: T) -> Result<Self, Error> {
+        LockedCell::open_or_create(ObjectKind::Mutex, name, value, &OpenOptions::default()).map(Mutex)
+    }
+
+    /// Sets how this handle waits for the lock.
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.0.set_strategy(strategy);
+        self
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.0.seg().name()
+    }
+
+    /// Keeps the name after this (creating) handle is dropped.
+    pub fn persist(&self) {
+        self.0.seg().persist();
+    }
+
+    /// Locks, blocking until the lock is free or its holder is known dead.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] with the guard if the previous holder died
+    /// holding the lock.
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        self.0.lock()
+    }
+
+    /// Locks if that is possible without waiting.
+    ///
+    /// # Errors
+    /// [`TryLockError::WouldBlock`] if a live holder has it, or `OwnerDied`.
+    pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
+        self.0.lock_until(Deadline::Now)
+    }
+
+    /// Locks, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`TryLockError::TimedOut`], or `OwnerDied`.
+    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<MutexGuard<'_, T>> {
+        self.0.lock_until(Deadline::after(timeout))
+    }
+
+    /// Locks, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`TryLockError::TimedOut`], or `OwnerDied`.
+    pub fn lock_deadline(&self, deadline: Instant) -> TryLockResult<MutexGuard<'_, T>> {
+        self.0.lock_until(Deadline::At(deadline))
+    }
+
+    /// Whether some handle holds the lock now (a snapshot, for diagnostics).
+    pub fn is_locked(&self) -> bool {
+        self.0.is_locked()
+    }
+}
+
+impl<T: Pod> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mutex").field("name", &self.name()).finish_non_exhaustive()
+    }
+}
