@@ -76,3 +76,4 @@ pub use segment::{OpenOptions, Segment, ShmSafe, unlink};
 pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLockError, TryLockResult};
 pub use value::{Value, ValueGuard};
 pub use wait::WaitStrategy;
+// re-exports: sync primitives (one line per module, kept sorted)

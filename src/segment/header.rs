@@ -51,6 +51,24 @@ pub enum ObjectKind {
     Mutex = 4,
     /// [`Atomic`](crate::Atomic).
     Atomic = 5,
+    /// A counting semaphore.
+    Semaphore = 6,
+    /// A semaphore whose count may not exceed its initial value.
+    BoundedSemaphore = 7,
+    /// An event flag.
+    Event = 8,
+    /// A condition variable.
+    Condvar = 9,
+    /// A barrier.
+    Barrier = 10,
+    /// A reader-writer lock.
+    RwLock = 11,
+    /// A typed message queue.
+    Queue = 12,
+    /// A queue of variable-size byte messages.
+    ByteQueue = 13,
+    /// A duplex pipe of two byte queues.
+    Pipe = 14,
 }
 
 impl ObjectKind {
@@ -62,6 +80,15 @@ impl ObjectKind {
             3 => ObjectKind::Array,
             4 => ObjectKind::Mutex,
             5 => ObjectKind::Atomic,
+            6 => ObjectKind::Semaphore,
+            7 => ObjectKind::BoundedSemaphore,
+            8 => ObjectKind::Event,
+            9 => ObjectKind::Condvar,
+            10 => ObjectKind::Barrier,
+            11 => ObjectKind::RwLock,
+            12 => ObjectKind::Queue,
+            13 => ObjectKind::ByteQueue,
+            14 => ObjectKind::Pipe,
             _ => return None,
         })
     }
@@ -74,12 +101,21 @@ impl ObjectKind {
             ObjectKind::Array => "Array",
             ObjectKind::Mutex => "Mutex",
             ObjectKind::Atomic => "Atomic",
+            ObjectKind::Semaphore => "Semaphore",
+            ObjectKind::BoundedSemaphore => "BoundedSemaphore",
+            ObjectKind::Event => "Event",
+            ObjectKind::Condvar => "Condvar",
+            ObjectKind::Barrier => "Barrier",
+            ObjectKind::RwLock => "RwLock",
+            ObjectKind::Queue => "Queue",
+            ObjectKind::ByteQueue => "ByteQueue",
+            ObjectKind::Pipe => "Pipe",
         }
     }
 
     /// Whether the capacity is part of the description (`Array<f32>[1024]`).
     fn shows_capacity(self) -> bool {
-        matches!(self, ObjectKind::Array)
+        matches!(self, ObjectKind::Array | ObjectKind::Queue | ObjectKind::ByteQueue)
     }
 }
 

@@ -20,10 +20,10 @@ use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::Error;
 use crate::name;
-use crate::primitive::{AtomicU32, Ordering};
 use crate::sys;
 use header::{Fingerprint, HEADER_SIZE, Header, INIT_OFFSET, ObjectKind, READY};
 use registry::Registration;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// How segments are created and opened. The defaults are the safe ones.
 #[derive(Debug, Clone)]

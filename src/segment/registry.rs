@@ -21,8 +21,8 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use crate::primitive::{AtomicU32, Ordering};
 use crate::sys;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Most slots a segment may have: tokens keep the slot in 10 bits.
 pub const MAX_SLOTS: u32 = 1 << SLOT_BITS;

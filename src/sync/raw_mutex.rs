@@ -24,9 +24,8 @@
 //! two threads locking through one handle exclude each other as usual, and a
 //! thread that locks twice deadlocks, as with `std::sync::Mutex`.
 
-use crate::primitive::{AtomicU32, Ordering};
+use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
 use crate::segment::registry::{Liveness, TOKEN_MASK};
-use crate::sys;
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 use std::time::Duration;
 
@@ -148,7 +147,7 @@ impl RawMutex {
             {
                 continue;
             }
-            sys::futex_wait(&self.word, cur | PARKED, Some(nap));
+            futex_wait(&self.word, cur | PARKED, Some(nap));
             slept = true;
             poll = (poll * 2).min(POLL_MAX);
         }
@@ -165,7 +164,7 @@ impl RawMutex {
         // holder's Acquire.
         let old = self.word.swap(new, Ordering::Release);
         if old & PARKED != 0 {
-            sys::futex_wake(&self.word, 1);
+            futex_wake(&self.word, 1);
         }
     }
 }

@@ -133,6 +133,7 @@ pub fn cpu_count() -> usize {
 ///
 /// The futex is process-shared (no `FUTEX_PRIVATE_FLAG`): `word` lives in a
 /// shared mapping and the waker may be another process.
+#[cfg_attr(loom, allow(dead_code))]
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let ts = timeout.map(|d| libc::timespec {
         tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
@@ -157,6 +158,7 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 
 /// Wakes up to `count` waiters blocked on `word` in any process. Returns how
 /// many were woken.
+#[cfg_attr(loom, allow(dead_code))]
 pub fn futex_wake(word: &AtomicU32, count: u32) -> usize {
     let count = count.min(i32::MAX as u32) as libc::c_int;
     // SAFETY: `word` is a valid, aligned 32-bit atomic; FUTEX_WAKE only uses
