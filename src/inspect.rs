@@ -21,6 +21,10 @@ pub struct SegmentInfo {
     pub holds: String,
     /// The element type name.
     pub type_name: String,
+    /// `size_of` the element type.
+    pub elem_size: u64,
+    /// `align_of` the element type.
+    pub elem_align: u64,
     /// Number of elements.
     pub capacity: u64,
     /// Size of the file in bytes.
@@ -49,6 +53,8 @@ fn info_of(seg: &RawSegment) -> SegmentInfo {
         kind: ObjectKind::from_u32(h.kind),
         holds: h.describe(),
         type_name: h.type_name(),
+        elem_size: h.elem_size,
+        elem_align: h.elem_align,
         capacity: h.capacity,
         size: h.total_size,
         version: h.version,
@@ -78,7 +84,26 @@ pub fn names() -> std::io::Result<Vec<String>> {
 /// # Errors
 /// The open checks of the segment layer, each with its own variant.
 pub fn info(name: &str) -> Result<SegmentInfo, Error> {
-    RawSegment::open_any(name, &OpenOptions::default()).map(|seg| info_of(&seg))
+    info_with(name, &OpenOptions::default())
+}
+
+/// [`info`] with options, e.g. a short
+/// [`ready_timeout`](OpenOptions::ready_timeout) so that listing many
+/// segments does not wait long on one whose creator died while creating it.
+///
+/// # Errors
+/// As [`info`].
+pub fn info_with(name: &str, opts: &OpenOptions) -> Result<SegmentInfo, Error> {
+    RawSegment::open_any(name, opts).map(|seg| info_of(&seg))
+}
+
+/// The path of the file behind `name`, e.g. `/dev/shm/shmkit.NAME`.
+///
+/// # Errors
+/// [`Error::InvalidName`] if the name breaks the naming rules.
+pub fn file_path(name: &str) -> Result<std::path::PathBuf, Error> {
+    crate::name::validate(name)?;
+    Ok(std::path::Path::new(sys::SHM_DIR).join(format!("{FILE_PREFIX}{name}")))
 }
 
 /// The contents of a Value, Mutex, Atomic or Array, rendered for people:
