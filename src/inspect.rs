@@ -161,18 +161,24 @@ pub fn contents(name: &str, max_elems: usize) -> Result<Option<String>, Error> {
     Ok(Some(out))
 }
 
-/// Renders elements of a primitive type as numbers, anything else as hex.
+/// Renders elements of a primitive type (or of arrays of one, nested) as
+/// numbers, anything else as hex.
 fn render(type_name: &str, bytes: &[u8], elem: usize) -> String {
+    let elem = elem.max(1);
+    let items: Vec<String> = bytes
+        .chunks(elem)
+        .map(|c| render_one(type_name, c).unwrap_or_else(|| c.iter().map(|b| format!("{b:02x}")).collect()))
+        .collect();
+    format_items(items)
+}
+
+/// One element of type `type_name` from exactly its bytes, or `None` if the
+/// type is not a primitive number or an array (`[T; N]`) of them.
+fn render_one(type_name: &str, bytes: &[u8]) -> Option<String> {
     macro_rules! nums {
         ($($name:literal => $t:ty),*) => {
             match type_name {
-                $($name if elem == std::mem::size_of::<$t>() => {
-                    let items: Vec<String> = bytes
-                        .chunks_exact(elem)
-                        .map(|c| <$t>::from_ne_bytes(c.try_into().unwrap_or_default()).to_string())
-                        .collect();
-                    return format_items(items);
-                })*
+                $($name => return Some(<$t>::from_ne_bytes(bytes.try_into().ok()?).to_string()),)*
                 _ => {}
             }
         };
@@ -180,9 +186,14 @@ fn render(type_name: &str, bytes: &[u8], elem: usize) -> String {
     nums!("u8" => u8, "u16" => u16, "u32" => u32, "u64" => u64, "u128" => u128,
           "i8" => i8, "i16" => i16, "i32" => i32, "i64" => i64, "i128" => i128,
           "f32" => f32, "f64" => f64, "usize" => usize, "isize" => isize);
-    let items: Vec<String> =
-        bytes.chunks(elem.max(1)).map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<String>()).collect();
-    format_items(items)
+    // `[T; N]`: the length must account for every byte.
+    let (inner, n) = type_name.strip_prefix('[')?.strip_suffix(']')?.rsplit_once("; ")?;
+    let n: usize = n.parse().ok()?;
+    if n == 0 || bytes.is_empty() || bytes.len() % n != 0 {
+        return None;
+    }
+    let parts: Option<Vec<String>> = bytes.chunks(bytes.len() / n).map(|c| render_one(inner, c)).collect();
+    Some(format!("[{}]", parts?.join(", ")))
 }
 
 fn format_items(items: Vec<String>) -> String {
