@@ -109,9 +109,14 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         complain("a command is required: ls, info, rm or gc (see `shmkit --help`)");
         return ExitCode::from(2);
     }
+    // clap's message is its first paragraph (it may span lines, e.g. a list
+    // of missing arguments); the usage and hints after it are dropped.
     let rendered = e.render().to_string();
-    let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-    let reason = first.trim().strip_prefix("error: ").unwrap_or(first.trim());
+    let paragraph: Vec<&str> =
+        rendered.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+    let joined = paragraph.join(" ");
+    let reason = joined.strip_prefix("error: ").unwrap_or(&joined);
+    let reason = if reason.is_empty() { "invalid arguments" } else { reason };
     complain(&format!("{reason} (see `shmkit --help`)"));
     ExitCode::from(2)
 }
@@ -120,8 +125,11 @@ fn list_options() -> OpenOptions {
     OpenOptions::new().ready_timeout(LIST_READY_TIMEOUT)
 }
 
+/// A segment name with what inspecting it gave.
+type Surveyed = (String, Result<SegmentInfo, shmkit::Error>);
+
 /// Every segment name with what inspecting it gave.
-fn survey() -> Result<Vec<(String, Result<SegmentInfo, shmkit::Error>)>, Failure> {
+fn survey() -> Result<Vec<Surveyed>, Failure> {
     let names = inspect::names().map_err(|e| Failure::Failed(format!("cannot read the shm directory: {e}")))?;
     let opts = list_options();
     Ok(names.into_iter().map(|n| (n.clone(), inspect::info_with(&n, &opts))).collect())
