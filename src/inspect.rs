@@ -1,5 +1,6 @@
 //! Looking at segments from outside: what `shmkit ls` and `shmkit info` show.
 
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use crate::error::Error;
@@ -35,7 +36,8 @@ pub struct SegmentInfo {
     pub creator_pid: u32,
     /// Whether the creating handle is still open somewhere.
     pub creator_alive: bool,
-    /// Handles other than the inspecting one registered as alive.
+    /// Handles registered as alive. Inspecting with [`info`] registers
+    /// nothing, so it does not count itself or other `shmkit ls` runs.
     pub live_handles: u32,
     /// Liveness slots in the registry.
     pub registry_slots: u32,
@@ -43,13 +45,16 @@ pub struct SegmentInfo {
     pub data: (u64, u64),
 }
 
-fn info_of(seg: &RawSegment) -> SegmentInfo {
-    let h: &Header = seg.header();
-    let me = seg.registration().slot();
-    let live =
-        (0..h.registry_slots).filter(|&s| s != me && registry::slot_held(seg.fd(), s).unwrap_or(false)).count() as u32;
+/// The header's facts plus who holds which slot. `fd` must be a file
+/// description that holds no slot itself (see [`RawSegment::peek`]), so that
+/// every held slot is another handle.
+fn info_of(name: &str, h: &Header, fd: BorrowedFd<'_>) -> SegmentInfo {
+    let live = (0..h.registry_slots).filter(|&s| registry::slot_held(fd, s).unwrap_or(false)).count() as u32;
+    // An error reading the lock is taken as "alive": never call a live
+    // creator dead.
+    let creator_alive = registry::slot_held(fd, h.creator_slot).unwrap_or(true);
     SegmentInfo {
-        name: seg.name().to_owned(),
+        name: name.to_owned(),
         kind: ObjectKind::from_u32(h.kind),
         holds: h.describe(),
         type_name: h.type_name(),
@@ -59,7 +64,7 @@ fn info_of(seg: &RawSegment) -> SegmentInfo {
         size: h.total_size,
         version: h.version,
         creator_pid: h.creator_pid,
-        creator_alive: seg.creator_alive(),
+        creator_alive,
         live_handles: live,
         registry_slots: h.registry_slots,
         data: (h.data_offset, h.data_size),
@@ -94,7 +99,8 @@ pub fn info(name: &str) -> Result<SegmentInfo, Error> {
 /// # Errors
 /// As [`info`].
 pub fn info_with(name: &str, opts: &OpenOptions) -> Result<SegmentInfo, Error> {
-    RawSegment::open_any(name, opts).map(|seg| info_of(&seg))
+    let (header, fd) = RawSegment::peek(name, opts)?;
+    Ok(info_of(name, &header, fd.as_fd()))
 }
 
 /// The path of the file behind `name`, e.g. `/dev/shm/shmkit.NAME`.
@@ -111,10 +117,12 @@ pub fn file_path(name: &str) -> Result<std::path::PathBuf, Error> {
 /// elements are shown. `Ok(None)` for kinds whose contents are not data.
 ///
 /// The lock is taken for the copy (waiting at most 100 ms); a dead holder's
-/// mark is left for the next real locker.
+/// mark is left for the next real locker, and the text says the data may be
+/// half-updated.
 ///
 /// # Errors
-/// The open checks, or [`Error::InvalidArgument`] if the lock stays busy.
+/// The open checks, or [`Error::Io`] (`WouldBlock`) if a live holder keeps
+/// the lock for 100 ms.
 pub fn contents(name: &str, max_elems: usize) -> Result<Option<String>, Error> {
     let seg = RawSegment::open_any(name, &OpenOptions::default())?;
     let h = *seg.header();
@@ -142,13 +150,17 @@ pub fn contents(name: &str, max_elems: usize) -> Result<Option<String>, Error> {
             *b = unsafe { std::ptr::read_volatile(seg.data_ptr().add(offset + i)) };
         }
     };
+    let mut dirty = false;
     if locked {
         // SAFETY: Value, Mutex and Array states start with the lock word,
         // 4-aligned, inside the mapping.
         let raw = unsafe { &*seg.data_ptr().cast::<RawMutex>() };
-        let dirty = raw
-            .lock(&seg, Deadline::after(Duration::from_millis(100)), WaitStrategy::Park)
-            .map_err(|_| Error::InvalidArgument(format!("segment '{name}' stayed locked for 100 ms")))?;
+        dirty =
+            raw.lock(&seg, Deadline::after(Duration::from_millis(100)), WaitStrategy::Park).map_err(|_| Error::Io {
+                op: "read the contents of",
+                name: name.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::WouldBlock, "a live holder kept it locked for 100 ms"),
+            })?;
         copy(&mut bytes);
         raw.unlock(dirty);
     } else {
@@ -157,6 +169,9 @@ pub fn contents(name: &str, max_elems: usize) -> Result<Option<String>, Error> {
     let mut out = render(&h.type_name(), &bytes, elem);
     if (shown as u64) < h.capacity {
         out.push_str(&format!(" … ({} more)", h.capacity - shown as u64));
+    }
+    if dirty {
+        out.push_str(" (a holder died holding the lock: may be half-updated)");
     }
     Ok(Some(out))
 }
