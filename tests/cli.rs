@@ -7,10 +7,36 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Names, watchdog};
-use shmkit::{Array, Mutex, Value};
+use common::{Child, Names, say, watchdog};
+use shmkit::{Array, LockError, Mutex, Value};
 
 const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn child() {
+    common::child_main(run_role);
+}
+
+fn run_role(role: &str, args: &[String]) -> i32 {
+    match role {
+        "hold" => {
+            let m = Mutex::<[u64; 2]>::open(&args[0]).expect("open mutex");
+            let mut g = m.lock().unwrap_or_else(LockError::into_inner);
+            g[0] = 9; // half an update
+            say("LOCKED");
+            std::thread::sleep(Duration::from_secs(600));
+            0
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// The value of `key:` in `info` output.
+fn field(run: &Run, key: &str) -> String {
+    let prefix = format!("{key}:");
+    let line = run.stdout.lines().find(|l| l.starts_with(&prefix));
+    line.unwrap_or_else(|| panic!("no {key} in:\n{}", run.stdout))[prefix.len()..].trim().to_owned()
+}
 
 /// What one run of the tool gave.
 struct Run {
@@ -92,11 +118,6 @@ fn info_shows_header_and_contents() {
         let _m = Mutex::create(&names[2], [5u16, 6]).unwrap();
 
         let run = shmkit(&["info", &names[0]]).success();
-        let field = |run: &Run, key: &str| -> String {
-            let prefix = format!("{key}:");
-            let line = run.stdout.lines().find(|l| l.starts_with(&prefix));
-            line.unwrap_or_else(|| panic!("no {key} in:\n{}", run.stdout))[prefix.len()..].trim().to_owned()
-        };
         assert_eq!(field(&run, "holds"), "Value<u64>");
         assert_eq!(field(&run, "kind"), "Value");
         assert_eq!(field(&run, "contents"), "42");
@@ -112,6 +133,45 @@ fn info_shows_header_and_contents() {
 
         let json = shmkit(&["info", "--json", &names[0]]).success();
         assert!(json.stdout.contains("\"contents\":\"42\""), "{}", json.stdout);
+    });
+}
+
+#[test]
+fn info_shows_a_prefix_of_a_long_array() {
+    watchdog(LIMIT, "info_shows_a_prefix_of_a_long_array", || {
+        let names = Names::new("cli-long", 1);
+        let items: Vec<u8> = (0..100).collect();
+        let _a = Array::create_from(&names[0], &items).unwrap();
+        let run = shmkit(&["info", &names[0]]).success();
+        let shown: Vec<String> = (0..16).map(|i| i.to_string()).collect();
+        assert_eq!(field(&run, "contents"), format!("[{}] … (84 more)", shown.join(", ")));
+    });
+}
+
+#[test]
+fn info_of_a_busy_or_abandoned_lock() {
+    watchdog(LIMIT, "info_of_a_busy_or_abandoned_lock", || {
+        let names = Names::new("cli-lock", 1);
+        let m = Mutex::create(&names[0], [0u64; 2]).unwrap();
+
+        // Held by a live holder (this process): the header is shown, the
+        // contents are not, and that is not a failure.
+        let guard = m.lock().unwrap();
+        let run = shmkit(&["info", &names[0]]).success();
+        let contents = field(&run, "contents");
+        assert!(contents.starts_with("unavailable") && contents.contains("locked"), "{contents}");
+        assert_eq!(field(&run, "holds"), "Mutex<[u64; 2]>");
+        drop(guard);
+
+        // Held by a process that died: the contents are shown with a warning,
+        // and the next real locker is still told.
+        let mut holder = Child::spawn_piped("hold", &[&names[0]]);
+        holder.expect_line("LOCKED");
+        holder.kill();
+        let run = shmkit(&["info", &names[0]]).success();
+        let contents = field(&run, "contents");
+        assert!(contents.starts_with("[9, 0]") && contents.contains("died"), "{contents}");
+        assert!(matches!(m.lock(), Err(LockError::OwnerDied(_))));
     });
 }
 

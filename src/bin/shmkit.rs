@@ -11,8 +11,10 @@ use clap::{Parser, Subcommand};
 use shmkit::inspect::{self, SegmentInfo};
 use shmkit::{ObjectKind, OpenOptions};
 
-/// Most elements `info` shows; larger arrays show this many and a count.
-const MAX_SHOWN: usize = 64;
+/// Arrays up to this length are shown whole by `info`.
+const SHOW_WHOLE: u64 = 64;
+/// Elements `info` shows of a longer array, followed by a count of the rest.
+const SHOW_PREFIX: usize = 16;
 
 /// How long `ls` and `gc` wait for a segment whose creator has not
 /// finished creating it (it may have died doing so).
@@ -194,7 +196,8 @@ fn info(out: &mut impl Write, name: &str, json: bool) -> Result<(), Failure> {
     let i = inspect::info(name).map_err(|e| Failure::Failed(e.to_string()))?;
     let contents = match i.kind {
         Some(ObjectKind::Value | ObjectKind::Mutex | ObjectKind::Atomic | ObjectKind::Array) => {
-            Some(inspect::contents(name, MAX_SHOWN).map_err(|e| e.to_string()))
+            let shown = if i.capacity <= SHOW_WHOLE { SHOW_WHOLE as usize } else { SHOW_PREFIX };
+            Some(inspect::contents(name, shown).map_err(|e| e.to_string()))
         }
         _ => None,
     };
