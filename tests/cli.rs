@@ -246,18 +246,33 @@ fn corrupted_segment_is_an_error_line_and_the_listing_goes_on() {
 }
 
 #[test]
-fn gc_dry_run_lists_orphans_only() {
-    watchdog(LIMIT, "gc_dry_run_lists_orphans_only", || {
-        let names = Names::new("cli-gc", 2);
+fn gc_lists_then_removes_orphans_only() {
+    watchdog(LIMIT, "gc_lists_then_removes_orphans_only", || {
+        let names = Names::new("cli-gc", 3);
         let orphan = Value::create(&names[0], 1u64).unwrap();
         orphan.persist();
         drop(orphan);
         let _kept = Value::create(&names[1], 2u64).unwrap();
+        // Creator gone, but another handle still attached: not an orphan.
+        let used = Value::create(&names[2], 3u64).unwrap();
+        used.persist();
+        let _user = Value::<u64>::open(&names[2]).unwrap();
+        drop(used);
 
-        // Only the dry run: other programs' orphans may be in /dev/shm too.
-        let run = shmkit(&["gc"]).success();
-        assert!(run.stdout.contains(&format!("would remove {} ", &names[0])), "{}", run.stdout);
-        assert!(!run.stdout.contains(&names[1]), "{}", run.stdout);
+        // Scoped to this test's names: other programs' orphans may be in
+        // the shm directory too.
+        let prefix = names[0].strip_suffix("-0").unwrap();
+        let dry = shmkit(&["gc", "--prefix", prefix]).success();
+        assert!(dry.stdout.contains(&format!("would remove {} ", &names[0])), "{}", dry.stdout);
+        assert!(!dry.stdout.contains(&names[1]) && !dry.stdout.contains(&names[2]), "{}", dry.stdout);
         assert!(Path::new(&names.path(0)).exists());
+
+        let run = shmkit(&["gc", "--yes", "--prefix", prefix]).success();
+        assert!(run.stdout.contains(&format!("removed {} ", &names[0])), "{}", run.stdout);
+        assert!(!Path::new(&names.path(0)).exists());
+        assert!(Path::new(&names.path(1)).exists() && Path::new(&names.path(2)).exists());
+
+        let again = shmkit(&["gc", "--prefix", prefix]).success();
+        assert!(again.stdout.contains("nothing to collect"), "{}", again.stdout);
     });
 }

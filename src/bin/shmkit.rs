@@ -55,6 +55,9 @@ enum Command {
         /// Remove them; without this, only list what would be removed.
         #[arg(long)]
         yes: bool,
+        /// Only consider segments whose name starts with this.
+        #[arg(long, value_name = "PREFIX", default_value = "")]
+        prefix: String,
     },
 }
 
@@ -82,7 +85,7 @@ fn main() -> ExitCode {
         Command::Ls { json } => ls(&mut out, json),
         Command::Info { name, json } => info(&mut out, &name, json),
         Command::Rm { names } => rm(&mut out, &names),
-        Command::Gc { yes } => gc(&mut out, yes),
+        Command::Gc { yes, prefix } => gc(&mut out, yes, &prefix),
     };
     let result = result.and_then(|()| out.flush().map_err(Failure::from));
     match result {
@@ -249,13 +252,15 @@ fn rm(out: &mut impl Write, names: &[String]) -> Result<(), Failure> {
     if failed { Err(Failure::Quiet) } else { Ok(()) }
 }
 
-fn gc(out: &mut impl Write, yes: bool) -> Result<(), Failure> {
-    let rows = survey()?;
+fn gc(out: &mut impl Write, yes: bool, prefix: &str) -> Result<(), Failure> {
+    let mut rows = survey()?;
+    rows.retain(|(name, _)| name.starts_with(prefix));
+    let orphan = |i: &SegmentInfo| !i.creator_alive && i.live_handles == 0;
     let mut failed = false;
     let mut found = 0;
     for (name, r) in &rows {
         let Ok(i) = r else { continue };
-        if i.creator_alive || i.live_handles > 0 {
+        if !orphan(i) {
             continue;
         }
         found += 1;
@@ -263,8 +268,16 @@ fn gc(out: &mut impl Write, yes: bool) -> Result<(), Failure> {
             writeln!(out, "would remove {name} ({}, creator pid {} gone, no live handles)", i.holds, i.creator_pid)?;
             continue;
         }
-        // Between the check and the unlink another process may attach; it
-        // keeps its mapping, only the name goes.
+        // Look again just before removing: someone may have attached since
+        // the survey. One who attaches after this look keeps its mapping;
+        // only the name goes.
+        match inspect::info_with(name, &list_options()) {
+            Ok(now) if orphan(&now) => {}
+            _ => {
+                writeln!(out, "kept {name}: it changed while collecting")?;
+                continue;
+            }
+        }
         match shmkit::unlink(name) {
             Ok(()) => writeln!(out, "removed {name} ({})", i.holds)?,
             Err(e) => {
@@ -277,7 +290,8 @@ fn gc(out: &mut impl Write, yes: bool) -> Result<(), Failure> {
     if found == 0 {
         writeln!(out, "nothing to collect")?;
     } else if !yes {
-        writeln!(out, "run `shmkit gc --yes` to remove {found} segment(s)")?;
+        let scope = if prefix.is_empty() { String::new() } else { format!(" --prefix {prefix}") };
+        writeln!(out, "run `shmkit gc --yes{scope}` to remove {found} segment(s)")?;
     }
     if unreadable > 0 {
         writeln!(out, "left alone {unreadable} segment(s) that could not be opened (see `shmkit ls`)")?;
