@@ -1,5 +1,6 @@
 //! Looking at segments from outside: what `shmkit ls` and `shmkit info` show.
 
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use crate::error::Error;
@@ -21,6 +22,10 @@ pub struct SegmentInfo {
     pub holds: String,
     /// The element type name.
     pub type_name: String,
+    /// `size_of` the element type.
+    pub elem_size: u64,
+    /// `align_of` the element type.
+    pub elem_align: u64,
     /// Number of elements.
     pub capacity: u64,
     /// Size of the file in bytes.
@@ -31,7 +36,8 @@ pub struct SegmentInfo {
     pub creator_pid: u32,
     /// Whether the creating handle is still open somewhere.
     pub creator_alive: bool,
-    /// Handles other than the inspecting one registered as alive.
+    /// Handles registered as alive. Inspecting with [`info`] registers
+    /// nothing, so it does not count itself or other `shmkit ls` runs.
     pub live_handles: u32,
     /// Liveness slots in the registry.
     pub registry_slots: u32,
@@ -39,21 +45,26 @@ pub struct SegmentInfo {
     pub data: (u64, u64),
 }
 
-fn info_of(seg: &RawSegment) -> SegmentInfo {
-    let h: &Header = seg.header();
-    let me = seg.registration().slot();
-    let live =
-        (0..h.registry_slots).filter(|&s| s != me && registry::slot_held(seg.fd(), s).unwrap_or(false)).count() as u32;
+/// The header's facts plus who holds which slot. `fd` must be a file
+/// description that holds no slot itself (see [`RawSegment::peek`]), so that
+/// every held slot is another handle.
+fn info_of(name: &str, h: &Header, fd: BorrowedFd<'_>) -> SegmentInfo {
+    let live = (0..h.registry_slots).filter(|&s| registry::slot_held(fd, s).unwrap_or(false)).count() as u32;
+    // An error reading the lock is taken as "alive": never call a live
+    // creator dead.
+    let creator_alive = registry::slot_held(fd, h.creator_slot).unwrap_or(true);
     SegmentInfo {
-        name: seg.name().to_owned(),
+        name: name.to_owned(),
         kind: ObjectKind::from_u32(h.kind),
         holds: h.describe(),
         type_name: h.type_name(),
+        elem_size: h.elem_size,
+        elem_align: h.elem_align,
         capacity: h.capacity,
         size: h.total_size,
         version: h.version,
         creator_pid: h.creator_pid,
-        creator_alive: seg.creator_alive(),
+        creator_alive,
         live_handles: live,
         registry_slots: h.registry_slots,
         data: (h.data_offset, h.data_size),
@@ -78,7 +89,27 @@ pub fn names() -> std::io::Result<Vec<String>> {
 /// # Errors
 /// The open checks of the segment layer, each with its own variant.
 pub fn info(name: &str) -> Result<SegmentInfo, Error> {
-    RawSegment::open_any(name, &OpenOptions::default()).map(|seg| info_of(&seg))
+    info_with(name, &OpenOptions::default())
+}
+
+/// [`info`] with options, e.g. a short
+/// [`ready_timeout`](OpenOptions::ready_timeout) so that listing many
+/// segments does not wait long on one whose creator died while creating it.
+///
+/// # Errors
+/// As [`info`].
+pub fn info_with(name: &str, opts: &OpenOptions) -> Result<SegmentInfo, Error> {
+    let (header, fd) = RawSegment::peek(name, opts)?;
+    Ok(info_of(name, &header, fd.as_fd()))
+}
+
+/// The path of the file behind `name`, e.g. `/dev/shm/shmkit.NAME`.
+///
+/// # Errors
+/// [`Error::InvalidName`] if the name breaks the naming rules.
+pub fn file_path(name: &str) -> Result<std::path::PathBuf, Error> {
+    crate::name::validate(name)?;
+    Ok(std::path::Path::new(sys::SHM_DIR).join(format!("{FILE_PREFIX}{name}")))
 }
 
 /// The contents of a Value, Mutex, Atomic or Array, rendered for people:
@@ -86,10 +117,12 @@ pub fn info(name: &str) -> Result<SegmentInfo, Error> {
 /// elements are shown. `Ok(None)` for kinds whose contents are not data.
 ///
 /// The lock is taken for the copy (waiting at most 100 ms); a dead holder's
-/// mark is left for the next real locker.
+/// mark is left for the next real locker, and the text says the data may be
+/// half-updated.
 ///
 /// # Errors
-/// The open checks, or [`Error::InvalidArgument`] if the lock stays busy.
+/// The open checks, or [`Error::Io`] (`WouldBlock`) if a live holder keeps
+/// the lock for 100 ms.
 pub fn contents(name: &str, max_elems: usize) -> Result<Option<String>, Error> {
     let seg = RawSegment::open_any(name, &OpenOptions::default())?;
     let h = *seg.header();
@@ -117,13 +150,17 @@ pub fn contents(name: &str, max_elems: usize) -> Result<Option<String>, Error> {
             *b = unsafe { std::ptr::read_volatile(seg.data_ptr().add(offset + i)) };
         }
     };
+    let mut dirty = false;
     if locked {
         // SAFETY: Value, Mutex and Array states start with the lock word,
         // 4-aligned, inside the mapping.
         let raw = unsafe { &*seg.data_ptr().cast::<RawMutex>() };
-        let dirty = raw
-            .lock(&seg, Deadline::after(Duration::from_millis(100)), WaitStrategy::Park)
-            .map_err(|_| Error::InvalidArgument(format!("segment '{name}' stayed locked for 100 ms")))?;
+        dirty =
+            raw.lock(&seg, Deadline::after(Duration::from_millis(100)), WaitStrategy::Park).map_err(|_| Error::Io {
+                op: "read the contents of",
+                name: name.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::WouldBlock, "a live holder kept it locked for 100 ms"),
+            })?;
         copy(&mut bytes);
         raw.unlock(dirty);
     } else {
@@ -133,21 +170,30 @@ pub fn contents(name: &str, max_elems: usize) -> Result<Option<String>, Error> {
     if (shown as u64) < h.capacity {
         out.push_str(&format!(" … ({} more)", h.capacity - shown as u64));
     }
+    if dirty {
+        out.push_str(" (a holder died holding the lock: may be half-updated)");
+    }
     Ok(Some(out))
 }
 
-/// Renders elements of a primitive type as numbers, anything else as hex.
+/// Renders elements of a primitive type (or of arrays of one, nested) as
+/// numbers, anything else as hex.
 fn render(type_name: &str, bytes: &[u8], elem: usize) -> String {
+    let elem = elem.max(1);
+    let items: Vec<String> = bytes
+        .chunks(elem)
+        .map(|c| render_one(type_name, c).unwrap_or_else(|| c.iter().map(|b| format!("{b:02x}")).collect()))
+        .collect();
+    format_items(items)
+}
+
+/// One element of type `type_name` from exactly its bytes, or `None` if the
+/// type is not a primitive number or an array (`[T; N]`) of them.
+fn render_one(type_name: &str, bytes: &[u8]) -> Option<String> {
     macro_rules! nums {
         ($($name:literal => $t:ty),*) => {
             match type_name {
-                $($name if elem == std::mem::size_of::<$t>() => {
-                    let items: Vec<String> = bytes
-                        .chunks_exact(elem)
-                        .map(|c| <$t>::from_ne_bytes(c.try_into().unwrap_or_default()).to_string())
-                        .collect();
-                    return format_items(items);
-                })*
+                $($name => return Some(<$t>::from_ne_bytes(bytes.try_into().ok()?).to_string()),)*
                 _ => {}
             }
         };
@@ -155,9 +201,14 @@ fn render(type_name: &str, bytes: &[u8], elem: usize) -> String {
     nums!("u8" => u8, "u16" => u16, "u32" => u32, "u64" => u64, "u128" => u128,
           "i8" => i8, "i16" => i16, "i32" => i32, "i64" => i64, "i128" => i128,
           "f32" => f32, "f64" => f64, "usize" => usize, "isize" => isize);
-    let items: Vec<String> =
-        bytes.chunks(elem.max(1)).map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<String>()).collect();
-    format_items(items)
+    // `[T; N]`: the length must account for every byte.
+    let (inner, n) = type_name.strip_prefix('[')?.strip_suffix(']')?.rsplit_once("; ")?;
+    let n: usize = n.parse().ok()?;
+    if n == 0 || bytes.is_empty() || bytes.len() % n != 0 {
+        return None;
+    }
+    let parts: Option<Vec<String>> = bytes.chunks(bytes.len() / n).map(|c| render_one(inner, c)).collect();
+    Some(format!("[{}]", parts?.join(", ")))
 }
 
 fn format_items(items: Vec<String>) -> String {

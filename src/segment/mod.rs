@@ -284,12 +284,28 @@ impl RawSegment {
         Ok(RawSegment { name: name.to_owned(), path, map, fd, header, owns_name: AtomicBool::new(false), registration })
     }
 
+    /// Reads and checks `name`'s header like [`RawSegment::open_any`], but
+    /// claims no liveness slot: for inspecting a segment without appearing
+    /// in it as a live handle. Returns the header and the file, whose OFD
+    /// lock bytes tell which slots are held.
+    pub fn peek(name: &str, opts: &OpenOptions) -> Result<(Header, OwnedFd), Error> {
+        let path = name::path_of(name)?;
+        let fd = sys::open_existing(&path).map_err(|e| Error::from_open("open", name, e))?;
+        let (map, size) = wait_ready(name, &fd, opts)?;
+        // SAFETY: as in `open_any`: at least HEADER_SIZE mapped bytes,
+        // page-aligned; the copy is checked, never the live memory.
+        let header = unsafe { std::ptr::read_volatile(map.as_ptr().cast::<Header>()) };
+        header.validate(name, size)?;
+        Ok((header, fd))
+    }
+
     /// The segment name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The segment file's descriptor.
+    #[allow(dead_code, reason = "segment API for the objects; inspection uses `peek`")]
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -334,6 +350,7 @@ impl RawSegment {
     }
 
     /// The liveness slot this handle holds.
+    #[allow(dead_code, reason = "segment API for the objects; inspection uses `peek`")]
     pub fn registration(&self) -> Registration {
         self.registration
     }
@@ -344,6 +361,7 @@ impl RawSegment {
     }
 
     /// Whether the creator's handle is still open somewhere.
+    #[allow(dead_code, reason = "segment API for the objects; inspection uses `peek`")]
     pub fn creator_alive(&self) -> bool {
         let slot = self.header.creator_slot;
         if self.registration.slot() == slot && self.owns_name.load(std::sync::atomic::Ordering::Relaxed) {
