@@ -585,3 +585,40 @@ fn random_header_damage_is_always_an_error() {
         assert_eq!(v.load(), 42);
     });
 }
+
+/// The header checksum a creator writes: FNV-1a over the header with the
+/// init word (16..20) and the checksum (104..112) taken as zero.
+fn header_checksum(head: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (i, &b) in head[..HEADER].iter().enumerate() {
+        let b = if (16..20).contains(&i) || (104..112).contains(&i) { 0 } else { b };
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Writes `head` as the segment's header with a checksum that matches it.
+fn write_forged(file: &std::fs::File, head: &mut [u8]) {
+    let sum = header_checksum(head);
+    head[104..112].copy_from_slice(&sum.to_ne_bytes());
+    file.write_all_at(head, 0).unwrap();
+}
+
+#[test]
+fn a_forged_header_with_element_alignment_zero_is_corrupt() {
+    let names = Names::new("forged", 1);
+    let name = names.get(0).to_owned();
+    let _a = Array::<u64>::create(&name, 4).unwrap();
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(names.path(0)).unwrap();
+    let mut head = std::fs::read(names.path(0)).unwrap()[..HEADER].to_vec();
+    head[72..80].copy_from_slice(&0u64.to_ne_bytes()); // elem_align
+    write_forged(&file, &mut head);
+    for r in [
+        shmkit::inspect::info(&name).map(drop),
+        shmkit::inspect::contents(&name, 10).map(drop),
+        Array::<u64>::open(&name).map(drop),
+    ] {
+        assert_eq!(outcome(&r), "Corrupt");
+    }
+}
