@@ -622,3 +622,75 @@ fn a_forged_header_with_element_alignment_zero_is_corrupt() {
         assert_eq!(outcome(&r), "Corrupt");
     }
 }
+
+/// Header fields a forger may set (offset, length), checksum repaired after.
+const FIELDS: [(usize, usize); 14] = [
+    (12, 4),   // kind
+    (20, 4),   // header_size
+    (24, 8),   // total_size
+    (32, 4),   // creator_pid
+    (36, 4),   // registry_slots
+    (40, 8),   // data_offset
+    (48, 8),   // data_size
+    (56, 4),   // creator_slot
+    (64, 8),   // elem_size
+    (72, 8),   // elem_align
+    (80, 8),   // type_hash
+    (88, 8),   // capacity
+    (96, 4),   // type_name_len
+    (128, 16), // the start of type_name
+];
+
+#[test]
+fn forged_headers_with_valid_checksums_never_panic_or_hang() {
+    let names = Names::new("forge", 1);
+    let name = names.get(0).to_owned();
+    let path = names.path(0);
+    let seed = seed();
+    eprintln!("forged_headers seed: {seed:#x} (rerun with SHMKIT_TEST_SEED={seed:x})");
+    watchdog(Duration::from_secs(300), "forged headers", move || {
+        let _a = Array::<u64>::create(&name, 4).unwrap();
+        let orig = std::fs::read(&path).unwrap()[..HEADER].to_vec();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let mut rng = Rng(seed);
+        let mut opened = 0;
+        for round in 0..1000 {
+            let mut head = orig.clone();
+            for _ in 0..1 + rng.below(3) {
+                let (at, len) = FIELDS[rng.below(FIELDS.len() as u64) as usize];
+                let old = u64::from_ne_bytes(head[at..at + 8].try_into().unwrap());
+                let value = match rng.below(6) {
+                    0 => rng.next(),
+                    1 => rng.below(16),
+                    2 => 1u64 << rng.below(64),
+                    3 => old.wrapping_add(rng.below(3)).wrapping_sub(1),
+                    4 => old.wrapping_mul(2),
+                    _ => u64::MAX,
+                };
+                let bytes = value.to_ne_bytes();
+                if len == 16 {
+                    let more = rng.next().to_ne_bytes();
+                    head[at..at + 8].copy_from_slice(&bytes);
+                    head[at + 8..at + 16].copy_from_slice(&more);
+                } else {
+                    head[at..at + len].copy_from_slice(&bytes[..len]);
+                }
+            }
+            write_forged(&file, &mut head);
+            let checked = check_header(&head, std::fs::metadata(&path).unwrap().len());
+            let info = shmkit::inspect::info(&name);
+            if checked.is_err() {
+                assert_eq!(outcome(&info), outcome(&checked), "round {round} (seed {seed:#x})");
+            }
+            let _ = shmkit::inspect::contents(&name, 8);
+            let as_array = Array::<u64>::open_with(&name, &short_wait());
+            if let Ok(a) = &as_array {
+                opened += 1;
+                assert_eq!(a.len(), a.to_vec().len());
+            }
+            let _ = Value::<u64>::open_with(&name, &short_wait()).map(|v| v.try_lock().is_ok());
+        }
+        eprintln!("forged_headers: {opened} of 1000 forged headers still opened as Array<u64>");
+        file.write_all_at(&orig, 0).unwrap();
+    });
+}
