@@ -62,10 +62,13 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             std::thread::sleep(Duration::from_secs(600));
             0
         }
-        "create-umask0" => {
+        "create-umask" => {
+            // args: name, umask, mode (octal)
+            let umask = u32::from_str_radix(&args[1], 8).expect("umask");
+            let mode = u32::from_str_radix(&args[2], 8).expect("mode");
             // SAFETY: umask only sets this process's file creation mask.
-            unsafe { libc::umask(0) };
-            let v = Value::create(&args[0], 5u64).expect("create value");
+            unsafe { libc::umask(umask as libc::mode_t) };
+            let v = Value::create_with(&args[0], 5u64, &OpenOptions::new().mode(mode)).expect("create value");
             v.persist();
             0
         }
@@ -272,15 +275,18 @@ fn a_fifo_is_refused_without_blocking() {
 }
 
 #[test]
-fn created_file_is_0600_even_with_umask_0() {
-    let names = Names::new("umask", 1);
-    let name = names.get(0).to_owned();
-    watchdog(LIMIT, "create with umask 0", move || {
-        Child::spawn("create-umask0", &[&name]).expect_success(LIMIT);
+fn created_file_mode_ignores_the_umask() {
+    let names = Names::new("umask", 2);
+    let (a, b) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(LIMIT, "create under a umask", move || {
+        Child::spawn("create-umask", &[&a, "0", "600"]).expect_success(LIMIT);
+        Child::spawn("create-umask", &[&b, "277", "640"]).expect_success(LIMIT);
     });
-    let meta = std::fs::metadata(names.path(0)).unwrap();
-    assert_eq!(meta.mode() & 0o7777, 0o600);
+    assert_eq!(std::fs::metadata(names.path(0)).unwrap().mode() & 0o7777, 0o600, "default mode under umask 0");
+    assert_eq!(std::fs::metadata(names.path(1)).unwrap().mode() & 0o7777, 0o640, "mode 0640 under umask 0277");
     assert_eq!(Value::<u64>::open(names.get(0)).unwrap().load(), 5);
+    let shared = OpenOptions::new().allow_shared_mode(true);
+    assert_eq!(Value::<u64>::open_with(names.get(1), &shared).unwrap().load(), 5);
 }
 
 #[test]
