@@ -71,6 +71,10 @@ pub struct HeaderInfo {
     pub type_name: String,
     /// Number of elements.
     pub capacity: u64,
+    /// `size_of` the element type, as the creator recorded it.
+    pub elem_size: u64,
+    /// `align_of` the element type (a power of two).
+    pub elem_align: u64,
     /// Size of the segment in bytes (equal to the file size given).
     pub size: u64,
     /// Format version.
@@ -137,6 +141,8 @@ pub fn check_header(bytes: &[u8], file_size: u64) -> Result<HeaderInfo, Error> {
         holds: h.describe(),
         type_name: h.type_name(),
         capacity: h.capacity,
+        elem_size: h.elem_size,
+        elem_align: h.elem_align,
         size: h.total_size,
         version: h.version,
         creator_pid: h.creator_pid,

@@ -51,5 +51,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(offset % 64 == 0, "misaligned state");
         assert!(info.registry_slots <= MAX_SLOTS, "too many registry slots");
         assert!(info.type_name.len() <= 128 * 3, "type name longer than its field");
+        assert!(info.elem_align.is_power_of_two(), "element alignment {}", info.elem_align);
     }
 });
