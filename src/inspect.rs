@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::name::FILE_PREFIX;
-use crate::segment::header::{Header, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, registry};
+use crate::segment::header::{HEADER_SIZE, Header, INIT_OFFSET, ObjectKind};
+use crate::segment::{OpenOptions, RawSegment, init_published, registry};
 use crate::sync::raw_mutex::RawMutex;
 use crate::sys;
 use crate::wait::{Deadline, WaitStrategy};
@@ -69,6 +69,97 @@ fn info_of(name: &str, h: &Header, fd: BorrowedFd<'_>) -> SegmentInfo {
         registry_slots: h.registry_slots,
         data: (h.data_offset, h.data_size),
     }
+}
+
+/// What a header that passed the opener's checks says (see [`check_header`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderInfo {
+    /// The object kind.
+    pub kind: ObjectKind,
+    /// What it holds, e.g. `Array<f32>[1024]`.
+    pub holds: String,
+    /// The element type name.
+    pub type_name: String,
+    /// Number of elements.
+    pub capacity: u64,
+    /// `size_of` the element type, as the creator recorded it.
+    pub elem_size: u64,
+    /// `align_of` the element type (a power of two).
+    pub elem_align: u64,
+    /// Size of the segment in bytes (equal to the file size given).
+    pub size: u64,
+    /// Format version.
+    pub version: u32,
+    /// PID of the process that created it.
+    pub creator_pid: u32,
+    /// Liveness slots in the registry.
+    pub registry_slots: u32,
+    /// Offset and size of the object state.
+    pub data: (u64, u64),
+}
+
+/// The name [`check_header`] puts in its errors.
+pub const CHECKED_BYTES_NAME: &str = "<bytes>";
+
+/// Runs the checks an opener makes on a segment's header, on a copy of its
+/// first bytes instead of a file: `bytes` is the start of the segment (at
+/// least its 256-byte header), `file_size` the size the file would have.
+///
+/// The checks are the opener's, in its order, after the file-level ones
+/// (file type, owner, mode): a file shorter than a header or a zero init
+/// word is [`Error::NotReady`] (the opener would wait for it), any other
+/// unpublished init word [`Error::Corrupt`], then magic
+/// ([`Error::BadMagic`]), version ([`Error::VersionMismatch`]), checksum and
+/// field sanity ([`Error::Corrupt`]) and the size ([`Error::BadSize`]).
+/// Kind and element type are left to the typed `open` calls. Errors name
+/// the segment [`CHECKED_BYTES_NAME`].
+///
+/// ```
+/// use shmkit::inspect::check_header;
+/// use shmkit::Error;
+/// assert!(matches!(check_header(&[0u8; 256], 4096), Err(Error::NotReady { .. })));
+/// assert!(matches!(check_header(&[0xffu8; 256], 4096), Err(Error::Corrupt { .. })));
+/// ```
+///
+/// # Errors
+/// As above; [`Error::InvalidArgument`] if `bytes` is shorter than a header
+/// although `file_size` is not.
+pub fn check_header(bytes: &[u8], file_size: u64) -> Result<HeaderInfo, Error> {
+    let name = CHECKED_BYTES_NAME;
+    if file_size < HEADER_SIZE as u64 {
+        return Err(Error::NotReady { name: name.to_owned(), waited_ms: 0 });
+    }
+    if file_size > isize::MAX as u64 {
+        return Err(Error::BadSize { name: name.to_owned(), size: file_size, expected: isize::MAX as u64 });
+    }
+    let Some(head) = bytes.get(..HEADER_SIZE) else {
+        return Err(Error::InvalidArgument(format!(
+            "{} bytes given; a segment header is {HEADER_SIZE} bytes",
+            bytes.len()
+        )));
+    };
+    let mut init = [0u8; 4];
+    init.copy_from_slice(&head[INIT_OFFSET..INIT_OFFSET + 4]);
+    if !init_published(name, u32::from_ne_bytes(init))? {
+        return Err(Error::NotReady { name: name.to_owned(), waited_ms: 0 });
+    }
+    let h: Header = bytemuck::pod_read_unaligned(head);
+    h.validate(name, file_size)?;
+    let kind = ObjectKind::from_u32(h.kind)
+        .ok_or_else(|| Error::Corrupt { name: name.to_owned(), reason: format!("unknown object kind {}", h.kind) })?;
+    Ok(HeaderInfo {
+        kind,
+        holds: h.describe(),
+        type_name: h.type_name(),
+        capacity: h.capacity,
+        elem_size: h.elem_size,
+        elem_align: h.elem_align,
+        size: h.total_size,
+        version: h.version,
+        creator_pid: h.creator_pid,
+        registry_slots: h.registry_slots,
+        data: (h.data_offset, h.data_size),
+    })
 }
 
 /// Names of every shmkit segment in the shm directory, sorted.

@@ -310,6 +310,10 @@ impl Header {
         if self.type_name_len as usize > TYPE_NAME_MAX {
             return corrupt(format!("type name length {}", self.type_name_len));
         }
+        // Readers divide by the alignment (element offsets in `shmkit info`).
+        if !self.elem_align.is_power_of_two() {
+            return corrupt(format!("element alignment {}", self.elem_align));
+        }
         Ok(())
     }
 

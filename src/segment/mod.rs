@@ -449,12 +449,8 @@ fn wait_ready(name: &str, fd: &OwnedFd, opts: &OpenOptions) -> Result<(MmapRaw, 
             let map = map_file(fd, st.size).map_err(|e| Error::Io { op: "map", name: name.to_owned(), source: e })?;
             // SAFETY: INIT_OFFSET is 4-aligned inside the mapping; read atomically.
             let init = unsafe { &*map.as_ptr().add(INIT_OFFSET).cast::<AtomicU32>() }.load(Ordering::Acquire);
-            match init {
-                READY => return Ok((map, st.size)),
-                0 => {}
-                other => {
-                    return Err(Error::Corrupt { name: name.to_owned(), reason: format!("init word {other:#x}") });
-                }
+            if init_published(name, init)? {
+                return Ok((map, st.size));
             }
         }
         let waited = start.elapsed();
@@ -465,5 +461,15 @@ fn wait_ready(name: &str, fd: &OwnedFd, opts: &OpenOptions) -> Result<(MmapRaw, 
         }
         std::thread::sleep(pause.min(opts.ready_timeout - waited));
         pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// What the init word says: `Ok(true)` once published, `Ok(false)` while the
+/// creator is still at work (zero), [`Error::Corrupt`] for any other value.
+pub(crate) fn init_published(name: &str, init: u32) -> Result<bool, Error> {
+    match init {
+        READY => Ok(true),
+        0 => Ok(false),
+        other => Err(Error::Corrupt { name: name.to_owned(), reason: format!("init word {other:#x}") }),
     }
 }
