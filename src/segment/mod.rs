@@ -272,14 +272,7 @@ impl RawSegment {
     /// Opens `name` whatever it holds, after the file, permission and header
     /// checks (for inspection).
     pub fn open_any(name: &str, opts: &OpenOptions) -> Result<RawSegment, Error> {
-        let path = name::path_of(name)?;
-        let fd = sys::open_existing(&path).map_err(|e| Error::from_open("open", name, e))?;
-        let (map, size) = wait_ready(name, &fd, opts)?;
-        // SAFETY: the mapping holds at least HEADER_SIZE bytes (checked by
-        // wait_ready) at a page-aligned address. A volatile read copies the
-        // bytes out once; the copy is then checked, never the live memory.
-        let header = unsafe { std::ptr::read_volatile(map.as_ptr().cast::<Header>()) };
-        header.validate(name, size)?;
+        let (path, fd, map, header) = open_checked(name, opts)?;
         let registration = claim_slot(name, &fd, &map, header.registry_slots)?;
         Ok(RawSegment { name: name.to_owned(), path, map, fd, header, owns_name: AtomicBool::new(false), registration })
     }
@@ -289,25 +282,12 @@ impl RawSegment {
     /// in it as a live handle. Returns the header and the file, whose OFD
     /// lock bytes tell which slots are held.
     pub fn peek(name: &str, opts: &OpenOptions) -> Result<(Header, OwnedFd), Error> {
-        let path = name::path_of(name)?;
-        let fd = sys::open_existing(&path).map_err(|e| Error::from_open("open", name, e))?;
-        let (map, size) = wait_ready(name, &fd, opts)?;
-        // SAFETY: as in `open_any`: at least HEADER_SIZE mapped bytes,
-        // page-aligned; the copy is checked, never the live memory.
-        let header = unsafe { std::ptr::read_volatile(map.as_ptr().cast::<Header>()) };
-        header.validate(name, size)?;
-        Ok((header, fd))
+        open_checked(name, opts).map(|(_, fd, _, header)| (header, fd))
     }
 
     /// The segment name.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// The segment file's descriptor.
-    #[allow(dead_code, reason = "segment API for the objects; inspection uses `peek`")]
-    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 
     /// The checked header snapshot.
@@ -358,16 +338,6 @@ impl RawSegment {
     /// Whether the holder named by `token` is alive (see [`registry::is_alive`]).
     pub fn is_alive(&self, token: u32) -> bool {
         registry::is_alive(self.fd.as_fd(), self.generations(), token, Some(self.registration))
-    }
-
-    /// Whether the creator's handle is still open somewhere.
-    #[allow(dead_code, reason = "segment API for the objects; inspection uses `peek`")]
-    pub fn creator_alive(&self) -> bool {
-        let slot = self.header.creator_slot;
-        if self.registration.slot() == slot && self.owns_name.load(std::sync::atomic::Ordering::Relaxed) {
-            return true;
-        }
-        registry::slot_held(self.fd.as_fd(), slot).unwrap_or(false)
     }
 }
 
@@ -424,6 +394,20 @@ fn claim_slot(name: &str, fd: &OwnedFd, map: &MmapRaw, slots: u32) -> Result<Reg
 
 fn map_file(fd: &OwnedFd, len: u64) -> std::io::Result<MmapRaw> {
     MmapOptions::new().len(len as usize).map_raw(fd)
+}
+
+/// Opens `name`, checks the file, waits for it to be published, and checks
+/// a snapshot of its header.
+fn open_checked(name: &str, opts: &OpenOptions) -> Result<(CString, OwnedFd, MmapRaw, Header), Error> {
+    let path = name::path_of(name)?;
+    let fd = sys::open_existing(&path).map_err(|e| Error::from_open("open", name, e))?;
+    let (map, size) = wait_ready(name, &fd, opts)?;
+    // SAFETY: the mapping holds at least HEADER_SIZE bytes (checked by
+    // wait_ready) at a page-aligned address. A volatile read copies the
+    // bytes out once; the copy is then checked, never the live memory.
+    let header = unsafe { std::ptr::read_volatile(map.as_ptr().cast::<Header>()) };
+    header.validate(name, size)?;
+    Ok((path, fd, map, header))
 }
 
 /// Checks the file, then waits (bounded) until its creator has published it.
