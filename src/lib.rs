@@ -58,8 +58,11 @@
 mod array;
 mod atomic;
 mod error;
+#[doc(hidden)]
+pub mod failpoint;
 pub mod name;
 mod primitive;
+pub mod queue;
 mod segment;
 mod sync;
 mod sys;
@@ -71,6 +74,9 @@ pub mod inspect;
 pub use array::{Array, ArrayGuard, IndexOutOfBounds};
 pub use atomic::{Atomic, AtomicInt};
 pub use error::Error;
+pub use queue::{
+    Queue, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
+};
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};
 pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLockError, TryLockResult};

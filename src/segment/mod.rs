@@ -84,6 +84,11 @@ impl OpenOptions {
         self.registry_slots = slots.clamp(1, registry::MAX_SLOTS);
         self
     }
+
+    /// The registry slot count a created segment gets.
+    pub(crate) fn slots(&self) -> u32 {
+        self.registry_slots
+    }
 }
 
 /// What an object asks of its segment: kind, element fingerprint, and the

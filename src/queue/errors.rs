@@ -1,0 +1,121 @@
+//! Errors of queue operations. They hand the value back, and their `Debug`
+//! does not require `T: Debug`.
+
+use std::fmt;
+
+macro_rules! value_error {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $msg:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(PartialEq, Eq, Clone, Copy)]
+        pub enum $name<T> {
+            $($(#[$vdoc])* $variant(T),)*
+        }
+
+        impl<T> $name<T> {
+            /// The value that was not sent.
+            pub fn into_inner(self) -> T {
+                match self {
+                    $($name::$variant(v) => v,)*
+                }
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($name::$variant(_) => f.write_str(concat!(stringify!($variant), "(..)")),)*
+                }
+            }
+        }
+
+        impl<T> fmt::Display for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($name::$variant(_) => f.write_str($msg),)*
+                }
+            }
+        }
+
+        impl<T> std::error::Error for $name<T> {}
+    };
+}
+
+value_error!(
+    /// `send` failed: every receiver is gone. Holds the value.
+    SendError {
+        /// Every receiver has gone (dropped, exited or died).
+        Disconnected => "sending on a queue whose receivers have all gone",
+    }
+);
+
+value_error!(
+    /// `try_send` failed. Holds the value.
+    TrySendError {
+        /// The queue is full.
+        Full => "sending on a full queue",
+        /// Every receiver has gone.
+        Disconnected => "sending on a queue whose receivers have all gone",
+    }
+);
+
+value_error!(
+    /// `send_timeout` failed. Holds the value.
+    SendTimeoutError {
+        /// The queue stayed full until the deadline.
+        Timeout => "timed out sending on a full queue",
+        /// Every receiver has gone.
+        Disconnected => "sending on a queue whose receivers have all gone",
+    }
+);
+
+/// `recv` failed: the queue is empty and every sender is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvError;
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("receiving on an empty queue whose senders have all gone")
+    }
+}
+
+impl std::error::Error for RecvError {}
+
+/// `try_recv` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing to receive now.
+    Empty,
+    /// Empty, and every sender has gone.
+    Disconnected,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryRecvError::Empty => "receiving on an empty queue",
+            TryRecvError::Disconnected => "receiving on an empty queue whose senders have all gone",
+        })
+    }
+}
+
+impl std::error::Error for TryRecvError {}
+
+/// `recv_timeout` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived before the deadline.
+    Timeout,
+    /// Empty, and every sender has gone.
+    Disconnected,
+}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecvTimeoutError::Timeout => "timed out receiving on an empty queue",
+            RecvTimeoutError::Disconnected => "receiving on an empty queue whose senders have all gone",
+        })
+    }
+}
+
+impl std::error::Error for RecvTimeoutError {}

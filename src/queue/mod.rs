@@ -1,0 +1,8 @@
+//! Queues across processes: [`Queue<T>`](crate::Queue) for `T: Pod` messages.
+
+mod errors;
+mod ring;
+mod typed;
+
+pub use errors::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+pub use typed::{Queue, Receiver, Sender};

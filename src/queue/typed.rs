@@ -1,0 +1,577 @@
+//! [`Queue<T>`]: a bounded queue of `T: Pod` shared by name, any number of
+//! senders and receivers in any processes.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use super::errors::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+use super::ring::{EndpointEntry, MAX_CAPACITY, Put, QueueState, Ring, Slot, Take};
+use crate::error::Error;
+use crate::primitive::{AtomicU32, Ordering, fence, futex_wait, futex_wake};
+use crate::segment::header::{Fingerprint, Header, ObjectKind};
+use crate::segment::registry::{Liveness, token_slot};
+use crate::segment::{OpenOptions, RawSegment, Spec};
+use crate::wait::{Deadline, SpinWait, WaitStrategy};
+
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(16);
+
+/// Where the parts of a queue's state lie, from the start of its data.
+struct Layout {
+    endpoints: usize,
+    slots: usize,
+    size: usize,
+}
+
+fn layout<T>(capacity: u64, registry_slots: u32) -> Option<Layout> {
+    let endpoints = std::mem::size_of::<QueueState>();
+    let align = std::mem::align_of::<Slot<T>>().max(64);
+    let after = endpoints + registry_slots as usize * std::mem::size_of::<EndpointEntry>();
+    let slots = after.div_ceil(align) * align;
+    let size = (capacity as usize).checked_mul(std::mem::size_of::<Slot<T>>())?.checked_add(slots)?;
+    Some(Layout { endpoints, slots, size })
+}
+
+fn spec<T>(capacity: u64, registry_slots: u32) -> Result<(Spec, Layout), Error> {
+    let lay = layout::<T>(capacity, registry_slots)
+        .ok_or_else(|| Error::InvalidArgument(format!("a queue of {capacity} elements is too large")))?;
+    let align = std::mem::align_of::<Slot<T>>().max(std::mem::align_of::<QueueState>());
+    Ok((Spec::new(ObjectKind::Queue, Fingerprint::of::<T>(capacity), lay.size, align), lay))
+}
+
+/// The mapping and pointers into it, shared by a queue's handle and its
+/// endpoints in this process.
+struct Shared<T> {
+    seg: RawSegment,
+    state: NonNull<QueueState>,
+    endpoints: NonNull<EndpointEntry>,
+    n_endpoints: usize,
+    slots: NonNull<Slot<T>>,
+    capacity: usize,
+}
+
+// SAFETY: the pointers point into the mapping owned by `seg`; the state is
+// designed for concurrent use from any thread of any process (atomics and
+// the slot claim protocol of ring.rs).
+unsafe impl<T: Pod> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: Pod> Sync for Shared<T> {}
+
+impl<T: Pod> Shared<T> {
+    fn new(seg: RawSegment, lay: &Layout) -> Self {
+        let base = seg.data_ptr();
+        let h = seg.header();
+        let (n_endpoints, capacity) = (h.registry_slots as usize, h.capacity as usize);
+        // SAFETY: the layout was computed from the header's capacity and slot
+        // count and checked against the data size at open (or made at
+        // create); every offset is inside the data region and aligned.
+        let shared = unsafe {
+            Shared {
+                state: NonNull::new_unchecked(base.cast()),
+                endpoints: NonNull::new_unchecked(base.add(lay.endpoints).cast()),
+                n_endpoints,
+                slots: NonNull::new_unchecked(base.add(lay.slots).cast()),
+                capacity,
+                seg,
+            }
+        };
+        // Claim our endpoint entry: our registry slot is ours alone, so
+        // whatever counts a dead previous holder left are reset first.
+        if let Some(entry) = shared.endpoints().get(token_slot(shared.seg.token()) as usize) {
+            entry.senders.store(0, Ordering::Relaxed);
+            entry.receivers.store(0, Ordering::Relaxed);
+            entry.token.store(shared.seg.token(), Ordering::Release);
+        }
+        shared
+    }
+
+    fn state(&self) -> &QueueState {
+        // SAFETY: points into our mapping, which lives as long as self.
+        unsafe { self.state.as_ref() }
+    }
+
+    fn endpoints(&self) -> &[EndpointEntry] {
+        // SAFETY: n_endpoints entries after the state, inside the mapping.
+        unsafe { std::slice::from_raw_parts(self.endpoints.as_ptr(), self.n_endpoints) }
+    }
+
+    fn ring(&self) -> Ring<'_, T> {
+        // SAFETY: `capacity` slots (a power of two, checked at open) inside
+        // the mapping.
+        let slots = unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.capacity) };
+        Ring::new(self.state(), slots)
+    }
+
+    fn my_entry(&self) -> Option<&EndpointEntry> {
+        self.endpoints().get(token_slot(self.seg.token()) as usize)
+    }
+
+    /// Whether some registered endpoint of the kind `count` selects is alive.
+    fn any_alive(&self, count: impl Fn(&EndpointEntry) -> &AtomicU32) -> bool {
+        self.endpoints().iter().enumerate().any(|(slot, e)| {
+            if count(e).load(Ordering::Acquire) == 0 {
+                return false;
+            }
+            let token = e.token.load(Ordering::Acquire);
+            token_slot(token) as usize == slot && self.seg.is_alive(token)
+        })
+    }
+
+    fn senders_gone(&self) -> bool {
+        let w = &self.state().waits;
+        w.ever_sender.load(Ordering::Acquire) != 0
+            && (w.senders.load(Ordering::Acquire) == 0 || !self.any_alive(|e| &e.senders))
+    }
+
+    fn receivers_gone(&self, thorough: bool) -> bool {
+        let w = &self.state().waits;
+        w.ever_receiver.load(Ordering::Acquire) != 0
+            && (w.receivers.load(Ordering::Acquire) == 0 || (thorough && !self.any_alive(|e| &e.receivers)))
+    }
+
+    /// After a publish: wake a receiver if any sleeps.
+    fn notify_receivers(&self, all: bool) {
+        let w = &self.state().waits;
+        // Pairs with the sleeper's SeqCst increment and re-check: either it
+        // sees our message, or we see it sleeping.
+        fence(Ordering::SeqCst);
+        if w.recv_sleepers.load(Ordering::Relaxed) != 0 {
+            w.items_seq.fetch_add(1, Ordering::Release);
+            futex_wake(&w.items_seq, if all { u32::MAX } else { 1 });
+        }
+    }
+
+    /// After freeing a slot: wake a sender if any sleeps.
+    fn notify_senders(&self, all: bool) {
+        let w = &self.state().waits;
+        fence(Ordering::SeqCst);
+        if w.send_sleepers.load(Ordering::Relaxed) != 0 {
+            w.space_seq.fetch_add(1, Ordering::Release);
+            futex_wake(&w.space_seq, if all { u32::MAX } else { 1 });
+        }
+    }
+}
+
+/// A bounded queue of `T: Pod` shared by name between processes: any number
+/// of [`Sender`]s and [`Receiver`]s in any processes, FIFO per sender.
+///
+/// Lock-free: a send or receive is a few atomic operations on the shared
+/// ring, with no syscall unless the other side sleeps. A sender killed at any
+/// point never makes a receiver see a torn message, and its claimed slot is
+/// reclaimed once it is known dead (by the liveness registry, never by a
+/// timeout: a stopped sender keeps its claim).
+///
+/// A receive on an empty queue whose senders have all gone — dropped, exited
+/// or killed — returns `Disconnected` instead of hanging; before any sender
+/// ever attached it waits. A send whose receivers have all been dropped
+/// returns `Disconnected(value)`; receivers that were killed are noticed when
+/// the queue is full (a send would otherwise wait).
+///
+/// ```
+/// use shmkit::Queue;
+/// # let name = format!("doc-queue-{}", std::process::id());
+/// let q = Queue::<u64>::create(&name, 1024)?;
+/// let tx = Queue::<u64>::open(&name)?.sender();    // in a producer process
+/// let rx = q.receiver();                            // in a consumer process
+/// tx.send(7).unwrap();
+/// assert_eq!(rx.recv(), Ok(7));
+/// drop(tx);
+/// assert!(rx.recv().is_err()); // every sender gone: Disconnected, not a hang
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Queue<T: Pod> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T: Pod> Queue<T> {
+    /// Creates the queue `name` holding up to `capacity` messages (rounded up
+    /// to a power of two, at most 2^30). Exclusive.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
+    /// [`Error::InvalidArgument`] for a zero or too large capacity.
+    pub fn create(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::create_with(name, capacity, &OpenOptions::default())
+    }
+
+    fn capacity_for(capacity: usize) -> Result<u64, Error> {
+        if capacity == 0 || capacity as u64 > MAX_CAPACITY {
+            return Err(Error::InvalidArgument(format!("queue capacity {capacity} is not in 1..=2^30")));
+        }
+        Ok((capacity as u64).next_power_of_two())
+    }
+
+    /// [`Queue::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Queue::create`].
+    pub fn create_with(name: &str, capacity: usize, opts: &OpenOptions) -> Result<Self, Error> {
+        let cap = Self::capacity_for(capacity)?;
+        let (spec, lay) = spec::<T>(cap, opts.slots())?;
+        let slots_at = lay.slots;
+        let seg = RawSegment::create(name, &spec, opts, |p| {
+            // SAFETY: the data region is zeroed, writable, aligned, and holds
+            // the state and `cap` slots at these offsets.
+            let (state, slots) = unsafe {
+                (&*p.cast::<QueueState>(), std::slice::from_raw_parts(p.add(slots_at).cast::<Slot<T>>(), cap as usize))
+            };
+            Ring::new(state, slots).init();
+        })?;
+        Ok(Queue { shared: Arc::new(Shared::new(seg, &lay)) })
+    }
+
+    /// Opens the existing queue `name` of `T`, whatever its capacity.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::WrongType`],
+    /// [`Error::Corrupt`] for an impossible capacity, and the other checks.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &OpenOptions::default())
+    }
+
+    /// [`Queue::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Queue::open`].
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        let wanted = format!("Queue<{}>", std::any::type_name::<T>());
+        let mut lay = None;
+        let seg = RawSegment::open_sized(name, opts, ObjectKind::Queue, &wanted, |h: &Header| {
+            if !h.capacity.is_power_of_two() || h.capacity > MAX_CAPACITY {
+                return Err(Error::Corrupt { name: name.to_owned(), reason: format!("queue capacity {}", h.capacity) });
+            }
+            let (spec, l) = spec::<T>(h.capacity, h.registry_slots)?;
+            lay = Some(l);
+            Ok(spec)
+        })?;
+        let lay = lay.ok_or_else(|| Error::Corrupt { name: name.to_owned(), reason: "no layout".into() })?;
+        Ok(Queue { shared: Arc::new(Shared::new(seg, &lay)) })
+    }
+
+    /// Opens `name`, or creates it with `capacity`: safe when processes race.
+    ///
+    /// # Errors
+    /// As [`Queue::open`] and [`Queue::create`].
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
+        for _ in 0..64 {
+            match Self::create(name, capacity) {
+                Err(Error::AlreadyExists { .. }) => {}
+                other => return other,
+            }
+            match Self::open(name) {
+                Err(Error::NotFound { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::InvalidArgument(format!("segment '{name}' kept appearing and disappearing")))
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.shared.seg.name()
+    }
+
+    /// Keeps the name after this (creating) handle is dropped.
+    pub fn persist(&self) {
+        self.shared.seg.persist();
+    }
+
+    /// How many messages the queue holds at most.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// Messages in the queue now (a snapshot; includes ones being written).
+    pub fn len(&self) -> usize {
+        self.shared.ring().len() as usize
+    }
+
+    /// Whether the queue looks empty now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A new sending endpoint.
+    pub fn sender(&self) -> Sender<T> {
+        Sender::attach(self.shared.clone())
+    }
+
+    /// A new receiving endpoint.
+    pub fn receiver(&self) -> Receiver<T> {
+        Receiver::attach(self.shared.clone())
+    }
+}
+
+impl<T: Pod> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue").field("name", &self.name()).field("capacity", &self.capacity()).finish_non_exhaustive()
+    }
+}
+
+/// The sending end of a [`Queue`]. `Send`, not `Sync`-shared for sending:
+/// clone it for another thread.
+pub struct Sender<T: Pod> {
+    shared: Arc<Shared<T>>,
+    strategy: WaitStrategy,
+    _not_sync: PhantomData<std::cell::Cell<()>>,
+}
+
+impl<T: Pod> Sender<T> {
+    fn attach(shared: Arc<Shared<T>>) -> Self {
+        if let Some(e) = shared.my_entry() {
+            e.senders.fetch_add(1, Ordering::AcqRel);
+        }
+        let w = &shared.state().waits;
+        w.senders.fetch_add(1, Ordering::AcqRel);
+        w.ever_sender.store(1, Ordering::Release);
+        Sender { shared, strategy: WaitStrategy::Adaptive, _not_sync: PhantomData }
+    }
+
+    /// Sets how this endpoint waits when the queue is full.
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Sends `value`, waiting while the queue is full.
+    ///
+    /// # Errors
+    /// [`SendError::Disconnected`] with the value if every receiver is gone.
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.send_until(value, Deadline::Never).map_err(|e| SendError::Disconnected(e.into_inner()))
+    }
+
+    /// Sends `value` if there is room now.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] or [`TrySendError::Disconnected`], with the value.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.send_until(value, Deadline::Now).map_err(|e| match e {
+            SendTimeoutError::Timeout(v) => TrySendError::Full(v),
+            SendTimeoutError::Disconnected(v) => TrySendError::Disconnected(v),
+        })
+    }
+
+    /// Sends `value`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] or `Disconnected`, with the value.
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Deadline::after(timeout))
+    }
+
+    /// Sends `value`, waiting until `deadline` at most for room.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] or `Disconnected`, with the value.
+    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Deadline::At(deadline))
+    }
+
+    fn send_until(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+        let sh = &*self.shared;
+        if sh.receivers_gone(false) {
+            return Err(SendTimeoutError::Disconnected(value));
+        }
+        let ring = sh.ring();
+        let me = sh.seg.token();
+        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy });
+        let mut poll = POLL_MIN;
+        loop {
+            let reading = match ring.try_put(value, me) {
+                Put::Done => {
+                    sh.notify_receivers(false);
+                    return Ok(());
+                }
+                Put::Full => None,
+                Put::Reading(token) => Some(token),
+            };
+            if spin.spin() {
+                continue;
+            }
+            if let Some(token) = reading.filter(|&t| !sh.seg.is_alive(t)) {
+                ring.free_dead_reader(token);
+                continue;
+            }
+            if sh.receivers_gone(true) {
+                return Err(SendTimeoutError::Disconnected(value));
+            }
+            let w = &sh.state().waits;
+            w.send_sleepers.fetch_add(1, Ordering::SeqCst);
+            let seq = w.space_seq.load(Ordering::SeqCst);
+            if let Put::Done = ring.try_put(value, me) {
+                w.send_sleepers.fetch_sub(1, Ordering::SeqCst);
+                sh.notify_receivers(false);
+                return Ok(());
+            }
+            let Some(nap) = deadline.sleep_for(poll) else {
+                w.send_sleepers.fetch_sub(1, Ordering::SeqCst);
+                return Err(SendTimeoutError::Timeout(value));
+            };
+            futex_wait(&w.space_seq, seq, Some(nap));
+            w.send_sleepers.fetch_sub(1, Ordering::SeqCst);
+            poll = (poll * 2).min(POLL_MAX);
+        }
+    }
+}
+
+impl<T: Pod> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender::attach(self.shared.clone()).with_wait_strategy(self.strategy)
+    }
+}
+
+impl<T: Pod> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if let Some(e) = self.shared.my_entry() {
+            e.senders.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.shared.state().waits.senders.fetch_sub(1, Ordering::AcqRel);
+        // Receivers asleep on an empty queue may now be disconnected.
+        self.shared.notify_receivers(true);
+    }
+}
+
+impl<T: Pod> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").field("queue", &self.shared.seg.name()).finish_non_exhaustive()
+    }
+}
+
+/// The receiving end of a [`Queue`]. Clone it for another thread.
+pub struct Receiver<T: Pod> {
+    shared: Arc<Shared<T>>,
+    strategy: WaitStrategy,
+    _not_sync: PhantomData<std::cell::Cell<()>>,
+}
+
+impl<T: Pod> Receiver<T> {
+    fn attach(shared: Arc<Shared<T>>) -> Self {
+        if let Some(e) = shared.my_entry() {
+            e.receivers.fetch_add(1, Ordering::AcqRel);
+        }
+        let w = &shared.state().waits;
+        w.receivers.fetch_add(1, Ordering::AcqRel);
+        w.ever_receiver.store(1, Ordering::Release);
+        Receiver { shared, strategy: WaitStrategy::Adaptive, _not_sync: PhantomData }
+    }
+
+    /// Sets how this endpoint waits when the queue is empty.
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Receives a message, waiting while the queue is empty.
+    ///
+    /// # Errors
+    /// [`RecvError`] if the queue is empty and every sender is gone.
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.recv_until(Deadline::Never).map_err(|_| RecvError)
+    }
+
+    /// Receives a message if one is there now.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`], or `Disconnected` if every sender is gone.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.recv_until(Deadline::Now).map_err(|e| match e {
+            RecvTimeoutError::Timeout => TryRecvError::Empty,
+            RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+        })
+    }
+
+    /// Receives a message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`], or `Disconnected`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Deadline::after(timeout))
+    }
+
+    /// Receives a message, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`], or `Disconnected`.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Deadline::At(deadline))
+    }
+
+    fn take(&self, ring: &Ring<'_, T>, me: u32) -> Take<T> {
+        let t = ring.try_take(me);
+        if let Take::Got(_) = t {
+            self.shared.notify_senders(false);
+        }
+        t
+    }
+
+    fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+        let sh = &*self.shared;
+        let ring = sh.ring();
+        let me = sh.seg.token();
+        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy });
+        let mut poll = POLL_MIN;
+        loop {
+            let writer = match self.take(&ring, me) {
+                Take::Got(v) => return Ok(v),
+                Take::Empty => None,
+                Take::InFlight(token) => Some(token),
+            };
+            if spin.spin() {
+                continue;
+            }
+            if let Some(token) = writer.filter(|&t| !sh.seg.is_alive(t)) {
+                ring.skip_dead_writer(token);
+                continue;
+            }
+            if writer.is_none() && sh.senders_gone() {
+                // A last message may have landed since the check above.
+                return match self.take(&ring, me) {
+                    Take::Got(v) => Ok(v),
+                    _ => Err(RecvTimeoutError::Disconnected),
+                };
+            }
+            let w = &sh.state().waits;
+            w.recv_sleepers.fetch_add(1, Ordering::SeqCst);
+            let seq = w.items_seq.load(Ordering::SeqCst);
+            if let Take::Got(v) = self.take(&ring, me) {
+                w.recv_sleepers.fetch_sub(1, Ordering::SeqCst);
+                return Ok(v);
+            }
+            let Some(nap) = deadline.sleep_for(poll) else {
+                w.recv_sleepers.fetch_sub(1, Ordering::SeqCst);
+                return Err(RecvTimeoutError::Timeout);
+            };
+            futex_wait(&w.items_seq, seq, Some(nap));
+            w.recv_sleepers.fetch_sub(1, Ordering::SeqCst);
+            poll = (poll * 2).min(POLL_MAX);
+        }
+    }
+}
+
+impl<T: Pod> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        Receiver::attach(self.shared.clone()).with_wait_strategy(self.strategy)
+    }
+}
+
+impl<T: Pod> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if let Some(e) = self.shared.my_entry() {
+            e.receivers.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.shared.state().waits.receivers.fetch_sub(1, Ordering::AcqRel);
+        self.shared.notify_senders(true);
+    }
+}
+
+impl<T: Pod> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").field("queue", &self.shared.seg.name()).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,306 @@
+//! Queue<T> across real processes: delivery, order, disconnection, crashes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Child, Names, say, watchdog};
+use shmkit::{Queue, RecvTimeoutError, TryRecvError, TrySendError, failpoint};
+
+#[test]
+fn child() {
+    common::child_main(run_role);
+}
+
+/// A message whose fields check each other: a torn write cannot pass.
+fn message(sender: u64, seq: u64) -> [u64; 4] {
+    [sender, seq, !seq, seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ sender]
+}
+
+fn intact(m: &[u64; 4]) -> bool {
+    *m == message(m[0], m[1])
+}
+
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn run_role(role: &str, args: &[String]) -> i32 {
+    match role {
+        "send" => {
+            let q = Queue::<u64>::open(&args[0]).expect("open queue");
+            let id: u64 = args[1].parse().expect("id");
+            let n: u64 = args[2].parse().expect("n");
+            let tx = q.sender();
+            for seq in 0..n {
+                tx.send((id << 32) | seq).expect("receivers are there");
+            }
+            0
+        }
+        "recv" => {
+            let q = Queue::<u64>::open(&args[0]).expect("open queue");
+            let rx = q.receiver();
+            say("READY");
+            let (mut count, mut sum, mut hash, mut last) = ([0u64; 2], [0u64; 2], [0u64; 2], [None::<u64>; 2]);
+            while let Ok(v) = rx.recv() {
+                let (id, seq) = ((v >> 32) as usize, v & 0xffff_ffff);
+                assert!(id < 2, "sender id {id}");
+                assert!(last[id].is_none_or(|l| seq > l), "out of order from sender {id}: {seq} after {last:?}");
+                last[id] = Some(seq);
+                count[id] += 1;
+                sum[id] += seq;
+                hash[id] ^= mix(seq);
+            }
+            say(&format!("RESULT {} {} {} {} {} {}", count[0], sum[0], hash[0], count[1], sum[1], hash[1]));
+            0
+        }
+        "flood" => {
+            let q = Queue::<[u64; 4]>::open(&args[0]).expect("open queue");
+            let id: u64 = args[1].parse().expect("id");
+            let tx = q.sender();
+            say("READY");
+            let mut seq = 0;
+            loop {
+                if tx.send_timeout(message(id, seq), Duration::from_secs(60)).is_ok() {
+                    seq += 1;
+                }
+            }
+        }
+        "park-send" => {
+            let q = Queue::<[u64; 4]>::open(&args[0]).expect("open queue");
+            let tx = q.sender();
+            failpoint::set(args[1].parse().expect("failpoint"));
+            say("PARKING");
+            let _ = tx.send(message(7, 7));
+            1
+        }
+        "park-recv" => {
+            let q = Queue::<[u64; 4]>::open(&args[0]).expect("open queue");
+            let rx = q.receiver();
+            failpoint::set(failpoint::QUEUE_AFTER_READ_CLAIM);
+            say("PARKING");
+            let _ = rx.recv();
+            1
+        }
+        "hold-recv" => {
+            let q = Queue::<u64>::open(&args[0]).expect("open queue");
+            let _rx = q.receiver();
+            say("READY");
+            std::thread::sleep(Duration::from_secs(600));
+            0
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn two_senders_two_receivers_exactly_once_in_order() {
+    let names = Names::new("q-mpmc", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(240), "two_senders_two_receivers", move || {
+        const N: u64 = 200_000;
+        let _q = Queue::<u64>::create(&name, 1024).unwrap();
+        let mut receivers: Vec<Child> = (0..2).map(|_| Child::spawn_piped("recv", &[&name])).collect();
+        for r in &mut receivers {
+            r.expect_line("READY");
+        }
+        let n = N.to_string();
+        let senders: Vec<Child> = (0..2).map(|id| Child::spawn("send", &[&name, &id.to_string(), &n])).collect();
+        for s in senders {
+            s.expect_success(Duration::from_secs(200));
+        }
+        let (mut count, mut sum, mut hash) = ([0u64; 2], [0u64; 2], [0u64; 2]);
+        for mut r in receivers {
+            let line = r.expect_line("RESULT ");
+            let f: Vec<u64> = line.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            for id in 0..2 {
+                count[id] += f[3 * id];
+                sum[id] += f[3 * id + 1];
+                hash[id] ^= f[3 * id + 2];
+            }
+            // Receivers end with Disconnected once the senders have exited.
+            r.expect_success(Duration::from_secs(30));
+        }
+        let want_hash = (0..N).fold(0, |h, s| h ^ mix(s));
+        for id in 0..2 {
+            assert_eq!(count[id], N, "sender {id}: every item delivered once");
+            assert_eq!(sum[id], N * (N - 1) / 2, "sender {id}: no item duplicated or lost");
+            assert_eq!(hash[id], want_hash, "sender {id}: the very items sent");
+        }
+    });
+}
+
+#[test]
+fn killed_senders_never_tear_and_lose_no_capacity() {
+    let names = Names::new("q-crash", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(280), "killed_senders", move || {
+        let rounds: u32 = std::env::var("SHMKIT_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+        let q = Queue::<[u64; 4]>::create(&name, 64).unwrap();
+        let rx = q.receiver();
+        let mut seed = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
+        eprintln!("seed {seed:#x}, {rounds} rounds");
+        let mut received = 0u64;
+        let mut drain = |rx: &shmkit::Receiver<[u64; 4]>| {
+            while let Ok(m) = rx.try_recv() {
+                assert!(intact(&m), "torn message {m:x?}");
+                received += 1;
+            }
+        };
+        for round in 0..rounds {
+            let mut c = Child::spawn_piped("flood", &[&name, &round.to_string()]);
+            c.expect_line("READY");
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Receive while the sender runs, then kill it at a random moment.
+            let until = Instant::now() + Duration::from_micros(seed % 2000);
+            while Instant::now() < until {
+                drain(&rx);
+            }
+            c.kill();
+            drain(&rx);
+        }
+        // Everything a dead sender claimed is skipped once seen dead: the
+        // queue drains completely and takes its full capacity again.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !q.is_empty() && Instant::now() < deadline {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(m) => assert!(intact(&m), "torn message {m:x?}"),
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {}
+            }
+        }
+        assert!(q.is_empty(), "dead claims were not reclaimed");
+        let tx = q.sender();
+        for i in 0..q.capacity() as u64 {
+            assert!(tx.try_send(message(99, i)).is_ok(), "capacity lost: slot {i} of {}", q.capacity());
+        }
+        assert!(matches!(tx.try_send(message(99, 0)), Err(TrySendError::Full(_))));
+        for i in 0..q.capacity() as u64 {
+            assert_eq!(rx.try_recv(), Ok(message(99, i)));
+        }
+        eprintln!("{rounds} senders killed, {received} intact messages received");
+    });
+}
+
+#[test]
+fn stopped_sender_keeps_its_claim_and_a_dead_one_is_skipped() {
+    for point in [failpoint::QUEUE_AFTER_CLAIM, failpoint::QUEUE_BEFORE_COMMIT] {
+        let names = Names::new("q-claim", 1);
+        let name = names.get(0).to_owned();
+        watchdog(Duration::from_secs(60), "stopped_sender", move || {
+            let q = Queue::<[u64; 4]>::create(&name, 8).unwrap();
+            let rx = q.receiver();
+            let tx = q.sender();
+            let mut c = Child::spawn_piped("park-send", &[&name, &point.to_string()]);
+            c.expect_line("PARKING");
+            // Wait until the child holds its claim (the queue shows it).
+            let start = Instant::now();
+            while q.is_empty() && start.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(q.len(), 1, "the child claimed a slot");
+            c.signal(libc::SIGSTOP);
+            tx.send(message(1, 1)).unwrap();
+            // A stopped sender is alive: its claim is not stolen, and the
+            // message behind it waits.
+            assert_eq!(rx.recv_timeout(Duration::from_millis(200)), Err(RecvTimeoutError::Timeout));
+            c.kill();
+            // Dead: its claim is skipped, and nothing torn comes out.
+            assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(message(1, 1)));
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        });
+    }
+}
+
+#[test]
+fn dead_reader_claim_is_freed_for_senders() {
+    let names = Names::new("q-reader", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "dead_reader", move || {
+        let q = Queue::<[u64; 4]>::create(&name, 4).unwrap();
+        let tx = q.sender();
+        let mut c = Child::spawn_piped("park-recv", &[&name]);
+        c.expect_line("PARKING");
+        tx.send(message(1, 0)).unwrap();
+        // Fill up: the child holds slot 0 in READING until it dies.
+        for i in 1..4 {
+            tx.send(message(1, i)).unwrap();
+        }
+        assert!(tx.send_timeout(message(1, 9), Duration::from_millis(100)).is_err());
+        c.kill();
+        let rx = q.receiver();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(message(1, 1)));
+        // Two free slots now: the one just read and the dead reader's.
+        tx.send_timeout(message(1, 4), Duration::from_secs(5)).expect("slot freed");
+        tx.send_timeout(message(1, 5), Duration::from_secs(5)).expect("dead reader's slot reclaimed");
+    });
+}
+
+#[test]
+fn disconnection_timeouts_and_full() {
+    let names = Names::new("q-disc", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "disconnection", move || {
+        let q = Queue::<u64>::create(&name, 2).unwrap();
+        let rx = q.receiver();
+        // No sender ever attached: wait, do not report Disconnected.
+        assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(RecvTimeoutError::Timeout));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        let tx = q.sender();
+        tx.try_send(1).unwrap();
+        tx.try_send(2).unwrap();
+        assert_eq!(tx.try_send(3), Err(TrySendError::Full(3)));
+        let t0 = Instant::now();
+        assert!(tx.send_timeout(3, Duration::from_millis(30)).is_err());
+        assert!(t0.elapsed() >= Duration::from_millis(30));
+        assert_eq!(rx.recv(), Ok(1));
+        drop(tx);
+        // Senders gone: what was sent still arrives, then Disconnected.
+        assert_eq!(rx.recv(), Ok(2));
+        assert_eq!(rx.recv(), Err(shmkit::RecvError));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        // Receivers gone: send hands the value back.
+        let tx = q.sender();
+        drop(rx);
+        assert_eq!(tx.send(5), Err(shmkit::SendError::Disconnected(5)));
+    });
+}
+
+#[test]
+fn killed_receiver_is_noticed_by_a_blocked_sender() {
+    let names = Names::new("q-krecv", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "killed_receiver", move || {
+        let q = Queue::<u64>::create(&name, 2).unwrap();
+        let mut c = Child::spawn_piped("hold-recv", &[&name]);
+        c.expect_line("READY");
+        let tx = q.sender();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        c.kill();
+        assert_eq!(tx.send(3), Err(shmkit::SendError::Disconnected(3)));
+    });
+}
+
+#[test]
+fn killed_sender_disconnects_receivers() {
+    let names = Names::new("q-ksend", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "killed_sender", move || {
+        let q = Queue::<[u64; 4]>::create(&name, 1024).unwrap();
+        let rx = q.receiver();
+        let mut c = Child::spawn_piped("flood", &[&name, "1"]);
+        c.expect_line("READY");
+        assert!(intact(&rx.recv().unwrap()));
+        c.kill();
+        let t0 = Instant::now();
+        while let Ok(m) = rx.recv() {
+            assert!(intact(&m));
+        }
+        eprintln!("Disconnected {:?} after the last sender was killed (after draining)", t0.elapsed());
+    });
+}
