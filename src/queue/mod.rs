@@ -6,3 +6,7 @@ mod typed;
 
 pub use errors::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 pub use typed::{Queue, Receiver, Sender};
+
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub use ring::fuzz_ring;

@@ -446,3 +446,53 @@ mod loom_models {
         });
     }
 }
+
+/// Runs the send and receive paths on a ring whose state is taken from
+/// `data`, as a corrupted or hostile segment could hold it: indices, slot
+/// state words and contents are arbitrary. Every path must return (the loops
+/// are bounded) without panicking or touching memory outside the ring.
+///
+/// The layout of `data`: byte 0 picks the capacity (1 to 16, power of two)
+/// and bytes 1..3 a sequence of operations; then 8 bytes each for the tail,
+/// the head, and every slot's state word. Missing bytes are zero.
+#[cfg(not(loom))]
+pub fn fuzz_ring(data: &[u8]) {
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    let word = |i: usize| (0..8).fold(0u64, |w, k| w | u64::from(byte(i + k)) << (8 * k));
+    let cap = 1usize << (byte(0) % 5);
+    let ops = u16::from(byte(1)) | u16::from(byte(2)) << 8;
+    let state = QueueState {
+        tail: Index { pos: AtomicU64::new(word(3)) },
+        head: Index { pos: AtomicU64::new(word(11)) },
+        waits: Waits {
+            items_seq: AtomicU32::new(0),
+            recv_sleepers: AtomicU32::new(0),
+            space_seq: AtomicU32::new(0),
+            send_sleepers: AtomicU32::new(0),
+            senders: AtomicU32::new(0),
+            receivers: AtomicU32::new(0),
+            ever_sender: AtomicU32::new(0),
+            ever_receiver: AtomicU32::new(0),
+        },
+    };
+    let slots: Vec<Slot<u64>> =
+        (0..cap).map(|i| Slot { state: AtomicU64::new(word(19 + 8 * i)), data: UnsafeCell::new(word(i)) }).collect();
+    let ring = Ring::new(&state, &slots);
+    for k in 0..16 {
+        let token = u32::from(byte(k)) & TOKEN_MASK;
+        match (ops >> k) & 1 {
+            0 => match ring.try_take(token) {
+                Take::InFlight(t) => {
+                    ring.skip_dead_writer(t);
+                }
+                Take::Got(_) | Take::Empty => {}
+            },
+            _ => {
+                if let Put::Reading(t) = ring.try_put(k as u64, token) {
+                    ring.free_dead_reader(t);
+                }
+            }
+        }
+        let _ = ring.len();
+    }
+}
