@@ -244,6 +244,7 @@ impl<T: Pod> Array<T> {
     ///
     /// # Errors
     /// [`IndexOutOfBounds`] past the end.
+    #[inline]
     pub fn set(&self, index: usize, value: T) -> Result<(), IndexOutOfBounds> {
         if index >= self.len {
             return Err(IndexOutOfBounds { index, len: self.len });
