@@ -150,11 +150,6 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
         MutexGuard { raw, data, keep_dirty: false, relock: Some(relock), _not_send: PhantomData }
     }
 
-    /// The lock word this guard holds.
-    pub(crate) fn raw(guard: &Self) -> &'a RawMutex {
-        guard.raw
-    }
-
     /// Releases the lock, runs `f`, then takes the lock again (waiting as
     /// long as it takes) and returns `f`'s result with the new guard.
     ///
