@@ -77,3 +77,4 @@ pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLo
 pub use value::{Value, ValueGuard};
 pub use wait::WaitStrategy;
 // re-exports: sync primitives (one line per module, kept sorted)
+pub use sync::event::{Event, RawEvent};

@@ -1,4 +1,5 @@
 //! Synchronization primitives shared between processes.
 
+pub(crate) mod event;
 pub(crate) mod mutex;
 pub(crate) mod raw_mutex;
