@@ -30,6 +30,11 @@
 //! A waiter that dies while waiting leaves `waiters` one too high for good:
 //! every later notify then makes a (harmless) wake syscall.
 //!
+//! Sleeps last at most 200 ms between two looks at `seq`: a notifier that
+//! died between its bump and its wake (or a corrupted `waiters`) delays its
+//! waiters by that much at worst, never strands them. A wait for a notify
+//! that never comes still lasts forever; the `_timeout` forms bound it.
+//!
 //! Wake-ups may be spurious (another notify, a `seq` that wrapped); use
 //! [`Condvar::wait_while`] or re-check the predicate in a loop.
 
@@ -41,6 +46,7 @@ use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, ShmSafe, Spec};
+use crate::sync::event::nap;
 use crate::sync::mutex::{LockError, LockResult, MutexGuard};
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
@@ -151,12 +157,8 @@ impl RawCondvar {
                     _ => continue,
                 }
             }
-            let timeout = match deadline {
-                Deadline::Never => None,
-                _ => match deadline.sleep_for(Duration::MAX) {
-                    Some(d) => Some(d),
-                    None => return false,
-                },
+            let Ok(timeout) = nap(deadline) else {
+                return false;
             };
             futex_wait(&self.seq, seen, timeout);
         }
@@ -624,5 +626,67 @@ mod loom_tests {
                 assert_eq!(*s.0.lock().unwrap(), 0);
             });
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{MutexCell, Segment};
+
+    #[repr(C)]
+    struct Shared {
+        value: MutexCell<u32>,
+        cv: RawCondvar,
+    }
+    // SAFETY: repr(C), and every field is ShmSafe.
+    unsafe impl ShmSafe for Shared {}
+
+    fn segment(tag: &str) -> Segment<Shared> {
+        let name = format!("unit-cv-{tag}-{}", std::process::id());
+        Segment::create(&name, Shared { value: MutexCell::new(0), cv: RawCondvar::new() }).unwrap()
+    }
+
+    /// The waiter is asleep once `waiters` counts it and the mutex is free.
+    fn wait_until_asleep(seg: &Segment<Shared>) {
+        while seg.cv.waiters.load(Ordering::Relaxed) == 0 || seg.value.try_lock(seg).is_err() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    /// A notifier that died after bumping `seq` but before its wake: the
+    /// sleeper notices on its next look.
+    #[test]
+    fn a_notify_whose_wake_never_came_is_noticed() {
+        let seg = segment("nowake");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| *seg.cv.wait_while(seg.value.lock(&seg).unwrap(), |v| *v == 0).unwrap());
+            wait_until_asleep(&seg);
+            *seg.value.lock(&seg).unwrap() = 1;
+            seg.cv.seq.fetch_add(1, Ordering::AcqRel);
+            assert_eq!(waiter.join().unwrap(), 1);
+        });
+    }
+
+    /// Corrupted words: a zeroed waiter count skips the wake syscall, the
+    /// poll still ends the wait; a huge one only costs syscalls.
+    #[test]
+    fn corrupted_words_do_no_harm() {
+        let seg = segment("corrupt");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| *seg.cv.wait_while(seg.value.lock(&seg).unwrap(), |v| *v == 0).unwrap());
+            wait_until_asleep(&seg);
+            seg.cv.waiters.store(0, Ordering::Relaxed);
+            *seg.value.lock(&seg).unwrap() = 1;
+            seg.cv.notify_one();
+            assert_eq!(waiter.join().unwrap(), 1);
+        });
+        seg.cv.waiters.store(u32::MAX, Ordering::Relaxed);
+        seg.cv.seq.store(u32::MAX, Ordering::Relaxed);
+        seg.cv.notify_all();
+        let (g, r) = seg.cv.wait_timeout(seg.value.lock(&seg).unwrap(), Duration::from_millis(2)).unwrap();
+        assert!(r.timed_out());
+        assert_eq!(*g, 1);
     }
 }

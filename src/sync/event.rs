@@ -22,7 +22,9 @@
 //! re-checks) or after it (the `set` sees `PARKED` and wakes everyone).
 //! `set` clears `PARKED`: it wakes every sleeper, and a waiter that had set
 //! the bit but not yet slept finds the word changed. A `set` that finds
-//! `PARKED` clear makes no syscall.
+//! `PARKED` clear makes no syscall. Sleeps last at most 200 ms between two
+//! looks at the word, so a setter that dies between its CAS and its wake
+//! delays the sleepers by that much at worst.
 
 use std::fmt;
 use std::ptr::NonNull;
@@ -38,6 +40,25 @@ const SET: u32 = 1;
 const PARKED: u32 = 1 << 1;
 const EPOCH_ONE: u32 = 1 << 2;
 const EPOCH_MASK: u32 = !(SET | PARKED);
+
+/// Longest sleep between two looks at the word. A `set` whose process died
+/// between its CAS and its wake leaves sleepers that nobody wakes (a condvar
+/// notify likewise); the word tells the truth, so they notice on their next
+/// look. Under loom sleeps are unbounded, so that the models show that no
+/// wake-up is lost without this poll.
+#[cfg(not(loom))]
+const MAX_NAP: Option<Duration> = Some(Duration::from_millis(200));
+#[cfg(loom)]
+const MAX_NAP: Option<Duration> = None;
+
+/// How long the next futex sleep may last (`None`: unbounded), or `Err` if
+/// the deadline has passed.
+pub(super) fn nap(deadline: Deadline) -> Result<Option<Duration>, ()> {
+    match deadline {
+        Deadline::Never => Ok(MAX_NAP),
+        _ => deadline.sleep_for(MAX_NAP.unwrap_or(Duration::MAX)).map(Some).ok_or(()),
+    }
+}
 
 /// An event's shared state: one word, laid out to be embedded in a user's
 /// own `#[repr(C)]` state placed with [`Segment`](crate::Segment).
@@ -161,12 +182,8 @@ impl RawEvent {
                     _ => continue,
                 }
             }
-            let timeout = match deadline {
-                Deadline::Never => None,
-                _ => match deadline.sleep_for(Duration::MAX) {
-                    Some(d) => Some(d),
-                    None => return false,
-                },
+            let Ok(timeout) = nap(deadline) else {
+                return false;
             };
             // Relaxed: the bit only has to be in the word before we sleep;
             // the futex compares atomically with `set`'s wake.
@@ -413,6 +430,42 @@ mod loom_tests {
             for w in waiters {
                 w.join().unwrap();
             }
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_is_a_valid_state() {
+        let short = Duration::from_millis(1);
+        for w in [u32::MAX, PARKED, SET | PARKED, EPOCH_MASK | PARKED, EPOCH_MASK, 0xdead_beef, 0xdead_beee] {
+            let ev = RawEvent { word: AtomicU32::new(w) };
+            assert_eq!(ev.is_set(), w & SET != 0);
+            assert_eq!(ev.wait_timeout(short), w & SET != 0);
+            ev.set();
+            assert!(ev.is_set());
+            assert!(ev.wait_timeout(Duration::ZERO));
+            ev.clear();
+            assert!(!ev.is_set());
+            assert!(!ev.wait_timeout(short));
+        }
+    }
+
+    /// A setter that died after its CAS but before its wake: the sleeper
+    /// finds the flag on its next look.
+    #[test]
+    fn a_set_whose_wake_never_came_is_noticed() {
+        let ev = RawEvent::new();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| ev.wait_until(Deadline::Never, WaitStrategy::Park));
+            while ev.word.load(Ordering::Relaxed) & PARKED == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            ev.word.store(EPOCH_ONE | SET, Ordering::Release);
+            assert!(waiter.join().unwrap());
         });
     }
 }
