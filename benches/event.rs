@@ -7,6 +7,8 @@
 //! - `event_pingpong/spin`: two Events, both sides `WaitStrategy::Spin`.
 //! - `event_pingpong/adaptive`: the default (spin briefly, then sleep).
 //! - `event_pingpong/park`: both sides sleep at once (futex wait/wake).
+//! - `condvar_pingpong/{adaptive,park}`: a `Mutex<u64>` turn counter and a
+//!   `Condvar`, each side waiting for its turn with `wait_while`.
 //! - `eventfd_pingpong`: two eventfds, blocking read/write (the peer).
 //! - `event_set_clear_no_waiters`: `set` + `clear` with nobody waiting (no
 //!   syscall).
@@ -18,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use shmkit::{Event, WaitStrategy};
+use shmkit::{Condvar, Event, LockError, Mutex, WaitStrategy};
 
 const ROLE_VAR: &str = "SHMKIT_EVENT_BENCH_PEER";
 
@@ -46,6 +48,21 @@ fn peer(spec: &str) {
                     return;
                 }
                 pong.set();
+            }
+        }
+        ["condvar", strategy, turn, cv] => {
+            let s = strategy_of(strategy);
+            let turn = Mutex::<u64>::open(turn).expect("open turn").with_wait_strategy(s);
+            let cv = Condvar::open(cv).expect("open condvar").with_wait_strategy(s);
+            loop {
+                let lock = turn.lock().unwrap_or_else(LockError::into_inner);
+                let mut g = cv.wait_while(lock, |v| *v % 2 == 0).unwrap_or_else(LockError::into_inner);
+                if *g == u64::MAX {
+                    return;
+                }
+                *g += 1;
+                drop(g);
+                cv.notify_one();
             }
         }
         ["eventfd", ping, pong] => {
@@ -133,6 +150,34 @@ fn bench_event_pingpong(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_condvar_pingpong(c: &mut Criterion) {
+    let mut group = c.benchmark_group("condvar_pingpong");
+    for strategy in ["adaptive", "park"] {
+        let s = strategy_of(strategy);
+        let base = format!("bench-condvar-{}-{strategy}", std::process::id());
+        let (tname, cname) = (format!("{base}-turn"), format!("{base}-cv"));
+        let turn = Mutex::create(&tname, 0u64).expect("create turn").with_wait_strategy(s);
+        let cv = Condvar::create(&cname).expect("create condvar").with_wait_strategy(s);
+        let peer = Peer::spawn(&format!("condvar,{strategy},{tname},{cname}"));
+        group.bench_function(strategy, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    *turn.lock().unwrap_or_else(LockError::into_inner) += 1; // odd: the peer's turn
+                    cv.notify_one();
+                    let lock = turn.lock().unwrap_or_else(LockError::into_inner);
+                    drop(cv.wait_while(lock, |v| *v % 2 == 1).unwrap_or_else(LockError::into_inner));
+                }
+                start.elapsed()
+            })
+        });
+        *turn.lock().unwrap_or_else(LockError::into_inner) = u64::MAX;
+        cv.notify_all();
+        drop(peer);
+    }
+    group.finish();
+}
+
 fn bench_eventfd_pingpong(c: &mut Criterion) {
     // Without EFD_CLOEXEC: the peer inherits both descriptors.
     // SAFETY: eventfd has no memory-safety requirements.
@@ -180,6 +225,7 @@ fn main() {
         .sample_size(20)
         .configure_from_args();
     bench_event_pingpong(&mut c);
+    bench_condvar_pingpong(&mut c);
     bench_eventfd_pingpong(&mut c);
     bench_set_clear(&mut c);
     c.final_summary();
