@@ -83,3 +83,5 @@ pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLo
 pub use value::{Value, ValueGuard};
 pub use wait::WaitStrategy;
 // re-exports: sync primitives (one line per module, kept sorted)
+pub use sync::condvar::{Condvar, RawCondvar, WaitTimeoutResult};
+pub use sync::event::{Event, RawEvent};

@@ -1,4 +1,6 @@
 //! Synchronization primitives shared between processes.
 
+pub(crate) mod condvar;
+pub(crate) mod event;
 pub(crate) mod mutex;
 pub(crate) mod raw_mutex;

@@ -4,6 +4,7 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use bytemuck::Pod;
 
 use crate::error::Error;
 use crate::segment::header::{Fingerprint, ObjectKind};
+use crate::segment::registry::Liveness;
 use crate::segment::{OpenOptions, RawSegment, Segment, ShmSafe, Spec};
 use crate::sync::raw_mutex::{LockFail, RawMutex};
 use crate::wait::{Deadline, WaitStrategy};
@@ -101,7 +103,30 @@ pub struct MutexGuard<'a, T: ?Sized> {
     data: NonNull<T>,
     /// Unlock leaving the DIRTY mark (internal readers that did not repair).
     keep_dirty: bool,
+    /// What taking the lock again needs (see [`MutexGuard::unlocked`]).
+    relock: Option<Relock<'a>>,
     _not_send: PhantomData<*const ()>,
+}
+
+/// What re-taking a released lock needs: the segment whose liveness registry
+/// names the holders, and how the handle waits.
+#[derive(Clone, Copy)]
+pub(crate) struct Relock<'a> {
+    pub seg: &'a RawSegment,
+    pub strategy: WaitStrategy,
+}
+
+/// Liveness for a guard made without its segment: it re-locks under the
+/// token it held, and cannot tell whether a holder died (never said dead).
+struct TrustAll(u32);
+
+impl Liveness for TrustAll {
+    fn token(&self) -> u32 {
+        self.0
+    }
+    fn is_alive(&self, _token: u32) -> bool {
+        true
+    }
 }
 
 // SAFETY: a guard gives `&T` to whoever holds `&guard`; that is sound to share
@@ -113,7 +138,39 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     /// The caller holds `raw`, and `data` is valid for reads and writes for
     /// `'a` and only accessed by holders of `raw`.
     pub(crate) unsafe fn new(raw: &'a RawMutex, data: NonNull<T>) -> Self {
-        MutexGuard { raw, data, keep_dirty: false, _not_send: PhantomData }
+        MutexGuard { raw, data, keep_dirty: false, relock: None, _not_send: PhantomData }
+    }
+
+    /// As [`MutexGuard::new`], for a lock whose holders are named in `relock.seg`'s
+    /// registry: [`MutexGuard::unlocked`] then re-locks the robust way.
+    ///
+    /// # Safety
+    /// As [`MutexGuard::new`].
+    pub(crate) unsafe fn with_relock(raw: &'a RawMutex, data: NonNull<T>, relock: Relock<'a>) -> Self {
+        MutexGuard { raw, data, keep_dirty: false, relock: Some(relock), _not_send: PhantomData }
+    }
+
+    /// Releases the lock, runs `f`, then takes the lock again (waiting as
+    /// long as it takes) and returns `f`'s result with the new guard.
+    ///
+    /// Re-locking is robust like `lock()`: if a holder died meanwhile, the
+    /// guard comes back in [`LockError::OwnerDied`]. A guard made without
+    /// its segment ([`MutexGuard::new`]) cannot tell a dead holder from a
+    /// live one and re-locks trusting every holder to be alive.
+    pub(crate) fn unlocked<R>(guard: Self, f: impl FnOnce() -> R) -> (R, LockResult<Self>) {
+        // The guard must not unlock a second time when it goes: its fields
+        // move into the new guard below.
+        let guard = ManuallyDrop::new(guard);
+        let (raw, data, relock) = (guard.raw, guard.data, guard.relock);
+        let token = raw.holder_token();
+        raw.unlock(guard.keep_dirty);
+        let result = f();
+        let died = match relock {
+            Some(r) => raw.lock_forever(r.seg, r.strategy),
+            None => raw.lock_forever(&TrustAll(token), WaitStrategy::Adaptive),
+        };
+        let guard = MutexGuard { raw, data, keep_dirty: false, relock, _not_send: PhantomData };
+        (result, wrap_blocking(died, || guard))
     }
 
     /// Unlocks so that the next locker still gets `OwnerDied`.
@@ -208,10 +265,10 @@ impl<T: Pod> MutexCell<T> {
         assert!(inside, "MutexCell::lock: the cell is not inside the segment given for liveness checks");
     }
 
-    fn guard(&self) -> MutexGuard<'_, T> {
+    fn guard<'a>(&'a self, seg: &'a RawSegment, strategy: WaitStrategy) -> MutexGuard<'a, T> {
         // SAFETY: called only once the lock is held; the data lives as long
         // as `self` and is only reached by holders of `self.raw`.
-        unsafe { MutexGuard::new(&self.raw, NonNull::new_unchecked(self.data.get())) }
+        unsafe { MutexGuard::with_relock(&self.raw, NonNull::new_unchecked(self.data.get()), Relock { seg, strategy }) }
     }
 
     /// Locks, blocking until the lock is free or its holder is known dead.
@@ -227,7 +284,9 @@ impl<T: Pod> MutexCell<T> {
     /// segment could hand the lock to two holders).
     pub fn lock<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> LockResult<MutexGuard<'a, T>> {
         self.check_in(seg);
-        wrap_blocking(self.raw.lock_forever(seg.raw(), WaitStrategy::Adaptive), || self.guard())
+        wrap_blocking(self.raw.lock_forever(seg.raw(), WaitStrategy::Adaptive), || {
+            self.guard(seg.raw(), WaitStrategy::Adaptive)
+        })
     }
 
     /// Locks if the lock is free now (or its holder is dead).
@@ -239,7 +298,9 @@ impl<T: Pod> MutexCell<T> {
     /// As [`MutexCell::lock`].
     pub fn try_lock<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> TryLockResult<MutexGuard<'a, T>> {
         self.check_in(seg);
-        wrap_try(self.raw.lock(seg.raw(), Deadline::Now, WaitStrategy::Park), || self.guard())
+        wrap_try(self.raw.lock(seg.raw(), Deadline::Now, WaitStrategy::Park), || {
+            self.guard(seg.raw(), WaitStrategy::Adaptive)
+        })
     }
 
     /// Locks, waiting at most `timeout`.
@@ -255,7 +316,9 @@ impl<T: Pod> MutexCell<T> {
         timeout: Duration,
     ) -> TryLockResult<MutexGuard<'a, T>> {
         self.check_in(seg);
-        wrap_try(self.raw.lock(seg.raw(), Deadline::after(timeout), WaitStrategy::Adaptive), || self.guard())
+        wrap_try(self.raw.lock(seg.raw(), Deadline::after(timeout), WaitStrategy::Adaptive), || {
+            self.guard(seg.raw(), WaitStrategy::Adaptive)
+        })
     }
 }
 
@@ -325,12 +388,12 @@ impl<T: Pod> LockedCell<T> {
 
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         let cell = self.cell();
-        wrap_blocking(cell.raw.lock_forever(&self.seg, self.strategy), || cell.guard())
+        wrap_blocking(cell.raw.lock_forever(&self.seg, self.strategy), || cell.guard(&self.seg, self.strategy))
     }
 
     pub fn lock_until(&self, deadline: Deadline) -> TryLockResult<MutexGuard<'_, T>> {
         let cell = self.cell();
-        wrap_try(cell.raw.lock(&self.seg, deadline, self.strategy), || cell.guard())
+        wrap_try(cell.raw.lock(&self.seg, deadline, self.strategy), || cell.guard(&self.seg, self.strategy))
     }
 
     pub fn is_locked(&self) -> bool {

@@ -1,0 +1,692 @@
+//! [`Condvar`]: a condition variable shared by name that works with
+//! shmkit's [`Mutex`](crate::Mutex), and the embeddable [`RawCondvar`].
+//!
+//! # The state (two 32-bit words)
+//!
+//! | word      | meaning                                                              |
+//! |-----------|----------------------------------------------------------------------|
+//! | `seq`     | bumped (wrapping) by every notify; sleepers wait on it (the futex)  |
+//! | `waiters` | how many waits are between announcing themselves and finishing      |
+//!
+//! All-zero is a condvar nobody waits on. Every bit pattern is valid: a
+//! wrong `waiters` only costs a needless wake syscall (too high) or skips a
+//! wake until the next notify (too low, i.e. corrupted), a wrong `seq` is
+//! only a number.
+//!
+//! # Protocol
+//! A waiter, *holding the mutex*, adds itself to `waiters`, reads `seq` with
+//! a read-modify-write, unlocks the mutex and sleeps while `seq` still holds
+//! what it read. A notifier bumps `seq` with a read-modify-write, then wakes
+//! one or all sleepers if `waiters` is not zero; with nobody waiting it makes
+//! no syscall. Both sides touch `seq` by RMW, so the two are ordered: either
+//! the waiter's read comes later and sees the bump (it does not sleep), or
+//! the notifier's bump comes later, synchronizes with the waiter's RMW and so
+//! sees its `waiters` increment (it wakes). A notifier that changed the
+//! predicate under the mutex before notifying therefore never loses a
+//! wake-up against a waiter that checked the predicate under the mutex.
+//!
+//! After waking, a waiter leaves `waiters` and re-takes the mutex the robust
+//! way: if the holder died, it gets [`LockError::OwnerDied`] like `lock()`.
+//! A waiter that dies while waiting leaves `waiters` one too high for good:
+//! every later notify then makes a (harmless) wake syscall.
+//!
+//! Sleeps last at most 200 ms between two looks at `seq`: a notifier that
+//! died between its bump and its wake (or a corrupted `waiters`) delays its
+//! waiters by that much at worst, never strands them. A wait for a notify
+//! that never comes still lasts forever; the `_timeout` forms bound it.
+//!
+//! Wake-ups may be spurious (another notify, a `seq` that wrapped); use
+//! [`Condvar::wait_while`] or re-check the predicate in a loop.
+
+use std::fmt;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
+use crate::segment::header::{Fingerprint, ObjectKind};
+use crate::segment::{OpenOptions, RawSegment, ShmSafe, Spec};
+use crate::sync::event::nap;
+use crate::sync::mutex::{LockError, LockResult, MutexGuard};
+use crate::wait::{Deadline, SpinWait, WaitStrategy};
+
+/// Whether a timed condvar wait returned because its time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitTimeoutResult(bool);
+
+impl WaitTimeoutResult {
+    /// `true` if the wait ended because the timeout elapsed (for the
+    /// `_while` forms: and the condition still held).
+    pub fn timed_out(&self) -> bool {
+        self.0
+    }
+}
+
+/// A condvar's shared state, laid out to be embedded in a user's own
+/// `#[repr(C)]` state next to the [`MutexCell`](crate::MutexCell) it is used
+/// with.
+///
+/// All-zero is a condvar nobody waits on.
+///
+/// ```
+/// use shmkit::{MutexCell, RawCondvar, Segment, ShmSafe};
+///
+/// #[repr(C)]
+/// struct Mailbox {
+///     slot: MutexCell<u64>,
+///     filled: RawCondvar,
+/// }
+/// // SAFETY: repr(C), and every field is ShmSafe.
+/// unsafe impl ShmSafe for Mailbox {}
+///
+/// # let name = format!("doc-rawcv-{}", std::process::id());
+/// let seg = Segment::create(&name, Mailbox { slot: MutexCell::new(0), filled: RawCondvar::new() })?;
+/// *seg.slot.lock(&seg).unwrap() = 42;
+/// seg.filled.notify_all();
+/// let guard = seg.filled.wait_while(seg.slot.lock(&seg).unwrap(), |v| *v == 0).unwrap();
+/// assert_eq!(*guard, 42);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Default)]
+#[repr(C)]
+pub struct RawCondvar {
+    seq: AtomicU32,
+    waiters: AtomicU32,
+}
+
+// SAFETY: repr(C) around two atomic words; every bit pattern is a valid
+// state (see the module's table); no pointers; no drop glue.
+unsafe impl ShmSafe for RawCondvar {}
+
+impl RawCondvar {
+    /// A condvar nobody waits on.
+    #[cfg(not(loom))]
+    pub const fn new() -> RawCondvar {
+        RawCondvar { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
+    }
+
+    /// A condvar nobody waits on.
+    #[cfg(loom)]
+    pub fn new() -> RawCondvar {
+        RawCondvar { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
+    }
+
+    /// Wakes one waiter (at least one, if any wait). No syscall when nobody
+    /// waits.
+    pub fn notify_one(&self) {
+        self.notify(1);
+    }
+
+    /// Wakes every waiter, in every process. No syscall when nobody waits.
+    pub fn notify_all(&self) {
+        self.notify(u32::MAX);
+    }
+
+    fn notify(&self, count: u32) {
+        // An RMW: ordered against every waiter's RMW on `seq` (see the module
+        // docs). Acquire: if a waiter's RMW came first, its `waiters`
+        // increment is visible below. Release: a waiter that reads the new
+        // value sees what we wrote before notifying.
+        self.seq.fetch_add(1, Ordering::AcqRel);
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            futex_wake(&self.seq, count);
+        }
+    }
+
+    /// Announces a waiter; called holding the mutex. Returns the `seq` to
+    /// sleep on.
+    fn begin_wait(&self) -> u32 {
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        // An RMW, not a load: see `notify`. Release publishes the increment
+        // above to a notifier whose bump reads this value.
+        self.seq.fetch_add(0, Ordering::AcqRel)
+    }
+
+    /// Sleeps while `seq` is still `seen`; `true` if it changed (notified, or
+    /// spuriously), `false` if the deadline passed first.
+    fn sleep(&self, seen: u32, deadline: Deadline, strategy: WaitStrategy) -> bool {
+        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
+        loop {
+            // Acquire: pairs with the notifier's Release bump.
+            if self.seq.load(Ordering::Acquire) != seen {
+                return true;
+            }
+            if spin.spin() {
+                match deadline {
+                    Deadline::At(at) if Instant::now() >= at => return false,
+                    _ => continue,
+                }
+            }
+            let Ok(timeout) = nap(deadline) else {
+                return false;
+            };
+            futex_wait(&self.seq, seen, timeout);
+        }
+    }
+
+    /// Leaves the waiters.
+    fn end_wait(&self) {
+        // Wrapping on a corrupted zero only costs wake syscalls later.
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The whole wait: announce, unlock, sleep, re-lock. The flag is
+    /// whether the deadline passed without a notify.
+    pub(crate) fn wait_until<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        let seen = self.begin_wait();
+        let (woke, relocked) = MutexGuard::unlocked(guard, || {
+            let woke = self.sleep(seen, deadline, strategy);
+            self.end_wait();
+            woke
+        });
+        match relocked {
+            Ok(g) => Ok((g, !woke)),
+            Err(LockError::OwnerDied(g)) => Err(LockError::OwnerDied((g, !woke))),
+        }
+    }
+
+    /// The `_while` forms: wait while `condition` holds, until `deadline`.
+    pub(crate) fn wait_while_until<'a, T>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        loop {
+            if !condition(&mut *guard) {
+                return Ok((guard, false));
+            }
+            let timed_out;
+            (guard, timed_out) = self.wait_until(guard, deadline, strategy)?;
+            if timed_out {
+                let still = condition(&mut *guard);
+                return Ok((guard, still));
+            }
+        }
+    }
+
+    /// Unlocks `guard`'s mutex, waits for a notify, and locks it again.
+    ///
+    /// Waiting does not end because the notifier died: a wait with no
+    /// notify ever coming blocks forever (use [`RawCondvar::wait_timeout`]
+    /// if that matters). Wake-ups may be spurious.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] with the guard if, when re-locking, a holder
+    /// of the mutex had died holding it.
+    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+        strip(self.wait_until(guard, Deadline::Never, WaitStrategy::Adaptive))
+    }
+
+    /// As [`RawCondvar::wait`], giving up after `timeout` (the mutex is
+    /// re-locked in any case).
+    ///
+    /// # Errors
+    /// As [`RawCondvar::wait`].
+    pub fn wait_timeout<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        timed(self.wait_until(guard, Deadline::after(timeout), WaitStrategy::Adaptive))
+    }
+
+    /// Waits while `condition` returns `true`, absorbing spurious wake-ups.
+    ///
+    /// # Errors
+    /// As [`RawCondvar::wait`]; the condition is not checked again then.
+    pub fn wait_while<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        condition: impl FnMut(&mut T) -> bool,
+    ) -> LockResult<MutexGuard<'a, T>> {
+        strip(self.wait_while_until(guard, Deadline::Never, WaitStrategy::Adaptive, condition))
+    }
+
+    /// As [`RawCondvar::wait_while`], giving up after `timeout`; the result
+    /// says `timed_out()` if the condition still held then.
+    ///
+    /// # Errors
+    /// As [`RawCondvar::wait`].
+    pub fn wait_timeout_while<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+        condition: impl FnMut(&mut T) -> bool,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        timed(self.wait_while_until(guard, Deadline::after(timeout), WaitStrategy::Adaptive, condition))
+    }
+}
+
+impl fmt::Debug for RawCondvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawCondvar").finish_non_exhaustive()
+    }
+}
+
+fn strip<G>(r: LockResult<(G, bool)>) -> LockResult<G> {
+    match r {
+        Ok((g, _)) => Ok(g),
+        Err(LockError::OwnerDied((g, _))) => Err(LockError::OwnerDied(g)),
+    }
+}
+
+fn timed<G>(r: LockResult<(G, bool)>) -> LockResult<(G, WaitTimeoutResult)> {
+    match r {
+        Ok((g, t)) => Ok((g, WaitTimeoutResult(t))),
+        Err(LockError::OwnerDied((g, t))) => Err(LockError::OwnerDied((g, WaitTimeoutResult(t)))),
+    }
+}
+
+/// A condition variable shared by name between processes, used with a
+/// shmkit [`Mutex`](crate::Mutex) (what Python's `multiprocessing.Condition`
+/// is, split as in std into a mutex and a condvar).
+///
+/// A waiter holds the mutex, checks its condition, and calls
+/// [`wait`](Condvar::wait) (or better [`wait_while`](Condvar::wait_while)),
+/// which unlocks the mutex, sleeps until a notify, and locks it again. A
+/// notifier changes the data under the mutex, then calls
+/// [`notify_one`](Condvar::notify_one) or [`notify_all`](Condvar::notify_all);
+/// with nobody waiting, a notify costs no syscall.
+///
+/// Re-locking after a wait is robust: if a process died holding the mutex,
+/// the waiter gets [`LockError::OwnerDied`] with the guard, as from
+/// `lock()`. A condvar cannot tell that the process expected to *notify* has
+/// died: a plain `wait` then blocks forever. Use the `_timeout` forms when
+/// that matters.
+///
+/// One condvar may be used with any number of mutexes (it is only a
+/// sequence number), though each wait should pair it with the mutex that
+/// guards the condition. The handle is `Send` and `Sync`.
+///
+/// ```
+/// use shmkit::{Condvar, Mutex};
+/// # let (mn, cn) = (format!("doc-cv-m-{}", std::process::id()), format!("doc-cv-c-{}", std::process::id()));
+/// let jobs = Mutex::create(&mn, 0u32)?;
+/// let more = Condvar::create(&cn)?;
+/// // another process: add a job and notify
+/// *Mutex::<u32>::open(&mn)?.lock().unwrap() += 1;
+/// Condvar::open(&cn)?.notify_one();
+/// // this process: wait until there is a job
+/// let mut n = more.wait_while(jobs.lock().unwrap(), |n| *n == 0).unwrap();
+/// *n -= 1;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Condvar {
+    seg: RawSegment,
+    state: NonNull<RawCondvar>,
+    strategy: WaitStrategy,
+}
+
+// SAFETY: the handle owns its mapping; the RawCondvar it points into is made
+// of atomics, designed for use from any thread of any process.
+unsafe impl Send for Condvar {}
+// SAFETY: as above; every method takes `&self` and only uses atomics.
+unsafe impl Sync for Condvar {}
+
+impl Condvar {
+    fn spec() -> Spec {
+        Spec::new(
+            ObjectKind::Condvar,
+            Fingerprint::of::<RawCondvar>(1),
+            std::mem::size_of::<RawCondvar>(),
+            std::mem::align_of::<RawCondvar>(),
+        )
+    }
+
+    fn init(p: *mut u8) {
+        // SAFETY: RawSegment::create hands us writable memory sized and
+        // aligned for the spec, seen by nobody else yet.
+        unsafe { p.cast::<RawCondvar>().write(RawCondvar::new()) }
+    }
+
+    fn wrap(seg: RawSegment) -> Self {
+        // SAFETY: data_ptr points into a live mapping, so it is not null.
+        let state = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<RawCondvar>()) };
+        Condvar { seg, state, strategy: WaitStrategy::Adaptive }
+    }
+
+    /// Creates the condvar `name`. Exclusive: fails if the name exists.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
+    pub fn create(name: &str) -> Result<Self, Error> {
+        Self::create_with(name, &OpenOptions::default())
+    }
+
+    /// [`Condvar::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Condvar::create`].
+    pub fn create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::create(name, &Self::spec(), opts, Self::init).map(Self::wrap)
+    }
+
+    /// Opens the existing condvar `name`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::WrongKind`] if it holds something else,
+    /// and the other open checks.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &OpenOptions::default())
+    }
+
+    /// [`Condvar::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Condvar::open`].
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::open(name, &Self::spec(), opts).map(Self::wrap)
+    }
+
+    /// Opens `name`, or creates it: safe when processes race.
+    ///
+    /// # Errors
+    /// As [`Condvar::open`] and [`Condvar::create`].
+    pub fn open_or_create(name: &str) -> Result<Self, Error> {
+        Self::open_or_create_with(name, &OpenOptions::default())
+    }
+
+    /// [`Condvar::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Condvar::open_or_create`].
+    pub fn open_or_create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::open_or_create(name, &Self::spec(), opts, Self::init).map(Self::wrap)
+    }
+
+    /// Sets how this handle waits for a notify (the mutex is re-locked with
+    /// the mutex handle's own strategy).
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.seg.name()
+    }
+
+    /// Keeps the name after this (creating) handle is dropped.
+    pub fn persist(&self) {
+        self.seg.persist();
+    }
+
+    fn raw(&self) -> &RawCondvar {
+        // SAFETY: the state lies in our mapping, which lives as long as self;
+        // its layout was checked at open or written at create.
+        unsafe { self.state.as_ref() }
+    }
+
+    /// Wakes one waiter (at least one, if any wait).
+    pub fn notify_one(&self) {
+        self.raw().notify_one();
+    }
+
+    /// Wakes every waiter, in every process.
+    pub fn notify_all(&self) {
+        self.raw().notify_all();
+    }
+
+    /// Unlocks `guard`'s mutex, waits for a notify, and locks it again.
+    ///
+    /// Blocks forever if no notify ever comes (for instance because the
+    /// process that should notify died); see [`Condvar::wait_timeout`].
+    /// Wake-ups may be spurious: prefer [`Condvar::wait_while`].
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] with the guard if, when re-locking, a holder
+    /// of the mutex had died holding it: repair the data as after `lock()`.
+    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+        strip(self.raw().wait_until(guard, Deadline::Never, self.strategy))
+    }
+
+    /// As [`Condvar::wait`], giving up after `timeout`; the mutex is locked
+    /// again in any case.
+    ///
+    /// # Errors
+    /// As [`Condvar::wait`].
+    pub fn wait_timeout<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        timed(self.raw().wait_until(guard, Deadline::after(timeout), self.strategy))
+    }
+
+    /// As [`Condvar::wait`], giving up at `deadline`.
+    ///
+    /// # Errors
+    /// As [`Condvar::wait`].
+    pub fn wait_deadline<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Instant,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        timed(self.raw().wait_until(guard, Deadline::At(deadline), self.strategy))
+    }
+
+    /// Waits while `condition` returns `true`, absorbing spurious wake-ups.
+    ///
+    /// # Errors
+    /// As [`Condvar::wait`]; the condition is not checked again then.
+    pub fn wait_while<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        condition: impl FnMut(&mut T) -> bool,
+    ) -> LockResult<MutexGuard<'a, T>> {
+        strip(self.raw().wait_while_until(guard, Deadline::Never, self.strategy, condition))
+    }
+
+    /// As [`Condvar::wait_while`], giving up after `timeout`; the result
+    /// says `timed_out()` if the condition still held then.
+    ///
+    /// # Errors
+    /// As [`Condvar::wait`].
+    pub fn wait_timeout_while<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+        condition: impl FnMut(&mut T) -> bool,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        timed(self.raw().wait_while_until(guard, Deadline::after(timeout), self.strategy, condition))
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condvar").field("name", &self.name()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::RawCondvar;
+    use crate::primitive::{AtomicU32, Ordering};
+    use crate::segment::registry::Liveness;
+    use crate::sync::raw_mutex::RawMutex;
+    use crate::wait::{Deadline, WaitStrategy};
+    use loom::sync::Arc;
+
+    /// Every model thread acts under its own token and is alive.
+    struct Alive(u32);
+
+    impl Liveness for Alive {
+        fn token(&self) -> u32 {
+            self.0
+        }
+        fn is_alive(&self, _token: u32) -> bool {
+            true
+        }
+    }
+
+    /// An item count guarded by the real robust lock word, and the condvar.
+    struct Shared {
+        lock: RawMutex,
+        items: AtomicU32,
+        cv: RawCondvar,
+    }
+
+    /// The wait of `RawCondvar::wait_while_until`, with the lock word
+    /// driven directly (a `MutexGuard` needs a segment): wait for an item,
+    /// take it.
+    fn take_item(s: &Shared, me: &Alive) {
+        s.lock.lock_forever(me, WaitStrategy::Park);
+        while s.items.load(Ordering::Relaxed) == 0 {
+            let seen = s.cv.begin_wait();
+            s.lock.unlock(false);
+            s.cv.sleep(seen, Deadline::Never, WaitStrategy::Park);
+            s.cv.end_wait();
+            s.lock.lock_forever(me, WaitStrategy::Park);
+        }
+        s.items.fetch_sub(1, Ordering::Relaxed);
+        s.lock.unlock(false);
+    }
+
+    fn add_item(s: &Shared, me: &Alive, all: bool) {
+        s.lock.lock_forever(me, WaitStrategy::Park);
+        s.items.fetch_add(1, Ordering::Relaxed);
+        s.lock.unlock(false);
+        if all {
+            s.cv.notify_all();
+        } else {
+            s.cv.notify_one();
+        }
+    }
+
+    /// As `take_item`, with loom's own mutex: the robust lock word retries
+    /// with timed futex waits, which loom explores as spinning, too many
+    /// branches for three threads.
+    fn take_item_simple(items: &loom::sync::Mutex<u32>, cv: &RawCondvar) {
+        let mut guard = items.lock().unwrap();
+        while *guard == 0 {
+            let seen = cv.begin_wait();
+            drop(guard);
+            cv.sleep(seen, Deadline::Never, WaitStrategy::Park);
+            cv.end_wait();
+            guard = items.lock().unwrap();
+        }
+        *guard -= 1;
+    }
+
+    fn add_item_simple(items: &loom::sync::Mutex<u32>, cv: &RawCondvar, all: bool) {
+        *items.lock().unwrap() += 1;
+        if all {
+            cv.notify_all();
+        } else {
+            cv.notify_one();
+        }
+    }
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared { lock: RawMutex::new(), items: AtomicU32::new(0), cv: RawCondvar::new() })
+    }
+
+    /// One waiter, one notify_one after the change: the waiter always wakes
+    /// (a lost wake-up would block the model).
+    #[test]
+    fn loom_notify_one_wakes_waiter() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let s = shared();
+            let s2 = s.clone();
+            let waiter = loom::thread::spawn(move || take_item(&s2, &Alive(2)));
+            add_item(&s, &Alive(1), false);
+            waiter.join().unwrap();
+        });
+    }
+
+    /// Two consumers, two items each followed by notify_one (or notify_all):
+    /// both consumers finish; no notify is lost.
+    #[test]
+    fn loom_two_waiters() {
+        for all in [false, true] {
+            let mut b = loom::model::Builder::new();
+            b.preemption_bound = Some(2);
+            b.check(move || {
+                let s = Arc::new((loom::sync::Mutex::new(0u32), RawCondvar::new()));
+                let waiters: Vec<_> = (0..2)
+                    .map(|_| {
+                        let s = s.clone();
+                        loom::thread::spawn(move || take_item_simple(&s.0, &s.1))
+                    })
+                    .collect();
+                add_item_simple(&s.0, &s.1, all);
+                add_item_simple(&s.0, &s.1, all);
+                for w in waiters {
+                    w.join().unwrap();
+                }
+                assert_eq!(*s.0.lock().unwrap(), 0);
+            });
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{MutexCell, Segment};
+
+    #[repr(C)]
+    struct Shared {
+        value: MutexCell<u32>,
+        cv: RawCondvar,
+    }
+    // SAFETY: repr(C), and every field is ShmSafe.
+    unsafe impl ShmSafe for Shared {}
+
+    fn segment(tag: &str) -> Segment<Shared> {
+        let name = format!("unit-cv-{tag}-{}", std::process::id());
+        Segment::create(&name, Shared { value: MutexCell::new(0), cv: RawCondvar::new() }).unwrap()
+    }
+
+    /// The waiter is asleep once `waiters` counts it and the mutex is free.
+    fn wait_until_asleep(seg: &Segment<Shared>) {
+        while seg.cv.waiters.load(Ordering::Relaxed) == 0 || seg.value.try_lock(seg).is_err() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    /// A notifier that died after bumping `seq` but before its wake: the
+    /// sleeper notices on its next look.
+    #[test]
+    fn a_notify_whose_wake_never_came_is_noticed() {
+        let seg = segment("nowake");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| *seg.cv.wait_while(seg.value.lock(&seg).unwrap(), |v| *v == 0).unwrap());
+            wait_until_asleep(&seg);
+            *seg.value.lock(&seg).unwrap() = 1;
+            seg.cv.seq.fetch_add(1, Ordering::AcqRel);
+            assert_eq!(waiter.join().unwrap(), 1);
+        });
+    }
+
+    /// Corrupted words: a zeroed waiter count skips the wake syscall, the
+    /// poll still ends the wait; a huge one only costs syscalls.
+    #[test]
+    fn corrupted_words_do_no_harm() {
+        let seg = segment("corrupt");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| *seg.cv.wait_while(seg.value.lock(&seg).unwrap(), |v| *v == 0).unwrap());
+            wait_until_asleep(&seg);
+            seg.cv.waiters.store(0, Ordering::Relaxed);
+            *seg.value.lock(&seg).unwrap() = 1;
+            seg.cv.notify_one();
+            assert_eq!(waiter.join().unwrap(), 1);
+        });
+        seg.cv.waiters.store(u32::MAX, Ordering::Relaxed);
+        seg.cv.seq.store(u32::MAX, Ordering::Relaxed);
+        seg.cv.notify_all();
+        let (g, r) = seg.cv.wait_timeout(seg.value.lock(&seg).unwrap(), Duration::from_millis(2)).unwrap();
+        assert!(r.timed_out());
+        assert_eq!(*g, 1);
+    }
+}

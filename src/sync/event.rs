@@ -1,0 +1,492 @@
+//! [`Event`]: a flag that processes wait for, shared by name, and the
+//! embeddable [`RawEvent`].
+//!
+//! # The event word (32 bits)
+//!
+//! | bits    | name     | meaning                                                        |
+//! |---------|----------|----------------------------------------------------------------|
+//! | 0       | `SET`    | the flag                                                       |
+//! | 1       | `PARKED` | a waiter may be asleep on the futex: `set` must wake them all  |
+//! | 2..=31  | epoch    | how many times the flag went from clear to set (wrapping)      |
+//!
+//! `0` is clear with nobody asleep. Every bit pattern is a valid state, so a
+//! corrupted word can make waiters return early or sleep until the next
+//! `set`, never misbehave otherwise.
+//!
+//! A waiter notes the word when it starts. It returns once `SET` is seen, or
+//! once the epoch differs from the one it noted: a `set` followed at once by
+//! a `clear` still releases everyone who was waiting (no lost wake-up).
+//! Before sleeping, a waiter puts `PARKED` into the word by CAS and then
+//! sleeps only while the word still holds that exact value, so a `set` either
+//! comes before the CAS (the CAS or the futex check fails and the waiter
+//! re-checks) or after it (the `set` sees `PARKED` and wakes everyone).
+//! `set` clears `PARKED`: it wakes every sleeper, and a waiter that had set
+//! the bit but not yet slept finds the word changed. A `set` that finds
+//! `PARKED` clear makes no syscall. Sleeps last at most 200 ms between two
+//! looks at the word, so a setter that dies between its CAS and its wake
+//! delays the sleepers by that much at worst.
+
+use std::fmt;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake, spin_loop};
+use crate::segment::header::{Fingerprint, ObjectKind};
+use crate::segment::{OpenOptions, RawSegment, ShmSafe, Spec};
+use crate::wait::{Deadline, SpinWait, WaitStrategy, multi_cpu};
+
+const SET: u32 = 1;
+const PARKED: u32 = 1 << 1;
+const EPOCH_ONE: u32 = 1 << 2;
+const EPOCH_MASK: u32 = !(SET | PARKED);
+
+/// Polls of the word between two yields of a `WaitStrategy::Spin` waiter.
+const BURST: u32 = 256;
+
+/// Longest sleep between two looks at the word. A `set` whose process died
+/// between its CAS and its wake leaves sleepers that nobody wakes (a condvar
+/// notify likewise); the word tells the truth, so they notice on their next
+/// look. Under loom sleeps are unbounded, so that the models show that no
+/// wake-up is lost without this poll.
+#[cfg(not(loom))]
+const MAX_NAP: Option<Duration> = Some(Duration::from_millis(200));
+#[cfg(loom)]
+const MAX_NAP: Option<Duration> = None;
+
+/// How long the next futex sleep may last (`None`: unbounded), or `Err` if
+/// the deadline has passed.
+pub(super) fn nap(deadline: Deadline) -> Result<Option<Duration>, ()> {
+    match deadline {
+        Deadline::Never => Ok(MAX_NAP),
+        _ => deadline.sleep_for(MAX_NAP.unwrap_or(Duration::MAX)).map(Some).ok_or(()),
+    }
+}
+
+/// An event's shared state: one word, laid out to be embedded in a user's
+/// own `#[repr(C)]` state placed with [`Segment`](crate::Segment).
+///
+/// All-zero is a clear event with no waiters. It needs no liveness checks, so
+/// it works on any shared memory.
+///
+/// ```
+/// use shmkit::{RawEvent, Segment};
+/// # let name = format!("doc-rawevent-{}", std::process::id());
+/// let seg = Segment::create(&name, [RawEvent::new(), RawEvent::new()])?;
+/// seg[1].set();
+/// assert!(!seg[0].is_set());
+/// assert!(seg[1].wait_timeout(std::time::Duration::from_millis(1)));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Default)]
+#[repr(C)]
+pub struct RawEvent {
+    word: AtomicU32,
+}
+
+// SAFETY: repr(C) around one atomic word; every bit pattern is a valid state
+// (see the module's state table); no pointers; no drop glue.
+unsafe impl ShmSafe for RawEvent {}
+
+impl RawEvent {
+    /// A clear event.
+    #[cfg(not(loom))]
+    pub const fn new() -> RawEvent {
+        RawEvent { word: AtomicU32::new(0) }
+    }
+
+    /// A clear event.
+    #[cfg(loom)]
+    pub fn new() -> RawEvent {
+        RawEvent { word: AtomicU32::new(0) }
+    }
+
+    /// Sets the flag and wakes every waiter, in every process. Makes no
+    /// syscall when nobody sleeps.
+    pub fn set(&self) {
+        let mut cur = self.word.load(Ordering::Relaxed);
+        loop {
+            let new = if cur & SET != 0 { cur & !PARKED } else { (cur & EPOCH_MASK).wrapping_add(EPOCH_ONE) | SET };
+            // Release: what the caller wrote before `set` is visible to a
+            // waiter whose Acquire load sees this value or a later one (a
+            // `clear` is an RMW, so it continues the release sequence).
+            // Even an already-set flag is written again, for that reason.
+            match self.word.compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        if cur & PARKED != 0 {
+            futex_wake(&self.word, u32::MAX);
+        }
+    }
+
+    /// Clears the flag. Waiters that started before a `set` that came
+    /// before this `clear` still return `true`.
+    pub fn clear(&self) {
+        // Release keeps the release sequence of the last `set` intact.
+        self.word.fetch_and(!SET, Ordering::Release);
+    }
+
+    /// Whether the flag is set now (a snapshot).
+    pub fn is_set(&self) -> bool {
+        // Acquire: pairs with `set`, like a wait that returns at once.
+        self.word.load(Ordering::Acquire) & SET != 0
+    }
+
+    /// Waits until the flag is set (or was set since the call began).
+    ///
+    /// It blocks for as long as nobody sets the event: if the process that
+    /// should set it has died, it never returns. Use
+    /// [`RawEvent::wait_timeout`] when that matters.
+    pub fn wait(&self) {
+        self.wait_until(Deadline::Never, WaitStrategy::Adaptive);
+    }
+
+    /// Waits at most `timeout`; `true` if the flag was set (or was set since
+    /// the call began), `false` on timeout.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Deadline::after(timeout), WaitStrategy::Adaptive)
+    }
+
+    /// Waits until `deadline` at most; `true` if the flag was set (or was set
+    /// since the call began), `false` on timeout.
+    pub fn wait_deadline(&self, deadline: Instant) -> bool {
+        self.wait_until(Deadline::At(deadline), WaitStrategy::Adaptive)
+    }
+
+    /// Waits until `deadline`, spinning as `strategy` allows, then sleeping.
+    pub(crate) fn wait_until(&self, deadline: Deadline, strategy: WaitStrategy) -> bool {
+        self.wait_from(self.begin(), deadline, strategy)
+    }
+
+    /// The word at the start of a wait.
+    fn begin(&self) -> u32 {
+        // Acquire: pairs with `set`'s Release.
+        self.word.load(Ordering::Acquire)
+    }
+
+    /// Polls the word for a while (a few microseconds); whether `fired`.
+    fn busy_poll(&self, fired: impl Fn(u32) -> bool) -> bool {
+        for _ in 0..BURST {
+            // Acquire: pairs with `set`'s Release.
+            if fired(self.word.load(Ordering::Acquire)) {
+                return true;
+            }
+            spin_loop();
+        }
+        false
+    }
+
+    /// The wait loop, for a wait that began when the word was `start`.
+    fn wait_from(&self, start: u32, deadline: Deadline, strategy: WaitStrategy) -> bool {
+        if start & SET != 0 {
+            return true;
+        }
+        let fired = |cur: u32| cur & SET != 0 || (cur ^ start) & EPOCH_MASK != 0;
+        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
+        // A pure spinner with a CPU to itself polls between its yields, so
+        // it sees a `set` within nanoseconds rather than after a yield.
+        let burst = strategy == WaitStrategy::Spin && deadline != Deadline::Now && multi_cpu();
+        loop {
+            // Acquire: pairs with `set`'s Release.
+            let cur = self.word.load(Ordering::Acquire);
+            if fired(cur) {
+                return true;
+            }
+            if spin.spin() {
+                if burst && self.busy_poll(fired) {
+                    return true;
+                }
+                match deadline {
+                    Deadline::At(at) if Instant::now() >= at => return false,
+                    _ => continue,
+                }
+            }
+            let Ok(timeout) = nap(deadline) else {
+                return false;
+            };
+            // Relaxed: the bit only has to be in the word before we sleep;
+            // the futex compares atomically with `set`'s wake.
+            if cur & PARKED == 0
+                && self.word.compare_exchange_weak(cur, cur | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
+            {
+                continue;
+            }
+            futex_wait(&self.word, cur | PARKED, timeout);
+        }
+    }
+}
+
+impl fmt::Debug for RawEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawEvent").field("set", &self.is_set()).finish()
+    }
+}
+
+/// A flag shared by name between processes: some processes wait until it is
+/// set, another sets it (what Python's `multiprocessing.Event` is).
+///
+/// `set` wakes every waiter in every process; `clear` lowers the flag again.
+/// A waiter returns once the flag is set, or once it has been set since the
+/// wait began (even if it was cleared again meanwhile): a short set/clear
+/// pulse is never missed. Waiting spins briefly, then sleeps on a futex; a
+/// `set` with nobody asleep costs no syscall. [`Event::with_wait_strategy`]
+/// chooses spin, sleep or both.
+///
+/// The handle is `Send` and `Sync`.
+///
+/// ```
+/// use shmkit::Event;
+/// use std::time::Duration;
+/// # let name = format!("doc-event-{}", std::process::id());
+/// let ready = Event::create(&name)?;           // in one process
+/// let seen = Event::open(&name)?;              // in another
+/// assert!(!seen.wait_timeout(Duration::from_millis(1)));
+/// ready.set();
+/// seen.wait();
+/// assert!(seen.is_set());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Event {
+    seg: RawSegment,
+    state: NonNull<RawEvent>,
+    strategy: WaitStrategy,
+}
+
+// SAFETY: the handle owns its mapping; the RawEvent it points into is made
+// of one atomic, designed for use from any thread of any process.
+unsafe impl Send for Event {}
+// SAFETY: as above; every method takes `&self` and only uses atomics.
+unsafe impl Sync for Event {}
+
+impl Event {
+    fn spec() -> Spec {
+        Spec::new(
+            ObjectKind::Event,
+            Fingerprint::of::<RawEvent>(1),
+            std::mem::size_of::<RawEvent>(),
+            std::mem::align_of::<RawEvent>(),
+        )
+    }
+
+    fn init(p: *mut u8) {
+        // SAFETY: RawSegment::create hands us writable memory sized and
+        // aligned for the spec, seen by nobody else yet.
+        unsafe { p.cast::<RawEvent>().write(RawEvent::new()) }
+    }
+
+    fn wrap(seg: RawSegment) -> Self {
+        // SAFETY: data_ptr points into a live mapping, so it is not null.
+        let state = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<RawEvent>()) };
+        Event { seg, state, strategy: WaitStrategy::Adaptive }
+    }
+
+    /// Creates the event `name`, clear. Exclusive: fails if the name exists.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
+    pub fn create(name: &str) -> Result<Self, Error> {
+        Self::create_with(name, &OpenOptions::default())
+    }
+
+    /// [`Event::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Event::create`].
+    pub fn create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::create(name, &Self::spec(), opts, Self::init).map(Self::wrap)
+    }
+
+    /// Opens the existing event `name`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::WrongKind`] if it holds something else,
+    /// and the other open checks.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &OpenOptions::default())
+    }
+
+    /// [`Event::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Event::open`].
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::open(name, &Self::spec(), opts).map(Self::wrap)
+    }
+
+    /// Opens `name`, or creates it clear: safe when processes race.
+    ///
+    /// # Errors
+    /// As [`Event::open`] and [`Event::create`].
+    pub fn open_or_create(name: &str) -> Result<Self, Error> {
+        Self::open_or_create_with(name, &OpenOptions::default())
+    }
+
+    /// [`Event::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Event::open_or_create`].
+    pub fn open_or_create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::open_or_create(name, &Self::spec(), opts, Self::init).map(Self::wrap)
+    }
+
+    /// Sets how this handle waits: [`WaitStrategy::Spin`] for the lowest
+    /// wake-up latency (burns a CPU while waiting), `Park` to sleep at once.
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.seg.name()
+    }
+
+    /// Keeps the name after this (creating) handle is dropped.
+    pub fn persist(&self) {
+        self.seg.persist();
+    }
+
+    fn raw(&self) -> &RawEvent {
+        // SAFETY: the state lies in our mapping, which lives as long as self;
+        // its layout was checked at open or written at create.
+        unsafe { self.state.as_ref() }
+    }
+
+    /// Sets the flag and wakes every waiter in every process.
+    pub fn set(&self) {
+        self.raw().set();
+    }
+
+    /// Clears the flag.
+    pub fn clear(&self) {
+        self.raw().clear();
+    }
+
+    /// Whether the flag is set now.
+    pub fn is_set(&self) -> bool {
+        self.raw().is_set()
+    }
+
+    /// Waits until the flag is set (or was set since the call began).
+    ///
+    /// It blocks for as long as nobody sets the event: if the process that
+    /// should set it has died, it never returns. Use [`Event::wait_timeout`]
+    /// when that matters.
+    pub fn wait(&self) {
+        self.raw().wait_until(Deadline::Never, self.strategy);
+    }
+
+    /// Waits at most `timeout`; `true` if the flag was set (or was set since
+    /// the call began), `false` on timeout.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.raw().wait_until(Deadline::after(timeout), self.strategy)
+    }
+
+    /// Waits until `deadline` at most; `true` if the flag was set (or was set
+    /// since the call began), `false` on timeout.
+    pub fn wait_deadline(&self, deadline: Instant) -> bool {
+        self.raw().wait_until(Deadline::At(deadline), self.strategy)
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event").field("name", &self.name()).field("set", &self.is_set()).finish()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::RawEvent;
+    use crate::primitive::{AtomicU32, Ordering};
+    use crate::wait::{Deadline, WaitStrategy};
+    use loom::sync::Arc;
+
+    fn builder() -> loom::model::Builder {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b
+    }
+
+    /// A waiter that sleeps is woken by a later `set`: a lost wake-up would
+    /// block the model forever.
+    #[test]
+    fn loom_set_wakes_waiter() {
+        builder().check(|| {
+            let ev = Arc::new(RawEvent::new());
+            let e = ev.clone();
+            let waiter = loom::thread::spawn(move || assert!(e.wait_until(Deadline::Never, WaitStrategy::Park)));
+            ev.set();
+            waiter.join().unwrap();
+            assert!(ev.is_set());
+        });
+    }
+
+    /// A set/clear pulse releases every waiter that had begun waiting before
+    /// it: each sees either the flag or the new epoch.
+    #[test]
+    fn loom_pulse_wakes_two_waiters() {
+        let mut b = builder();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let ev = Arc::new(RawEvent::new());
+            let started = Arc::new(AtomicU32::new(0));
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let (e, s) = (ev.clone(), started.clone());
+                    loom::thread::spawn(move || {
+                        let start = e.begin();
+                        s.fetch_add(1, Ordering::Release);
+                        assert!(e.wait_from(start, Deadline::Never, WaitStrategy::Park));
+                    })
+                })
+                .collect();
+            while started.load(Ordering::Acquire) < 2 {
+                loom::thread::yield_now();
+            }
+            ev.set();
+            ev.clear();
+            for w in waiters {
+                w.join().unwrap();
+            }
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_is_a_valid_state() {
+        let short = Duration::from_millis(1);
+        for w in [u32::MAX, PARKED, SET | PARKED, EPOCH_MASK | PARKED, EPOCH_MASK, 0xdead_beef, 0xdead_beee] {
+            let ev = RawEvent { word: AtomicU32::new(w) };
+            assert_eq!(ev.is_set(), w & SET != 0);
+            assert_eq!(ev.wait_timeout(short), w & SET != 0);
+            ev.set();
+            assert!(ev.is_set());
+            assert!(ev.wait_timeout(Duration::ZERO));
+            ev.clear();
+            assert!(!ev.is_set());
+            assert!(!ev.wait_timeout(short));
+        }
+    }
+
+    /// A setter that died after its CAS but before its wake: the sleeper
+    /// finds the flag on its next look.
+    #[test]
+    fn a_set_whose_wake_never_came_is_noticed() {
+        let ev = RawEvent::new();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| ev.wait_until(Deadline::Never, WaitStrategy::Park));
+            while ev.word.load(Ordering::Relaxed) & PARKED == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            ev.word.store(EPOCH_ONE | SET, Ordering::Release);
+            assert!(waiter.join().unwrap());
+        });
+    }
+}
