@@ -10,7 +10,7 @@ use bytemuck::Pod;
 use crate::error::Error;
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, Spec};
-use crate::sync::mutex::{LockResult, MutexGuard, TryLockResult, wrap_blocking, wrap_try};
+use crate::sync::mutex::{LockResult, MutexGuard, Relock, TryLockResult, wrap_blocking, wrap_try};
 use crate::sync::raw_mutex::RawMutex;
 use crate::wait::{Deadline, WaitStrategy};
 
@@ -188,7 +188,11 @@ impl<T: Pod> Array<T> {
         unsafe {
             let first = self.seg.data_ptr().add(elems_offset::<T>()).cast::<T>();
             let slice = std::ptr::slice_from_raw_parts_mut(first, self.len);
-            MutexGuard::new(self.raw(), NonNull::new_unchecked(slice))
+            MutexGuard::new(
+                self.raw(),
+                NonNull::new_unchecked(slice),
+                Relock { seg: &self.seg, strategy: self.strategy },
+            )
         }
     }
 

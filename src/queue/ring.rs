@@ -182,8 +182,12 @@ impl<'a, T: Copy> Ring<'a, T> {
                 if low == FREE {
                     let claim = pack(pos, WRITING | token);
                     if slot.state.compare_exchange(st, claim, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                        let _ =
-                            self.state.tail.pos.compare_exchange(pos, pos.wrapping_add(1), Ordering::Release, Ordering::Relaxed);
+                        let _ = self.state.tail.pos.compare_exchange(
+                            pos,
+                            pos.wrapping_add(1),
+                            Ordering::Release,
+                            Ordering::Relaxed,
+                        );
                         failpoint::hit(failpoint::QUEUE_AFTER_CLAIM);
                         // SAFETY: our WRITING claim gives us the slot's data
                         // exclusively until we publish; T: Copy (Pod).
@@ -196,7 +200,12 @@ impl<'a, T: Copy> Ring<'a, T> {
                     continue;
                 }
                 // Someone claimed this position: help the tail on.
-                let _ = self.state.tail.pos.compare_exchange(pos, pos.wrapping_add(1), Ordering::Release, Ordering::Relaxed);
+                let _ = self.state.tail.pos.compare_exchange(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
                 continue;
             }
             if lap == pos.wrapping_sub(cap) as u32 {
@@ -211,7 +220,12 @@ impl<'a, T: Copy> Ring<'a, T> {
             }
             // The slot is ahead of our view of the tail: it moved; help it.
             if (lap.wrapping_sub(pos as u32) as i32) > 0 {
-                let _ = self.state.tail.pos.compare_exchange(pos, pos.wrapping_add(1), Ordering::Release, Ordering::Relaxed);
+                let _ = self.state.tail.pos.compare_exchange(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
                 continue;
             }
             // Inconsistent (corrupted) state: behave as full, never spin.
@@ -254,7 +268,12 @@ impl<'a, T: Copy> Ring<'a, T> {
                     SKIP => {
                         if slot
                             .state
-                            .compare_exchange(st, pack(pos.wrapping_add(cap), FREE), Ordering::AcqRel, Ordering::Relaxed)
+                            .compare_exchange(
+                                st,
+                                pack(pos.wrapping_add(cap), FREE),
+                                Ordering::AcqRel,
+                                Ordering::Relaxed,
+                            )
                             .is_ok()
                         {
                             let _ = self.state.head.pos.compare_exchange(
@@ -269,15 +288,24 @@ impl<'a, T: Copy> Ring<'a, T> {
                     FREE => return Take::Empty,
                     // READING: another consumer has it; corrupted tags too.
                     _ => {
-                        let _ =
-                            self.state.head.pos.compare_exchange(pos, pos.wrapping_add(1), Ordering::Release, Ordering::Relaxed);
+                        let _ = self.state.head.pos.compare_exchange(
+                            pos,
+                            pos.wrapping_add(1),
+                            Ordering::Release,
+                            Ordering::Relaxed,
+                        );
                     }
                 }
                 continue;
             }
             if (lap.wrapping_sub(pos as u32) as i32) > 0 {
                 // Consumed already (lap ahead): help the head on.
-                let _ = self.state.head.pos.compare_exchange(pos, pos.wrapping_add(1), Ordering::Release, Ordering::Relaxed);
+                let _ = self.state.head.pos.compare_exchange(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
                 continue;
             }
             // Behind (previous lap still free) or corrupted: nothing here.

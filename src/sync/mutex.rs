@@ -13,7 +13,6 @@ use bytemuck::Pod;
 
 use crate::error::Error;
 use crate::segment::header::{Fingerprint, ObjectKind};
-use crate::segment::registry::Liveness;
 use crate::segment::{OpenOptions, RawSegment, Segment, ShmSafe, Spec};
 use crate::sync::raw_mutex::{LockFail, RawMutex};
 use crate::wait::{Deadline, WaitStrategy};
@@ -104,7 +103,7 @@ pub struct MutexGuard<'a, T: ?Sized> {
     /// Unlock leaving the DIRTY mark (internal readers that did not repair).
     keep_dirty: bool,
     /// What taking the lock again needs (see [`MutexGuard::unlocked`]).
-    relock: Option<Relock<'a>>,
+    relock: Relock<'a>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -116,59 +115,34 @@ pub(crate) struct Relock<'a> {
     pub strategy: WaitStrategy,
 }
 
-/// Liveness for a guard made without its segment: it re-locks under the
-/// token it held, and cannot tell whether a holder died (never said dead).
-struct TrustAll(u32);
-
-impl Liveness for TrustAll {
-    fn token(&self) -> u32 {
-        self.0
-    }
-    fn is_alive(&self, _token: u32) -> bool {
-        true
-    }
-}
-
 // SAFETY: a guard gives `&T` to whoever holds `&guard`; that is sound to share
 // between threads when `T: Sync`, as for `std::sync::MutexGuard`.
 unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
 impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// A guard of `raw`, which lives in `relock.seg` (whose registry names
+    /// its holders, so that [`MutexGuard::unlocked`] re-locks robustly).
+    ///
     /// # Safety
     /// The caller holds `raw`, and `data` is valid for reads and writes for
     /// `'a` and only accessed by holders of `raw`.
-    pub(crate) unsafe fn new(raw: &'a RawMutex, data: NonNull<T>) -> Self {
-        MutexGuard { raw, data, keep_dirty: false, relock: None, _not_send: PhantomData }
-    }
-
-    /// As [`MutexGuard::new`], for a lock whose holders are named in `relock.seg`'s
-    /// registry: [`MutexGuard::unlocked`] then re-locks the robust way.
-    ///
-    /// # Safety
-    /// As [`MutexGuard::new`].
-    pub(crate) unsafe fn with_relock(raw: &'a RawMutex, data: NonNull<T>, relock: Relock<'a>) -> Self {
-        MutexGuard { raw, data, keep_dirty: false, relock: Some(relock), _not_send: PhantomData }
+    pub(crate) unsafe fn new(raw: &'a RawMutex, data: NonNull<T>, relock: Relock<'a>) -> Self {
+        MutexGuard { raw, data, keep_dirty: false, relock, _not_send: PhantomData }
     }
 
     /// Releases the lock, runs `f`, then takes the lock again (waiting as
     /// long as it takes) and returns `f`'s result with the new guard.
     ///
     /// Re-locking is robust like `lock()`: if a holder died meanwhile, the
-    /// guard comes back in [`LockError::OwnerDied`]. A guard made without
-    /// its segment ([`MutexGuard::new`]) cannot tell a dead holder from a
-    /// live one and re-locks trusting every holder to be alive.
+    /// guard comes back in [`LockError::OwnerDied`].
     pub(crate) fn unlocked<R>(guard: Self, f: impl FnOnce() -> R) -> (R, LockResult<Self>) {
         // The guard must not unlock a second time when it goes: its fields
         // move into the new guard below.
         let guard = ManuallyDrop::new(guard);
         let (raw, data, relock) = (guard.raw, guard.data, guard.relock);
-        let token = raw.holder_token();
         raw.unlock(guard.keep_dirty);
         let result = f();
-        let died = match relock {
-            Some(r) => raw.lock_forever(r.seg, r.strategy),
-            None => raw.lock_forever(&TrustAll(token), WaitStrategy::Adaptive),
-        };
+        let died = raw.lock_forever(relock.seg, relock.strategy);
         let guard = MutexGuard { raw, data, keep_dirty: false, relock, _not_send: PhantomData };
         (result, wrap_blocking(died, || guard))
     }
@@ -268,7 +242,7 @@ impl<T: Pod> MutexCell<T> {
     fn guard<'a>(&'a self, seg: &'a RawSegment, strategy: WaitStrategy) -> MutexGuard<'a, T> {
         // SAFETY: called only once the lock is held; the data lives as long
         // as `self` and is only reached by holders of `self.raw`.
-        unsafe { MutexGuard::with_relock(&self.raw, NonNull::new_unchecked(self.data.get()), Relock { seg, strategy }) }
+        unsafe { MutexGuard::new(&self.raw, NonNull::new_unchecked(self.data.get()), Relock { seg, strategy }) }
     }
 
     /// Locks, blocking until the lock is free or its holder is known dead.

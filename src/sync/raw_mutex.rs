@@ -73,11 +73,6 @@ impl RawMutex {
         self.word.load(Ordering::Relaxed) & LOCKED != 0
     }
 
-    /// The token in the word: the holder's, while the lock is held.
-    pub(crate) fn holder_token(&self) -> u32 {
-        self.word.load(Ordering::Relaxed) & TOKEN_MASK
-    }
-
     /// Takes the lock. `Ok(true)` means a previous holder died holding it
     /// (or a take-over was not yet acknowledged): the protected data may be
     /// inconsistent.
