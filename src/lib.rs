@@ -75,7 +75,8 @@ pub use array::{Array, ArrayGuard, IndexOutOfBounds};
 pub use atomic::{Atomic, AtomicInt};
 pub use error::Error;
 pub use queue::{
-    Queue, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
+    Queue, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TaskDoneError, TryRecvError,
+    TrySendError,
 };
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};

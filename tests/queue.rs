@@ -85,6 +85,16 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             let _ = rx.recv();
             1
         }
+        "work" => {
+            let q = Queue::<u64>::open(&args[0]).expect("open queue");
+            let rx = q.receiver();
+            for _ in 0..args[1].parse::<u32>().expect("count") {
+                rx.recv().expect("message");
+                std::thread::sleep(Duration::from_millis(2));
+                rx.task_done().expect("task_done");
+            }
+            0
+        }
         "hold-recv" => {
             let q = Queue::<u64>::open(&args[0]).expect("open queue");
             let _rx = q.receiver();
@@ -302,5 +312,34 @@ fn killed_sender_disconnects_receivers() {
             assert!(intact(&m));
         }
         eprintln!("Disconnected {:?} after the last sender was killed (after draining)", t0.elapsed());
+    });
+}
+
+#[test]
+fn join_waits_for_task_done_across_processes() {
+    let names = Names::new("q-join", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "join", move || {
+        let q = Queue::<u64>::create_joinable(&name, 16).unwrap();
+        let tx = q.sender();
+        for i in 0..10 {
+            tx.send(i).unwrap();
+        }
+        assert_eq!(q.unfinished(), 10);
+        assert!(!q.join_timeout(Duration::from_millis(20)), "nothing was marked done yet");
+        let worker = Child::spawn("work", &[&name, "10"]);
+        let t0 = Instant::now();
+        q.join();
+        eprintln!("join returned {:?} after the worker started", t0.elapsed());
+        assert_eq!(q.unfinished(), 0);
+        worker.expect_success(Duration::from_secs(30));
+        // One task_done too many is an error, as in Python.
+        assert_eq!(q.receiver().task_done(), Err(shmkit::TaskDoneError));
+        // A plain queue is never joinable.
+        let plain = Names::new("q-plain", 1);
+        let p = Queue::<u64>::create(plain.get(0), 4).unwrap();
+        p.sender().send(1).unwrap();
+        p.join();
+        assert_eq!(p.receiver().task_done(), Err(shmkit::TaskDoneError));
     });
 }

@@ -119,3 +119,16 @@ impl fmt::Display for RecvTimeoutError {
 }
 
 impl std::error::Error for RecvTimeoutError {}
+
+/// `task_done` was called more times than messages were sent, or on a queue
+/// not created joinable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskDoneError;
+
+impl fmt::Display for TaskDoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("task_done called more times than messages were sent (or the queue is not joinable)")
+    }
+}
+
+impl std::error::Error for TaskDoneError {}

@@ -4,7 +4,7 @@ mod errors;
 mod ring;
 mod typed;
 
-pub use errors::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+pub use errors::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError};
 pub use typed::{Queue, Receiver, Sender};
 
 #[cfg(not(loom))]

@@ -91,6 +91,38 @@ pub struct Waits {
     pub(crate) ever_sender: AtomicU32,
     /// Non-zero once any receiver was created.
     pub(crate) ever_receiver: AtomicU32,
+    /// `JOINABLE` if the queue tracks unfinished messages (set at create).
+    pub(crate) flags: AtomicU32,
+    /// Joinable queues: messages sent and not yet marked done.
+    pub(crate) unfinished: AtomicU32,
+    /// Bumped when `unfinished` drops to zero and joiners sleep.
+    pub(crate) done_seq: AtomicU32,
+    /// Joiners asleep (or about to be) on `done_seq`.
+    pub(crate) join_sleepers: AtomicU32,
+}
+
+/// `Waits::flags` bit: `task_done` / `join` are in use.
+pub const JOINABLE: u32 = 1;
+
+impl Waits {
+    /// All zero: no endpoint yet, nobody asleep, not joinable.
+    pub(crate) fn new() -> Waits {
+        let z = || AtomicU32::new(0);
+        Waits {
+            items_seq: z(),
+            recv_sleepers: z(),
+            space_seq: z(),
+            send_sleepers: z(),
+            senders: z(),
+            receivers: z(),
+            ever_sender: z(),
+            ever_receiver: z(),
+            flags: z(),
+            unfinished: z(),
+            done_seq: z(),
+            join_sleepers: z(),
+        }
+    }
 }
 
 /// The fixed part of a queue's state: indices, then wait words.
@@ -340,20 +372,10 @@ mod loom_models {
     use loom::sync::Arc;
 
     fn ring_state(cap: usize) -> (QueueState, Vec<Slot<u64>>) {
-        let zero_waits = || Waits {
-            items_seq: AtomicU32::new(0),
-            recv_sleepers: AtomicU32::new(0),
-            space_seq: AtomicU32::new(0),
-            send_sleepers: AtomicU32::new(0),
-            senders: AtomicU32::new(0),
-            receivers: AtomicU32::new(0),
-            ever_sender: AtomicU32::new(0),
-            ever_receiver: AtomicU32::new(0),
-        };
         let state = QueueState {
             tail: Index { pos: AtomicU64::new(0) },
             head: Index { pos: AtomicU64::new(0) },
-            waits: zero_waits(),
+            waits: Waits::new(),
         };
         let slots =
             (0..cap).map(|i| Slot { state: AtomicU64::new(pack(i as u64, FREE)), data: UnsafeCell::new(0) }).collect();
@@ -492,16 +514,7 @@ pub fn fuzz_ring(data: &[u8]) {
     let state = QueueState {
         tail: Index { pos: AtomicU64::new(word(3)) },
         head: Index { pos: AtomicU64::new(word(11)) },
-        waits: Waits {
-            items_seq: AtomicU32::new(0),
-            recv_sleepers: AtomicU32::new(0),
-            space_seq: AtomicU32::new(0),
-            send_sleepers: AtomicU32::new(0),
-            senders: AtomicU32::new(0),
-            receivers: AtomicU32::new(0),
-            ever_sender: AtomicU32::new(0),
-            ever_receiver: AtomicU32::new(0),
-        },
+        waits: Waits::new(),
     };
     let slots: Vec<Slot<u64>> =
         (0..cap).map(|i| Slot { state: AtomicU64::new(word(19 + 8 * i)), data: UnsafeCell::new(word(i)) }).collect();

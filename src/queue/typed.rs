@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::errors::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
-use super::ring::{EndpointEntry, MAX_CAPACITY, Put, QueueState, Ring, Slot, Take};
+use super::errors::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
+};
+use super::ring::{EndpointEntry, JOINABLE, MAX_CAPACITY, Put, QueueState, Ring, Slot, Take};
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, fence, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
@@ -134,6 +136,58 @@ impl<T: Pod> Shared<T> {
             && (w.receivers.load(Ordering::Acquire) == 0 || (thorough && !self.any_alive(|e| &e.receivers)))
     }
 
+    fn joinable(&self) -> bool {
+        self.state().waits.flags.load(Ordering::Relaxed) & JOINABLE != 0
+    }
+
+    /// Marks one message finished; wakes joiners when none is left.
+    fn finish_one(&self) -> bool {
+        let w = &self.state().waits;
+        let mut cur = w.unfinished.load(Ordering::Acquire);
+        loop {
+            if cur == 0 {
+                return false;
+            }
+            match w.unfinished.compare_exchange_weak(cur, cur - 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        if cur == 1 {
+            fence(Ordering::SeqCst);
+            if w.join_sleepers.load(Ordering::Relaxed) != 0 {
+                w.done_seq.fetch_add(1, Ordering::Release);
+                futex_wake(&w.done_seq, u32::MAX);
+            }
+        }
+        true
+    }
+
+    fn join_until(&self, deadline: Deadline) -> bool {
+        let w = &self.state().waits;
+        let mut poll = POLL_MIN;
+        loop {
+            if w.unfinished.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            w.join_sleepers.fetch_add(1, Ordering::SeqCst);
+            let seq = w.done_seq.load(Ordering::SeqCst);
+            let done = w.unfinished.load(Ordering::SeqCst) == 0;
+            let nap = if done { None } else { deadline.sleep_for(poll) };
+            if let Some(nap) = nap {
+                futex_wait(&w.done_seq, seq, Some(nap));
+            }
+            w.join_sleepers.fetch_sub(1, Ordering::SeqCst);
+            if done {
+                return true;
+            }
+            if nap.is_none() {
+                return false;
+            }
+            poll = (poll * 2).min(POLL_MAX);
+        }
+    }
+
     /// After a publish: wake a receiver if any sleeps.
     fn notify_receivers(&self, all: bool) {
         let w = &self.state().waits;
@@ -211,6 +265,22 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &OpenOptions) -> Result<Self, Error> {
+        Self::create_inner(name, capacity, opts, 0)
+    }
+
+    /// Creates a queue that tracks delivery, like Python's `JoinableQueue`:
+    /// every message sent counts as unfinished until a receiver calls
+    /// [`Receiver::task_done`] for it, and [`Queue::join`] waits until none
+    /// is left. (Plain queues skip the counting, which costs one shared
+    /// atomic operation per message.)
+    ///
+    /// # Errors
+    /// As [`Queue::create`].
+    pub fn create_joinable(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::create_inner(name, capacity, &OpenOptions::default(), JOINABLE)
+    }
+
+    fn create_inner(name: &str, capacity: usize, opts: &OpenOptions, flags: u32) -> Result<Self, Error> {
         let cap = Self::capacity_for(capacity)?;
         let (spec, lay) = spec::<T>(cap, opts.slots())?;
         let slots_at = lay.slots;
@@ -221,6 +291,7 @@ impl<T: Pod> Queue<T> {
                 (&*p.cast::<QueueState>(), std::slice::from_raw_parts(p.add(slots_at).cast::<Slot<T>>(), cap as usize))
             };
             Ring::new(state, slots).init();
+            state.waits.flags.store(flags, Ordering::Relaxed);
         })?;
         Ok(Queue { shared: Arc::new(Shared::new(seg, &lay)) })
     }
@@ -294,6 +365,28 @@ impl<T: Pod> Queue<T> {
     /// Whether the queue looks empty now.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Waits until every message sent has been marked done with
+    /// [`Receiver::task_done`]. Returns at once on a queue not created with
+    /// [`Queue::create_joinable`].
+    ///
+    /// A receiver that dies between receiving a message and marking it done
+    /// leaves it unfinished for ever (as in Python): use
+    /// [`Queue::join_timeout`] when that matters.
+    pub fn join(&self) {
+        self.shared.join_until(Deadline::Never);
+    }
+
+    /// [`Queue::join`], waiting at most `timeout`; `true` if every message
+    /// was marked done.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.shared.join_until(Deadline::after(timeout))
+    }
+
+    /// Messages sent and not yet marked done (0 for a plain queue).
+    pub fn unfinished(&self) -> usize {
+        self.shared.state().waits.unfinished.load(Ordering::Acquire) as usize
     }
 
     /// A new sending endpoint.
@@ -374,6 +467,20 @@ impl<T: Pod> Sender<T> {
     }
 
     fn send_until(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+        let sh = &*self.shared;
+        if !sh.joinable() {
+            return self.put(value, deadline);
+        }
+        // Counted before it can be received, so task_done never runs ahead.
+        sh.state().waits.unfinished.fetch_add(1, Ordering::AcqRel);
+        let sent = self.put(value, deadline);
+        if sent.is_err() {
+            sh.finish_one();
+        }
+        sent
+    }
+
+    fn put(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
         let sh = &*self.shared;
         if sh.receivers_gone(false) {
             return Err(SendTimeoutError::Disconnected(value));
@@ -500,6 +607,15 @@ impl<T: Pod> Receiver<T> {
     /// [`RecvTimeoutError::Timeout`], or `Disconnected`.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
         self.recv_until(Deadline::At(deadline))
+    }
+
+    /// Marks one received message as finished (joinable queues).
+    ///
+    /// # Errors
+    /// [`TaskDoneError`] if more messages were marked done than were sent,
+    /// or the queue is not joinable.
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        if self.shared.joinable() && self.shared.finish_one() { Ok(()) } else { Err(TaskDoneError) }
     }
 
     fn take(&self, ring: &Ring<'_, T>, me: u32) -> Take<T> {
