@@ -2,3 +2,4 @@
 
 pub(crate) mod mutex;
 pub(crate) mod raw_mutex;
+pub(crate) mod semaphore;

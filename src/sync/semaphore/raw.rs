@@ -1,0 +1,454 @@
+//! The in-segment state of a semaphore ([`SemaphoreCell`]) and the table of
+//! permits held per liveness slot used in owned mode.
+//!
+//! # The state (four 32-bit words, `#[repr(C)]`)
+//!
+//! | word | name       | meaning                                                            |
+//! |------|------------|--------------------------------------------------------------------|
+//! | 0    | `count`    | permits available now; the futex word acquirers sleep on            |
+//! | 1    | `sleepers` | acquirers that announced they may sleep and have not yet left       |
+//! | 2    | `flags`    | bit 0 `BOUNDED`, bit 1 `OWNED`; set at creation, other bits ignored |
+//! | 3    | `bound`    | with `BOUNDED`: the most `count` may reach by releases              |
+//!
+//! All zeros is a valid, empty, unbounded, plain semaphore.
+//!
+//! Acquire is one CAS `count -> count - 1` when `count > 0`; release is one
+//! CAS `count -> count + n` (refused past the bound) followed by a load of
+//! `sleepers`; the wake syscall is made only when that load is non-zero, and
+//! then for at most `n` sleepers.
+//!
+//! ## No lost wake-up
+//! An acquirer about to sleep increments `sleepers`, then re-reads `count`,
+//! and sleeps only on `count == 0` (the futex re-checks that atomically). A
+//! releaser adds to `count`, then reads `sleepers`. All four accesses are
+//! `SeqCst`, so they fall in one total order: either the acquirer's re-read
+//! sees the new permits (it does not sleep), or the releaser's read sees the
+//! acquirer announced (it wakes). A woken acquirer always tries to take a
+//! permit before it looks at its deadline, so a wake is never wasted on a
+//! waiter that gives up while permits remain.
+//!
+//! ## Untrusted values
+//! Every word may have been written by a buggy or hostile process. A `count`
+//! past [`MAX_PERMITS`] can still be acquired from, but releases into it are
+//! refused; [`value`](SemaphoreCell::value) clamps it. A `bound` above
+//! `MAX_PERMITS` is taken as `MAX_PERMITS`. A wrong `sleepers` costs at most
+//! a useless wake syscall (too high) or is corrected by the bounded sleeps
+//! of owned mode; it never causes undefined behaviour.
+//!
+//! # The owned table (owned mode only)
+//!
+//! One word per liveness slot of the segment, for the handle that holds the
+//! slot:
+//!
+//! | bits    | meaning                                                   |
+//! |---------|-----------------------------------------------------------|
+//! | 0..=18  | generation of the token that the count belongs to          |
+//! | 19..=31 | permits that token holds (at most [`MAX_OWNED_PERMITS`])   |
+//!
+//! An acquirer takes a permit from `count`, then adds one to its own entry
+//! (CAS; an entry left by an earlier holder of the same slot, with another
+//! generation, is returned to `count` by that same CAS). A release subtracts
+//! from its own entry first (refused if it holds fewer), then adds to
+//! `count`. A process that dies between the two steps of either loses one
+//! permit; none is ever created. A blocked acquirer scans the table before
+//! it sleeps and every poll interval: an entry whose token is known dead is
+//! CAS-ed to zero, and whoever wins that CAS returns its permits, so they are
+//! returned exactly once.
+
+use std::time::Duration;
+
+use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
+use crate::segment::ShmSafe;
+use crate::segment::registry::{GEN_BITS, Liveness, TOKEN_BITS, TOKEN_MASK};
+use crate::wait::{Deadline, SpinWait, WaitStrategy};
+
+/// Most permits a semaphore may count (glibc's `SEM_VALUE_MAX`).
+pub const MAX_PERMITS: u32 = i32::MAX as u32;
+/// Most permits an owned semaphore may have (they must fit an owned-table
+/// entry).
+pub const MAX_OWNED_PERMITS: u32 = (1 << (32 - GEN_BITS)) - 1;
+
+pub(crate) const BOUNDED: u32 = 1;
+pub(crate) const OWNED: u32 = 1 << 1;
+
+/// Shortest and longest sleep between two scans for dead holders (owned mode).
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(16);
+
+/// Why a release was refused. The count is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    /// The count would pass its bound: the initial value of a
+    /// [`BoundedSemaphore`](crate::BoundedSemaphore), [`MAX_PERMITS`] for
+    /// any semaphore.
+    Full,
+    /// Owned mode: this handle holds fewer permits than it tried to release.
+    NotHeld,
+}
+
+impl std::fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReleaseError::Full => "release would raise the semaphore past its bound",
+            ReleaseError::NotHeld => "release of a permit this handle does not hold (owned semaphore)",
+        })
+    }
+}
+
+impl std::error::Error for ReleaseError {}
+
+/// A counting semaphore's shared state, laid out to be placed in shared
+/// memory, alone or embedded in a user's own `#[repr(C)]` state placed with
+/// [`Segment`](crate::Segment). Its layout is the state table in the
+/// module docs; all zeros is an empty, unbounded semaphore.
+///
+/// The cell works on its own (no liveness registry needed): it is the plain
+/// mode of [`Semaphore`](crate::Semaphore), in which any process may release
+/// and the permits of a process that dies are lost.
+///
+/// ```
+/// use shmkit::{Segment, SemaphoreCell};
+/// # let name = format!("doc-semcell-{}", std::process::id());
+/// let seg = Segment::create(&name, SemaphoreCell::new(1))?;
+/// assert!(seg.try_acquire());
+/// assert!(!seg.try_acquire());
+/// seg.release().unwrap();
+/// assert_eq!(seg.value(), 1);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Debug, Default)]
+#[repr(C)]
+pub struct SemaphoreCell {
+    count: AtomicU32,
+    sleepers: AtomicU32,
+    flags: AtomicU32,
+    bound: AtomicU32,
+}
+
+// SAFETY: repr(C) of four 32-bit atomics: every bit pattern is a valid state
+// (see "Untrusted values"), no pointers, no drop glue, all changes atomic.
+unsafe impl ShmSafe for SemaphoreCell {}
+
+impl SemaphoreCell {
+    /// A plain, unbounded semaphore holding `initial` permits (clamped to
+    /// [`MAX_PERMITS`]).
+    #[cfg(not(loom))]
+    pub const fn new(initial: u32) -> SemaphoreCell {
+        SemaphoreCell::with_flags(initial, 0, 0)
+    }
+
+    /// A semaphore holding `initial` permits whose releases may not raise it
+    /// past `initial` (clamped to [`MAX_PERMITS`]).
+    #[cfg(not(loom))]
+    pub const fn bounded(initial: u32) -> SemaphoreCell {
+        SemaphoreCell::with_flags(initial, BOUNDED, initial)
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) const fn with_flags(initial: u32, flags: u32, bound: u32) -> SemaphoreCell {
+        let initial = if initial > MAX_PERMITS { MAX_PERMITS } else { initial };
+        SemaphoreCell {
+            count: AtomicU32::new(initial),
+            sleepers: AtomicU32::new(0),
+            flags: AtomicU32::new(flags),
+            bound: AtomicU32::new(bound),
+        }
+    }
+
+    /// A plain, unbounded semaphore holding `initial` permits.
+    #[cfg(loom)]
+    pub fn new(initial: u32) -> SemaphoreCell {
+        SemaphoreCell::with_flags(initial, 0, 0)
+    }
+
+    /// A semaphore bounded by `initial`.
+    #[cfg(loom)]
+    pub fn bounded(initial: u32) -> SemaphoreCell {
+        SemaphoreCell::with_flags(initial, BOUNDED, initial)
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn with_flags(initial: u32, flags: u32, bound: u32) -> SemaphoreCell {
+        SemaphoreCell {
+            count: AtomicU32::new(initial.min(MAX_PERMITS)),
+            sleepers: AtomicU32::new(0),
+            flags: AtomicU32::new(flags),
+            bound: AtomicU32::new(bound),
+        }
+    }
+
+    /// Permits available now (a snapshot), clamped to [`MAX_PERMITS`] and,
+    /// when bounded, to the bound: a corrupted count is never reported past
+    /// them.
+    pub fn value(&self) -> u32 {
+        self.count.load(Ordering::Relaxed).min(self.limit())
+    }
+
+    /// The bound of a bounded semaphore (`None` for a plain one).
+    pub fn bound(&self) -> Option<u32> {
+        (self.flags() & BOUNDED != 0).then(|| self.limit())
+    }
+
+    pub(crate) fn flags(&self) -> u32 {
+        // Relaxed: written once before the segment is published (or the
+        // cell is shared), and never again.
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// The most the count may reach by releases.
+    fn limit(&self) -> u32 {
+        if self.flags() & BOUNDED != 0 { self.bound.load(Ordering::Relaxed).min(MAX_PERMITS) } else { MAX_PERMITS }
+    }
+
+    /// Takes a permit, blocking as long as it takes.
+    pub fn acquire(&self) {
+        self.acquire_until(Deadline::Never, WaitStrategy::Adaptive, None);
+    }
+
+    /// Takes a permit if one is available now.
+    pub fn try_acquire(&self) -> bool {
+        self.acquire_until(Deadline::Now, WaitStrategy::Adaptive, None)
+    }
+
+    /// Takes a permit, waiting at most `timeout`; `false` if none came.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.acquire_until(Deadline::after(timeout), WaitStrategy::Adaptive, None)
+    }
+
+    /// Returns one permit, waking one sleeper if any.
+    ///
+    /// # Errors
+    /// [`ReleaseError::Full`] if the count is at its bound (it is unchanged).
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        self.release_n(1)
+    }
+
+    /// Returns `n` permits at once, waking at most `n` sleepers. All or
+    /// nothing.
+    ///
+    /// # Errors
+    /// [`ReleaseError::Full`] if the count would pass its bound (it is
+    /// unchanged).
+    pub fn release_n(&self, n: u32) -> Result<(), ReleaseError> {
+        self.add(n, false)
+    }
+
+    /// One CAS that takes a permit if there is one.
+    #[inline]
+    fn try_take(&self) -> bool {
+        let mut c = self.count.load(Ordering::Relaxed);
+        while c != 0 {
+            // Acquire: whatever the releaser wrote before its release is
+            // visible to us once we hold the permit.
+            match self.count.compare_exchange_weak(c, c - 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => c = now,
+            }
+        }
+        false
+    }
+
+    /// Takes a permit before `deadline`. `reclaim`, when given (owned mode),
+    /// is called before each sleep; it returns whether it put permits back,
+    /// and its presence bounds each sleep to a poll interval.
+    #[inline]
+    pub(crate) fn acquire_until(
+        &self,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        reclaim: Option<&mut dyn FnMut() -> bool>,
+    ) -> bool {
+        self.try_take() || self.acquire_slow(deadline, strategy, reclaim)
+    }
+
+    #[cold]
+    fn acquire_slow(
+        &self,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        mut reclaim: Option<&mut dyn FnMut() -> bool>,
+    ) -> bool {
+        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
+        let mut poll = POLL_MIN;
+        loop {
+            // Always try before looking at the deadline: a woken sleeper
+            // that gave up while a permit waited for it would strand it.
+            if self.try_take() {
+                return true;
+            }
+            if spin.spin() {
+                continue;
+            }
+            if reclaim.as_mut().is_some_and(|reclaim| reclaim()) {
+                continue;
+            }
+            let timeout = match (deadline, reclaim.is_some()) {
+                (Deadline::Never, false) => None,
+                (_, polling) => match deadline.sleep_for(if polling { poll } else { Duration::MAX }) {
+                    Some(nap) => Some(nap),
+                    None => return false,
+                },
+            };
+            // Announce, then re-check (see "No lost wake-up").
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            model_fence();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                futex_wait(&self.count, 0, timeout);
+            }
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            poll = (poll * 2).min(POLL_MAX);
+        }
+    }
+
+    /// Adds `n` permits: refused past the limit, or, with `saturate`,
+    /// clamped to it (returning permits of the dead, which must not fail).
+    pub(crate) fn add(&self, n: u32, saturate: bool) -> Result<(), ReleaseError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let limit = self.limit();
+        let mut c = self.count.load(Ordering::Relaxed);
+        let added = loop {
+            let new = match c.checked_add(n).filter(|&v| v <= limit) {
+                Some(v) => v,
+                None if saturate && c < limit => limit,
+                None => return if saturate { Ok(()) } else { Err(ReleaseError::Full) },
+            };
+            // SeqCst: ordered before the load of `sleepers` below (see "No
+            // lost wake-up"); it is also a Release of our writes to whoever
+            // takes the permit.
+            match self.count.compare_exchange_weak(c, new, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => break new - c,
+                Err(now) => c = now,
+            }
+        };
+        model_fence();
+        let sleepers = self.sleepers.load(Ordering::SeqCst);
+        if sleepers != 0 {
+            futex_wake(&self.count, added.min(sleepers));
+        }
+        Ok(())
+    }
+}
+
+/// Loom models `SeqCst` accesses as `AcqRel` but `SeqCst` fences exactly; a
+/// fence makes the model see the total order that the real accesses have.
+#[inline(always)]
+fn model_fence() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
+
+const HELD_SHIFT: u32 = GEN_BITS;
+const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
+const SLOT_BITS: u32 = TOKEN_BITS - GEN_BITS;
+
+fn held(entry: u32) -> u32 {
+    entry >> HELD_SHIFT
+}
+
+/// Slot and generation of a token.
+fn split(token: u32) -> (usize, u32) {
+    let token = token & TOKEN_MASK;
+    ((token & ((1 << SLOT_BITS) - 1)) as usize, token >> SLOT_BITS)
+}
+
+/// The owned table: permits held, per liveness slot (see the module docs).
+pub(crate) struct Owners<'a> {
+    pub words: &'a [AtomicU32],
+}
+
+impl Owners<'_> {
+    /// Records one permit taken by `live`'s token, returning to `sem` what
+    /// an earlier, gone holder of the same slot left in the entry.
+    ///
+    /// An entry that cannot record (slot out of range, count at its maximum:
+    /// only a corrupted segment does that) leaves the permit unrecorded.
+    pub fn record(&self, sem: &SemaphoreCell, live: &impl Liveness) {
+        let (slot, generation) = split(live.token());
+        let Some(word) = self.words.get(slot) else { return };
+        let mut e = word.load(Ordering::Relaxed);
+        loop {
+            let (new, stale) = if e & GEN_MASK == generation {
+                if held(e) >= MAX_OWNED_PERMITS {
+                    return;
+                }
+                (e + (1 << HELD_SHIFT), 0)
+            } else {
+                // We hold this slot, so the entry's token is gone.
+                (generation | (1 << HELD_SHIFT), held(e))
+            };
+            match word.compare_exchange_weak(e, new, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    let _ = sem.add(stale, true);
+                    return;
+                }
+                Err(now) => e = now,
+            }
+        }
+    }
+
+    /// Takes `n` permits off `live`'s entry; `false` if it holds fewer.
+    pub fn unrecord(&self, live: &impl Liveness, n: u32) -> bool {
+        let (slot, generation) = split(live.token());
+        let Some(word) = self.words.get(slot) else { return false };
+        let mut e = word.load(Ordering::Relaxed);
+        loop {
+            if e & GEN_MASK != generation || held(e) < n {
+                return false;
+            }
+            match word.compare_exchange_weak(e, e - (n << HELD_SHIFT), Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => e = now,
+            }
+        }
+    }
+
+    /// Permits `live`'s token holds.
+    pub fn held_by(&self, live: &impl Liveness) -> u32 {
+        let (slot, generation) = split(live.token());
+        self.words.get(slot).map(|w| w.load(Ordering::Relaxed)).filter(|e| e & GEN_MASK == generation).map_or(0, held)
+    }
+
+    /// Returns to `sem` the permits of every holder known dead. `true` if
+    /// any came back.
+    pub fn reclaim(&self, sem: &SemaphoreCell, live: &impl Liveness) -> bool {
+        let mine = live.token() & TOKEN_MASK;
+        let mut any = false;
+        for (slot, word) in self.words.iter().enumerate().take(1 << SLOT_BITS) {
+            let e = word.load(Ordering::Acquire);
+            if held(e) == 0 {
+                continue;
+            }
+            let token = ((e & GEN_MASK) << SLOT_BITS) | slot as u32;
+            if token == mine || live.is_alive(token) {
+                continue;
+            }
+            // Exactly one CAS from this entry value succeeds, so the permits
+            // go back exactly once; the generation stays, so the entry does
+            // not come back to life.
+            if word.compare_exchange(e, e & GEN_MASK, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                let _ = sem.add(held(e), true);
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Returns every permit `live`'s token holds (its handle is closing).
+    pub fn release_all(&self, sem: &SemaphoreCell, live: &impl Liveness) {
+        let (slot, generation) = split(live.token());
+        let Some(word) = self.words.get(slot) else { return };
+        let mut e = word.load(Ordering::Relaxed);
+        while e & GEN_MASK == generation && held(e) != 0 {
+            match word.compare_exchange_weak(e, generation, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    let _ = sem.add(held(e), true);
+                    return;
+                }
+                Err(now) => e = now,
+            }
+        }
+    }
+}
