@@ -277,7 +277,8 @@ impl SemaphoreCell {
             if self.try_take() {
                 return true;
             }
-            if spin.spin() {
+            // The deadline is checked here too: `Spin` never stops spinning.
+            if !deadline.has_passed() && spin.spin() {
                 continue;
             }
             if reclaim.as_mut().is_some_and(|reclaim| reclaim()) {
@@ -329,6 +330,20 @@ impl SemaphoreCell {
             futex_wake(&self.count, added.min(sleepers));
         }
         Ok(())
+    }
+}
+
+trait HasPassed {
+    fn has_passed(self) -> bool;
+}
+
+impl HasPassed for Deadline {
+    fn has_passed(self) -> bool {
+        match self {
+            Deadline::Now => true,
+            Deadline::Never => false,
+            Deadline::At(at) => std::time::Instant::now() >= at,
+        }
     }
 }
 
