@@ -467,3 +467,142 @@ impl Owners<'_> {
         }
     }
 }
+
+/// Loom models: `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
+/// A blocking acquire without a deadline really blocks in the model, so a
+/// lost wake-up shows up as a deadlock.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(f);
+    }
+
+    fn acquire(sem: &SemaphoreCell) {
+        assert!(sem.acquire_until(Deadline::Never, WaitStrategy::Park, None));
+    }
+
+    #[test]
+    fn loom_two_sleepers_two_releases_no_lost_wakeup() {
+        model(|| {
+            let sem = Arc::new(SemaphoreCell::new(0));
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let sem = sem.clone();
+                    thread::spawn(move || acquire(&sem))
+                })
+                .collect();
+            sem.release().unwrap();
+            sem.release().unwrap();
+            for w in waiters {
+                w.join().unwrap();
+            }
+            assert_eq!(sem.count.load(Ordering::SeqCst), 0);
+            assert_eq!(sem.sleepers.load(Ordering::SeqCst), 0);
+        });
+    }
+
+    #[test]
+    fn loom_release_n_wakes_enough() {
+        model(|| {
+            let sem = Arc::new(SemaphoreCell::new(0));
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let sem = sem.clone();
+                    thread::spawn(move || acquire(&sem))
+                })
+                .collect();
+            sem.release_n(2).unwrap();
+            for w in waiters {
+                w.join().unwrap();
+            }
+            assert_eq!(sem.count.load(Ordering::SeqCst), 0);
+        });
+    }
+
+    #[test]
+    fn loom_contended_permit_is_conserved() {
+        model(|| {
+            let sem = Arc::new(SemaphoreCell::bounded(1));
+            let other = {
+                let sem = sem.clone();
+                thread::spawn(move || {
+                    acquire(&sem);
+                    sem.release().unwrap();
+                })
+            };
+            acquire(&sem);
+            sem.release().unwrap();
+            other.join().unwrap();
+            assert_eq!(sem.count.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn loom_bounded_release_race_one_wins() {
+        model(|| {
+            let sem = Arc::new(SemaphoreCell::bounded(1));
+            assert!(sem.try_acquire());
+            let other = {
+                let sem = sem.clone();
+                thread::spawn(move || sem.release().is_ok())
+            };
+            let mine = sem.release().is_ok();
+            let theirs = other.join().unwrap();
+            assert!(mine ^ theirs, "exactly one release fits under the bound");
+            assert_eq!(sem.count.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// A handle's token and a registry in which one token is dead.
+    struct Mock {
+        token: u32,
+        dead: u32,
+    }
+
+    impl Liveness for Mock {
+        fn token(&self) -> u32 {
+            self.token
+        }
+        fn is_alive(&self, token: u32) -> bool {
+            token != self.dead
+        }
+    }
+
+    const fn token(slot: u32, generation: u32) -> u32 {
+        (generation << SLOT_BITS) | slot
+    }
+
+    #[test]
+    fn loom_owned_dead_holders_permit_returns_exactly_once() {
+        model(|| {
+            // One permit, held by a dead token in slot 2; two live handles
+            // (slots 0 and 1) each acquire and release it.
+            let sem = Arc::new(SemaphoreCell::with_flags(0, OWNED, 0));
+            let table = Arc::new([AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(1 | (1 << HELD_SHIFT))]);
+            let dead = token(2, 1);
+            let run = |sem: &SemaphoreCell, table: &[AtomicU32], me: Mock| {
+                let owners = Owners { words: table };
+                let mut reclaim = || owners.reclaim(sem, &me);
+                assert!(sem.acquire_until(Deadline::Never, WaitStrategy::Park, Some(&mut reclaim)));
+                owners.record(sem, &me);
+                assert_eq!(owners.held_by(&me), 1);
+                assert!(owners.unrecord(&me, 1));
+                sem.add(1, false).unwrap();
+            };
+            let other = {
+                let (sem, table) = (sem.clone(), table.clone());
+                thread::spawn(move || run(&sem, &table[..], Mock { token: token(1, 1), dead }))
+            };
+            run(&sem, &table[..], Mock { token: token(0, 1), dead });
+            other.join().unwrap();
+            assert_eq!(sem.count.load(Ordering::SeqCst), 1, "returned once, not twice");
+            assert!(table.iter().all(|w| held(w.load(Ordering::SeqCst)) == 0));
+        });
+    }
+}
