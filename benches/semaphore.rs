@@ -1,0 +1,127 @@
+//! Semaphore benchmark: shmkit's [`Semaphore`] and [`BoundedSemaphore`]
+//! against glibc's process-shared `sem_t` (`sem_init(ptr, 1, 1)` in a
+//! `MAP_SHARED` mapping), in the same group so the result is a ratio.
+//!
+//! `cargo bench --bench semaphore`. Group `semaphore_uncontended`: one
+//! thread takes a permit and puts it back (nobody sleeps, so neither side
+//! makes a syscall).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use shmkit::{BoundedSemaphore, Semaphore};
+
+/// A unique segment name for this run (the creating handle unlinks it).
+fn seg_name(what: &str) -> String {
+    format!("bench-{what}-{}", std::process::id())
+}
+
+/// A glibc semaphore initialised process-shared in an anonymous
+/// `MAP_SHARED` mapping.
+struct GlibcSem {
+    sem: *mut libc::sem_t,
+}
+
+impl GlibcSem {
+    fn new(initial: u32) -> GlibcSem {
+        let len = std::mem::size_of::<libc::sem_t>();
+        // SAFETY: a fresh anonymous mapping; no existing memory is touched.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert!(ptr != libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
+        let sem = ptr.cast::<libc::sem_t>();
+        // SAFETY: `sem` points to a writable, page-aligned sem_t-sized
+        // region that nothing else uses; pshared = 1.
+        let rc = unsafe { libc::sem_init(sem, 1, initial) };
+        assert_eq!(rc, 0, "sem_init: {}", std::io::Error::last_os_error());
+        GlibcSem { sem }
+    }
+
+    fn wait(&self) {
+        // SAFETY: `sem` was initialised by sem_init and lives until drop.
+        while unsafe { libc::sem_wait(self.sem) } != 0 {}
+    }
+
+    fn post(&self) {
+        // SAFETY: as in `wait`.
+        unsafe { libc::sem_post(self.sem) };
+    }
+}
+
+impl Drop for GlibcSem {
+    fn drop(&mut self) {
+        // SAFETY: nobody waits on it any more; the mapping is ours to unmap.
+        unsafe {
+            libc::sem_destroy(self.sem);
+            libc::munmap(self.sem.cast(), std::mem::size_of::<libc::sem_t>());
+        }
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+        .configure_from_args()
+}
+
+fn uncontended(c: &mut Criterion) {
+    let mut g = c.benchmark_group("semaphore_uncontended");
+    g.throughput(Throughput::Elements(1));
+
+    let sem = Semaphore::create(&seg_name("sem"), 1).expect("create semaphore");
+    g.bench_function("shmkit_semaphore_acquire_release", |b| {
+        b.iter(|| {
+            sem.acquire();
+            black_box(&sem).release().expect("release");
+        })
+    });
+    g.bench_function("shmkit_semaphore_try_acquire_release", |b| {
+        b.iter(|| {
+            assert!(sem.try_acquire());
+            black_box(&sem).release().expect("release");
+        })
+    });
+
+    let bsem = BoundedSemaphore::create(&seg_name("bsem"), 1).expect("create bounded semaphore");
+    g.bench_function("shmkit_bounded_acquire_release", |b| {
+        b.iter(|| {
+            bsem.acquire();
+            black_box(&bsem).release().expect("release");
+        })
+    });
+
+    let owned = Semaphore::create_owned(&seg_name("osem"), 1).expect("create owned semaphore");
+    g.bench_function("shmkit_owned_acquire_release", |b| {
+        b.iter(|| {
+            owned.acquire();
+            black_box(&owned).release().expect("release");
+        })
+    });
+
+    let glibc = GlibcSem::new(1);
+    g.bench_function("glibc_sem_wait_post", |b| {
+        b.iter(|| {
+            glibc.wait();
+            black_box(&glibc).post();
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = uncontended
+}
+criterion_main!(benches);
