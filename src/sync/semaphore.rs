@@ -30,11 +30,15 @@ use crate::primitive::AtomicU32;
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::registry::MAX_SLOTS;
 use crate::segment::{OpenOptions, RawSegment, Spec};
+use crate::sync::raw_mutex::RawMutex;
 use crate::wait::{Deadline, WaitStrategy};
 use raw::{BOUNDED, OWNED, Owners};
 
-/// Bytes of a semaphore segment's state: the cell and the owned table.
-const STATE_SIZE: usize = std::mem::size_of::<SemaphoreCell>() + MAX_SLOTS as usize * std::mem::size_of::<u32>();
+/// Bytes of a semaphore segment's state: the cell, the owned-mode lock and
+/// the owned table (a word for every possible registry slot).
+const STATE_SIZE: usize = std::mem::size_of::<SemaphoreCell>()
+    + std::mem::size_of::<RawMutex>()
+    + MAX_SLOTS as usize * std::mem::size_of::<u32>();
 
 /// A semaphore segment: the cell, then one owned-table word per registry
 /// slot. The common core of [`Semaphore`] and [`BoundedSemaphore`].
@@ -69,11 +73,14 @@ impl Core {
     }
 
     fn init(initial: u32, flags: u32) -> impl FnMut(*mut u8) {
+        // Owned mode is bounded by its total (see the owned table docs).
+        let flags = if flags & OWNED != 0 { flags | BOUNDED } else { flags };
         let bound = if flags & BOUNDED != 0 { initial } else { 0 };
         move |p| {
             // SAFETY: RawSegment::create hands us zeroed, writable memory of
             // the spec's size, 64-aligned, not yet visible to others. The
-            // owned table after the cell stays zero (nobody holds anything).
+            // lock and table after the cell stay zero: unlocked, nobody
+            // holds anything.
             unsafe { p.cast::<SemaphoreCell>().write(SemaphoreCell::with_flags(initial, flags, bound)) }
         }
     }
@@ -111,27 +118,27 @@ impl Core {
     }
 
     fn owners(&self) -> Owners<'_> {
-        // SAFETY: MAX_SLOTS words follow the 16-byte cell inside the data
-        // region (size checked in `wrap`), 4-aligned, only accessed
-        // atomically, and live as long as the mapping.
-        let words = unsafe {
-            std::slice::from_raw_parts(self.cell.as_ptr().add(1).cast::<AtomicU32>().cast_const(), MAX_SLOTS as usize)
-        };
-        Owners { words }
+        let base = self.cell.as_ptr().cast_const();
+        // SAFETY: the lock word follows the 16-byte cell and MAX_SLOTS table
+        // words follow it, all inside the data region (STATE_SIZE checked
+        // in `wrap`), 4-aligned, only accessed atomically (any bit pattern
+        // is a valid state of each), living as long as the mapping.
+        unsafe {
+            let lock = &*base.add(1).cast::<RawMutex>();
+            let words = std::slice::from_raw_parts(
+                base.add(1).cast::<RawMutex>().add(1).cast::<AtomicU32>(),
+                MAX_SLOTS as usize,
+            );
+            Owners { lock, words }
+        }
     }
 
     fn acquire_until(&self, deadline: Deadline) -> bool {
-        let cell = self.cell();
-        if !self.owned {
-            return cell.acquire_until(deadline, self.strategy, None);
+        if self.owned {
+            self.owners().acquire(self.cell(), &self.seg, deadline, self.strategy)
+        } else {
+            self.cell().acquire_until(deadline, self.strategy)
         }
-        let owners = self.owners();
-        let mut reclaim = || owners.reclaim(cell, &self.seg);
-        if !cell.acquire_until(deadline, self.strategy, Some(&mut reclaim)) {
-            return false;
-        }
-        owners.record(cell, &self.seg);
-        true
     }
 
     fn acquire(&self) {
@@ -140,13 +147,11 @@ impl Core {
     }
 
     fn release_n(&self, n: u32) -> Result<(), ReleaseError> {
-        if self.owned && n != 0 {
-            if !self.owners().unrecord(&self.seg, n) {
-                return Err(ReleaseError::NotHeld);
-            }
-            return self.cell().add(n, false);
+        if self.owned {
+            self.owners().release(self.cell(), &self.seg, n, self.strategy)
+        } else {
+            self.cell().add(n, false)
         }
-        self.cell().add(n, false)
     }
 
     fn held(&self) -> u32 {

@@ -37,29 +37,37 @@
 //!
 //! # The owned table (owned mode only)
 //!
-//! One word per liveness slot of the segment, for the handle that holds the
-//! slot:
+//! An owned semaphore is created with `OWNED | BOUNDED` and `bound` = its
+//! total number of permits. After the cell come a robust lock word (see
+//! `raw_mutex.rs`) and one word per liveness slot, for the handle holding
+//! the slot:
 //!
 //! | bits    | meaning                                                   |
 //! |---------|-----------------------------------------------------------|
 //! | 0..=18  | generation of the token that the count belongs to          |
 //! | 19..=31 | permits that token holds (at most [`MAX_OWNED_PERMITS`])   |
 //!
-//! An acquirer takes a permit from `count`, then adds one to its own entry
-//! (CAS; an entry left by an earlier holder of the same slot, with another
-//! generation, is returned to `count` by that same CAS). A release subtracts
-//! from its own entry first (refused if it holds fewer), then adds to
-//! `count`. A process that dies between the two steps of either loses one
-//! permit; none is ever created. A blocked acquirer scans the table before
-//! it sleeps and every poll interval: an entry whose token is known dead is
-//! CAS-ed to zero, and whoever wins that CAS returns its permits, so they are
-//! returned exactly once.
+//! Invariant, whenever the lock is free: `count + sum(held) = bound`.
+//! Every change to `count` or the table in owned mode (take and record,
+//! unrecord and return, reclaim) is made under the lock, so a process killed
+//! half-way leaves the lock marked dirty, and the next locker recomputes
+//! `count` from the invariant: a kill never loses nor creates a permit.
+//! Waiting happens outside the lock, on `count` as in plain mode.
+//!
+//! A blocked acquirer scans the table before it sleeps and every poll
+//! interval (1 ms doubling to 16 ms): for an entry whose token is known dead
+//! (asked outside the lock), it takes the lock and, if the entry is still
+//! what it saw, zeroes it and returns its permits, so they are returned
+//! exactly once. An entry with another generation in the acquirer's own slot
+//! belonged to an earlier holder of that slot, which is gone: it is returned
+//! when the acquirer records its permit.
 
 use std::time::Duration;
 
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
 use crate::segment::ShmSafe;
 use crate::segment::registry::{GEN_BITS, Liveness, TOKEN_BITS, TOKEN_MASK};
+use crate::sync::raw_mutex::RawMutex;
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
 /// Most permits a semaphore may count (glibc's `SEM_VALUE_MAX`).
@@ -203,17 +211,17 @@ impl SemaphoreCell {
 
     /// Takes a permit, blocking as long as it takes.
     pub fn acquire(&self) {
-        self.acquire_until(Deadline::Never, WaitStrategy::Adaptive, None);
+        self.acquire_until(Deadline::Never, WaitStrategy::Adaptive);
     }
 
     /// Takes a permit if one is available now.
     pub fn try_acquire(&self) -> bool {
-        self.acquire_until(Deadline::Now, WaitStrategy::Adaptive, None)
+        self.acquire_until(Deadline::Now, WaitStrategy::Adaptive)
     }
 
     /// Takes a permit, waiting at most `timeout`; `false` if none came.
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.acquire_until(Deadline::after(timeout), WaitStrategy::Adaptive, None)
+        self.acquire_until(Deadline::after(timeout), WaitStrategy::Adaptive)
     }
 
     /// Returns one permit, waking one sleeper if any.
@@ -249,42 +257,37 @@ impl SemaphoreCell {
         false
     }
 
-    /// Takes a permit before `deadline`. `reclaim`, when given (owned mode),
-    /// is called before each sleep; it returns whether it put permits back,
-    /// and its presence bounds each sleep to a poll interval.
+    /// Takes a permit before `deadline` (plain mode).
     #[inline]
-    pub(crate) fn acquire_until(
-        &self,
-        deadline: Deadline,
-        strategy: WaitStrategy,
-        reclaim: Option<&mut dyn FnMut() -> bool>,
-    ) -> bool {
-        self.try_take() || self.acquire_slow(deadline, strategy, reclaim)
+    pub(crate) fn acquire_until(&self, deadline: Deadline, strategy: WaitStrategy) -> bool {
+        self.try_take() || self.acquire_slow(deadline, strategy, None)
     }
 
+    /// The waiting loop. `hooks` (owned mode) replaces the take and is asked
+    /// to reclaim before each sleep; its presence bounds each sleep to a
+    /// poll interval, so a holder that dies while we sleep is noticed.
     #[cold]
-    fn acquire_slow(
-        &self,
-        deadline: Deadline,
-        strategy: WaitStrategy,
-        mut reclaim: Option<&mut dyn FnMut() -> bool>,
-    ) -> bool {
+    fn acquire_slow(&self, deadline: Deadline, strategy: WaitStrategy, mut hooks: Option<&mut dyn Hooks>) -> bool {
         let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
         let mut poll = POLL_MIN;
         loop {
             // Always try before looking at the deadline: a woken sleeper
             // that gave up while a permit waited for it would strand it.
-            if self.try_take() {
+            let took = match hooks.as_mut() {
+                Some(h) => h.take(),
+                None => self.try_take(),
+            };
+            if took {
                 return true;
             }
             // The deadline is checked here too: `Spin` never stops spinning.
             if !deadline.has_passed() && spin.spin() {
                 continue;
             }
-            if reclaim.as_mut().is_some_and(|reclaim| reclaim()) {
+            if hooks.as_mut().is_some_and(|h| h.reclaim()) {
                 continue;
             }
-            let timeout = match (deadline, reclaim.is_some()) {
+            let timeout = match (deadline, hooks.is_some()) {
                 (Deadline::Never, false) => None,
                 (_, polling) => match deadline.sleep_for(if polling { poll } else { Duration::MAX }) {
                     Some(nap) => Some(nap),
@@ -369,55 +372,135 @@ fn split(token: u32) -> (usize, u32) {
     ((token & ((1 << SLOT_BITS) - 1)) as usize, token >> SLOT_BITS)
 }
 
-/// The owned table: permits held, per liveness slot (see the module docs).
+/// What owned mode plugs into the waiting loop.
+trait Hooks {
+    /// Takes a permit (and records it); `false` if none.
+    fn take(&mut self) -> bool;
+    /// Returns the permits of dead holders; `true` if any came back.
+    fn reclaim(&mut self) -> bool;
+}
+
+/// Owned mode: the table of permits held per liveness slot and the robust
+/// lock that makes each change of `count` and the table one step (see the
+/// module docs).
 pub(crate) struct Owners<'a> {
+    pub lock: &'a RawMutex,
     pub words: &'a [AtomicU32],
 }
 
+struct OwnedAcquire<'o, 'a, L: Liveness> {
+    owners: &'o Owners<'a>,
+    sem: &'o SemaphoreCell,
+    live: &'o L,
+    strategy: WaitStrategy,
+}
+
+impl<L: Liveness> Hooks for OwnedAcquire<'_, '_, L> {
+    fn take(&mut self) -> bool {
+        // An empty count is not worth the lock.
+        if self.sem.count.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        self.owners.locked(self.sem, self.live, self.strategy, || {
+            self.sem.try_take() && {
+                self.owners.record(self.sem, self.live);
+                true
+            }
+        })
+    }
+
+    fn reclaim(&mut self) -> bool {
+        self.owners.reclaim(self.sem, self.live, self.strategy)
+    }
+}
+
 impl Owners<'_> {
+    /// Runs `f` under the lock, first repairing what a holder that died
+    /// under it may have left half done.
+    fn locked<R>(&self, sem: &SemaphoreCell, live: &impl Liveness, strategy: WaitStrategy, f: impl FnOnce() -> R) -> R {
+        if self.lock.lock_forever(live, strategy) {
+            self.repair(sem);
+        }
+        let r = f();
+        self.lock.unlock(false);
+        r
+    }
+
+    /// Recomputes `count` from the invariant `count + sum(held) = total`.
+    fn repair(&self, sem: &SemaphoreCell) {
+        let held = self.words.iter().fold(0u32, |acc, w| acc.saturating_add(held(w.load(Ordering::Relaxed))));
+        let count = sem.limit().saturating_sub(held);
+        sem.count.store(count, Ordering::SeqCst);
+        model_fence();
+        let sleepers = sem.sleepers.load(Ordering::SeqCst);
+        if count != 0 && sleepers != 0 {
+            futex_wake(&sem.count, count.min(sleepers));
+        }
+    }
+
+    /// Takes a permit for `live` before `deadline`, recording it.
+    pub fn acquire(
+        &self,
+        sem: &SemaphoreCell,
+        live: &impl Liveness,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+    ) -> bool {
+        let mut hooks = OwnedAcquire { owners: self, sem, live, strategy };
+        hooks.take() || sem.acquire_slow(deadline, strategy, Some(&mut hooks))
+    }
+
+    /// Returns `n` permits that `live` holds.
+    pub fn release(
+        &self,
+        sem: &SemaphoreCell,
+        live: &impl Liveness,
+        n: u32,
+        strategy: WaitStrategy,
+    ) -> Result<(), ReleaseError> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.locked(sem, live, strategy, || {
+            if !self.unrecord(live, n) {
+                return Err(ReleaseError::NotHeld);
+            }
+            sem.add(n, true)
+        })
+    }
+
     /// Records one permit taken by `live`'s token, returning to `sem` what
-    /// an earlier, gone holder of the same slot left in the entry.
+    /// an earlier, gone holder of the same slot left in the entry. Called
+    /// under the lock.
     ///
     /// An entry that cannot record (slot out of range, count at its maximum:
     /// only a corrupted segment does that) leaves the permit unrecorded.
-    pub fn record(&self, sem: &SemaphoreCell, live: &impl Liveness) {
+    fn record(&self, sem: &SemaphoreCell, live: &impl Liveness) {
         let (slot, generation) = split(live.token());
         let Some(word) = self.words.get(slot) else { return };
-        let mut e = word.load(Ordering::Relaxed);
-        loop {
-            let (new, stale) = if e & GEN_MASK == generation {
-                if held(e) >= MAX_OWNED_PERMITS {
-                    return;
-                }
-                (e + (1 << HELD_SHIFT), 0)
-            } else {
-                // We hold this slot, so the entry's token is gone.
-                (generation | (1 << HELD_SHIFT), held(e))
-            };
-            match word.compare_exchange_weak(e, new, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => {
-                    let _ = sem.add(stale, true);
-                    return;
-                }
-                Err(now) => e = now,
+        let e = word.load(Ordering::Relaxed);
+        if e & GEN_MASK == generation {
+            if held(e) < MAX_OWNED_PERMITS {
+                word.store(e + (1 << HELD_SHIFT), Ordering::Relaxed);
             }
+        } else {
+            // We hold this slot, so the entry's token is gone.
+            word.store(generation | (1 << HELD_SHIFT), Ordering::Relaxed);
+            let _ = sem.add(held(e), true);
         }
     }
 
     /// Takes `n` permits off `live`'s entry; `false` if it holds fewer.
-    pub fn unrecord(&self, live: &impl Liveness, n: u32) -> bool {
+    /// Called under the lock.
+    fn unrecord(&self, live: &impl Liveness, n: u32) -> bool {
         let (slot, generation) = split(live.token());
         let Some(word) = self.words.get(slot) else { return false };
-        let mut e = word.load(Ordering::Relaxed);
-        loop {
-            if e & GEN_MASK != generation || held(e) < n {
-                return false;
-            }
-            match word.compare_exchange_weak(e, e - (n << HELD_SHIFT), Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(now) => e = now,
-            }
+        let e = word.load(Ordering::Relaxed);
+        if e & GEN_MASK != generation || held(e) < n {
+            return false;
         }
+        word.store(e - (n << HELD_SHIFT), Ordering::Relaxed);
+        true
     }
 
     /// Permits `live`'s token holds.
@@ -427,43 +510,46 @@ impl Owners<'_> {
     }
 
     /// Returns to `sem` the permits of every holder known dead. `true` if
-    /// any came back.
-    pub fn reclaim(&self, sem: &SemaphoreCell, live: &impl Liveness) -> bool {
+    /// any came back. The liveness checks (syscalls) are made outside the
+    /// lock; under it, an entry is returned only if it did not change since.
+    fn reclaim(&self, sem: &SemaphoreCell, live: &impl Liveness, strategy: WaitStrategy) -> bool {
         let mine = live.token() & TOKEN_MASK;
-        let mut any = false;
+        let mut dead = Vec::new();
         for (slot, word) in self.words.iter().enumerate().take(1 << SLOT_BITS) {
-            let e = word.load(Ordering::Acquire);
+            let e = word.load(Ordering::Relaxed);
             if held(e) == 0 {
                 continue;
             }
             let token = ((e & GEN_MASK) << SLOT_BITS) | slot as u32;
-            if token == mine || live.is_alive(token) {
-                continue;
-            }
-            // Exactly one CAS from this entry value succeeds, so the permits
-            // go back exactly once; the generation stays, so the entry does
-            // not come back to life.
-            if word.compare_exchange(e, e & GEN_MASK, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                let _ = sem.add(held(e), true);
-                any = true;
+            if token != mine && !live.is_alive(token) {
+                dead.push((slot, e));
             }
         }
-        any
+        if dead.is_empty() {
+            return false;
+        }
+        self.locked(sem, live, strategy, || {
+            let mut any = false;
+            for (slot, e) in dead {
+                // Under the lock nobody else changes the table, so an entry
+                // equal to what we saw is still the dead holder's: it is
+                // returned once, by whoever gets here first. The generation
+                // stays, so the entry does not come back to life.
+                if self.words[slot].load(Ordering::Relaxed) == e {
+                    self.words[slot].store(e & GEN_MASK, Ordering::Relaxed);
+                    let _ = sem.add(held(e), true);
+                    any = true;
+                }
+            }
+            any
+        })
     }
 
     /// Returns every permit `live`'s token holds (its handle is closing).
     pub fn release_all(&self, sem: &SemaphoreCell, live: &impl Liveness) {
-        let (slot, generation) = split(live.token());
-        let Some(word) = self.words.get(slot) else { return };
-        let mut e = word.load(Ordering::Relaxed);
-        while e & GEN_MASK == generation && held(e) != 0 {
-            match word.compare_exchange_weak(e, generation, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => {
-                    let _ = sem.add(held(e), true);
-                    return;
-                }
-                Err(now) => e = now,
-            }
+        let held = self.held_by(live);
+        if held != 0 {
+            let _ = self.release(sem, live, held, WaitStrategy::Adaptive);
         }
     }
 }
@@ -484,7 +570,7 @@ mod loom_models {
     }
 
     fn acquire(sem: &SemaphoreCell) {
-        assert!(sem.acquire_until(Deadline::Never, WaitStrategy::Park, None));
+        assert!(sem.acquire_until(Deadline::Never, WaitStrategy::Park));
     }
 
     #[test]
@@ -583,23 +669,21 @@ mod loom_models {
         model(|| {
             // One permit, held by a dead token in slot 2; two live handles
             // (slots 0 and 1) each acquire and release it.
-            let sem = Arc::new(SemaphoreCell::with_flags(0, OWNED, 0));
+            let sem = Arc::new(SemaphoreCell::with_flags(0, OWNED | BOUNDED, 1));
+            let lock = Arc::new(RawMutex::new());
             let table = Arc::new([AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(1 | (1 << HELD_SHIFT))]);
             let dead = token(2, 1);
-            let run = |sem: &SemaphoreCell, table: &[AtomicU32], me: Mock| {
-                let owners = Owners { words: table };
-                let mut reclaim = || owners.reclaim(sem, &me);
-                assert!(sem.acquire_until(Deadline::Never, WaitStrategy::Park, Some(&mut reclaim)));
-                owners.record(sem, &me);
+            let run = |sem: &SemaphoreCell, lock: &RawMutex, table: &[AtomicU32], me: Mock| {
+                let owners = Owners { lock, words: table };
+                assert!(owners.acquire(sem, &me, Deadline::Never, WaitStrategy::Park));
                 assert_eq!(owners.held_by(&me), 1);
-                assert!(owners.unrecord(&me, 1));
-                sem.add(1, false).unwrap();
+                owners.release(sem, &me, 1, WaitStrategy::Park).unwrap();
             };
             let other = {
-                let (sem, table) = (sem.clone(), table.clone());
-                thread::spawn(move || run(&sem, &table[..], Mock { token: token(1, 1), dead }))
+                let (sem, lock, table) = (sem.clone(), lock.clone(), table.clone());
+                thread::spawn(move || run(&sem, &lock, &table[..], Mock { token: token(1, 1), dead }))
             };
-            run(&sem, &table[..], Mock { token: token(0, 1), dead });
+            run(&sem, &lock, &table[..], Mock { token: token(0, 1), dead });
             other.join().unwrap();
             assert_eq!(sem.count.load(Ordering::SeqCst), 1, "returned once, not twice");
             assert!(table.iter().all(|w| held(w.load(Ordering::SeqCst)) == 0));
