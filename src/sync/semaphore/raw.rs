@@ -31,9 +31,10 @@
 //! Every word may have been written by a buggy or hostile process. A `count`
 //! past [`MAX_PERMITS`] can still be acquired from, but releases into it are
 //! refused; [`value`](SemaphoreCell::value) clamps it. A `bound` above
-//! `MAX_PERMITS` is taken as `MAX_PERMITS`. A wrong `sleepers` costs at most
-//! a useless wake syscall (too high) or is corrected by the bounded sleeps
-//! of owned mode; it never causes undefined behaviour.
+//! `MAX_PERMITS` is taken as `MAX_PERMITS`. A `sleepers` too high costs a
+//! useless wake syscall; one too low could keep a release from waking a
+//! sleeper, so no sleep lasts longer than [`LONGEST_NAP`] (1 s) before the
+//! sleeper looks again: corruption costs latency, never a hang.
 //!
 //! # The owned table (owned mode only)
 //!
@@ -78,6 +79,14 @@ pub const MAX_OWNED_PERMITS: u32 = (1 << (32 - GEN_BITS)) - 1;
 
 pub(crate) const BOUNDED: u32 = 1;
 pub(crate) const OWNED: u32 = 1 << 1;
+
+/// Longest futex sleep of an acquirer without a deadline (see "Untrusted
+/// values"); under loom the wait is unbounded, so that the model catches a
+/// lost wake-up as a deadlock.
+#[cfg(not(loom))]
+const LONGEST_NAP: Option<Duration> = Some(Duration::from_secs(1));
+#[cfg(loom)]
+const LONGEST_NAP: Option<Duration> = None;
 
 /// Shortest and longest sleep between two scans for dead holders (owned mode).
 const POLL_MIN: Duration = Duration::from_millis(1);
@@ -288,11 +297,13 @@ impl SemaphoreCell {
                 continue;
             }
             let timeout = match (deadline, hooks.is_some()) {
-                (Deadline::Never, false) => None,
-                (_, polling) => match deadline.sleep_for(if polling { poll } else { Duration::MAX }) {
-                    Some(nap) => Some(nap),
-                    None => return false,
-                },
+                (Deadline::Never, false) => LONGEST_NAP,
+                (_, polling) => {
+                    match deadline.sleep_for(if polling { poll } else { LONGEST_NAP.unwrap_or(Duration::MAX) }) {
+                        Some(nap) => Some(nap),
+                        None => return false,
+                    }
+                }
             };
             // Announce, then re-check (see "No lost wake-up").
             self.sleepers.fetch_add(1, Ordering::SeqCst);
