@@ -2,12 +2,15 @@
 //! against glibc's process-shared `sem_t` (`sem_init(ptr, 1, 1)` in a
 //! `MAP_SHARED` mapping), in the same group so the result is a ratio.
 //!
-//! `cargo bench --bench semaphore`. Group `semaphore_uncontended`: one
-//! thread takes a permit and puts it back (nobody sleeps, so neither side
-//! makes a syscall).
+//! `cargo bench --bench semaphore`. Groups:
+//! - `semaphore_uncontended`: one thread takes a permit and puts it back
+//!   (nobody sleeps, so neither side makes a syscall).
+//! - `semaphore_pingpong_2t`: two threads hand a permit back and forth
+//!   through two semaphores (each round: two releases, two acquires, and
+//!   usually a wake); time per round trip.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shmkit::{BoundedSemaphore, Semaphore};
@@ -22,6 +25,10 @@ fn seg_name(what: &str) -> String {
 struct GlibcSem {
     sem: *mut libc::sem_t,
 }
+
+// SAFETY: a sem_t is made to be used from many threads (and processes) at
+// once; the pointer stays valid until drop.
+unsafe impl Sync for GlibcSem {}
 
 impl GlibcSem {
     fn new(initial: u32) -> GlibcSem {
@@ -119,9 +126,47 @@ fn uncontended(c: &mut Criterion) {
     g.finish();
 }
 
+/// Round trips between the caller and a helper thread: `ping(i)` /
+/// `pong(i)` release semaphore `i`, `wait(i)` acquires it.
+fn round_trips<S: Sync>(sems: &S, iters: u64, post: fn(&S, usize), wait: fn(&S, usize)) -> Duration {
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..iters {
+                wait(sems, 0);
+                post(sems, 1);
+            }
+        });
+        let start = Instant::now();
+        for _ in 0..iters {
+            post(sems, 0);
+            wait(sems, 1);
+        }
+        start.elapsed()
+    })
+}
+
+fn pingpong(c: &mut Criterion) {
+    let mut g = c.benchmark_group("semaphore_pingpong_2t");
+    g.throughput(Throughput::Elements(1));
+
+    let shm = [
+        Semaphore::create(&seg_name("ping"), 0).expect("create semaphore"),
+        Semaphore::create(&seg_name("pong"), 0).expect("create semaphore"),
+    ];
+    g.bench_function("shmkit_semaphore", |b| {
+        b.iter_custom(|iters| round_trips(&shm, iters, |s, i| s[i].release().expect("release"), |s, i| s[i].acquire()))
+    });
+
+    let glibc = [GlibcSem::new(0), GlibcSem::new(0)];
+    g.bench_function("glibc_sem_t", |b| {
+        b.iter_custom(|iters| round_trips(&glibc, iters, |s, i| s[i].post(), |s, i| s[i].wait()))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = uncontended
+    targets = uncontended, pingpong
 }
 criterion_main!(benches);
