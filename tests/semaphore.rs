@@ -68,6 +68,28 @@ fn run_role(role: &str, args: &[String]) -> i32 {
                 sem.release().expect("release a permit we hold");
             }
         }
+        "bounded_work" => {
+            // ctl[0]: holders inside now; ctl[1]: most ever inside.
+            let strategy = if args[3] == "park" { WaitStrategy::Park } else { WaitStrategy::Adaptive };
+            let sem = Semaphore::open(&args[0]).expect("open semaphore").with_wait_strategy(strategy);
+            let ctl = Segment::<[AtomicU32; 2]>::open(&args[1]).expect("open control");
+            let rounds: u32 = args[2].parse().expect("rounds");
+            for i in 0..rounds {
+                if i % 2 == 0 {
+                    sem.acquire();
+                } else {
+                    while !sem.acquire_timeout(Duration::from_micros(50)) {}
+                }
+                let inside = ctl[0].fetch_add(1, Ordering::AcqRel) + 1;
+                ctl[1].fetch_max(inside, Ordering::AcqRel);
+                for _ in 0..(i % 64) {
+                    std::hint::spin_loop();
+                }
+                ctl[0].fetch_sub(1, Ordering::AcqRel);
+                sem.release().expect("release");
+            }
+            0
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -97,6 +119,29 @@ fn three_blocked_children_get_exactly_three_permits() {
         }
         assert_eq!(sem.value(), 0, "three permits made, three taken");
         assert!(!sem.acquire_timeout(Duration::from_millis(50)), "a fourth acquire must not get through");
+    });
+}
+
+#[test]
+fn four_processes_never_exceed_two_permits() {
+    let names = Names::new("semwork", 2);
+    let (sname, cname) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(Duration::from_secs(240), "four_processes_never_exceed_two_permits", move || {
+        let sem = Semaphore::create(&sname, 2).unwrap();
+        let ctl = Segment::create(&cname, [AtomicU32::new(0), AtomicU32::new(0)]).unwrap();
+        let start = Instant::now();
+        let kids: Vec<Child> = ["park", "park", "adaptive", "adaptive"]
+            .iter()
+            .map(|strategy| Child::spawn("bounded_work", &[&sname, &cname, "20000", strategy]))
+            .collect();
+        for k in kids {
+            k.expect_success(Duration::from_secs(200));
+        }
+        eprintln!("4 processes x 20000 acquire/release on 2 permits: {:?}", start.elapsed());
+        let most = ctl[1].load(Ordering::Acquire);
+        eprintln!("most holders inside at once: {most}");
+        assert!((1..=2).contains(&most), "at most two inside at once, saw {most}");
+        assert_eq!(sem.value(), 2, "every permit came back");
     });
 }
 
