@@ -272,8 +272,21 @@ macro_rules! common_api {
 /// sleepers as permits it makes. Blocked acquirers spin briefly, then sleep
 /// on a futex in the segment ([`WaitStrategy`]).
 ///
-/// In plain mode the permits of a process that dies are lost; in owned mode
-/// ([`Semaphore::create_owned`]) they come back (see the module docs).
+/// # When a process dies
+/// A plain semaphore (from [`Semaphore::create`]) has no owners, as in
+/// Python: any process may release, and a permit is just a number. The
+/// permits a process had acquired when it died are therefore **lost**: the
+/// count stays lower for good, unless some process releases on its behalf.
+///
+/// An *owned* semaphore ([`Semaphore::create_owned`]) records each permit
+/// against the handle that acquired it. Only that handle may release it
+/// ([`ReleaseError::NotHeld`] otherwise), and the permits of a handle known
+/// dead (killed, exited, or dropped) are returned to the count by whichever
+/// acquirer notices: a blocked acquirer checks before it sleeps and every
+/// 1–16 ms while it sleeps, and `try_acquire` checks too. A process killed
+/// at any point of an acquire or release neither loses nor creates a
+/// permit. The price: each owned acquire and release also takes a short
+/// robust lock (about twice the cost of a plain one uncontended).
 ///
 /// The handle is `Send` and `Sync`. In owned mode, threads sharing one
 /// handle share its held permits.
@@ -371,8 +384,8 @@ common_api!(Semaphore, ObjectKind::Semaphore);
 /// [`ReleaseError::Full`], atomically (one CAS, no check-then-post race),
 /// and the count is left unchanged.
 ///
-/// Plain mode: the permits of a process that dies are lost (see the module
-/// docs). The handle is `Send` and `Sync`.
+/// The permits of a process that dies holding them are lost, as for a
+/// plain [`Semaphore`]. The handle is `Send` and `Sync`.
 ///
 /// ```
 /// use shmkit::{BoundedSemaphore, ReleaseError};
