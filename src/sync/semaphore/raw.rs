@@ -27,6 +27,12 @@
 //! permit before it looks at its deadline, so a wake is never wasted on a
 //! waiter that gives up while permits remain.
 //!
+//! ## A sleeper that dies
+//! A process killed while announced in `sleepers` never takes itself off:
+//! the word stays one too high for good, and every later release then makes
+//! a wake syscall for nobody (about a microsecond) — a cost, not a fault:
+//! wakes are only ever extra, never missing.
+//!
 //! ## Untrusted values
 //! Every word may have been written by a buggy or hostile process. A `count`
 //! past [`MAX_PERMITS`] can still be acquired from, but releases into it are
