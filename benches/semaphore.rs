@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use shmkit::{BoundedSemaphore, Semaphore};
+use shmkit::{BoundedSemaphore, Semaphore, WaitStrategy};
 
 /// A unique segment name for this run (the creating handle unlinks it).
 fn seg_name(what: &str) -> String {
@@ -155,6 +155,16 @@ fn pingpong(c: &mut Criterion) {
     ];
     g.bench_function("shmkit_semaphore", |b| {
         b.iter_custom(|iters| round_trips(&shm, iters, |s, i| s[i].release().expect("release"), |s, i| s[i].acquire()))
+    });
+
+    let parked = [
+        Semaphore::open(&seg_name("ping")).expect("open semaphore").with_wait_strategy(WaitStrategy::Park),
+        Semaphore::open(&seg_name("pong")).expect("open semaphore").with_wait_strategy(WaitStrategy::Park),
+    ];
+    g.bench_function("shmkit_semaphore_park", |b| {
+        b.iter_custom(|iters| {
+            round_trips(&parked, iters, |s, i| s[i].release().expect("release"), |s, i| s[i].acquire())
+        })
     });
 
     let glibc = [GlibcSem::new(0), GlibcSem::new(0)];
