@@ -435,6 +435,9 @@ impl Owners<'_> {
     /// Runs `f` under the lock, first repairing what a holder that died
     /// under it may have left half done.
     fn locked<R>(&self, sem: &SemaphoreCell, live: &impl Liveness, strategy: WaitStrategy, f: impl FnOnce() -> R) -> R {
+        // The lock asks whether its holder is alive only once it stops
+        // spinning, which `Spin` never does: a dead holder would hang us.
+        let strategy = if strategy == WaitStrategy::Spin { WaitStrategy::Adaptive } else { strategy };
         if self.lock.lock_forever(live, strategy) {
             self.repair(sem);
         }
