@@ -230,11 +230,20 @@ fn owned_mode_returns_the_permits_of_a_killed_holder() {
         assert!(!sem.try_acquire(), "the holder is alive: its permits are its own");
         assert_eq!(sem.release(), Err(ReleaseError::NotHeld), "we hold nothing to release");
         assert_eq!(sem.value(), 0);
-        let killed = Instant::now();
-        holder.kill();
-        sem.acquire();
-        sem.acquire();
-        eprintln!("owned: both permits of the killed holder back after {:?}", killed.elapsed());
+        std::thread::scope(|scope| {
+            // Blocked in acquire (asleep) before the holder dies.
+            let waiter = scope.spawn(|| {
+                sem.acquire();
+                sem.acquire();
+                Instant::now()
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!waiter.is_finished(), "the holder is alive: the waiter must still wait");
+            let killed = Instant::now();
+            holder.kill();
+            let back = waiter.join().unwrap();
+            eprintln!("owned: both permits of the killed holder back after {:?}", back - killed);
+        });
         assert_eq!(sem.held(), 2);
         assert_eq!(sem.value(), 0);
         sem.release_n(2).unwrap();
