@@ -585,7 +585,7 @@ mod loom_models {
 
     fn model(f: impl Fn() + Sync + Send + 'static) {
         let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(2);
+        builder.preemption_bound = Some(3);
         builder.check(f);
     }
 
@@ -610,6 +610,29 @@ mod loom_models {
             }
             assert_eq!(sem.count.load(Ordering::SeqCst), 0);
             assert_eq!(sem.sleepers.load(Ordering::SeqCst), 0);
+        });
+    }
+
+    #[test]
+    fn loom_stolen_permit_sleeper_still_woken_later() {
+        model(|| {
+            let sem = Arc::new(SemaphoreCell::new(0));
+            let sleeper = {
+                let sem = sem.clone();
+                thread::spawn(move || acquire(&sem))
+            };
+            let thief = {
+                let sem = sem.clone();
+                thread::spawn(move || sem.try_acquire())
+            };
+            sem.release().unwrap();
+            if thief.join().unwrap() {
+                // The sleeper may have been woken for the permit the thief
+                // took: it must sleep again and take this one.
+                sem.release().unwrap();
+            }
+            sleeper.join().unwrap();
+            assert_eq!(sem.count.load(Ordering::SeqCst), 0);
         });
     }
 
