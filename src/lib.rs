@@ -77,4 +77,4 @@ pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLo
 pub use value::{Value, ValueGuard};
 pub use wait::WaitStrategy;
 // re-exports: sync primitives (one line per module, kept sorted)
-pub use sync::semaphore::{BoundedSemaphore, MAX_OWNED_PERMITS, MAX_PERMITS, ReleaseError, Semaphore, SemaphoreCell};
+pub use sync::semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreCell};

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Child, Names, say, watchdog};
-use shmkit::{BoundedSemaphore, Error, MAX_PERMITS, ReleaseError, Segment, Semaphore, WaitStrategy};
+use shmkit::{BoundedSemaphore, Error, ReleaseError, Segment, Semaphore, WaitStrategy};
+
+const MAX_PERMITS: u32 = Semaphore::MAX_PERMITS;
 
 #[test]
 fn child() {

@@ -19,7 +19,8 @@
 
 mod raw;
 
-pub use raw::{MAX_OWNED_PERMITS, MAX_PERMITS, ReleaseError, SemaphoreCell};
+use raw::{MAX_OWNED_PERMITS, MAX_PERMITS};
+pub use raw::{ReleaseError, SemaphoreCell};
 
 use std::fmt;
 use std::ptr::NonNull;
@@ -307,11 +308,17 @@ macro_rules! common_api {
 pub struct Semaphore(Core);
 
 impl Semaphore {
+    /// Most permits a semaphore may count (glibc's `SEM_VALUE_MAX`).
+    pub const MAX_PERMITS: u32 = MAX_PERMITS;
+    /// Most permits an owned semaphore may have (they must fit an entry of
+    /// its owned table).
+    pub const MAX_OWNED_PERMITS: u32 = MAX_OWNED_PERMITS;
+
     /// Creates the semaphore `name` with `initial` permits. Exclusive.
     ///
     /// # Errors
     /// [`Error::AlreadyExists`], [`Error::InvalidName`],
-    /// [`Error::InvalidArgument`] past [`MAX_PERMITS`], or an OS error.
+    /// [`Error::InvalidArgument`] past [`Semaphore::MAX_PERMITS`], or an OS error.
     pub fn create(name: &str, initial: u32) -> Result<Self, Error> {
         Self::create_with(name, initial, &OpenOptions::default())
     }
@@ -327,7 +334,7 @@ impl Semaphore {
     /// Creates an *owned* semaphore: each permit is recorded against the
     /// handle that acquired it, only that handle may release it, and the
     /// permits of a handle that died (or was dropped) return to the count.
-    /// At most [`MAX_OWNED_PERMITS`] permits; one holder per registry slot
+    /// At most [`Semaphore::MAX_OWNED_PERMITS`] permits; one holder per registry slot
     /// of the segment ([`OpenOptions::registry_slots`]).
     ///
     /// ```
@@ -344,7 +351,7 @@ impl Semaphore {
     ///
     /// # Errors
     /// As [`Semaphore::create`]; [`Error::InvalidArgument`] past
-    /// [`MAX_OWNED_PERMITS`].
+    /// [`Semaphore::MAX_OWNED_PERMITS`].
     pub fn create_owned(name: &str, initial: u32) -> Result<Self, Error> {
         Self::create_owned_with(name, initial, &OpenOptions::default())
     }
@@ -405,7 +412,7 @@ impl BoundedSemaphore {
     ///
     /// # Errors
     /// [`Error::AlreadyExists`], [`Error::InvalidName`],
-    /// [`Error::InvalidArgument`] past [`MAX_PERMITS`], or an OS error.
+    /// [`Error::InvalidArgument`] past [`Semaphore::MAX_PERMITS`], or an OS error.
     pub fn create(name: &str, initial: u32) -> Result<Self, Error> {
         Self::create_with(name, initial, &OpenOptions::default())
     }
@@ -425,6 +432,9 @@ impl BoundedSemaphore {
     pub fn open_or_create(name: &str, initial: u32) -> Result<Self, Error> {
         Core::open_or_create(ObjectKind::BoundedSemaphore, name, initial, BOUNDED).map(BoundedSemaphore)
     }
+
+    /// Most permits a semaphore may count (glibc's `SEM_VALUE_MAX`).
+    pub const MAX_PERMITS: u32 = MAX_PERMITS;
 
     /// The bound: the most permits the count may hold.
     pub fn bound(&self) -> u32 {

@@ -35,7 +35,7 @@
 //!
 //! ## Untrusted values
 //! Every word may have been written by a buggy or hostile process. A `count`
-//! past [`MAX_PERMITS`] can still be acquired from, but releases into it are
+//! past [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS) can still be acquired from, but releases into it are
 //! refused; [`value`](SemaphoreCell::value) clamps it. A `bound` above
 //! `MAX_PERMITS` is taken as `MAX_PERMITS`. A `sleepers` too high costs a
 //! useless wake syscall; one too low could keep a release from waking a
@@ -52,7 +52,7 @@
 //! | bits    | meaning                                                   |
 //! |---------|-----------------------------------------------------------|
 //! | 0..=18  | generation of the token that the count belongs to          |
-//! | 19..=31 | permits that token holds (at most [`MAX_OWNED_PERMITS`])   |
+//! | 19..=31 | permits that token holds (at most `Semaphore::MAX_OWNED_PERMITS`)   |
 //!
 //! Invariant, whenever the lock is free: `count + sum(held) = bound`.
 //! Every change to `count` or the table in owned mode (take and record,
@@ -78,10 +78,10 @@ use crate::sync::raw_mutex::RawMutex;
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
 /// Most permits a semaphore may count (glibc's `SEM_VALUE_MAX`).
-pub const MAX_PERMITS: u32 = i32::MAX as u32;
+pub(crate) const MAX_PERMITS: u32 = i32::MAX as u32;
 /// Most permits an owned semaphore may have (they must fit an owned-table
 /// entry).
-pub const MAX_OWNED_PERMITS: u32 = (1 << (32 - GEN_BITS)) - 1;
+pub(crate) const MAX_OWNED_PERMITS: u32 = (1 << (32 - GEN_BITS)) - 1;
 
 pub(crate) const BOUNDED: u32 = 1;
 pub(crate) const OWNED: u32 = 1 << 1;
@@ -103,7 +103,7 @@ const POLL_MAX: Duration = Duration::from_millis(16);
 #[non_exhaustive]
 pub enum ReleaseError {
     /// The count would pass its bound: the initial value of a
-    /// [`BoundedSemaphore`](crate::BoundedSemaphore), [`MAX_PERMITS`] for
+    /// [`BoundedSemaphore`](crate::BoundedSemaphore), [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS) for
     /// any semaphore.
     Full,
     /// Owned mode: this handle holds fewer permits than it tried to release.
@@ -155,14 +155,14 @@ unsafe impl ShmSafe for SemaphoreCell {}
 
 impl SemaphoreCell {
     /// A plain, unbounded semaphore holding `initial` permits (clamped to
-    /// [`MAX_PERMITS`]).
+    /// [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).
     #[cfg(not(loom))]
     pub const fn new(initial: u32) -> SemaphoreCell {
         SemaphoreCell::with_flags(initial, 0, 0)
     }
 
     /// A semaphore holding `initial` permits whose releases may not raise it
-    /// past `initial` (clamped to [`MAX_PERMITS`]).
+    /// past `initial` (clamped to [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).
     #[cfg(not(loom))]
     pub const fn bounded(initial: u32) -> SemaphoreCell {
         SemaphoreCell::with_flags(initial, BOUNDED, initial)
@@ -201,7 +201,7 @@ impl SemaphoreCell {
         }
     }
 
-    /// Permits available now (a snapshot), clamped to [`MAX_PERMITS`] and,
+    /// Permits available now (a snapshot), clamped to [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS) and,
     /// when bounded, to the bound: a corrupted count is never reported past
     /// them.
     pub fn value(&self) -> u32 {
