@@ -287,7 +287,8 @@ macro_rules! common_api {
 /// 1–16 ms while it sleeps, and `try_acquire` checks too. A process killed
 /// at any point of an acquire or release neither loses nor creates a
 /// permit. The price: each owned acquire and release also takes a short
-/// robust lock (about twice the cost of a plain one uncontended).
+/// robust lock (uncontended, an owned acquire+release costs three to four
+/// times a plain one: tens of nanoseconds, no syscall).
 ///
 /// The handle is `Send` and `Sync`. In owned mode, threads sharing one
 /// handle share its held permits.
