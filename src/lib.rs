@@ -86,3 +86,4 @@ pub use wait::WaitStrategy;
 // re-exports: sync primitives (one line per module, kept sorted)
 pub use sync::condvar::{Condvar, RawCondvar, WaitTimeoutResult};
 pub use sync::event::{Event, RawEvent};
+pub use sync::semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreCell};

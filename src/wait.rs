@@ -55,39 +55,58 @@ impl Deadline {
     }
 }
 
+/// Calls to [`SpinWait::spin`] between two of a `Spin` waiter's checks.
+const SPIN_CHECK_EVERY: u32 = 64;
+
 /// Bounded exponential spinning before a sleep.
+///
+/// `spin` returns `false` when the caller should make its slow checks (the
+/// deadline, whether a peer died) and then sleep. A `Spin` waiter never
+/// sleeps, but it still stops every [`SPIN_CHECK_EVERY`] calls so that its
+/// caller checks; [`SpinWait::parks`] tells the caller not to sleep then.
 pub(crate) struct SpinWait {
     round: u32,
     limit: u32,
+    forever: bool,
 }
 
 impl SpinWait {
     /// A spinner for `strategy`; `Park`, and `Adaptive` on one CPU, never spin.
     pub fn new(strategy: WaitStrategy) -> SpinWait {
-        let limit = match strategy {
-            WaitStrategy::Park => 0,
-            WaitStrategy::Adaptive if !multi_cpu() => 0,
-            WaitStrategy::Adaptive => 10,
-            WaitStrategy::Spin => u32::MAX,
+        let (limit, forever) = match strategy {
+            WaitStrategy::Park => (0, false),
+            WaitStrategy::Adaptive if !multi_cpu() => (0, false),
+            WaitStrategy::Adaptive => (10, false),
+            WaitStrategy::Spin => (SPIN_CHECK_EVERY, true),
         };
-        SpinWait { round: 0, limit }
+        SpinWait { round: 0, limit, forever }
     }
 
-    /// Spins a little longer each call; `false` once the budget is spent.
-    /// Past the busy rounds it yields, so a spinner sharing a CPU with its
-    /// peer lets the peer run.
+    /// Spins a little longer each call; `false` once the budget is spent
+    /// (for `Spin`: once per check period). Past the busy rounds it yields,
+    /// so a spinner sharing a CPU with its peer lets the peer run; a `Spin`
+    /// waiter with a CPU to itself keeps busy-spinning.
     pub fn spin(&mut self) -> bool {
         if self.round >= self.limit {
+            if self.forever {
+                self.round = 0;
+            }
             return false;
         }
         self.round += 1;
-        if self.round <= 7 && multi_cpu() {
-            for _ in 0..(1u32 << self.round) {
+        if multi_cpu() && (self.forever || self.round <= 7) {
+            for _ in 0..(1u32 << self.round.min(6)) {
                 spin_loop();
             }
         } else {
             std::thread::yield_now();
         }
         true
+    }
+
+    /// Whether the caller should sleep once `spin` returns `false` (after its
+    /// checks). `false` for `Spin`: it checks, then spins on.
+    pub fn parks(&self) -> bool {
+        !self.forever
     }
 }

@@ -123,3 +123,19 @@ fn random_kills_never_hang_and_clean_locks_are_consistent() {
         assert!(m.lock().is_ok());
     });
 }
+
+#[test]
+fn spin_strategy_still_times_out_and_detects_a_dead_holder() {
+    let names = Names::new("spin", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "spin_strategy", move || {
+        let m = Mutex::create(&name, [0u64; 2]).unwrap().with_wait_strategy(shmkit::WaitStrategy::Spin);
+        let mut holder = Child::spawn_piped("hold", &[&name]);
+        holder.expect_line("LOCKED");
+        let t0 = Instant::now();
+        assert!(matches!(m.lock_timeout(Duration::from_millis(30)), Err(TryLockError::TimedOut)));
+        assert!(t0.elapsed() >= Duration::from_millis(30));
+        holder.kill();
+        assert!(matches!(m.lock(), Err(LockError::OwnerDied(_))), "a spinning locker must notice the death");
+    });
+}

@@ -343,3 +343,22 @@ fn join_waits_for_task_done_across_processes() {
         assert_eq!(p.receiver().task_done(), Err(shmkit::TaskDoneError));
     });
 }
+
+#[test]
+fn spin_strategy_still_times_out_and_disconnects() {
+    let names = Names::new("q-spin", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "queue spin strategy", move || {
+        let q = Queue::<u64>::create(&name, 2).unwrap();
+        let rx = q.receiver().with_wait_strategy(shmkit::WaitStrategy::Spin);
+        let tx = q.sender().with_wait_strategy(shmkit::WaitStrategy::Spin);
+        assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(RecvTimeoutError::Timeout));
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        assert!(tx.send_timeout(3, Duration::from_millis(20)).is_err());
+        drop(tx);
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Ok(2));
+        assert_eq!(rx.recv(), Err(shmkit::RecvError));
+    });
+}

@@ -508,6 +508,12 @@ impl<T: Pod> Sender<T> {
             if sh.receivers_gone(true) {
                 return Err(SendTimeoutError::Disconnected(value));
             }
+            if !spin.parks() {
+                if deadline.sleep_for(poll).is_none() {
+                    return Err(SendTimeoutError::Timeout(value));
+                }
+                continue;
+            }
             let w = &sh.state().waits;
             w.send_sleepers.fetch_add(1, Ordering::SeqCst);
             let seq = w.space_seq.load(Ordering::SeqCst);
@@ -651,6 +657,12 @@ impl<T: Pod> Receiver<T> {
                     Take::Got(v) => Ok(v),
                     _ => Err(RecvTimeoutError::Disconnected),
                 };
+            }
+            if !spin.parks() {
+                if deadline.sleep_for(poll).is_none() {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                continue;
             }
             let w = &sh.state().waits;
             w.recv_sleepers.fetch_add(1, Ordering::SeqCst);

@@ -160,6 +160,9 @@ impl RawCondvar {
             let Ok(timeout) = nap(deadline) else {
                 return false;
             };
+            if !spin.parks() {
+                continue;
+            }
             futex_wait(&self.seq, seen, timeout);
         }
     }

@@ -206,6 +206,9 @@ impl RawEvent {
             let Ok(timeout) = nap(deadline) else {
                 return false;
             };
+            if !spin.parks() {
+                continue;
+            }
             // Relaxed: the bit only has to be in the word before we sleep;
             // the futex compares atomically with `set`'s wake.
             if cur & PARKED == 0

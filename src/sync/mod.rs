@@ -4,3 +4,4 @@ pub(crate) mod condvar;
 pub(crate) mod event;
 pub(crate) mod mutex;
 pub(crate) mod raw_mutex;
+pub(crate) mod semaphore;

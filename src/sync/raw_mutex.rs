@@ -142,6 +142,9 @@ impl RawMutex {
             let Some(nap) = deadline.sleep_for(poll) else {
                 return Err(if deadline == Deadline::Now { LockFail::WouldBlock } else { LockFail::TimedOut });
             };
+            if !spin.parks() {
+                continue;
+            }
             if cur & PARKED == 0
                 && self.word.compare_exchange_weak(cur, cur | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
             {
