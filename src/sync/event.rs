@@ -31,18 +31,16 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake, spin_loop};
+use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, ShmSafe, Spec};
-use crate::wait::{Deadline, SpinWait, WaitStrategy, multi_cpu};
+use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
 const SET: u32 = 1;
 const PARKED: u32 = 1 << 1;
 const EPOCH_ONE: u32 = 1 << 2;
 const EPOCH_MASK: u32 = !(SET | PARKED);
 
-/// Polls of the word between two yields of a `WaitStrategy::Spin` waiter.
-const BURST: u32 = 256;
 
 /// Longest sleep between two looks at the word. A `set` whose process died
 /// between its CAS and its wake leaves sleepers that nobody wakes (a condvar
@@ -166,18 +164,6 @@ impl RawEvent {
         self.word.load(Ordering::Acquire)
     }
 
-    /// Polls the word for a while (a few microseconds); whether `fired`.
-    fn busy_poll(&self, fired: impl Fn(u32) -> bool) -> bool {
-        for _ in 0..BURST {
-            // Acquire: pairs with `set`'s Release.
-            if fired(self.word.load(Ordering::Acquire)) {
-                return true;
-            }
-            spin_loop();
-        }
-        false
-    }
-
     /// The wait loop, for a wait that began when the word was `start`.
     fn wait_from(&self, start: u32, deadline: Deadline, strategy: WaitStrategy) -> bool {
         if start & SET != 0 {
@@ -185,9 +171,6 @@ impl RawEvent {
         }
         let fired = |cur: u32| cur & SET != 0 || (cur ^ start) & EPOCH_MASK != 0;
         let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
-        // A pure spinner with a CPU to itself polls between its yields, so
-        // it sees a `set` within nanoseconds rather than after a yield.
-        let burst = strategy == WaitStrategy::Spin && deadline != Deadline::Now && multi_cpu();
         loop {
             // Acquire: pairs with `set`'s Release.
             let cur = self.word.load(Ordering::Acquire);
@@ -195,9 +178,6 @@ impl RawEvent {
                 return true;
             }
             if spin.spin() {
-                if burst && self.busy_poll(fired) {
-                    return true;
-                }
                 match deadline {
                     Deadline::At(at) if Instant::now() >= at => return false,
                     _ => continue,
