@@ -77,3 +77,5 @@ pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLo
 pub use value::{Value, ValueGuard};
 pub use wait::WaitStrategy;
 // re-exports: sync primitives (one line per module, kept sorted)
+pub use sync::barrier::{Barrier, BarrierCell, BarrierError, BarrierWaitResult, MAX_PARTIES};
+pub use sync::rwlock::{RwLock, RwLockCell, RwLockReadGuard, RwLockWriteGuard};
