@@ -622,6 +622,12 @@ impl Barrier {
     pub fn is_broken(&self) -> bool {
         self.cell().is_broken()
     }
+
+    /// How many parties have arrived in the current generation and wait (a
+    /// snapshot, for diagnostics).
+    pub fn arrived(&self) -> u32 {
+        self.cell().state.load(Ordering::Relaxed) & COUNT_MASK
+    }
 }
 
 impl fmt::Debug for Barrier {

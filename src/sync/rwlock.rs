@@ -842,7 +842,7 @@ impl<T: Pod> fmt::Debug for RwLock<T> {
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
-    use loom::cell::UnsafeCell as LoomCell;
+    use loom::cell::UnsafeCell as LoomUnsafeCell;
     use loom::sync::Arc;
 
     struct Mock(u32);
@@ -864,7 +864,7 @@ mod loom_models {
         word: AtomicU32,
         drain: AtomicU32,
         readers: [AtomicU32; 3],
-        data: LoomCell<[u32; 2]>,
+        data: LoomUnsafeCell<[u32; 2]>,
     }
 
     impl Shared {
@@ -907,7 +907,7 @@ mod loom_models {
                 word: AtomicU32::new(0),
                 drain: AtomicU32::new(0),
                 readers: [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)],
-                data: LoomCell::new([0, 0]),
+                data: LoomUnsafeCell::new([0, 0]),
             });
             let hs: Vec<_> = (1..3)
                 .map(|i| {
