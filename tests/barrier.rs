@@ -219,3 +219,14 @@ fn handles_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Barrier>();
 }
+
+#[test]
+fn a_spinning_party_still_times_out() {
+    let names = Names::new("bar-spin", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "a_spinning_party_still_times_out", move || {
+        let b = Barrier::create(&name, 2).unwrap().with_wait_strategy(shmkit::WaitStrategy::Spin);
+        assert_eq!(b.wait_timeout(Duration::from_millis(20)), Err(BarrierError::TimedOut));
+        assert!(b.is_broken());
+    });
+}

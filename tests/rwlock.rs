@@ -225,3 +225,21 @@ fn handles_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<RwLock<[u64; 8]>>();
 }
+
+#[test]
+fn spinning_handles_still_time_out() {
+    let names = Names::new("rw-spin", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "spinning_handles_still_time_out", move || {
+        let l = RwLock::create(&name, [0u64; 8]).unwrap();
+        let spinner = RwLock::<Data>::open(&name).unwrap().with_wait_strategy(shmkit::WaitStrategy::Spin);
+        let g = l.read().unwrap();
+        assert!(matches!(spinner.write_timeout(Duration::from_millis(20)), Err(TryLockError::TimedOut)));
+        drop(g);
+        let w = l.write().unwrap();
+        assert!(matches!(spinner.read_timeout(Duration::from_millis(20)), Err(TryLockError::TimedOut)));
+        assert!(matches!(spinner.write_timeout(Duration::from_millis(20)), Err(TryLockError::TimedOut)));
+        drop(w);
+        assert!(spinner.write().is_ok());
+    });
+}

@@ -132,6 +132,13 @@ pub(crate) struct Core<'a> {
     pub parties: u32,
 }
 
+/// With [`WaitStrategy::Spin`] a spinner never runs out: every 128 rounds it
+/// still checks liveness and the deadline.
+fn check_due(spun: &mut u32) -> bool {
+    *spun = spun.wrapping_add(1);
+    *spun % 128 == 0
+}
+
 fn wake_all(word: &AtomicU32) {
     futex_wake(word, i32::MAX as u32);
 }
@@ -205,6 +212,7 @@ impl Core<'_> {
         poll: bool,
     ) -> Result<(), BarrierError> {
         let mut spin = SpinWait::new(strategy);
+        let mut spun = 0u32;
         let mut nap = POLL_MIN;
         let mut cursor = index.wrapping_add(1);
         loop {
@@ -216,7 +224,7 @@ impl Core<'_> {
             if cur & BROKEN != 0 {
                 return Err(BarrierError::Broken);
             }
-            if spin.spin() {
+            if spin.spin() && !check_due(&mut spun) {
                 continue;
             }
             if poll && self.dead_arrival(cur, round, index, &mut cursor, live) {
@@ -236,6 +244,9 @@ impl Core<'_> {
             } else {
                 None
             };
+            if strategy == WaitStrategy::Spin {
+                continue;
+            }
             if cur & PARKED == 0
                 && self.state.compare_exchange(cur, cur | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
             {

@@ -78,6 +78,13 @@ const MAX_HOLDS: u32 = u32::MAX >> GEN_BITS;
 const POLL_MIN: Duration = Duration::from_millis(1);
 const POLL_MAX: Duration = Duration::from_millis(16);
 
+/// With [`WaitStrategy::Spin`] a spinner never runs out: every 128 rounds it
+/// still checks liveness and the deadline.
+fn check_due(spun: &mut u32) -> bool {
+    *spun = spun.wrapping_add(1);
+    *spun % 128 == 0
+}
+
 fn wake_all(word: &AtomicU32) {
     futex_wake(word, i32::MAX as u32);
 }
@@ -170,6 +177,7 @@ impl Core<'_> {
         };
         let generation = generation(me);
         let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
+        let mut spun = 0u32;
         let mut nap = POLL_MIN;
         loop {
             if Self::enter(entry, generation) {
@@ -190,7 +198,7 @@ impl Core<'_> {
                 if w & LOCKED == 0 {
                     break;
                 }
-                if spin.spin() {
+                if spin.spin() && !check_due(&mut spun) {
                     continue;
                 }
                 if poll && !live.is_alive(w & TOKEN_MASK) {
@@ -204,6 +212,9 @@ impl Core<'_> {
                     continue;
                 }
                 let timeout = self.nap(deadline, nap, poll)?;
+                if strategy == WaitStrategy::Spin {
+                    continue;
+                }
                 if w & PARKED == 0
                     && self.word.compare_exchange_weak(w, w | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
                 {
@@ -267,6 +278,7 @@ impl Core<'_> {
         poll: bool,
     ) -> Result<bool, LockFail> {
         let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
+        let mut spun = 0u32;
         let mut slept = false;
         let mut nap = POLL_MIN;
         loop {
@@ -279,7 +291,7 @@ impl Core<'_> {
                 }
                 continue;
             }
-            if spin.spin() {
+            if spin.spin() && !check_due(&mut spun) {
                 continue;
             }
             if poll && !live.is_alive(cur & TOKEN_MASK) {
@@ -290,6 +302,9 @@ impl Core<'_> {
                 continue;
             }
             let timeout = self.nap(deadline, nap, poll)?;
+            if strategy == WaitStrategy::Spin {
+                continue;
+            }
             if cur & PARKED == 0
                 && self.word.compare_exchange_weak(cur, cur | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
             {
@@ -332,6 +347,7 @@ impl Core<'_> {
         poll: bool,
     ) -> Result<(), LockFail> {
         let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
+        let mut spun = 0u32;
         let mut nap = POLL_MIN;
         let check = |token: u32| live.is_alive(token);
         // We hold `word`: the fence pairs with a reader's fence between its
@@ -341,13 +357,16 @@ impl Core<'_> {
             if !self.readers_present(None) {
                 return Ok(());
             }
-            if spin.spin() {
+            if spin.spin() && !check_due(&mut spun) {
                 continue;
             }
             if poll && !self.readers_present(Some(&check)) {
                 return Ok(());
             }
             let timeout = self.nap(deadline, nap, poll)?;
+            if strategy == WaitStrategy::Spin {
+                continue;
+            }
             // The fence pairs with a leaving reader's fence (see `leave`).
             self.drain.store(1, Ordering::Relaxed);
             fence(Ordering::SeqCst);
