@@ -19,14 +19,6 @@ pub(crate) use std::sync::atomic::{AtomicU32, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
 
-// A SeqCst fence, for "announce, then look at the other side" (Dekker)
-// patterns: loom models SeqCst fences but treats SeqCst accesses as AcqRel.
-#[cfg(not(loom))]
-pub(crate) use std::sync::atomic::fence;
-
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::fence;
-
 /// A hint to the CPU that we are spinning.
 #[inline]
 pub(crate) fn spin_loop() {

@@ -23,8 +23,9 @@
 //!   wait on `word` until the writer leaves. A waiting writer holds `LOCKED`
 //!   too, so new readers wait behind it: writers are not starved.
 //! - **Write**: take `word` (as a mutex), then wait until every entry has a
-//!   zero count. Both sides put a `SeqCst` fence between "announce" and
-//!   "look at the other side", so a reader and a writer never both go ahead.
+//!   zero count. Both sides "announce, then look at the other side" with
+//!   `SeqCst` accesses (a Dekker pair), so a reader and a writer never both
+//!   go ahead.
 //!
 //! # Death
 //!
@@ -55,13 +56,16 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use crate::error::Error;
-use crate::primitive::{AtomicU32, Ordering, fence, futex_wait, futex_wake};
+// Only the loom models need a fence (see `dekker_fence`).
+use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::registry::{GEN_BITS, Liveness, MAX_SLOTS, TOKEN_BITS, TOKEN_MASK, token_slot};
 use crate::segment::{OpenOptions, RawSegment, Segment, ShmSafe, Spec};
 use crate::sync::mutex::{LockError, LockResult, TryLockError, TryLockResult};
 use crate::sync::raw_mutex::LockFail;
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
+#[cfg(loom)]
+use loom::sync::atomic::fence;
 
 const PARKED: u32 = 1 << 31;
 const LOCKED: u32 = 1 << 30;
@@ -87,6 +91,18 @@ fn check_due(spun: &mut u32) -> bool {
 
 fn wake_all(word: &AtomicU32) {
     futex_wake(word, i32::MAX as u32);
+}
+
+/// The SeqCst fence of a Dekker pair ("announce, then look at the other
+/// side"). Both sides already use `SeqCst` accesses, which the C++ model
+/// totally orders, so on real hardware no fence is needed (on x86 a
+/// `SeqCst` RMW is a full barrier and a `SeqCst` load a plain load). Loom
+/// treats `SeqCst` accesses as `AcqRel` but models `SeqCst` fences, so the
+/// models check the same protocol with explicit fences.
+#[inline]
+fn dekker_fence() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
 }
 
 /// Releases the write lock held in `word`.
@@ -118,6 +134,7 @@ impl Core<'_> {
 
     /// Adds a read hold to our entry, dropping holds a dead previous owner
     /// of the slot left. `false` if the entry is full.
+    #[inline]
     fn enter(entry: &AtomicU32, generation: u32) -> bool {
         let mut e = entry.load(Ordering::Relaxed);
         loop {
@@ -125,10 +142,10 @@ impl Core<'_> {
             if held >= MAX_HOLDS {
                 return false;
             }
-            // Relaxed: the caller's SeqCst fence orders this announcement
-            // before its look at `word`.
+            // SeqCst: this announcement and the caller's following look at
+            // `word` form a Dekker pair with a writer's take and scan.
             let next = ((held + 1) << GEN_BITS) | generation;
-            match entry.compare_exchange_weak(e, next, Ordering::Relaxed, Ordering::Relaxed) {
+            match entry.compare_exchange_weak(e, next, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => return true,
                 Err(actual) => e = actual,
             }
@@ -136,6 +153,7 @@ impl Core<'_> {
     }
 
     /// Removes a read hold from our entry and wakes a writer waiting for it.
+    #[inline]
     fn leave(&self, token: u32) {
         let Some(entry) = self.entry(token) else { return };
         let generation = generation(token);
@@ -145,23 +163,25 @@ impl Core<'_> {
                 // Not ours any more (a corrupted entry): nothing to give back.
                 break;
             }
-            // Release: our reads of the data happen-before the writer's
-            // Acquire scan that sees the smaller count.
-            match entry.compare_exchange_weak(e, e - COUNT_ONE, Ordering::Release, Ordering::Relaxed) {
+            // SeqCst (so Release): our reads of the data happen-before the
+            // writer's scan that sees the smaller count; and a Dekker pair
+            // with the writer's `drain = 1` and re-scan.
+            match entry.compare_exchange_weak(e, e - COUNT_ONE, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(actual) => e = actual,
             }
         }
-        // The fence pairs with the writer's fence between `drain = 1` and its
-        // re-scan: either it sees our smaller count, or we see its flag.
-        fence(Ordering::SeqCst);
-        if self.drain.load(Ordering::Relaxed) != 0 && self.drain.swap(0, Ordering::Relaxed) != 0 {
+        // Either the writer's re-scan sees our smaller count, or we see its
+        // `drain` flag (see `dekker_fence`).
+        dekker_fence();
+        if self.drain.load(Ordering::SeqCst) != 0 && self.drain.swap(0, Ordering::Relaxed) != 0 {
             wake_all(self.drain);
         }
     }
 
     /// Takes a read lock. `Ok(true)`: a writer died holding the lock and no
     /// writer has repaired the data since.
+    #[inline]
     pub fn read(
         &self,
         live: &impl Liveness,
@@ -176,16 +196,39 @@ impl Core<'_> {
             return Err(LockFail::WouldBlock);
         };
         let generation = generation(me);
+        if Self::enter(entry, generation) {
+            // Either a writer's scan sees our hold, or we see its `LOCKED`
+            // (see `dekker_fence`). SeqCst is also Acquire: the last
+            // writer's Release unlock.
+            dekker_fence();
+            let w = self.word.load(Ordering::SeqCst);
+            if w & LOCKED == 0 {
+                return Ok(w & DIRTY != 0);
+            }
+            self.leave(me);
+        }
+        self.read_slow(me, entry, live, deadline, strategy, poll)
+    }
+
+    #[cold]
+    fn read_slow(
+        &self,
+        me: u32,
+        entry: &AtomicU32,
+        live: &impl Liveness,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        poll: bool,
+    ) -> Result<bool, LockFail> {
+        let generation = generation(me);
         let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
         let mut spun = 0u32;
         let mut nap = POLL_MIN;
         loop {
             if Self::enter(entry, generation) {
-                // The fence pairs with a writer's fence between taking `word`
-                // and scanning the entries: either it sees our hold, or we
-                // see its `LOCKED`. Acquire: the last writer's Release unlock.
-                fence(Ordering::SeqCst);
-                let w = self.word.load(Ordering::Acquire);
+                // As in `read`.
+                dekker_fence();
+                let w = self.word.load(Ordering::SeqCst);
                 if w & LOCKED == 0 {
                     return Ok(w & DIRTY != 0);
                 }
@@ -245,6 +288,7 @@ impl Core<'_> {
     }
 
     /// Takes the write lock. `Ok(true)`: a writer died holding it.
+    #[inline]
     pub fn write(
         &self,
         live: &impl Liveness,
@@ -254,7 +298,7 @@ impl Core<'_> {
     ) -> Result<bool, LockFail> {
         let me = LOCKED | live.token();
         // Acquire: the previous writer's Release unlock.
-        let dirty = match self.word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+        let dirty = match self.word.compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed) {
             Ok(_) => false,
             Err(_) => self.write_slow(me, live, deadline, strategy, poll)?,
         };
@@ -286,7 +330,7 @@ impl Core<'_> {
             if cur & LOCKED == 0 {
                 let parked = if slept { PARKED } else { cur & PARKED };
                 let new = me | parked | (cur & DIRTY);
-                if self.word.compare_exchange_weak(cur, new, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                if self.word.compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
                     return Ok(cur & DIRTY != 0);
                 }
                 continue;
@@ -296,7 +340,7 @@ impl Core<'_> {
             }
             if poll && !live.is_alive(cur & TOKEN_MASK) {
                 let new = me | DIRTY | (cur & PARKED);
-                if self.word.compare_exchange(cur, new, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                if self.word.compare_exchange(cur, new, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
                     return Ok(true);
                 }
                 continue;
@@ -320,11 +364,19 @@ impl Core<'_> {
     /// handles are zeroed (each by one CAS, so their holds go exactly once)
     /// and do not count.
     fn readers_present(&self, live: Option<&dyn Fn(u32) -> bool>) -> bool {
+        if live.is_none() {
+            // The common case, a write lock with no readers: OR all entries
+            // together (the count fields line up, so the OR has a non-zero
+            // count iff some entry has), with no branch per entry.
+            let any = self.readers.iter().fold(0, |acc, e| acc | e.load(Ordering::SeqCst));
+            // SeqCst loads are also Acquire: a reader's Release of its hold
+            // makes its data reads happen-before our writes.
+            return any >> GEN_BITS != 0;
+        }
         let mut present = false;
         for (slot, entry) in self.readers.iter().enumerate() {
-            // Acquire: a reader's Release of its hold makes its data reads
-            // happen-before our writes.
-            let e = entry.load(Ordering::Acquire);
+            // SeqCst: see above.
+            let e = entry.load(Ordering::SeqCst);
             if e >> GEN_BITS == 0 {
                 continue;
             }
@@ -350,9 +402,9 @@ impl Core<'_> {
         let mut spun = 0u32;
         let mut nap = POLL_MIN;
         let check = |token: u32| live.is_alive(token);
-        // We hold `word`: the fence pairs with a reader's fence between its
-        // announcement and its look at `word` (see `read`).
-        fence(Ordering::SeqCst);
+        // We hold `word` (taken with SeqCst): a Dekker pair with a reader's
+        // announcement and look at `word` (see `read`).
+        dekker_fence();
         loop {
             if !self.readers_present(None) {
                 return Ok(());
@@ -367,9 +419,9 @@ impl Core<'_> {
             if strategy == WaitStrategy::Spin {
                 continue;
             }
-            // The fence pairs with a leaving reader's fence (see `leave`).
-            self.drain.store(1, Ordering::Relaxed);
-            fence(Ordering::SeqCst);
+            // A Dekker pair with a leaving reader (see `leave`).
+            self.drain.store(1, Ordering::SeqCst);
+            dekker_fence();
             if !self.readers_present(None) {
                 self.drain.store(0, Ordering::Relaxed);
                 return Ok(());
@@ -920,7 +972,7 @@ mod loom_models {
 
     fn model(roles: [fn(&Shared, u32); 3]) {
         let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
+        b.preemption_bound = Some(3);
         b.check(move || {
             let s = Arc::new(Shared {
                 word: AtomicU32::new(0),
