@@ -43,6 +43,11 @@
 //!   handle that claims the dead one's slot also drops them (the generation
 //!   differs).
 //!
+//! Corrupted state never leads to undefined behaviour or a panic: indexes
+//! are range-checked and a stale or foreign entry is ignored. It can make
+//! the lock look held by a live holder (as with `Mutex`); the timeout forms
+//! bound such a wait.
+//!
 //! The token names a handle, not a thread: a thread that takes a read lock
 //! and then a write lock through any handle deadlocks, as with std's lock.
 
@@ -233,9 +238,15 @@ impl Core<'_> {
                     return Ok(w & DIRTY != 0);
                 }
                 self.leave(me);
+            } else {
+                // This handle already has MAX_HOLDS read holds (or its entry
+                // is corrupted): wait for one to end, in bounded naps.
+                let nap_for = self.nap(deadline, nap, true)?;
+                std::thread::sleep(nap_for.unwrap_or(POLL_MAX));
+                nap = (nap * 2).min(POLL_MAX);
+                continue;
             }
-            // Wait for the writer to leave (or for one of our holds to end,
-            // if the entry was full).
+            // Wait for the writer to leave.
             loop {
                 let w = self.word.load(Ordering::Relaxed);
                 if w & LOCKED == 0 {
