@@ -110,6 +110,32 @@ fn dekker_fence() {
     fence(Ordering::SeqCst);
 }
 
+/// Removes a read hold of the handle with `generation` from its `entry`, and
+/// wakes a writer waiting on `drain` for it.
+#[inline]
+fn release_read(entry: &AtomicU32, generation: u32, drain: &AtomicU32) {
+    let mut e = entry.load(Ordering::Relaxed);
+    loop {
+        if e & ENTRY_GEN != generation || e >> GEN_BITS == 0 {
+            // Not ours any more (a corrupted entry): nothing to give back.
+            break;
+        }
+        // SeqCst (so Release): our reads of the data happen-before the
+        // writer's scan that sees the smaller count; and a Dekker pair with
+        // the writer's `drain = 1` and re-scan.
+        match entry.compare_exchange_weak(e, e - COUNT_ONE, Ordering::SeqCst, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(actual) => e = actual,
+        }
+    }
+    // Either the writer's re-scan sees our smaller count, or we see its
+    // `drain` flag (see `dekker_fence`).
+    dekker_fence();
+    if drain.load(Ordering::SeqCst) != 0 && drain.swap(0, Ordering::Relaxed) != 0 {
+        wake_all(drain);
+    }
+}
+
 /// Releases the write lock held in `word`.
 fn unlock_write(word: &AtomicU32, keep_dirty: bool) {
     // Release: our writes happen-before the next locker's acquire.
@@ -160,27 +186,8 @@ impl Core<'_> {
     /// Removes a read hold from our entry and wakes a writer waiting for it.
     #[inline]
     fn leave(&self, token: u32) {
-        let Some(entry) = self.entry(token) else { return };
-        let generation = generation(token);
-        let mut e = entry.load(Ordering::Relaxed);
-        loop {
-            if e & ENTRY_GEN != generation || e >> GEN_BITS == 0 {
-                // Not ours any more (a corrupted entry): nothing to give back.
-                break;
-            }
-            // SeqCst (so Release): our reads of the data happen-before the
-            // writer's scan that sees the smaller count; and a Dekker pair
-            // with the writer's `drain = 1` and re-scan.
-            match entry.compare_exchange_weak(e, e - COUNT_ONE, Ordering::SeqCst, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(actual) => e = actual,
-            }
-        }
-        // Either the writer's re-scan sees our smaller count, or we see its
-        // `drain` flag (see `dekker_fence`).
-        dekker_fence();
-        if self.drain.load(Ordering::SeqCst) != 0 && self.drain.swap(0, Ordering::Relaxed) != 0 {
-            wake_all(self.drain);
+        if let Some(entry) = self.entry(token) {
+            release_read(entry, generation(token), self.drain);
         }
     }
 
@@ -291,11 +298,6 @@ impl Core<'_> {
             None if deadline == Deadline::Now => Err(LockFail::WouldBlock),
             None => Err(LockFail::TimedOut),
         }
-    }
-
-    /// Releases a read lock taken with `token`.
-    pub fn read_unlock(&self, token: u32) {
-        self.leave(token);
     }
 
     /// Takes the write lock. `Ok(true)`: a writer died holding it.
@@ -506,17 +508,8 @@ impl<T: Pod> RwLockCell<T> {
         Core { word: &self.word, drain: &self.drain, readers: &self.readers[..n] }
     }
 
-    fn read_guard<'a>(&'a self, core: Core<'a>, token: u32) -> RwLockReadGuard<'a, T> {
-        RwLockReadGuard { core, token, data: self.data(), _not_send: PhantomData }
-    }
-
     fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
-        RwLockWriteGuard { word: &self.word, data: self.data(), _not_send: PhantomData }
-    }
-
-    fn data(&self) -> NonNull<T> {
-        // SAFETY: UnsafeCell::get never returns null.
-        unsafe { NonNull::new_unchecked(self.data.get()) }
+        RwLockWriteGuard { cell: self, _not_send: PhantomData }
     }
 
     fn check_in<S: ShmSafe>(&self, seg: &Segment<S>) -> u32 {
@@ -532,9 +525,14 @@ impl<T: Pod> RwLockCell<T> {
         deadline: Deadline,
         strategy: WaitStrategy,
     ) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        let core = self.core(slots);
-        let outcome = core.read(seg, deadline, strategy, true);
-        wrap(outcome, || self.read_guard(core, Liveness::token(seg)))
+        let token = Liveness::token(seg);
+        // Our own slot, so always in the table of a checked segment.
+        let Some(entry) = self.readers.get(token_slot(token) as usize) else {
+            return Err(TryLockError::WouldBlock);
+        };
+        let outcome = self.core(slots).read(seg, deadline, strategy, true);
+        let generation = generation(token);
+        wrap(outcome, || RwLockReadGuard { cell: self, entry, generation, _not_send: PhantomData })
     }
 
     fn write_in(
@@ -624,9 +622,9 @@ fn blocking<G>(mut attempt: impl FnMut() -> TryLockResult<G>) -> LockResult<G> {
 /// RAII guard of a shared read lock: derefs to the data, unlocks on drop.
 #[must_use = "if unused the lock is released immediately"]
 pub struct RwLockReadGuard<'a, T> {
-    core: Core<'a>,
-    token: u32,
-    data: NonNull<T>,
+    cell: &'a RwLockCell<T>,
+    entry: &'a AtomicU32,
+    generation: u32,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -639,13 +637,13 @@ impl<T> Deref for RwLockReadGuard<'_, T> {
     fn deref(&self) -> &T {
         // SAFETY: we hold a read lock, so no writer changes the data while
         // the guard lives; the data outlives 'a.
-        unsafe { self.data.as_ref() }
+        unsafe { &*self.cell.data.get() }
     }
 }
 
 impl<T> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.core.read_unlock(self.token);
+        release_read(self.entry, self.generation, &self.cell.drain);
     }
 }
 
@@ -659,8 +657,7 @@ impl<T: fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
 /// unlocks on drop.
 #[must_use = "if unused the lock is released immediately"]
 pub struct RwLockWriteGuard<'a, T> {
-    word: &'a AtomicU32,
-    data: NonNull<T>,
+    cell: &'a RwLockCell<T>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -671,20 +668,20 @@ impl<T> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: we hold the write lock: nobody else reaches the data.
-        unsafe { self.data.as_ref() }
+        unsafe { &*self.cell.data.get() }
     }
 }
 
 impl<T> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: we hold the write lock and `&mut self` is unique.
-        unsafe { self.data.as_mut() }
+        unsafe { &mut *self.cell.data.get() }
     }
 }
 
 impl<T> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
-        unlock_write(self.word, false);
+        unlock_write(&self.cell.word, false);
     }
 }
 
@@ -978,7 +975,7 @@ mod loom_models {
             let d = unsafe { &*d };
             assert_eq!(d[0], d[1]);
         });
-        core.read_unlock(token(i));
+        core.leave(token(i));
     }
 
     fn model(roles: [fn(&Shared, u32); 3]) {
