@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Child, Names, say, watchdog};
-use shmkit::{LockError, RwLock, TryLockError};
+use shmkit::{Barrier, LockError, RwLock, TryLockError};
 
 type Data = [u64; 8];
 
@@ -20,6 +20,8 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         // Checks on every read that all eight words are equal.
         "reader" => {
             let l = RwLock::<Data>::open(&args[0]).expect("open rwlock");
+            let start = Barrier::open(&args[3]).expect("open barrier");
+            start.wait().expect("start together");
             // Reads until the writer's last value shows up (or `n` reads),
             // and reports how many different values it saw.
             let n: u64 = args[1].parse().expect("count");
@@ -45,12 +47,21 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         // Bumps all eight words, one at a time, under the write lock.
         "writer" => {
             let l = RwLock::<Data>::open(&args[0]).expect("open rwlock");
+            let start = Barrier::open(&args[2]).expect("open barrier");
+            start.wait().expect("start together");
             let n: u64 = args[1].parse().expect("count");
             for _ in 0..n {
                 let mut g = l.write().expect("no writer dies here");
                 for i in 0..8 {
                     g[i] += 1;
                     std::hint::black_box(&mut *g);
+                }
+                drop(g);
+                // Some work outside the lock, so readers get their turns
+                // (a writer that relocks at once may starve readers: the
+                // lock prefers writers).
+                for _ in 0..200 {
+                    std::hint::spin_loop();
                 }
             }
             0
@@ -103,14 +114,16 @@ fn run_role(role: &str, args: &[String]) -> i32 {
 
 #[test]
 fn readers_in_two_processes_and_a_writer_never_see_torn_data() {
-    let names = Names::new("rw-inv", 1);
-    let name = names.get(0).to_owned();
+    let names = Names::new("rw-inv", 2);
+    let (name, bname) = (names.get(0).to_owned(), names.get(1).to_owned());
     watchdog(Duration::from_secs(120), "readers_and_a_writer", move || {
         let l = RwLock::create(&name, [0u64; 8]).unwrap();
+        // The three children start their loops together.
+        let _start = Barrier::create(&bname, 3).unwrap();
         let start = Instant::now();
-        let mut r1 = Child::spawn_piped("reader", &[&name, "2000000", "5000"]);
-        let mut r2 = Child::spawn_piped("reader", &[&name, "2000000", "5000"]);
-        let w = Child::spawn("writer", &[&name, "5000"]);
+        let mut r1 = Child::spawn_piped("reader", &[&name, "2000000", "5000", &bname]);
+        let mut r2 = Child::spawn_piped("reader", &[&name, "2000000", "5000", &bname]);
+        let w = Child::spawn("writer", &[&name, "5000", &bname]);
         w.expect_success(Duration::from_secs(100));
         let seen = [r1.expect_line("SEEN "), r2.expect_line("SEEN ")];
         r1.expect_success(Duration::from_secs(100));

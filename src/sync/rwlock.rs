@@ -695,7 +695,9 @@ impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 /// processes.
 ///
 /// Many readers or one writer. Writer-preferring: once a writer waits, new
-/// readers wait behind it, so a stream of readers cannot starve it.
+/// readers wait behind it, so a stream of readers cannot starve it (the
+/// other side of that choice: writers that re-lock back to back, with no
+/// pause, can keep readers out for as long as they do so).
 ///
 /// Robust like [`Mutex`](crate::Mutex): if a writer dies holding the lock,
 /// the next locker gets [`LockError::OwnerDied`] — a writer, which repairs
