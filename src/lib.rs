@@ -84,6 +84,8 @@ pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLo
 pub use value::{Value, ValueGuard};
 pub use wait::WaitStrategy;
 // re-exports: sync primitives (one line per module, kept sorted)
+pub use sync::barrier::{Barrier, BarrierCell, BarrierError, BarrierWaitResult, MAX_PARTIES};
 pub use sync::condvar::{Condvar, RawCondvar, WaitTimeoutResult};
 pub use sync::event::{Event, RawEvent};
+pub use sync::rwlock::{RwLock, RwLockCell, RwLockReadGuard, RwLockWriteGuard};
 pub use sync::semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreCell};

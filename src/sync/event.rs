@@ -41,7 +41,6 @@ const PARKED: u32 = 1 << 1;
 const EPOCH_ONE: u32 = 1 << 2;
 const EPOCH_MASK: u32 = !(SET | PARKED);
 
-
 /// Longest sleep between two looks at the word. A `set` whose process died
 /// between its CAS and its wake leaves sleepers that nobody wakes (a condvar
 /// notify likewise); the word tells the truth, so they notice on their next

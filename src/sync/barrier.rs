@@ -1,0 +1,710 @@
+//! [`Barrier`]: a reusable barrier for a fixed number of parties, shared by
+//! name between processes, that breaks instead of hanging when a party dies
+//! or times out; and the embeddable [`BarrierCell`].
+//!
+//! # The state word (32 bits)
+//!
+//! | bits     | name     | meaning                                                  |
+//! |----------|----------|----------------------------------------------------------|
+//! | 26..=31  | epoch    | bumped by every `reset()` (6 bits, wraps)                |
+//! | 13..=25  | gen      | bumped when a generation completes (13 bits, wraps)      |
+//! | 12       | `PARKED` | someone may sleep on the futex: a transition must wake   |
+//! | 11       | `BROKEN` | this generation is broken: every waiter leaves with an error |
+//! | 0..=10   | count    | parties arrived in this generation (`< parties`)         |
+//!
+//! `epoch` and `gen` together form the *round* (the word shifted right by
+//! 13). A party arrives by CAS `count -> count + 1`; the one that would make
+//! `count == parties` is the leader: it CASes to `gen + 1, count 0` instead
+//! and wakes the sleepers. A waiter waits for its round to change:
+//!
+//! - round unchanged, `BROKEN` set: the generation broke (`Broken`);
+//! - `gen` changed: its generation completed (`Ok`);
+//! - only `epoch` changed: `reset()` ended its generation (`Broken`).
+//!
+//! The last rule relies on the barrier's contract that at most `parties`
+//! parties use it at once: a generation after ours cannot complete while we
+//! are still inside ours, so a changed `gen` means ours completed.
+//!
+//! # Arrival table and dead parties
+//!
+//! A party that arrives as the `i`th (`i = count` before its CAS) writes its
+//! liveness token and round into `arrivals[i]`, and clears the round when it
+//! leaves. A sleeping waiter polls (1 ms, doubling to 16 ms): it asks the
+//! segment's liveness registry about a few recorded arrivals of its round
+//! (rotating through them); a dead one breaks the barrier, so nobody waits
+//! for a party that can never come back. A party that dies *before* it
+//! arrives cannot be told from a slow one: use
+//! [`wait_timeout`](Barrier::wait_timeout) to bound that case. A party that
+//! dies between its arrival CAS and writing its table entry is likewise not
+//! seen (that window is a few instructions long).
+//!
+//! Every value read from the state is range-checked: a count at or above
+//! `parties` (a corrupted word) breaks the barrier, an index never leaves the
+//! table, and a corrupted `parties` makes every wait fail with `Broken`.
+
+use std::fmt;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
+use crate::segment::header::{Fingerprint, ObjectKind};
+use crate::segment::registry::Liveness;
+use crate::segment::{OpenOptions, RawSegment, Segment, ShmSafe, Spec};
+use crate::wait::{Deadline, SpinWait, WaitStrategy};
+
+/// Most parties a barrier may have.
+pub const MAX_PARTIES: u32 = 1024;
+
+const COUNT_MASK: u32 = (1 << 11) - 1;
+const BROKEN: u32 = 1 << 11;
+const PARKED: u32 = 1 << 12;
+const ROUND_SHIFT: u32 = 13;
+const GEN_ONE: u32 = 1 << ROUND_SHIFT;
+const GEN_MASK: u32 = ((1 << 13) - 1) << ROUND_SHIFT;
+const EPOCH_ONE: u32 = 1 << 26;
+/// Round value of an arrival entry that names nobody (rounds have 19 bits).
+const VACANT: u32 = u32::MAX;
+const _: () = assert!(MAX_PARTIES <= COUNT_MASK);
+
+/// Shortest and longest sleep between two liveness checks.
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(16);
+/// Arrivals a waiter checks per poll (bounds the syscalls of large barriers).
+const CHECKS_PER_POLL: u32 = 4;
+
+/// Why a barrier wait failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarrierError {
+    /// The barrier is broken: a party timed out or died, the generation was
+    /// [`reset`](Barrier::reset) while this party waited, or the shared state
+    /// is corrupted. Every wait fails this way until `reset()`.
+    Broken,
+    /// This party's own timeout ran out. The barrier is now broken for the
+    /// others.
+    TimedOut,
+}
+
+impl fmt::Display for BarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BarrierError::Broken => "the barrier is broken (a party died, timed out, or it was reset)",
+            BarrierError::TimedOut => "timed out waiting at the barrier; the barrier is now broken",
+        })
+    }
+}
+
+impl std::error::Error for BarrierError {}
+
+/// What a successful [`Barrier::wait`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarrierWaitResult {
+    leader: bool,
+}
+
+impl BarrierWaitResult {
+    /// True for exactly one party of each generation: the one that arrived
+    /// last.
+    pub fn is_leader(&self) -> bool {
+        self.leader
+    }
+}
+
+/// One entry of the arrival table: who arrived `i`th, in which round.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct Arrival {
+    token: AtomicU32,
+    round: AtomicU32,
+}
+
+impl Arrival {
+    fn vacant() -> Arrival {
+        Arrival { token: AtomicU32::new(0), round: AtomicU32::new(VACANT) }
+    }
+}
+
+/// The barrier logic over a state word and an arrival table, wherever they
+/// live (a [`BarrierCell`], or a small table in a loom model).
+pub(crate) struct Core<'a> {
+    pub state: &'a AtomicU32,
+    pub arrivals: &'a [Arrival],
+    pub parties: u32,
+}
+
+fn wake_all(word: &AtomicU32) {
+    futex_wake(word, i32::MAX as u32);
+}
+
+impl Core<'_> {
+    /// Waits for the others. `Ok(true)` for the leader. With `poll == false`
+    /// (loom models) sleeps are not bounded and dead parties are not sought.
+    pub fn wait(
+        &self,
+        live: &impl Liveness,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        poll: bool,
+    ) -> Result<bool, BarrierError> {
+        let parties = self.parties;
+        if parties == 0 || parties > MAX_PARTIES || parties as usize > self.arrivals.len() {
+            return Err(BarrierError::Broken);
+        }
+        // Acquire/Release on the arrival CAS: every party's writes before the
+        // barrier are published by its Release RMW; they form one release
+        // sequence that the leader's AcqRel CAS, and then every waiter's
+        // Acquire load of the leader's value, synchronize with.
+        let mut cur = self.state.load(Ordering::Acquire);
+        let (round, index) = loop {
+            if cur & BROKEN != 0 {
+                return Err(BarrierError::Broken);
+            }
+            let count = cur & COUNT_MASK;
+            if count >= parties {
+                // Corrupted: more arrivals than parties. Break it.
+                self.break_round(cur);
+                return Err(BarrierError::Broken);
+            }
+            if count + 1 == parties {
+                let next = ((cur & !GEN_MASK) | (cur.wrapping_add(GEN_ONE) & GEN_MASK)) & !(COUNT_MASK | PARKED);
+                match self.state.compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => {
+                        if cur & PARKED != 0 {
+                            wake_all(self.state);
+                        }
+                        return Ok(true);
+                    }
+                    Err(actual) => cur = actual,
+                }
+                continue;
+            }
+            match self.state.compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break (cur >> ROUND_SHIFT, count as usize),
+                Err(actual) => cur = actual,
+            }
+        };
+        // `index < parties <= arrivals.len()` (checked above).
+        let entry = &self.arrivals[index];
+        entry.token.store(live.token(), Ordering::Relaxed);
+        // Release: a checker that sees our round also sees our token.
+        entry.round.store(round, Ordering::Release);
+        let outcome = self.wait_for(round, index as u32, live, deadline, strategy, poll);
+        // Leave: our entry no longer names a waiter (unless a later party of
+        // the same index already took it over).
+        let _ = entry.round.compare_exchange(round, VACANT, Ordering::Relaxed, Ordering::Relaxed);
+        outcome.map(|()| false)
+    }
+
+    fn wait_for(
+        &self,
+        round: u32,
+        index: u32,
+        live: &impl Liveness,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        poll: bool,
+    ) -> Result<(), BarrierError> {
+        let mut spin = SpinWait::new(strategy);
+        let mut nap = POLL_MIN;
+        let mut cursor = index.wrapping_add(1);
+        loop {
+            let cur = self.state.load(Ordering::Acquire);
+            if cur >> ROUND_SHIFT != round {
+                // Gen moved: our generation completed. Only epoch moved: reset.
+                return if (cur ^ (round << ROUND_SHIFT)) & GEN_MASK != 0 { Ok(()) } else { Err(BarrierError::Broken) };
+            }
+            if cur & BROKEN != 0 {
+                return Err(BarrierError::Broken);
+            }
+            if spin.spin() {
+                continue;
+            }
+            if poll && self.dead_arrival(cur, round, index, &mut cursor, live) {
+                self.break_round(cur);
+                continue;
+            }
+            let timeout = if poll || deadline != Deadline::Never {
+                match deadline.sleep_for(nap) {
+                    Some(t) => Some(t),
+                    None => {
+                        if self.break_round(cur) {
+                            return Err(BarrierError::TimedOut);
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            if !spin.parks() {
+                continue;
+            }
+            if cur & PARKED == 0
+                && self.state.compare_exchange(cur, cur | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
+            {
+                continue;
+            }
+            futex_wait(self.state, cur | PARKED, timeout);
+            nap = (nap * 2).min(POLL_MAX);
+        }
+    }
+
+    /// Whether one of a few recorded arrivals of `round` is dead.
+    fn dead_arrival(&self, cur: u32, round: u32, index: u32, cursor: &mut u32, live: &impl Liveness) -> bool {
+        let count = (cur & COUNT_MASK).min(self.parties).min(self.arrivals.len() as u32);
+        for _ in 0..CHECKS_PER_POLL.min(count) {
+            let i = *cursor % count;
+            *cursor = cursor.wrapping_add(1);
+            if i == index {
+                continue;
+            }
+            let entry = &self.arrivals[i as usize];
+            // Acquire pairs with the arriving party's Release of its round.
+            if entry.round.load(Ordering::Acquire) == round && !live.is_alive(entry.token.load(Ordering::Relaxed)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Breaks the generation seen in `cur` if it is still current and not
+    /// yet broken. Returns whether this call broke it.
+    fn break_round(&self, cur: u32) -> bool {
+        let broken = (cur | BROKEN) & !PARKED;
+        if self.state.compare_exchange(cur, broken, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if cur & PARKED != 0 {
+                wake_all(self.state);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Starts a fresh generation: not broken, nobody arrived. Parties still
+    /// waiting in the old one leave with `Broken`.
+    pub fn reset(&self) {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            let next = (cur & GEN_MASK) | (cur.wrapping_add(EPOCH_ONE) & !(GEN_MASK | (GEN_ONE - 1)));
+            match self.state.compare_exchange(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    if cur & PARKED != 0 {
+                        wake_all(self.state);
+                    }
+                    return;
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & BROKEN != 0
+    }
+}
+
+/// A barrier's whole shared state, laid out to be embedded in a user's own
+/// `#[repr(C)]` state placed with [`Segment`] (what [`Barrier`] keeps in its
+/// segment). About 8 KiB: the state word, the party count, and an arrival
+/// table of [`MAX_PARTIES`] entries.
+///
+/// ```
+/// use shmkit::{BarrierCell, Segment, ShmSafe};
+///
+/// #[repr(C)]
+/// struct Stage {
+///     step: BarrierCell,
+/// }
+/// // SAFETY: repr(C), and every field is ShmSafe.
+/// unsafe impl ShmSafe for Stage {}
+///
+/// # let name = format!("doc-barrier-cell-{}", std::process::id());
+/// let seg = Segment::create(&name, Stage { step: BarrierCell::new(1)? })?;
+/// assert!(seg.step.wait(&seg).unwrap().is_leader());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[repr(C, align(64))]
+pub struct BarrierCell {
+    state: AtomicU32,
+    parties: AtomicU32,
+    arrivals: [Arrival; MAX_PARTIES as usize],
+}
+
+// SAFETY: repr(C) of atomics only: every bit pattern is a valid state (values
+// are range-checked on use), no pointers, no drop glue.
+unsafe impl ShmSafe for BarrierCell {}
+
+impl BarrierCell {
+    /// A fresh barrier for `parties` parties (1 to [`MAX_PARTIES`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `parties` is out of range.
+    pub fn new(parties: u32) -> Result<BarrierCell, Error> {
+        check_parties(parties)?;
+        Ok(BarrierCell {
+            state: AtomicU32::new(0),
+            parties: AtomicU32::new(parties),
+            arrivals: std::array::from_fn(|_| Arrival::vacant()),
+        })
+    }
+
+    fn core(&self) -> Core<'_> {
+        Core { state: &self.state, arrivals: &self.arrivals, parties: self.parties.load(Ordering::Relaxed) }
+    }
+
+    fn check_in<S: ShmSafe>(&self, seg: &Segment<S>) {
+        let inside = seg.raw().contains((self as *const Self).cast(), std::mem::size_of::<Self>());
+        assert!(inside, "BarrierCell: the cell is not inside the segment given for liveness checks");
+    }
+
+    /// The number of parties (as stored; a corrupted value is reported as is).
+    pub fn parties(&self) -> u32 {
+        self.parties.load(Ordering::Relaxed)
+    }
+
+    /// Waits until all parties have called `wait` in this generation.
+    ///
+    /// # Errors
+    /// [`BarrierError::Broken`] if the barrier is or becomes broken.
+    ///
+    /// # Panics
+    /// If the cell does not lie inside `seg`.
+    pub fn wait<S: ShmSafe>(&self, seg: &Segment<S>) -> Result<BarrierWaitResult, BarrierError> {
+        self.wait_deadline_in(seg, Deadline::Never)
+    }
+
+    /// As [`BarrierCell::wait`], giving up (and breaking the barrier) after
+    /// `timeout`.
+    ///
+    /// # Errors
+    /// [`BarrierError::TimedOut`], or `Broken`.
+    ///
+    /// # Panics
+    /// As [`BarrierCell::wait`].
+    pub fn wait_timeout<S: ShmSafe>(
+        &self,
+        seg: &Segment<S>,
+        timeout: Duration,
+    ) -> Result<BarrierWaitResult, BarrierError> {
+        self.wait_deadline_in(seg, Deadline::after(timeout))
+    }
+
+    fn wait_deadline_in<S: ShmSafe>(
+        &self,
+        seg: &Segment<S>,
+        deadline: Deadline,
+    ) -> Result<BarrierWaitResult, BarrierError> {
+        self.check_in(seg);
+        let leader = self.core().wait(seg.raw(), deadline, WaitStrategy::Adaptive, true)?;
+        Ok(BarrierWaitResult { leader })
+    }
+
+    /// Starts a fresh, unbroken generation (see [`Barrier::reset`]).
+    pub fn reset(&self) {
+        self.core().reset();
+    }
+
+    /// Whether the barrier is broken.
+    pub fn is_broken(&self) -> bool {
+        self.core().is_broken()
+    }
+}
+
+fn check_parties(parties: u32) -> Result<(), Error> {
+    if parties == 0 || parties > MAX_PARTIES {
+        return Err(Error::InvalidArgument(format!("a barrier needs 1 to {MAX_PARTIES} parties, not {parties}")));
+    }
+    Ok(())
+}
+
+/// A reusable barrier for a fixed number of parties, shared by name between
+/// processes (Python's `multiprocessing.Barrier`).
+///
+/// Each [`wait`](Barrier::wait) blocks until `parties` calls have arrived in
+/// the current generation; then all return and exactly one of them
+/// [is the leader](BarrierWaitResult::is_leader). The barrier is reused for
+/// the next generation at once.
+///
+/// If a waiting party dies, or a party's timeout runs out, the barrier
+/// *breaks*: every waiter returns [`BarrierError::Broken`] (the one that
+/// timed out gets `TimedOut`) instead of hanging, and every later wait fails
+/// until [`reset`](Barrier::reset). A party that dies before it arrives
+/// looks like a slow one; bound that with [`wait_timeout`](Barrier::wait_timeout).
+///
+/// The handle is `Send` and `Sync`; threads may share one handle (each
+/// waiting thread counts as one party).
+///
+/// ```
+/// use shmkit::Barrier;
+/// # let name = format!("doc-barrier-{}", std::process::id());
+/// let b = Barrier::create(&name, 2)?;
+/// let other = Barrier::open(&name)?;
+/// let t = std::thread::spawn(move || other.wait().unwrap().is_leader());
+/// let me = b.wait().unwrap().is_leader();
+/// assert!(me ^ t.join().unwrap()); // exactly one leader
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Barrier {
+    seg: RawSegment,
+    cell: NonNull<BarrierCell>,
+    strategy: WaitStrategy,
+}
+
+// SAFETY: the handle owns its mapping; the cell is shared state made only of
+// atomics, designed for concurrent use from any thread of any process.
+unsafe impl Send for Barrier {}
+// SAFETY: as above; `&Barrier` only reaches the cell through atomics.
+unsafe impl Sync for Barrier {}
+
+impl Barrier {
+    fn spec() -> Spec {
+        Spec::new(
+            ObjectKind::Barrier,
+            // No element type: `()` keeps the fingerprint independent of
+            // where this type lives; the state's size is checked as well.
+            Fingerprint::of::<()>(1),
+            std::mem::size_of::<BarrierCell>(),
+            std::mem::align_of::<BarrierCell>(),
+        )
+    }
+
+    fn init(parties: u32) -> impl FnMut(*mut u8) {
+        move |p| {
+            // SAFETY: RawSegment::create hands us zeroed, writable memory of
+            // the spec's size and alignment, not yet visible to others.
+            // Writing field by field keeps the 8 KiB state off the stack.
+            unsafe {
+                let cell = p.cast::<BarrierCell>();
+                std::ptr::addr_of_mut!((*cell).state).write(AtomicU32::new(0));
+                std::ptr::addr_of_mut!((*cell).parties).write(AtomicU32::new(parties));
+                let table = std::ptr::addr_of_mut!((*cell).arrivals).cast::<Arrival>();
+                for i in 0..MAX_PARTIES as usize {
+                    table.add(i).write(Arrival::vacant());
+                }
+            }
+        }
+    }
+
+    fn wrap(seg: RawSegment, expect: Option<u32>) -> Result<Self, Error> {
+        // SAFETY: data_ptr points into a live mapping, so it is not null; the
+        // spec check at open guarantees a BarrierCell's size and alignment.
+        let cell = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<BarrierCell>()) };
+        let b = Barrier { seg, cell, strategy: WaitStrategy::Adaptive };
+        let parties = b.cell().parties();
+        if check_parties(parties).is_err() {
+            return Err(Error::Corrupt { name: b.name().to_owned(), reason: format!("barrier of {parties} parties") });
+        }
+        if let Some(want) = expect.filter(|&w| w != parties) {
+            return Err(Error::InvalidArgument(format!(
+                "barrier '{}' exists with {parties} parties, not {want}",
+                b.name()
+            )));
+        }
+        Ok(b)
+    }
+
+    fn cell(&self) -> &BarrierCell {
+        // SAFETY: the cell lies in our mapping, which lives as long as self.
+        unsafe { self.cell.as_ref() }
+    }
+
+    /// Creates the barrier `name` for `parties` parties (1 to
+    /// [`MAX_PARTIES`]). Exclusive: fails if the name exists.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad party count,
+    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
+    pub fn create(name: &str, parties: u32) -> Result<Self, Error> {
+        Self::create_with(name, parties, &OpenOptions::default())
+    }
+
+    /// [`Barrier::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Barrier::create`].
+    pub fn create_with(name: &str, parties: u32, opts: &OpenOptions) -> Result<Self, Error> {
+        check_parties(parties)?;
+        RawSegment::create(name, &Self::spec(), opts, Self::init(parties)).and_then(|s| Self::wrap(s, None))
+    }
+
+    /// Opens the existing barrier `name`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::Corrupt`] for a
+    /// party count out of range, and the other open checks.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &OpenOptions::default())
+    }
+
+    /// [`Barrier::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Barrier::open`].
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::open(name, &Self::spec(), opts).and_then(|s| Self::wrap(s, None))
+    }
+
+    /// Opens `name`, or creates it for `parties` parties: safe when
+    /// processes race.
+    ///
+    /// # Errors
+    /// As [`Barrier::open`] and [`Barrier::create`];
+    /// [`Error::InvalidArgument`] if it exists with another party count.
+    pub fn open_or_create(name: &str, parties: u32) -> Result<Self, Error> {
+        Self::open_or_create_with(name, parties, &OpenOptions::default())
+    }
+
+    /// [`Barrier::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Barrier::open_or_create`].
+    pub fn open_or_create_with(name: &str, parties: u32, opts: &OpenOptions) -> Result<Self, Error> {
+        check_parties(parties)?;
+        RawSegment::open_or_create(name, &Self::spec(), opts, Self::init(parties))
+            .and_then(|s| Self::wrap(s, Some(parties)))
+    }
+
+    /// Sets how this handle waits.
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.seg.name()
+    }
+
+    /// Keeps the name after this (creating) handle is dropped.
+    pub fn persist(&self) {
+        self.seg.persist();
+    }
+
+    /// The number of parties.
+    pub fn parties(&self) -> u32 {
+        self.cell().parties()
+    }
+
+    fn wait_until(&self, deadline: Deadline) -> Result<BarrierWaitResult, BarrierError> {
+        let leader = self.cell().core().wait(&self.seg, deadline, self.strategy, true)?;
+        Ok(BarrierWaitResult { leader })
+    }
+
+    /// Waits until all parties have arrived in this generation.
+    ///
+    /// # Errors
+    /// [`BarrierError::Broken`] if the barrier is broken, or breaks while
+    /// waiting (a waiting party died or timed out, or it was reset).
+    pub fn wait(&self) -> Result<BarrierWaitResult, BarrierError> {
+        self.wait_until(Deadline::Never)
+    }
+
+    /// Waits at most `timeout`; if it runs out, breaks the barrier.
+    ///
+    /// # Errors
+    /// [`BarrierError::TimedOut`] for this party (the others get `Broken`),
+    /// or `Broken`.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<BarrierWaitResult, BarrierError> {
+        self.wait_until(Deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` at most; then breaks the barrier.
+    ///
+    /// # Errors
+    /// As [`Barrier::wait_timeout`].
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<BarrierWaitResult, BarrierError> {
+        self.wait_until(Deadline::At(deadline))
+    }
+
+    /// Returns the barrier to a fresh, unbroken generation with nobody
+    /// arrived. Parties waiting in the current generation leave with
+    /// [`BarrierError::Broken`].
+    pub fn reset(&self) {
+        self.cell().reset();
+    }
+
+    /// Whether the barrier is broken (a snapshot).
+    pub fn is_broken(&self) -> bool {
+        self.cell().is_broken()
+    }
+
+    /// How many parties have arrived in the current generation and wait (a
+    /// snapshot, for diagnostics).
+    pub fn arrived(&self) -> u32 {
+        self.cell().state.load(Ordering::Relaxed) & COUNT_MASK
+    }
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier").field("name", &self.name()).field("parties", &self.parties()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+
+    struct Mock(u32);
+    impl Liveness for Mock {
+        fn token(&self) -> u32 {
+            self.0
+        }
+        fn is_alive(&self, _token: u32) -> bool {
+            true
+        }
+    }
+
+    struct Shared {
+        state: AtomicU32,
+        arrivals: Vec<Arrival>,
+        leaders: [AtomicU32; 2],
+    }
+
+    fn model(parties: u32, preemptions: usize) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(preemptions);
+        b.check(move || {
+            let shared = Arc::new(Shared {
+                state: AtomicU32::new(0),
+                arrivals: (0..parties).map(|_| Arrival::vacant()).collect(),
+                leaders: [AtomicU32::new(0), AtomicU32::new(0)],
+            });
+            let run = move |s: Arc<Shared>, id: u32| {
+                let core = Core { state: &s.state, arrivals: &s.arrivals, parties };
+                for generation in 0..2 {
+                    let leader = core.wait(&Mock(id), Deadline::Never, WaitStrategy::Park, false).expect("not broken");
+                    if leader {
+                        s.leaders[generation].fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            };
+            let handles: Vec<_> = (1..parties)
+                .map(|id| {
+                    let s = shared.clone();
+                    loom::thread::spawn(move || run(s, id))
+                })
+                .collect();
+            run(shared.clone(), 0);
+            for h in handles {
+                h.join().unwrap();
+            }
+            for g in &shared.leaders {
+                assert_eq!(g.load(Ordering::Relaxed), 1, "exactly one leader per generation");
+            }
+        });
+    }
+
+    #[test]
+    fn loom_barrier_two_parties_two_generations() {
+        model(2, 3);
+    }
+
+    #[test]
+    fn loom_barrier_three_parties_two_generations() {
+        // Two preemptions take minutes with three parties; one explores
+        // every arrival order of both generations.
+        model(3, 1);
+    }
+}

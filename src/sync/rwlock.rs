@@ -1,0 +1,1006 @@
+//! [`RwLock<T>`]: a robust, writer-preferring reader-writer lock shared by
+//! name between processes, its guards, and the embeddable [`RwLockCell<T>`].
+//!
+//! # The state
+//!
+//! | field         | bits    | meaning                                                   |
+//! |---------------|---------|-----------------------------------------------------------|
+//! | `word`        | 31      | `PARKED`: someone may sleep on `word`; unlock wakes all    |
+//! |               | 30      | `LOCKED`: a writer holds it, or waits for readers to leave |
+//! |               | 29      | `DIRTY`: a writer died holding it (see below)              |
+//! |               | 0..=28  | the writer's liveness token                                |
+//! | `drain`       | 32      | 1 while a writer sleeps until the readers have left        |
+//! | `readers[s]`  | 19..=31 | read holds of the handle in registry slot `s` (13 bits)    |
+//! |               | 0..=18  | that handle's token generation                             |
+//!
+//! `word` is a robust lock word like [`Mutex`](crate::Mutex)'s, taken by
+//! writers. Readers do not share one counter: each handle counts its own read
+//! holds in the entry of its liveness slot, tagged with its generation, so a
+//! dead reader's holds can be told apart and dropped.
+//!
+//! - **Read**: add one to our entry, then look at `word`. If no writer is
+//!   there, we hold a read lock. Otherwise step back (subtract again) and
+//!   wait on `word` until the writer leaves. A waiting writer holds `LOCKED`
+//!   too, so new readers wait behind it: writers are not starved.
+//! - **Write**: take `word` (as a mutex), then wait until every entry has a
+//!   zero count. Both sides "announce, then look at the other side" with
+//!   `SeqCst` accesses (a Dekker pair), so a reader and a writer never both
+//!   go ahead.
+//!
+//! # Death
+//!
+//! - A writer that dies holding (or waiting with) `word` is noticed by the
+//!   next locker, which polls the registry (sleeps of 1 ms doubling to
+//!   16 ms): a writer takes `word` over with `DIRTY` and gets `OwnerDied`; a
+//!   reader releases `word` leaving `DIRTY` set.
+//! - While `DIRTY` is set, readers get their guard as
+//!   [`LockError::OwnerDied`]: a reader cannot repair the data, so every
+//!   reader is told until a writer has taken the lock (it gets `OwnerDied`
+//!   too); when that write guard drops, `DIRTY` is cleared.
+//! - A reader that dies holding read locks: a writer waiting for the readers
+//!   asks the registry about every entry with a non-zero count; a dead one
+//!   is reset to zero by CAS, so its holds are dropped exactly once. A new
+//!   handle that claims the dead one's slot also drops them (the generation
+//!   differs).
+//!
+//! Corrupted state never leads to undefined behaviour or a panic: indexes
+//! are range-checked and a stale or foreign entry is ignored. It can make
+//! the lock look held by a live holder (as with `Mutex`); the timeout forms
+//! bound such a wait.
+//!
+//! The token names a handle, not a thread: a thread that takes a read lock
+//! and then a write lock through any handle deadlocks, as with std's lock.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use crate::error::Error;
+// Only the loom models need a fence (see `dekker_fence`).
+use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
+use crate::segment::header::{Fingerprint, ObjectKind};
+use crate::segment::registry::{GEN_BITS, Liveness, MAX_SLOTS, TOKEN_BITS, TOKEN_MASK, token_slot};
+use crate::segment::{OpenOptions, RawSegment, Segment, ShmSafe, Spec};
+use crate::sync::mutex::{LockError, LockResult, TryLockError, TryLockResult};
+use crate::sync::raw_mutex::LockFail;
+use crate::wait::{Deadline, SpinWait, WaitStrategy};
+#[cfg(loom)]
+use loom::sync::atomic::fence;
+
+const PARKED: u32 = 1 << 31;
+const LOCKED: u32 = 1 << 30;
+const DIRTY: u32 = 1 << 29;
+const _: () = assert!(TOKEN_MASK < DIRTY);
+
+const SLOT_BITS: u32 = TOKEN_BITS - GEN_BITS;
+const ENTRY_GEN: u32 = (1 << GEN_BITS) - 1;
+const COUNT_ONE: u32 = 1 << GEN_BITS;
+/// Most read holds one handle may have at once.
+const MAX_HOLDS: u32 = u32::MAX >> GEN_BITS;
+
+/// Shortest and longest sleep between two liveness checks.
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(16);
+
+fn wake_all(word: &AtomicU32) {
+    futex_wake(word, i32::MAX as u32);
+}
+
+/// The SeqCst fence of a Dekker pair ("announce, then look at the other
+/// side"). Both sides already use `SeqCst` accesses, which the C++ model
+/// totally orders, so on real hardware no fence is needed (on x86 a
+/// `SeqCst` RMW is a full barrier and a `SeqCst` load a plain load). Loom
+/// treats `SeqCst` accesses as `AcqRel` but models `SeqCst` fences, so the
+/// models check the same protocol with explicit fences.
+#[inline]
+fn dekker_fence() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
+}
+
+/// Removes a read hold of the handle with `generation` from its `entry`, and
+/// wakes a writer waiting on `drain` for it.
+#[inline]
+fn release_read(entry: &AtomicU32, generation: u32, drain: &AtomicU32) {
+    let mut e = entry.load(Ordering::Relaxed);
+    loop {
+        if e & ENTRY_GEN != generation || e >> GEN_BITS == 0 {
+            // Not ours any more (a corrupted entry): nothing to give back.
+            break;
+        }
+        // SeqCst (so Release): our reads of the data happen-before the
+        // writer's scan that sees the smaller count; and a Dekker pair with
+        // the writer's `drain = 1` and re-scan.
+        match entry.compare_exchange_weak(e, e - COUNT_ONE, Ordering::SeqCst, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(actual) => e = actual,
+        }
+    }
+    // Either the writer's re-scan sees our smaller count, or we see its
+    // `drain` flag (see `dekker_fence`).
+    dekker_fence();
+    if drain.load(Ordering::SeqCst) != 0 && drain.swap(0, Ordering::Relaxed) != 0 {
+        wake_all(drain);
+    }
+}
+
+/// Releases the write lock held in `word`.
+fn unlock_write(word: &AtomicU32, keep_dirty: bool) {
+    // Release: our writes happen-before the next locker's acquire.
+    let old = word.swap(if keep_dirty { DIRTY } else { 0 }, Ordering::Release);
+    if old & PARKED != 0 {
+        wake_all(word);
+    }
+}
+
+fn generation(token: u32) -> u32 {
+    (token >> SLOT_BITS) & ENTRY_GEN
+}
+
+/// The lock logic over the three parts of the state, wherever they live.
+#[derive(Clone, Copy)]
+pub(crate) struct Core<'a> {
+    pub word: &'a AtomicU32,
+    pub drain: &'a AtomicU32,
+    /// The entries of the registry slots in use (at most the table).
+    pub readers: &'a [AtomicU32],
+}
+
+impl Core<'_> {
+    fn entry(&self, token: u32) -> Option<&AtomicU32> {
+        self.readers.get(token_slot(token) as usize)
+    }
+
+    /// Adds a read hold to our entry, dropping holds a dead previous owner
+    /// of the slot left. `false` if the entry is full.
+    #[inline]
+    fn enter(entry: &AtomicU32, generation: u32) -> bool {
+        let mut e = entry.load(Ordering::Relaxed);
+        loop {
+            let held = if e & ENTRY_GEN == generation { e >> GEN_BITS } else { 0 };
+            if held >= MAX_HOLDS {
+                return false;
+            }
+            // SeqCst: this announcement and the caller's following look at
+            // `word` form a Dekker pair with a writer's take and scan.
+            let next = ((held + 1) << GEN_BITS) | generation;
+            match entry.compare_exchange_weak(e, next, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => e = actual,
+            }
+        }
+    }
+
+    /// Removes a read hold from our entry and wakes a writer waiting for it.
+    #[inline]
+    fn leave(&self, token: u32) {
+        if let Some(entry) = self.entry(token) {
+            release_read(entry, generation(token), self.drain);
+        }
+    }
+
+    /// Takes a read lock. `Ok(true)`: a writer died holding the lock and no
+    /// writer has repaired the data since.
+    #[inline]
+    pub fn read(
+        &self,
+        live: &impl Liveness,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        poll: bool,
+    ) -> Result<bool, LockFail> {
+        let me = live.token();
+        let Some(entry) = self.entry(me) else {
+            // Our slot lies past the table: cannot happen with a checked
+            // header; never block on it.
+            return Err(LockFail::WouldBlock);
+        };
+        let generation = generation(me);
+        if Self::enter(entry, generation) {
+            // Either a writer's scan sees our hold, or we see its `LOCKED`
+            // (see `dekker_fence`). SeqCst is also Acquire: the last
+            // writer's Release unlock.
+            dekker_fence();
+            let w = self.word.load(Ordering::SeqCst);
+            if w & LOCKED == 0 {
+                return Ok(w & DIRTY != 0);
+            }
+            self.leave(me);
+        }
+        self.read_slow(me, entry, live, deadline, strategy, poll)
+    }
+
+    #[cold]
+    fn read_slow(
+        &self,
+        me: u32,
+        entry: &AtomicU32,
+        live: &impl Liveness,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        poll: bool,
+    ) -> Result<bool, LockFail> {
+        let generation = generation(me);
+        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
+        let mut nap = POLL_MIN;
+        loop {
+            if Self::enter(entry, generation) {
+                // As in `read`.
+                dekker_fence();
+                let w = self.word.load(Ordering::SeqCst);
+                if w & LOCKED == 0 {
+                    return Ok(w & DIRTY != 0);
+                }
+                self.leave(me);
+            } else {
+                // This handle already has MAX_HOLDS read holds (or its entry
+                // is corrupted): wait for one to end, in bounded naps.
+                let nap_for = self.nap(deadline, nap, true)?;
+                std::thread::sleep(nap_for.unwrap_or(POLL_MAX));
+                nap = (nap * 2).min(POLL_MAX);
+                continue;
+            }
+            // Wait for the writer to leave.
+            loop {
+                let w = self.word.load(Ordering::Relaxed);
+                if w & LOCKED == 0 {
+                    break;
+                }
+                if spin.spin() {
+                    continue;
+                }
+                if poll && !live.is_alive(w & TOKEN_MASK) {
+                    // The writer died: release the word on its behalf.
+                    if self.word.compare_exchange(w, DIRTY, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                        if w & PARKED != 0 {
+                            wake_all(self.word);
+                        }
+                        break;
+                    }
+                    continue;
+                }
+                let timeout = self.nap(deadline, nap, poll)?;
+                if !spin.parks() {
+                    continue;
+                }
+                if w & PARKED == 0
+                    && self.word.compare_exchange_weak(w, w | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
+                {
+                    continue;
+                }
+                futex_wait(self.word, w | PARKED, timeout);
+                nap = (nap * 2).min(POLL_MAX);
+            }
+        }
+    }
+
+    /// How long to sleep: `Err` once the deadline passed; `None` (no limit)
+    /// only in models without polling.
+    fn nap(&self, deadline: Deadline, nap: Duration, poll: bool) -> Result<Option<Duration>, LockFail> {
+        if !poll && deadline == Deadline::Never {
+            return Ok(None);
+        }
+        match deadline.sleep_for(nap) {
+            Some(t) => Ok(Some(t)),
+            None if deadline == Deadline::Now => Err(LockFail::WouldBlock),
+            None => Err(LockFail::TimedOut),
+        }
+    }
+
+    /// Takes the write lock. `Ok(true)`: a writer died holding it.
+    #[inline]
+    pub fn write(
+        &self,
+        live: &impl Liveness,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        poll: bool,
+    ) -> Result<bool, LockFail> {
+        let me = LOCKED | live.token();
+        // Acquire: the previous writer's Release unlock.
+        let dirty = match self.word.compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed) {
+            Ok(_) => false,
+            Err(_) => self.write_slow(me, live, deadline, strategy, poll)?,
+        };
+        match self.drain_readers(live, deadline, strategy, poll) {
+            Ok(()) => Ok(dirty),
+            Err(fail) => {
+                // Give the word back as we found it.
+                self.write_unlock(dirty);
+                Err(fail)
+            }
+        }
+    }
+
+    #[cold]
+    fn write_slow(
+        &self,
+        me: u32,
+        live: &impl Liveness,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        poll: bool,
+    ) -> Result<bool, LockFail> {
+        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
+        let mut slept = false;
+        let mut nap = POLL_MIN;
+        loop {
+            let cur = self.word.load(Ordering::Relaxed);
+            if cur & LOCKED == 0 {
+                let parked = if slept { PARKED } else { cur & PARKED };
+                let new = me | parked | (cur & DIRTY);
+                if self.word.compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                    return Ok(cur & DIRTY != 0);
+                }
+                continue;
+            }
+            if spin.spin() {
+                continue;
+            }
+            if poll && !live.is_alive(cur & TOKEN_MASK) {
+                let new = me | DIRTY | (cur & PARKED);
+                if self.word.compare_exchange(cur, new, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                    return Ok(true);
+                }
+                continue;
+            }
+            let timeout = self.nap(deadline, nap, poll)?;
+            if !spin.parks() {
+                continue;
+            }
+            if cur & PARKED == 0
+                && self.word.compare_exchange_weak(cur, cur | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
+            {
+                continue;
+            }
+            futex_wait(self.word, cur | PARKED, timeout);
+            slept = true;
+            nap = (nap * 2).min(POLL_MAX);
+        }
+    }
+
+    /// Whether some entry holds read locks. With `live`, entries of dead
+    /// handles are zeroed (each by one CAS, so their holds go exactly once)
+    /// and do not count.
+    fn readers_present(&self, live: Option<&dyn Fn(u32) -> bool>) -> bool {
+        if live.is_none() {
+            // The common case, a write lock with no readers: OR all entries
+            // together (the count fields line up, so the OR has a non-zero
+            // count iff some entry has), with no branch per entry.
+            let any = self.readers.iter().fold(0, |acc, e| acc | e.load(Ordering::SeqCst));
+            // SeqCst loads are also Acquire: a reader's Release of its hold
+            // makes its data reads happen-before our writes.
+            return any >> GEN_BITS != 0;
+        }
+        let mut present = false;
+        for (slot, entry) in self.readers.iter().enumerate() {
+            // SeqCst: see above.
+            let e = entry.load(Ordering::SeqCst);
+            if e >> GEN_BITS == 0 {
+                continue;
+            }
+            let Some(is_alive) = live else { return true };
+            let token = ((e & ENTRY_GEN) << SLOT_BITS) | slot as u32;
+            if is_alive(token) {
+                present = true;
+            } else {
+                let _ = entry.compare_exchange(e, e & ENTRY_GEN, Ordering::Relaxed, Ordering::Relaxed);
+            }
+        }
+        present
+    }
+
+    fn drain_readers(
+        &self,
+        live: &impl Liveness,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        poll: bool,
+    ) -> Result<(), LockFail> {
+        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
+        let mut nap = POLL_MIN;
+        let check = |token: u32| live.is_alive(token);
+        // We hold `word` (taken with SeqCst): a Dekker pair with a reader's
+        // announcement and look at `word` (see `read`).
+        dekker_fence();
+        loop {
+            if !self.readers_present(None) {
+                return Ok(());
+            }
+            if spin.spin() {
+                continue;
+            }
+            if poll && !self.readers_present(Some(&check)) {
+                return Ok(());
+            }
+            let timeout = self.nap(deadline, nap, poll)?;
+            if !spin.parks() {
+                continue;
+            }
+            // A Dekker pair with a leaving reader (see `leave`).
+            self.drain.store(1, Ordering::SeqCst);
+            dekker_fence();
+            if !self.readers_present(None) {
+                self.drain.store(0, Ordering::Relaxed);
+                return Ok(());
+            }
+            futex_wait(self.drain, 1, timeout);
+            nap = (nap * 2).min(POLL_MAX);
+        }
+    }
+
+    /// Releases the write lock; with `keep_dirty` the mark stays for the
+    /// next locker.
+    pub fn write_unlock(&self, keep_dirty: bool) {
+        unlock_write(self.word, keep_dirty);
+    }
+
+    fn is_write_locked(&self) -> bool {
+        self.word.load(Ordering::Relaxed) & LOCKED != 0
+    }
+}
+
+/// A robust reader-writer lock and the data it protects, laid out to be
+/// embedded in a user's own `#[repr(C)]` state placed with [`Segment`]
+/// (what [`RwLock`] keeps in its segment). About 4 KiB plus the data: a
+/// lock word, a drain word, and one reader entry per possible liveness slot.
+///
+/// ```
+/// use shmkit::{RwLockCell, Segment, ShmSafe};
+///
+/// #[repr(C)]
+/// struct Table {
+///     rows: RwLockCell<[u32; 8]>,
+/// }
+/// // SAFETY: repr(C), and every field is ShmSafe.
+/// unsafe impl ShmSafe for Table {}
+///
+/// # let name = format!("doc-rwcell-{}", std::process::id());
+/// let seg = Segment::create(&name, Table { rows: RwLockCell::new([0; 8]) })?;
+/// seg.rows.write(&seg).unwrap()[3] = 7;
+/// assert_eq!(seg.rows.read(&seg).unwrap()[3], 7);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[repr(C, align(64))]
+pub struct RwLockCell<T> {
+    word: AtomicU32,
+    drain: AtomicU32,
+    readers: [AtomicU32; MAX_SLOTS as usize],
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the data is only reached through guards, which require holding the
+// lock (shared for reads, exclusive for writes); T: Pod has no thread affinity.
+unsafe impl<T: Pod> Sync for RwLockCell<T> {}
+// SAFETY: repr(C); all-zero is an unlocked lock with no readers; every bit
+// pattern of the words is a valid (if possibly stale or dead) state that is
+// range-checked on use; T: Pod accepts any bits; no pointers; no drop glue.
+unsafe impl<T: Pod> ShmSafe for RwLockCell<T> {}
+
+impl<T: Pod> RwLockCell<T> {
+    /// An unlocked cell holding `value`.
+    pub fn new(value: T) -> Self {
+        RwLockCell {
+            word: AtomicU32::new(0),
+            drain: AtomicU32::new(0),
+            readers: std::array::from_fn(|_| AtomicU32::new(0)),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    fn core(&self, slots: u32) -> Core<'_> {
+        let n = (slots.min(MAX_SLOTS)) as usize;
+        Core { word: &self.word, drain: &self.drain, readers: &self.readers[..n] }
+    }
+
+    fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
+        RwLockWriteGuard { cell: self, _not_send: PhantomData }
+    }
+
+    fn check_in<S: ShmSafe>(&self, seg: &Segment<S>) -> u32 {
+        let inside = seg.raw().contains((self as *const Self).cast(), std::mem::size_of::<Self>());
+        assert!(inside, "RwLockCell: the cell is not inside the segment given for liveness checks");
+        seg.raw().header().registry_slots
+    }
+
+    fn read_in(
+        &self,
+        seg: &RawSegment,
+        slots: u32,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+    ) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        let token = Liveness::token(seg);
+        // Our own slot, so always in the table of a checked segment.
+        let Some(entry) = self.readers.get(token_slot(token) as usize) else {
+            return Err(TryLockError::WouldBlock);
+        };
+        let outcome = self.core(slots).read(seg, deadline, strategy, true);
+        let generation = generation(token);
+        wrap(outcome, || RwLockReadGuard { cell: self, entry, generation, _not_send: PhantomData })
+    }
+
+    fn write_in(
+        &self,
+        seg: &RawSegment,
+        slots: u32,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+    ) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        let outcome = self.core(slots).write(seg, deadline, strategy, true);
+        wrap(outcome, || self.write_guard())
+    }
+
+    /// Takes a read lock, blocking while a writer holds or waits for the lock.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] with the guard if a writer died holding the
+    /// lock and no writer has taken it since.
+    ///
+    /// # Panics
+    /// If the cell does not lie inside `seg`.
+    pub fn read<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> LockResult<RwLockReadGuard<'a, T>> {
+        let slots = self.check_in(seg);
+        blocking(|| self.read_in(seg.raw(), slots, Deadline::Never, WaitStrategy::Adaptive))
+    }
+
+    /// Takes a read lock if that is possible without waiting.
+    ///
+    /// # Errors
+    /// [`TryLockError::WouldBlock`], or `OwnerDied` with the guard.
+    ///
+    /// # Panics
+    /// As [`RwLockCell::read`].
+    pub fn try_read<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> TryLockResult<RwLockReadGuard<'a, T>> {
+        let slots = self.check_in(seg);
+        self.read_in(seg.raw(), slots, Deadline::Now, WaitStrategy::Park)
+    }
+
+    /// Takes the write lock, blocking while others hold it.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] with the guard if a writer died holding it.
+    ///
+    /// # Panics
+    /// As [`RwLockCell::read`].
+    pub fn write<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> LockResult<RwLockWriteGuard<'a, T>> {
+        let slots = self.check_in(seg);
+        blocking(|| self.write_in(seg.raw(), slots, Deadline::Never, WaitStrategy::Adaptive))
+    }
+
+    /// Takes the write lock if that is possible without waiting.
+    ///
+    /// # Errors
+    /// [`TryLockError::WouldBlock`], or `OwnerDied` with the guard.
+    ///
+    /// # Panics
+    /// As [`RwLockCell::read`].
+    pub fn try_write<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> TryLockResult<RwLockWriteGuard<'a, T>> {
+        let slots = self.check_in(seg);
+        self.write_in(seg.raw(), slots, Deadline::Now, WaitStrategy::Park)
+    }
+}
+
+fn wrap<G>(outcome: Result<bool, LockFail>, guard: impl FnOnce() -> G) -> TryLockResult<G> {
+    match outcome {
+        Ok(false) => Ok(guard()),
+        Ok(true) => Err(TryLockError::OwnerDied(guard())),
+        Err(LockFail::WouldBlock) => Err(TryLockError::WouldBlock),
+        Err(LockFail::TimedOut) => Err(TryLockError::TimedOut),
+    }
+}
+
+/// Runs a lock attempt without deadline until it holds the lock.
+fn blocking<G>(mut attempt: impl FnMut() -> TryLockResult<G>) -> LockResult<G> {
+    loop {
+        match attempt() {
+            Ok(g) => return Ok(g),
+            Err(TryLockError::OwnerDied(g)) => return Err(LockError::OwnerDied(g)),
+            // Without a deadline an attempt only fails if our liveness slot
+            // lies outside the reader table, which a checked header rules
+            // out; wait a little rather than spin.
+            Err(_) => std::thread::sleep(POLL_MAX),
+        }
+    }
+}
+
+/// RAII guard of a shared read lock: derefs to the data, unlocks on drop.
+#[must_use = "if unused the lock is released immediately"]
+pub struct RwLockReadGuard<'a, T> {
+    cell: &'a RwLockCell<T>,
+    entry: &'a AtomicU32,
+    generation: u32,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: the guard only gives `&T`; sharing it between threads is sound when
+// `T: Sync`, as for `std::sync::RwLockReadGuard`.
+unsafe impl<T: Sync> Sync for RwLockReadGuard<'_, T> {}
+
+impl<T> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: we hold a read lock, so no writer changes the data while
+        // the guard lives; the data outlives 'a.
+        unsafe { &*self.cell.data.get() }
+    }
+}
+
+impl<T> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        release_read(self.entry, self.generation, &self.cell.drain);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// RAII guard of the exclusive write lock: derefs mutably to the data,
+/// unlocks on drop.
+#[must_use = "if unused the lock is released immediately"]
+pub struct RwLockWriteGuard<'a, T> {
+    cell: &'a RwLockCell<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: as for `std::sync::RwLockWriteGuard`: `&guard` only gives `&T`.
+unsafe impl<T: Sync> Sync for RwLockWriteGuard<'_, T> {}
+
+impl<T> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: we hold the write lock: nobody else reaches the data.
+        unsafe { &*self.cell.data.get() }
+    }
+}
+
+impl<T> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: we hold the write lock and `&mut self` is unique.
+        unsafe { &mut *self.cell.data.get() }
+    }
+}
+
+impl<T> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        unlock_write(&self.cell.word, false);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A robust reader-writer lock around a `T: Pod`, shared by name between
+/// processes.
+///
+/// Many readers or one writer. Writer-preferring: once a writer waits, new
+/// readers wait behind it, so a stream of readers cannot starve it (the
+/// other side of that choice: writers that re-lock back to back, with no
+/// pause, can keep readers out for as long as they do so).
+///
+/// Robust like [`Mutex`](crate::Mutex): if a writer dies holding the lock,
+/// the next locker gets [`LockError::OwnerDied`] — a writer, which repairs
+/// the data and clears the mark when its guard drops; or a reader, which is
+/// told but cannot repair, so readers keep getting `OwnerDied` until a
+/// writer has had the lock. If a *reader* dies holding a read lock, its hold
+/// is dropped once a waiting writer finds it dead (within milliseconds).
+///
+/// The handle is `Send` and `Sync`. Read holds are counted per handle: a
+/// thread must not take the write lock while it (or any thread of the same
+/// handle) holds a read lock through it.
+///
+/// ```
+/// use shmkit::RwLock;
+/// # let name = format!("doc-rwlock-{}", std::process::id());
+/// let lock = RwLock::create(&name, [0u64; 4])?;
+/// let other = RwLock::<[u64; 4]>::open(&name)?;
+/// other.write().unwrap()[1] = 9;
+/// let (a, b) = (lock.read().unwrap(), other.read().unwrap()); // many readers
+/// assert_eq!(a[1] + b[1], 18);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct RwLock<T: Pod> {
+    seg: RawSegment,
+    cell: NonNull<RwLockCell<T>>,
+    slots: u32,
+    strategy: WaitStrategy,
+}
+
+// SAFETY: the handle owns its mapping; the cell is shared state designed for
+// concurrent access from any thread of any process, through the lock.
+unsafe impl<T: Pod> Send for RwLock<T> {}
+// SAFETY: as above: every access to the data goes through the lock.
+unsafe impl<T: Pod> Sync for RwLock<T> {}
+
+impl<T: Pod> RwLock<T> {
+    fn spec() -> Spec {
+        Spec::new(
+            ObjectKind::RwLock,
+            Fingerprint::of::<T>(1),
+            std::mem::size_of::<RwLockCell<T>>(),
+            std::mem::align_of::<RwLockCell<T>>(),
+        )
+    }
+
+    fn init(value: T) -> impl FnMut(*mut u8) {
+        move |p| {
+            // SAFETY: RawSegment::create hands us zeroed, writable memory of
+            // the spec's size and alignment, not yet visible to others. Zero
+            // is an unlocked state with no readers, so only the data needs
+            // writing.
+            unsafe { std::ptr::addr_of_mut!((*p.cast::<RwLockCell<T>>()).data).cast::<T>().write(value) }
+        }
+    }
+
+    fn wrap(seg: RawSegment) -> Self {
+        // SAFETY: data_ptr points into a live mapping, so it is not null.
+        let cell = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<RwLockCell<T>>()) };
+        let slots = seg.header().registry_slots;
+        RwLock { seg, cell, slots, strategy: WaitStrategy::Adaptive }
+    }
+
+    fn cell(&self) -> &RwLockCell<T> {
+        // SAFETY: the cell lies in our mapping, which lives as long as self.
+        unsafe { self.cell.as_ref() }
+    }
+
+    /// Creates the lock `name` holding `value`. Exclusive.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
+    pub fn create(name: &str, value: T) -> Result<Self, Error> {
+        Self::create_with(name, value, &OpenOptions::default())
+    }
+
+    /// [`RwLock::create`] with options.
+    ///
+    /// # Errors
+    /// As [`RwLock::create`].
+    pub fn create_with(name: &str, value: T, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::create(name, &Self::spec(), opts, Self::init(value)).map(Self::wrap)
+    }
+
+    /// Opens the existing lock `name`, which must hold a `T`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::WrongType`], and
+    /// the other open checks.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &OpenOptions::default())
+    }
+
+    /// [`RwLock::open`] with options.
+    ///
+    /// # Errors
+    /// As [`RwLock::open`].
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::open(name, &Self::spec(), opts).map(Self::wrap)
+    }
+
+    /// Opens `name`, or creates it holding `value`: safe when processes race.
+    ///
+    /// # Errors
+    /// As [`RwLock::open`] and [`RwLock::create`].
+    pub fn open_or_create(name: &str, value: T) -> Result<Self, Error> {
+        Self::open_or_create_with(name, value, &OpenOptions::default())
+    }
+
+    /// [`RwLock::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`RwLock::open_or_create`].
+    pub fn open_or_create_with(name: &str, value: T, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::open_or_create(name, &Self::spec(), opts, Self::init(value)).map(Self::wrap)
+    }
+
+    /// Sets how this handle waits for the lock.
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.seg.name()
+    }
+
+    /// Keeps the name after this (creating) handle is dropped.
+    pub fn persist(&self) {
+        self.seg.persist();
+    }
+
+    fn read_until(&self, deadline: Deadline) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        self.cell().read_in(&self.seg, self.slots, deadline, self.strategy)
+    }
+
+    fn write_until(&self, deadline: Deadline) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        self.cell().write_in(&self.seg, self.slots, deadline, self.strategy)
+    }
+
+    /// Takes a read lock, blocking while a writer holds or waits for it.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] with the guard if a writer died holding the
+    /// lock and no writer has taken it since (the data may be half-updated;
+    /// a reader cannot repair it).
+    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        blocking(|| self.read_until(Deadline::Never))
+    }
+
+    /// Takes a read lock if that is possible without waiting.
+    ///
+    /// # Errors
+    /// [`TryLockError::WouldBlock`] if a live writer holds or waits for the
+    /// lock, or `OwnerDied` with the guard.
+    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        self.read_until(Deadline::Now)
+    }
+
+    /// Takes a read lock, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
+    pub fn read_timeout(&self, timeout: Duration) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        self.read_until(Deadline::after(timeout))
+    }
+
+    /// Takes a read lock, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
+    pub fn read_deadline(&self, deadline: Instant) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        self.read_until(Deadline::At(deadline))
+    }
+
+    /// Takes the write lock, blocking while others hold it.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] with the guard if a writer died holding it:
+    /// repair the data; when the guard drops the lock works as before.
+    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        blocking(|| self.write_until(Deadline::Never))
+    }
+
+    /// Takes the write lock if that is possible without waiting (dead
+    /// readers' holds are dropped first).
+    ///
+    /// # Errors
+    /// [`TryLockError::WouldBlock`] if live readers or a live writer hold
+    /// it, or `OwnerDied` with the guard.
+    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        self.write_until(Deadline::Now)
+    }
+
+    /// Takes the write lock, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
+    pub fn write_timeout(&self, timeout: Duration) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        self.write_until(Deadline::after(timeout))
+    }
+
+    /// Takes the write lock, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
+    pub fn write_deadline(&self, deadline: Instant) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        self.write_until(Deadline::At(deadline))
+    }
+
+    /// Whether a writer holds or waits for the lock now (a snapshot).
+    pub fn is_write_locked(&self) -> bool {
+        self.cell().core(self.slots).is_write_locked()
+    }
+}
+
+impl<T: Pod> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RwLock").field("name", &self.name()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::cell::UnsafeCell as LoomUnsafeCell;
+    use loom::sync::Arc;
+
+    struct Mock(u32);
+    impl Liveness for Mock {
+        fn token(&self) -> u32 {
+            self.0
+        }
+        fn is_alive(&self, _token: u32) -> bool {
+            true
+        }
+    }
+
+    /// Thread `i` is the handle in slot `i`, generation 1.
+    fn token(i: u32) -> u32 {
+        (1 << SLOT_BITS) | i
+    }
+
+    struct Shared {
+        word: AtomicU32,
+        drain: AtomicU32,
+        readers: [AtomicU32; 3],
+        data: LoomUnsafeCell<[u32; 2]>,
+    }
+
+    impl Shared {
+        fn core(&self) -> Core<'_> {
+            Core { word: &self.word, drain: &self.drain, readers: &self.readers }
+        }
+    }
+
+    fn writer(s: &Shared, i: u32) {
+        let core = s.core();
+        let dirty = core.write(&Mock(token(i)), Deadline::Never, WaitStrategy::Park, false);
+        assert_eq!(dirty, Ok(false));
+        // A conflicting access by a reader or writer makes loom fail.
+        s.data.with_mut(|d| {
+            // SAFETY: we hold the write lock (that is what the model checks).
+            let d = unsafe { &mut *d };
+            d[0] += 1;
+            d[1] += 1;
+        });
+        core.write_unlock(false);
+    }
+
+    fn reader(s: &Shared, i: u32) {
+        let core = s.core();
+        let dirty = core.read(&Mock(token(i)), Deadline::Never, WaitStrategy::Park, false);
+        assert_eq!(dirty, Ok(false));
+        s.data.with(|d| {
+            // SAFETY: we hold a read lock.
+            let d = unsafe { &*d };
+            assert_eq!(d[0], d[1]);
+        });
+        core.leave(token(i));
+    }
+
+    fn model(roles: [fn(&Shared, u32); 3]) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(move || {
+            let s = Arc::new(Shared {
+                word: AtomicU32::new(0),
+                drain: AtomicU32::new(0),
+                readers: [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)],
+                data: LoomUnsafeCell::new([0, 0]),
+            });
+            let hs: Vec<_> = (1..3)
+                .map(|i| {
+                    let s = s.clone();
+                    loom::thread::spawn(move || roles[i as usize](&s, i))
+                })
+                .collect();
+            roles[0](&s, 0);
+            for h in hs {
+                h.join().unwrap();
+            }
+            assert_eq!(s.word.load(Ordering::Relaxed) & LOCKED, 0);
+        });
+    }
+
+    #[test]
+    fn loom_rwlock_writer_and_two_readers() {
+        model([writer, reader, reader]);
+    }
+
+    #[test]
+    fn loom_rwlock_two_writers_and_a_reader() {
+        model([writer, writer, reader]);
+    }
+}

@@ -1,0 +1,235 @@
+//! Barrier across real processes: leaders per generation, a party killed
+//! while others wait, a timeout, reset.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Child, Names, say, watchdog};
+use shmkit::{Array, Barrier, BarrierError, Error, RwLock};
+
+#[test]
+fn child() {
+    common::child_main(run_role);
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn run_role(role: &str, args: &[String]) -> i32 {
+    match role {
+        // Waits `gens` times; a leader marks its generation in the array.
+        "rounds" => {
+            let b = Barrier::open(&args[0]).expect("open barrier");
+            let marks = Array::<u32>::open(&args[1]).expect("open array");
+            let gens: usize = args[2].parse().expect("generations");
+            let mut leaders = 0;
+            for g in 0..gens {
+                let r = b.wait_timeout(LONG).expect("no party dies or times out here");
+                if r.is_leader() {
+                    leaders += 1;
+                    marks.lock().unwrap_or_else(|e| e.into_inner())[g] += 1;
+                }
+            }
+            say(&format!("LEADERS {leaders}"));
+            0
+        }
+        // Arrives and waits forever (until killed).
+        "park" => {
+            let b = Barrier::open(&args[0]).expect("open barrier");
+            say("ARRIVING");
+            let _ = b.wait();
+            2
+        }
+        // Waits and expects the barrier to break; after a reset, waits again.
+        "witness" => {
+            let b = Barrier::open(&args[0]).expect("open barrier");
+            say("ARRIVING");
+            let r = b.wait_timeout(LONG);
+            if r != Err(BarrierError::Broken) {
+                eprintln!("witness: expected Broken, got {r:?}");
+                return 1;
+            }
+            // Checked before telling the parent, which resets it next.
+            if b.wait() != Err(BarrierError::Broken) {
+                eprintln!("witness: a broken barrier must stay broken");
+                return 1;
+            }
+            say("BROKEN");
+            if args.get(1).is_some_and(|a| a == "again") {
+                let start = Instant::now();
+                while b.is_broken() {
+                    if start.elapsed() > LONG {
+                        return 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let r = b.wait_timeout(LONG).expect("works after reset");
+                say(&format!("ROUND2 {}", u32::from(r.is_leader())));
+            }
+            0
+        }
+        // One wait after a reset.
+        "once" => {
+            let b = Barrier::open(&args[0]).expect("open barrier");
+            let r = b.wait_timeout(LONG).expect("works after reset");
+            say(&format!("ROUND2 {}", u32::from(r.is_leader())));
+            0
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+fn parse_after(child: &mut Child, marker: &str) -> u32 {
+    child.expect_line(marker).trim().parse().expect("a number")
+}
+
+#[test]
+fn three_processes_one_leader_per_generation() {
+    const GENS: usize = 1000;
+    let names = Names::new("bar-gens", 2);
+    let (bn, an) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(Duration::from_secs(120), "three_processes_one_leader_per_generation", move || {
+        let _b = Barrier::create(&bn, 3).unwrap();
+        let marks = Array::<u32>::create(&an, GENS).unwrap();
+        let gens = GENS.to_string();
+        let start = Instant::now();
+        let mut kids: Vec<Child> = (0..3).map(|_| Child::spawn_piped("rounds", &[&bn, &an, &gens])).collect();
+        let total: u32 = kids.iter_mut().map(|c| parse_after(c, "LEADERS ")).sum();
+        for c in kids {
+            c.expect_success(Duration::from_secs(60));
+        }
+        eprintln!("3 processes x {GENS} generations in {:?}", start.elapsed());
+        assert_eq!(total as usize, GENS, "leaders summed over the children");
+        let per_gen = marks.to_vec();
+        assert!(per_gen.iter().all(|&n| n == 1), "exactly one leader in every generation");
+    });
+}
+
+#[test]
+fn killed_party_breaks_the_barrier_and_reset_restores_it() {
+    let names = Names::new("bar-kill", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "killed_party_breaks_the_barrier", move || {
+        let b = Barrier::create(&name, 3).unwrap();
+        let mut victim = Child::spawn_piped("park", &[&name]);
+        victim.expect_line("ARRIVING");
+        let mut witness = Child::spawn_piped("witness", &[&name, "again"]);
+        witness.expect_line("ARRIVING");
+        // Both must have arrived (not merely be about to) before the kill:
+        // a party that dies before arriving looks like a slow one.
+        while b.arrived() < 2 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A party records itself in the arrival table two stores after it is
+        // counted; let the victim finish those (a settle delay, not a bound).
+        std::thread::sleep(Duration::from_millis(20));
+        let killed = Instant::now();
+        victim.kill();
+        witness.expect_line("BROKEN");
+        eprintln!("the waiting party saw the barrier broken {:?} after the SIGKILL", killed.elapsed());
+        assert!(b.is_broken());
+        assert_eq!(b.wait(), Err(BarrierError::Broken), "stays broken until reset");
+
+        b.reset();
+        assert!(!b.is_broken());
+        let mut third = Child::spawn_piped("once", &[&name]);
+        let me = b.wait_timeout(LONG).expect("a new round works after reset");
+        let leaders =
+            u32::from(me.is_leader()) + parse_after(&mut witness, "ROUND2 ") + parse_after(&mut third, "ROUND2 ");
+        assert_eq!(leaders, 1, "one leader in the round after reset");
+        witness.expect_success(Duration::from_secs(30));
+        third.expect_success(Duration::from_secs(30));
+    });
+}
+
+#[test]
+fn a_timeout_breaks_the_barrier_for_the_others() {
+    let names = Names::new("bar-timeout", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "a_timeout_breaks_the_barrier", move || {
+        let b = Barrier::create(&name, 3).unwrap();
+        let mut witness = Child::spawn_piped("witness", &[&name]);
+        witness.expect_line("ARRIVING");
+        while b.arrived() < 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(b.wait_timeout(Duration::from_millis(50)), Err(BarrierError::TimedOut));
+        witness.expect_line("BROKEN");
+        witness.expect_success(Duration::from_secs(30));
+        assert_eq!(b.wait_timeout(Duration::from_millis(50)), Err(BarrierError::Broken));
+        b.reset();
+        assert!(!b.is_broken());
+        assert_eq!(b.arrived(), 0);
+    });
+}
+
+#[test]
+fn threads_sharing_one_handle() {
+    let names = Names::new("bar-threads", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "threads_sharing_one_handle", move || {
+        let b = Arc::new(Barrier::create(&name, 4).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let b = b.clone();
+                std::thread::spawn(move || (0..200).filter(|_| b.wait().expect("not broken").is_leader()).count())
+            })
+            .collect();
+        let leaders: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(leaders, 200);
+    });
+}
+
+#[test]
+fn reset_releases_current_waiters_with_broken() {
+    let names = Names::new("bar-reset", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "reset_releases_current_waiters", move || {
+        let b = Arc::new(Barrier::create(&name, 3).unwrap());
+        let waiter = {
+            let b = b.clone();
+            std::thread::spawn(move || b.wait())
+        };
+        while b.arrived() < 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        b.reset();
+        assert_eq!(waiter.join().unwrap(), Err(BarrierError::Broken));
+        assert!(!b.is_broken(), "a reset barrier is usable");
+    });
+}
+
+#[test]
+fn bad_party_counts_and_kinds_are_errors() {
+    let names = Names::new("bar-args", 2);
+    assert!(matches!(Barrier::create(&names[0], 0), Err(Error::InvalidArgument(_))));
+    assert!(matches!(Barrier::create(&names[0], shmkit::MAX_PARTIES + 1), Err(Error::InvalidArgument(_))));
+    let b = Barrier::create(&names[0], 2).unwrap();
+    assert_eq!(b.parties(), 2);
+    assert_eq!(Barrier::open(&names[0]).unwrap().parties(), 2);
+    assert!(matches!(Barrier::open_or_create(&names[0], 3), Err(Error::InvalidArgument(_))));
+    assert_eq!(Barrier::open_or_create(&names[0], 2).unwrap().parties(), 2);
+    let _l = RwLock::create(&names[1], 0u32).unwrap();
+    assert!(matches!(Barrier::open(&names[1]), Err(Error::WrongKind { .. })));
+    let one = Barrier::create(&format!("{}-one", &names[0]), 1).unwrap();
+    assert!(one.wait().unwrap().is_leader());
+    assert!(one.wait().unwrap().is_leader());
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Barrier>();
+}
+
+#[test]
+fn a_spinning_party_still_times_out() {
+    let names = Names::new("bar-spin", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "a_spinning_party_still_times_out", move || {
+        let b = Barrier::create(&name, 2).unwrap().with_wait_strategy(shmkit::WaitStrategy::Spin);
+        assert_eq!(b.wait_timeout(Duration::from_millis(20)), Err(BarrierError::TimedOut));
+        assert!(b.is_broken());
+    });
+}
