@@ -49,8 +49,9 @@
 //! # Layers
 //!
 //! `sys` (the OS calls) → `segment` (named files, header checks, liveness
-//! registry) → objects ([`Value`], [`Array`], [`Atomic`], [`Mutex`]) → the
-//! `shmkit` command-line tool.
+//! registry) → objects ([`Value`], [`Array`], [`Atomic`], [`Mutex`],
+//! [`RwLock`], [`Semaphore`], [`Event`], [`Condvar`], [`Barrier`],
+//! [`Queue`]) → the `shmkit` command-line tool.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
@@ -80,12 +81,11 @@ pub use queue::{
 };
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};
-pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLockError, TryLockResult};
-pub use value::{Value, ValueGuard};
-pub use wait::WaitStrategy;
-// re-exports: sync primitives (one line per module, kept sorted)
 pub use sync::barrier::{Barrier, BarrierCell, BarrierError, BarrierWaitResult, MAX_PARTIES};
-pub use sync::condvar::{Condvar, RawCondvar, WaitTimeoutResult};
-pub use sync::event::{Event, RawEvent};
+pub use sync::condvar::{Condvar, CondvarCell, WaitTimeoutResult};
+pub use sync::event::{Event, EventCell};
+pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLockError, TryLockResult};
 pub use sync::rwlock::{RwLock, RwLockCell, RwLockReadGuard, RwLockWriteGuard};
 pub use sync::semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreCell};
+pub use value::{Value, ValueGuard};
+pub use wait::WaitStrategy;

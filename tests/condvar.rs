@@ -79,7 +79,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
 fn handles_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Condvar>();
-    check::<shmkit::RawCondvar>();
+    check::<shmkit::CondvarCell>();
 }
 
 #[test]

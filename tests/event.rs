@@ -44,7 +44,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
 fn handles_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Event>();
-    check::<shmkit::RawEvent>();
+    check::<shmkit::EventCell>();
 }
 
 #[test]

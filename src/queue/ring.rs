@@ -106,6 +106,7 @@ pub const JOINABLE: u32 = 1;
 
 impl Waits {
     /// All zero: no endpoint yet, nobody asleep, not joinable.
+    #[cfg_attr(all(loom, not(test)), allow(dead_code))]
     pub(crate) fn new() -> Waits {
         let z = || AtomicU32::new(0);
         Waits {

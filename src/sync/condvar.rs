@@ -1,5 +1,5 @@
 //! [`Condvar`]: a condition variable shared by name that works with
-//! shmkit's [`Mutex`](crate::Mutex), and the embeddable [`RawCondvar`].
+//! shmkit's [`Mutex`](crate::Mutex), and the embeddable [`CondvarCell`].
 //!
 //! # The state (two 32-bit words)
 //!
@@ -69,18 +69,18 @@ impl WaitTimeoutResult {
 /// All-zero is a condvar nobody waits on.
 ///
 /// ```
-/// use shmkit::{MutexCell, RawCondvar, Segment, ShmSafe};
+/// use shmkit::{MutexCell, CondvarCell, Segment, ShmSafe};
 ///
 /// #[repr(C)]
 /// struct Mailbox {
 ///     slot: MutexCell<u64>,
-///     filled: RawCondvar,
+///     filled: CondvarCell,
 /// }
 /// // SAFETY: repr(C), and every field is ShmSafe.
 /// unsafe impl ShmSafe for Mailbox {}
 ///
 /// # let name = format!("doc-rawcv-{}", std::process::id());
-/// let seg = Segment::create(&name, Mailbox { slot: MutexCell::new(0), filled: RawCondvar::new() })?;
+/// let seg = Segment::create(&name, Mailbox { slot: MutexCell::new(0), filled: CondvarCell::new() })?;
 /// *seg.slot.lock(&seg).unwrap() = 42;
 /// seg.filled.notify_all();
 /// let guard = seg.filled.wait_while(seg.slot.lock(&seg).unwrap(), |v| *v == 0).unwrap();
@@ -89,26 +89,26 @@ impl WaitTimeoutResult {
 /// ```
 #[derive(Default)]
 #[repr(C)]
-pub struct RawCondvar {
+pub struct CondvarCell {
     seq: AtomicU32,
     waiters: AtomicU32,
 }
 
 // SAFETY: repr(C) around two atomic words; every bit pattern is a valid
 // state (see the module's table); no pointers; no drop glue.
-unsafe impl ShmSafe for RawCondvar {}
+unsafe impl ShmSafe for CondvarCell {}
 
-impl RawCondvar {
+impl CondvarCell {
     /// A condvar nobody waits on.
     #[cfg(not(loom))]
-    pub const fn new() -> RawCondvar {
-        RawCondvar { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
+    pub const fn new() -> CondvarCell {
+        CondvarCell { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
     }
 
     /// A condvar nobody waits on.
     #[cfg(loom)]
-    pub fn new() -> RawCondvar {
-        RawCondvar { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
+    pub fn new() -> CondvarCell {
+        CondvarCell { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
     }
 
     /// Wakes one waiter (at least one, if any wait). No syscall when nobody
@@ -217,7 +217,7 @@ impl RawCondvar {
     /// Unlocks `guard`'s mutex, waits for a notify, and locks it again.
     ///
     /// Waiting does not end because the notifier died: a wait with no
-    /// notify ever coming blocks forever (use [`RawCondvar::wait_timeout`]
+    /// notify ever coming blocks forever (use [`CondvarCell::wait_timeout`]
     /// if that matters). Wake-ups may be spurious.
     ///
     /// # Errors
@@ -227,11 +227,11 @@ impl RawCondvar {
         strip(self.wait_until(guard, Deadline::Never, WaitStrategy::Adaptive))
     }
 
-    /// As [`RawCondvar::wait`], giving up after `timeout` (the mutex is
+    /// As [`CondvarCell::wait`], giving up after `timeout` (the mutex is
     /// re-locked in any case).
     ///
     /// # Errors
-    /// As [`RawCondvar::wait`].
+    /// As [`CondvarCell::wait`].
     pub fn wait_timeout<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -243,7 +243,7 @@ impl RawCondvar {
     /// Waits while `condition` returns `true`, absorbing spurious wake-ups.
     ///
     /// # Errors
-    /// As [`RawCondvar::wait`]; the condition is not checked again then.
+    /// As [`CondvarCell::wait`]; the condition is not checked again then.
     pub fn wait_while<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -252,11 +252,11 @@ impl RawCondvar {
         strip(self.wait_while_until(guard, Deadline::Never, WaitStrategy::Adaptive, condition))
     }
 
-    /// As [`RawCondvar::wait_while`], giving up after `timeout`; the result
+    /// As [`CondvarCell::wait_while`], giving up after `timeout`; the result
     /// says `timed_out()` if the condition still held then.
     ///
     /// # Errors
-    /// As [`RawCondvar::wait`].
+    /// As [`CondvarCell::wait`].
     pub fn wait_timeout_while<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -267,9 +267,9 @@ impl RawCondvar {
     }
 }
 
-impl fmt::Debug for RawCondvar {
+impl fmt::Debug for CondvarCell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawCondvar").finish_non_exhaustive()
+        f.debug_struct("CondvarCell").finish_non_exhaustive()
     }
 }
 
@@ -323,11 +323,11 @@ fn timed<G>(r: LockResult<(G, bool)>) -> LockResult<(G, WaitTimeoutResult)> {
 /// ```
 pub struct Condvar {
     seg: RawSegment,
-    state: NonNull<RawCondvar>,
+    state: NonNull<CondvarCell>,
     strategy: WaitStrategy,
 }
 
-// SAFETY: the handle owns its mapping; the RawCondvar it points into is made
+// SAFETY: the handle owns its mapping; the CondvarCell it points into is made
 // of atomics, designed for use from any thread of any process.
 unsafe impl Send for Condvar {}
 // SAFETY: as above; every method takes `&self` and only uses atomics.
@@ -337,21 +337,21 @@ impl Condvar {
     fn spec() -> Spec {
         Spec::new(
             ObjectKind::Condvar,
-            Fingerprint::of::<RawCondvar>(1),
-            std::mem::size_of::<RawCondvar>(),
-            std::mem::align_of::<RawCondvar>(),
+            Fingerprint::of::<CondvarCell>(1),
+            std::mem::size_of::<CondvarCell>(),
+            std::mem::align_of::<CondvarCell>(),
         )
     }
 
     fn init(p: *mut u8) {
         // SAFETY: RawSegment::create hands us writable memory sized and
         // aligned for the spec, seen by nobody else yet.
-        unsafe { p.cast::<RawCondvar>().write(RawCondvar::new()) }
+        unsafe { p.cast::<CondvarCell>().write(CondvarCell::new()) }
     }
 
     fn wrap(seg: RawSegment) -> Self {
         // SAFETY: data_ptr points into a live mapping, so it is not null.
-        let state = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<RawCondvar>()) };
+        let state = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<CondvarCell>()) };
         Condvar { seg, state, strategy: WaitStrategy::Adaptive }
     }
 
@@ -421,7 +421,7 @@ impl Condvar {
         self.seg.persist();
     }
 
-    fn raw(&self) -> &RawCondvar {
+    fn raw(&self) -> &CondvarCell {
         // SAFETY: the state lies in our mapping, which lives as long as self;
         // its layout was checked at open or written at create.
         unsafe { self.state.as_ref() }
@@ -510,7 +510,7 @@ impl fmt::Debug for Condvar {
 
 #[cfg(all(test, loom))]
 mod loom_tests {
-    use super::RawCondvar;
+    use super::CondvarCell;
     use crate::primitive::{AtomicU32, Ordering};
     use crate::segment::registry::Liveness;
     use crate::sync::raw_mutex::RawMutex;
@@ -533,10 +533,10 @@ mod loom_tests {
     struct Shared {
         lock: RawMutex,
         items: AtomicU32,
-        cv: RawCondvar,
+        cv: CondvarCell,
     }
 
-    /// The wait of `RawCondvar::wait_while_until`, with the lock word
+    /// The wait of `CondvarCell::wait_while_until`, with the lock word
     /// driven directly (a `MutexGuard` needs a segment): wait for an item,
     /// take it.
     fn take_item(s: &Shared, me: &Alive) {
@@ -566,7 +566,7 @@ mod loom_tests {
     /// As `take_item`, with loom's own mutex: the robust lock word retries
     /// with timed futex waits, which loom explores as spinning, too many
     /// branches for three threads.
-    fn take_item_simple(items: &loom::sync::Mutex<u32>, cv: &RawCondvar) {
+    fn take_item_simple(items: &loom::sync::Mutex<u32>, cv: &CondvarCell) {
         let mut guard = items.lock().unwrap();
         while *guard == 0 {
             let seen = cv.begin_wait();
@@ -578,7 +578,7 @@ mod loom_tests {
         *guard -= 1;
     }
 
-    fn add_item_simple(items: &loom::sync::Mutex<u32>, cv: &RawCondvar, all: bool) {
+    fn add_item_simple(items: &loom::sync::Mutex<u32>, cv: &CondvarCell, all: bool) {
         *items.lock().unwrap() += 1;
         if all {
             cv.notify_all();
@@ -588,7 +588,7 @@ mod loom_tests {
     }
 
     fn shared() -> Arc<Shared> {
-        Arc::new(Shared { lock: RawMutex::new(), items: AtomicU32::new(0), cv: RawCondvar::new() })
+        Arc::new(Shared { lock: RawMutex::new(), items: AtomicU32::new(0), cv: CondvarCell::new() })
     }
 
     /// One waiter, one notify_one after the change: the waiter always wakes
@@ -614,7 +614,7 @@ mod loom_tests {
             let mut b = loom::model::Builder::new();
             b.preemption_bound = Some(2);
             b.check(move || {
-                let s = Arc::new((loom::sync::Mutex::new(0u32), RawCondvar::new()));
+                let s = Arc::new((loom::sync::Mutex::new(0u32), CondvarCell::new()));
                 let waiters: Vec<_> = (0..2)
                     .map(|_| {
                         let s = s.clone();
@@ -640,14 +640,14 @@ mod tests {
     #[repr(C)]
     struct Shared {
         value: MutexCell<u32>,
-        cv: RawCondvar,
+        cv: CondvarCell,
     }
     // SAFETY: repr(C), and every field is ShmSafe.
     unsafe impl ShmSafe for Shared {}
 
     fn segment(tag: &str) -> Segment<Shared> {
         let name = format!("unit-cv-{tag}-{}", std::process::id());
-        Segment::create(&name, Shared { value: MutexCell::new(0), cv: RawCondvar::new() }).unwrap()
+        Segment::create(&name, Shared { value: MutexCell::new(0), cv: CondvarCell::new() }).unwrap()
     }
 
     /// The waiter is asleep once `waiters` counts it and the mutex is free.

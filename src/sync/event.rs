@@ -1,5 +1,5 @@
 //! [`Event`]: a flag that processes wait for, shared by name, and the
-//! embeddable [`RawEvent`].
+//! embeddable [`EventCell`].
 //!
 //! # The event word (32 bits)
 //!
@@ -67,9 +67,9 @@ pub(super) fn nap(deadline: Deadline) -> Result<Option<Duration>, ()> {
 /// it works on any shared memory.
 ///
 /// ```
-/// use shmkit::{RawEvent, Segment};
+/// use shmkit::{EventCell, Segment};
 /// # let name = format!("doc-rawevent-{}", std::process::id());
-/// let seg = Segment::create(&name, [RawEvent::new(), RawEvent::new()])?;
+/// let seg = Segment::create(&name, [EventCell::new(), EventCell::new()])?;
 /// seg[1].set();
 /// assert!(!seg[0].is_set());
 /// assert!(seg[1].wait_timeout(std::time::Duration::from_millis(1)));
@@ -77,25 +77,25 @@ pub(super) fn nap(deadline: Deadline) -> Result<Option<Duration>, ()> {
 /// ```
 #[derive(Default)]
 #[repr(C)]
-pub struct RawEvent {
+pub struct EventCell {
     word: AtomicU32,
 }
 
 // SAFETY: repr(C) around one atomic word; every bit pattern is a valid state
 // (see the module's state table); no pointers; no drop glue.
-unsafe impl ShmSafe for RawEvent {}
+unsafe impl ShmSafe for EventCell {}
 
-impl RawEvent {
+impl EventCell {
     /// A clear event.
     #[cfg(not(loom))]
-    pub const fn new() -> RawEvent {
-        RawEvent { word: AtomicU32::new(0) }
+    pub const fn new() -> EventCell {
+        EventCell { word: AtomicU32::new(0) }
     }
 
     /// A clear event.
     #[cfg(loom)]
-    pub fn new() -> RawEvent {
-        RawEvent { word: AtomicU32::new(0) }
+    pub fn new() -> EventCell {
+        EventCell { word: AtomicU32::new(0) }
     }
 
     /// Sets the flag and wakes every waiter, in every process. Makes no
@@ -135,7 +135,7 @@ impl RawEvent {
     ///
     /// It blocks for as long as nobody sets the event: if the process that
     /// should set it has died, it never returns. Use
-    /// [`RawEvent::wait_timeout`] when that matters.
+    /// [`EventCell::wait_timeout`] when that matters.
     pub fn wait(&self) {
         self.wait_until(Deadline::Never, WaitStrategy::Adaptive);
     }
@@ -200,9 +200,9 @@ impl RawEvent {
     }
 }
 
-impl fmt::Debug for RawEvent {
+impl fmt::Debug for EventCell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawEvent").field("set", &self.is_set()).finish()
+        f.debug_struct("EventCell").field("set", &self.is_set()).finish()
     }
 }
 
@@ -232,11 +232,11 @@ impl fmt::Debug for RawEvent {
 /// ```
 pub struct Event {
     seg: RawSegment,
-    state: NonNull<RawEvent>,
+    state: NonNull<EventCell>,
     strategy: WaitStrategy,
 }
 
-// SAFETY: the handle owns its mapping; the RawEvent it points into is made
+// SAFETY: the handle owns its mapping; the EventCell it points into is made
 // of one atomic, designed for use from any thread of any process.
 unsafe impl Send for Event {}
 // SAFETY: as above; every method takes `&self` and only uses atomics.
@@ -246,21 +246,21 @@ impl Event {
     fn spec() -> Spec {
         Spec::new(
             ObjectKind::Event,
-            Fingerprint::of::<RawEvent>(1),
-            std::mem::size_of::<RawEvent>(),
-            std::mem::align_of::<RawEvent>(),
+            Fingerprint::of::<EventCell>(1),
+            std::mem::size_of::<EventCell>(),
+            std::mem::align_of::<EventCell>(),
         )
     }
 
     fn init(p: *mut u8) {
         // SAFETY: RawSegment::create hands us writable memory sized and
         // aligned for the spec, seen by nobody else yet.
-        unsafe { p.cast::<RawEvent>().write(RawEvent::new()) }
+        unsafe { p.cast::<EventCell>().write(EventCell::new()) }
     }
 
     fn wrap(seg: RawSegment) -> Self {
         // SAFETY: data_ptr points into a live mapping, so it is not null.
-        let state = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<RawEvent>()) };
+        let state = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<EventCell>()) };
         Event { seg, state, strategy: WaitStrategy::Adaptive }
     }
 
@@ -330,7 +330,7 @@ impl Event {
         self.seg.persist();
     }
 
-    fn raw(&self) -> &RawEvent {
+    fn raw(&self) -> &EventCell {
         // SAFETY: the state lies in our mapping, which lives as long as self;
         // its layout was checked at open or written at create.
         unsafe { self.state.as_ref() }
@@ -381,7 +381,7 @@ impl fmt::Debug for Event {
 
 #[cfg(all(test, loom))]
 mod loom_tests {
-    use super::RawEvent;
+    use super::EventCell;
     use crate::primitive::{AtomicU32, Ordering};
     use crate::wait::{Deadline, WaitStrategy};
     use loom::sync::Arc;
@@ -397,7 +397,7 @@ mod loom_tests {
     #[test]
     fn loom_set_wakes_waiter() {
         builder().check(|| {
-            let ev = Arc::new(RawEvent::new());
+            let ev = Arc::new(EventCell::new());
             let e = ev.clone();
             let waiter = loom::thread::spawn(move || assert!(e.wait_until(Deadline::Never, WaitStrategy::Park)));
             ev.set();
@@ -413,7 +413,7 @@ mod loom_tests {
         let mut b = builder();
         b.preemption_bound = Some(2);
         b.check(|| {
-            let ev = Arc::new(RawEvent::new());
+            let ev = Arc::new(EventCell::new());
             let started = Arc::new(AtomicU32::new(0));
             let waiters: Vec<_> = (0..2)
                 .map(|_| {
@@ -445,7 +445,7 @@ mod tests {
     fn every_word_is_a_valid_state() {
         let short = Duration::from_millis(1);
         for w in [u32::MAX, PARKED, SET | PARKED, EPOCH_MASK | PARKED, EPOCH_MASK, 0xdead_beef, 0xdead_beee] {
-            let ev = RawEvent { word: AtomicU32::new(w) };
+            let ev = EventCell { word: AtomicU32::new(w) };
             assert_eq!(ev.is_set(), w & SET != 0);
             assert_eq!(ev.wait_timeout(short), w & SET != 0);
             ev.set();
@@ -461,7 +461,7 @@ mod tests {
     /// finds the flag on its next look.
     #[test]
     fn a_set_whose_wake_never_came_is_noticed() {
-        let ev = RawEvent::new();
+        let ev = EventCell::new();
         std::thread::scope(|s| {
             let waiter = s.spawn(|| ev.wait_until(Deadline::Never, WaitStrategy::Park));
             while ev.word.load(Ordering::Relaxed) & PARKED == 0 {
