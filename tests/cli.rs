@@ -262,8 +262,19 @@ fn gc_lists_then_removes_orphans_only() {
         // Scoped to this test's names: other programs' orphans may be in
         // the shm directory too.
         let prefix = names[0].strip_suffix("-0").unwrap();
-        let dry = shmkit(&["gc", "--prefix", prefix]).success();
-        assert!(dry.stdout.contains(&format!("would remove {} ", &names[0])), "{}", dry.stdout);
+        // Another test thread's fork (to spawn a process) briefly holds a
+        // copy of every descriptor, the dropped creator's too, until its
+        // exec: the creator may look alive for a moment. Retry, bounded.
+        let wanted = format!("would remove {} ", &names[0]);
+        let mut dry = shmkit(&["gc", "--prefix", prefix]).success();
+        for _ in 0..50 {
+            if dry.stdout.contains(&wanted) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            dry = shmkit(&["gc", "--prefix", prefix]).success();
+        }
+        assert!(dry.stdout.contains(&wanted), "{}", dry.stdout);
         assert!(!dry.stdout.contains(&names[1]) && !dry.stdout.contains(&names[2]), "{}", dry.stdout);
         assert!(Path::new(&names.path(0)).exists());
 

@@ -154,10 +154,12 @@ fn killed_senders_never_tear_and_lose_no_capacity() {
         let mut seed = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
         eprintln!("seed {seed:#x}, {rounds} rounds");
         let mut received = 0u64;
-        let mut drain = |rx: &shmkit::Receiver<[u64; 4]>| {
-            while let Ok(m) = rx.try_recv() {
+        // Takes at most `max` messages (the sender may outpace us).
+        let drain = |rx: &shmkit::Receiver<[u64; 4]>, received: &mut u64, max: u64| {
+            for _ in 0..max {
+                let Ok(m) = rx.try_recv() else { break };
                 assert!(intact(&m), "torn message {m:x?}");
-                received += 1;
+                *received += 1;
             }
         };
         for round in 0..rounds {
@@ -169,10 +171,10 @@ fn killed_senders_never_tear_and_lose_no_capacity() {
             // Receive while the sender runs, then kill it at a random moment.
             let until = Instant::now() + Duration::from_micros(seed % 2000);
             while Instant::now() < until {
-                drain(&rx);
+                drain(&rx, &mut received, 64);
             }
             c.kill();
-            drain(&rx);
+            drain(&rx, &mut received, u64::MAX);
         }
         // Everything a dead sender claimed is skipped once seen dead: the
         // queue drains completely and takes its full capacity again.
@@ -360,5 +362,27 @@ fn spin_strategy_still_times_out_and_disconnects() {
         assert_eq!(rx.recv(), Ok(1));
         assert_eq!(rx.recv(), Ok(2));
         assert_eq!(rx.recv(), Err(shmkit::RecvError));
+    });
+}
+
+#[test]
+fn join_returns_after_a_sender_dies_mid_send() {
+    let names = Names::new("q-joindead", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "join after a dead sender", move || {
+        let q = Queue::<[u64; 4]>::create_joinable(&name, 8).unwrap();
+        let rx = q.receiver();
+        let mut c = Child::spawn_piped("park-send", &[&name, &failpoint::QUEUE_AFTER_CLAIM.to_string()]);
+        c.expect_line("PARKING");
+        let start = Instant::now();
+        // Wait for the claim itself (the count comes just before it).
+        while q.is_empty() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!((q.len(), q.unfinished()), (1, 1), "the parked send is claimed and counted");
+        c.kill();
+        // The receiver skips the dead claim; its count goes with it.
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        assert!(q.join_timeout(Duration::from_secs(5)), "join must not wait for a message that will never come");
     });
 }

@@ -152,6 +152,9 @@ pub(crate) enum Take<T> {
     Empty,
     /// The head message is being written by `token`.
     InFlight(u32),
+    /// A dead producer's skipped claim was removed and its slot freed: try
+    /// again (and tell senders there is room).
+    Skipped,
 }
 
 /// Outcome of one non-blocking send attempt.
@@ -200,45 +203,56 @@ impl<'a, T: Copy> Ring<'a, T> {
         tail.saturating_sub(head).min(self.cap())
     }
 
+    /// Most rounds of one attempt. Each round that does not return makes
+    /// progress (an index moves, or another party won a CAS), and a lagging
+    /// index jumps to the slot's lap at once, so this bounds only the work a
+    /// corrupted ring can cause.
+    fn rounds(&self) -> u64 {
+        64 + 4 * self.cap().min(1024)
+    }
+
+    /// Moves `index` from `from` on to `to` unless someone already did.
+    fn advance(index: &Index, from: u64, to: u64) {
+        let _ = index.pos.compare_exchange(from, to, Ordering::Release, Ordering::Relaxed);
+    }
+
+    /// Where an index at `pos` may move, given the slot there shows lap
+    /// `lap` ahead of it. A slot on lap `L` was freed for `L`, so position
+    /// `L - cap` was taken (claimed, and consumed): the index is past it.
+    /// `None` if the lap is ahead by less than a lap (a corrupted ring).
+    fn jump(&self, pos: u64, lap: u32) -> Option<u64> {
+        let ahead = u64::from(lap.wrapping_sub(pos as u32));
+        (ahead >= self.cap()).then(|| pos.wrapping_add(ahead - self.cap() + 1))
+    }
+
     /// One attempt to publish `value`, as the holder of `token`.
     pub fn try_put(&self, value: T, token: u32) -> Put {
         let cap = self.cap();
-        // Bounded: each round either succeeds, reports, or advances the tail
-        // by one, and the tail can only lag the real position by `cap`.
-        for _ in 0..(4 * cap + 64) {
-            let pos = self.state.tail.pos.load(Ordering::Acquire);
+        let tail = &self.state.tail;
+        for _ in 0..self.rounds() {
+            let pos = tail.pos.load(Ordering::Acquire);
             let slot = self.slot(pos);
             let st = slot.state.load(Ordering::Acquire);
             let lap = lap_of(st);
             let low = st as u32;
             if lap == pos as u32 {
-                if low == FREE {
-                    let claim = pack(pos, WRITING | token);
-                    if slot.state.compare_exchange(st, claim, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                        let _ = self.state.tail.pos.compare_exchange(
-                            pos,
-                            pos.wrapping_add(1),
-                            Ordering::Release,
-                            Ordering::Relaxed,
-                        );
-                        failpoint::hit(failpoint::QUEUE_AFTER_CLAIM);
-                        // SAFETY: our WRITING claim gives us the slot's data
-                        // exclusively until we publish; T: Copy (Pod).
-                        unsafe { slot.data.get().write(value) };
-                        failpoint::hit(failpoint::QUEUE_BEFORE_COMMIT);
-                        // Release: the message is visible to whoever sees READY.
-                        slot.state.store(pack(pos, READY), Ordering::Release);
-                        return Put::Done;
-                    }
+                if low != FREE {
+                    // Someone claimed this position: help the tail on.
+                    Self::advance(tail, pos, pos.wrapping_add(1));
                     continue;
                 }
-                // Someone claimed this position: help the tail on.
-                let _ = self.state.tail.pos.compare_exchange(
-                    pos,
-                    pos.wrapping_add(1),
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                );
+                let claim = pack(pos, WRITING | token);
+                if slot.state.compare_exchange(st, claim, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                    Self::advance(tail, pos, pos.wrapping_add(1));
+                    failpoint::hit(failpoint::QUEUE_AFTER_CLAIM);
+                    // SAFETY: our WRITING claim gives us the slot's data
+                    // exclusively until we publish; T: Copy (Pod).
+                    unsafe { slot.data.get().write(value) };
+                    failpoint::hit(failpoint::QUEUE_BEFORE_COMMIT);
+                    // Release: the message is visible to whoever sees READY.
+                    slot.state.store(pack(pos, READY), Ordering::Release);
+                    return Put::Done;
+                }
                 continue;
             }
             if lap == pos.wrapping_sub(cap) as u32 {
@@ -246,19 +260,15 @@ impl<'a, T: Copy> Ring<'a, T> {
                 if low & TAG_MASK == READING {
                     return Put::Reading(low & TOKEN_MASK);
                 }
-                if self.state.tail.pos.load(Ordering::Acquire) == pos {
+                if tail.pos.load(Ordering::Acquire) == pos {
                     return Put::Full;
                 }
                 continue;
             }
-            // The slot is ahead of our view of the tail: it moved; help it.
             if (lap.wrapping_sub(pos as u32) as i32) > 0 {
-                let _ = self.state.tail.pos.compare_exchange(
-                    pos,
-                    pos.wrapping_add(1),
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                );
+                // The slot is ahead of our view of the tail: catch up.
+                let Some(to) = self.jump(pos, lap) else { return Put::Full };
+                Self::advance(tail, pos, to);
                 continue;
             }
             // Inconsistent (corrupted) state: behave as full, never spin.
@@ -270,79 +280,51 @@ impl<'a, T: Copy> Ring<'a, T> {
     /// One attempt to take the head message, as the holder of `token`.
     pub fn try_take(&self, token: u32) -> Take<T> {
         let cap = self.cap();
-        for _ in 0..(4 * cap + 64) {
-            let pos = self.state.head.pos.load(Ordering::Acquire);
+        let head = &self.state.head;
+        for _ in 0..self.rounds() {
+            let pos = head.pos.load(Ordering::Acquire);
             let slot = self.slot(pos);
             let st = slot.state.load(Ordering::Acquire);
             let lap = lap_of(st);
             let low = st as u32;
-            if lap == pos as u32 {
-                match low & TAG_MASK {
-                    READY => {
-                        let claim = pack(pos, READING | token);
-                        if slot.state.compare_exchange(st, claim, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                            let _ = self.state.head.pos.compare_exchange(
-                                pos,
-                                pos.wrapping_add(1),
-                                Ordering::Release,
-                                Ordering::Relaxed,
-                            );
-                            // SAFETY: our READING claim gives us the slot
-                            // exclusively; the producer's Release store of
-                            // READY, seen by our Acquire, published the data.
-                            let value = unsafe { slot.data.get().read() };
-                            failpoint::hit(failpoint::QUEUE_AFTER_READ_CLAIM);
-                            // Release: our read is done before the producer
-                            // of the next lap may write.
-                            slot.state.store(pack(pos.wrapping_add(cap), FREE), Ordering::Release);
-                            return Take::Got(value);
-                        }
-                    }
-                    SKIP => {
-                        if slot
-                            .state
-                            .compare_exchange(
-                                st,
-                                pack(pos.wrapping_add(cap), FREE),
-                                Ordering::AcqRel,
-                                Ordering::Relaxed,
-                            )
-                            .is_ok()
-                        {
-                            let _ = self.state.head.pos.compare_exchange(
-                                pos,
-                                pos.wrapping_add(1),
-                                Ordering::Release,
-                                Ordering::Relaxed,
-                            );
-                        }
-                    }
-                    WRITING => return Take::InFlight(low & TOKEN_MASK),
-                    FREE => return Take::Empty,
-                    // READING: another consumer has it; corrupted tags too.
-                    _ => {
-                        let _ = self.state.head.pos.compare_exchange(
-                            pos,
-                            pos.wrapping_add(1),
-                            Ordering::Release,
-                            Ordering::Relaxed,
-                        );
+            if (lap.wrapping_sub(pos as u32) as i32) > 0 {
+                // Consumed already (lap ahead): catch the head up.
+                let Some(to) = self.jump(pos, lap) else { return Take::Empty };
+                Self::advance(head, pos, to);
+                continue;
+            }
+            if lap != pos as u32 {
+                // Behind (previous lap still free) or corrupted: nothing here.
+                return Take::Empty;
+            }
+            match low & TAG_MASK {
+                READY => {
+                    let claim = pack(pos, READING | token);
+                    if slot.state.compare_exchange(st, claim, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                        Self::advance(head, pos, pos.wrapping_add(1));
+                        // SAFETY: our READING claim gives us the slot
+                        // exclusively; the producer's Release store of
+                        // READY, seen by our Acquire, published the data.
+                        let value = unsafe { slot.data.get().read() };
+                        failpoint::hit(failpoint::QUEUE_AFTER_READ_CLAIM);
+                        // Release: our read is done before the producer of
+                        // the next lap may write.
+                        slot.state.store(pack(pos.wrapping_add(cap), FREE), Ordering::Release);
+                        return Take::Got(value);
                     }
                 }
-                continue;
+                SKIP => {
+                    let free = pack(pos.wrapping_add(cap), FREE);
+                    if slot.state.compare_exchange(st, free, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                        Self::advance(head, pos, pos.wrapping_add(1));
+                        return Take::Skipped;
+                    }
+                }
+                WRITING => return Take::InFlight(low & TOKEN_MASK),
+                FREE => return Take::Empty,
+                // READING: another consumer has it; corrupted tags too.
+                _ => Self::advance(head, pos, pos.wrapping_add(1)),
             }
-            if (lap.wrapping_sub(pos as u32) as i32) > 0 {
-                // Consumed already (lap ahead): help the head on.
-                let _ = self.state.head.pos.compare_exchange(
-                    pos,
-                    pos.wrapping_add(1),
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                );
-                continue;
-            }
-            // Behind (previous lap still free) or corrupted: nothing here.
-            return Take::Empty;
         }
         Take::Empty
     }
@@ -527,7 +509,7 @@ pub fn fuzz_ring(data: &[u8]) {
                 Take::InFlight(t) => {
                     ring.skip_dead_writer(t);
                 }
-                Take::Got(_) | Take::Empty => {}
+                Take::Got(_) | Take::Empty | Take::Skipped => {}
             },
             _ => {
                 if let Put::Reading(t) = ring.try_put(k as u64, token) {

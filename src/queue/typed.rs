@@ -171,6 +171,7 @@ impl<T: Pod> Shared<T> {
                 return true;
             }
             w.join_sleepers.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             let seq = w.done_seq.load(Ordering::SeqCst);
             let done = w.unfinished.load(Ordering::SeqCst) == 0;
             let nap = if done { None } else { deadline.sleep_for(poll) };
@@ -502,7 +503,9 @@ impl<T: Pod> Sender<T> {
                 continue;
             }
             if let Some(token) = reading.filter(|&t| !sh.seg.is_alive(t)) {
-                ring.free_dead_reader(token);
+                if ring.free_dead_reader(token) {
+                    sh.notify_senders(true);
+                }
                 continue;
             }
             if sh.receivers_gone(true) {
@@ -516,6 +519,8 @@ impl<T: Pod> Sender<T> {
             }
             let w = &sh.state().waits;
             w.send_sleepers.fetch_add(1, Ordering::SeqCst);
+            // Pairs with the fence in notify_senders (see recv).
+            fence(Ordering::SeqCst);
             let seq = w.space_seq.load(Ordering::SeqCst);
             if let Put::Done = ring.try_put(value, me) {
                 w.send_sleepers.fetch_sub(1, Ordering::SeqCst);
@@ -624,12 +629,27 @@ impl<T: Pod> Receiver<T> {
         if self.shared.joinable() && self.shared.finish_one() { Ok(()) } else { Err(TaskDoneError) }
     }
 
+    /// One receive attempt; removes skipped dead claims on the way.
     fn take(&self, ring: &Ring<'_, T>, me: u32) -> Take<T> {
-        let t = ring.try_take(me);
-        if let Take::Got(_) = t {
-            self.shared.notify_senders(false);
+        let sh = &*self.shared;
+        loop {
+            match ring.try_take(me) {
+                Take::Skipped => {
+                    // A dead sender's claim: it was counted as unfinished,
+                    // and it held a slot that is free now.
+                    if sh.joinable() {
+                        sh.finish_one();
+                    }
+                    sh.notify_senders(true);
+                    sh.notify_receivers(true);
+                }
+                t @ Take::Got(_) => {
+                    sh.notify_senders(false);
+                    return t;
+                }
+                t => return t,
+            }
         }
-        t
     }
 
     fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
@@ -641,8 +661,8 @@ impl<T: Pod> Receiver<T> {
         loop {
             let writer = match self.take(&ring, me) {
                 Take::Got(v) => return Ok(v),
-                Take::Empty => None,
                 Take::InFlight(token) => Some(token),
+                Take::Empty | Take::Skipped => None,
             };
             if spin.spin() {
                 continue;
@@ -666,6 +686,9 @@ impl<T: Pod> Receiver<T> {
             }
             let w = &sh.state().waits;
             w.recv_sleepers.fetch_add(1, Ordering::SeqCst);
+            // Pairs with the fence in notify_receivers: either the sender
+            // sees us counted, or we see its message below.
+            fence(Ordering::SeqCst);
             let seq = w.items_seq.load(Ordering::SeqCst);
             if let Take::Got(v) = self.take(&ring, me) {
                 w.recv_sleepers.fetch_sub(1, Ordering::SeqCst);

@@ -140,6 +140,11 @@ impl RawMutex {
                 continue;
             }
             let Some(nap) = deadline.sleep_for(poll) else {
+                if slept {
+                    // The wake we may have consumed was meant for one of the
+                    // sleepers: an unlock clears PARKED, so pass it on.
+                    futex_wake(&self.word, 1);
+                }
                 return Err(if deadline == Deadline::Now { LockFail::WouldBlock } else { LockFail::TimedOut });
             };
             if !spin.parks() {

@@ -349,7 +349,16 @@ impl Core<'_> {
                 }
                 continue;
             }
-            let timeout = self.nap(deadline, nap, poll)?;
+            let timeout = match self.nap(deadline, nap, poll) {
+                Ok(t) => t,
+                Err(fail) => {
+                    if slept {
+                        // Pass on a wake we may have consumed (as RawMutex).
+                        futex_wake(self.word, 1);
+                    }
+                    return Err(fail);
+                }
+            };
             if !spin.parks() {
                 continue;
             }
@@ -368,7 +377,7 @@ impl Core<'_> {
     /// handles are zeroed (each by one CAS, so their holds go exactly once)
     /// and do not count.
     fn readers_present(&self, live: Option<&dyn Fn(u32) -> bool>) -> bool {
-        if live.is_none() {
+        let Some(is_alive) = live else {
             // The common case, a write lock with no readers: OR all entries
             // together (the count fields line up, so the OR has a non-zero
             // count iff some entry has), with no branch per entry.
@@ -376,7 +385,7 @@ impl Core<'_> {
             // SeqCst loads are also Acquire: a reader's Release of its hold
             // makes its data reads happen-before our writes.
             return any >> GEN_BITS != 0;
-        }
+        };
         let mut present = false;
         for (slot, entry) in self.readers.iter().enumerate() {
             // SeqCst: see above.
@@ -384,7 +393,6 @@ impl Core<'_> {
             if e >> GEN_BITS == 0 {
                 continue;
             }
-            let Some(is_alive) = live else { return true };
             let token = ((e & ENTRY_GEN) << SLOT_BITS) | slot as u32;
             if is_alive(token) {
                 present = true;

@@ -397,6 +397,7 @@ struct OwnedAcquire<'o, 'a, L: Liveness> {
     owners: &'o Owners<'a>,
     sem: &'o SemaphoreCell,
     live: &'o L,
+    deadline: Deadline,
     strategy: WaitStrategy,
 }
 
@@ -406,32 +407,39 @@ impl<L: Liveness> Hooks for OwnedAcquire<'_, '_, L> {
         if self.sem.count.load(Ordering::Relaxed) == 0 {
             return false;
         }
-        self.owners.locked(self.sem, self.live, self.strategy, || {
-            self.sem.try_take() && {
-                self.owners.record(self.sem, self.live);
-                true
-            }
-        })
+        self.owners
+            .locked(self.sem, self.live, self.deadline, self.strategy, || {
+                self.sem.try_take() && {
+                    self.owners.record(self.sem, self.live);
+                    true
+                }
+            })
+            .unwrap_or(false)
     }
 
     fn reclaim(&mut self) -> bool {
-        self.owners.reclaim(self.sem, self.live, self.strategy)
+        self.owners.reclaim(self.sem, self.live, self.deadline, self.strategy)
     }
 }
 
 impl Owners<'_> {
     /// Runs `f` under the lock, first repairing what a holder that died
-    /// under it may have left half done.
-    fn locked<R>(&self, sem: &SemaphoreCell, live: &impl Liveness, strategy: WaitStrategy, f: impl FnOnce() -> R) -> R {
-        // The lock asks whether its holder is alive only once it stops
-        // spinning, which `Spin` never does: a dead holder would hang us.
-        let strategy = if strategy == WaitStrategy::Spin { WaitStrategy::Adaptive } else { strategy };
-        if self.lock.lock_forever(live, strategy) {
+    /// under it may have left half done. `None` if the lock stayed held by
+    /// a live holder (say, a stopped process) until `deadline`.
+    fn locked<R>(
+        &self,
+        sem: &SemaphoreCell,
+        live: &impl Liveness,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        f: impl FnOnce() -> R,
+    ) -> Option<R> {
+        if self.lock.lock(live, deadline, strategy).ok()? {
             self.repair(sem);
         }
         let r = f();
         self.lock.unlock(false);
-        r
+        Some(r)
     }
 
     /// Recomputes `count` from the invariant `count + sum(held) = total`.
@@ -454,7 +462,7 @@ impl Owners<'_> {
         deadline: Deadline,
         strategy: WaitStrategy,
     ) -> bool {
-        let mut hooks = OwnedAcquire { owners: self, sem, live, strategy };
+        let mut hooks = OwnedAcquire { owners: self, sem, live, deadline, strategy };
         hooks.take() || sem.acquire_slow(deadline, strategy, Some(&mut hooks))
     }
 
@@ -469,12 +477,14 @@ impl Owners<'_> {
         if n == 0 {
             return Ok(());
         }
-        self.locked(sem, live, strategy, || {
+        // Without a deadline the lock is always taken, so `None` cannot come.
+        self.locked(sem, live, Deadline::Never, strategy, || {
             if !self.unrecord(live, n) {
                 return Err(ReleaseError::NotHeld);
             }
             sem.add(n, true)
         })
+        .unwrap_or(Err(ReleaseError::NotHeld))
     }
 
     /// Records one permit taken by `live`'s token, returning to `sem` what
@@ -520,7 +530,7 @@ impl Owners<'_> {
     /// Returns to `sem` the permits of every holder known dead. `true` if
     /// any came back. The liveness checks (syscalls) are made outside the
     /// lock; under it, an entry is returned only if it did not change since.
-    fn reclaim(&self, sem: &SemaphoreCell, live: &impl Liveness, strategy: WaitStrategy) -> bool {
+    fn reclaim(&self, sem: &SemaphoreCell, live: &impl Liveness, deadline: Deadline, strategy: WaitStrategy) -> bool {
         let mine = live.token() & TOKEN_MASK;
         let mut dead = Vec::new();
         for (slot, word) in self.words.iter().enumerate().take(1 << SLOT_BITS) {
@@ -536,7 +546,7 @@ impl Owners<'_> {
         if dead.is_empty() {
             return false;
         }
-        self.locked(sem, live, strategy, || {
+        self.locked(sem, live, deadline, strategy, || {
             let mut any = false;
             for (slot, e) in dead {
                 // Under the lock nobody else changes the table, so an entry
@@ -551,6 +561,7 @@ impl Owners<'_> {
             }
             any
         })
+        .unwrap_or(false)
     }
 
     /// Returns every permit `live`'s token holds (its handle is closing).
