@@ -74,7 +74,32 @@ pub struct Segment<T: ShmSafe> {
 
 impl<T: ShmSafe> Segment<T> {
     fn spec() -> Spec {
-        Spec::new(ObjectKind::Raw, Fingerprint::of::<T>(1), std::mem::size_of::<T>(), std::mem::align_of::<T>())
+        Self::spec_of(ObjectKind::Raw)
+    }
+
+    fn spec_of(kind: ObjectKind) -> Spec {
+        Spec::new(kind, Fingerprint::of::<T>(1), std::mem::size_of::<T>(), std::mem::align_of::<T>())
+    }
+
+    /// Creates `name` holding `init` as an object of `kind`: the handle core
+    /// of the objects whose whole state is one `T` (Event, Condvar, …).
+    pub(crate) fn create_kind(kind: ObjectKind, name: &str, init: T, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::create(name, &Self::spec_of(kind), opts, Self::writer(init)).map(Self::wrap)
+    }
+
+    /// Opens `name`, which must hold a `T` as an object of `kind`.
+    pub(crate) fn open_kind(kind: ObjectKind, name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        RawSegment::open(name, &Self::spec_of(kind), opts).map(Self::wrap)
+    }
+
+    /// Opens `name` as an object of `kind`, or creates it with `init()`.
+    pub(crate) fn open_or_create_kind(
+        kind: ObjectKind,
+        name: &str,
+        init: impl Fn() -> T,
+        opts: &OpenOptions,
+    ) -> Result<Self, Error> {
+        RawSegment::open_or_create(name, &Self::spec_of(kind), opts, |p| Self::writer(init())(p)).map(Self::wrap)
     }
 
     fn writer(init: T) -> impl FnOnce(*mut u8) {

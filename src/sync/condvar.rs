@@ -39,13 +39,12 @@
 //! [`Condvar::wait_while`] or re-check the predicate in a loop.
 
 use std::fmt;
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
-use crate::segment::header::{Fingerprint, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, ShmSafe, Spec};
+use crate::segment::header::ObjectKind;
+use crate::segment::{OpenOptions, Segment, ShmSafe};
 use crate::sync::event::nap;
 use crate::sync::mutex::{LockError, LockResult, MutexGuard};
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
@@ -322,37 +321,13 @@ fn timed<G>(r: LockResult<(G, bool)>) -> LockResult<(G, WaitTimeoutResult)> {
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub struct Condvar {
-    seg: RawSegment,
-    state: NonNull<CondvarCell>,
+    seg: Segment<CondvarCell>,
     strategy: WaitStrategy,
 }
 
-// SAFETY: the handle owns its mapping; the CondvarCell it points into is made
-// of atomics, designed for use from any thread of any process.
-unsafe impl Send for Condvar {}
-// SAFETY: as above; every method takes `&self` and only uses atomics.
-unsafe impl Sync for Condvar {}
-
 impl Condvar {
-    fn spec() -> Spec {
-        Spec::new(
-            ObjectKind::Condvar,
-            Fingerprint::of::<CondvarCell>(1),
-            std::mem::size_of::<CondvarCell>(),
-            std::mem::align_of::<CondvarCell>(),
-        )
-    }
-
-    fn init(p: *mut u8) {
-        // SAFETY: RawSegment::create hands us writable memory sized and
-        // aligned for the spec, seen by nobody else yet.
-        unsafe { p.cast::<CondvarCell>().write(CondvarCell::new()) }
-    }
-
-    fn wrap(seg: RawSegment) -> Self {
-        // SAFETY: data_ptr points into a live mapping, so it is not null.
-        let state = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<CondvarCell>()) };
-        Condvar { seg, state, strategy: WaitStrategy::Adaptive }
+    fn wrap(seg: Segment<CondvarCell>) -> Self {
+        Condvar { seg, strategy: WaitStrategy::Adaptive }
     }
 
     /// Creates the condvar `name`. Exclusive: fails if the name exists.
@@ -368,7 +343,7 @@ impl Condvar {
     /// # Errors
     /// As [`Condvar::create`].
     pub fn create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::create(name, &Self::spec(), opts, Self::init).map(Self::wrap)
+        Segment::create_kind(ObjectKind::Condvar, name, CondvarCell::new(), opts).map(Self::wrap)
     }
 
     /// Opens the existing condvar `name`.
@@ -385,7 +360,7 @@ impl Condvar {
     /// # Errors
     /// As [`Condvar::open`].
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open(name, &Self::spec(), opts).map(Self::wrap)
+        Segment::open_kind(ObjectKind::Condvar, name, opts).map(Self::wrap)
     }
 
     /// Opens `name`, or creates it: safe when processes race.
@@ -401,7 +376,7 @@ impl Condvar {
     /// # Errors
     /// As [`Condvar::open_or_create`].
     pub fn open_or_create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open_or_create(name, &Self::spec(), opts, Self::init).map(Self::wrap)
+        Segment::open_or_create_kind(ObjectKind::Condvar, name, CondvarCell::new, opts).map(Self::wrap)
     }
 
     /// Sets how this handle waits for a notify (the mutex is re-locked with
@@ -422,9 +397,7 @@ impl Condvar {
     }
 
     fn raw(&self) -> &CondvarCell {
-        // SAFETY: the state lies in our mapping, which lives as long as self;
-        // its layout was checked at open or written at create.
-        unsafe { self.state.as_ref() }
+        &self.seg
     }
 
     /// Wakes one waiter (at least one, if any wait).

@@ -27,13 +27,12 @@
 //! delays the sleepers by that much at worst.
 
 use std::fmt;
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
-use crate::segment::header::{Fingerprint, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, ShmSafe, Spec};
+use crate::segment::header::ObjectKind;
+use crate::segment::{OpenOptions, Segment, ShmSafe};
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
 const SET: u32 = 1;
@@ -231,37 +230,13 @@ impl fmt::Debug for EventCell {
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub struct Event {
-    seg: RawSegment,
-    state: NonNull<EventCell>,
+    seg: Segment<EventCell>,
     strategy: WaitStrategy,
 }
 
-// SAFETY: the handle owns its mapping; the EventCell it points into is made
-// of one atomic, designed for use from any thread of any process.
-unsafe impl Send for Event {}
-// SAFETY: as above; every method takes `&self` and only uses atomics.
-unsafe impl Sync for Event {}
-
 impl Event {
-    fn spec() -> Spec {
-        Spec::new(
-            ObjectKind::Event,
-            Fingerprint::of::<EventCell>(1),
-            std::mem::size_of::<EventCell>(),
-            std::mem::align_of::<EventCell>(),
-        )
-    }
-
-    fn init(p: *mut u8) {
-        // SAFETY: RawSegment::create hands us writable memory sized and
-        // aligned for the spec, seen by nobody else yet.
-        unsafe { p.cast::<EventCell>().write(EventCell::new()) }
-    }
-
-    fn wrap(seg: RawSegment) -> Self {
-        // SAFETY: data_ptr points into a live mapping, so it is not null.
-        let state = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<EventCell>()) };
-        Event { seg, state, strategy: WaitStrategy::Adaptive }
+    fn wrap(seg: Segment<EventCell>) -> Self {
+        Event { seg, strategy: WaitStrategy::Adaptive }
     }
 
     /// Creates the event `name`, clear. Exclusive: fails if the name exists.
@@ -277,7 +252,7 @@ impl Event {
     /// # Errors
     /// As [`Event::create`].
     pub fn create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::create(name, &Self::spec(), opts, Self::init).map(Self::wrap)
+        Segment::create_kind(ObjectKind::Event, name, EventCell::new(), opts).map(Self::wrap)
     }
 
     /// Opens the existing event `name`.
@@ -294,7 +269,7 @@ impl Event {
     /// # Errors
     /// As [`Event::open`].
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open(name, &Self::spec(), opts).map(Self::wrap)
+        Segment::open_kind(ObjectKind::Event, name, opts).map(Self::wrap)
     }
 
     /// Opens `name`, or creates it clear: safe when processes race.
@@ -310,7 +285,7 @@ impl Event {
     /// # Errors
     /// As [`Event::open_or_create`].
     pub fn open_or_create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open_or_create(name, &Self::spec(), opts, Self::init).map(Self::wrap)
+        Segment::open_or_create_kind(ObjectKind::Event, name, EventCell::new, opts).map(Self::wrap)
     }
 
     /// Sets how this handle waits: [`WaitStrategy::Spin`] for the lowest
@@ -331,9 +306,7 @@ impl Event {
     }
 
     fn raw(&self) -> &EventCell {
-        // SAFETY: the state lies in our mapping, which lives as long as self;
-        // its layout was checked at open or written at create.
-        unsafe { self.state.as_ref() }
+        &self.seg
     }
 
     /// Sets the flag and wakes every waiter in every process.
