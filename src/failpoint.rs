@@ -15,6 +15,10 @@ pub const QUEUE_BEFORE_COMMIT: u32 = 2;
 /// Queue receive: after the slot is claimed for reading, before it is freed.
 pub const QUEUE_AFTER_READ_CLAIM: u32 = 3;
 
+/// Segment create: initialized and published under its temporary name,
+/// before it is linked in under its real name.
+pub const SEGMENT_BEFORE_LINK: u32 = 4;
+
 static ACTIVE: AtomicU32 = AtomicU32::new(NONE);
 
 /// Arms `point`: the next thread of this process that reaches it parks

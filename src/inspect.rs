@@ -170,6 +170,8 @@ pub fn names() -> std::io::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(sys::SHM_DIR)?
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix(FILE_PREFIX)).map(str::to_owned))
+        // Skips what is not a segment name, such as a creator's temporary file.
+        .filter(|n| crate::name::validate(n).is_ok())
         .collect();
     names.sort();
     Ok(names)

@@ -39,6 +39,19 @@ pub(crate) fn path_of(name: &str) -> Result<CString, Error> {
         .map_err(|_| Error::InvalidName { name: name.escape_debug().to_string(), reason: "it contains a NUL byte" })
 }
 
+/// A private path to build a segment under before it is published as
+/// `name`: in the shm directory (so `link` can publish it), and holding a
+/// `~`, which no segment name may contain, so it never collides with one and
+/// `shmkit ls` skips it.
+pub(crate) fn temp_path_of(name: &str) -> Result<CString, Error> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    validate(name)?;
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    CString::new(format!("{}/{FILE_PREFIX}~tmp.{}.{seq}.{name}", sys::SHM_DIR, std::process::id()))
+        .map_err(|_| Error::InvalidName { name: name.escape_debug().to_string(), reason: "it contains a NUL byte" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

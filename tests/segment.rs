@@ -44,6 +44,13 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             say("DONE");
             0
         }
+        "create-parked" => {
+            // Dies (when killed) after initializing, before linking the name.
+            shmkit::failpoint::set(shmkit::failpoint::SEGMENT_BEFORE_LINK);
+            say("CREATING");
+            let _ = Value::create(&args[0], 1u64);
+            1
+        }
         "attach-exit" => {
             let v = Value::<u64>::open(&args[0]).expect("open value");
             v.store(7);
@@ -392,17 +399,17 @@ const RACERS: usize = 4;
 /// racers are in (so the creator's handle outlives every open), report.
 fn race_role(names: &[String]) -> i32 {
     for (round, name) in names.iter().enumerate() {
-        let created = Cell::new(false);
-        let seg = match Segment::open_or_create(name, || {
-            created.set(true);
-            AtomicU64::new(0)
-        }) {
+        let seg = match Segment::open_or_create(name, || AtomicU64::new(0)) {
             Ok(seg) => seg,
             Err(e) => {
                 say(&format!("ROUND {round} ERROR {e}"));
                 return 1;
             }
         };
+        // Whose segment won: the header names its creator. (The init closure
+        // is no witness: a racer may build its own copy before losing the
+        // exclusive publish.)
+        let created = Cell::new(shmkit::inspect::info(name).is_ok_and(|i| i.creator_pid == std::process::id()));
         let seen = seg.fetch_add(1, Ordering::AcqRel);
         let start = Instant::now();
         while seg.load(Ordering::Acquire) < RACERS as u64 {
@@ -699,5 +706,38 @@ fn forged_headers_with_valid_checksums_never_panic_or_hang() {
         }
         eprintln!("forged_headers: {opened} of 1000 forged headers still opened as Array<u64>");
         file.write_all_at(&orig, 0).unwrap();
+    });
+}
+
+#[test]
+fn a_creator_killed_mid_create_leaves_the_name_free() {
+    let names = Names::new("half-made", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "a_creator_killed_mid_create", move || {
+        let mut c = Child::spawn_piped("create-parked", &[&name]);
+        c.expect_line("CREATING");
+        let temp_prefix = format!("shmkit.~tmp.{}.", c.pid());
+        let temp_exists = || {
+            std::fs::read_dir("/dev/shm").unwrap().filter_map(|e| e.ok()).any(|e| {
+                e.file_name().to_str().is_some_and(|n| n.starts_with(&temp_prefix) && n.ends_with(name.as_str()))
+            })
+        };
+        let start = Instant::now();
+        while !temp_exists() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(temp_exists(), "the creator builds under a temporary name");
+        // Not published yet: the name is simply free, not a never-ready file.
+        assert!(matches!(Value::<u64>::open(&name), Err(Error::NotFound { .. })));
+        assert!(!shmkit::inspect::names().unwrap().iter().any(|n| n.contains('~')), "ls skips temporary files");
+        c.kill();
+        let v = Value::open_or_create(&name, 5u64).expect("the name is usable after the creator died");
+        assert_eq!(v.load(), 5);
+        // Clean up what the killed creator left.
+        for e in std::fs::read_dir("/dev/shm").unwrap().filter_map(|e| e.ok()) {
+            if e.file_name().to_str().is_some_and(|n| n.starts_with(&temp_prefix)) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     });
 }

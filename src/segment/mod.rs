@@ -159,39 +159,45 @@ impl RawSegment {
         opts: &OpenOptions,
         init: impl FnOnce(*mut u8),
     ) -> Result<RawSegment, Error> {
+        // The segment is built under a private name and linked in under its
+        // real one only once published: `link` fails if the name exists, so
+        // create stays exclusive, and a creator that dies half-way leaves no
+        // never-ready file under the name (only a temporary one).
         let path = name::path_of(name)?;
+        let temp = name::temp_path_of(name)?;
         let slots = opts.registry_slots;
         let (data_offset, total) = spec.layout(slots)?;
-        let fd = sys::create_exclusive(&path, opts.mode).map_err(|e| Error::from_open("create", name, e))?;
-        // From here on, a failure must not leave the half-made file behind.
-        let unlink_on_error = |e: Error| {
-            let _ = sys::unlink(&path);
+        let fd = sys::create_exclusive(&temp, opts.mode).map_err(|e| Error::from_open("create", name, e))?;
+        // From here on, a failure must not leave the temporary file behind.
+        let drop_temp = |e: Error| {
+            let _ = sys::unlink(&temp);
             e
         };
         sys::allocate(fd.as_fd(), total).map_err(|e| {
-            unlink_on_error(match e.raw_os_error() {
+            drop_temp(match e.raw_os_error() {
                 Some(libc::ENOSPC) | Some(libc::EFBIG) => Error::NoSpace { name: name.to_owned(), bytes: total },
                 _ => Error::Io { op: "reserve memory for", name: name.to_owned(), source: e },
             })
         })?;
-        let map = map_file(&fd, total)
-            .map_err(|e| unlink_on_error(Error::Io { op: "map", name: name.to_owned(), source: e }))?;
+        let map =
+            map_file(&fd, total).map_err(|e| drop_temp(Error::Io { op: "map", name: name.to_owned(), source: e }))?;
         // The creator registers first, so that `shmkit ls` can tell whether it
         // is alive. The registry is still all zeros and nobody else sees it.
-        let reg = claim_slot(name, &fd, &map, slots).map_err(unlink_on_error)?;
+        let reg = claim_slot(name, &fd, &map, slots).map_err(drop_temp)?;
         let mut seg = RawSegment {
             name: name.to_owned(),
             path,
             map,
             fd,
             header: bytemuck::Zeroable::zeroed(),
-            owns_name: AtomicBool::new(true),
+            // Not ours to unlink until the link below succeeds.
+            owns_name: AtomicBool::new(false),
             registration: reg,
         };
         let header = Header::new(spec.kind, &spec.fingerprint, total, slots, data_offset, spec.data_size, reg.slot());
         // SAFETY: the mapping is `total >= HEADER_SIZE` bytes, page-aligned,
-        // and not yet visible to any opener (init is still 0), so we are its
-        // only writer.
+        // and not yet visible to any opener (it has no public name yet), so
+        // we are its only writer.
         unsafe { std::ptr::write(seg.map.as_mut_ptr().cast::<Header>(), header) };
         seg.header = header;
         // SAFETY: `data_offset + data_size <= total` (Spec::layout), and the
@@ -200,6 +206,11 @@ impl RawSegment {
         // Publish: everything written above happens-before an opener's
         // Acquire load that sees READY.
         seg.init_word().store(READY, Ordering::Release);
+        crate::failpoint::hit(crate::failpoint::SEGMENT_BEFORE_LINK);
+        let linked = sys::link(&temp, &seg.path);
+        let _ = sys::unlink(&temp);
+        linked.map_err(|e| Error::from_open("create", name, e))?;
+        seg.owns_name.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(seg)
     }
 

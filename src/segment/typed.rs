@@ -150,6 +150,8 @@ impl<T: ShmSafe> Segment<T> {
     }
 
     /// Opens `name`, or creates it with `init()`: safe when processes race.
+    /// `init` may run in a process that then loses the race (its copy is
+    /// discarded), so it should only build the value.
     ///
     /// # Errors
     /// As [`Segment::open`] and [`Segment::create`].

@@ -110,6 +110,14 @@ pub fn allocate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     }
 }
 
+/// Gives the file at `old` the second name `new`; fails with `EEXIST` if
+/// `new` exists in any form (file, symlink, FIFO), which makes it an
+/// exclusive publish.
+pub fn link(old: &CStr, new: &CStr) -> io::Result<()> {
+    // SAFETY: both paths are valid NUL-terminated strings.
+    cvt(unsafe { libc::link(old.as_ptr(), new.as_ptr()) }).map(drop)
+}
+
 /// Removes `path`.
 pub fn unlink(path: &CStr) -> io::Result<()> {
     // SAFETY: `path` is a valid NUL-terminated string.
