@@ -128,6 +128,15 @@ pub enum Error {
         /// The segment name.
         name: String,
     },
+    /// An endpoint that only one process may hold at a time (the sending or
+    /// receiving end of a single-producer queue, a pipe end) is held by a
+    /// live process. A dead holder's end is taken over instead.
+    Busy {
+        /// The segment name.
+        name: String,
+        /// Which end, e.g. `"sender"`.
+        end: &'static str,
+    },
     /// An argument is out of range (e.g. a capacity of zero).
     InvalidArgument(String),
     /// Another OS error.
@@ -204,6 +213,9 @@ impl fmt::Display for Error {
             }
             Error::PermissionDenied { name } => {
                 write!(f, "permission denied for segment '{name}'")
+            }
+            Error::Busy { name, end } => {
+                write!(f, "the {end} of segment '{name}' is held by a live process")
             }
             Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
             Error::Io { op, name, source } => write!(f, "{op} segment '{name}': {source}"),

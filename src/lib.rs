@@ -51,7 +51,7 @@
 //! `sys` (the OS calls) → `segment` (named files, header checks, liveness
 //! registry) → objects ([`Value`], [`Array`], [`Atomic`], [`Mutex`],
 //! [`RwLock`], [`Semaphore`], [`Event`], [`Condvar`], [`Barrier`],
-//! [`Queue`]) → the `shmkit` command-line tool.
+//! [`Queue`], [`ByteQueue`], [`Pipe`]) → the `shmkit` command-line tool.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
@@ -62,6 +62,7 @@ mod error;
 #[doc(hidden)]
 pub mod failpoint;
 pub mod name;
+mod pipe;
 mod primitive;
 pub mod queue;
 mod segment;
@@ -75,9 +76,10 @@ pub mod inspect;
 pub use array::{Array, ArrayGuard, IndexOutOfBounds};
 pub use atomic::{Atomic, AtomicInt};
 pub use error::Error;
+pub use pipe::{Connection, DEFAULT_PIPE_CAPACITY, Pipe};
 pub use queue::{
-    Queue, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TaskDoneError, TryRecvError,
-    TrySendError,
+    ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, Queue, ReadGrant, Receiver, RecvError,
+    RecvTimeoutError, SendError, SendTimeoutError, Sender, TaskDoneError, TryRecvError, TrySendError, WriteGrant,
 };
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};

@@ -132,3 +132,91 @@ impl fmt::Display for TaskDoneError {
 }
 
 impl std::error::Error for TaskDoneError {}
+
+/// A send on a [`ByteSender`](crate::ByteSender) or a
+/// [`Connection`](crate::Connection) failed. The message was not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ByteSendError {
+    /// No room now (`try_` forms).
+    Full,
+    /// No room before the deadline (`_timeout` forms).
+    Timeout,
+    /// The receiving end is gone: released, or its process exited or died.
+    Disconnected,
+    /// The message is longer than the ring can ever hold.
+    TooLarge {
+        /// The message length.
+        len: usize,
+        /// The longest message this ring carries.
+        max: usize,
+    },
+    /// The ring's shared indices are impossible: its memory was corrupted.
+    Corrupt(String),
+}
+
+impl fmt::Display for ByteSendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ByteSendError::Full => f.write_str("sending on a full queue"),
+            ByteSendError::Timeout => f.write_str("timed out sending on a full queue"),
+            ByteSendError::Disconnected => f.write_str("sending on a queue whose receiver has gone"),
+            ByteSendError::TooLarge { len, max } => {
+                write!(f, "a message of {len} bytes is longer than the queue carries ({max} bytes)")
+            }
+            ByteSendError::Corrupt(why) => write!(f, "corrupted queue: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ByteSendError {}
+
+/// A receive on a [`ByteReceiver`](crate::ByteReceiver) or a
+/// [`Connection`](crate::Connection) failed. Nothing was consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ByteRecvError {
+    /// Nothing to receive now (`try_` forms).
+    Empty,
+    /// Nothing arrived before the deadline (`_timeout` forms).
+    Timeout,
+    /// End of stream: empty, and the sending end is gone (released, or its
+    /// process exited or died).
+    Disconnected,
+    /// The buffer given to a `recv_into` form is shorter than the next
+    /// message, which stays queued.
+    BufferTooSmall {
+        /// The length of the next message.
+        len: usize,
+    },
+    /// The message has a different size than the type asked for; it was
+    /// consumed.
+    WrongSize {
+        /// The message length.
+        len: usize,
+        /// The size of the type asked for.
+        expected: usize,
+    },
+    /// The ring's shared indices or a record header are impossible: its
+    /// memory was corrupted.
+    Corrupt(String),
+}
+
+impl fmt::Display for ByteRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ByteRecvError::Empty => f.write_str("receiving on an empty queue"),
+            ByteRecvError::Timeout => f.write_str("timed out receiving on an empty queue"),
+            ByteRecvError::Disconnected => f.write_str("end of stream: the sender has gone and nothing is left"),
+            ByteRecvError::BufferTooSmall { len } => {
+                write!(f, "the next message has {len} bytes, more than the buffer holds")
+            }
+            ByteRecvError::WrongSize { len, expected } => {
+                write!(f, "a message of {len} bytes cannot be read as a value of {expected} bytes")
+            }
+            ByteRecvError::Corrupt(why) => write!(f, "corrupted queue: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ByteRecvError {}

@@ -1,10 +1,17 @@
-//! Queues across processes: [`Queue<T>`](crate::Queue) for `T: Pod` messages.
+//! Queues across processes: [`Queue<T>`](crate::Queue) for `T: Pod` messages,
+//! [`ByteQueue`](crate::ByteQueue) for variable-size byte messages.
 
+pub(crate) mod bytes;
 mod errors;
 mod ring;
+mod spsc;
 mod typed;
 
-pub use errors::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError};
+pub use bytes::{ByteQueue, ByteReceiver, ByteSender, ReadGrant, WriteGrant};
+pub use errors::{
+    ByteRecvError, ByteSendError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError,
+    TryRecvError, TrySendError,
+};
 pub use typed::{Queue, Receiver, Sender};
 
 #[cfg(not(loom))]

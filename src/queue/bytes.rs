@@ -1,0 +1,849 @@
+//! [`ByteQueue`]: variable-size messages from one sending process to one
+//! receiving process, copied or zero-copy.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use super::errors::{ByteRecvError, ByteSendError};
+use super::spsc::{self, ByteRing, Consumer, Corrupt, End, Producer, Record, Reserved, Waited};
+use crate::error::Error;
+use crate::segment::header::{Fingerprint, Header, ObjectKind};
+use crate::segment::registry::Liveness;
+use crate::segment::{OpenOptions, RawSegment, Spec};
+use crate::wait::{Deadline, WaitStrategy};
+
+impl From<Corrupt> for ByteSendError {
+    fn from(c: Corrupt) -> Self {
+        ByteSendError::Corrupt(c.0)
+    }
+}
+
+impl From<Corrupt> for ByteRecvError {
+    fn from(c: Corrupt) -> Self {
+        ByteRecvError::Corrupt(c.0)
+    }
+}
+
+/// The capacity a ring of at least `bytes` gets: a power of two.
+pub(crate) fn ring_capacity(bytes: usize) -> Result<u64, Error> {
+    let want = (bytes as u64).max(spsc::MIN_CAPACITY);
+    if bytes == 0 || want > spsc::MAX_CAPACITY {
+        return Err(Error::InvalidArgument(format!(
+            "byte queue capacity {bytes} is not in 1..={} bytes",
+            spsc::MAX_CAPACITY
+        )));
+    }
+    Ok(want.next_power_of_two())
+}
+
+/// Checks a ring capacity read from a header.
+pub(crate) fn check_capacity(name: &str, cap: u64) -> Result<(), Error> {
+    if !cap.is_power_of_two() || !(spsc::MIN_CAPACITY..=spsc::MAX_CAPACITY).contains(&cap) {
+        return Err(Error::Corrupt { name: name.to_owned(), reason: format!("ring capacity {cap}") });
+    }
+    Ok(())
+}
+
+/// The sending half of an endpoint: the producer cursor of one ring.
+pub(crate) struct Tx {
+    prod: Producer,
+    pub(crate) strategy: WaitStrategy,
+}
+
+impl Tx {
+    /// Takes the sender end of `ring` for `seg`'s handle.
+    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Tx, Error> {
+        ring.claim(End::Sender, seg.token(), seg)
+            .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Sender.name() })?;
+        match Producer::new(ring) {
+            Ok(prod) => Ok(Tx { prod, strategy: WaitStrategy::Adaptive }),
+            Err(c) => {
+                ring.release(End::Sender, seg.token());
+                Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
+            }
+        }
+    }
+
+    pub(crate) fn release(&mut self, seg: &RawSegment) {
+        self.prod.rollback();
+        self.prod.ring().release(End::Sender, seg.token());
+    }
+
+    fn max(&self) -> usize {
+        spsc::max_message(self.prod.ring().capacity()) as usize
+    }
+
+    /// Reserves `len` bytes, waiting per `deadline` for room.
+    fn reserve_until(&mut self, seg: &RawSegment, len: usize, deadline: Deadline) -> Result<Reserved, ByteSendError> {
+        if len > self.max() {
+            return Err(ByteSendError::TooLarge { len, max: self.max() });
+        }
+        let ring = *self.prod.ring();
+        if ring.released(End::Receiver) {
+            return Err(ByteSendError::Disconnected);
+        }
+        loop {
+            if let Some(r) = self.prod.try_reserve(len)? {
+                return Ok(r);
+            }
+            let prod = &mut self.prod;
+            match ring.wait(End::Sender, seg, self.strategy, deadline, || prod.fits(len).unwrap_or(true)) {
+                Waited::Ready => {}
+                Waited::TimedOut if deadline == Deadline::Now => return Err(ByteSendError::Full),
+                Waited::TimedOut => return Err(ByteSendError::Timeout),
+                Waited::PeerGone => return Err(ByteSendError::Disconnected),
+            }
+        }
+    }
+
+    pub(crate) fn send_until(&mut self, seg: &RawSegment, msg: &[u8], deadline: Deadline) -> Result<(), ByteSendError> {
+        let r = self.reserve_until(seg, msg.len(), deadline)?;
+        self.prod.fill(r, msg);
+        self.prod.publish();
+        Ok(())
+    }
+
+    /// Sends every message of `msgs` in order, publishing once per run that
+    /// fits; returns how many were sent before an error.
+    pub(crate) fn send_batch_until<M: AsRef<[u8]>>(
+        &mut self,
+        seg: &RawSegment,
+        msgs: &[M],
+        deadline: Deadline,
+    ) -> (usize, Result<(), ByteSendError>) {
+        let max = self.max();
+        if let Some(m) = msgs.iter().find(|m| m.as_ref().len() > max) {
+            return (0, Err(ByteSendError::TooLarge { len: m.as_ref().len(), max }));
+        }
+        let mut sent = 0;
+        for m in msgs {
+            let m = m.as_ref();
+            let r = match self.prod.try_reserve(m.len()) {
+                Ok(Some(r)) => r,
+                Ok(None) => {
+                    // Out of room: let the receiver have what is written.
+                    self.prod.publish();
+                    match self.reserve_until(seg, m.len(), deadline) {
+                        Ok(r) => r,
+                        Err(e) => return (sent, Err(e)),
+                    }
+                }
+                Err(c) => {
+                    self.prod.publish();
+                    return (sent, Err(c.into()));
+                }
+            };
+            self.prod.fill(r, m);
+            sent += 1;
+        }
+        self.prod.publish();
+        (sent, Ok(()))
+    }
+}
+
+/// The receiving half of an endpoint: the consumer cursor of one ring.
+pub(crate) struct Rx {
+    cons: Consumer,
+    pub(crate) strategy: WaitStrategy,
+}
+
+impl Rx {
+    /// Takes the receiver end of `ring` for `seg`'s handle.
+    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Rx, Error> {
+        ring.claim(End::Receiver, seg.token(), seg)
+            .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Receiver.name() })?;
+        match Consumer::new(ring) {
+            Ok(cons) => Ok(Rx { cons, strategy: WaitStrategy::Adaptive }),
+            Err(c) => {
+                ring.release(End::Receiver, seg.token());
+                Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
+            }
+        }
+    }
+
+    pub(crate) fn release(&mut self, seg: &RawSegment) {
+        self.cons.ring().release(End::Receiver, seg.token());
+    }
+
+    /// The next record, waiting per `deadline`.
+    pub(crate) fn next_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Record, ByteRecvError> {
+        let ring = *self.cons.ring();
+        loop {
+            if let Some(r) = self.cons.peek()? {
+                return Ok(r);
+            }
+            let cons = &mut self.cons;
+            match ring.wait(End::Receiver, seg, self.strategy, deadline, || cons.has_data()) {
+                Waited::Ready => {}
+                Waited::TimedOut if deadline == Deadline::Now => return Err(ByteRecvError::Empty),
+                Waited::TimedOut => return Err(ByteRecvError::Timeout),
+                Waited::PeerGone => return self.cons.peek()?.ok_or(ByteRecvError::Disconnected),
+            }
+        }
+    }
+
+    /// Whether a message is there, waiting per `deadline`; `Ok(false)` when
+    /// the time is up. End of stream is an error, as for a receive.
+    pub(crate) fn poll_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<bool, ByteRecvError> {
+        match self.next_until(seg, deadline) {
+            Ok(_) => Ok(true),
+            Err(ByteRecvError::Empty | ByteRecvError::Timeout) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn payload(&self, r: Record) -> &[u8] {
+        // SAFETY: r is the record the last peek returned and is not consumed
+        // yet; the slice borrows self, so it ends before the next consume.
+        unsafe { self.cons.payload(r) }
+    }
+
+    /// Consumes `r` and frees it.
+    pub(crate) fn done(&mut self, r: Record) {
+        self.cons.consume(r);
+        self.cons.release();
+    }
+
+    pub(crate) fn recv_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Vec<u8>, ByteRecvError> {
+        let r = self.next_until(seg, deadline)?;
+        let v = self.payload(r).to_vec();
+        self.done(r);
+        Ok(v)
+    }
+
+    pub(crate) fn recv_into_until(
+        &mut self,
+        seg: &RawSegment,
+        buf: &mut [u8],
+        deadline: Deadline,
+    ) -> Result<usize, ByteRecvError> {
+        let r = self.next_until(seg, deadline)?;
+        if r.len > buf.len() {
+            return Err(ByteRecvError::BufferTooSmall { len: r.len });
+        }
+        buf[..r.len].copy_from_slice(self.payload(r));
+        self.done(r);
+        Ok(r.len)
+    }
+
+    pub(crate) fn recv_value_until<T: Pod>(
+        &mut self,
+        seg: &RawSegment,
+        deadline: Deadline,
+    ) -> Result<T, ByteRecvError> {
+        let r = self.next_until(seg, deadline)?;
+        let expected = std::mem::size_of::<T>();
+        let got = (r.len == expected).then(|| bytemuck::pod_read_unaligned(self.payload(r)));
+        self.done(r);
+        got.ok_or(ByteRecvError::WrongSize { len: r.len, expected })
+    }
+
+    /// Hands each message to `f` as it lies in the ring: waits per
+    /// `deadline` for the first, then takes up to `max` that are there,
+    /// freeing them all at once.
+    pub(crate) fn recv_batch_until(
+        &mut self,
+        seg: &RawSegment,
+        max: usize,
+        deadline: Deadline,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<usize, ByteRecvError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let mut r = self.next_until(seg, deadline)?;
+        let mut n = 0;
+        loop {
+            f(self.payload(r));
+            self.cons.consume(r);
+            n += 1;
+            if n == max {
+                break;
+            }
+            match self.cons.peek() {
+                Ok(Some(next)) => r = next,
+                Ok(None) => break,
+                Err(c) => {
+                    self.cons.release();
+                    return if n > 0 { Ok(n) } else { Err(c.into()) };
+                }
+            }
+        }
+        self.cons.release();
+        Ok(n)
+    }
+}
+
+/// Where a ring lies in a segment: its state at `offset` from the data.
+fn ring_in(seg: &RawSegment, offset: usize, cap: u64) -> ByteRing {
+    // SAFETY: the data region is 64-byte aligned (Spec) and holds the ring's
+    // state and `cap` bytes at `offset` (checked against the header at open,
+    // made at create); the mapping lives in `seg`, which outlives the view
+    // in every holder (they keep the Arc that owns `seg`).
+    unsafe { ByteRing::new(NonNull::new_unchecked(seg.data_ptr().add(offset)), cap) }
+}
+
+/// Creates or opens a segment of `kind` holding `rings` byte rings of
+/// `cap` bytes each, one after the other.
+pub(crate) fn ring_spec(kind: ObjectKind, cap: u64, rings: usize) -> Spec {
+    Spec::new(kind, Fingerprint::of::<u8>(cap), rings * (spsc::STATE_SIZE + cap as usize), 64)
+}
+
+pub(crate) fn ring_at(seg: &RawSegment, index: usize) -> ByteRing {
+    let cap = seg.header().capacity;
+    ring_in(seg, index * (spsc::STATE_SIZE + cap as usize), cap)
+}
+
+/// Opens a segment of `kind` made of `rings` byte rings.
+pub(crate) fn open_rings(name: &str, opts: &OpenOptions, kind: ObjectKind, rings: usize) -> Result<RawSegment, Error> {
+    let wanted = kind.name().to_owned();
+    RawSegment::open_sized(name, opts, kind, &wanted, |h: &Header| {
+        check_capacity(name, h.capacity)?;
+        Ok(ring_spec(kind, h.capacity, rings))
+    })
+}
+
+struct Shared {
+    seg: RawSegment,
+    ring: ByteRing,
+}
+
+// SAFETY: `ring` points into the mapping owned by `seg`; the ring state is
+// only accessed through atomics, and its data by the one holder of each end
+// (the role words of spsc.rs).
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+/// A queue of variable-size byte messages, shared by name, from one
+/// [`ByteSender`] to one [`ByteReceiver`] (each in any process). The
+/// messages are length-prefixed records in a ring of bytes: a send is a copy
+/// and one index store, with no syscall unless the other end sleeps.
+///
+/// Zero-copy both ways: [`ByteSender::reserve`] hands out the ring's memory
+/// to write a message in place, [`ByteReceiver::recv_ref`] to read one in
+/// place. Batch forms publish (or free) many messages with one index update.
+///
+/// Each end is held by one endpoint at a time: [`ByteQueue::sender`] fails
+/// with [`Error::Busy`] while a live endpoint holds the sending end, and
+/// takes over the end of a holder that died. A sender killed mid-message
+/// leaves nothing torn: its unfinished message is never seen. A receive on
+/// an empty queue whose sender has gone returns
+/// [`ByteRecvError::Disconnected`] (before any sender ever attached it
+/// waits); a send whose receiver has gone returns
+/// [`ByteSendError::Disconnected`].
+///
+/// ```
+/// use shmkit::ByteQueue;
+/// # let name = format!("doc-bytequeue-{}", std::process::id());
+/// let q = ByteQueue::create(&name, 64 * 1024)?;
+/// let mut tx = ByteQueue::open(&name)?.sender()?; // in a producer process
+/// let mut rx = q.receiver()?;                      // in a consumer process
+/// tx.send(b"hello").unwrap();
+/// let mut grant = tx.reserve(3).unwrap();          // write in place
+/// grant.copy_from_slice(b"abc");
+/// grant.commit();
+/// assert_eq!(rx.recv().unwrap(), b"hello");
+/// assert_eq!(&*rx.recv_ref().unwrap(), b"abc");   // read in place
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct ByteQueue {
+    shared: Arc<Shared>,
+}
+
+impl ByteQueue {
+    /// Creates the queue `name` with a ring of `capacity_bytes` (rounded up
+    /// to a power of two, at least 64, at most 2 GiB). Each message takes its
+    /// length rounded up to 8, plus 8 bytes.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
+    /// [`Error::InvalidArgument`] for a zero or too large capacity.
+    pub fn create(name: &str, capacity_bytes: usize) -> Result<Self, Error> {
+        Self::create_with(name, capacity_bytes, &OpenOptions::default())
+    }
+
+    /// [`ByteQueue::create`] with options.
+    ///
+    /// # Errors
+    /// As [`ByteQueue::create`].
+    pub fn create_with(name: &str, capacity_bytes: usize, opts: &OpenOptions) -> Result<Self, Error> {
+        let cap = ring_capacity(capacity_bytes)?;
+        let seg = RawSegment::create(name, &ring_spec(ObjectKind::ByteQueue, cap, 1), opts, |_| {})?;
+        Ok(Self::from_segment(seg))
+    }
+
+    fn from_segment(seg: RawSegment) -> Self {
+        let ring = ring_at(&seg, 0);
+        ByteQueue { shared: Arc::new(Shared { seg, ring }) }
+    }
+
+    /// Opens the existing queue `name`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::Corrupt`] for an
+    /// impossible capacity, and the other checks of a segment open.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &OpenOptions::default())
+    }
+
+    /// [`ByteQueue::open`] with options.
+    ///
+    /// # Errors
+    /// As [`ByteQueue::open`].
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
+        open_rings(name, opts, ObjectKind::ByteQueue, 1).map(Self::from_segment)
+    }
+
+    /// Opens `name`, or creates it with `capacity_bytes`: safe when
+    /// processes race.
+    ///
+    /// # Errors
+    /// As [`ByteQueue::open`] and [`ByteQueue::create`].
+    pub fn open_or_create(name: &str, capacity_bytes: usize) -> Result<Self, Error> {
+        for _ in 0..64 {
+            match Self::create(name, capacity_bytes) {
+                Err(Error::AlreadyExists { .. }) => {}
+                other => return other,
+            }
+            match Self::open(name) {
+                Err(Error::NotFound { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::InvalidArgument(format!("segment '{name}' kept appearing and disappearing")))
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.shared.seg.name()
+    }
+
+    /// Keeps the name after this (creating) handle is dropped.
+    pub fn persist(&self) {
+        self.shared.seg.persist();
+    }
+
+    /// The ring's size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.shared.ring.capacity() as usize
+    }
+
+    /// The longest message the queue carries: the capacity less 8 bytes.
+    pub fn max_message_len(&self) -> usize {
+        spsc::max_message(self.shared.ring.capacity()) as usize
+    }
+
+    /// Bytes of published messages not yet received (a snapshot, headers
+    /// and padding included).
+    pub fn used_bytes(&self) -> usize {
+        self.shared.ring.used() as usize
+    }
+
+    /// Whether the queue looks empty now.
+    pub fn is_empty(&self) -> bool {
+        self.used_bytes() == 0
+    }
+
+    /// Takes the sending end.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] if a live endpoint (this process's included) holds
+    /// it; [`Error::Corrupt`] if the ring's indices are impossible.
+    pub fn sender(&self) -> Result<ByteSender, Error> {
+        let tx = Tx::claim(self.shared.ring, &self.shared.seg)?;
+        Ok(ByteSender { shared: self.shared.clone(), tx })
+    }
+
+    /// Takes the receiving end.
+    ///
+    /// # Errors
+    /// As [`ByteQueue::sender`].
+    pub fn receiver(&self) -> Result<ByteReceiver, Error> {
+        let rx = Rx::claim(self.shared.ring, &self.shared.seg)?;
+        Ok(ByteReceiver { shared: self.shared.clone(), rx })
+    }
+}
+
+impl fmt::Debug for ByteQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteQueue").field("name", &self.name()).field("capacity", &self.capacity()).finish()
+    }
+}
+
+/// The sending end of a [`ByteQueue`]. Move it to another thread if needed;
+/// it is not shared.
+pub struct ByteSender {
+    shared: Arc<Shared>,
+    tx: Tx,
+}
+
+// SAFETY: the producer cursor points into the mapping the Arc keeps alive;
+// the end is held by this endpoint alone, whichever thread uses it.
+unsafe impl Send for ByteSender {}
+
+impl ByteSender {
+    /// Sets how this endpoint waits when the queue is full.
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.tx.strategy = strategy;
+        self
+    }
+
+    /// The longest message this queue carries.
+    pub fn max_message_len(&self) -> usize {
+        self.tx.max()
+    }
+
+    /// Sends a copy of `msg`, waiting while the queue is full.
+    ///
+    /// # Errors
+    /// [`ByteSendError::Disconnected`], [`ByteSendError::TooLarge`],
+    /// [`ByteSendError::Corrupt`].
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
+        self.tx.send_until(&self.shared.seg, msg, Deadline::Never)
+    }
+
+    /// Sends `msg` if there is room now.
+    ///
+    /// # Errors
+    /// [`ByteSendError::Full`], and those of [`ByteSender::send`].
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
+        self.tx.send_until(&self.shared.seg, msg, Deadline::Now)
+    }
+
+    /// Sends `msg`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`ByteSendError::Timeout`], and those of [`ByteSender::send`].
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ByteSendError> {
+        self.tx.send_until(&self.shared.seg, msg, Deadline::after(timeout))
+    }
+
+    /// Sends `msg`, waiting until `deadline` at most for room.
+    ///
+    /// # Errors
+    /// [`ByteSendError::Timeout`], and those of [`ByteSender::send`].
+    pub fn send_deadline(&mut self, msg: &[u8], deadline: Instant) -> Result<(), ByteSendError> {
+        self.tx.send_until(&self.shared.seg, msg, Deadline::At(deadline))
+    }
+
+    /// Sends the bytes of `value`.
+    ///
+    /// # Errors
+    /// As [`ByteSender::send`].
+    pub fn send_value<T: Pod>(&mut self, value: &T) -> Result<(), ByteSendError> {
+        self.send(bytemuck::bytes_of(value))
+    }
+
+    /// Sends every message of `msgs` in order, waiting for room as needed,
+    /// and publishes them in as few index updates as the room allows (one,
+    /// when they all fit): much faster than one `send` each for small
+    /// messages. Returns how many were sent.
+    ///
+    /// # Errors
+    /// As [`ByteSender::send`]; the messages before the one that failed were
+    /// sent. A message too large fails the batch before anything is sent.
+    pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<usize, ByteSendError> {
+        let (sent, res) = self.tx.send_batch_until(&self.shared.seg, msgs, Deadline::Never);
+        res.map(|()| sent)
+    }
+
+    /// Sends the longest prefix of `msgs` that fits now, with one index
+    /// update; returns how many were sent (0 if none fit).
+    ///
+    /// # Errors
+    /// [`ByteSendError::Disconnected`], [`ByteSendError::TooLarge`] or
+    /// [`ByteSendError::Corrupt`], with nothing sent.
+    pub fn try_send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<usize, ByteSendError> {
+        match self.tx.send_batch_until(&self.shared.seg, msgs, Deadline::Now) {
+            (sent, Err(ByteSendError::Full)) => Ok(sent),
+            (0, Err(e)) => Err(e),
+            (sent, _) => Ok(sent),
+        }
+    }
+
+    /// Reserves `len` bytes in the ring to write a message in place,
+    /// waiting while the queue is full. The message is sent when the grant
+    /// is [committed](WriteGrant::commit), and abandoned if the grant is
+    /// dropped uncommitted. The bytes hold whatever was there before.
+    ///
+    /// # Errors
+    /// As [`ByteSender::send`].
+    pub fn reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, ByteSendError> {
+        self.reserve_until(len, Deadline::Never)
+    }
+
+    /// [`ByteSender::reserve`] if there is room now.
+    ///
+    /// # Errors
+    /// As [`ByteSender::try_send`].
+    pub fn try_reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, ByteSendError> {
+        self.reserve_until(len, Deadline::Now)
+    }
+
+    /// [`ByteSender::reserve`], waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// As [`ByteSender::send_timeout`].
+    pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, ByteSendError> {
+        self.reserve_until(len, Deadline::after(timeout))
+    }
+
+    fn reserve_until(&mut self, len: usize, deadline: Deadline) -> Result<WriteGrant<'_>, ByteSendError> {
+        let r = self.tx.reserve_until(&self.shared.seg, len, deadline)?;
+        Ok(WriteGrant { tx: &mut self.tx, r, done: false })
+    }
+}
+
+impl Drop for ByteSender {
+    fn drop(&mut self) {
+        self.tx.release(&self.shared.seg);
+    }
+}
+
+impl fmt::Debug for ByteSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteSender").field("queue", &self.shared.seg.name()).finish_non_exhaustive()
+    }
+}
+
+/// Room for one message in a [`ByteQueue`]'s ring, written in place: it
+/// derefs to the message's bytes. [`WriteGrant::commit`] sends it; dropping
+/// the grant uncommitted abandons it.
+pub struct WriteGrant<'a> {
+    tx: &'a mut Tx,
+    r: Reserved,
+    done: bool,
+}
+
+impl WriteGrant<'_> {
+    /// Sends the message.
+    pub fn commit(mut self) {
+        self.tx.prod.publish();
+        self.done = true;
+    }
+
+    /// Sends only the first `len` bytes (`len` is capped at the reserved
+    /// length): for a message whose size is known once written.
+    pub fn commit_len(mut self, len: usize) {
+        self.tx.prod.shrink(self.r, len);
+        self.tx.prod.publish();
+        self.done = true;
+    }
+}
+
+impl Deref for WriteGrant<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the grant borrows the sender, so no other reservation,
+        // publish or rollback happens while this slice lives; the bytes are
+        // unpublished and ours alone.
+        unsafe { &*self.tx.prod.payload_ptr(self.r) }
+    }
+}
+
+impl DerefMut for WriteGrant<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in deref; we hold the grant mutably.
+        unsafe { &mut *self.tx.prod.payload_ptr(self.r) }
+    }
+}
+
+impl Drop for WriteGrant<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.tx.prod.rollback();
+        }
+    }
+}
+
+impl fmt::Debug for WriteGrant<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteGrant").field("len", &self.len()).finish()
+    }
+}
+
+/// The receiving end of a [`ByteQueue`]. Move it to another thread if
+/// needed; it is not shared.
+pub struct ByteReceiver {
+    shared: Arc<Shared>,
+    rx: Rx,
+}
+
+// SAFETY: as for ByteSender.
+unsafe impl Send for ByteReceiver {}
+
+impl ByteReceiver {
+    /// Sets how this endpoint waits when the queue is empty.
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.rx.strategy = strategy;
+        self
+    }
+
+    /// Receives a message, waiting while the queue is empty.
+    ///
+    /// # Errors
+    /// [`ByteRecvError::Disconnected`] at the end of the stream,
+    /// [`ByteRecvError::Corrupt`].
+    pub fn recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
+        self.rx.recv_until(&self.shared.seg, Deadline::Never)
+    }
+
+    /// Receives a message if one is there now.
+    ///
+    /// # Errors
+    /// [`ByteRecvError::Empty`], and those of [`ByteReceiver::recv`].
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
+        self.rx.recv_until(&self.shared.seg, Deadline::Now)
+    }
+
+    /// Receives a message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ByteRecvError> {
+        self.rx.recv_until(&self.shared.seg, Deadline::after(timeout))
+    }
+
+    /// Receives a message, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv`].
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<Vec<u8>, ByteRecvError> {
+        self.rx.recv_until(&self.shared.seg, Deadline::At(deadline))
+    }
+
+    /// Receives a message into `buf`, returning its length.
+    ///
+    /// # Errors
+    /// [`ByteRecvError::BufferTooSmall`] (the message stays queued), and
+    /// those of [`ByteReceiver::recv`].
+    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
+        self.rx.recv_into_until(&self.shared.seg, buf, Deadline::Never)
+    }
+
+    /// [`ByteReceiver::recv_into`] if a message is there now.
+    ///
+    /// # Errors
+    /// [`ByteRecvError::Empty`], and those of [`ByteReceiver::recv_into`].
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
+        self.rx.recv_into_until(&self.shared.seg, buf, Deadline::Now)
+    }
+
+    /// [`ByteReceiver::recv_into`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv_into`].
+    pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, ByteRecvError> {
+        self.rx.recv_into_until(&self.shared.seg, buf, Deadline::after(timeout))
+    }
+
+    /// Receives a message sent with [`ByteSender::send_value`].
+    ///
+    /// # Errors
+    /// [`ByteRecvError::WrongSize`] if the message is not `size_of::<T>()`
+    /// bytes (it is consumed), and those of [`ByteReceiver::recv`].
+    pub fn recv_value<T: Pod>(&mut self) -> Result<T, ByteRecvError> {
+        self.rx.recv_value_until(&self.shared.seg, Deadline::Never)
+    }
+
+    /// Receives a message in place, waiting while the queue is empty: the
+    /// grant derefs to the message's bytes in the ring, which are freed when
+    /// it is dropped.
+    ///
+    /// # Errors
+    /// As [`ByteReceiver::recv`].
+    pub fn recv_ref(&mut self) -> Result<ReadGrant<'_>, ByteRecvError> {
+        let r = self.rx.next_until(&self.shared.seg, Deadline::Never)?;
+        Ok(ReadGrant { rx: &mut self.rx, r })
+    }
+
+    /// [`ByteReceiver::recv_ref`] if a message is there now.
+    ///
+    /// # Errors
+    /// As [`ByteReceiver::try_recv`].
+    pub fn try_recv_ref(&mut self) -> Result<ReadGrant<'_>, ByteRecvError> {
+        let r = self.rx.next_until(&self.shared.seg, Deadline::Now)?;
+        Ok(ReadGrant { rx: &mut self.rx, r })
+    }
+
+    /// [`ByteReceiver::recv_ref`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`ByteReceiver::recv_timeout`].
+    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, ByteRecvError> {
+        let r = self.rx.next_until(&self.shared.seg, Deadline::after(timeout))?;
+        Ok(ReadGrant { rx: &mut self.rx, r })
+    }
+
+    /// Waits for a message, then hands each message there (up to `max`) to
+    /// `f` in place, and frees them all with one index update. Returns how
+    /// many were handled.
+    ///
+    /// # Errors
+    /// As [`ByteReceiver::recv`], when no message was handled.
+    pub fn recv_batch(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, ByteRecvError> {
+        self.rx.recv_batch_until(&self.shared.seg, max, Deadline::Never, f)
+    }
+
+    /// [`ByteReceiver::recv_batch`] without waiting.
+    ///
+    /// # Errors
+    /// As [`ByteReceiver::try_recv`], when no message was handled.
+    pub fn try_recv_batch(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, ByteRecvError> {
+        self.rx.recv_batch_until(&self.shared.seg, max, Deadline::Now, f)
+    }
+
+    /// Waits at most `timeout` until a message is there: `Ok(true)` if one
+    /// is, `Ok(false)` on timeout.
+    ///
+    /// # Errors
+    /// [`ByteRecvError::Disconnected`] at the end of the stream,
+    /// [`ByteRecvError::Corrupt`].
+    pub fn poll(&mut self, timeout: Duration) -> Result<bool, ByteRecvError> {
+        self.rx.poll_until(&self.shared.seg, Deadline::after(timeout))
+    }
+}
+
+impl Drop for ByteReceiver {
+    fn drop(&mut self) {
+        self.rx.release(&self.shared.seg);
+    }
+}
+
+impl fmt::Debug for ByteReceiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteReceiver").field("queue", &self.shared.seg.name()).finish_non_exhaustive()
+    }
+}
+
+/// A message read in place from a [`ByteQueue`]'s ring: it derefs to the
+/// message's bytes, which are freed for the sender when it is dropped.
+pub struct ReadGrant<'a> {
+    rx: &'a mut Rx,
+    r: Record,
+}
+
+impl Deref for ReadGrant<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.rx.payload(self.r)
+    }
+}
+
+impl Drop for ReadGrant<'_> {
+    fn drop(&mut self) {
+        self.rx.done(self.r);
+    }
+}
+
+impl fmt::Debug for ReadGrant<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadGrant").field("len", &self.len()).finish()
+    }
+}
