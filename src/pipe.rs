@@ -26,8 +26,10 @@ pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
 /// sleeps. When the other end is closed, or its process exits or dies, a
 /// receive gets the messages still queued and then
 /// [`ByteRecvError::Disconnected`] (end of stream), and a send gets
-/// [`ByteSendError::Disconnected`]; before the other end ever connected, a
-/// receive waits.
+/// [`ByteSendError::Disconnected`] (at once if the other end was closed; if
+/// its process died, within 1024 sends or once the pipe is full, since that
+/// check costs a syscall). Before the other end ever connected, a receive
+/// waits.
 ///
 /// ```
 /// use shmkit::Pipe;

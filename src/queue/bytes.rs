@@ -49,10 +49,16 @@ pub(crate) fn check_capacity(name: &str, cap: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// A send checks whether a receiver it cannot see released is still alive
+/// (a syscall) once per this many sends, and whenever it must wait.
+pub(crate) const PEER_CHECK_EVERY: u32 = 1024;
+
 /// The sending half of an endpoint: the producer cursor of one ring.
 pub(crate) struct Tx {
     prod: Producer,
     pub(crate) strategy: WaitStrategy,
+    /// Sends since the receiver's liveness was last checked.
+    unchecked: u32,
 }
 
 impl Tx {
@@ -61,7 +67,7 @@ impl Tx {
         ring.claim(End::Sender, seg.token(), seg)
             .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Sender.name() })?;
         match Producer::new(ring) {
-            Ok(prod) => Ok(Tx { prod, strategy: WaitStrategy::Adaptive }),
+            Ok(prod) => Ok(Tx { prod, strategy: WaitStrategy::Adaptive, unchecked: 0 }),
             Err(c) => {
                 ring.release(End::Sender, seg.token());
                 Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
@@ -84,7 +90,14 @@ impl Tx {
             return Err(ByteSendError::TooLarge { len, max: self.max() });
         }
         let ring = *self.prod.ring();
-        if ring.released(End::Receiver) {
+        self.unchecked += 1;
+        let gone = if self.unchecked >= PEER_CHECK_EVERY {
+            self.unchecked = 0;
+            ring.gone(End::Receiver, seg)
+        } else {
+            ring.released(End::Receiver)
+        };
+        if gone {
             return Err(ByteSendError::Disconnected);
         }
         loop {
@@ -336,7 +349,9 @@ unsafe impl Sync for Shared {}
 /// an empty queue whose sender has gone returns
 /// [`ByteRecvError::Disconnected`] (before any sender ever attached it
 /// waits); a send whose receiver has gone returns
-/// [`ByteSendError::Disconnected`].
+/// [`ByteSendError::Disconnected`]: at once if the receiver was dropped, and
+/// if it died, within 1024 sends or as soon as the ring is full (the check
+/// costs a syscall, so it is not made on every send).
 ///
 /// ```
 /// use shmkit::ByteQueue;

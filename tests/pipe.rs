@@ -1,0 +1,141 @@
+//! Pipe across real processes: duplex messages, values, poll, end of stream
+//! when the peer closes or dies, exclusive ends.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Child, Names, say, watchdog};
+use shmkit::{ByteRecvError, ByteSendError, Error, Pipe};
+
+#[test]
+fn child() {
+    common::child_main(run_role);
+}
+
+fn run_role(role: &str, args: &[String]) -> i32 {
+    let pipe = Pipe::open(&args[0]).expect("open pipe");
+    let mut conn = pipe.connect().expect("a free end");
+    say("READY");
+    match role {
+        "echo" => {
+            // Echoes every message, doubling u64 values, until end of stream.
+            loop {
+                match conn.recv() {
+                    Ok(m) if m.len() == 8 => {
+                        let v = u64::from_ne_bytes(m.try_into().unwrap());
+                        conn.send_value(&(v * 2)).expect("peer is there");
+                    }
+                    Ok(m) => conn.send(&m).expect("peer is there"),
+                    Err(ByteRecvError::Disconnected) => return 0,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        "send-and-hang" => {
+            for i in 0..3u64 {
+                conn.send_value(&i).unwrap();
+            }
+            say("SENT");
+            std::thread::sleep(Duration::from_secs(600));
+            0
+        }
+        "hold" => {
+            std::thread::sleep(Duration::from_secs(600));
+            0
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn duplex_messages_and_values_between_processes() {
+    let names = Names::new("pipe-duplex", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "duplex", move || {
+        let pipe = Pipe::create(&name).unwrap();
+        let mut a = pipe.connect().unwrap();
+        assert_eq!(a.end(), 0);
+        let echo = Child::spawn("echo", &[&name]);
+        for i in 0..10_000u64 {
+            a.send_value(&i).unwrap();
+            assert_eq!(a.recv_value::<u64>(), Ok(2 * i));
+        }
+        let big: Vec<u8> = (0..60_000u32).map(|i| i as u8).collect();
+        a.send(&big).unwrap();
+        let mut buf = vec![0; 60_000];
+        assert_eq!(a.recv_into(&mut buf), Ok(60_000));
+        assert_eq!(buf, big);
+        assert_eq!(a.send(&vec![0; 70_000]), Err(ByteSendError::TooLarge { len: 70_000, max: 64 * 1024 - 8 }));
+        drop(a);
+        echo.expect_success(Duration::from_secs(10));
+    });
+}
+
+#[test]
+fn a_killed_peer_is_end_of_stream_after_what_it_sent() {
+    let names = Names::new("pipe-killed", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "killed_peer", move || {
+        let pipe = Pipe::create(&name).unwrap();
+        let mut a = pipe.connect().unwrap();
+        // Before the peer ever connected: waiting, not the end.
+        assert_eq!(a.poll(Duration::from_millis(20)), Ok(false));
+        assert_eq!(a.recv_timeout(Duration::from_millis(5)), Err(ByteRecvError::Timeout));
+        let mut peer = Child::spawn_piped("send-and-hang", &[&name]);
+        peer.expect_line("SENT");
+        assert_eq!(a.poll(Duration::ZERO), Ok(true));
+        peer.kill();
+        for i in 0..3u64 {
+            assert_eq!(a.recv_value::<u64>(), Ok(i), "what the peer sent before dying is delivered");
+        }
+        assert_eq!(a.recv(), Err(ByteRecvError::Disconnected), "then end of stream");
+        assert_eq!(a.poll(Duration::from_secs(1)), Err(ByteRecvError::Disconnected));
+        // A dead receiver is noticed within a bounded number of sends.
+        let mut queued = 0;
+        let refused = loop {
+            match a.send(b"anyone?") {
+                Ok(()) => queued += 1,
+                Err(e) => break e,
+            }
+            assert!(queued < 2 * 1024, "a dead peer was not noticed");
+        };
+        assert_eq!(refused, ByteSendError::Disconnected);
+
+        // The dead peer's end is free: a new process connects to it, and
+        // gets what was queued for the end.
+        let mut echo = Child::spawn_piped("echo", &[&name]);
+        echo.expect_line("READY");
+        a.send(b"hello again").expect("a new peer took the end");
+        for _ in 0..queued {
+            assert_eq!(a.recv().unwrap(), b"anyone?");
+        }
+        assert_eq!(a.recv().unwrap(), b"hello again");
+        drop(a);
+        echo.expect_success(Duration::from_secs(10));
+    });
+}
+
+#[test]
+fn a_closed_peer_is_end_of_stream_and_ends_are_exclusive() {
+    let names = Names::new("pipe-closed", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "closed_peer", move || {
+        let pipe = Pipe::create(&name).unwrap();
+        let mut a = pipe.connect().unwrap();
+        let mut holder = Child::spawn_piped("hold", &[&name]);
+        holder.expect_line("READY");
+        let err = Pipe::open(&name).unwrap().connect().unwrap_err();
+        assert!(matches!(err, Error::Busy { .. }), "a third connection: {err}");
+        holder.kill();
+
+        let mut b = Pipe::open(&name).unwrap().connect().unwrap();
+        assert_eq!(b.end(), 1);
+        b.send(b"last words").unwrap();
+        drop(b);
+        assert_eq!(a.recv().unwrap(), b"last words");
+        assert_eq!(a.recv(), Err(ByteRecvError::Disconnected));
+        assert_eq!(a.try_recv(), Err(ByteRecvError::Disconnected));
+        assert_eq!(a.send(b"x"), Err(ByteSendError::Disconnected));
+    });
+}
