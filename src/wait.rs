@@ -64,6 +64,12 @@ const SPIN_CHECK_EVERY: u32 = 1024;
 const ADAPTIVE_BUDGET: Duration = Duration::from_micros(50);
 /// Calls between two clock reads of an `Adaptive` spinner.
 const CLOCK_EVERY: u32 = 64;
+/// Calls between two yields of the CPU by a spinner on a machine with
+/// several CPUs (a few microseconds): if the peer it waits for runs on the
+/// same CPU (both pinned there, or an oversubscribed machine), the peer gets
+/// the CPU within that time instead of after a whole time slice; if not,
+/// the yield costs a fraction of a microsecond once the wait is long anyway.
+const YIELD_EVERY: u32 = 64;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum SpinMode {
@@ -119,7 +125,7 @@ impl SpinWait {
                 }
             }
         }
-        if multi_cpu() {
+        if multi_cpu() && self.calls % YIELD_EVERY != 0 {
             spin_loop();
             spin_loop();
         } else {

@@ -17,3 +17,6 @@ pub use typed::{Queue, Receiver, Sender};
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub use ring::fuzz_ring;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub use spsc::fuzz_byte_ring;

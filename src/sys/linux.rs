@@ -130,9 +130,27 @@ pub fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// How many CPUs this process may run on.
+/// How many CPUs the processes of this machine (or container) can run on
+/// at once: the online CPUs, capped by a cgroup v2 CPU quota. This
+/// process's own affinity is ignored on purpose: a process pinned to one CPU
+/// still has peers running on the others, and whether spinning for them
+/// pays off depends on the machine, not on our mask.
 pub fn cpu_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    // SAFETY: sysconf has no memory-safety requirements.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    let online = if online > 0 { online as usize } else { 1 };
+    online.min(cgroup_cpu_quota().unwrap_or(usize::MAX)).max(1)
+}
+
+/// The CPU quota of this process's cgroup (v2 `cpu.max`), rounded up.
+fn cgroup_cpu_quota() -> Option<usize> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let max = std::fs::read_to_string(format!("/sys/fs/cgroup{}/cpu.max", path.trim_end())).ok()?;
+    let mut fields = max.split_whitespace();
+    let quota: u64 = fields.next()?.parse().ok()?; // "max" fails: no quota
+    let period: u64 = fields.next()?.parse().ok()?;
+    (period > 0).then(|| quota.div_ceil(period).max(1) as usize)
 }
 
 /// Blocks while `*word == expected`, for at most `timeout` (forever if
