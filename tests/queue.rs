@@ -34,7 +34,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             let q = Queue::<u64>::open(&args[0]).expect("open queue");
             let id: u64 = args[1].parse().expect("id");
             let n: u64 = args[2].parse().expect("n");
-            let tx = q.sender();
+            let tx = q.sender().unwrap();
             for seq in 0..n {
                 tx.send((id << 32) | seq).expect("receivers are there");
             }
@@ -42,7 +42,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         }
         "recv" => {
             let q = Queue::<u64>::open(&args[0]).expect("open queue");
-            let rx = q.receiver();
+            let rx = q.receiver().unwrap();
             say("READY");
             let (mut count, mut sum, mut hash, mut last) = ([0u64; 2], [0u64; 2], [0u64; 2], [None::<u64>; 2]);
             while let Ok(v) = rx.recv() {
@@ -60,7 +60,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         "flood" => {
             let q = Queue::<[u64; 4]>::open(&args[0]).expect("open queue");
             let id: u64 = args[1].parse().expect("id");
-            let tx = q.sender();
+            let tx = q.sender().unwrap();
             say("READY");
             let mut seq = 0;
             loop {
@@ -71,7 +71,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         }
         "park-send" => {
             let q = Queue::<[u64; 4]>::open(&args[0]).expect("open queue");
-            let tx = q.sender();
+            let tx = q.sender().unwrap();
             failpoint::set(args[1].parse().expect("failpoint"));
             say("PARKING");
             let _ = tx.send(message(7, 7));
@@ -79,7 +79,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         }
         "park-recv" => {
             let q = Queue::<[u64; 4]>::open(&args[0]).expect("open queue");
-            let rx = q.receiver();
+            let rx = q.receiver().unwrap();
             failpoint::set(failpoint::QUEUE_AFTER_READ_CLAIM);
             say("PARKING");
             let _ = rx.recv();
@@ -87,7 +87,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         }
         "work" => {
             let q = Queue::<u64>::open(&args[0]).expect("open queue");
-            let rx = q.receiver();
+            let rx = q.receiver().unwrap();
             for _ in 0..args[1].parse::<u32>().expect("count") {
                 rx.recv().expect("message");
                 std::thread::sleep(Duration::from_millis(2));
@@ -97,9 +97,37 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         }
         "hold-recv" => {
             let q = Queue::<u64>::open(&args[0]).expect("open queue");
-            let _rx = q.receiver();
+            let _rx = q.receiver().unwrap();
             say("READY");
             std::thread::sleep(Duration::from_secs(600));
+            0
+        }
+        "park-spsc" => {
+            let q = Queue::<u64>::open(&args[0]).expect("open queue");
+            let _tx = q.sender().expect("the sending end");
+            say("READY");
+            std::thread::sleep(Duration::from_secs(600));
+            0
+        }
+        "spsc-send" => {
+            let q = Queue::<u64>::open(&args[0]).expect("open queue");
+            assert!(q.is_spsc());
+            let n: u64 = args[1].parse().expect("n");
+            let tx = q.sender().expect("the sending end");
+            let mut seq = 0;
+            while seq < n {
+                // Alternate single sends and batches of up to 100.
+                let k = (mix(seq) % 100 + 1).min(n - seq);
+                if seq % 2 == 0 {
+                    let batch: Vec<u64> = (seq..seq + k).collect();
+                    tx.send_batch(&batch).expect("receiver is there");
+                } else {
+                    for v in seq..seq + k {
+                        tx.send(v).expect("receiver is there");
+                    }
+                }
+                seq += k;
+            }
             0
         }
         other => panic!("unknown role {other}"),
@@ -150,7 +178,7 @@ fn killed_senders_never_tear_and_lose_no_capacity() {
     watchdog(Duration::from_secs(280), "killed_senders", move || {
         let rounds: u32 = std::env::var("SHMKIT_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
         let q = Queue::<[u64; 4]>::create(&name, 64).unwrap();
-        let rx = q.receiver();
+        let rx = q.receiver().unwrap();
         let mut seed = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
         eprintln!("seed {seed:#x}, {rounds} rounds");
         let mut received = 0u64;
@@ -186,7 +214,7 @@ fn killed_senders_never_tear_and_lose_no_capacity() {
             }
         }
         assert!(q.is_empty(), "dead claims were not reclaimed");
-        let tx = q.sender();
+        let tx = q.sender().unwrap();
         for i in 0..q.capacity() as u64 {
             assert!(tx.try_send(message(99, i)).is_ok(), "capacity lost: slot {i} of {}", q.capacity());
         }
@@ -205,8 +233,8 @@ fn stopped_sender_keeps_its_claim_and_a_dead_one_is_skipped() {
         let name = names.get(0).to_owned();
         watchdog(Duration::from_secs(60), "stopped_sender", move || {
             let q = Queue::<[u64; 4]>::create(&name, 8).unwrap();
-            let rx = q.receiver();
-            let tx = q.sender();
+            let rx = q.receiver().unwrap();
+            let tx = q.sender().unwrap();
             let mut c = Child::spawn_piped("park-send", &[&name, &point.to_string()]);
             c.expect_line("PARKING");
             // Wait until the child holds its claim (the queue shows it).
@@ -234,7 +262,7 @@ fn dead_reader_claim_is_freed_for_senders() {
     let name = names.get(0).to_owned();
     watchdog(Duration::from_secs(60), "dead_reader", move || {
         let q = Queue::<[u64; 4]>::create(&name, 4).unwrap();
-        let tx = q.sender();
+        let tx = q.sender().unwrap();
         let mut c = Child::spawn_piped("park-recv", &[&name]);
         c.expect_line("PARKING");
         tx.send(message(1, 0)).unwrap();
@@ -244,7 +272,7 @@ fn dead_reader_claim_is_freed_for_senders() {
         }
         assert!(tx.send_timeout(message(1, 9), Duration::from_millis(100)).is_err());
         c.kill();
-        let rx = q.receiver();
+        let rx = q.receiver().unwrap();
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(message(1, 1)));
         // Two free slots now: the one just read and the dead reader's.
         tx.send_timeout(message(1, 4), Duration::from_secs(5)).expect("slot freed");
@@ -258,11 +286,11 @@ fn disconnection_timeouts_and_full() {
     let name = names.get(0).to_owned();
     watchdog(Duration::from_secs(60), "disconnection", move || {
         let q = Queue::<u64>::create(&name, 2).unwrap();
-        let rx = q.receiver();
+        let rx = q.receiver().unwrap();
         // No sender ever attached: wait, do not report Disconnected.
         assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(RecvTimeoutError::Timeout));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
-        let tx = q.sender();
+        let tx = q.sender().unwrap();
         tx.try_send(1).unwrap();
         tx.try_send(2).unwrap();
         assert_eq!(tx.try_send(3), Err(TrySendError::Full(3)));
@@ -276,7 +304,7 @@ fn disconnection_timeouts_and_full() {
         assert_eq!(rx.recv(), Err(shmkit::RecvError));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
         // Receivers gone: send hands the value back.
-        let tx = q.sender();
+        let tx = q.sender().unwrap();
         drop(rx);
         assert_eq!(tx.send(5), Err(shmkit::SendError::Disconnected(5)));
     });
@@ -290,7 +318,7 @@ fn killed_receiver_is_noticed_by_a_blocked_sender() {
         let q = Queue::<u64>::create(&name, 2).unwrap();
         let mut c = Child::spawn_piped("hold-recv", &[&name]);
         c.expect_line("READY");
-        let tx = q.sender();
+        let tx = q.sender().unwrap();
         tx.send(1).unwrap();
         tx.send(2).unwrap();
         c.kill();
@@ -304,7 +332,7 @@ fn killed_sender_disconnects_receivers() {
     let name = names.get(0).to_owned();
     watchdog(Duration::from_secs(60), "killed_sender", move || {
         let q = Queue::<[u64; 4]>::create(&name, 1024).unwrap();
-        let rx = q.receiver();
+        let rx = q.receiver().unwrap();
         let mut c = Child::spawn_piped("flood", &[&name, "1"]);
         c.expect_line("READY");
         assert!(intact(&rx.recv().unwrap()));
@@ -323,7 +351,7 @@ fn join_waits_for_task_done_across_processes() {
     let name = names.get(0).to_owned();
     watchdog(Duration::from_secs(60), "join", move || {
         let q = Queue::<u64>::create_joinable(&name, 16).unwrap();
-        let tx = q.sender();
+        let tx = q.sender().unwrap();
         for i in 0..10 {
             tx.send(i).unwrap();
         }
@@ -336,13 +364,13 @@ fn join_waits_for_task_done_across_processes() {
         assert_eq!(q.unfinished(), 0);
         worker.expect_success(Duration::from_secs(30));
         // One task_done too many is an error, as in Python.
-        assert_eq!(q.receiver().task_done(), Err(shmkit::TaskDoneError));
+        assert_eq!(q.receiver().unwrap().task_done(), Err(shmkit::TaskDoneError));
         // A plain queue is never joinable.
         let plain = Names::new("q-plain", 1);
         let p = Queue::<u64>::create(plain.get(0), 4).unwrap();
-        p.sender().send(1).unwrap();
+        p.sender().unwrap().send(1).unwrap();
         p.join();
-        assert_eq!(p.receiver().task_done(), Err(shmkit::TaskDoneError));
+        assert_eq!(p.receiver().unwrap().task_done(), Err(shmkit::TaskDoneError));
     });
 }
 
@@ -352,8 +380,8 @@ fn spin_strategy_still_times_out_and_disconnects() {
     let name = names.get(0).to_owned();
     watchdog(Duration::from_secs(60), "queue spin strategy", move || {
         let q = Queue::<u64>::create(&name, 2).unwrap();
-        let rx = q.receiver().with_wait_strategy(shmkit::WaitStrategy::Spin);
-        let tx = q.sender().with_wait_strategy(shmkit::WaitStrategy::Spin);
+        let rx = q.receiver().unwrap().with_wait_strategy(shmkit::WaitStrategy::Spin);
+        let tx = q.sender().unwrap().with_wait_strategy(shmkit::WaitStrategy::Spin);
         assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(RecvTimeoutError::Timeout));
         tx.send(1).unwrap();
         tx.send(2).unwrap();
@@ -371,7 +399,7 @@ fn join_returns_after_a_sender_dies_mid_send() {
     let name = names.get(0).to_owned();
     watchdog(Duration::from_secs(60), "join after a dead sender", move || {
         let q = Queue::<[u64; 4]>::create_joinable(&name, 8).unwrap();
-        let rx = q.receiver();
+        let rx = q.receiver().unwrap();
         let mut c = Child::spawn_piped("park-send", &[&name, &failpoint::QUEUE_AFTER_CLAIM.to_string()]);
         c.expect_line("PARKING");
         let start = Instant::now();
@@ -384,5 +412,51 @@ fn join_returns_after_a_sender_dies_mid_send() {
         // The receiver skips the dead claim; its count goes with it.
         assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
         assert!(q.join_timeout(Duration::from_secs(5)), "join must not wait for a message that will never come");
+    });
+}
+
+#[test]
+fn single_producer_queue_delivers_in_order_and_holds_its_ends() {
+    let names = Names::new("q-spsc", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(120), "spsc", move || {
+        const N: u64 = 300_000;
+        let q = Queue::<u64>::create_spsc(&name, 256).unwrap();
+        assert!(q.is_spsc());
+        let rx = q.receiver().unwrap();
+        assert!(matches!(q.receiver(), Err(shmkit::Error::Busy { .. })));
+        assert!(matches!(rx.try_clone(), Err(shmkit::Error::Busy { .. })));
+        let err = Queue::<u32>::open(&name).unwrap_err();
+        assert!(matches!(err, shmkit::Error::WrongType { .. }), "{err}");
+
+        let sender = Child::spawn("spsc-send", &[&name, &N.to_string()]);
+        let mut next = 0;
+        let mut buf = [0u64; 64];
+        while next < N {
+            if next % 3 == 0 {
+                let k = rx.recv_batch(&mut buf).expect("messages");
+                for &v in &buf[..k] {
+                    assert_eq!(v, next, "batched receive out of order");
+                    next += 1;
+                }
+            } else {
+                assert_eq!(rx.recv(), Ok(next));
+                next += 1;
+            }
+        }
+        assert_eq!(rx.recv(), Err(shmkit::RecvError), "the sender exited: disconnected");
+        sender.expect_success(Duration::from_secs(30));
+
+        // A dead sender's end is taken over; a live one's is not.
+        let mut holder = Child::spawn_piped("park-spsc", &[&name]);
+        holder.expect_line("READY");
+        assert!(matches!(q.sender(), Err(shmkit::Error::Busy { .. })));
+        holder.kill();
+        let tx = q.sender().expect("a dead sender's end is taken over");
+        assert_eq!(tx.try_send(5), Ok(()));
+        assert_eq!(rx.try_recv(), Ok(5));
+        while tx.try_send(1).is_ok() {}
+        assert_eq!(q.len(), q.capacity());
+        assert_eq!(tx.try_send(9), Err(TrySendError::Full(9)));
     });
 }

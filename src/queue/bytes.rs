@@ -121,21 +121,21 @@ impl Tx {
         Ok(())
     }
 
-    /// Sends every message of `msgs` in order, publishing once per run that
-    /// fits; returns how many were sent before an error.
-    pub(crate) fn send_batch_until<M: AsRef<[u8]>>(
+    /// Sends messages `msg(0)..msg(n)` in order, publishing once per run
+    /// that fits; returns how many were sent before an error.
+    pub(crate) fn send_batch_until<'m>(
         &mut self,
         seg: &RawSegment,
-        msgs: &[M],
+        n: usize,
+        msg: impl Fn(usize) -> &'m [u8],
         deadline: Deadline,
     ) -> (usize, Result<(), ByteSendError>) {
         let max = self.max();
-        if let Some(m) = msgs.iter().find(|m| m.as_ref().len() > max) {
-            return (0, Err(ByteSendError::TooLarge { len: m.as_ref().len(), max }));
+        if let Some(len) = (0..n).map(|i| msg(i).len()).find(|&len| len > max) {
+            return (0, Err(ByteSendError::TooLarge { len, max }));
         }
-        let mut sent = 0;
-        for m in msgs {
-            let m = m.as_ref();
+        for i in 0..n {
+            let m = msg(i);
             let r = match self.prod.try_reserve(m.len()) {
                 Ok(Some(r)) => r,
                 Ok(None) => {
@@ -143,19 +143,18 @@ impl Tx {
                     self.prod.publish();
                     match self.reserve_until(seg, m.len(), deadline) {
                         Ok(r) => r,
-                        Err(e) => return (sent, Err(e)),
+                        Err(e) => return (i, Err(e)),
                     }
                 }
                 Err(c) => {
                     self.prod.publish();
-                    return (sent, Err(c.into()));
+                    return (i, Err(c.into()));
                 }
             };
             self.prod.fill(r, m);
-            sent += 1;
         }
         self.prod.publish();
-        (sent, Ok(()))
+        (n, Ok(()))
     }
 }
 
@@ -564,7 +563,7 @@ impl ByteSender {
     /// As [`ByteSender::send`]; the messages before the one that failed were
     /// sent. A message too large fails the batch before anything is sent.
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<usize, ByteSendError> {
-        let (sent, res) = self.tx.send_batch_until(&self.shared.seg, msgs, Deadline::Never);
+        let (sent, res) = self.tx.send_batch_until(&self.shared.seg, msgs.len(), |i| msgs[i].as_ref(), Deadline::Never);
         res.map(|()| sent)
     }
 
@@ -575,7 +574,7 @@ impl ByteSender {
     /// [`ByteSendError::Disconnected`], [`ByteSendError::TooLarge`] or
     /// [`ByteSendError::Corrupt`], with nothing sent.
     pub fn try_send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<usize, ByteSendError> {
-        match self.tx.send_batch_until(&self.shared.seg, msgs, Deadline::Now) {
+        match self.tx.send_batch_until(&self.shared.seg, msgs.len(), |i| msgs[i].as_ref(), Deadline::Now) {
             (sent, Err(ByteSendError::Full)) => Ok(sent),
             (0, Err(e)) => Err(e),
             (sent, _) => Ok(sent),

@@ -1,6 +1,7 @@
 //! [`Queue<T>`]: a bounded queue of `T: Pod` shared by name, any number of
 //! senders and receivers in any processes.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -9,10 +10,13 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
+use super::bytes::{Rx, Tx};
+use super::errors::{ByteRecvError, ByteSendError};
 use super::errors::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
 };
 use super::ring::{EndpointEntry, JOINABLE, MAX_CAPACITY, Put, QueueState, Ring, Slot, Take};
+use super::spsc::{self, ByteRing};
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, fence, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
@@ -30,20 +34,34 @@ struct Layout {
     size: usize,
 }
 
-fn layout<T>(capacity: u64, registry_slots: u32) -> Option<Layout> {
+/// The byte ring of a single-producer queue of `capacity` elements of `T`:
+/// room for that many records, a power of two. `None` if too large.
+fn spsc_ring_bytes<T>(capacity: u64) -> Option<u64> {
+    let rec = spsc::record_len(std::mem::size_of::<T>() as u64);
+    let bytes = capacity.checked_mul(rec)?.max(spsc::MIN_CAPACITY).checked_next_power_of_two()?;
+    (bytes <= spsc::MAX_CAPACITY).then_some(bytes)
+}
+
+/// `kind` is [`ObjectKind::Queue`] (the multi-producer ring of slots after
+/// the endpoint table) or [`ObjectKind::SpscQueue`] (a byte ring there).
+fn layout<T>(kind: ObjectKind, capacity: u64, registry_slots: u32) -> Option<Layout> {
     let endpoints = std::mem::size_of::<QueueState>();
     let align = std::mem::align_of::<Slot<T>>().max(64);
     let after = endpoints + registry_slots as usize * std::mem::size_of::<EndpointEntry>();
     let slots = after.div_ceil(align) * align;
-    let size = (capacity as usize).checked_mul(std::mem::size_of::<Slot<T>>())?.checked_add(slots)?;
-    Some(Layout { endpoints, slots, size })
+    let ring = if kind == ObjectKind::SpscQueue {
+        spsc::STATE_SIZE.checked_add(spsc_ring_bytes::<T>(capacity)? as usize)?
+    } else {
+        (capacity as usize).checked_mul(std::mem::size_of::<Slot<T>>())?
+    };
+    Some(Layout { endpoints, slots, size: ring.checked_add(slots)? })
 }
 
-fn spec<T>(capacity: u64, registry_slots: u32) -> Result<(Spec, Layout), Error> {
-    let lay = layout::<T>(capacity, registry_slots)
+fn spec<T>(kind: ObjectKind, capacity: u64, registry_slots: u32) -> Result<(Spec, Layout), Error> {
+    let lay = layout::<T>(kind, capacity, registry_slots)
         .ok_or_else(|| Error::InvalidArgument(format!("a queue of {capacity} elements is too large")))?;
     let align = std::mem::align_of::<Slot<T>>().max(std::mem::align_of::<QueueState>());
-    Ok((Spec::new(ObjectKind::Queue, Fingerprint::of::<T>(capacity), lay.size, align), lay))
+    Ok((Spec::new(kind, Fingerprint::of::<T>(capacity), lay.size, align), lay))
 }
 
 /// The mapping and pointers into it, shared by a queue's handle and its
@@ -55,6 +73,8 @@ struct Shared<T> {
     n_endpoints: usize,
     slots: NonNull<Slot<T>>,
     capacity: usize,
+    /// The byte ring of a single-producer queue.
+    spsc: Option<ByteRing>,
 }
 
 // SAFETY: the pointers point into the mapping owned by `seg`; the state is
@@ -69,6 +89,14 @@ impl<T: Pod> Shared<T> {
         let base = seg.data_ptr();
         let h = seg.header();
         let (n_endpoints, capacity) = (h.registry_slots as usize, h.capacity as usize);
+        let spsc = (h.kind == ObjectKind::SpscQueue as u32).then(|| {
+            let bytes = spsc_ring_bytes::<T>(h.capacity).unwrap_or(spsc::MIN_CAPACITY);
+            // SAFETY: the layout put a ring state and `bytes` bytes at the
+            // 64-aligned slot offset, checked against the data size at open
+            // (or made at create); the mapping lives in `seg`, which this
+            // Shared owns for as long as the view is used.
+            unsafe { ByteRing::new(NonNull::new_unchecked(base.add(lay.slots)), bytes) }
+        });
         // SAFETY: the layout was computed from the header's capacity and slot
         // count and checked against the data size at open (or made at
         // create); every offset is inside the data region and aligned.
@@ -79,6 +107,7 @@ impl<T: Pod> Shared<T> {
                 n_endpoints,
                 slots: NonNull::new_unchecked(base.add(lay.slots).cast()),
                 capacity,
+                spsc,
                 seg,
             }
         };
@@ -103,8 +132,10 @@ impl<T: Pod> Shared<T> {
     }
 
     fn ring(&self) -> Ring<'_, T> {
+        debug_assert!(self.spsc.is_none(), "a single-producer queue has no slots");
         // SAFETY: `capacity` slots (a power of two, checked at open) inside
-        // the mapping.
+        // the mapping. Only called for a multi-producer queue, whose layout
+        // has them.
         let slots = unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.capacity) };
         Ring::new(self.state(), slots)
     }
@@ -231,8 +262,8 @@ impl<T: Pod> Shared<T> {
 /// use shmkit::Queue;
 /// # let name = format!("doc-queue-{}", std::process::id());
 /// let q = Queue::<u64>::create(&name, 1024)?;
-/// let tx = Queue::<u64>::open(&name)?.sender();    // in a producer process
-/// let rx = q.receiver();                            // in a consumer process
+/// let tx = Queue::<u64>::open(&name)?.sender()?;   // in a producer process
+/// let rx = q.receiver()?;                           // in a consumer process
 /// tx.send(7).unwrap();
 /// assert_eq!(rx.recv(), Ok(7));
 /// drop(tx);
@@ -266,7 +297,24 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &OpenOptions) -> Result<Self, Error> {
-        Self::create_inner(name, capacity, opts, 0)
+        Self::create_inner(name, capacity, opts, ObjectKind::Queue, 0)
+    }
+
+    /// Creates a queue for one sender and one receiver at a time, at the
+    /// speed of a single-producer ring: cached indices on their own cache
+    /// lines, no atomic read-modify-write on the fast path, and batch forms
+    /// that publish many messages with one index update.
+    ///
+    /// [`Queue::sender`] and [`Queue::receiver`] then fail with
+    /// [`Error::Busy`] while a live endpoint holds that end, and take over
+    /// the end of one that died. Crash safety is the same as for the other
+    /// queues: a sender killed mid-message leaves nothing torn; a receiver
+    /// killed mid-receive leaves the message for the next receiver.
+    ///
+    /// # Errors
+    /// As [`Queue::create`].
+    pub fn create_spsc(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::create_inner(name, capacity, &OpenOptions::default(), ObjectKind::SpscQueue, 0)
     }
 
     /// Creates a queue that tracks delivery, like Python's `JoinableQueue`:
@@ -278,21 +326,31 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_joinable(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::create_inner(name, capacity, &OpenOptions::default(), JOINABLE)
+        Self::create_inner(name, capacity, &OpenOptions::default(), ObjectKind::Queue, JOINABLE)
     }
 
-    fn create_inner(name: &str, capacity: usize, opts: &OpenOptions, flags: u32) -> Result<Self, Error> {
+    fn create_inner(
+        name: &str,
+        capacity: usize,
+        opts: &OpenOptions,
+        kind: ObjectKind,
+        flags: u32,
+    ) -> Result<Self, Error> {
         let cap = Self::capacity_for(capacity)?;
-        let (spec, lay) = spec::<T>(cap, opts.slots())?;
+        let (spec, lay) = spec::<T>(kind, cap, opts.slots())?;
         let slots_at = lay.slots;
         let seg = RawSegment::create(name, &spec, opts, |p| {
-            // SAFETY: the data region is zeroed, writable, aligned, and holds
-            // the state and `cap` slots at these offsets.
-            let (state, slots) = unsafe {
-                (&*p.cast::<QueueState>(), std::slice::from_raw_parts(p.add(slots_at).cast::<Slot<T>>(), cap as usize))
-            };
-            Ring::new(state, slots).init();
+            // SAFETY: the data region is zeroed, writable and aligned, and
+            // starts with the state.
+            let state = unsafe { &*p.cast::<QueueState>() };
             state.waits.flags.store(flags, Ordering::Relaxed);
+            if kind == ObjectKind::Queue {
+                // SAFETY: a multi-producer layout holds `cap` slots here (a
+                // single-producer one a byte ring, whose zeroed state is its
+                // initial state).
+                let slots = unsafe { std::slice::from_raw_parts(p.add(slots_at).cast::<Slot<T>>(), cap as usize) };
+                Ring::new(state, slots).init();
+            }
         })?;
         Ok(Queue { shared: Arc::new(Shared::new(seg, &lay)) })
     }
@@ -313,11 +371,13 @@ impl<T: Pod> Queue<T> {
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
         let wanted = format!("Queue<{}>", std::any::type_name::<T>());
         let mut lay = None;
-        let seg = RawSegment::open_sized(name, opts, ObjectKind::Queue, &wanted, |h: &Header| {
+        let kinds = [ObjectKind::Queue, ObjectKind::SpscQueue];
+        let seg = RawSegment::open_sized_kinds(name, opts, &kinds, &wanted, |h: &Header| {
             if !h.capacity.is_power_of_two() || h.capacity > MAX_CAPACITY {
                 return Err(Error::Corrupt { name: name.to_owned(), reason: format!("queue capacity {}", h.capacity) });
             }
-            let (spec, l) = spec::<T>(h.capacity, h.registry_slots)?;
+            let kind = if h.kind == ObjectKind::SpscQueue as u32 { ObjectKind::SpscQueue } else { ObjectKind::Queue };
+            let (spec, l) = spec::<T>(kind, h.capacity, h.registry_slots)?;
             lay = Some(l);
             Ok(spec)
         })?;
@@ -360,7 +420,16 @@ impl<T: Pod> Queue<T> {
 
     /// Messages in the queue now (a snapshot; includes ones being written).
     pub fn len(&self) -> usize {
-        self.shared.ring().len() as usize
+        match &self.shared.spsc {
+            Some(ring) => (ring.used() / spsc::record_len(std::mem::size_of::<T>() as u64)) as usize,
+            None => self.shared.ring().len() as usize,
+        }
+    }
+
+    /// Whether this queue serves one sender and one receiver at a time
+    /// (made with [`Queue::create_spsc`]).
+    pub fn is_spsc(&self) -> bool {
+        self.shared.spsc.is_some()
     }
 
     /// Whether the queue looks empty now.
@@ -391,12 +460,20 @@ impl<T: Pod> Queue<T> {
     }
 
     /// A new sending endpoint.
-    pub fn sender(&self) -> Sender<T> {
+    ///
+    /// # Errors
+    /// Only for a [single-producer queue](Queue::create_spsc):
+    /// [`Error::Busy`] while a live endpoint holds the sending end,
+    /// [`Error::Corrupt`] if its indices are impossible.
+    pub fn sender(&self) -> Result<Sender<T>, Error> {
         Sender::attach(self.shared.clone())
     }
 
     /// A new receiving endpoint.
-    pub fn receiver(&self) -> Receiver<T> {
+    ///
+    /// # Errors
+    /// As [`Queue::sender`], for the receiving end.
+    pub fn receiver(&self) -> Result<Receiver<T>, Error> {
         Receiver::attach(self.shared.clone())
     }
 }
@@ -408,28 +485,89 @@ impl<T: Pod> fmt::Debug for Queue<T> {
 }
 
 /// The sending end of a [`Queue`]. `Send`, not `Sync`-shared for sending:
-/// clone it for another thread.
+/// [`try_clone`](Sender::try_clone) it for another thread.
 pub struct Sender<T: Pod> {
     shared: Arc<Shared<T>>,
     strategy: WaitStrategy,
+    /// The producer cursor of a single-producer queue.
+    spsc: Option<RefCell<Tx>>,
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
+// SAFETY: the producer cursor points into the mapping the Arc keeps alive;
+// the endpoint is not Sync, so one thread at a time uses it.
+unsafe impl<T: Pod> Send for Sender<T> {}
+
 impl<T: Pod> Sender<T> {
-    fn attach(shared: Arc<Shared<T>>) -> Self {
+    fn attach(shared: Arc<Shared<T>>) -> Result<Self, Error> {
+        if let Some(ring) = shared.spsc {
+            let tx = Tx::claim(ring, &shared.seg)?;
+            return Ok(Sender {
+                shared,
+                strategy: WaitStrategy::Adaptive,
+                spsc: Some(RefCell::new(tx)),
+                _not_sync: PhantomData,
+            });
+        }
         if let Some(e) = shared.my_entry() {
             e.senders.fetch_add(1, Ordering::AcqRel);
         }
         let w = &shared.state().waits;
         w.senders.fetch_add(1, Ordering::AcqRel);
         w.ever_sender.store(1, Ordering::Release);
-        Sender { shared, strategy: WaitStrategy::Adaptive, _not_sync: PhantomData }
+        Ok(Sender { shared, strategy: WaitStrategy::Adaptive, spsc: None, _not_sync: PhantomData })
     }
 
     /// Sets how this endpoint waits when the queue is full.
     pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
+        if let Some(tx) = &self.spsc {
+            tx.borrow_mut().strategy = strategy;
+        }
         self
+    }
+
+    /// Another sending endpoint on the same queue, with the same wait
+    /// strategy.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] on a [single-producer queue](Queue::create_spsc),
+    /// whose sending end this endpoint holds.
+    pub fn try_clone(&self) -> Result<Self, Error> {
+        Ok(Sender::attach(self.shared.clone())?.with_wait_strategy(self.strategy))
+    }
+
+    /// Sends every value of `values` in order, waiting for room as needed.
+    /// On a [single-producer queue](Queue::create_spsc) they are published
+    /// with as few index updates as the room allows (one when they all
+    /// fit), which is much faster than one `send` each.
+    ///
+    /// # Errors
+    /// [`SendError::Disconnected`] with the number of values sent before
+    /// every receiver was gone.
+    pub fn send_batch(&self, values: &[T]) -> Result<(), SendError<usize>> {
+        let Some(tx) = &self.spsc else {
+            for (i, &v) in values.iter().enumerate() {
+                self.send(v).map_err(|_| SendError::Disconnected(i))?;
+            }
+            return Ok(());
+        };
+        let sh = &*self.shared;
+        if sh.joinable() {
+            sh.state().waits.unfinished.fetch_add(values.len() as u32, Ordering::AcqRel);
+        }
+        let (sent, res) = tx.borrow_mut().send_batch_until(
+            &sh.seg,
+            values.len(),
+            |i| bytemuck::bytes_of(&values[i]),
+            Deadline::Never,
+        );
+        if res.is_err() && sh.joinable() {
+            for _ in sent..values.len() {
+                sh.finish_one();
+            }
+        }
+        res.map_err(|_| SendError::Disconnected(sent))
     }
 
     /// Sends `value`, waiting while the queue is full.
@@ -483,6 +621,12 @@ impl<T: Pod> Sender<T> {
 
     fn put(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
         let sh = &*self.shared;
+        if let Some(tx) = &self.spsc {
+            return tx.borrow_mut().send_until(&sh.seg, bytemuck::bytes_of(&value), deadline).map_err(|e| match e {
+                ByteSendError::Full | ByteSendError::Timeout => SendTimeoutError::Timeout(value),
+                _ => SendTimeoutError::Disconnected(value),
+            });
+        }
         if sh.receivers_gone(false) {
             return Err(SendTimeoutError::Disconnected(value));
         }
@@ -538,14 +682,12 @@ impl<T: Pod> Sender<T> {
     }
 }
 
-impl<T: Pod> Clone for Sender<T> {
-    fn clone(&self) -> Self {
-        Sender::attach(self.shared.clone()).with_wait_strategy(self.strategy)
-    }
-}
-
 impl<T: Pod> Drop for Sender<T> {
     fn drop(&mut self) {
+        if let Some(tx) = &self.spsc {
+            tx.borrow_mut().release(&self.shared.seg);
+            return;
+        }
         if let Some(e) = self.shared.my_entry() {
             e.senders.fetch_sub(1, Ordering::AcqRel);
         }
@@ -561,28 +703,91 @@ impl<T: Pod> fmt::Debug for Sender<T> {
     }
 }
 
-/// The receiving end of a [`Queue`]. Clone it for another thread.
+/// The receiving end of a [`Queue`]. [`try_clone`](Receiver::try_clone) it
+/// for another thread.
 pub struct Receiver<T: Pod> {
     shared: Arc<Shared<T>>,
     strategy: WaitStrategy,
+    /// The consumer cursor of a single-producer queue.
+    spsc: Option<RefCell<Rx>>,
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
+// SAFETY: as for Sender.
+unsafe impl<T: Pod> Send for Receiver<T> {}
+
 impl<T: Pod> Receiver<T> {
-    fn attach(shared: Arc<Shared<T>>) -> Self {
+    fn attach(shared: Arc<Shared<T>>) -> Result<Self, Error> {
+        if let Some(ring) = shared.spsc {
+            let rx = Rx::claim(ring, &shared.seg)?;
+            return Ok(Receiver {
+                shared,
+                strategy: WaitStrategy::Adaptive,
+                spsc: Some(RefCell::new(rx)),
+                _not_sync: PhantomData,
+            });
+        }
         if let Some(e) = shared.my_entry() {
             e.receivers.fetch_add(1, Ordering::AcqRel);
         }
         let w = &shared.state().waits;
         w.receivers.fetch_add(1, Ordering::AcqRel);
         w.ever_receiver.store(1, Ordering::Release);
-        Receiver { shared, strategy: WaitStrategy::Adaptive, _not_sync: PhantomData }
+        Ok(Receiver { shared, strategy: WaitStrategy::Adaptive, spsc: None, _not_sync: PhantomData })
     }
 
     /// Sets how this endpoint waits when the queue is empty.
     pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
+        if let Some(rx) = &self.spsc {
+            rx.borrow_mut().strategy = strategy;
+        }
         self
+    }
+
+    /// Another receiving endpoint on the same queue, with the same wait
+    /// strategy.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] on a [single-producer queue](Queue::create_spsc).
+    pub fn try_clone(&self) -> Result<Self, Error> {
+        Ok(Receiver::attach(self.shared.clone())?.with_wait_strategy(self.strategy))
+    }
+
+    /// Waits for a message, then moves the messages there (up to
+    /// `buf.len()`) into `buf`; returns how many. On a
+    /// [single-producer queue](Queue::create_spsc) they are freed with one
+    /// index update.
+    ///
+    /// # Errors
+    /// [`RecvError`] if the queue is empty and every sender is gone.
+    pub fn recv_batch(&self, buf: &mut [T]) -> Result<usize, RecvError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let Some(rx) = &self.spsc else {
+            buf[0] = self.recv()?;
+            let mut n = 1;
+            while n < buf.len() {
+                match self.try_recv() {
+                    Ok(v) => buf[n] = v,
+                    Err(_) => break,
+                }
+                n += 1;
+            }
+            return Ok(n);
+        };
+        let mut n = 0;
+        let size = std::mem::size_of::<T>();
+        rx.borrow_mut()
+            .recv_batch_until(&self.shared.seg, buf.len(), Deadline::Never, |m| {
+                if m.len() == size {
+                    buf[n] = bytemuck::pod_read_unaligned(m);
+                    n += 1;
+                }
+            })
+            .map_err(|_| RecvError)?;
+        Ok(n)
     }
 
     /// Receives a message, waiting while the queue is empty.
@@ -654,6 +859,12 @@ impl<T: Pod> Receiver<T> {
 
     fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         let sh = &*self.shared;
+        if let Some(rx) = &self.spsc {
+            return rx.borrow_mut().recv_value_until(&sh.seg, deadline).map_err(|e| match e {
+                ByteRecvError::Empty | ByteRecvError::Timeout => RecvTimeoutError::Timeout,
+                _ => RecvTimeoutError::Disconnected,
+            });
+        }
         let ring = sh.ring();
         let me = sh.seg.token();
         let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy });
@@ -705,14 +916,12 @@ impl<T: Pod> Receiver<T> {
     }
 }
 
-impl<T: Pod> Clone for Receiver<T> {
-    fn clone(&self) -> Self {
-        Receiver::attach(self.shared.clone()).with_wait_strategy(self.strategy)
-    }
-}
-
 impl<T: Pod> Drop for Receiver<T> {
     fn drop(&mut self) {
+        if let Some(rx) = &self.spsc {
+            rx.borrow_mut().release(&self.shared.seg);
+            return;
+        }
         if let Some(e) = self.shared.my_entry() {
             e.receivers.fetch_sub(1, Ordering::AcqRel);
         }

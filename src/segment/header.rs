@@ -69,6 +69,8 @@ pub enum ObjectKind {
     ByteQueue = 13,
     /// A duplex pipe of two byte queues.
     Pipe = 14,
+    /// A typed message queue for one sender and one receiver at a time.
+    SpscQueue = 15,
 }
 
 impl ObjectKind {
@@ -89,6 +91,7 @@ impl ObjectKind {
             12 => ObjectKind::Queue,
             13 => ObjectKind::ByteQueue,
             14 => ObjectKind::Pipe,
+            15 => ObjectKind::SpscQueue,
             _ => return None,
         })
     }
@@ -110,12 +113,13 @@ impl ObjectKind {
             ObjectKind::Queue => "Queue",
             ObjectKind::ByteQueue => "ByteQueue",
             ObjectKind::Pipe => "Pipe",
+            ObjectKind::SpscQueue => "SpscQueue",
         }
     }
 
     /// Whether the capacity is part of the description (`Array<f32>[1024]`).
     fn shows_capacity(self) -> bool {
-        matches!(self, ObjectKind::Array | ObjectKind::Queue | ObjectKind::ByteQueue)
+        matches!(self, ObjectKind::Array | ObjectKind::Queue | ObjectKind::SpscQueue | ObjectKind::ByteQueue)
     }
 }
 

@@ -231,8 +231,20 @@ impl RawSegment {
         wanted: &str,
         make_spec: impl FnOnce(&Header) -> Result<Spec, Error>,
     ) -> Result<RawSegment, Error> {
+        Self::open_sized_kinds(name, opts, &[kind], wanted, make_spec)
+    }
+
+    /// [`RawSegment::open_sized`] for an object stored as one of `kinds`
+    /// (a queue in either mode); `make_spec` picks by the header's kind.
+    pub fn open_sized_kinds(
+        name: &str,
+        opts: &OpenOptions,
+        kinds: &[ObjectKind],
+        wanted: &str,
+        make_spec: impl FnOnce(&Header) -> Result<Spec, Error>,
+    ) -> Result<RawSegment, Error> {
         let seg = RawSegment::open_any(name, opts)?;
-        if seg.header.kind != kind as u32 {
+        if !kinds.iter().any(|&k| seg.header.kind == k as u32) {
             return Err(Error::WrongKind {
                 name: name.to_owned(),
                 holds: seg.header.describe(),
