@@ -240,11 +240,28 @@ impl ByteRing {
     /// Wakes `end` if it sleeps; call after publishing (or freeing) records.
     #[inline]
     pub(crate) fn notify(&self, end: End, all: bool) {
-        let (seq, sleepers) = self.sleep_words(end);
         // Pairs with the sleeper's SeqCst count and re-check: either it
         // sees our index store, or we see it counted.
         fence(Ordering::SeqCst);
-        if sleepers.load(Ordering::Relaxed) != 0 {
+        self.wake_sleepers(end, all);
+    }
+
+    /// Stores `pos` into `index` and wakes `end` if it sleeps: the publish
+    /// of new records (or the free of read ones). A SeqCst swap is the
+    /// store and the full barrier in one instruction (`xchg` on x86),
+    /// cheaper than a store and a fence; with the SeqCst load after it and
+    /// the sleeper's SeqCst increment and re-check, either the sleeper sees
+    /// `pos` or we see the sleeper.
+    #[inline]
+    fn store_and_wake(&self, index: &AtomicU64, pos: u64, end: End) {
+        index.swap(pos, Ordering::SeqCst);
+        self.wake_sleepers(end, false);
+    }
+
+    #[inline]
+    fn wake_sleepers(&self, end: End, all: bool) {
+        let (seq, sleepers) = self.sleep_words(end);
+        if sleepers.load(Ordering::SeqCst) != 0 {
             seq.fetch_add(1, Ordering::Release);
             futex_wake(seq, if all { u32::MAX } else { 1 });
         }
@@ -465,9 +482,8 @@ impl Producer {
             return;
         }
         self.tail = self.write;
-        // Release: the records' bytes are visible to whoever sees the tail.
-        self.ring.state().tail.pos.store(self.tail, Ordering::Release);
-        self.ring.notify(End::Receiver, false);
+        // The swap releases the records' bytes to whoever sees the tail.
+        self.ring.store_and_wake(&self.ring.state().tail.pos, self.tail, End::Receiver);
     }
 
     /// Whether `try_reserve(len)` would make progress now (for waiting):
@@ -585,10 +601,9 @@ impl Consumer {
             return;
         }
         self.head = self.read;
-        // Release: our reads of the freed bytes happen before the producer
-        // overwrites them.
-        self.ring.state().head.pos.store(self.head, Ordering::Release);
-        self.ring.notify(End::Sender, false);
+        // The swap releases: our reads of the freed bytes happen before the
+        // producer overwrites them.
+        self.ring.store_and_wake(&self.ring.state().head.pos, self.head, End::Sender);
     }
 }
 
