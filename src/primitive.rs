@@ -19,6 +19,58 @@ pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+/// Asymmetric barriers for the store-then-check handshake between a hot
+/// side (publishes an index, then checks whether its peer sleeps) and a cold
+/// side (counts itself as a sleeper, then re-checks the index): either the
+/// hot side sees the sleeper or the sleeper sees the index.
+///
+/// The handshake needs a full barrier between the store and the load on
+/// both sides. With Linux's `membarrier(GLOBAL_EXPEDITED)` the cold side,
+/// which is about to sleep anyway, pays for both: it makes every CPU running
+/// a registered process execute a barrier, so the hot side needs only a
+/// compiler barrier. Without it (old kernel, seccomp), both sides fence.
+pub(crate) mod asym {
+    #[cfg(not(loom))]
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// 0: not asked yet; 1: this process is registered; 2: it is not.
+    #[cfg(not(loom))]
+    static REGISTERED: AtomicU8 = AtomicU8::new(0);
+
+    /// Registers this process (once): call before using `hot` on a path
+    /// whose peer relies on it.
+    pub(crate) fn register() {
+        #[cfg(not(loom))]
+        if REGISTERED.load(Ordering::Acquire) == 0 {
+            let ok = crate::sys::membarrier_register();
+            REGISTERED.store(if ok { 1 } else { 2 }, Ordering::Release);
+        }
+    }
+
+    /// The hot side's barrier, between its index store and its sleeper
+    /// check.
+    #[inline]
+    pub(crate) fn hot() {
+        #[cfg(not(loom))]
+        if REGISTERED.load(Ordering::Relaxed) == 1 {
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            return;
+        }
+        super::fence(super::Ordering::SeqCst);
+    }
+
+    /// The cold side's barrier, between its sleeper count and its re-check.
+    /// `false` if the hot side may have skipped its fence and this one could
+    /// not make up for it: then the caller must not sleep long.
+    pub(crate) fn cold() -> bool {
+        super::fence(super::Ordering::SeqCst);
+        #[cfg(not(loom))]
+        return crate::sys::membarrier_global();
+        #[cfg(loom)]
+        return true;
+    }
+}
+
 /// A hint to the CPU that we are spinning.
 #[inline]
 pub(crate) fn spin_loop() {

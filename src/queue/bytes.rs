@@ -64,6 +64,7 @@ pub(crate) struct Tx {
 impl Tx {
     /// Takes the sender end of `ring` for `seg`'s handle.
     pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Tx, Error> {
+        crate::primitive::asym::register();
         ring.claim(End::Sender, seg.token(), seg)
             .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Sender.name() })?;
         match Producer::new(ring) {
@@ -167,6 +168,7 @@ pub(crate) struct Rx {
 impl Rx {
     /// Takes the receiver end of `ring` for `seg`'s handle.
     pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Rx, Error> {
+        crate::primitive::asym::register();
         ring.claim(End::Receiver, seg.token(), seg)
             .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Receiver.name() })?;
         match Consumer::new(ring) {

@@ -40,7 +40,7 @@
 use std::ptr::NonNull;
 use std::time::Duration;
 
-use crate::primitive::{AtomicU32, AtomicU64, Ordering, fence, futex_wait, futex_wake};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, asym, fence, futex_wait, futex_wake};
 use crate::segment::registry::Liveness;
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
@@ -247,21 +247,20 @@ impl ByteRing {
     }
 
     /// Stores `pos` into `index` and wakes `end` if it sleeps: the publish
-    /// of new records (or the free of read ones). A SeqCst swap is the
-    /// store and the full barrier in one instruction (`xchg` on x86),
-    /// cheaper than a store and a fence; with the SeqCst load after it and
-    /// the sleeper's SeqCst increment and re-check, either the sleeper sees
-    /// `pos` or we see the sleeper.
+    /// of new records (or the free of read ones). The barrier between the
+    /// store and the sleeper check is the asymmetric one of
+    /// [`asym`](crate::primitive::asym): free here, paid by the sleeper.
     #[inline]
     fn store_and_wake(&self, index: &AtomicU64, pos: u64, end: End) {
-        index.swap(pos, Ordering::SeqCst);
+        index.store(pos, Ordering::Release);
+        asym::hot();
         self.wake_sleepers(end, false);
     }
 
     #[inline]
     fn wake_sleepers(&self, end: End, all: bool) {
         let (seq, sleepers) = self.sleep_words(end);
-        if sleepers.load(Ordering::SeqCst) != 0 {
+        if sleepers.load(Ordering::Relaxed) != 0 {
             seq.fetch_add(1, Ordering::Release);
             futex_wake(seq, if all { u32::MAX } else { 1 });
         }
@@ -303,8 +302,12 @@ impl ByteRing {
             }
             let (seq_word, sleepers) = self.sleep_words(end);
             sleepers.fetch_add(1, Ordering::SeqCst);
-            // Pairs with the fence in `notify`.
-            fence(Ordering::SeqCst);
+            // Pairs with the barrier in `notify` and `store_and_wake`.
+            if !asym::cold() {
+                // The peer may publish without a barrier we could force:
+                // sleep in short naps only.
+                poll = POLL_MIN;
+            }
             let seq = seq_word.load(Ordering::SeqCst);
             if ready() {
                 sleepers.fetch_sub(1, Ordering::SeqCst);

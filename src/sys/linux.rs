@@ -282,3 +282,30 @@ mod tests {
         assert_eq!(st.uid, euid());
     }
 }
+
+/// `membarrier` commands (linux/membarrier.h).
+const MEMBARRIER_CMD_QUERY: libc::c_int = 0;
+const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
+const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+
+fn membarrier(cmd: libc::c_int) -> libc::c_long {
+    // SAFETY: membarrier takes two integers and touches no user memory.
+    unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_int) }
+}
+
+/// Registers this process for global expedited memory barriers: from now on
+/// a [`membarrier_global`] in any process makes every CPU running one of our
+/// threads execute a full memory barrier. `false` if the kernel (or a
+/// seccomp filter) does not allow it.
+pub fn membarrier_register() -> bool {
+    let supported = membarrier(MEMBARRIER_CMD_QUERY);
+    supported >= 0
+        && supported & libc::c_long::from(MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0
+        && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0
+}
+
+/// Makes every CPU that runs a thread of a registered process execute a
+/// full memory barrier before returning. `false` if it failed.
+pub fn membarrier_global() -> bool {
+    membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0
+}
