@@ -255,12 +255,20 @@ pub fn stream<L: Link>(link: &mut L, size: usize, plan: &Plan) -> io::Result<Str
     Ok(Stream { messages: n, elapsed: start.elapsed() })
 }
 
+/// Environment variable for tests: a peer exits abruptly (status 3) after
+/// this many messages, to show that the measuring side does not hang.
+pub const DIE_AFTER_VAR: &str = "SHMKIT_BENCH_PEER_DIE_AFTER";
+
 /// Peer side of both patterns: receives messages in sequence, echoes each
 /// one when `echo` (ping-pong), answers markers, returns after [`STOP`].
 pub fn serve<L: Link>(link: &mut L, size: usize, echo: bool) -> io::Result<()> {
     let mut buf = vec![0u8; size];
     let mut expect = 0u64;
+    let die_after: Option<u64> = std::env::var(DIE_AFTER_VAR).ok().and_then(|v| v.parse().ok());
     loop {
+        if die_after == Some(expect) {
+            std::process::exit(3);
+        }
         link.recv(&mut buf)?;
         match seq_of(&buf) {
             STOP => return link.send(&buf),

@@ -12,8 +12,9 @@ use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, Spec};
 use crate::{Event, Segment, WaitStrategy};
 
-/// Bytes of ring space per direction that `raw-ring` aims for.
-const RING_BYTES: usize = 4 << 20;
+/// Bytes of ring space per direction that `raw-ring` aims for (as much as
+/// the eventfd ring and shmkit-queue get).
+const RING_BYTES: usize = 1 << 20;
 /// Most slots of a `raw-ring` direction.
 const RING_SLOTS: usize = 4096;
 
