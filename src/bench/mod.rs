@@ -35,7 +35,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use link::{DIE_AFTER_VAR, Link, Patience, Plan, STOP, SYNC};
+pub use link::{DIE_AFTER_VAR, Link, Patience, Plan, SLICE, STALL, STOP, SYNC, pingpong, serve, stream};
 pub use transport::{Ctx, Entry, Handoff, Outcome, Transport, registry};
 
 use crate::sys;

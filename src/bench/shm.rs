@@ -240,7 +240,7 @@ impl ShmRing {
     }
 }
 
-fn arg<'a>(args: &'a [String], i: usize) -> io::Result<&'a str> {
+fn arg(args: &[String], i: usize) -> io::Result<&str> {
     args.get(i).map(String::as_str).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing peer argument"))
 }
 
