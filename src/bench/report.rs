@@ -114,7 +114,8 @@ pub fn render(rep: &Report) -> String {
         Some([a, b]) => format!("measuring side pinned to CPU {a}, peer process to CPU {b}"),
         None => "not pinned (one CPU)".into(),
     };
-    let _ = writeln!(out, "shmkit bench ({} run) on {} CPUs: {pin}", m.mode, m.cpus);
+    let cpus = if m.cpus == 1 { "1 CPU".to_owned() } else { format!("{} CPUs", m.cpus) };
+    let _ = writeln!(out, "shmkit bench ({} run) on {cpus}: {pin}", m.mode);
     let _ = writeln!(out, "kernel {}, {}", m.kernel, m.cpu_model);
     let _ = writeln!(
         out,
