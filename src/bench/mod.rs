@@ -764,6 +764,9 @@ fn measure_all(
     }
     progress.end();
     report.results.sort_by_key(|r| (pattern_rank(&r.pattern), r.size));
+    // A size skipped for both patterns is said once.
+    let mut seen = std::collections::HashSet::new();
+    report.notes.retain(|n| seen.insert(n.clone()));
     Ok(())
 }
 
@@ -840,13 +843,7 @@ fn peer(args: &[String]) -> io::Result<()> {
         let cpu: usize = cpu.parse().map_err(|_| bad("cpu"))?;
         sys::pin_to_cpu(cpu)?;
     }
-    let fds: Vec<OwnedFd> = (0..nfds.min(64))
-        .map(|i| {
-            // SAFETY: the parent passed `nfds` descriptors with
-            // spawn_with_fds, and nothing else in this process owns them.
-            unsafe { sys::passed_fd(i) }
-        })
-        .collect();
+    let fds = (0..nfds.min(64)).map(sys::passed_fd).collect::<io::Result<Vec<OwnedFd>>>()?;
     let entry = registry().into_iter().find(|e| &e.key() == key).ok_or_else(|| bad("unknown transport"))?;
     let ctx = Ctx { size, wait: entry.wait, pattern, prefix: String::new() };
     (entry.serve)(&ctx, rest, fds)

@@ -345,15 +345,20 @@ pub fn spawn_with_fds(cmd: &mut std::process::Command, fds: &[OwnedFd]) -> io::R
 }
 
 /// Takes ownership of descriptor `FIRST_PASSED_FD + i`, handed down by
-/// [`spawn_with_fds`].
+/// [`spawn_with_fds`]. Call it once per descriptor, at start-up, before
+/// anything else could open a descriptor with that number.
 ///
-/// # Safety
-/// The process must have received at least `i + 1` descriptors that way,
-/// and nothing else may own that descriptor.
+/// # Errors
+/// `EBADF` if no such descriptor is open (it was not passed).
 #[cfg_attr(loom, allow(dead_code))]
-pub unsafe fn passed_fd(i: usize) -> OwnedFd {
-    // SAFETY: the caller guarantees the descriptor is open and unowned.
-    unsafe { OwnedFd::from_raw_fd(FIRST_PASSED_FD + i as libc::c_int) }
+pub fn passed_fd(i: usize) -> io::Result<OwnedFd> {
+    let fd = FIRST_PASSED_FD + i.min(1 << 20) as libc::c_int;
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: the descriptor is open (checked above); at start-up of a peer
+    // the numbers from FIRST_PASSED_FD on are the ones spawn_with_fds
+    // placed there, and each is taken once.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Whether the child `pid` has exited, without reaping it (so that its
