@@ -26,11 +26,23 @@ fn range(s: &Series, pick: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
     if lo > hi { (1.0, 10.0) } else { (lo / 2.0, hi * 2.0) }
 }
 
+/// Decimal size labels for the log axis ticks (10 B, 1 kB, 100 kB).
+fn tick_label(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.0} MB", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.0} kB", v / 1e3)
+    } else {
+        format!("{v:.0} B")
+    }
+}
+
 fn chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
     y_desc: &str,
     s: &Series,
+    colors: &BTreeMap<String, RGBAColor>,
 ) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let (x0, x1) = range(s, |p| p.0);
@@ -45,18 +57,30 @@ fn chart<DB: DrawingBackend>(
     c.configure_mesh()
         .x_desc("message size (bytes)")
         .y_desc(y_desc)
-        .x_label_formatter(&|v| super::report::size_label(*v as u64))
+        .x_label_formatter(&|v| tick_label(*v))
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .draw()
         .map_err(e)?;
-    for (i, (name, pts)) in s.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        c.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-            .map_err(e)?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    for (name, pts) in s {
+        let color = colors.get(name).copied().unwrap_or(BLACK.to_rgba());
+        c.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2))).map_err(e)?;
+        // A dot per measured size (a one-size row has no line).
+        c.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(e)?;
     }
-    c.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).draw().map_err(e)?;
+    Ok(())
+}
+
+/// One legend for both charts, in its own column.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    colors: &BTreeMap<String, RGBAColor>,
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    for (i, (name, color)) in colors.iter().enumerate() {
+        let y = 60 + 22 * i as i32;
+        area.draw(&PathElement::new(vec![(8, y), (34, y)], color.stroke_width(3))).map_err(e)?;
+        area.draw(&Text::new(name.clone(), (42, y - 7), ("sans-serif", 14))).map_err(e)?;
+    }
     Ok(())
 }
 
@@ -67,10 +91,16 @@ fn chart<DB: DrawingBackend>(
 pub fn write_svg(rep: &Report, path: &Path) -> Result<(), String> {
     let latency = series(rep, "pingpong", |r| r.p50_ns);
     let throughput = series(rep, "stream", |r| Some(r.bytes_per_s));
-    let root = SVGBackend::new(path, (1400, 620)).into_drawing_area();
+    // One color per transport/wait, the same in both charts.
+    let names: std::collections::BTreeSet<&String> = latency.keys().chain(throughput.keys()).collect();
+    let colors: BTreeMap<String, RGBAColor> =
+        names.into_iter().enumerate().map(|(i, n)| (n.clone(), Palette99::pick(i).to_rgba())).collect();
+    let root = SVGBackend::new(path, (1600, 620)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (left, right) = root.split_horizontally(700);
-    chart(&left, "ping-pong round trip, p50", "nanoseconds", &latency)?;
-    chart(&right, "streaming throughput", "bytes per second", &throughput)?;
+    let (charts, key) = root.split_horizontally(1400);
+    let (left, right) = charts.split_horizontally(700);
+    chart(&left, "ping-pong round trip, p50 (lower is better)", "nanoseconds", &latency, &colors)?;
+    chart(&right, "streaming throughput (higher is better)", "bytes per second", &throughput, &colors)?;
+    legend(&key, &colors)?;
     root.present().map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
