@@ -62,8 +62,11 @@ enum Command {
         #[arg(long, value_name = "PREFIX", default_value = "")]
         prefix: String,
     },
-    /// Measure shmkit against pipes, Unix sockets, eventfd, Python and a raw
-    /// shared-memory floor, side by side, in two pinned processes.
+    /// Measure shmkit against pipes, sockets, eventfd, Python, raw shared memory
+    ///
+    /// Ping-pong latency and streaming throughput between two processes
+    /// pinned to two CPUs, every transport in the same run, with ratios to a
+    /// pipe and to a raw shared-memory floor. See BENCHMARKS.md.
     Bench(BenchArgs),
     /// The other process of a `bench` measurement (internal).
     #[command(name = "__bench-peer", hide = true)]
