@@ -115,7 +115,9 @@ fn every_transport_gives_sane_numbers() {
         for (t, w) in wanted {
             assert!(has(t, w, "pingpong") && has(t, w, "stream"), "no {t}/{w} rows; stderr:\n{stderr}");
         }
-        assert!(has("shmkit-event", "park", "pingpong"), "no shmkit-event row; stderr:\n{stderr}");
+        for (t, w) in [("shmkit-event", "park"), ("shmkit-semaphore", "adaptive"), ("raw-sem_t", "block")] {
+            assert!(has(t, w, "pingpong"), "no {t}/{w} wake row; stderr:\n{stderr}");
+        }
         for p in ["shmkit-mutex", "raw-pthread-mutex", "shmkit-semaphore", "raw-sem_t"] {
             assert!(has(p, "-", "op"), "no {p} row");
         }

@@ -23,6 +23,7 @@ mod primitives;
 mod python;
 mod queue;
 mod report;
+mod sem;
 mod shm;
 pub mod transport;
 

@@ -180,6 +180,7 @@ impl Entry {
 /// transport (see the module docs); rows come out in this order.
 pub fn registry() -> Vec<Entry> {
     use super::kernel::{Eventfd, Pipe, UnixDgram, UnixStream};
+    use super::sem::{PosixSem, ShmkitSem};
     use super::shm::{RawFlag, RawRing, ShmkitEvent};
     use Pattern::{PingPong, Stream};
     vec![
@@ -209,6 +210,15 @@ pub fn registry() -> Vec<Entry> {
             .patterns(&[PingPong])
             .describe("8-byte slot signalled by a shmkit Event (wake round trip)"),
         Entry::of::<ShmkitEvent>("shmkit-event", "park").sizes(&[8]).patterns(&[PingPong]),
+        Entry::of::<ShmkitSem>("shmkit-semaphore", "adaptive")
+            .sizes(&[8])
+            .patterns(&[PingPong])
+            .describe("8-byte slot signalled by a shmkit Semaphore (wake round trip)"),
+        Entry::of::<ShmkitSem>("shmkit-semaphore", "park").sizes(&[8]).patterns(&[PingPong]),
+        Entry::of::<PosixSem>("raw-sem_t", "block")
+            .sizes(&[8])
+            .patterns(&[PingPong])
+            .describe("8-byte slot signalled by a process-shared POSIX sem_t (wake round trip)"),
         // Later: iceoryx2 (feature `peers`), shmkit ByteQueue, Pipe, zero-copy
         // grants, an SPSC queue mode.
     ]

@@ -469,6 +469,44 @@ pub unsafe fn sem_wait_post(s: *mut libc::sem_t) -> bool {
     unsafe { libc::sem_wait(s) == 0 && libc::sem_post(s) == 0 }
 }
 
+/// `sem_post` on the semaphore at `s`.
+///
+/// # Safety
+/// `s` must point to a semaphore set up by [`sem_init_shared`].
+#[cfg_attr(loom, allow(dead_code))]
+#[inline]
+pub unsafe fn sem_post(s: *mut libc::sem_t) -> io::Result<()> {
+    // SAFETY: the caller guarantees `s` is an initialized semaphore.
+    cvt(unsafe { libc::sem_post(s) }).map(drop)
+}
+
+/// `sem_timedwait` for at most `timeout`; `Ok(false)` on timeout or signal.
+///
+/// # Safety
+/// `s` must point to a semaphore set up by [`sem_init_shared`].
+#[cfg_attr(loom, allow(dead_code))]
+pub unsafe fn sem_wait_for(s: *mut libc::sem_t, timeout: Duration) -> io::Result<bool> {
+    // SAFETY: the caller guarantees `s` is an initialized semaphore; a
+    // successful trywait is a completed wait.
+    if unsafe { libc::sem_trywait(s) } == 0 {
+        return Ok(true);
+    }
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a writable timespec.
+    cvt(unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) })?;
+    let nanos = now.tv_nsec as u64 + u64::from(timeout.subsec_nanos());
+    let at = libc::timespec {
+        tv_sec: now.tv_sec.saturating_add((timeout.as_secs() + nanos / 1_000_000_000) as libc::time_t),
+        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: as above; `at` is a valid absolute time.
+    match cvt(unsafe { libc::sem_timedwait(s, &at) }) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ETIMEDOUT) | Some(libc::EINTR)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
