@@ -849,3 +849,44 @@ fn peer(args: &[String]) -> io::Result<()> {
     let ctx = Ctx { size, wait: entry.wait, pattern, prefix: String::new() };
     (entry.serve)(&ctx, rest, fds)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=1000).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 500.0);
+        assert_eq!(quantile(&v, 0.99), 990.0);
+        assert_eq!(quantile(&v, 0.999), 999.0);
+        assert_eq!(quantile(&[7.0], 0.999), 7.0);
+        let mut ns = vec![5.0, 1.0, 3.0];
+        let r = Record::from_samples("x", "pingpong", 8, "spin", &mut ns, 10.0);
+        assert_eq!((r.p50_ns, r.max_ns, r.mean_ns), (Some(3.0), Some(5.0), Some(3.0)));
+        assert_eq!(r.bytes_per_s, 80.0);
+    }
+
+    #[test]
+    fn filter_terms_select_patterns_and_names() {
+        let f = Filter::parse("pipe, shmkit-queue/spin,stream").unwrap();
+        assert!(f.selects("pipe", "block", "stream"));
+        assert!(!f.selects("pipe", "block", "pingpong"));
+        assert!(f.selects("shmkit-queue", "spin", "stream"));
+        assert!(!f.selects("shmkit-queue", "park", "stream"));
+        let f = Filter::parse("primitives").unwrap();
+        assert!(f.selects("shmkit-mutex", "-", "op") && !f.selects("pipe", "block", "pingpong"));
+        assert!(Filter::parse(" , ").is_err());
+    }
+
+    #[test]
+    fn a_filter_term_matching_nothing_is_refused() {
+        let mut cfg = Config::new(PeerCommand { exe: "unused".into(), args: vec![] });
+        cfg.filter = Some(Filter::parse("nothing-like-this").unwrap());
+        assert!(matches!(plan_jobs(&cfg, &registry(), true), Err(RunError::Filter(_))));
+        cfg.filter = Some(Filter::parse("raw-flag,pingpong").unwrap());
+        cfg.sizes = Some(vec![8, 64]);
+        let jobs = plan_jobs(&cfg, &registry(), true).unwrap();
+        assert_eq!(jobs.len(), 2);
+    }
+}
