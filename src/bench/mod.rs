@@ -17,8 +17,10 @@
 //! Transports implement [`Link`] and [`Transport`] and are listed in
 //! [`registry`] (see the [`transport`] module docs to add one).
 
+mod filter;
 mod kernel;
 mod link;
+mod peer;
 mod primitives;
 mod python;
 mod queue;
@@ -31,13 +33,17 @@ pub mod transport;
 pub mod plot;
 
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+pub use filter::Filter;
 pub use link::{DIE_AFTER_VAR, Link, Patience, Plan, SLICE, STALL, STOP, SYNC, pingpong, serve, stream};
+pub use peer::peer_main;
+pub(crate) use peer::peer_ready;
 pub use transport::{Ctx, Entry, Handoff, Outcome, Transport, registry};
+
+use peer::Peer;
 
 use crate::sys;
 
@@ -127,47 +133,6 @@ impl Config {
     /// A quick run of everything.
     pub fn new(peer: PeerCommand) -> Config {
         Config { peer, mode: Mode::Quick, iters: None, sizes: None, filter: None, python: true }
-    }
-}
-
-/// A row filter: comma-separated terms. A term equal to a pattern
-/// (`pingpong`, `stream`, `op` or `primitives`) selects that pattern; any
-/// other term selects transports whose name or `name/wait` contains it.
-/// A row runs if it matches a pattern term (when there are any) and a
-/// transport term (when there are any).
-#[derive(Debug, Clone)]
-pub struct Filter {
-    patterns: Vec<String>,
-    names: Vec<String>,
-}
-
-impl Filter {
-    /// Parses `a,b,c`.
-    ///
-    /// # Errors
-    /// An empty filter.
-    pub fn parse(text: &str) -> Result<Filter, String> {
-        let mut f = Filter { patterns: Vec::new(), names: Vec::new() };
-        for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            match term {
-                "pingpong" | "stream" | "op" => f.patterns.push(term.to_owned()),
-                "primitives" => f.patterns.push("op".to_owned()),
-                _ => f.names.push(term.to_owned()),
-            }
-        }
-        if f.patterns.is_empty() && f.names.is_empty() {
-            return Err("--filter is empty".into());
-        }
-        Ok(f)
-    }
-
-    fn name_matches(&self, name: &str, wait: &str) -> bool {
-        let key = format!("{name}/{wait}");
-        self.names.is_empty() || self.names.iter().any(|t| name.contains(t.as_str()) || key.contains(t.as_str()))
-    }
-
-    fn selects(&self, name: &str, wait: &str, pattern: &str) -> bool {
-        (self.patterns.is_empty() || self.patterns.iter().any(|p| p == pattern)) && self.name_matches(name, wait)
     }
 }
 
@@ -444,124 +409,9 @@ impl Session {
         // peer's exit shows as end-of-file.
         drop(handoff);
         link::watch_child(Some(child.id()));
-        let mut peer = Peer { child: Some(child), out: Vec::new() };
+        let mut peer = Peer::new(child);
         peer.wait_ready()?;
         Ok(peer)
-    }
-}
-
-/// A running peer; killed and reaped when dropped.
-struct Peer {
-    child: Option<Child>,
-    out: Vec<u8>,
-}
-
-impl Peer {
-    /// Reads the peer's stdout for at most `limit`; `Ok(false)` at EOF.
-    fn pump(&mut self, limit: Duration) -> io::Result<bool> {
-        let Some(out) = self.child.as_mut().and_then(|c| c.stdout.as_mut()) else { return Ok(false) };
-        if !sys::poll_one(out.as_fd(), libc::POLLIN, limit)? {
-            return Ok(true);
-        }
-        let mut buf = [0u8; 1024];
-        match out.read(&mut buf) {
-            Ok(0) => Ok(false),
-            Ok(n) => {
-                self.out.extend_from_slice(&buf[..n]);
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn said(&self, what: &str) -> Option<String> {
-        String::from_utf8_lossy(&self.out).lines().find_map(|l| l.strip_prefix(what).map(|r| r.trim().to_owned()))
-    }
-
-    fn wait_ready(&mut self) -> io::Result<()> {
-        let start = Instant::now();
-        loop {
-            if self.said("ready").is_some() {
-                return Ok(());
-            }
-            if let Some(e) = self.said("error:") {
-                return Err(io::Error::other(format!("peer: {e}")));
-            }
-            if sys::interrupted() {
-                return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
-            }
-            if start.elapsed() > READY_TIMEOUT {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer did not get ready in time"));
-            }
-            if !self.pump(link::SLICE)? {
-                return Err(io::Error::other(format!("the peer exited before it was ready{}", self.stderr_tail())));
-            }
-        }
-    }
-
-    /// The last line of the peer's stderr, once it has exited.
-    fn stderr_tail(&mut self) -> String {
-        let Some(child) = self.child.as_mut() else { return String::new() };
-        if !matches!(child.try_wait(), Ok(Some(_))) {
-            return String::new();
-        }
-        let mut text = String::new();
-        if let Some(e) = child.stderr.as_mut() {
-            let _ = e.read_to_string(&mut text);
-        }
-        text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(": {}", l.trim())).unwrap_or_default()
-    }
-
-    /// Adds what the peer said about a failure to `e`.
-    fn explain(&mut self, e: io::Error) -> io::Error {
-        if e.kind() == io::ErrorKind::Interrupted {
-            return e;
-        }
-        let _ = self.pump(Duration::from_millis(100));
-        match self.said("error:") {
-            Some(peer) => io::Error::new(e.kind(), format!("{e}; peer: {peer}")),
-            None => io::Error::new(e.kind(), format!("{e}{}", self.stderr_tail())),
-        }
-    }
-
-    /// Waits for the peer to exit (killing it on failure or after
-    /// [`EXIT_TIMEOUT`]); an error if it failed after a good run.
-    fn finish(&mut self, ok: bool) -> io::Result<()> {
-        link::watch_child(None);
-        let Some(mut child) = self.child.take() else { return Ok(()) };
-        if !ok {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(());
-        }
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait()? {
-                if status.success() {
-                    return Ok(());
-                }
-                self.child = Some(child);
-                let said = self.said("error:").map(|e| format!(": {e}")).unwrap_or_else(|| self.stderr_tail());
-                return Err(io::Error::other(format!("the peer failed ({status}){said}")));
-            }
-            if start.elapsed() > EXIT_TIMEOUT || sys::interrupted() {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer did not exit"));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        link::watch_child(None);
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -798,56 +648,6 @@ fn measure_link(s: &mut Session, e: &Entry, pattern: Pattern, size: usize, repor
     let outcome = (e.measure)(s, e, &ctx)?;
     report.results.push(Record::from_outcome(e, size, outcome));
     Ok(())
-}
-
-/// Tells the parent that the peer's side is open.
-fn peer_ready() -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    writeln!(out, "ready")?;
-    out.flush()
-}
-
-/// Entry point of a peer process: `args` are what follows the
-/// [`PeerCommand`] prefix. Returns the exit code (0: served to the end).
-pub fn peer_main(args: &[String]) -> i32 {
-    match std::thread::Builder::new().stack_size(STACK).spawn({
-        let args = args.to_vec();
-        move || peer(&args)
-    }) {
-        Ok(h) => match h.join() {
-            Ok(Ok(())) => 0,
-            Ok(Err(e)) => {
-                let _ = writeln!(io::stdout().lock(), "error: {e}");
-                1
-            }
-            Err(_) => 1,
-        },
-        Err(e) => {
-            let _ = writeln!(io::stdout().lock(), "error: cannot start: {e}");
-            1
-        }
-    }
-}
-
-fn peer(args: &[String]) -> io::Result<()> {
-    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("peer arguments: {what}"));
-    let [key, pattern, size, cpu, parent, nfds, rest @ ..] = args else { return Err(bad("too few")) };
-    let pattern = Pattern::parse(pattern).ok_or_else(|| bad("pattern"))?;
-    let size: usize = size.parse().map_err(|_| bad("size"))?;
-    let parent: u32 = parent.parse().map_err(|_| bad("parent pid"))?;
-    let nfds: usize = nfds.parse().map_err(|_| bad("descriptor count"))?;
-    link::watch_parent(parent);
-    if std::os::unix::process::parent_id() != parent {
-        return Err(bad("the parent has already gone"));
-    }
-    if cpu != "-" {
-        let cpu: usize = cpu.parse().map_err(|_| bad("cpu"))?;
-        sys::pin_to_cpu(cpu)?;
-    }
-    let fds = (0..nfds.min(64)).map(sys::passed_fd).collect::<io::Result<Vec<OwnedFd>>>()?;
-    let entry = registry().into_iter().find(|e| &e.key() == key).ok_or_else(|| bad("unknown transport"))?;
-    let ctx = Ctx { size, wait: entry.wait, pattern, prefix: String::new() };
-    (entry.serve)(&ctx, rest, fds)
 }
 
 #[cfg(test)]
