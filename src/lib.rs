@@ -58,6 +58,9 @@
 
 mod array;
 mod atomic;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod bench;
 mod error;
 #[doc(hidden)]
 pub mod failpoint;

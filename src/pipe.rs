@@ -236,6 +236,14 @@ impl Connection {
         self.rx.recv_into_until(&self.seg, buf, Deadline::Never)
     }
 
+    /// [`Connection::recv_into`] if a message is there now.
+    ///
+    /// # Errors
+    /// [`ByteRecvError::Empty`], and those of [`Connection::recv_into`].
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
+        self.rx.recv_into_until(&self.seg, buf, Deadline::Now)
+    }
+
     /// [`Connection::recv_into`], waiting at most `timeout`.
     ///
     /// # Errors

@@ -1,13 +1,16 @@
-//! The `shmkit` command-line tool: list, inspect and remove shmkit segments.
+//! The `shmkit` command-line tool: list, inspect and remove shmkit segments,
+//! and measure them against the alternatives (`shmkit bench`).
 //!
 //! Every failure prints one line, `shmkit: <reason>`, on stderr and exits
-//! non-zero (1 for a failed operation, 2 for a usage error).
+//! non-zero (1 for a failed operation, 2 for a usage error, 130 for a
+//! benchmark stopped by Ctrl-C).
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use shmkit::bench;
 use shmkit::inspect::{self, SegmentInfo};
 use shmkit::{ObjectKind, OpenOptions};
 
@@ -59,6 +62,50 @@ enum Command {
         #[arg(long, value_name = "PREFIX", default_value = "")]
         prefix: String,
     },
+    /// Measure shmkit against pipes, sockets, eventfd, Python, raw shared memory
+    ///
+    /// Ping-pong latency and streaming throughput between two processes
+    /// pinned to two CPUs, every transport in the same run, with ratios to a
+    /// pipe and to a raw shared-memory floor. See BENCHMARKS.md.
+    Bench(BenchArgs),
+    /// The other process of a `bench` measurement (internal).
+    #[command(name = "__bench-peer", hide = true)]
+    BenchPeer {
+        /// The job, as the measuring process passes it.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// A quick run, about a minute on 2 cores (the default).
+    #[arg(long, conflicts_with = "full")]
+    quick: bool,
+    /// A full run: adds 1 MiB messages, longer warm-up and measurements.
+    #[arg(long)]
+    full: bool,
+    /// Also write the results as JSON to FILE (`-` or no value: to stdout,
+    /// and the table goes to stderr).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    json: Option<String>,
+    /// Only rows matching PATTERN: comma-separated transport name parts
+    /// (`pipe`, `shmkit-queue/spin`, `raw`) and/or patterns (`pingpong`,
+    /// `stream`, `primitives`).
+    #[arg(long, value_name = "PATTERN")]
+    filter: Option<String>,
+    /// Draw p50 latency and throughput against message size to FILE.svg.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
+    /// Exactly N measured iterations per row, tiny warm-up (smoke tests).
+    #[arg(long, value_name = "N")]
+    iters: Option<usize>,
+    /// Only these message sizes in bytes (comma-separated, at least 8).
+    #[arg(long, value_name = "BYTES", value_delimiter = ',')]
+    size: Option<Vec<usize>>,
+    /// Skip the Python multiprocessing rows.
+    #[arg(long)]
+    no_python: bool,
 }
 
 /// Why a command failed.
@@ -86,6 +133,14 @@ fn main() -> ExitCode {
         Command::Info { name, json } => info(&mut out, &name, json),
         Command::Rm { names } => rm(&mut out, &names),
         Command::Gc { yes, prefix } => gc(&mut out, yes, &prefix),
+        Command::Bench(args) => {
+            drop(out);
+            return bench_cmd(args);
+        }
+        Command::BenchPeer { args } => {
+            drop(out);
+            return ExitCode::from(bench::peer_main(&args).clamp(0, 255) as u8);
+        }
     };
     let result = result.and_then(|()| out.flush().map_err(Failure::from));
     match result {
@@ -111,7 +166,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        complain("a command is required: ls, info, rm or gc (see `shmkit --help`)");
+        complain("a command is required: ls, info, rm, gc or bench (see `shmkit --help`)");
         return ExitCode::from(2);
     }
     // clap's message is its first paragraph (it may span lines, e.g. a list
@@ -362,4 +417,111 @@ fn json_str(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+struct Bar(indicatif::ProgressBar);
+
+impl bench::Progress for Bar {
+    fn begin(&mut self, total: u64) {
+        self.0.set_length(total);
+    }
+    fn step(&mut self, what: &str) {
+        if self.0.position() < self.0.length().unwrap_or(0) && !self.0.message().is_empty() {
+            self.0.inc(1);
+        }
+        self.0.set_message(what.to_owned());
+    }
+    fn end(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+fn bench_cmd(args: BenchArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    let filter = match args.filter.as_deref().map(bench::Filter::parse).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            complain(&e);
+            return ExitCode::from(2);
+        }
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            complain(&format!("cannot find this program's path to start peers: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = bench::catch_interrupts() {
+        complain(&format!("cannot catch Ctrl-C: {e}"));
+        return ExitCode::FAILURE;
+    }
+    let mut cfg = bench::Config::new(bench::PeerCommand { exe: exe.into(), args: vec!["__bench-peer".into()] });
+    cfg.mode = if args.full { bench::Mode::Full } else { bench::Mode::Quick };
+    cfg.iters = args.iters;
+    cfg.sizes = args.size;
+    cfg.filter = filter;
+    cfg.python = !args.no_python;
+    let target = if io::stderr().is_terminal() {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    };
+    let style = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {wide_msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let mut bar = Bar(indicatif::ProgressBar::with_draw_target(Some(0), target).with_style(style));
+    let report = match bench::run(&cfg, &mut bar) {
+        Ok(r) => r,
+        Err(bench::RunError::Interrupted) => {
+            complain("interrupted: peer stopped, segments removed");
+            return ExitCode::from(130);
+        }
+        Err(bench::RunError::Filter(m)) => {
+            complain(&m);
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            complain(&e.to_string());
+            return ExitCode::FAILURE;
+        }
+    };
+    let json_to_stdout = args.json.as_deref() == Some("-");
+    let table = report.table();
+    let shown = if json_to_stdout {
+        write!(io::stderr().lock(), "{table}")
+    } else {
+        write!(io::stdout().lock(), "{table}").and_then(|()| io::stdout().lock().flush())
+    };
+    if let Err(e) = shown {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            complain(&format!("output: {e}"));
+        }
+        return ExitCode::FAILURE;
+    }
+    if let Some(dest) = &args.json {
+        let text = match serde_json::to_string_pretty(&report) {
+            Ok(t) => t,
+            Err(e) => {
+                complain(&format!("cannot encode JSON: {e}"));
+                return ExitCode::FAILURE;
+            }
+        };
+        let written = if json_to_stdout {
+            writeln!(io::stdout().lock(), "{text}").and_then(|()| io::stdout().lock().flush())
+        } else {
+            std::fs::write(dest, format!("{text}\n"))
+        };
+        if let Err(e) = written {
+            complain(&format!("cannot write JSON to {dest}: {e}"));
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(path) = &args.plot {
+        if let Err(e) = bench::plot::write_svg(&report, path) {
+            complain(&format!("plot: {e}"));
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }

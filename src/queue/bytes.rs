@@ -105,6 +105,11 @@ impl Tx {
             if let Some(r) = self.prod.try_reserve(len)? {
                 return Ok(r);
             }
+            if deadline == Deadline::Now {
+                // No waiting, and no liveness syscall: the check above
+                // notices a dead receiver now and then.
+                return Err(ByteSendError::Full);
+            }
             let prod = &mut self.prod;
             match ring.wait(End::Sender, seg, self.strategy, deadline, || prod.fits(len).unwrap_or(true)) {
                 Waited::Ready => {}
@@ -163,6 +168,9 @@ impl Tx {
 pub(crate) struct Rx {
     cons: Consumer,
     pub(crate) strategy: WaitStrategy,
+    /// `try_` receives on an empty ring since the sender's liveness was
+    /// last checked.
+    unchecked: u32,
 }
 
 impl Rx {
@@ -172,7 +180,7 @@ impl Rx {
         ring.claim(End::Receiver, seg.token(), seg)
             .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Receiver.name() })?;
         match Consumer::new(ring) {
-            Ok(cons) => Ok(Rx { cons, strategy: WaitStrategy::Adaptive }),
+            Ok(cons) => Ok(Rx { cons, strategy: WaitStrategy::Adaptive, unchecked: 0 }),
             Err(c) => {
                 ring.release(End::Receiver, seg.token());
                 Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
@@ -190,6 +198,22 @@ impl Rx {
         loop {
             if let Some(r) = self.cons.peek()? {
                 return Ok(r);
+            }
+            if deadline == Deadline::Now {
+                // A poll: the liveness syscall only now and then; a sender
+                // that let go of its end is seen at once.
+                self.unchecked += 1;
+                let gone = if self.unchecked >= PEER_CHECK_EVERY {
+                    self.unchecked = 0;
+                    ring.gone(End::Sender, seg)
+                } else {
+                    ring.released(End::Sender)
+                };
+                return match self.cons.peek()? {
+                    Some(r) => Ok(r),
+                    None if gone => Err(ByteRecvError::Disconnected),
+                    None => Err(ByteRecvError::Empty),
+                };
             }
             let cons = &mut self.cons;
             match ring.wait(End::Receiver, seg, self.strategy, deadline, || cons.has_data()) {

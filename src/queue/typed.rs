@@ -1,7 +1,7 @@
 //! [`Queue<T>`]: a bounded queue of `T: Pod` shared by name, any number of
 //! senders and receivers in any processes.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::bytes::{Rx, Tx};
+use super::bytes::{PEER_CHECK_EVERY, Rx, Tx};
 use super::errors::{ByteRecvError, ByteSendError};
 use super::errors::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
@@ -491,6 +491,9 @@ pub struct Sender<T: Pod> {
     strategy: WaitStrategy,
     /// The producer cursor of a single-producer queue.
     spsc: Option<RefCell<Tx>>,
+    /// `try_send`s on a full queue since the receivers' liveness was
+    /// last checked.
+    unchecked: Cell<u32>,
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
@@ -506,6 +509,7 @@ impl<T: Pod> Sender<T> {
                 shared,
                 strategy: WaitStrategy::Adaptive,
                 spsc: Some(RefCell::new(tx)),
+                unchecked: Cell::new(0),
                 _not_sync: PhantomData,
             });
         }
@@ -515,7 +519,13 @@ impl<T: Pod> Sender<T> {
         let w = &shared.state().waits;
         w.senders.fetch_add(1, Ordering::AcqRel);
         w.ever_sender.store(1, Ordering::Release);
-        Ok(Sender { shared, strategy: WaitStrategy::Adaptive, spsc: None, _not_sync: PhantomData })
+        Ok(Sender {
+            shared,
+            strategy: WaitStrategy::Adaptive,
+            spsc: None,
+            unchecked: Cell::new(0),
+            _not_sync: PhantomData,
+        })
     }
 
     /// Sets how this endpoint waits when the queue is full.
@@ -525,6 +535,14 @@ impl<T: Pod> Sender<T> {
             tx.borrow_mut().strategy = strategy;
         }
         self
+    }
+
+    /// Whether a `try_send` should make the slow liveness checks this time:
+    /// one in [`PEER_CHECK_EVERY`].
+    fn check_now(&self) -> bool {
+        let n = self.unchecked.get() + 1;
+        self.unchecked.set(if n >= PEER_CHECK_EVERY { 0 } else { n });
+        n >= PEER_CHECK_EVERY
     }
 
     /// Another sending endpoint on the same queue, with the same wait
@@ -643,6 +661,10 @@ impl<T: Pod> Sender<T> {
                 Put::Full => None,
                 Put::Reading(token) => Some(token),
             };
+            if deadline == Deadline::Now && !self.check_now() {
+                // A poll: no liveness syscall this time.
+                return Err(SendTimeoutError::Timeout(value));
+            }
             if spin.spin() {
                 continue;
             }
@@ -710,6 +732,9 @@ pub struct Receiver<T: Pod> {
     strategy: WaitStrategy,
     /// The consumer cursor of a single-producer queue.
     spsc: Option<RefCell<Rx>>,
+    /// `try_recv`s on an empty queue since the senders' liveness was last
+    /// checked.
+    unchecked: Cell<u32>,
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
@@ -724,6 +749,7 @@ impl<T: Pod> Receiver<T> {
                 shared,
                 strategy: WaitStrategy::Adaptive,
                 spsc: Some(RefCell::new(rx)),
+                unchecked: Cell::new(0),
                 _not_sync: PhantomData,
             });
         }
@@ -733,7 +759,13 @@ impl<T: Pod> Receiver<T> {
         let w = &shared.state().waits;
         w.receivers.fetch_add(1, Ordering::AcqRel);
         w.ever_receiver.store(1, Ordering::Release);
-        Ok(Receiver { shared, strategy: WaitStrategy::Adaptive, spsc: None, _not_sync: PhantomData })
+        Ok(Receiver {
+            shared,
+            strategy: WaitStrategy::Adaptive,
+            spsc: None,
+            unchecked: Cell::new(0),
+            _not_sync: PhantomData,
+        })
     }
 
     /// Sets how this endpoint waits when the queue is empty.
@@ -743,6 +775,14 @@ impl<T: Pod> Receiver<T> {
             rx.borrow_mut().strategy = strategy;
         }
         self
+    }
+
+    /// Whether a `try_recv` should make the slow liveness checks this time:
+    /// one in [`PEER_CHECK_EVERY`].
+    fn check_now(&self) -> bool {
+        let n = self.unchecked.get() + 1;
+        self.unchecked.set(if n >= PEER_CHECK_EVERY { 0 } else { n });
+        n >= PEER_CHECK_EVERY
     }
 
     /// Another receiving endpoint on the same queue, with the same wait
@@ -875,6 +915,17 @@ impl<T: Pod> Receiver<T> {
                 Take::InFlight(token) => Some(token),
                 Take::Empty | Take::Skipped => None,
             };
+            if deadline == Deadline::Now && !self.check_now() {
+                // A poll: no liveness syscall this time; senders that were
+                // dropped are still seen at once.
+                let w = &sh.state().waits;
+                let dropped = w.ever_sender.load(Ordering::Acquire) != 0 && w.senders.load(Ordering::Acquire) == 0;
+                return match self.take(&ring, me) {
+                    Take::Got(v) => Ok(v),
+                    _ if dropped && writer.is_none() => Err(RecvTimeoutError::Disconnected),
+                    _ => Err(RecvTimeoutError::Timeout),
+                };
+            }
             if spin.spin() {
                 continue;
             }

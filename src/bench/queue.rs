@@ -1,0 +1,227 @@
+//! `shmkit-queue`: two [`Queue<[u8; N]>`](crate::Queue) (one per direction),
+//! copy in and out, with the entry's wait strategy; `shmkit-spsc`: the same
+//! in the single-producer mode ([`Queue::create_spsc`]); `shmkit-spsc-batch`:
+//! that mode with messages sent and received in batches of up to 64
+//! (flushed before every receive, so a ping-pong still round-trips each
+//! message).
+//!
+//! The message type is `[u8; N]`, so each size is its own monomorphized
+//! transport: [`entry`] dispatches on the size.
+
+use std::io;
+use std::os::fd::OwnedFd;
+
+use super::link::{Link, Patience, SLICE};
+use super::transport::{Ctx, Entry, Handoff, Outcome, Transport, measure, serve_peer};
+use super::{KIB, MIB, Session};
+use crate::queue::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::{Queue, Receiver, Sender, WaitStrategy};
+
+/// Bytes of queue space per direction.
+const QUEUE_BYTES: usize = 1 << 20;
+
+fn err(e: crate::Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+fn disconnected() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "queue disconnected: the peer has gone")
+}
+
+/// Queue modes: the multi-producer ring.
+pub const MPMC: u8 = 0;
+/// The single-producer mode.
+pub const SPSC: u8 = 1;
+/// The single-producer mode with batches.
+pub const SPSC_BATCH: u8 = 2;
+/// Most messages in one batch.
+const BATCH: usize = 64;
+
+/// The queue transport for `N`-byte messages in mode `M`.
+pub struct QueueOf<const N: usize, const M: u8>;
+
+/// One side: a sender into one queue and a receiver from the other.
+pub struct QueueLink<const N: usize, const M: u8> {
+    tx: Sender<[u8; N]>,
+    rx: Receiver<[u8; N]>,
+    /// Batches: messages not sent yet, and received not yet taken.
+    out: Vec<[u8; N]>,
+    inbox: Vec<[u8; N]>,
+    taken: usize,
+    _queues: [Queue<[u8; N]>; 2],
+}
+
+fn strategy(wait: &str) -> WaitStrategy {
+    match wait {
+        "spin" => WaitStrategy::Spin,
+        "park" => WaitStrategy::Park,
+        _ => WaitStrategy::Adaptive,
+    }
+}
+
+impl<const N: usize, const M: u8> QueueOf<N, M> {
+    fn link(ctx: &Ctx, tx_q: Queue<[u8; N]>, rx_q: Queue<[u8; N]>) -> io::Result<QueueLink<N, M>> {
+        let s = strategy(ctx.wait);
+        Ok(QueueLink {
+            tx: tx_q.sender().map_err(err)?.with_wait_strategy(s),
+            rx: rx_q.receiver().map_err(err)?.with_wait_strategy(s),
+            out: Vec::with_capacity(if M == SPSC_BATCH { BATCH } else { 0 }),
+            inbox: Vec::new(),
+            taken: 0,
+            _queues: [tx_q, rx_q],
+        })
+    }
+}
+
+impl<const N: usize, const M: u8> Transport for QueueOf<N, M> {
+    type Link = QueueLink<N, M>;
+    fn create(ctx: &Ctx) -> io::Result<(QueueLink<N, M>, Handoff)> {
+        let cap = super::shm::ring_slots(N, QUEUE_BYTES, 1024).max(4);
+        let (a, b) = (format!("{}.p2c", ctx.prefix), format!("{}.c2p", ctx.prefix));
+        let make = |name: &str| {
+            if M == MPMC { Queue::<[u8; N]>::create(name, cap) } else { Queue::<[u8; N]>::create_spsc(name, cap) }
+        };
+        let p2c = make(&a).map_err(err)?;
+        let c2p = make(&b).map_err(err)?;
+        Ok((Self::link(ctx, p2c, c2p)?, Handoff { args: vec![a, b], fds: Vec::new() }))
+    }
+
+    fn open(ctx: &Ctx, args: &[String], _fds: Vec<OwnedFd>) -> io::Result<QueueLink<N, M>> {
+        let name =
+            |i: usize| args.get(i).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing queue name"));
+        let p2c = Queue::<[u8; N]>::open(name(0)?).map_err(err)?;
+        let c2p = Queue::<[u8; N]>::open(name(1)?).map_err(err)?;
+        Self::link(ctx, c2p, p2c)
+    }
+}
+
+impl<const N: usize, const M: u8> QueueLink<N, M> {
+    /// Sends the batched messages.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let sent = self.tx.send_batch(&self.out).map_err(|_| disconnected());
+        self.out.clear();
+        sent
+    }
+
+    /// Takes the next message of a received batch, receiving one if needed.
+    fn take_batched(&mut self) -> io::Result<[u8; N]> {
+        if self.taken == self.inbox.len() {
+            self.flush()?;
+            self.inbox.resize(BATCH, [0; N]);
+            let n = self.rx.recv_batch(&mut self.inbox).map_err(|_| disconnected())?;
+            self.inbox.truncate(n);
+            self.taken = 0;
+        }
+        self.taken += 1;
+        Ok(self.inbox[self.taken - 1])
+    }
+}
+
+impl<const N: usize, const M: u8> Drop for QueueLink<N, M> {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
+    #[inline]
+    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        let v: [u8; N] =
+            msg.try_into().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "wrong message size"))?;
+        if M == SPSC_BATCH {
+            self.out.push(v);
+            return if self.out.len() == BATCH { self.flush() } else { Ok(()) };
+        }
+        let mut v = match self.tx.try_send(v) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(v)) => v,
+            Err(TrySendError::Disconnected(_)) => return Err(disconnected()),
+        };
+        let mut p = Patience::new();
+        loop {
+            match self.tx.send_timeout(v, SLICE) {
+                Ok(()) => return Ok(()),
+                Err(SendTimeoutError::Timeout(back)) => v = back,
+                Err(SendTimeoutError::Disconnected(_)) => return Err(disconnected()),
+            }
+            p.check()?;
+        }
+    }
+
+    #[inline]
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        if M == SPSC_BATCH {
+            // Batched receives block without a slice limit: the peer's
+            // death still ends them (Disconnected).
+            buf.copy_from_slice(&self.take_batched()?);
+            return Ok(());
+        }
+        let v = match self.rx.try_recv() {
+            Ok(v) => v,
+            Err(TryRecvError::Disconnected) => return Err(disconnected()),
+            Err(TryRecvError::Empty) => {
+                let mut p = Patience::new();
+                loop {
+                    match self.rx.recv_timeout(SLICE) {
+                        Ok(v) => break v,
+                        Err(RecvTimeoutError::Timeout) => p.check()?,
+                        Err(RecvTimeoutError::Disconnected) => return Err(disconnected()),
+                    }
+                }
+            }
+        };
+        buf.copy_from_slice(&v);
+        Ok(())
+    }
+}
+
+fn unsupported(size: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, format!("no Queue<[u8; {size}]> instance"))
+}
+
+/// Picks the monomorphized function for `$size` in mode `$m`, or `$none`.
+macro_rules! by_size {
+    ($size:expr, $m:ident, $f:ident, $args:tt, $none:expr) => {
+        match $size {
+            8 => $f::<QueueOf<8, $m>> $args,
+            64 => $f::<QueueOf<64, $m>> $args,
+            KIB => $f::<QueueOf<KIB, $m>> $args,
+            4096 => $f::<QueueOf<4096, $m>> $args,
+            65536 => $f::<QueueOf<65536, $m>> $args,
+            MIB => $f::<QueueOf<MIB, $m>> $args,
+            _ => $none,
+        }
+    };
+}
+
+fn measure_any<const M: u8>(s: &mut Session, e: &Entry, ctx: &Ctx) -> io::Result<Outcome> {
+    by_size!(ctx.size, M, measure, (s, e, ctx), Err(unsupported(ctx.size)))
+}
+
+fn serve_any<const M: u8>(ctx: &Ctx, args: &[String], fds: Vec<OwnedFd>) -> io::Result<()> {
+    by_size!(ctx.size, M, serve_peer, (ctx, args, fds), Err(unsupported(ctx.size)))
+}
+
+/// The registry entry of `shmkit-queue` with wait strategy `wait`.
+pub fn entry(wait: &'static str) -> Entry {
+    Entry::new("shmkit-queue", wait, measure_any::<MPMC>, serve_any::<MPMC>)
+        .sizes(&[8, 64, KIB, 4096, 65536, MIB])
+        .describe("two Queue<[u8; N]> (MPMC, crash-safe), copy in and out")
+}
+
+/// The registry entry of `shmkit-spsc` with wait strategy `wait`.
+pub fn spsc_entry(wait: &'static str) -> Entry {
+    Entry::new("shmkit-spsc", wait, measure_any::<SPSC>, serve_any::<SPSC>)
+        .sizes(&[8, 64, KIB, 4096, 65536, MIB])
+        .describe("two Queue<[u8; N]> made with create_spsc (single producer), copy in and out")
+}
+
+/// The registry entry of `shmkit-spsc-batch` (spinning).
+pub fn spsc_batch_entry() -> Entry {
+    Entry::new("shmkit-spsc-batch", "spin", measure_any::<SPSC_BATCH>, serve_any::<SPSC_BATCH>)
+        .sizes(&[8, 64, KIB])
+        .describe("single-producer Queue<[u8; N]>, send_batch/recv_batch of up to 64 messages")
+}

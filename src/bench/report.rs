@@ -1,0 +1,222 @@
+//! The table a person reads: one section per pattern, ratios to `pipe` and
+//! to the raw floor measured in the same run.
+
+use std::fmt::Write;
+
+use super::{Record, Report};
+
+/// `8 B`, `64 KiB`, `1 MiB`.
+pub fn size_label(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
+
+/// `312 ns`, `12.3 µs`, `1.23 ms`.
+pub fn duration_label(ns: f64) -> String {
+    if !ns.is_finite() {
+        "-".into()
+    } else if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// `1.23 M`, `456 k`.
+fn count_label(n: f64) -> String {
+    if n >= 1e9 {
+        format!("{:.2} G", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.2} M", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} k", n / 1e3)
+    } else {
+        format!("{n:.0} ")
+    }
+}
+
+/// `12.3 GB/s` (decimal units).
+fn bytes_label(n: f64) -> String {
+    if n >= 1e9 {
+        format!("{:.2} GB/s", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1} MB/s", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} kB/s", n / 1e3)
+    } else {
+        format!("{n:.0} B/s")
+    }
+}
+
+fn ratio_label(r: Option<f64>) -> String {
+    match r {
+        Some(r) if r.is_finite() && r > 0.0 => {
+            if r >= 10.0 {
+                format!("{r:.0}x")
+            } else if r >= 0.1 {
+                format!("{r:.2}x")
+            } else {
+                format!("{r:.3}x")
+            }
+        }
+        _ => "-".into(),
+    }
+}
+
+fn find<'a>(rows: &'a [Record], transport: &str, pattern: &str, size: u64) -> Option<&'a Record> {
+    rows.iter().find(|r| r.transport == transport && r.pattern == pattern && r.size == size)
+}
+
+/// Speed relative to `base` (> 1: faster than base): by p50 for
+/// ping-pong, by rate otherwise.
+fn speedup(row: &Record, base: Option<&Record>) -> Option<f64> {
+    let base = base?;
+    if row.pattern == "pingpong" { Some(base.p50_ns? / row.p50_ns?) } else { Some(row.msgs_per_s / base.msgs_per_s) }
+}
+
+/// Pads cells to column widths; columns listed in `right` are right-aligned.
+fn grid(out: &mut String, rows: &[Vec<String>], right: &[usize]) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    for row in rows {
+        if row.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        let cells: Vec<String> =
+            row.iter()
+                .enumerate()
+                .map(|(c, s)| {
+                    if right.contains(&c) {
+                        format!("{s:>w$}", w = widths[c])
+                    } else {
+                        format!("{s:<w$}", w = widths[c])
+                    }
+                })
+                .collect();
+        let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
+    }
+}
+
+/// Renders the whole report.
+pub fn render(rep: &Report) -> String {
+    let m = &rep.machine;
+    let mut out = String::new();
+    let pin = match m.pinned_cpus {
+        Some([a, b]) => format!("measuring side pinned to CPU {a}, peer process to CPU {b}"),
+        None => "not pinned (one CPU)".into(),
+    };
+    let cpus = if m.cpus == 1 { "1 CPU".to_owned() } else { format!("{} CPUs", m.cpus) };
+    let _ = writeln!(out, "shmkit bench ({} run) on {cpus}: {pin}", m.mode);
+    let _ = writeln!(out, "kernel {}, {}", m.kernel, m.cpu_model);
+    let _ = writeln!(
+        out,
+        "Every row copies the message in and out (no zero-copy path). Ratios compare with rows of this same run."
+    );
+    let rows = &rep.results;
+    let pp: Vec<&Record> = rows.iter().filter(|r| r.pattern == "pingpong").collect();
+    if !pp.is_empty() {
+        let _ =
+            writeln!(out, "\nPing-pong round trip (lower is better; vs pipe / vs floor: speed by p50, >1 = faster)");
+        let mut t = vec![
+            ["size", "transport", "wait", "p50", "p99", "p99.9", "max", "mean", "trips/s", "vs pipe", "vs floor"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        let mut last = None;
+        for r in pp {
+            if last.is_some_and(|s| s != r.size) {
+                t.push(Vec::new());
+            }
+            last = Some(r.size);
+            let d = |v: Option<f64>| v.map_or("-".into(), duration_label);
+            t.push(vec![
+                size_label(r.size),
+                r.transport.clone(),
+                r.wait.clone(),
+                d(r.p50_ns),
+                d(r.p99_ns),
+                d(r.p999_ns),
+                d(r.max_ns),
+                d(r.mean_ns),
+                count_label(r.msgs_per_s),
+                ratio_label(speedup(r, find(rows, "pipe", "pingpong", r.size))),
+                ratio_label(speedup(r, find(rows, "raw-flag", "pingpong", r.size))),
+            ]);
+        }
+        grid(&mut out, &t, &[3, 4, 5, 6, 7, 8, 9, 10]);
+    }
+    let st: Vec<&Record> = rows.iter().filter(|r| r.pattern == "stream").collect();
+    if !st.is_empty() {
+        let _ = writeln!(out, "\nStreaming, one way (higher is better; vs pipe / vs floor: by messages/s)");
+        let mut t = vec![
+            ["size", "transport", "wait", "msgs/s", "bytes/s", "per msg", "vs pipe", "vs floor"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        let mut last = None;
+        for r in st {
+            if last.is_some_and(|s| s != r.size) {
+                t.push(Vec::new());
+            }
+            last = Some(r.size);
+            t.push(vec![
+                size_label(r.size),
+                r.transport.clone(),
+                r.wait.clone(),
+                count_label(r.msgs_per_s),
+                bytes_label(r.bytes_per_s),
+                r.mean_ns.map_or("-".into(), duration_label),
+                ratio_label(speedup(r, find(rows, "pipe", "stream", r.size))),
+                ratio_label(speedup(r, find(rows, "raw-ring", "stream", r.size))),
+            ]);
+        }
+        grid(&mut out, &t, &[3, 4, 5, 6, 7]);
+    }
+    let ops: Vec<&Record> = rows.iter().filter(|r| r.pattern == "op").collect();
+    if !ops.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nPrimitives: one process, uncontended, per operation (vs libc: speed by mean, >1 = faster)"
+        );
+        let mut t =
+            vec![["primitive", "operation", "p50", "p99", "mean", "ops/s", "vs libc"].map(String::from).to_vec()];
+        for r in ops {
+            let (what, libc) = match r.transport.as_str() {
+                "shmkit-mutex" => ("lock+unlock", Some("raw-pthread-mutex")),
+                "raw-pthread-mutex" => ("lock+unlock (robust, pshared)", None),
+                "shmkit-semaphore" => ("acquire+release", Some("raw-sem_t")),
+                "raw-sem_t" => ("sem_wait+sem_post (pshared)", None),
+                "python-lock" => ("acquire+release", Some("raw-pthread-mutex")),
+                _ => ("", None),
+            };
+            let vs = libc.and_then(|l| find(rows, l, "op", 0)).and_then(|b| Some(b.mean_ns? / r.mean_ns?));
+            let d = |v: Option<f64>| v.map_or("-".into(), duration_label);
+            t.push(vec![
+                r.transport.clone(),
+                what.into(),
+                d(r.p50_ns),
+                d(r.p99_ns),
+                d(r.mean_ns),
+                count_label(r.msgs_per_s),
+                ratio_label(vs),
+            ]);
+        }
+        grid(&mut out, &t, &[2, 3, 4, 5, 6]);
+    }
+    if !rep.notes.is_empty() {
+        let _ = writeln!(out, "\nNotes:");
+        for n in &rep.notes {
+            let _ = writeln!(out, "  - {n}");
+        }
+    }
+    out
+}

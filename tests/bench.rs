@@ -1,0 +1,272 @@
+//! `shmkit bench`: real runs of the harness (the CLI and the library), each
+//! tiny (`--iters`), checking that the numbers are sane and the outputs
+//! well-formed, never how fast anything is.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::watchdog;
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(90);
+const FIELDS: [&str; 11] = [
+    "transport",
+    "pattern",
+    "size",
+    "p50_ns",
+    "p99_ns",
+    "p999_ns",
+    "max_ns",
+    "mean_ns",
+    "msgs_per_s",
+    "bytes_per_s",
+    "wait",
+];
+
+fn shmkit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shmkit")).args(args).stdin(Stdio::null()).output().expect("run shmkit")
+}
+
+fn temp_file(tag: &str, ext: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("shmkit-bench-test-{tag}-{}.{ext}", std::process::id()))
+}
+
+/// Segment files a run of process `pid` left behind.
+fn leftovers(pid: u32) -> Vec<String> {
+    let prefix = format!("shmkit.bench.{pid}.");
+    let temp = format!("shmkit.~tmp.{pid}.");
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix) || n.starts_with(&temp))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn num(row: &Value, key: &str) -> Option<f64> {
+    row.get(key).and_then(Value::as_f64)
+}
+
+/// Every row has every field; numbers are finite and positive, and the
+/// percentiles are ordered.
+fn check_rows(json: &Value) -> Vec<Value> {
+    let machine = &json["machine"];
+    assert!(machine["cpus"].as_u64().is_some_and(|c| c >= 1), "machine: {machine}");
+    assert!(machine["kernel"].is_string() && machine["cpu_model"].is_string(), "machine: {machine}");
+    assert!(machine.get("pinned_cpus").is_some(), "machine: {machine}");
+    let rows = json["results"].as_array().expect("results array").clone();
+    assert!(!rows.is_empty(), "no results");
+    for row in &rows {
+        for f in FIELDS {
+            assert!(row.get(f).is_some(), "row lacks {f}: {row}");
+        }
+        let name = row["transport"].as_str().expect("transport name");
+        assert!(
+            ["shmkit", "raw", "pipe", "unix", "eventfd", "iceoryx2", "python"].iter().any(|p| name.starts_with(p)),
+            "transport name {name}"
+        );
+        let pattern = row["pattern"].as_str().expect("pattern");
+        assert!(["pingpong", "stream", "op"].contains(&pattern), "pattern {pattern}");
+        assert!(row["wait"].is_string(), "{row}");
+        let rate = num(row, "msgs_per_s").expect("msgs_per_s");
+        assert!(rate.is_finite() && rate > 0.0, "msgs_per_s: {row}");
+        let mean = num(row, "mean_ns").expect("mean_ns");
+        assert!(mean.is_finite() && mean > 0.0, "mean_ns: {row}");
+        if pattern != "stream" {
+            let p: Vec<f64> =
+                ["p50_ns", "p99_ns", "p999_ns", "max_ns"].iter().map(|k| num(row, k).expect("percentile")).collect();
+            assert!(p.iter().all(|v| v.is_finite() && *v > 0.0), "percentiles: {row}");
+            assert!(p[0] <= p[1] && p[1] <= p[2] && p[2] <= p[3], "percentiles out of order: {row}");
+        } else {
+            let bytes = num(row, "bytes_per_s").expect("bytes_per_s");
+            assert!(bytes.is_finite() && bytes > 0.0, "bytes_per_s: {row}");
+        }
+    }
+    rows
+}
+
+#[test]
+fn every_transport_gives_sane_numbers() {
+    watchdog(LIMIT, "smoke run of every transport", || {
+        let out = shmkit(&["bench", "--iters", "100", "--size", "8", "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        let rows = check_rows(&json);
+        let two_cpus = json["machine"]["cpus"].as_u64().unwrap_or(1) >= 2;
+        let has =
+            |t: &str, w: &str, p: &str| rows.iter().any(|r| r["transport"] == t && r["wait"] == w && r["pattern"] == p);
+        let mut wanted = vec![
+            ("pipe", "block"),
+            ("unix-stream", "block"),
+            ("unix-dgram", "block"),
+            ("eventfd", "block"),
+            ("shmkit-queue", "adaptive"),
+            ("shmkit-queue", "park"),
+        ];
+        if two_cpus {
+            wanted.extend([("raw-flag", "spin"), ("raw-ring", "spin"), ("shmkit-queue", "spin")]);
+        }
+        for (t, w) in wanted {
+            assert!(has(t, w, "pingpong") && has(t, w, "stream"), "no {t}/{w} rows; stderr:\n{stderr}");
+        }
+        for (t, w) in [("shmkit-event", "park"), ("shmkit-semaphore", "adaptive"), ("raw-sem_t", "block")] {
+            assert!(has(t, w, "pingpong"), "no {t}/{w} wake row; stderr:\n{stderr}");
+        }
+        for p in ["shmkit-mutex", "raw-pthread-mutex", "shmkit-semaphore", "raw-sem_t"] {
+            assert!(has(p, "-", "op"), "no {p} row");
+        }
+        if json["machine"]["python"].is_string() {
+            assert!(has("python-pipe", "block", "pingpong") && has("python-queue", "block", "stream"));
+        }
+        // The table went to stderr, the JSON alone to stdout.
+        assert!(stderr.contains("Ping-pong round trip"), "stderr:\n{stderr}");
+    });
+}
+
+#[test]
+fn json_file_and_plot_are_written() {
+    watchdog(LIMIT, "run with --json FILE and --plot", || {
+        let (json_path, svg_path) = (temp_file("json", "json"), temp_file("plot", "svg"));
+        let out = shmkit(&[
+            "bench",
+            "--iters",
+            "50",
+            "--size",
+            "8,4096",
+            "--filter",
+            "pipe,raw-ring,shmkit-queue/park",
+            "--no-python",
+            "--json",
+            json_path.to_str().unwrap(),
+            "--plot",
+            svg_path.to_str().unwrap(),
+        ]);
+        let json = std::fs::read_to_string(&json_path);
+        let svg = std::fs::read_to_string(&svg_path);
+        let _ = (std::fs::remove_file(&json_path), std::fs::remove_file(&svg_path));
+        assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(table.contains("Streaming") && table.contains("shmkit-queue"), "table:\n{table}");
+        let json: Value = serde_json::from_str(&json.expect("JSON file")).expect("JSON parses");
+        let rows = check_rows(&json);
+        assert!(rows.iter().all(|r| r["pattern"] != "op"), "the filter keeps only pipe, raw-ring and the queue");
+        let obj = json.as_object().expect("object");
+        assert_eq!(obj.keys().collect::<Vec<_>>(), ["machine", "results"]);
+        let svg = svg.expect("SVG file");
+        assert!(svg.contains("<svg") && svg.contains("</svg>"), "not an SVG");
+    });
+}
+
+#[test]
+fn a_filter_matching_nothing_is_a_clear_error() {
+    watchdog(LIMIT, "bad filter", || {
+        let out = shmkit(&["bench", "--filter", "no-such-transport"]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.starts_with("shmkit: ") && stderr.contains("no-such-transport"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    });
+}
+
+/// Children of `pid`, from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        // Fields after the command name in parentheses: state, ppid, …
+        let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        if after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            kids.push(child);
+        }
+    }
+    kids
+}
+
+#[test]
+fn sigint_kills_the_peer_and_removes_every_segment() {
+    watchdog(LIMIT, "interrupted run", || {
+        let mut run = Command::new(env!("CARGO_BIN_EXE_shmkit"))
+            .args(["bench", "--filter", "raw,shmkit-queue", "--no-python"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start shmkit bench");
+        let pid = run.id();
+        // Wait until a measurement is under way: a segment and a peer exist.
+        let start = Instant::now();
+        let peers = loop {
+            let kids = children_of(pid);
+            if !leftovers(pid).is_empty() && !kids.is_empty() {
+                break kids;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "no measurement started");
+            assert!(run.try_wait().expect("poll shmkit").is_none(), "shmkit ended early");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        // SAFETY: kill touches no memory; `pid` is our unreaped child.
+        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+        let out = run.wait_with_output().expect("wait for shmkit");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "stderr:\n{stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert_eq!(leftovers(pid), Vec::<String>::new(), "segments left behind");
+        for peer in peers {
+            let stat = std::fs::read_to_string(format!("/proc/{peer}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map_or("", |(_, r)| r).to_owned();
+            let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+            assert_ne!(ppid, Some(pid), "peer {peer} still exists");
+            assert!(ppid.is_none() || !after.contains(" R "), "peer {peer} still running");
+        }
+    });
+}
+
+#[test]
+fn a_dying_peer_gives_a_note_not_a_hang() {
+    watchdog(LIMIT, "run with dying peers", || {
+        let out = Command::new(env!("CARGO_BIN_EXE_shmkit"))
+            .args(["bench", "--iters", "100", "--size", "64", "--filter", "raw-flag,pipe,shmkit-queue/spin,eventfd"])
+            .args(["--no-python", "--json"])
+            .env(shmkit::bench::DIE_AFTER_VAR, "5")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run shmkit");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert!(json["results"].as_array().is_some_and(|r| r.is_empty()), "no row can complete: {json}");
+        assert!(stderr.contains("Notes:") && stderr.contains("raw-flag/spin pingpong"), "stderr:\n{stderr}");
+        assert!(stderr.contains("pipe/block stream"), "stderr:\n{stderr}");
+    });
+}
+
+#[test]
+fn the_library_harness_runs_from_a_test() {
+    watchdog(LIMIT, "library run", || {
+        use shmkit::bench;
+        let peer = bench::PeerCommand { exe: env!("CARGO_BIN_EXE_shmkit").into(), args: vec!["__bench-peer".into()] };
+        let mut cfg = bench::Config::new(peer);
+        cfg.iters = Some(50);
+        cfg.sizes = Some(vec![64]);
+        cfg.python = false;
+        cfg.filter = Some(bench::Filter::parse("raw-ring,unix-stream,shmkit-queue/adaptive,pingpong").unwrap());
+        let report = bench::run(&cfg, &mut bench::Quiet).expect("run");
+        let names: Vec<&str> = report.results.iter().map(|r| r.transport.as_str()).collect();
+        assert!(names.contains(&"unix-stream") && names.contains(&"shmkit-queue"), "{names:?} {:?}", report.notes);
+        for r in &report.results {
+            assert_eq!(r.pattern, "pingpong");
+            let (p50, max) = (r.p50_ns.unwrap(), r.max_ns.unwrap());
+            assert!(p50 > 0.0 && p50 <= max && r.msgs_per_s > 0.0, "{r:?}");
+        }
+        assert!(report.table().contains("unix-stream"));
+        assert!(leftovers(std::process::id()).is_empty());
+    });
+}
