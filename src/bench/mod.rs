@@ -19,6 +19,8 @@
 
 mod bytes;
 mod filter;
+#[cfg(feature = "peers")]
+mod iceoryx2;
 mod kernel;
 mod link;
 mod peer;

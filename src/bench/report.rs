@@ -117,10 +117,8 @@ pub fn render(rep: &Report) -> String {
     let cpus = if m.cpus == 1 { "1 CPU".to_owned() } else { format!("{} CPUs", m.cpus) };
     let _ = writeln!(out, "shmkit bench ({} run) on {cpus}: {pin}", m.mode);
     let _ = writeln!(out, "kernel {}, {}", m.kernel, m.cpu_model);
-    let _ = writeln!(
-        out,
-        "Every row copies the message in and out (no zero-copy path). Ratios compare with rows of this same run."
-    );
+    let _ = writeln!(out, "Every row copies the message in and out, except shmkit-grant (zero-copy: written and read");
+    let _ = writeln!(out, "in place). Ratios compare with rows of this same run.");
     let rows = &rep.results;
     let pp: Vec<&Record> = rows.iter().filter(|r| r.pattern == "pingpong").collect();
     if !pp.is_empty() {

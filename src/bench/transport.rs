@@ -234,6 +234,14 @@ pub fn registry() -> Vec<Entry> {
             .spinning()
             .describe("one shmkit Pipe, a Connection per side, copy in and out"),
         Entry::of::<super::bytes::PipeT>("shmkit-pipe", "adaptive"),
+        // Peers built in with the `peers` feature.
+        #[cfg(feature = "peers")]
+        Entry::of::<super::iceoryx2::Iox>("iceoryx2", "spin")
+            .spinning()
+            .describe("iceoryx2 0.10 publish-subscribe, two services, loan + copy in, copy out, busy-polling"),
+        #[cfg(feature = "peers")]
+        Entry::of::<super::iceoryx2::Iox>("iceoryx2", "event")
+            .describe("iceoryx2 publish-subscribe woken by an iceoryx2 event service (blocking)"),
     ]
 }
 

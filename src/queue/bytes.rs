@@ -734,7 +734,9 @@ impl ByteReceiver {
         self.rx.recv_until(&self.shared.seg, Deadline::Never)
     }
 
-    /// Receives a message if one is there now.
+    /// Receives a message if one is there now. On an empty queue this is
+    /// cheap: a sender that let go of its end gives `Disconnected` at once,
+    /// one that died on one call in 1024 (the check is a syscall).
     ///
     /// # Errors
     /// [`ByteRecvError::Empty`], and those of [`ByteReceiver::recv`].

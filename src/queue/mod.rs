@@ -1,5 +1,5 @@
 //! Queues across processes: [`Queue<T>`](crate::Queue) for `T: Pod` messages,
-//! [`ByteQueue`](crate::ByteQueue) for variable-size byte messages.
+//! [`ByteQueue`] for variable-size byte messages.
 
 pub(crate) mod bytes;
 mod errors;
