@@ -493,7 +493,7 @@ fn plan_jobs(cfg: &Config, entries: &[Entry], python: bool) -> Result<Vec<Job>, 
             }
         }
     }
-    for name in primitives::NAMES {
+    for &name in primitives::NAMES {
         if sel(name, "-", "op") {
             jobs.push(Job::Primitive(name));
         }
@@ -503,7 +503,7 @@ fn plan_jobs(cfg: &Config, entries: &[Entry], python: bool) -> Result<Vec<Job>, 
     }
     if let Some(f) = &cfg.filter {
         let mut known: Vec<&str> = entries.iter().map(|e| e.name).collect();
-        known.extend(primitives::NAMES);
+        known.extend(primitives::NAMES.iter().copied());
         known.extend(python::NAMES);
         known.dedup();
         let waits: Vec<String> = entries.iter().map(Entry::key).collect();

@@ -13,12 +13,19 @@ use super::{Record, Session};
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, Spec};
 use crate::{Mutex, Semaphore, sys};
+#[cfg(feature = "peers")]
+use raw_sync::locks::LockInit;
 
 /// Operations per timed batch.
 pub const BATCH: usize = 256;
 
 /// Names of the rows this section makes, in order.
-pub const NAMES: [&str; 4] = ["shmkit-mutex", "raw-pthread-mutex", "shmkit-semaphore", "raw-sem_t"];
+#[cfg(not(feature = "peers"))]
+pub const NAMES: &[&str] = &["shmkit-mutex", "raw-pthread-mutex", "shmkit-semaphore", "raw-sem_t"];
+/// Names of the rows this section makes, in order (with the `raw_sync`
+/// crate's mutex, a peer).
+#[cfg(feature = "peers")]
+pub const NAMES: &[&str] = &["shmkit-mutex", "raw-pthread-mutex", "raw-sync-mutex", "shmkit-semaphore", "raw-sem_t"];
 
 fn err(e: crate::Error) -> io::Error {
     io::Error::other(e.to_string())
@@ -105,6 +112,22 @@ pub fn measure(s: &mut Session, name: &str) -> io::Result<Record> {
             unsafe { sys::sem_init_shared(sem, 1)? };
             // SAFETY: initialized with value 1, so each wait returns at once.
             time_ops("raw-sem_t", &plan, || unsafe { sys::sem_wait_post(sem) })
+        }
+        #[cfg(feature = "peers")]
+        "raw-sync-mutex" => {
+            let seg = libc_cell::<[u64; 16]>(&seg_name)?;
+            let base = seg.data_ptr();
+            // SAFETY: the segment's 128 zeroed, 64-aligned bytes hold the
+            // lock (a pthread mutex and its attributes, at most 64 bytes here)
+            // then the data word at offset 64; nobody else uses them.
+            let (lock, _) = unsafe {
+                if raw_sync::locks::Mutex::size_of(Some(base)) > 64 {
+                    return Err(failed("raw_sync::Mutex size"));
+                }
+                raw_sync::locks::Mutex::new(base, base.add(64))
+            }
+            .map_err(|e| io::Error::other(e.to_string()))?;
+            time_ops(name, &plan, || lock.lock().map(drop).is_ok())
         }
         other => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("no primitive {other}"))),
     }

@@ -191,6 +191,7 @@ pub fn render(rep: &Report) -> String {
             let (what, libc) = match r.transport.as_str() {
                 "shmkit-mutex" => ("lock+unlock", Some("raw-pthread-mutex")),
                 "raw-pthread-mutex" => ("lock+unlock (robust, pshared)", None),
+                "raw-sync-mutex" => ("lock+unlock (raw_sync crate)", None),
                 "shmkit-semaphore" => ("acquire+release", Some("raw-sem_t")),
                 "raw-sem_t" => ("sem_wait+sem_post (pshared)", None),
                 "python-lock" => ("acquire+release", Some("raw-pthread-mutex")),
