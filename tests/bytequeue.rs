@@ -225,7 +225,7 @@ fn a_sender_killed_mid_message_leaves_nothing_torn() {
 
 #[test]
 fn senders_killed_at_random_points_never_tear_a_message() {
-    let rounds: u64 = std::env::var("SHMKIT_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let rounds: u64 = std::env::var("SHMKIT_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let names = Names::new("bq-crash", 1);
     let name = names.get(0).to_owned();
     watchdog(Duration::from_secs(60 + rounds / 5), "random_kills", move || {
