@@ -76,7 +76,9 @@ def run_pair(kind, pattern, size, a):
         send, recv = mine.send_bytes, mine.recv_bytes
         stop, sync = b"", b"s"
     else:
-        q1, q2 = ctx.Queue(), ctx.Queue()
+        # Bounded, as every other transport is: an unbounded Queue would
+        # buffer the whole stream in its feeder thread and time the drain.
+        q1, q2 = ctx.Queue(maxsize=64), ctx.Queue(maxsize=64)
         proc = ctx.Process(target=queue_peer, args=(q1, q2, a["peer_cpu"], ppid, echo), daemon=True)
         send, recv = q1.put, q2.get
         stop, sync = None, b"s"

@@ -14,7 +14,7 @@ use super::spsc::{self, ByteRing, Consumer, Corrupt, End, Producer, Record, Rese
 use crate::error::Error;
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::Liveness;
-use crate::segment::{OpenOptions, RawSegment, Spec};
+use crate::segment::{OpenOptions, RawSegment, Spec, open_or_create_with};
 use crate::wait::{Deadline, WaitStrategy};
 
 impl From<Corrupt> for ByteSendError {
@@ -446,17 +446,7 @@ impl ByteQueue {
     /// # Errors
     /// As [`ByteQueue::open`] and [`ByteQueue::create`].
     pub fn open_or_create(name: &str, capacity_bytes: usize) -> Result<Self, Error> {
-        for _ in 0..64 {
-            match Self::create(name, capacity_bytes) {
-                Err(Error::AlreadyExists { .. }) => {}
-                other => return other,
-            }
-            match Self::open(name) {
-                Err(Error::NotFound { .. }) => continue,
-                other => return other,
-            }
-        }
-        Err(Error::InvalidArgument(format!("segment '{name}' kept appearing and disappearing")))
+        open_or_create_with(name, || Self::create(name, capacity_bytes), || Self::open(name))
     }
 
     /// The segment name.

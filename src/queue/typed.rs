@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, fence, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::{Liveness, token_slot};
-use crate::segment::{OpenOptions, RawSegment, Spec};
+use crate::segment::{OpenOptions, RawSegment, Spec, open_or_create_with};
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
 const POLL_MIN: Duration = Duration::from_millis(1);
@@ -390,17 +390,7 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::open`] and [`Queue::create`].
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
-        for _ in 0..64 {
-            match Self::create(name, capacity) {
-                Err(Error::AlreadyExists { .. }) => {}
-                other => return other,
-            }
-            match Self::open(name) {
-                Err(Error::NotFound { .. }) => continue,
-                other => return other,
-            }
-        }
-        Err(Error::InvalidArgument(format!("segment '{name}' kept appearing and disappearing")))
+        open_or_create_with(name, || Self::create(name, capacity), || Self::open(name))
     }
 
     /// The segment name.

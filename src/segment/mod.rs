@@ -278,23 +278,11 @@ impl RawSegment {
         opts: &OpenOptions,
         mut init: impl FnMut(*mut u8),
     ) -> Result<RawSegment, Error> {
-        // Each round either creates, or opens what another process created;
-        // it repeats only if the other process removed the name in between.
-        for _ in 0..64 {
-            match RawSegment::create(name, spec, opts, &mut init) {
-                Err(Error::AlreadyExists { .. }) => {}
-                other => return other,
-            }
-            match RawSegment::open(name, spec, opts) {
-                Err(Error::NotFound { .. }) => continue,
-                other => return other,
-            }
-        }
-        Err(Error::Io {
-            op: "open or create",
-            name: name.to_owned(),
-            source: std::io::Error::other("the name kept appearing and disappearing"),
-        })
+        open_or_create_with(
+            name,
+            || RawSegment::create(name, spec, opts, &mut init),
+            || RawSegment::open(name, spec, opts),
+        )
     }
 
     /// Opens `name` whatever it holds, after the file, permission and header
@@ -391,6 +379,31 @@ impl Drop for RawSegment {
             let _ = sys::unlink(&self.path);
         }
     }
+}
+
+/// Creates with `create`, or opens with `open` what another process
+/// created: safe when processes race. Each round either creates or opens; it
+/// repeats only if another process removed the name in between.
+pub(crate) fn open_or_create_with<H>(
+    name: &str,
+    mut create: impl FnMut() -> Result<H, Error>,
+    mut open: impl FnMut() -> Result<H, Error>,
+) -> Result<H, Error> {
+    for _ in 0..64 {
+        match create() {
+            Err(Error::AlreadyExists { .. }) => {}
+            other => return other,
+        }
+        match open() {
+            Err(Error::NotFound { .. }) => continue,
+            other => return other,
+        }
+    }
+    Err(Error::Io {
+        op: "open or create",
+        name: name.to_owned(),
+        source: std::io::Error::other("the name kept appearing and disappearing"),
+    })
 }
 
 /// Removes the segment `name`. Processes that have it mapped keep using it;
