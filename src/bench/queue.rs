@@ -222,6 +222,6 @@ pub fn spsc_entry(wait: &'static str) -> Entry {
 /// The registry entry of `shmkit-spsc-batch` (spinning).
 pub fn spsc_batch_entry() -> Entry {
     Entry::new("shmkit-spsc-batch", "spin", measure_any::<SPSC_BATCH>, serve_any::<SPSC_BATCH>)
-        .sizes(&[8, 64, KIB])
+        .max_size(KIB, "batches of 64 pay off for small messages only")
         .describe("single-producer Queue<[u8; N]>, send_batch/recv_batch of up to 64 messages")
 }
