@@ -109,6 +109,18 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             std::thread::sleep(Duration::from_secs(600));
             0
         }
+        "spsc-flood" => {
+            let q = Queue::<[u64; 4]>::open(&args[0]).expect("open queue");
+            let from: u64 = args[1].parse().expect("from");
+            let tx = q.sender().expect("the sending end");
+            say("READY");
+            for seq in from.. {
+                if tx.send_timeout(message(0, seq), Duration::from_secs(60)).is_err() {
+                    return 1;
+                }
+            }
+            0
+        }
         "spsc-send" => {
             let q = Queue::<u64>::open(&args[0]).expect("open queue");
             assert!(q.is_spsc());
@@ -458,5 +470,47 @@ fn single_producer_queue_delivers_in_order_and_holds_its_ends() {
         while tx.try_send(1).is_ok() {}
         assert_eq!(q.len(), q.capacity());
         assert_eq!(tx.try_send(9), Err(TrySendError::Full(9)));
+    });
+}
+
+#[test]
+fn single_producer_senders_killed_at_random_points_never_tear_or_lose() {
+    let rounds: u64 = std::env::var("SHMKIT_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000) / 4;
+    let names = Names::new("q-spsc-crash", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60 + rounds / 2), "spsc_random_kills", move || {
+        let q = Queue::<[u64; 4]>::create_spsc(&name, 64).unwrap();
+        let rx = q.receiver().unwrap();
+        let mut next = 0;
+        for round in 0..rounds {
+            let mut child = Child::spawn_piped("spsc-flood", &[&name, &next.to_string()]);
+            child.expect_line("READY");
+            for _ in 0..mix(round) % 200 {
+                let m = rx.recv().expect("a message");
+                assert!(intact(&m) && m[1] == next, "message {next}: got {m:?}");
+                next += 1;
+            }
+            child.kill();
+            // Whatever the dead sender published arrives whole and in
+            // order, then the end of the stream.
+            loop {
+                match rx.recv_timeout(Duration::from_secs(10)) {
+                    Ok(m) => {
+                        assert!(intact(&m) && m[1] == next, "message {next}: got {m:?}");
+                        next += 1;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(e) => panic!("after a kill: {e:?}"),
+                }
+            }
+        }
+        // No slot lost: the whole capacity fills again.
+        let tx = q.sender().unwrap();
+        let mut n = 0;
+        while tx.try_send(message(1, n)).is_ok() {
+            n += 1;
+        }
+        assert_eq!(n as usize, q.capacity());
+        eprintln!("{rounds} kills, {next} messages checked");
     });
 }

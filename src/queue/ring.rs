@@ -99,6 +99,10 @@ pub struct Waits {
     pub(crate) done_seq: AtomicU32,
     /// Joiners asleep (or about to be) on `done_seq`.
     pub(crate) join_sleepers: AtomicU32,
+    /// Single-producer queues: `HELD | token` of the sending end's holder.
+    pub(crate) sender_role: AtomicU32,
+    /// Single-producer queues: `HELD | token` of the receiving end's holder.
+    pub(crate) receiver_role: AtomicU32,
 }
 
 /// `Waits::flags` bit: `task_done` / `join` are in use.
@@ -122,6 +126,8 @@ impl Waits {
             unfinished: z(),
             done_seq: z(),
             join_sleepers: z(),
+            sender_role: z(),
+            receiver_role: z(),
         }
     }
 }
@@ -329,6 +335,82 @@ impl<'a, T: Copy> Ring<'a, T> {
         Take::Empty
     }
 
+    /// The state index `tail` (or `head`).
+    pub fn index(&self, tail: bool) -> &AtomicU64 {
+        if tail { &self.state.tail.pos } else { &self.state.head.pos }
+    }
+
+    /// Single producer: publishes `value` at position `pos` if its slot is
+    /// free for it, with no read-modify-write (the caller holds the sending
+    /// end). A producer killed between its write and its Release store
+    /// leaves the slot free: nothing torn is ever seen.
+    pub fn put_at(&self, pos: u64, value: T) -> bool {
+        let slot = self.slot(pos);
+        if slot.state.load(Ordering::Acquire) != pack(pos, FREE) {
+            return false;
+        }
+        // SAFETY: the slot is free for `pos` and we are its only producer:
+        // nobody reads or writes its data until we publish.
+        unsafe { slot.data.get().write(value) };
+        slot.state.store(pack(pos, READY), Ordering::Release);
+        true
+    }
+
+    /// Whether the slot of `pos` is free for it.
+    pub fn free_at(&self, pos: u64) -> bool {
+        self.slot(pos).state.load(Ordering::Acquire) == pack(pos, FREE)
+    }
+
+    /// Single consumer: takes the message at `pos` if it is published, and
+    /// frees the slot for the next lap (the caller holds the receiving end).
+    /// A consumer killed before the free leaves the message for the next.
+    pub fn take_at(&self, pos: u64) -> Option<T> {
+        let slot = self.slot(pos);
+        if slot.state.load(Ordering::Acquire) != pack(pos, READY) {
+            return None;
+        }
+        // SAFETY: READY for `pos` (Acquire pairs with the producer's Release
+        // store), and we are its only consumer.
+        let value = unsafe { slot.data.get().read() };
+        slot.state.store(pack(pos.wrapping_add(self.cap()), FREE), Ordering::Release);
+        Some(value)
+    }
+
+    /// Whether the message of `pos` is published.
+    pub fn ready_at(&self, pos: u64) -> bool {
+        self.slot(pos).state.load(Ordering::Acquire) == pack(pos, READY)
+    }
+
+    /// Where a new single producer starts: at the published tail, past any
+    /// message a dead predecessor published without moving the tail (a slot
+    /// READY for its position, or already consumed and free for the next
+    /// lap). Bounded by the capacity.
+    pub fn resume_put(&self) -> u64 {
+        let mut pos = self.state.tail.pos.load(Ordering::Acquire);
+        for _ in 0..self.cap() {
+            let st = self.slot(pos).state.load(Ordering::Acquire);
+            let ahead = st == pack(pos, READY) || st == pack(pos.wrapping_add(self.cap()), FREE);
+            if !ahead {
+                break;
+            }
+            pos = pos.wrapping_add(1);
+        }
+        pos
+    }
+
+    /// Where a new single consumer starts: at the head, past any slot a
+    /// dead predecessor freed without moving the head.
+    pub fn resume_take(&self) -> u64 {
+        let mut pos = self.state.head.pos.load(Ordering::Acquire);
+        for _ in 0..self.cap() {
+            if self.slot(pos).state.load(Ordering::Acquire) != pack(pos.wrapping_add(self.cap()), FREE) {
+                break;
+            }
+            pos = pos.wrapping_add(1);
+        }
+        pos
+    }
+
     /// Turns the claim of dead producer `token` at the head into a skip.
     /// Returns whether it did.
     pub fn skip_dead_writer(&self, token: u32) -> bool {
@@ -440,6 +522,40 @@ mod loom_models {
         exchange(1, 1, 2);
     }
 
+    /// Single producer, single consumer, no read-modify-write: three
+    /// messages through two slots (a wrap), each exactly once, in order.
+    #[test]
+    fn loom_spsc_slots_exclusive() {
+        builder().check(|| {
+            let m = Model::new(2);
+            let producer = {
+                let m = m.clone();
+                loom::thread::spawn(move || {
+                    for pos in 0..3u64 {
+                        while !m.ring().put_at(pos, 100 + pos) {
+                            loom::thread::yield_now();
+                        }
+                        m.ring().index(true).store(pos + 1, Ordering::Release);
+                    }
+                })
+            };
+            for pos in 0..3u64 {
+                let v = loop {
+                    if let Some(v) = m.ring().take_at(pos) {
+                        break v;
+                    }
+                    loom::thread::yield_now();
+                };
+                assert_eq!(v, 100 + pos);
+                m.ring().index(false).store(pos + 1, Ordering::Release);
+            }
+            producer.join().unwrap();
+            // A successor of either side resumes where it left off.
+            assert_eq!(m.ring().resume_put(), 3);
+            assert_eq!(m.ring().resume_take(), 3);
+        });
+    }
+
     /// A producer that dies after its claim: once the consumer knows it is
     /// dead and skips the claim, a live producer's message still arrives,
     /// and nothing half-written is delivered.
@@ -519,4 +635,8 @@ pub fn fuzz_ring(data: &[u8]) {
         }
         let _ = ring.len();
     }
+    // The single-producer paths on the same state.
+    let (put, take) = (ring.resume_put(), ring.resume_take());
+    let _ = ring.put_at(put, 7) || ring.free_at(put);
+    let _ = ring.take_at(take).is_some() || ring.ready_at(take);
 }

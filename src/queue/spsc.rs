@@ -110,6 +110,43 @@ const _: () = assert!(STATE_SIZE % 64 == 0);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Corrupt(pub String);
 
+/// Takes the end whose role word is `word` for the holder of `me`: free,
+/// or held by a dead holder; sets `ever`. `Err(())` if a live holder (this
+/// one included) has it.
+pub(crate) fn claim_role(word: &AtomicU32, ever: &AtomicU32, me: u32, live: &impl Liveness) -> Result<(), ()> {
+    let mut cur = word.load(Ordering::Acquire);
+    loop {
+        if cur != 0 && ((cur & !HELD) == me || live.is_alive(cur & !HELD)) {
+            return Err(());
+        }
+        match word.compare_exchange(cur, HELD | me, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => break,
+            Err(actual) => cur = actual,
+        }
+    }
+    ever.store(1, Ordering::Release);
+    Ok(())
+}
+
+/// Gives up the end whose role word is `word`, if `me` holds it.
+pub(crate) fn release_role(word: &AtomicU32, me: u32) {
+    let _ = word.compare_exchange(HELD | me, 0, Ordering::AcqRel, Ordering::Relaxed);
+}
+
+/// Whether the end was held once and has been given up (no liveness check).
+pub(crate) fn role_released(word: &AtomicU32, ever: &AtomicU32) -> bool {
+    ever.load(Ordering::Acquire) != 0 && word.load(Ordering::Acquire) == 0
+}
+
+/// Whether the end was held once and is not held by a live holder now.
+pub(crate) fn role_gone(word: &AtomicU32, ever: &AtomicU32, live: &impl Liveness) -> bool {
+    if ever.load(Ordering::Acquire) == 0 {
+        return false;
+    }
+    let cur = word.load(Ordering::Acquire);
+    cur == 0 || !live.is_alive(cur & !HELD)
+}
+
 /// Which end of a ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
@@ -187,25 +224,14 @@ impl ByteRing {
     /// `Err(())` if a live holder (this one included) has it.
     pub(crate) fn claim(&self, end: End, me: u32, live: &impl Liveness) -> Result<(), ()> {
         let (word, ever) = self.role(end);
-        let mut cur = word.load(Ordering::Acquire);
-        loop {
-            if cur != 0 && ((cur & !HELD) == me || live.is_alive(cur & !HELD)) {
-                return Err(());
-            }
-            match word.compare_exchange(cur, HELD | me, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(actual) => cur = actual,
-            }
-        }
-        ever.store(1, Ordering::Release);
-        Ok(())
+        claim_role(word, ever, me, live)
     }
 
     /// Gives `end` up (it must be held by `me`) and wakes the other end,
     /// which may now be disconnected.
     pub(crate) fn release(&self, end: End, me: u32) {
         let (word, _) = self.role(end);
-        let _ = word.compare_exchange(HELD | me, 0, Ordering::AcqRel, Ordering::Relaxed);
+        release_role(word, me);
         match end {
             End::Sender => self.notify(End::Receiver, true),
             End::Receiver => self.notify(End::Sender, true),
@@ -216,17 +242,13 @@ impl ByteRing {
     /// liveness check, so a dead holder is not noticed).
     pub(crate) fn released(&self, end: End) -> bool {
         let (word, ever) = self.role(end);
-        ever.load(Ordering::Acquire) != 0 && word.load(Ordering::Acquire) == 0
+        role_released(word, ever)
     }
 
     /// Whether `end` was held once and is not held by a live holder now.
     pub(crate) fn gone(&self, end: End, live: &impl Liveness) -> bool {
         let (word, ever) = self.role(end);
-        if ever.load(Ordering::Acquire) == 0 {
-            return false;
-        }
-        let cur = word.load(Ordering::Acquire);
-        cur == 0 || !live.is_alive(cur & !HELD)
+        role_gone(word, ever, live)
     }
 
     fn sleep_words(&self, end: End) -> (&AtomicU32, &AtomicU32) {

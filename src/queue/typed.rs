@@ -1,7 +1,7 @@
 //! [`Queue<T>`]: a bounded queue of `T: Pod` shared by name, any number of
 //! senders and receivers in any processes.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -10,15 +10,14 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::bytes::{PEER_CHECK_EVERY, Rx, Tx};
-use super::errors::{ByteRecvError, ByteSendError};
+use super::bytes::PEER_CHECK_EVERY;
 use super::errors::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
 };
 use super::ring::{EndpointEntry, JOINABLE, MAX_CAPACITY, Put, QueueState, Ring, Slot, Take};
-use super::spsc::{self, ByteRing};
+use super::spsc::{End, Waited, claim_role, release_role, role_gone, role_released};
 use crate::error::Error;
-use crate::primitive::{AtomicU32, Ordering, fence, futex_wait, futex_wake};
+use crate::primitive::{AtomicU32, Ordering, asym, fence, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::{Liveness, token_slot};
 use crate::segment::{OpenOptions, RawSegment, Spec, open_or_create_with};
@@ -34,31 +33,19 @@ struct Layout {
     size: usize,
 }
 
-/// The byte ring of a single-producer queue of `capacity` elements of `T`:
-/// room for that many records, a power of two. `None` if too large.
-fn spsc_ring_bytes<T>(capacity: u64) -> Option<u64> {
-    let rec = spsc::record_len(std::mem::size_of::<T>() as u64);
-    let bytes = capacity.checked_mul(rec)?.max(spsc::MIN_CAPACITY).checked_next_power_of_two()?;
-    (bytes <= spsc::MAX_CAPACITY).then_some(bytes)
-}
-
-/// `kind` is [`ObjectKind::Queue`] (the multi-producer ring of slots after
-/// the endpoint table) or [`ObjectKind::SpscQueue`] (a byte ring there).
-fn layout<T>(kind: ObjectKind, capacity: u64, registry_slots: u32) -> Option<Layout> {
+/// Both kinds, [`ObjectKind::Queue`] and [`ObjectKind::SpscQueue`], have the
+/// same layout: the state, the endpoint table, then the ring of slots.
+fn layout<T>(capacity: u64, registry_slots: u32) -> Option<Layout> {
     let endpoints = std::mem::size_of::<QueueState>();
     let align = std::mem::align_of::<Slot<T>>().max(64);
     let after = endpoints + registry_slots as usize * std::mem::size_of::<EndpointEntry>();
     let slots = after.div_ceil(align) * align;
-    let ring = if kind == ObjectKind::SpscQueue {
-        spsc::STATE_SIZE.checked_add(spsc_ring_bytes::<T>(capacity)? as usize)?
-    } else {
-        (capacity as usize).checked_mul(std::mem::size_of::<Slot<T>>())?
-    };
+    let ring = (capacity as usize).checked_mul(std::mem::size_of::<Slot<T>>())?;
     Some(Layout { endpoints, slots, size: ring.checked_add(slots)? })
 }
 
 fn spec<T>(kind: ObjectKind, capacity: u64, registry_slots: u32) -> Result<(Spec, Layout), Error> {
-    let lay = layout::<T>(kind, capacity, registry_slots)
+    let lay = layout::<T>(capacity, registry_slots)
         .ok_or_else(|| Error::InvalidArgument(format!("a queue of {capacity} elements is too large")))?;
     let align = std::mem::align_of::<Slot<T>>().max(std::mem::align_of::<QueueState>());
     Ok((Spec::new(kind, Fingerprint::of::<T>(capacity), lay.size, align), lay))
@@ -73,8 +60,8 @@ struct Shared<T> {
     n_endpoints: usize,
     slots: NonNull<Slot<T>>,
     capacity: usize,
-    /// The byte ring of a single-producer queue.
-    spsc: Option<ByteRing>,
+    /// A single-producer queue ([`ObjectKind::SpscQueue`]).
+    spsc: bool,
 }
 
 // SAFETY: the pointers point into the mapping owned by `seg`; the state is
@@ -89,14 +76,7 @@ impl<T: Pod> Shared<T> {
         let base = seg.data_ptr();
         let h = seg.header();
         let (n_endpoints, capacity) = (h.registry_slots as usize, h.capacity as usize);
-        let spsc = (h.kind == ObjectKind::SpscQueue as u32).then(|| {
-            let bytes = spsc_ring_bytes::<T>(h.capacity).unwrap_or(spsc::MIN_CAPACITY);
-            // SAFETY: the layout put a ring state and `bytes` bytes at the
-            // 64-aligned slot offset, checked against the data size at open
-            // (or made at create); the mapping lives in `seg`, which this
-            // Shared owns for as long as the view is used.
-            unsafe { ByteRing::new(NonNull::new_unchecked(base.add(lay.slots)), bytes) }
-        });
+        let spsc = h.kind == ObjectKind::SpscQueue as u32;
         // SAFETY: the layout was computed from the header's capacity and slot
         // count and checked against the data size at open (or made at
         // create); every offset is inside the data region and aligned.
@@ -132,10 +112,8 @@ impl<T: Pod> Shared<T> {
     }
 
     fn ring(&self) -> Ring<'_, T> {
-        debug_assert!(self.spsc.is_none(), "a single-producer queue has no slots");
         // SAFETY: `capacity` slots (a power of two, checked at open) inside
-        // the mapping. Only called for a multi-producer queue, whose layout
-        // has them.
+        // the mapping.
         let slots = unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.capacity) };
         Ring::new(self.state(), slots)
     }
@@ -216,6 +194,112 @@ impl<T: Pod> Shared<T> {
             if nap.is_none() {
                 return false;
             }
+            poll = (poll * 2).min(POLL_MAX);
+        }
+    }
+
+    /// Single-producer queues: the role word and `ever` flag of `end`.
+    fn role(&self, end: End) -> (&AtomicU32, &AtomicU32) {
+        let w = &self.state().waits;
+        match end {
+            End::Sender => (&w.sender_role, &w.ever_sender),
+            End::Receiver => (&w.receiver_role, &w.ever_receiver),
+        }
+    }
+
+    /// Single-producer queues: takes `end` for this handle.
+    fn claim(&self, end: End) -> Result<(), Error> {
+        asym::register();
+        let (word, ever) = self.role(end);
+        claim_role(word, ever, self.seg.token(), &self.seg)
+            .map_err(|()| Error::Busy { name: self.seg.name().to_owned(), end: end.name() })
+    }
+
+    /// Single-producer queues: after moving an index with a Release store,
+    /// wakes `end` if it sleeps. The barrier is the asymmetric one: free
+    /// here, paid by the side about to sleep.
+    #[inline]
+    fn wake(&self, end: End) {
+        let w = &self.state().waits;
+        let (seq, sleepers) = match end {
+            End::Receiver => (&w.items_seq, &w.recv_sleepers),
+            End::Sender => (&w.space_seq, &w.send_sleepers),
+        };
+        asym::hot();
+        if sleepers.load(Ordering::Relaxed) != 0 {
+            seq.fetch_add(1, Ordering::Release);
+            futex_wake(seq, u32::MAX);
+        }
+    }
+
+    /// Single-producer queues: waits, as `end`, until `ready()` holds, the
+    /// deadline passes, or the other end is gone. A `try_` call (deadline
+    /// `Now`) checks the other end's liveness (a syscall) once in
+    /// [`PEER_CHECK_EVERY`] calls; a released end is seen at once.
+    fn wait(
+        &self,
+        end: End,
+        strategy: WaitStrategy,
+        deadline: Deadline,
+        unchecked: &Cell<u32>,
+        mut ready: impl FnMut() -> bool,
+    ) -> Waited {
+        let peer = match end {
+            End::Sender => End::Receiver,
+            End::Receiver => End::Sender,
+        };
+        let (word, ever) = self.role(peer);
+        if deadline == Deadline::Now {
+            let n = unchecked.get() + 1;
+            unchecked.set(if n >= PEER_CHECK_EVERY { 0 } else { n });
+            let gone = if n >= PEER_CHECK_EVERY { role_gone(word, ever, &self.seg) } else { role_released(word, ever) };
+            return if ready() {
+                Waited::Ready
+            } else if gone {
+                Waited::PeerGone
+            } else {
+                Waited::TimedOut
+            };
+        }
+        let w = &self.state().waits;
+        let (seq_word, sleepers) = match end {
+            End::Receiver => (&w.items_seq, &w.recv_sleepers),
+            End::Sender => (&w.space_seq, &w.send_sleepers),
+        };
+        let mut spin = SpinWait::new(strategy);
+        let mut poll = POLL_MIN;
+        loop {
+            if ready() {
+                return Waited::Ready;
+            }
+            if spin.spin() {
+                continue;
+            }
+            if role_gone(word, ever, &self.seg) {
+                return if ready() { Waited::Ready } else { Waited::PeerGone };
+            }
+            if !spin.parks() {
+                if deadline.sleep_for(poll).is_none() {
+                    return Waited::TimedOut;
+                }
+                continue;
+            }
+            sleepers.fetch_add(1, Ordering::SeqCst);
+            // Pairs with the barrier in `wake`.
+            if !asym::cold() {
+                poll = POLL_MIN;
+            }
+            let seq = seq_word.load(Ordering::SeqCst);
+            if ready() {
+                sleepers.fetch_sub(1, Ordering::SeqCst);
+                return Waited::Ready;
+            }
+            let Some(nap) = deadline.sleep_for(poll) else {
+                sleepers.fetch_sub(1, Ordering::SeqCst);
+                return Waited::TimedOut;
+            };
+            futex_wait(seq_word, seq, Some(nap));
+            sleepers.fetch_sub(1, Ordering::SeqCst);
             poll = (poll * 2).min(POLL_MAX);
         }
     }
@@ -301,9 +385,12 @@ impl<T: Pod> Queue<T> {
     }
 
     /// Creates a queue for one sender and one receiver at a time, at the
-    /// speed of a single-producer ring: cached indices on their own cache
-    /// lines, no atomic read-modify-write on the fast path, and batch forms
-    /// that publish many messages with one index update.
+    /// speed of a single-producer ring: the same slots as a multi-producer
+    /// queue, but each side only stores to slot states and its own index,
+    /// with no atomic read-modify-write and no fence on the fast path (the
+    /// side about to sleep pays for the wake-up handshake). The receiver
+    /// polls the slot that carries the message, so a hand-off costs one
+    /// cache-line transfer each way.
     ///
     /// [`Queue::sender`] and [`Queue::receiver`] then fail with
     /// [`Error::Busy`] while a live endpoint holds that end, and take over
@@ -344,13 +431,9 @@ impl<T: Pod> Queue<T> {
             // starts with the state.
             let state = unsafe { &*p.cast::<QueueState>() };
             state.waits.flags.store(flags, Ordering::Relaxed);
-            if kind == ObjectKind::Queue {
-                // SAFETY: a multi-producer layout holds `cap` slots here (a
-                // single-producer one a byte ring, whose zeroed state is its
-                // initial state).
-                let slots = unsafe { std::slice::from_raw_parts(p.add(slots_at).cast::<Slot<T>>(), cap as usize) };
-                Ring::new(state, slots).init();
-            }
+            // SAFETY: the layout holds `cap` slots at this offset.
+            let slots = unsafe { std::slice::from_raw_parts(p.add(slots_at).cast::<Slot<T>>(), cap as usize) };
+            Ring::new(state, slots).init();
         })?;
         Ok(Queue { shared: Arc::new(Shared::new(seg, &lay)) })
     }
@@ -410,16 +493,13 @@ impl<T: Pod> Queue<T> {
 
     /// Messages in the queue now (a snapshot; includes ones being written).
     pub fn len(&self) -> usize {
-        match &self.shared.spsc {
-            Some(ring) => (ring.used() / spsc::record_len(std::mem::size_of::<T>() as u64)) as usize,
-            None => self.shared.ring().len() as usize,
-        }
+        self.shared.ring().len() as usize
     }
 
     /// Whether this queue serves one sender and one receiver at a time
     /// (made with [`Queue::create_spsc`]).
     pub fn is_spsc(&self) -> bool {
-        self.shared.spsc.is_some()
+        self.shared.spsc
     }
 
     /// Whether the queue looks empty now.
@@ -479,26 +559,23 @@ impl<T: Pod> fmt::Debug for Queue<T> {
 pub struct Sender<T: Pod> {
     shared: Arc<Shared<T>>,
     strategy: WaitStrategy,
-    /// The producer cursor of a single-producer queue.
-    spsc: Option<RefCell<Tx>>,
+    /// Single-producer queues: the next position to publish at.
+    spsc: Option<Cell<u64>>,
     /// `try_send`s on a full queue since the receivers' liveness was
     /// last checked.
     unchecked: Cell<u32>,
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
-// SAFETY: the producer cursor points into the mapping the Arc keeps alive;
-// the endpoint is not Sync, so one thread at a time uses it.
-unsafe impl<T: Pod> Send for Sender<T> {}
-
 impl<T: Pod> Sender<T> {
     fn attach(shared: Arc<Shared<T>>) -> Result<Self, Error> {
-        if let Some(ring) = shared.spsc {
-            let tx = Tx::claim(ring, &shared.seg)?;
+        if shared.spsc {
+            shared.claim(End::Sender)?;
+            let pos = shared.ring().resume_put();
             return Ok(Sender {
                 shared,
                 strategy: WaitStrategy::Adaptive,
-                spsc: Some(RefCell::new(tx)),
+                spsc: Some(Cell::new(pos)),
                 unchecked: Cell::new(0),
                 _not_sync: PhantomData,
             });
@@ -521,9 +598,6 @@ impl<T: Pod> Sender<T> {
     /// Sets how this endpoint waits when the queue is full.
     pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
-        if let Some(tx) = &self.spsc {
-            tx.borrow_mut().strategy = strategy;
-        }
         self
     }
 
@@ -546,15 +620,15 @@ impl<T: Pod> Sender<T> {
     }
 
     /// Sends every value of `values` in order, waiting for room as needed.
-    /// On a [single-producer queue](Queue::create_spsc) they are published
-    /// with as few index updates as the room allows (one when they all
-    /// fit), which is much faster than one `send` each.
+    /// On a [single-producer queue](Queue::create_spsc) the index update and
+    /// the wake-up check are made once per batch (or per run that fits)
+    /// instead of once per message.
     ///
     /// # Errors
     /// [`SendError::Disconnected`] with the number of values sent before
     /// every receiver was gone.
     pub fn send_batch(&self, values: &[T]) -> Result<(), SendError<usize>> {
-        let Some(tx) = &self.spsc else {
+        let Some(next) = &self.spsc else {
             for (i, &v) in values.iter().enumerate() {
                 self.send(v).map_err(|_| SendError::Disconnected(i))?;
             }
@@ -564,18 +638,28 @@ impl<T: Pod> Sender<T> {
         if sh.joinable() {
             sh.state().waits.unfinished.fetch_add(values.len() as u32, Ordering::AcqRel);
         }
-        let (sent, res) = tx.borrow_mut().send_batch_until(
-            &sh.seg,
-            values.len(),
-            |i| bytemuck::bytes_of(&values[i]),
-            Deadline::Never,
-        );
-        if res.is_err() && sh.joinable() {
-            for _ in sent..values.len() {
-                sh.finish_one();
+        let ring = sh.ring();
+        for (i, &v) in values.iter().enumerate() {
+            let pos = next.get();
+            if ring.put_at(pos, v) {
+                next.set(pos.wrapping_add(1));
+                continue;
+            }
+            // Full: let the receiver have what is published, then wait.
+            ring.index(true).store(next.get(), Ordering::Release);
+            sh.wake(End::Receiver);
+            if self.put(v, Deadline::Never).is_err() {
+                if sh.joinable() {
+                    for _ in i..values.len() {
+                        sh.finish_one();
+                    }
+                }
+                return Err(SendError::Disconnected(i));
             }
         }
-        res.map_err(|_| SendError::Disconnected(sent))
+        ring.index(true).store(next.get(), Ordering::Release);
+        sh.wake(End::Receiver);
+        Ok(())
     }
 
     /// Sends `value`, waiting while the queue is full.
@@ -629,11 +713,8 @@ impl<T: Pod> Sender<T> {
 
     fn put(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
         let sh = &*self.shared;
-        if let Some(tx) = &self.spsc {
-            return tx.borrow_mut().send_until(&sh.seg, bytemuck::bytes_of(&value), deadline).map_err(|e| match e {
-                ByteSendError::Full | ByteSendError::Timeout => SendTimeoutError::Timeout(value),
-                _ => SendTimeoutError::Disconnected(value),
-            });
+        if let Some(next) = &self.spsc {
+            return self.put_exclusive(next, value, deadline);
         }
         if sh.receivers_gone(false) {
             return Err(SendTimeoutError::Disconnected(value));
@@ -694,10 +775,40 @@ impl<T: Pod> Sender<T> {
     }
 }
 
+impl<T: Pod> Sender<T> {
+    /// Single-producer queues: publishes at the next position, with no
+    /// read-modify-write.
+    fn put_exclusive(&self, next: &Cell<u64>, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+        let sh = &*self.shared;
+        let (word, ever) = sh.role(End::Receiver);
+        if role_released(word, ever) {
+            return Err(SendTimeoutError::Disconnected(value));
+        }
+        let ring = sh.ring();
+        let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
+        loop {
+            let pos = next.get();
+            if ring.put_at(pos, value) {
+                next.set(pos.wrapping_add(1));
+                // Release: len() and a successor's resume_put see it.
+                ring.index(true).store(pos.wrapping_add(1), Ordering::Release);
+                sh.wake(End::Receiver);
+                return Ok(());
+            }
+            match sh.wait(End::Sender, strategy, deadline, &self.unchecked, || ring.free_at(pos)) {
+                Waited::Ready => {}
+                Waited::TimedOut => return Err(SendTimeoutError::Timeout(value)),
+                Waited::PeerGone => return Err(SendTimeoutError::Disconnected(value)),
+            }
+        }
+    }
+}
+
 impl<T: Pod> Drop for Sender<T> {
     fn drop(&mut self) {
-        if let Some(tx) = &self.spsc {
-            tx.borrow_mut().release(&self.shared.seg);
+        if self.spsc.is_some() {
+            release_role(&self.shared.state().waits.sender_role, self.shared.seg.token());
+            self.shared.notify_receivers(true);
             return;
         }
         if let Some(e) = self.shared.my_entry() {
@@ -720,25 +831,23 @@ impl<T: Pod> fmt::Debug for Sender<T> {
 pub struct Receiver<T: Pod> {
     shared: Arc<Shared<T>>,
     strategy: WaitStrategy,
-    /// The consumer cursor of a single-producer queue.
-    spsc: Option<RefCell<Rx>>,
+    /// Single-producer queues: the next position to take from.
+    spsc: Option<Cell<u64>>,
     /// `try_recv`s on an empty queue since the senders' liveness was last
     /// checked.
     unchecked: Cell<u32>,
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
-// SAFETY: as for Sender.
-unsafe impl<T: Pod> Send for Receiver<T> {}
-
 impl<T: Pod> Receiver<T> {
     fn attach(shared: Arc<Shared<T>>) -> Result<Self, Error> {
-        if let Some(ring) = shared.spsc {
-            let rx = Rx::claim(ring, &shared.seg)?;
+        if shared.spsc {
+            shared.claim(End::Receiver)?;
+            let pos = shared.ring().resume_take();
             return Ok(Receiver {
                 shared,
                 strategy: WaitStrategy::Adaptive,
-                spsc: Some(RefCell::new(rx)),
+                spsc: Some(Cell::new(pos)),
                 unchecked: Cell::new(0),
                 _not_sync: PhantomData,
             });
@@ -761,9 +870,6 @@ impl<T: Pod> Receiver<T> {
     /// Sets how this endpoint waits when the queue is empty.
     pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
-        if let Some(rx) = &self.spsc {
-            rx.borrow_mut().strategy = strategy;
-        }
         self
     }
 
@@ -786,8 +892,8 @@ impl<T: Pod> Receiver<T> {
 
     /// Waits for a message, then moves the messages there (up to
     /// `buf.len()`) into `buf`; returns how many. On a
-    /// [single-producer queue](Queue::create_spsc) they are freed with one
-    /// index update.
+    /// [single-producer queue](Queue::create_spsc) the index update and the
+    /// wake-up check are made once for them all.
     ///
     /// # Errors
     /// [`RecvError`] if the queue is empty and every sender is gone.
@@ -795,9 +901,9 @@ impl<T: Pod> Receiver<T> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let Some(rx) = &self.spsc else {
-            buf[0] = self.recv()?;
-            let mut n = 1;
+        buf[0] = self.recv()?;
+        let mut n = 1;
+        let Some(next) = &self.spsc else {
             while n < buf.len() {
                 match self.try_recv() {
                     Ok(v) => buf[n] = v,
@@ -807,16 +913,19 @@ impl<T: Pod> Receiver<T> {
             }
             return Ok(n);
         };
-        let mut n = 0;
-        let size = std::mem::size_of::<T>();
-        rx.borrow_mut()
-            .recv_batch_until(&self.shared.seg, buf.len(), Deadline::Never, |m| {
-                if m.len() == size {
-                    buf[n] = bytemuck::pod_read_unaligned(m);
-                    n += 1;
-                }
-            })
-            .map_err(|_| RecvError)?;
+        let sh = &*self.shared;
+        let ring = sh.ring();
+        while n < buf.len() {
+            let pos = next.get();
+            let Some(v) = ring.take_at(pos) else { break };
+            buf[n] = v;
+            next.set(pos.wrapping_add(1));
+            n += 1;
+        }
+        if n > 1 {
+            ring.index(false).store(next.get(), Ordering::Release);
+            sh.wake(End::Sender);
+        }
         Ok(n)
     }
 
@@ -891,11 +1000,23 @@ impl<T: Pod> Receiver<T> {
 
     fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         let sh = &*self.shared;
-        if let Some(rx) = &self.spsc {
-            return rx.borrow_mut().recv_value_until(&sh.seg, deadline).map_err(|e| match e {
-                ByteRecvError::Empty | ByteRecvError::Timeout => RecvTimeoutError::Timeout,
-                _ => RecvTimeoutError::Disconnected,
-            });
+        if let Some(next) = &self.spsc {
+            let ring = sh.ring();
+            let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
+            loop {
+                let pos = next.get();
+                if let Some(v) = ring.take_at(pos) {
+                    next.set(pos.wrapping_add(1));
+                    ring.index(false).store(pos.wrapping_add(1), Ordering::Release);
+                    sh.wake(End::Sender);
+                    return Ok(v);
+                }
+                match sh.wait(End::Receiver, strategy, deadline, &self.unchecked, || ring.ready_at(pos)) {
+                    Waited::Ready => {}
+                    Waited::TimedOut => return Err(RecvTimeoutError::Timeout),
+                    Waited::PeerGone => return Err(RecvTimeoutError::Disconnected),
+                }
+            }
         }
         let ring = sh.ring();
         let me = sh.seg.token();
@@ -961,8 +1082,9 @@ impl<T: Pod> Receiver<T> {
 
 impl<T: Pod> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if let Some(rx) = &self.spsc {
-            rx.borrow_mut().release(&self.shared.seg);
+        if self.spsc.is_some() {
+            release_role(&self.shared.state().waits.receiver_role, self.shared.seg.token());
+            self.shared.notify_senders(true);
             return;
         }
         if let Some(e) = self.shared.my_entry() {
