@@ -147,6 +147,10 @@ pub fn run(s: &Session, jobs: &[(&str, &str, usize)]) -> io::Result<(Vec<Record>
     );
     let mut cmd = Command::new("python3");
     cmd.arg("-c").arg(SCRIPT).arg(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Its own process group, so that stopping it stops the peers it forked
+    // too (a forked peer busy draining a queue would not notice its parent
+    // died).
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = sys::spawn_with_fds(&mut cmd, &[])?;
     // Far more than planned (each job: warm-up, budget, process start).
     let per_job = plan.warmup + plan.budget + Duration::from_secs(2);
@@ -173,6 +177,7 @@ pub fn run(s: &Session, jobs: &[(&str, &str, usize)]) -> io::Result<(Vec<Record>
         }
     };
     if outcome.is_err() {
+        sys::kill_group(child.id());
         let _ = child.kill();
     }
     let status = child.wait()?;

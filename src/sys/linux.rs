@@ -525,6 +525,18 @@ pub unsafe fn sem_wait_for(s: *mut libc::sem_t, timeout: Duration) -> io::Result
     }
 }
 
+/// SIGKILLs every process of the process group `pgid` (a child started in a
+/// group of its own, whose id is its pid).
+pub fn kill_group(pgid: u32) {
+    if let Ok(pgid) = libc::pid_t::try_from(pgid) {
+        if pgid > 0 {
+            // SAFETY: kill has no memory-safety requirements; a negative pid
+            // names the process group.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+}
+
 /// `membarrier` commands (linux/membarrier.h).
 const MEMBARRIER_CMD_QUERY: libc::c_int = 0;
 const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
