@@ -147,6 +147,61 @@ pub(crate) fn role_gone(word: &AtomicU32, ever: &AtomicU32, live: &impl Liveness
     cur == 0 || !live.is_alive(cur & !HELD)
 }
 
+/// Waits until `ready()` holds, the deadline passes, or `peer_gone()`
+/// (called only before sleeping, as it may cost a syscall): spins per
+/// `strategy` (not at all for `Deadline::Now`), then sleeps on the futex
+/// word `seq`, counted in `sleepers`, in naps of 1 ms doubling to 16 ms.
+/// The waker stores what `ready` reads, makes the hot barrier of
+/// [`asym`] and wakes `seq` if `sleepers` is not zero.
+pub(crate) fn wait_for(
+    seq_word: &AtomicU32,
+    sleepers: &AtomicU32,
+    mut peer_gone: impl FnMut() -> bool,
+    strategy: WaitStrategy,
+    deadline: Deadline,
+    mut ready: impl FnMut() -> bool,
+) -> Waited {
+    let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
+    let mut poll = POLL_MIN;
+    loop {
+        if ready() {
+            return Waited::Ready;
+        }
+        if spin.spin() {
+            continue;
+        }
+        if peer_gone() {
+            // A last message may have landed before the peer left.
+            return if ready() { Waited::Ready } else { Waited::PeerGone };
+        }
+        if !spin.parks() {
+            if deadline.sleep_for(poll).is_none() {
+                return Waited::TimedOut;
+            }
+            continue;
+        }
+        sleepers.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the waker's barrier.
+        if !asym::cold() {
+            // The peer may publish without a barrier we could force: sleep
+            // in short naps only.
+            poll = POLL_MIN;
+        }
+        let seq = seq_word.load(Ordering::SeqCst);
+        if ready() {
+            sleepers.fetch_sub(1, Ordering::SeqCst);
+            return Waited::Ready;
+        }
+        let Some(nap) = deadline.sleep_for(poll) else {
+            sleepers.fetch_sub(1, Ordering::SeqCst);
+            return Waited::TimedOut;
+        };
+        futex_wait(seq_word, seq, Some(nap));
+        sleepers.fetch_sub(1, Ordering::SeqCst);
+        poll = (poll * 2).min(POLL_MAX);
+    }
+}
+
 /// Which end of a ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
@@ -297,52 +352,14 @@ impl ByteRing {
         live: &impl Liveness,
         strategy: WaitStrategy,
         deadline: Deadline,
-        mut ready: impl FnMut() -> bool,
+        ready: impl FnMut() -> bool,
     ) -> Waited {
         let peer = match end {
             End::Sender => End::Receiver,
             End::Receiver => End::Sender,
         };
-        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
-        let mut poll = POLL_MIN;
-        loop {
-            if ready() {
-                return Waited::Ready;
-            }
-            if spin.spin() {
-                continue;
-            }
-            if self.gone(peer, live) {
-                // A last record may have landed before the peer left.
-                return if ready() { Waited::Ready } else { Waited::PeerGone };
-            }
-            if !spin.parks() {
-                if deadline.sleep_for(poll).is_none() {
-                    return Waited::TimedOut;
-                }
-                continue;
-            }
-            let (seq_word, sleepers) = self.sleep_words(end);
-            sleepers.fetch_add(1, Ordering::SeqCst);
-            // Pairs with the barrier in `notify` and `store_and_wake`.
-            if !asym::cold() {
-                // The peer may publish without a barrier we could force:
-                // sleep in short naps only.
-                poll = POLL_MIN;
-            }
-            let seq = seq_word.load(Ordering::SeqCst);
-            if ready() {
-                sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Waited::Ready;
-            }
-            let Some(nap) = deadline.sleep_for(poll) else {
-                sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Waited::TimedOut;
-            };
-            futex_wait(seq_word, seq, Some(nap));
-            sleepers.fetch_sub(1, Ordering::SeqCst);
-            poll = (poll * 2).min(POLL_MAX);
-        }
+        let (seq, sleepers) = self.sleep_words(end);
+        wait_for(seq, sleepers, || self.gone(peer, live), strategy, deadline, ready)
     }
 
     /// Pointer to byte `off` of the data (`off < cap`).

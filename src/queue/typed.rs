@@ -15,7 +15,7 @@ use super::errors::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
 };
 use super::ring::{EndpointEntry, JOINABLE, MAX_CAPACITY, Put, QueueState, Ring, Slot, Take};
-use super::spsc::{End, Waited, claim_role, release_role, role_gone, role_released};
+use super::spsc::{End, Waited, claim_role, release_role, role_gone, role_released, wait_for};
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, asym, fence, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
@@ -266,42 +266,7 @@ impl<T: Pod> Shared<T> {
             End::Receiver => (&w.items_seq, &w.recv_sleepers),
             End::Sender => (&w.space_seq, &w.send_sleepers),
         };
-        let mut spin = SpinWait::new(strategy);
-        let mut poll = POLL_MIN;
-        loop {
-            if ready() {
-                return Waited::Ready;
-            }
-            if spin.spin() {
-                continue;
-            }
-            if role_gone(word, ever, &self.seg) {
-                return if ready() { Waited::Ready } else { Waited::PeerGone };
-            }
-            if !spin.parks() {
-                if deadline.sleep_for(poll).is_none() {
-                    return Waited::TimedOut;
-                }
-                continue;
-            }
-            sleepers.fetch_add(1, Ordering::SeqCst);
-            // Pairs with the barrier in `wake`.
-            if !asym::cold() {
-                poll = POLL_MIN;
-            }
-            let seq = seq_word.load(Ordering::SeqCst);
-            if ready() {
-                sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Waited::Ready;
-            }
-            let Some(nap) = deadline.sleep_for(poll) else {
-                sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Waited::TimedOut;
-            };
-            futex_wait(seq_word, seq, Some(nap));
-            sleepers.fetch_sub(1, Ordering::SeqCst);
-            poll = (poll * 2).min(POLL_MAX);
-        }
+        wait_for(seq_word, sleepers, || role_gone(word, ever, &self.seg), strategy, deadline, ready)
     }
 
     /// After a publish: wake a receiver if any sleeps.
