@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use super::errors::{ByteRecvError, ByteSendError};
-use super::spsc::{self, ByteRing, Consumer, Corrupt, End, Producer, Record, Reserved, Waited};
+use super::spsc::{self, ByteRing, Consumer, Corrupt, End, PeerCheck, Producer, Record, Reserved, Waited};
 use crate::error::Error;
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::Liveness;
@@ -49,16 +49,12 @@ pub(crate) fn check_capacity(name: &str, cap: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// A send checks whether a receiver it cannot see released is still alive
-/// (a syscall) once per this many sends, and whenever it must wait.
-pub(crate) const PEER_CHECK_EVERY: u32 = 1024;
-
 /// The sending half of an endpoint: the producer cursor of one ring.
 pub(crate) struct Tx {
     prod: Producer,
     pub(crate) strategy: WaitStrategy,
-    /// Sends since the receiver's liveness was last checked.
-    unchecked: u32,
+    /// How often a send checks the receiver's liveness.
+    peer: PeerCheck,
 }
 
 impl Tx {
@@ -68,7 +64,7 @@ impl Tx {
         ring.claim(End::Sender, seg.token(), seg)
             .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Sender.name() })?;
         match Producer::new(ring) {
-            Ok(prod) => Ok(Tx { prod, strategy: WaitStrategy::Adaptive, unchecked: 0 }),
+            Ok(prod) => Ok(Tx { prod, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
             Err(c) => {
                 ring.release(End::Sender, seg.token());
                 Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
@@ -91,14 +87,7 @@ impl Tx {
             return Err(ByteSendError::TooLarge { len, max: self.max() });
         }
         let ring = *self.prod.ring();
-        self.unchecked += 1;
-        let gone = if self.unchecked >= PEER_CHECK_EVERY {
-            self.unchecked = 0;
-            ring.gone(End::Receiver, seg)
-        } else {
-            ring.released(End::Receiver)
-        };
-        if gone {
+        if ring.gone_lazily(End::Receiver, seg, &self.peer) {
             return Err(ByteSendError::Disconnected);
         }
         loop {
@@ -168,9 +157,9 @@ impl Tx {
 pub(crate) struct Rx {
     cons: Consumer,
     pub(crate) strategy: WaitStrategy,
-    /// `try_` receives on an empty ring since the sender's liveness was
-    /// last checked.
-    unchecked: u32,
+    /// How often a `try_` receive on an empty ring checks the sender's
+    /// liveness.
+    peer: PeerCheck,
 }
 
 impl Rx {
@@ -180,7 +169,7 @@ impl Rx {
         ring.claim(End::Receiver, seg.token(), seg)
             .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Receiver.name() })?;
         match Consumer::new(ring) {
-            Ok(cons) => Ok(Rx { cons, strategy: WaitStrategy::Adaptive, unchecked: 0 }),
+            Ok(cons) => Ok(Rx { cons, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
             Err(c) => {
                 ring.release(End::Receiver, seg.token());
                 Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
@@ -202,13 +191,7 @@ impl Rx {
             if deadline == Deadline::Now {
                 // A poll: the liveness syscall only now and then; a sender
                 // that let go of its end is seen at once.
-                self.unchecked += 1;
-                let gone = if self.unchecked >= PEER_CHECK_EVERY {
-                    self.unchecked = 0;
-                    ring.gone(End::Sender, seg)
-                } else {
-                    ring.released(End::Sender)
-                };
+                let gone = ring.gone_lazily(End::Sender, seg, &self.peer);
                 return match self.cons.peek()? {
                     Some(r) => Ok(r),
                     None if gone => Err(ByteRecvError::Disconnected),

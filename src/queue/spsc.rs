@@ -202,6 +202,32 @@ pub(crate) fn wait_for(
     }
 }
 
+/// A `try_` call (or a send with room) checks whether a peer it cannot see
+/// released is still alive (a syscall) once per this many calls; blocking
+/// calls check whenever they are about to sleep.
+pub(crate) const PEER_CHECK_EVERY: u32 = 1024;
+
+/// Counts the cheap checks of a peer's end, so that the thorough one (a
+/// liveness syscall) is made once in [`PEER_CHECK_EVERY`].
+#[derive(Debug, Default)]
+pub(crate) struct PeerCheck(std::cell::Cell<u32>);
+
+impl PeerCheck {
+    /// Counts a call; `true` once in [`PEER_CHECK_EVERY`].
+    pub(crate) fn due(&self) -> bool {
+        let n = self.0.get() + 1;
+        self.0.set(if n >= PEER_CHECK_EVERY { 0 } else { n });
+        n >= PEER_CHECK_EVERY
+    }
+
+    /// Whether the end with role word `word` is gone: released (seen at
+    /// once), or held by a dead holder (seen when the thorough check is
+    /// due).
+    pub(crate) fn gone(&self, word: &AtomicU32, ever: &AtomicU32, live: &impl Liveness) -> bool {
+        if self.due() { role_gone(word, ever, live) } else { role_released(word, ever) }
+    }
+}
+
 /// Which end of a ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
@@ -293,11 +319,10 @@ impl ByteRing {
         }
     }
 
-    /// Whether `end` was held once and has been given up (cheap: no
-    /// liveness check, so a dead holder is not noticed).
-    pub(crate) fn released(&self, end: End) -> bool {
+    /// Whether `end` is gone, per `check` (see [`PeerCheck::gone`]).
+    pub(crate) fn gone_lazily(&self, end: End, live: &impl Liveness, check: &PeerCheck) -> bool {
         let (word, ever) = self.role(end);
-        role_released(word, ever)
+        check.gone(word, ever, live)
     }
 
     /// Whether `end` was held once and is not held by a live holder now.

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::bytes::PEER_CHECK_EVERY;
 use super::errors::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
 };
 use super::ring::{EndpointEntry, JOINABLE, MAX_CAPACITY, Put, QueueState, Ring, Slot, Take};
-use super::spsc::{End, Waited, claim_role, release_role, role_gone, role_released, wait_for};
+use super::spsc::{End, PeerCheck, Waited, claim_role, release_role, role_gone, role_released, wait_for};
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, asym, fence, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
@@ -207,6 +206,34 @@ impl<T: Pod> Shared<T> {
         }
     }
 
+    /// Registers a new endpoint of `end`. On a single-producer queue it
+    /// takes the end and returns the position it resumes at; otherwise it
+    /// counts the endpoint (in the queue and in this handle's entry).
+    fn attach(&self, end: End) -> Result<Option<u64>, Error> {
+        if self.spsc {
+            self.claim(end)?;
+            let ring = self.ring();
+            return Ok(Some(match end {
+                End::Sender => ring.resume_put(),
+                End::Receiver => ring.resume_take(),
+            }));
+        }
+        let w = &self.state().waits;
+        let (count, ever) = match end {
+            End::Sender => (&w.senders, &w.ever_sender),
+            End::Receiver => (&w.receivers, &w.ever_receiver),
+        };
+        if let Some(e) = self.my_entry() {
+            match end {
+                End::Sender => e.senders.fetch_add(1, Ordering::AcqRel),
+                End::Receiver => e.receivers.fetch_add(1, Ordering::AcqRel),
+            };
+        }
+        count.fetch_add(1, Ordering::AcqRel);
+        ever.store(1, Ordering::Release);
+        Ok(None)
+    }
+
     /// Single-producer queues: takes `end` for this handle.
     fn claim(&self, end: End) -> Result<(), Error> {
         asym::register();
@@ -235,13 +262,13 @@ impl<T: Pod> Shared<T> {
     /// Single-producer queues: waits, as `end`, until `ready()` holds, the
     /// deadline passes, or the other end is gone. A `try_` call (deadline
     /// `Now`) checks the other end's liveness (a syscall) once in
-    /// [`PEER_CHECK_EVERY`] calls; a released end is seen at once.
+    /// [`PEER_CHECK_EVERY`](super::spsc::PEER_CHECK_EVERY) calls; a released end is seen at once.
     fn wait(
         &self,
         end: End,
         strategy: WaitStrategy,
         deadline: Deadline,
-        unchecked: &Cell<u32>,
+        peer_check: &PeerCheck,
         mut ready: impl FnMut() -> bool,
     ) -> Waited {
         let peer = match end {
@@ -250,9 +277,7 @@ impl<T: Pod> Shared<T> {
         };
         let (word, ever) = self.role(peer);
         if deadline == Deadline::Now {
-            let n = unchecked.get() + 1;
-            unchecked.set(if n >= PEER_CHECK_EVERY { 0 } else { n });
-            let gone = if n >= PEER_CHECK_EVERY { role_gone(word, ever, &self.seg) } else { role_released(word, ever) };
+            let gone = peer_check.gone(word, ever, &self.seg);
             return if ready() {
                 Waited::Ready
             } else if gone {
@@ -526,36 +551,20 @@ pub struct Sender<T: Pod> {
     strategy: WaitStrategy,
     /// Single-producer queues: the next position to publish at.
     spsc: Option<Cell<u64>>,
-    /// `try_send`s on a full queue since the receivers' liveness was
-    /// last checked.
-    unchecked: Cell<u32>,
+    /// How often a `try_send` on a full queue checks the receivers'
+    /// liveness.
+    peer: PeerCheck,
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
 impl<T: Pod> Sender<T> {
     fn attach(shared: Arc<Shared<T>>) -> Result<Self, Error> {
-        if shared.spsc {
-            shared.claim(End::Sender)?;
-            let pos = shared.ring().resume_put();
-            return Ok(Sender {
-                shared,
-                strategy: WaitStrategy::Adaptive,
-                spsc: Some(Cell::new(pos)),
-                unchecked: Cell::new(0),
-                _not_sync: PhantomData,
-            });
-        }
-        if let Some(e) = shared.my_entry() {
-            e.senders.fetch_add(1, Ordering::AcqRel);
-        }
-        let w = &shared.state().waits;
-        w.senders.fetch_add(1, Ordering::AcqRel);
-        w.ever_sender.store(1, Ordering::Release);
+        let spsc = shared.attach(End::Sender)?.map(Cell::new);
         Ok(Sender {
             shared,
             strategy: WaitStrategy::Adaptive,
-            spsc: None,
-            unchecked: Cell::new(0),
+            spsc,
+            peer: PeerCheck::default(),
             _not_sync: PhantomData,
         })
     }
@@ -564,14 +573,6 @@ impl<T: Pod> Sender<T> {
     pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
         self
-    }
-
-    /// Whether a `try_send` should make the slow liveness checks this time:
-    /// one in [`PEER_CHECK_EVERY`].
-    fn check_now(&self) -> bool {
-        let n = self.unchecked.get() + 1;
-        self.unchecked.set(if n >= PEER_CHECK_EVERY { 0 } else { n });
-        n >= PEER_CHECK_EVERY
     }
 
     /// Another sending endpoint on the same queue, with the same wait
@@ -697,7 +698,7 @@ impl<T: Pod> Sender<T> {
                 Put::Full => None,
                 Put::Reading(token) => Some(token),
             };
-            if deadline == Deadline::Now && !self.check_now() {
+            if deadline == Deadline::Now && !self.peer.due() {
                 // A poll: no liveness syscall this time.
                 return Err(SendTimeoutError::Timeout(value));
             }
@@ -760,7 +761,7 @@ impl<T: Pod> Sender<T> {
                 sh.wake(End::Receiver);
                 return Ok(());
             }
-            match sh.wait(End::Sender, strategy, deadline, &self.unchecked, || ring.free_at(pos)) {
+            match sh.wait(End::Sender, strategy, deadline, &self.peer, || ring.free_at(pos)) {
                 Waited::Ready => {}
                 Waited::TimedOut => return Err(SendTimeoutError::Timeout(value)),
                 Waited::PeerGone => return Err(SendTimeoutError::Disconnected(value)),
@@ -798,36 +799,20 @@ pub struct Receiver<T: Pod> {
     strategy: WaitStrategy,
     /// Single-producer queues: the next position to take from.
     spsc: Option<Cell<u64>>,
-    /// `try_recv`s on an empty queue since the senders' liveness was last
-    /// checked.
-    unchecked: Cell<u32>,
+    /// How often a `try_recv` on an empty queue checks the senders'
+    /// liveness.
+    peer: PeerCheck,
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
 impl<T: Pod> Receiver<T> {
     fn attach(shared: Arc<Shared<T>>) -> Result<Self, Error> {
-        if shared.spsc {
-            shared.claim(End::Receiver)?;
-            let pos = shared.ring().resume_take();
-            return Ok(Receiver {
-                shared,
-                strategy: WaitStrategy::Adaptive,
-                spsc: Some(Cell::new(pos)),
-                unchecked: Cell::new(0),
-                _not_sync: PhantomData,
-            });
-        }
-        if let Some(e) = shared.my_entry() {
-            e.receivers.fetch_add(1, Ordering::AcqRel);
-        }
-        let w = &shared.state().waits;
-        w.receivers.fetch_add(1, Ordering::AcqRel);
-        w.ever_receiver.store(1, Ordering::Release);
+        let spsc = shared.attach(End::Receiver)?.map(Cell::new);
         Ok(Receiver {
             shared,
             strategy: WaitStrategy::Adaptive,
-            spsc: None,
-            unchecked: Cell::new(0),
+            spsc,
+            peer: PeerCheck::default(),
             _not_sync: PhantomData,
         })
     }
@@ -836,14 +821,6 @@ impl<T: Pod> Receiver<T> {
     pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
         self
-    }
-
-    /// Whether a `try_recv` should make the slow liveness checks this time:
-    /// one in [`PEER_CHECK_EVERY`].
-    fn check_now(&self) -> bool {
-        let n = self.unchecked.get() + 1;
-        self.unchecked.set(if n >= PEER_CHECK_EVERY { 0 } else { n });
-        n >= PEER_CHECK_EVERY
     }
 
     /// Another receiving endpoint on the same queue, with the same wait
@@ -976,7 +953,7 @@ impl<T: Pod> Receiver<T> {
                     sh.wake(End::Sender);
                     return Ok(v);
                 }
-                match sh.wait(End::Receiver, strategy, deadline, &self.unchecked, || ring.ready_at(pos)) {
+                match sh.wait(End::Receiver, strategy, deadline, &self.peer, || ring.ready_at(pos)) {
                     Waited::Ready => {}
                     Waited::TimedOut => return Err(RecvTimeoutError::Timeout),
                     Waited::PeerGone => return Err(RecvTimeoutError::Disconnected),
@@ -993,7 +970,7 @@ impl<T: Pod> Receiver<T> {
                 Take::InFlight(token) => Some(token),
                 Take::Empty | Take::Skipped => None,
             };
-            if deadline == Deadline::Now && !self.check_now() {
+            if deadline == Deadline::Now && !self.peer.due() {
                 // A poll: no liveness syscall this time; senders that were
                 // dropped are still seen at once.
                 let w = &sh.state().waits;
