@@ -44,9 +44,12 @@ pub struct QueueOf<const N: usize, const M: u8>;
 pub struct QueueLink<const N: usize, const M: u8> {
     tx: Sender<[u8; N]>,
     rx: Receiver<[u8; N]>,
-    /// Batches: messages not sent yet, and received not yet taken.
-    out: Vec<[u8; N]>,
-    inbox: Vec<[u8; N]>,
+    /// Batches: messages not sent yet (the first `queued`), and received
+    /// (the first `received`) of which the first `taken` were taken.
+    out: Box<[[u8; N]]>,
+    queued: usize,
+    inbox: Box<[[u8; N]]>,
+    received: usize,
     taken: usize,
     _queues: [Queue<[u8; N]>; 2],
 }
@@ -65,8 +68,10 @@ impl<const N: usize, const M: u8> QueueOf<N, M> {
         Ok(QueueLink {
             tx: tx_q.sender().map_err(err)?.with_wait_strategy(s),
             rx: rx_q.receiver().map_err(err)?.with_wait_strategy(s),
-            out: Vec::with_capacity(if M == SPSC_BATCH { BATCH } else { 0 }),
-            inbox: Vec::new(),
+            out: vec![[0; N]; if M == SPSC_BATCH { BATCH } else { 0 }].into_boxed_slice(),
+            queued: 0,
+            inbox: vec![[0; N]; if M == SPSC_BATCH { BATCH } else { 0 }].into_boxed_slice(),
+            received: 0,
             taken: 0,
             _queues: [tx_q, rx_q],
         })
@@ -98,21 +103,19 @@ impl<const N: usize, const M: u8> Transport for QueueOf<N, M> {
 impl<const N: usize, const M: u8> QueueLink<N, M> {
     /// Sends the batched messages.
     fn flush(&mut self) -> io::Result<()> {
-        if self.out.is_empty() {
+        if self.queued == 0 {
             return Ok(());
         }
-        let sent = self.tx.send_batch(&self.out).map_err(|_| disconnected());
-        self.out.clear();
+        let sent = self.tx.send_batch(&self.out[..self.queued]).map_err(|_| disconnected());
+        self.queued = 0;
         sent
     }
 
     /// Takes the next message of a received batch, receiving one if needed.
     fn take_batched(&mut self) -> io::Result<[u8; N]> {
-        if self.taken == self.inbox.len() {
+        if self.taken == self.received {
             self.flush()?;
-            self.inbox.resize(BATCH, [0; N]);
-            let n = self.rx.recv_batch(&mut self.inbox).map_err(|_| disconnected())?;
-            self.inbox.truncate(n);
+            self.received = self.rx.recv_batch(&mut self.inbox).map_err(|_| disconnected())?;
             self.taken = 0;
         }
         self.taken += 1;
@@ -132,8 +135,9 @@ impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
         let v: [u8; N] =
             msg.try_into().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "wrong message size"))?;
         if M == SPSC_BATCH {
-            self.out.push(v);
-            return if self.out.len() == BATCH { self.flush() } else { Ok(()) };
+            self.out[self.queued] = v;
+            self.queued += 1;
+            return if self.queued == BATCH { self.flush() } else { Ok(()) };
         }
         let mut v = match self.tx.try_send(v) {
             Ok(()) => return Ok(()),

@@ -340,40 +340,60 @@ impl<'a, T: Copy> Ring<'a, T> {
         if tail { &self.state.tail.pos } else { &self.state.head.pos }
     }
 
-    /// Single producer: publishes `value` at position `pos` if its slot is
-    /// free for it, with no read-modify-write (the caller holds the sending
-    /// end). A producer killed between its write and its Release store
-    /// leaves the slot free: nothing torn is ever seen.
-    pub fn put_at(&self, pos: u64, value: T) -> bool {
-        let slot = self.slot(pos);
-        if slot.state.load(Ordering::Acquire) != pack(pos, FREE) {
-            return false;
+    /// Single producer: publishes `value` at position `pos` if the consumer
+    /// has moved past the slot's previous lap, with no read-modify-write
+    /// (the caller holds the sending end). `seen_head` caches the consumer's
+    /// published head and is reloaded only when the cached one shows no
+    /// room, so the producer reads the consumer's line once per run of free
+    /// slots, not per message. A producer killed between its write and its
+    /// Release store leaves the slot's stamp on the previous lap: nothing
+    /// torn is ever seen.
+    #[inline]
+    pub fn put_at(&self, pos: u64, value: T, seen_head: &mut u64) -> bool {
+        if pos.wrapping_sub(*seen_head) >= self.cap() {
+            // Acquire: the consumer's reads of the slot happen before we
+            // overwrite it.
+            *seen_head = self.state.head.pos.load(Ordering::Acquire);
+            if pos.wrapping_sub(*seen_head) >= self.cap() {
+                return false;
+            }
         }
-        // SAFETY: the slot is free for `pos` and we are its only producer:
-        // nobody reads or writes its data until we publish.
+        let slot = self.slot(pos);
+        // SAFETY: the consumer has published a head past `pos - cap`, so it
+        // is done with this slot, and we are its only producer: nobody reads
+        // or writes its data until we publish.
         unsafe { slot.data.get().write(value) };
         slot.state.store(pack(pos, READY), Ordering::Release);
         true
     }
 
-    /// Whether the slot of `pos` is free for it.
-    pub fn free_at(&self, pos: u64) -> bool {
-        self.slot(pos).state.load(Ordering::Acquire) == pack(pos, FREE)
+    /// Whether the consumer has moved past the previous lap of `pos`.
+    pub fn room_at(&self, pos: u64) -> bool {
+        pos.wrapping_sub(self.state.head.pos.load(Ordering::Acquire)) < self.cap()
     }
 
-    /// Single consumer: takes the message at `pos` if it is published, and
-    /// frees the slot for the next lap (the caller holds the receiving end).
-    /// A consumer killed before the free leaves the message for the next.
+    /// Single consumer: the message at `pos` if it is published (the caller
+    /// holds the receiving end). The slot stays as it is: the caller frees
+    /// it, and those before it, by [`consumed`](Ring::consumed). A consumer
+    /// killed before that leaves the message for the next.
+    #[inline]
     pub fn take_at(&self, pos: u64) -> Option<T> {
         let slot = self.slot(pos);
         if slot.state.load(Ordering::Acquire) != pack(pos, READY) {
             return None;
         }
         // SAFETY: READY for `pos` (Acquire pairs with the producer's Release
-        // store), and we are its only consumer.
-        let value = unsafe { slot.data.get().read() };
-        slot.state.store(pack(pos.wrapping_add(self.cap()), FREE), Ordering::Release);
-        Some(value)
+        // store), and the producer does not write the slot again before we
+        // publish a head past `pos`.
+        Some(unsafe { slot.data.get().read() })
+    }
+
+    /// Single consumer: publishes that every message before `pos` was taken.
+    #[inline]
+    pub fn consumed(&self, pos: u64) {
+        // Release: our reads of those slots happen before the producer, which
+        // loads the head with Acquire, writes them again.
+        self.state.head.pos.store(pos, Ordering::Release);
     }
 
     /// Whether the message of `pos` is published.
@@ -383,14 +403,11 @@ impl<'a, T: Copy> Ring<'a, T> {
 
     /// Where a new single producer starts: at the published tail, past any
     /// message a dead predecessor published without moving the tail (a slot
-    /// READY for its position, or already consumed and free for the next
-    /// lap). Bounded by the capacity.
+    /// stamped READY for its position). Bounded by the capacity.
     pub fn resume_put(&self) -> u64 {
         let mut pos = self.state.tail.pos.load(Ordering::Acquire);
         for _ in 0..self.cap() {
-            let st = self.slot(pos).state.load(Ordering::Acquire);
-            let ahead = st == pack(pos, READY) || st == pack(pos.wrapping_add(self.cap()), FREE);
-            if !ahead {
+            if !self.ready_at(pos) {
                 break;
             }
             pos = pos.wrapping_add(1);
@@ -398,17 +415,11 @@ impl<'a, T: Copy> Ring<'a, T> {
         pos
     }
 
-    /// Where a new single consumer starts: at the head, past any slot a
-    /// dead predecessor freed without moving the head.
+    /// Where a new single consumer starts: at the published head. Messages
+    /// a dead predecessor took without publishing a head past them are
+    /// delivered again.
     pub fn resume_take(&self) -> u64 {
-        let mut pos = self.state.head.pos.load(Ordering::Acquire);
-        for _ in 0..self.cap() {
-            if self.slot(pos).state.load(Ordering::Acquire) != pack(pos.wrapping_add(self.cap()), FREE) {
-                break;
-            }
-            pos = pos.wrapping_add(1);
-        }
-        pos
+        self.state.head.pos.load(Ordering::Acquire)
     }
 
     /// Turns the claim of dead producer `token` at the head into a skip.
@@ -531,8 +542,9 @@ mod loom_models {
             let producer = {
                 let m = m.clone();
                 loom::thread::spawn(move || {
+                    let mut seen_head = 0;
                     for pos in 0..3u64 {
-                        while !m.ring().put_at(pos, 100 + pos) {
+                        while !m.ring().put_at(pos, 100 + pos, &mut seen_head) {
                             loom::thread::yield_now();
                         }
                         m.ring().index(true).store(pos + 1, Ordering::Release);
@@ -547,7 +559,7 @@ mod loom_models {
                     loom::thread::yield_now();
                 };
                 assert_eq!(v, 100 + pos);
-                m.ring().index(false).store(pos + 1, Ordering::Release);
+                m.ring().consumed(pos + 1);
             }
             producer.join().unwrap();
             // A successor of either side resumes where it left off.
@@ -637,6 +649,83 @@ pub fn fuzz_ring(data: &[u8]) {
     }
     // The single-producer paths on the same state.
     let (put, take) = (ring.resume_put(), ring.resume_take());
-    let _ = ring.put_at(put, 7) || ring.free_at(put);
+    let mut seen_head = word(11);
+    let _ = ring.put_at(put, 7, &mut seen_head) || ring.room_at(put);
     let _ = ring.take_at(take).is_some() || ring.ready_at(take);
+    ring.consumed(take.wrapping_add(1));
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn ring_state(cap: usize) -> (QueueState, Vec<Slot<u64>>) {
+        let state = QueueState {
+            tail: Index { pos: AtomicU64::new(0) },
+            head: Index { pos: AtomicU64::new(0) },
+            waits: Waits::new(),
+        };
+        let slots =
+            (0..cap).map(|i| Slot { state: AtomicU64::new(pack(i as u64, FREE)), data: UnsafeCell::new(0) }).collect();
+        (state, slots)
+    }
+
+    /// The single-producer path: the producer waits for the consumer's
+    /// published head, not its reads; successors resume past published
+    /// messages, and messages taken without a published head come again.
+    #[test]
+    fn single_producer_successors_resume() {
+        let (state, slots) = ring_state(4);
+        let ring = Ring::new(&state, &slots);
+        let mut seen_head = 0;
+        for pos in 0..4 {
+            assert!(ring.put_at(pos, 10 + pos, &mut seen_head));
+        }
+        // Full until the consumer publishes a head: taking is not enough.
+        assert_eq!(ring.take_at(0), Some(10));
+        assert!(!ring.put_at(4, 14, &mut seen_head));
+        assert!(!ring.room_at(4));
+        ring.consumed(1);
+        assert!(ring.room_at(4));
+        assert!(ring.put_at(4, 14, &mut seen_head));
+        assert_eq!(seen_head, 1);
+        // The producer died before storing its tail: a successor starts
+        // after its last published message.
+        ring.index(true).store(2, Ordering::Release);
+        assert_eq!(ring.resume_put(), 5);
+        // The consumer took 1 and 2 and died before publishing: they come
+        // again, and a lap-old stamp is not mistaken for a message.
+        assert_eq!(ring.take_at(1), Some(11));
+        assert_eq!(ring.take_at(2), Some(12));
+        assert_eq!(ring.resume_take(), 1);
+        assert_eq!(ring.take_at(1), Some(11));
+        assert_eq!(ring.take_at(5), None);
+        assert!(!ring.ready_at(8));
+    }
+
+    /// Random ring states through every path ([`fuzz_ring`]): no panic, no
+    /// endless loop.
+    #[test]
+    fn random_ring_states_never_panic() {
+        let mut x = 0x0fed_cba9_8765_4321u64;
+        let mut data = [0u8; 19 + 8 * 16];
+        for round in 0..20_000 {
+            for b in data.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            // Half the rounds: small indices and plausible slot states.
+            if round % 2 == 0 {
+                for i in 0..18 {
+                    let at = 3 + 8 * i;
+                    let lap = u64::from(data[at] % 32);
+                    let word = if i < 2 { lap } else { pack(lap, u32::from(data[at + 1] % 5) << 29) };
+                    data[at..at + 8].copy_from_slice(&word.to_le_bytes());
+                }
+            }
+            fuzz_ring(&data[..x as usize % data.len()]);
+        }
+    }
 }

@@ -376,11 +376,12 @@ impl<T: Pod> Queue<T> {
 
     /// Creates a queue for one sender and one receiver at a time, at the
     /// speed of a single-producer ring: the same slots as a multi-producer
-    /// queue, but each side only stores to slot states and its own index,
-    /// with no atomic read-modify-write and no fence on the fast path (the
-    /// side about to sleep pays for the wake-up handshake). The receiver
-    /// polls the slot that carries the message, so a hand-off costs one
-    /// cache-line transfer each way.
+    /// queue, but with no atomic read-modify-write and no fence on the fast
+    /// path (the side about to sleep pays for the wake-up handshake). The
+    /// sender stores the message and its slot's state; the receiver polls
+    /// that state, so a hand-off costs one cache-line transfer each way, and
+    /// never writes to a slot: it publishes its index, which the sender
+    /// reads only when its last copy of it shows the queue full.
     ///
     /// [`Queue::sender`] and [`Queue::receiver`] then fail with
     /// [`Error::Busy`] while a live endpoint holds that end, and take over
@@ -549,8 +550,8 @@ impl<T: Pod> fmt::Debug for Queue<T> {
 pub struct Sender<T: Pod> {
     shared: Arc<Shared<T>>,
     strategy: WaitStrategy,
-    /// Single-producer queues: the next position to publish at.
-    spsc: Option<Cell<u64>>,
+    /// Single-producer queues: where this endpoint publishes next.
+    spsc: Option<SendCursor>,
     /// How often a `try_send` on a full queue checks the receivers'
     /// liveness.
     peer: PeerCheck,
@@ -559,7 +560,10 @@ pub struct Sender<T: Pod> {
 
 impl<T: Pod> Sender<T> {
     fn attach(shared: Arc<Shared<T>>) -> Result<Self, Error> {
-        let spsc = shared.attach(End::Sender)?.map(Cell::new);
+        let spsc = shared.attach(End::Sender)?.map(|next| SendCursor {
+            next: Cell::new(next),
+            seen_head: Cell::new(shared.ring().index(false).load(Ordering::Acquire)),
+        });
         Ok(Sender {
             shared,
             strategy: WaitStrategy::Adaptive,
@@ -594,7 +598,7 @@ impl<T: Pod> Sender<T> {
     /// [`SendError::Disconnected`] with the number of values sent before
     /// every receiver was gone.
     pub fn send_batch(&self, values: &[T]) -> Result<(), SendError<usize>> {
-        let Some(next) = &self.spsc else {
+        let Some(cur) = &self.spsc else {
             for (i, &v) in values.iter().enumerate() {
                 self.send(v).map_err(|_| SendError::Disconnected(i))?;
             }
@@ -606,13 +610,11 @@ impl<T: Pod> Sender<T> {
         }
         let ring = sh.ring();
         for (i, &v) in values.iter().enumerate() {
-            let pos = next.get();
-            if ring.put_at(pos, v) {
-                next.set(pos.wrapping_add(1));
+            if cur.put(&ring, v) {
                 continue;
             }
             // Full: let the receiver have what is published, then wait.
-            ring.index(true).store(next.get(), Ordering::Release);
+            ring.index(true).store(cur.next.get(), Ordering::Release);
             sh.wake(End::Receiver);
             if self.put(v, Deadline::Never).is_err() {
                 if sh.joinable() {
@@ -623,7 +625,7 @@ impl<T: Pod> Sender<T> {
                 return Err(SendError::Disconnected(i));
             }
         }
-        ring.index(true).store(next.get(), Ordering::Release);
+        ring.index(true).store(cur.next.get(), Ordering::Release);
         sh.wake(End::Receiver);
         Ok(())
     }
@@ -679,8 +681,8 @@ impl<T: Pod> Sender<T> {
 
     fn put(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
         let sh = &*self.shared;
-        if let Some(next) = &self.spsc {
-            return self.put_exclusive(next, value, deadline);
+        if let Some(cur) = &self.spsc {
+            return self.put_exclusive(cur, value, deadline);
         }
         if sh.receivers_gone(false) {
             return Err(SendTimeoutError::Disconnected(value));
@@ -744,7 +746,7 @@ impl<T: Pod> Sender<T> {
 impl<T: Pod> Sender<T> {
     /// Single-producer queues: publishes at the next position, with no
     /// read-modify-write.
-    fn put_exclusive(&self, next: &Cell<u64>, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+    fn put_exclusive(&self, cur: &SendCursor, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
         let sh = &*self.shared;
         let (word, ever) = sh.role(End::Receiver);
         if role_released(word, ever) {
@@ -753,20 +755,41 @@ impl<T: Pod> Sender<T> {
         let ring = sh.ring();
         let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
         loop {
-            let pos = next.get();
-            if ring.put_at(pos, value) {
-                next.set(pos.wrapping_add(1));
+            if cur.put(&ring, value) {
                 // Release: len() and a successor's resume_put see it.
-                ring.index(true).store(pos.wrapping_add(1), Ordering::Release);
+                ring.index(true).store(cur.next.get(), Ordering::Release);
                 sh.wake(End::Receiver);
                 return Ok(());
             }
-            match sh.wait(End::Sender, strategy, deadline, &self.peer, || ring.free_at(pos)) {
+            let pos = cur.next.get();
+            match sh.wait(End::Sender, strategy, deadline, &self.peer, || ring.room_at(pos)) {
                 Waited::Ready => {}
                 Waited::TimedOut => return Err(SendTimeoutError::Timeout(value)),
                 Waited::PeerGone => return Err(SendTimeoutError::Disconnected(value)),
             }
         }
+    }
+}
+
+/// Single-producer queues: where a sender publishes next, and the
+/// receiver's head as it last read it.
+struct SendCursor {
+    next: Cell<u64>,
+    seen_head: Cell<u64>,
+}
+
+impl SendCursor {
+    /// Publishes `value` at the next position if there is room.
+    #[inline]
+    fn put<T: Copy>(&self, ring: &Ring<'_, T>, value: T) -> bool {
+        let pos = self.next.get();
+        let mut seen = self.seen_head.get();
+        let done = ring.put_at(pos, value, &mut seen);
+        self.seen_head.set(seen);
+        if done {
+            self.next.set(pos.wrapping_add(1));
+        }
+        done
     }
 }
 
@@ -843,9 +866,9 @@ impl<T: Pod> Receiver<T> {
         if buf.is_empty() {
             return Ok(0);
         }
-        buf[0] = self.recv()?;
-        let mut n = 1;
         let Some(next) = &self.spsc else {
+            buf[0] = self.recv()?;
+            let mut n = 1;
             while n < buf.len() {
                 match self.try_recv() {
                     Ok(v) => buf[n] = v,
@@ -857,18 +880,26 @@ impl<T: Pod> Receiver<T> {
         };
         let sh = &*self.shared;
         let ring = sh.ring();
-        while n < buf.len() {
+        loop {
+            let mut n = 0;
+            while n < buf.len() {
+                let pos = next.get();
+                let Some(v) = ring.take_at(pos) else { break };
+                buf[n] = v;
+                next.set(pos.wrapping_add(1));
+                n += 1;
+            }
+            if n > 0 {
+                ring.consumed(next.get());
+                sh.wake(End::Sender);
+                return Ok(n);
+            }
             let pos = next.get();
-            let Some(v) = ring.take_at(pos) else { break };
-            buf[n] = v;
-            next.set(pos.wrapping_add(1));
-            n += 1;
+            match sh.wait(End::Receiver, self.strategy, Deadline::Never, &self.peer, || ring.ready_at(pos)) {
+                Waited::Ready | Waited::TimedOut => {}
+                Waited::PeerGone => return Err(RecvError),
+            }
         }
-        if n > 1 {
-            ring.index(false).store(next.get(), Ordering::Release);
-            sh.wake(End::Sender);
-        }
-        Ok(n)
     }
 
     /// Receives a message, waiting while the queue is empty.
@@ -949,7 +980,7 @@ impl<T: Pod> Receiver<T> {
                 let pos = next.get();
                 if let Some(v) = ring.take_at(pos) {
                     next.set(pos.wrapping_add(1));
-                    ring.index(false).store(pos.wrapping_add(1), Ordering::Release);
+                    ring.consumed(pos.wrapping_add(1));
                     sh.wake(End::Sender);
                     return Ok(v);
                 }
