@@ -61,6 +61,7 @@ mod atomic;
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub mod bench;
+pub(crate) mod copy;
 mod error;
 #[doc(hidden)]
 pub mod failpoint;

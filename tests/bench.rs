@@ -118,6 +118,8 @@ fn every_transport_gives_sane_numbers() {
         for (t, w) in [("shmkit-event", "park"), ("shmkit-semaphore", "adaptive"), ("raw-sem_t", "block")] {
             assert!(has(t, w, "pingpong"), "no {t}/{w} wake row; stderr:\n{stderr}");
         }
+        // The copy bandwidth: streaming only, in the measuring process.
+        assert!(has("raw-memcpy", "-", "stream") && !has("raw-memcpy", "-", "pingpong"), "raw-memcpy rows");
         for p in ["shmkit-mutex", "raw-pthread-mutex", "shmkit-semaphore", "raw-sem_t"] {
             assert!(has(p, "-", "op"), "no {p} row");
         }

@@ -255,6 +255,54 @@ pub fn stream<L: Link>(link: &mut L, size: usize, plan: &Plan) -> io::Result<Str
     Ok(Stream { messages: n, elapsed: start.elapsed() })
 }
 
+/// The copy floor of a stream, in this process: one core copies
+/// `size`-byte messages with `memcpy` from one page-aligned buffer of
+/// `span` bytes into another, in turn through the buffers, timed like
+/// [`stream`] (a warm-up, then the plan's budget). No peer and no
+/// synchronization: only the copies. (Page-aligned, so glibc's `rep movsb`
+/// runs at full speed: see `src/copy.rs`.)
+pub fn copy_stream(size: usize, span: usize, plan: &Plan) -> io::Result<Stream> {
+    const PAGE: usize = 4096;
+    let slots = (span / size).max(1);
+    let aligned = |v: &mut Vec<u8>| {
+        let skip = v.as_ptr().align_offset(PAGE).min(PAGE);
+        skip..skip + slots * size
+    };
+    // Both buffers written first, so no page is faulted in while timed.
+    let mut src = vec![0x5au8; slots * size + PAGE];
+    let mut dst = vec![0xa5u8; slots * size + PAGE];
+    let (src_at, dst_at) = (aligned(&mut src), aligned(&mut dst));
+    let src = &src[src_at];
+    let dst = &mut dst[dst_at];
+    let mut at = 0;
+    let mut copy = |dst: &mut [u8]| {
+        let range = at * size..(at + 1) * size;
+        dst[range.clone()].copy_from_slice(&src[range]);
+        std::hint::black_box(&mut *dst);
+        at = if at + 1 == slots { 0 } else { at + 1 };
+    };
+    let warm_start = Instant::now();
+    for i in 0..plan.warmup_max {
+        copy(dst);
+        if i % 64 == 63 && warm_start.elapsed() >= plan.warmup {
+            break;
+        }
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while (n as usize) < plan.max {
+        copy(dst);
+        n += 1;
+        if n % 64 == 0 {
+            check_stop()?;
+            if n as usize >= plan.min && start.elapsed() >= plan.budget {
+                break;
+            }
+        }
+    }
+    Ok(Stream { messages: n, elapsed: start.elapsed() })
+}
+
 /// Environment variable for tests: a peer exits abruptly (status 3) after
 /// this many messages, to show that the measuring side does not hang.
 pub const DIE_AFTER_VAR: &str = "SHMKIT_BENCH_PEER_DIE_AFTER";

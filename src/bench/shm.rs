@@ -7,7 +7,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::link::{Link, Patience, SLICE};
-use super::transport::{Ctx, Handoff, Transport};
+use super::transport::{Ctx, Entry, Handoff, Outcome, Transport};
+use super::{Pattern, Session};
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, Spec};
 use crate::{Event, Segment, WaitStrategy};
@@ -127,7 +128,7 @@ impl Half {
         debug_assert!(msg.len() <= self.stride);
         // SAFETY: the slot is free (can_push: the consumer has moved past
         // it) and holds `stride >= msg.len()` bytes; only we write it now.
-        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), self.slot(self.pos), msg.len()) };
+        unsafe { crate::copy::copy(msg.as_ptr(), self.slot(self.pos), msg.len()) };
         self.pos = self.pos.wrapping_add(1);
         // Release: the slot's bytes are visible before the new head.
         self.head().store(self.pos, Ordering::Release);
@@ -152,7 +153,7 @@ impl Half {
         // SAFETY: the slot is published (can_pop) and holds `stride >=
         // buf.len()` bytes; the producer does not touch it until we move
         // the tail past it.
-        unsafe { std::ptr::copy_nonoverlapping(self.slot(self.pos), buf.as_mut_ptr(), buf.len()) };
+        unsafe { crate::copy::copy(self.slot(self.pos), buf.as_mut_ptr(), buf.len()) };
         self.pos = self.pos.wrapping_add(1);
         // Release: our reads of the slot happen before the producer reuses it.
         self.tail().store(self.pos, Ordering::Release);
@@ -304,6 +305,29 @@ impl Transport for RawRing {
     fn open(ctx: &Ctx, args: &[String], _fds: Vec<OwnedFd>) -> io::Result<SpinRing> {
         ring_open(ctx, args)
     }
+}
+
+/// Bytes of each buffer of the `raw-memcpy` row: four times a queue
+/// direction, as in the single-core memcpy figure of BASELINES.md (2–32
+/// MiB).
+const COPY_SPAN: usize = 4 << 20;
+
+/// The `raw-memcpy` row: one core copying messages between two buffers, the
+/// bandwidth large-message streaming is compared with. It runs in this
+/// process, with no peer.
+pub fn memcpy_entry() -> Entry {
+    Entry::new("raw-memcpy", "-", measure_copy, serve_nothing)
+        .patterns(&[Pattern::Stream])
+        .describe("one core copying each message between two 4 MiB buffers, no peer: the copy bandwidth")
+}
+
+fn measure_copy(s: &mut Session, _entry: &Entry, ctx: &Ctx) -> io::Result<Outcome> {
+    let plan = s.plan(Pattern::Stream, ctx.size);
+    super::link::copy_stream(ctx.size, COPY_SPAN, &plan).map(Outcome::Stream)
+}
+
+fn serve_nothing(_ctx: &Ctx, _args: &[String], _fds: Vec<OwnedFd>) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "the raw-memcpy row has no peer"))
 }
 
 /// An 8-byte slot per direction signalled by a shmkit [`Event`]: the wake

@@ -193,6 +193,7 @@ pub fn registry() -> Vec<Entry> {
             .spinning()
             .floor_for(Stream)
             .describe("bare SPSC ring in shared memory, copy in and out, cached indices"),
+        super::shm::memcpy_entry(),
         // The kernel.
         Entry::of::<Pipe>("pipe", "block").describe("two pipes, read/write, poll() when it would block"),
         Entry::of::<UnixStream>("unix-stream", "block").describe("socketpair(SOCK_STREAM)"),

@@ -232,7 +232,14 @@ impl Rx {
 
     pub(crate) fn recv_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Vec<u8>, ByteRecvError> {
         let r = self.next_until(seg, deadline)?;
-        let v = self.payload(r).to_vec();
+        let payload = self.payload(r);
+        let mut v = Vec::with_capacity(payload.len());
+        // SAFETY: `v` has room for the payload, which the copy initializes
+        // whole before the length is set.
+        unsafe {
+            crate::copy::copy(payload.as_ptr(), v.as_mut_ptr(), payload.len());
+            v.set_len(payload.len());
+        }
         self.done(r);
         Ok(v)
     }
@@ -247,7 +254,7 @@ impl Rx {
         if r.len > buf.len() {
             return Err(ByteRecvError::BufferTooSmall { len: r.len });
         }
-        buf[..r.len].copy_from_slice(self.payload(r));
+        crate::copy::copy_slice(&mut buf[..r.len], self.payload(r));
         self.done(r);
         Ok(r.len)
     }

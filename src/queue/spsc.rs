@@ -526,7 +526,7 @@ impl Producer {
         }
         // SAFETY: r was just reserved by us, inside the ring; we copy at
         // most its length.
-        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), self.ring.at(r.off), msg.len().min(r.len)) };
+        unsafe { crate::copy::copy(msg.as_ptr(), self.ring.at(r.off), msg.len().min(r.len)) };
     }
 
     /// Shrinks the last reservation `r` to `len` bytes (`len <= r.len`).
