@@ -359,30 +359,43 @@ fn killed_sender_disconnects_receivers() {
 
 #[test]
 fn join_waits_for_task_done_across_processes() {
-    let names = Names::new("q-join", 1);
-    let name = names.get(0).to_owned();
+    let names = Names::new("q-join", 2);
+    let (name, spsc_name) = (names.get(0).to_owned(), names.get(1).to_owned());
     watchdog(Duration::from_secs(60), "join", move || {
-        let q = Queue::<u64>::create_joinable(&name, 16).unwrap();
-        let tx = q.sender().unwrap();
-        for i in 0..10 {
-            tx.send(i).unwrap();
+        for (name, spsc) in [(&name, false), (&spsc_name, true)] {
+            let q = if spsc {
+                Queue::<u64>::create_spsc_joinable(name, 16).unwrap()
+            } else {
+                Queue::<u64>::create_joinable(name, 16).unwrap()
+            };
+            let tx = q.sender().unwrap();
+            // A batch counts each of its messages.
+            tx.send_batch(&[0, 1, 2, 3]).unwrap();
+            for i in 4..10 {
+                tx.send(i).unwrap();
+            }
+            assert_eq!(q.unfinished(), 10, "spsc: {spsc}");
+            assert!(!q.join_timeout(Duration::from_millis(20)), "nothing was marked done yet");
+            let worker = Child::spawn("work", &[name, "10"]);
+            let t0 = Instant::now();
+            q.join();
+            eprintln!("join (spsc: {spsc}) returned {:?} after the worker started", t0.elapsed());
+            assert_eq!(q.unfinished(), 0);
+            worker.expect_success(Duration::from_secs(30));
+            // One task_done too many is an error, as in Python.
+            assert_eq!(q.receiver().unwrap().task_done(), Err(shmkit::TaskDoneError));
         }
-        assert_eq!(q.unfinished(), 10);
-        assert!(!q.join_timeout(Duration::from_millis(20)), "nothing was marked done yet");
-        let worker = Child::spawn("work", &[&name, "10"]);
-        let t0 = Instant::now();
-        q.join();
-        eprintln!("join returned {:?} after the worker started", t0.elapsed());
-        assert_eq!(q.unfinished(), 0);
-        worker.expect_success(Duration::from_secs(30));
-        // One task_done too many is an error, as in Python.
-        assert_eq!(q.receiver().unwrap().task_done(), Err(shmkit::TaskDoneError));
         // A plain queue is never joinable.
-        let plain = Names::new("q-plain", 1);
-        let p = Queue::<u64>::create(plain.get(0), 4).unwrap();
-        p.sender().unwrap().send(1).unwrap();
-        p.join();
-        assert_eq!(p.receiver().unwrap().task_done(), Err(shmkit::TaskDoneError));
+        let plain = Names::new("q-plain", 2);
+        for (i, p) in
+            [Queue::<u64>::create(plain.get(0), 4), Queue::<u64>::create_spsc(plain.get(1), 4)].into_iter().enumerate()
+        {
+            let p = p.unwrap();
+            p.sender().unwrap().send(1).unwrap();
+            assert_eq!(p.unfinished(), 0, "plain queue {i}");
+            p.join();
+            assert_eq!(p.receiver().unwrap().task_done(), Err(shmkit::TaskDoneError));
+        }
     });
 }
 

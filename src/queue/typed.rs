@@ -407,6 +407,17 @@ impl<T: Pod> Queue<T> {
         Self::create_inner(name, capacity, &OpenOptions::default(), ObjectKind::Queue, JOINABLE)
     }
 
+    /// A [single-producer queue](Queue::create_spsc) that tracks delivery
+    /// like [`Queue::create_joinable`]. The count costs the sender one
+    /// shared atomic add per message, or per batch with
+    /// [`Sender::send_batch`].
+    ///
+    /// # Errors
+    /// As [`Queue::create`].
+    pub fn create_spsc_joinable(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::create_inner(name, capacity, &OpenOptions::default(), ObjectKind::SpscQueue, JOINABLE)
+    }
+
     fn create_inner(
         name: &str,
         capacity: usize,
