@@ -109,6 +109,17 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             std::thread::sleep(Duration::from_secs(600));
             0
         }
+        "spsc-drain" => {
+            let q = Queue::<u64>::open(&args[0]).expect("open queue");
+            let rx = q.receiver().expect("the receiving end");
+            say("READY");
+            loop {
+                match rx.recv() {
+                    Ok(v) => say(&format!("GOT {v}")),
+                    Err(_) => return 1,
+                }
+            }
+        }
         "spsc-flood" => {
             let q = Queue::<[u64; 4]>::open(&args[0]).expect("open queue");
             let from: u64 = args[1].parse().expect("from");
@@ -483,6 +494,69 @@ fn single_producer_queue_delivers_in_order_and_holds_its_ends() {
         while tx.try_send(1).is_ok() {}
         assert_eq!(q.len(), q.capacity());
         assert_eq!(tx.try_send(9), Err(TrySendError::Full(9)));
+    });
+}
+
+/// A single-producer queue's receivers killed at random points: each
+/// successor goes on where the dead one's received messages end. A message
+/// is never delivered twice, and the only one that can go missing is the
+/// one a receiver had in hand when it died (received, not yet reported).
+#[test]
+fn single_producer_receivers_killed_at_random_points_resume_in_order() {
+    let rounds: u64 = std::env::var("SHMKIT_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000) / 20;
+    let names = Names::new("q-spsc-rcrash", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60 + rounds), "spsc receiver kills", move || {
+        let q = Queue::<u64>::create_spsc(&name, 64).unwrap();
+        let tx = q.sender().unwrap();
+        let mut sent = 0u64;
+        let top_up = |sent: &mut u64| {
+            while tx.try_send(*sent).is_ok() {
+                *sent += 1;
+            }
+        };
+        let (mut next, mut slack) = (0u64, 0u64);
+        let check = |got: &[u64], next: &mut u64, slack: &mut u64| {
+            if let Some(&first) = got.first() {
+                assert!(first >= *next, "message {first} delivered again (next was {next})");
+                assert!(first <= *next + *slack, "messages {next}..{first} lost (at most {slack} in dead hands)");
+                for w in got.windows(2) {
+                    assert_eq!(w[1], w[0] + 1, "out of order or lost: {got:?}");
+                }
+                *next = got[got.len() - 1] + 1;
+                *slack = 0;
+            }
+        };
+        for round in 0..rounds {
+            top_up(&mut sent);
+            let mut child = Child::spawn_piped("spsc-drain", &[&name]);
+            child.expect_line("READY");
+            let mut got = Vec::new();
+            for _ in 0..mix(round) % 150 {
+                let line = child.read_line();
+                got.push(line.strip_prefix("GOT ").and_then(|v| v.parse().ok()).expect("a GOT line"));
+                top_up(&mut sent);
+            }
+            child.signal(libc::SIGKILL);
+            // The lines it wrote before it died.
+            loop {
+                let line = child.read_line();
+                let Some(v) = line.strip_prefix("GOT ") else { break };
+                got.push(v.parse().expect("a number"));
+            }
+            assert_eq!(child.wait(Duration::from_secs(10)), None, "killed by the signal");
+            check(&got, &mut next, &mut slack);
+            slack += 1;
+        }
+        // A last receiver takes the rest, whole and in order.
+        let rx = q.receiver().unwrap();
+        let mut rest = Vec::new();
+        while let Ok(v) = rx.try_recv() {
+            rest.push(v);
+        }
+        check(&rest, &mut next, &mut slack);
+        assert!(next <= sent && sent - next <= slack, "received up to {next} of {sent}");
+        eprintln!("{rounds} receiver kills, {sent} messages");
     });
 }
 
