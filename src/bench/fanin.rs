@@ -14,10 +14,14 @@
 //! sent and the sequence sums to `0 + 1 + … + (sent - 1)`: every message
 //! arrived exactly once.
 //!
-//! With two pinned CPUs the senders run on the measuring side's CPU (which
-//! only sleeps meanwhile) and the receivers on the other; on one CPU
-//! nothing is pinned. Four processes share two CPUs, so the wait strategy
-//! is adaptive, never a pure spin.
+//! With two pinned CPUs each CPU runs one sender and one receiver (sender 0
+//! and receiver 0 share the measuring side's CPU, which only sleeps
+//! meanwhile; sender 1 and receiver 1 the peer CPU). Both senders on one
+//! CPU and both receivers on the other measured several times slower and
+//! far noisier here (presumably a sender preempted between claiming a slot
+//! and publishing it holds up the receivers until its CPU comes back).
+//! On one CPU nothing is pinned. Four processes share two CPUs, so the
+//! wait strategy is adaptive, never a pure spin.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -83,7 +87,7 @@ pub fn entry() -> Entry {
         .patterns(&[Pattern::Stream])
         .describe(
             "one Queue<u64> (MPMC), 2 sender processes and 2 receiver processes, total msgs/s \
-             (senders pinned to the first CPU, receivers to the second)",
+             (one sender and one receiver pinned to each CPU)",
         )
 }
 
@@ -131,11 +135,9 @@ fn measure_fanin(s: &mut Session, entry: &Entry, ctx: &Ctx) -> io::Result<Outcom
     let (min, max) = (plan.min.max(1) as u64, (plan.max as u64).min(SEQ_MASK));
     let mut peers = Vec::with_capacity(PEERS.len());
     for (role, id) in PEERS {
-        let cpu = match s.cpus {
-            Some((a, _)) if role == Role::Send => a.to_string(),
-            Some((_, b)) => b.to_string(),
-            None => "-".to_owned(),
-        };
+        // Sender 0 and receiver 0 on the first CPU, the others on the
+        // second (see the module docs).
+        let cpu = s.cpus.map_or("-".to_owned(), |(a, b)| if id == 0 { a } else { b }.to_string());
         let mut args = names.to_vec();
         args.extend([done_name.clone(), role.name().into(), id.to_string(), cpu, min.to_string(), max.to_string()]);
         let peer = s.spawn_peer(entry, ctx, Handoff { args, fds: Vec::new() });
@@ -180,7 +182,7 @@ fn run(ctl: &Control, go: &Event, done: &Event, budget: Duration, peers: &mut [P
         }
         for (peer, who) in peers.iter_mut().zip(PEERS) {
             if peer.failed() {
-                let e = io::Error::new(io::ErrorKind::BrokenPipe, format!("{} exited", label(who)));
+                let e = io::Error::new(io::ErrorKind::BrokenPipe, format!("{} exited with a failure", label(who)));
                 return Err(peer.explain(e));
             }
         }
