@@ -118,6 +118,9 @@ fn every_transport_gives_sane_numbers() {
         for (t, w) in [("shmkit-event", "park"), ("shmkit-semaphore", "adaptive"), ("raw-sem_t", "block")] {
             assert!(has(t, w, "pingpong"), "no {t}/{w} wake row; stderr:\n{stderr}");
         }
+        // Two senders and two receivers on one queue: streaming, 8 B only.
+        assert!(has("shmkit-queue-2x2", "adaptive", "stream"), "no shmkit-queue-2x2 row; stderr:\n{stderr}");
+        assert!(!has("shmkit-queue-2x2", "adaptive", "pingpong"), "shmkit-queue-2x2 streams only");
         // The copy bandwidth: streaming only, in the measuring process.
         assert!(has("raw-memcpy", "-", "stream") && !has("raw-memcpy", "-", "pingpong"), "raw-memcpy rows");
         for p in ["shmkit-mutex", "raw-pthread-mutex", "shmkit-semaphore", "raw-sem_t"] {
@@ -247,6 +250,42 @@ fn a_dying_peer_gives_a_note_not_a_hang() {
         assert!(json["results"].as_array().is_some_and(|r| r.is_empty()), "no row can complete: {json}");
         assert!(stderr.contains("Notes:") && stderr.contains("raw-flag/spin pingpong"), "stderr:\n{stderr}");
         assert!(stderr.contains("pipe/block stream"), "stderr:\n{stderr}");
+    });
+}
+
+#[test]
+fn the_two_by_two_queue_row_runs_alone_and_fails_cleanly() {
+    watchdog(LIMIT, "shmkit-queue-2x2 runs", || {
+        let out = shmkit(&["bench", "--iters", "2000", "--size", "8,64", "--filter", "2x2", "--no-python", "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let rows = check_rows(&json);
+        assert_eq!(rows.len(), 1, "one row (8 B, stream): {rows:?}");
+        let row = &rows[0];
+        assert_eq!(
+            (&row["transport"], &row["wait"], &row["pattern"]),
+            (&"shmkit-queue-2x2".into(), &"adaptive".into(), &"stream".into())
+        );
+        assert_eq!(row["size"], 8);
+        assert!(!stderr.contains("Notes:"), "stderr:\n{stderr}");
+
+        // A sender that dies mid-run fails the row with a note, never a hang,
+        // and the other three peers are gone with it.
+        let out = Command::new(env!("CARGO_BIN_EXE_shmkit"))
+            .args(["bench", "--iters", "100000", "--size", "8", "--filter", "2x2", "--no-python", "--json"])
+            .env(shmkit::bench::DIE_AFTER_VAR, "50")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run shmkit");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert!(json["results"].as_array().is_some_and(|r| r.is_empty()), "the row cannot complete: {json}");
+        assert!(
+            stderr.contains("shmkit-queue-2x2/adaptive stream") && stderr.contains("sender 1"),
+            "stderr:\n{stderr}"
+        );
     });
 }
 

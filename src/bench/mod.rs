@@ -18,6 +18,7 @@
 //! [`registry`] (see the [`transport`] module docs to add one).
 
 mod bytes;
+mod fanin;
 mod filter;
 #[cfg(feature = "peers")]
 mod iceoryx2;

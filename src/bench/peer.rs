@@ -77,6 +77,12 @@ impl Peer {
         text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(": {}", l.trim())).unwrap_or_default()
     }
 
+    /// Whether the peer has exited with a failure (its status stays for
+    /// [`Peer::finish`]).
+    pub(crate) fn failed(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(Some(status))) if !status.success())
+    }
+
     /// Adds what the peer said about a failure to `e`.
     pub(crate) fn explain(&mut self, e: io::Error) -> io::Error {
         if e.kind() == io::ErrorKind::Interrupted {

@@ -206,6 +206,7 @@ pub fn registry() -> Vec<Entry> {
         super::queue::entry("spin").spinning(),
         super::queue::entry("adaptive"),
         super::queue::entry("park"),
+        super::fanin::entry(),
         Entry::of::<ShmkitEvent>("shmkit-event", "adaptive")
             .sizes(&[8])
             .patterns(&[PingPong])
