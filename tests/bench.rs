@@ -234,20 +234,30 @@ fn sigint_kills_the_peer_and_removes_every_segment() {
     });
 }
 
+/// Runs `shmkit bench --iters ARGS… --no-python --json` with peers that
+/// exit after `die_after` messages: it must still exit 0, with no row (none
+/// can complete). Returns the table output (stderr).
+fn run_with_dying_peer(args: &[&str], die_after: u32) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_shmkit"))
+        .args(["bench", "--iters"])
+        .args(args)
+        .args(["--no-python", "--json"])
+        .env(shmkit::bench::DIE_AFTER_VAR, die_after.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run shmkit");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(json["results"].as_array().is_some_and(|r| r.is_empty()), "no row can complete: {json}");
+    stderr
+}
+
 #[test]
 fn a_dying_peer_gives_a_note_not_a_hang() {
     watchdog(LIMIT, "run with dying peers", || {
-        let out = Command::new(env!("CARGO_BIN_EXE_shmkit"))
-            .args(["bench", "--iters", "100", "--size", "64", "--filter", "raw-flag,pipe,shmkit-queue/spin,eventfd"])
-            .args(["--no-python", "--json"])
-            .env(shmkit::bench::DIE_AFTER_VAR, "5")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run shmkit");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
-        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        assert!(json["results"].as_array().is_some_and(|r| r.is_empty()), "no row can complete: {json}");
+        let stderr =
+            run_with_dying_peer(&["100", "--size", "64", "--filter", "raw-flag,pipe,shmkit-queue/spin,eventfd"], 5);
         assert!(stderr.contains("Notes:") && stderr.contains("raw-flag/spin pingpong"), "stderr:\n{stderr}");
         assert!(stderr.contains("pipe/block stream"), "stderr:\n{stderr}");
     });
@@ -272,16 +282,7 @@ fn the_two_by_two_queue_row_runs_alone_and_fails_cleanly() {
 
         // A sender that dies mid-run fails the row with a note, never a hang,
         // and the other three peers are gone with it.
-        let out = Command::new(env!("CARGO_BIN_EXE_shmkit"))
-            .args(["bench", "--iters", "100000", "--size", "8", "--filter", "2x2", "--no-python", "--json"])
-            .env(shmkit::bench::DIE_AFTER_VAR, "50")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run shmkit");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
-        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        assert!(json["results"].as_array().is_some_and(|r| r.is_empty()), "the row cannot complete: {json}");
+        let stderr = run_with_dying_peer(&["100000", "--size", "8", "--filter", "2x2"], 50);
         assert!(
             stderr.contains("shmkit-queue-2x2/adaptive stream") && stderr.contains("sender 1"),
             "stderr:\n{stderr}"

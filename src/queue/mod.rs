@@ -17,6 +17,19 @@ pub use typed::{Queue, Receiver, Sender};
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub use ring::fuzz_ring;
+
+/// Test support: fills `buf` with pseudo-random bytes (xorshift64 from
+/// `state`) and returns the last state word.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn fill_random(buf: &mut [u8], state: &mut u64) -> u64 {
+    for b in buf.iter_mut() {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *b = *state as u8;
+    }
+    *state
+}
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub use spsc::fuzz_byte_ring;

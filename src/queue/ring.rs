@@ -442,21 +442,23 @@ impl<'a, T: Copy> Ring<'a, T> {
     }
 }
 
+/// Test support: a fresh ring of `cap` slots of `u64`.
+#[cfg(test)]
+fn ring_state(cap: usize) -> (QueueState, Vec<Slot<u64>>) {
+    let state = QueueState {
+        tail: Index { pos: AtomicU64::new(0) },
+        head: Index { pos: AtomicU64::new(0) },
+        waits: Waits::new(),
+    };
+    let slots =
+        (0..cap).map(|i| Slot { state: AtomicU64::new(pack(i as u64, FREE)), data: UnsafeCell::new(0) }).collect();
+    (state, slots)
+}
+
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
     use loom::sync::Arc;
-
-    fn ring_state(cap: usize) -> (QueueState, Vec<Slot<u64>>) {
-        let state = QueueState {
-            tail: Index { pos: AtomicU64::new(0) },
-            head: Index { pos: AtomicU64::new(0) },
-            waits: Waits::new(),
-        };
-        let slots =
-            (0..cap).map(|i| Slot { state: AtomicU64::new(pack(i as u64, FREE)), data: UnsafeCell::new(0) }).collect();
-        (state, slots)
-    }
 
     struct Model {
         state: QueueState,
@@ -659,17 +661,6 @@ pub fn fuzz_ring(data: &[u8]) {
 mod tests {
     use super::*;
 
-    fn ring_state(cap: usize) -> (QueueState, Vec<Slot<u64>>) {
-        let state = QueueState {
-            tail: Index { pos: AtomicU64::new(0) },
-            head: Index { pos: AtomicU64::new(0) },
-            waits: Waits::new(),
-        };
-        let slots =
-            (0..cap).map(|i| Slot { state: AtomicU64::new(pack(i as u64, FREE)), data: UnsafeCell::new(0) }).collect();
-        (state, slots)
-    }
-
     /// The single-producer path: the producer waits for the consumer's
     /// published head, not its reads; successors resume past published
     /// messages, and messages taken without a published head come again.
@@ -707,15 +698,10 @@ mod tests {
     /// endless loop.
     #[test]
     fn random_ring_states_never_panic() {
-        let mut x = 0x0fed_cba9_8765_4321u64;
+        let mut seed = 0x0fed_cba9_8765_4321u64;
         let mut data = [0u8; 19 + 8 * 16];
         for round in 0..20_000 {
-            for b in data.iter_mut() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
-            }
+            let x = crate::queue::fill_random(&mut data, &mut seed);
             // Half the rounds: small indices and plausible slot states.
             if round % 2 == 0 {
                 for i in 0..18 {

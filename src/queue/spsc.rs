@@ -863,15 +863,10 @@ mod tests {
     /// too (the fuzz crate explores far more).
     #[test]
     fn random_ring_states_never_panic() {
-        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut seed = 0x1234_5678_9abc_def0u64;
         let mut data = vec![0u8; 26 + 512];
         for round in 0..20_000 {
-            for b in data.iter_mut() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
-            }
+            let x = crate::queue::fill_random(&mut data, &mut seed);
             // Half the rounds: plausible records, so deeper paths run.
             if round % 2 == 0 {
                 for (i, chunk) in data[26..].chunks_mut(8).enumerate() {
