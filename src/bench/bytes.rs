@@ -6,26 +6,14 @@ use std::io;
 use std::os::fd::OwnedFd;
 
 use super::link::{Link, Patience, SLICE};
-use super::transport::{Ctx, Handoff, Transport};
+use super::transport::{Ctx, Handoff, Transport, err, strategy};
 use crate::queue::{ByteRecvError, ByteSendError};
-use crate::{ByteQueue, ByteReceiver, ByteSender, Connection, OpenOptions, Pipe, WaitStrategy};
+use crate::{ByteQueue, ByteReceiver, ByteSender, Connection, OpenOptions, Pipe};
 
 /// Bytes of ring per direction: 1 MiB, or room for four of the largest
 /// messages.
 fn ring_bytes(size: usize) -> usize {
     (1 << 20).max(4 * (size + 8))
-}
-
-fn err(e: crate::Error) -> io::Error {
-    io::Error::other(e.to_string())
-}
-
-fn strategy(wait: &str) -> WaitStrategy {
-    match wait {
-        "spin" => WaitStrategy::Spin,
-        "park" => WaitStrategy::Park,
-        _ => WaitStrategy::Adaptive,
-    }
 }
 
 fn gone() -> io::Error {

@@ -28,9 +28,9 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
-use super::link::{DIE_AFTER_VAR, Patience, SLICE, STALL, Stream};
+use super::link::{DIE_AFTER_VAR, Patience, SLICE, STALL, Stream, bad};
 use super::peer::Peer;
-use super::transport::{Ctx, Entry, Handoff, Outcome};
+use super::transport::{Ctx, Entry, Handoff, Outcome, err};
 use super::{Pattern, Session};
 use crate::queue::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::{Event, Queue, Segment, WaitStrategy};
@@ -70,14 +70,6 @@ fn progress_word(r: usize) -> usize {
 
 fn count_word(r: usize, s: usize) -> usize {
     RESULTS + 4 * r + 2 * s
-}
-
-fn err(e: crate::Error) -> io::Error {
-    io::Error::other(e.to_string())
-}
-
-fn bad(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
 /// The registry entry: streaming, 8-byte messages only.

@@ -153,7 +153,7 @@ fn seq_of(msg: &[u8]) -> u64 {
     u64::from_le_bytes(b)
 }
 
-fn bad(what: String) -> io::Error {
+pub(crate) fn bad(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
 

@@ -9,6 +9,7 @@ use std::io;
 use std::time::Instant;
 
 use super::link::Plan;
+use super::transport::err;
 use super::{Record, Session};
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, Spec};
@@ -26,10 +27,6 @@ pub const NAMES: &[&str] = &["shmkit-mutex", "raw-pthread-mutex", "shmkit-semaph
 /// crate's mutex, a peer).
 #[cfg(feature = "peers")]
 pub const NAMES: &[&str] = &["shmkit-mutex", "raw-pthread-mutex", "raw-sync-mutex", "shmkit-semaphore", "raw-sem_t"];
-
-fn err(e: crate::Error) -> io::Error {
-    io::Error::other(e.to_string())
-}
 
 fn failed(what: &str) -> io::Error {
     io::Error::other(format!("{what} failed"))

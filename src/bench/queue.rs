@@ -12,17 +12,13 @@ use std::io;
 use std::os::fd::OwnedFd;
 
 use super::link::{Link, Patience, SLICE};
-use super::transport::{Ctx, Entry, Handoff, Outcome, Transport, measure, serve_peer};
+use super::transport::{Ctx, Entry, Handoff, Outcome, Transport, err, measure, serve_peer, strategy};
 use super::{KIB, MIB, Session};
 use crate::queue::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use crate::{Queue, Receiver, Sender, WaitStrategy};
+use crate::{Queue, Receiver, Sender};
 
 /// Bytes of queue space per direction.
 const QUEUE_BYTES: usize = 1 << 20;
-
-fn err(e: crate::Error) -> io::Error {
-    io::Error::other(e.to_string())
-}
 
 fn disconnected() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "queue disconnected: the peer has gone")
@@ -52,14 +48,6 @@ pub struct QueueLink<const N: usize, const M: u8> {
     received: usize,
     taken: usize,
     _queues: [Queue<[u8; N]>; 2],
-}
-
-fn strategy(wait: &str) -> WaitStrategy {
-    match wait {
-        "spin" => WaitStrategy::Spin,
-        "park" => WaitStrategy::Park,
-        _ => WaitStrategy::Adaptive,
-    }
 }
 
 impl<const N: usize, const M: u8> QueueOf<N, M> {

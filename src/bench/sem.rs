@@ -7,14 +7,10 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::link::{Link, Patience, SLICE};
-use super::transport::{Ctx, Handoff, Transport};
+use super::transport::{Ctx, Handoff, Transport, err, strategy};
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, Spec};
-use crate::{Segment, Semaphore, WaitStrategy, sys};
-
-fn err(e: crate::Error) -> io::Error {
-    io::Error::other(e.to_string())
-}
+use crate::{Segment, Semaphore, sys};
 
 fn arg(args: &[String], i: usize) -> io::Result<&str> {
     args.get(i).map(String::as_str).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing peer argument"))
@@ -34,10 +30,6 @@ pub struct ShmkitSemLink {
     theirs: Semaphore,
     slots: Segment<[AtomicU64; 2]>,
     out: usize,
-}
-
-fn strategy(wait: &str) -> WaitStrategy {
-    if wait == "park" { WaitStrategy::Park } else { WaitStrategy::Adaptive }
 }
 
 impl Transport for ShmkitSem {

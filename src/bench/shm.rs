@@ -7,11 +7,11 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::link::{Link, Patience, SLICE};
-use super::transport::{Ctx, Entry, Handoff, Outcome, Transport};
+use super::transport::{Ctx, Entry, Handoff, Outcome, Transport, err, strategy};
 use super::{Pattern, Session};
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, Spec};
-use crate::{Event, Segment, WaitStrategy};
+use crate::{Event, Segment};
 
 /// Bytes of ring space per direction that `raw-ring` aims for (as much as
 /// the eventfd ring and shmkit-queue get).
@@ -21,10 +21,6 @@ const RING_SLOTS: usize = 4096;
 
 /// Type tag of the bench rings' segments (their fingerprint).
 struct BenchRing;
-
-fn err(e: crate::Error) -> io::Error {
-    io::Error::other(e.to_string())
-}
 
 /// The largest power of two at most `n` (at least 1).
 fn floor_pow2(n: usize) -> usize {
@@ -340,14 +336,6 @@ pub struct EventLink {
     theirs: Event,
     slots: Segment<[AtomicU64; 2]>,
     out: usize,
-}
-
-fn strategy(wait: &str) -> WaitStrategy {
-    match wait {
-        "spin" => WaitStrategy::Spin,
-        "park" => WaitStrategy::Park,
-        _ => WaitStrategy::Adaptive,
-    }
 }
 
 impl Transport for ShmkitEvent {

@@ -22,6 +22,21 @@ use std::os::fd::OwnedFd;
 use super::link::{Link, PingPong, Stream};
 use super::{Pattern, Session};
 
+/// A shmkit error as the harness's error type.
+pub(crate) fn err(e: crate::Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// The wait strategy of a registry entry's wait column (`spin`, `park`;
+/// anything else is adaptive).
+pub(crate) fn strategy(wait: &str) -> crate::WaitStrategy {
+    match wait {
+        "spin" => crate::WaitStrategy::Spin,
+        "park" => crate::WaitStrategy::Park,
+        _ => crate::WaitStrategy::Adaptive,
+    }
+}
+
 /// What a transport needs to know to make one channel.
 #[derive(Debug, Clone)]
 pub struct Ctx {
