@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use super::link::{DIE_AFTER_VAR, Patience, SLICE, STALL, Stream, bad};
 use super::peer::Peer;
+use super::queue::{recv_patiently, send_patiently};
 use super::transport::{Ctx, Entry, Handoff, Outcome, err};
 use super::{Pattern, Session};
-use crate::queue::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::{Event, Queue, Segment, WaitStrategy};
 
 /// Queue capacity in messages.
@@ -287,7 +287,6 @@ fn send_all(tx: &crate::Sender<u64>, ctl: &Control, id: usize, min: u64, max: u6
     // Test hook: sender 1 dies after this many messages.
     let die_after: Option<u64> =
         if id == 1 { std::env::var(DIE_AFTER_VAR).ok().and_then(|v| v.parse().ok()) } else { None };
-    let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "queue disconnected: every receiver has gone");
     let mut n = 0u64;
     while n < max {
         if die_after == Some(n) {
@@ -296,23 +295,7 @@ fn send_all(tx: &crate::Sender<u64>, ctl: &Control, id: usize, min: u64, max: u6
         if n % STOP_EVERY == 0 && n >= min && ctl[STOP].load(Ordering::Relaxed) != 0 {
             break;
         }
-        let mut v = match tx.try_send(tag | n) {
-            Ok(()) => {
-                n += 1;
-                continue;
-            }
-            Err(TrySendError::Full(v)) => v,
-            Err(TrySendError::Disconnected(_)) => return Err(gone()),
-        };
-        let mut p = Patience::new();
-        loop {
-            match tx.send_timeout(v, SLICE) {
-                Ok(()) => break,
-                Err(SendTimeoutError::Timeout(back)) => v = back,
-                Err(SendTimeoutError::Disconnected(_)) => return Err(gone()),
-            }
-            p.check()?;
-        }
+        send_patiently(tx, tag | n)?;
         n += 1;
     }
     Ok(n)
@@ -326,25 +309,7 @@ fn recv_all(rx: &crate::Receiver<u64>, ctl: &Control, id: usize) -> io::Result<[
     // The lowest sequence each sender may send next.
     let mut floor = [0u64; SENDERS];
     let mut total = 0u64;
-    loop {
-        let v = match rx.try_recv() {
-            Ok(v) => v,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                let mut p = Patience::new();
-                let got = loop {
-                    match rx.recv_timeout(SLICE) {
-                        Ok(v) => break Some(v),
-                        Err(RecvTimeoutError::Timeout) => p.check()?,
-                        Err(RecvTimeoutError::Disconnected) => break None,
-                    }
-                };
-                match got {
-                    Some(v) => v,
-                    None => break,
-                }
-            }
-        };
+    while let Some(v) = recv_patiently(rx)? {
         let (s, seq) = ((v >> ID_SHIFT) as usize, v & SEQ_MASK);
         if s >= SENDERS {
             return Err(bad(format!("received {v:#x}: no sender {s}")));

@@ -11,6 +11,8 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
+use bytemuck::Pod;
+
 use super::link::{Link, Patience, SLICE};
 use super::transport::{Ctx, Entry, Handoff, Outcome, Transport, err, measure, serve_peer, strategy};
 use super::{KIB, MIB, Session};
@@ -127,20 +129,7 @@ impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
             self.queued += 1;
             return if self.queued == BATCH { self.flush() } else { Ok(()) };
         }
-        let mut v = match self.tx.try_send(v) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Full(v)) => v,
-            Err(TrySendError::Disconnected(_)) => return Err(disconnected()),
-        };
-        let mut p = Patience::new();
-        loop {
-            match self.tx.send_timeout(v, SLICE) {
-                Ok(()) => return Ok(()),
-                Err(SendTimeoutError::Timeout(back)) => v = back,
-                Err(SendTimeoutError::Disconnected(_)) => return Err(disconnected()),
-            }
-            p.check()?;
-        }
+        send_patiently(&self.tx, v)
     }
 
     #[inline]
@@ -151,22 +140,48 @@ impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
             buf.copy_from_slice(&self.take_batched()?);
             return Ok(());
         }
-        let v = match self.rx.try_recv() {
-            Ok(v) => v,
-            Err(TryRecvError::Disconnected) => return Err(disconnected()),
-            Err(TryRecvError::Empty) => {
-                let mut p = Patience::new();
-                loop {
-                    match self.rx.recv_timeout(SLICE) {
-                        Ok(v) => break v,
-                        Err(RecvTimeoutError::Timeout) => p.check()?,
-                        Err(RecvTimeoutError::Disconnected) => return Err(disconnected()),
-                    }
-                }
-            }
-        };
+        let v = recv_patiently(&self.rx)?.ok_or_else(disconnected)?;
         buf.copy_from_slice(&v);
         Ok(())
+    }
+}
+
+/// Sends `v`, waiting in slices of [`SLICE`] while the queue is full, so
+/// that a hung peer or Ctrl-C ends the wait.
+#[inline]
+pub(crate) fn send_patiently<T: Pod>(tx: &Sender<T>, v: T) -> io::Result<()> {
+    let mut v = match tx.try_send(v) {
+        Ok(()) => return Ok(()),
+        Err(TrySendError::Full(v)) => v,
+        Err(TrySendError::Disconnected(_)) => return Err(disconnected()),
+    };
+    let mut p = Patience::new();
+    loop {
+        match tx.send_timeout(v, SLICE) {
+            Ok(()) => return Ok(()),
+            Err(SendTimeoutError::Timeout(back)) => v = back,
+            Err(SendTimeoutError::Disconnected(_)) => return Err(disconnected()),
+        }
+        p.check()?;
+    }
+}
+
+/// Receives a message, waiting in slices of [`SLICE`] while the queue is
+/// empty; `None` once every sender has gone.
+#[inline]
+pub(crate) fn recv_patiently<T: Pod>(rx: &Receiver<T>) -> io::Result<Option<T>> {
+    match rx.try_recv() {
+        Ok(v) => return Ok(Some(v)),
+        Err(TryRecvError::Disconnected) => return Ok(None),
+        Err(TryRecvError::Empty) => {}
+    }
+    let mut p = Patience::new();
+    loop {
+        match rx.recv_timeout(SLICE) {
+            Ok(v) => return Ok(Some(v)),
+            Err(RecvTimeoutError::Timeout) => p.check()?,
+            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+        }
     }
 }
 
