@@ -625,8 +625,7 @@ impl<T: Pod> Sender<T> {
                 continue;
             }
             // Full: let the receiver have what is published, then wait.
-            ring.index(true).store(cur.next.get(), Ordering::Release);
-            sh.wake(End::Receiver);
+            cur.publish(&ring, sh);
             if self.put(v, Deadline::Never).is_err() {
                 if sh.joinable() {
                     for _ in i..values.len() {
@@ -636,8 +635,7 @@ impl<T: Pod> Sender<T> {
                 return Err(SendError::Disconnected(i));
             }
         }
-        ring.index(true).store(cur.next.get(), Ordering::Release);
-        sh.wake(End::Receiver);
+        cur.publish(&ring, sh);
         Ok(())
     }
 
@@ -767,9 +765,7 @@ impl<T: Pod> Sender<T> {
         let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
         loop {
             if cur.put(&ring, value) {
-                // Release: len() and a successor's resume_put see it.
-                ring.index(true).store(cur.next.get(), Ordering::Release);
-                sh.wake(End::Receiver);
+                cur.publish(&ring, sh);
                 return Ok(());
             }
             let pos = cur.next.get();
@@ -801,6 +797,14 @@ impl SendCursor {
             self.next.set(pos.wrapping_add(1));
         }
         done
+    }
+
+    /// Stores the tail up to here (Release: `len()` and a successor's
+    /// `resume_put` see the messages) and wakes the receiver if it sleeps.
+    #[inline]
+    fn publish<T: Pod>(&self, ring: &Ring<'_, T>, sh: &Shared<T>) {
+        ring.index(true).store(self.next.get(), Ordering::Release);
+        sh.wake(End::Receiver);
     }
 }
 
