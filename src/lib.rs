@@ -65,6 +65,7 @@ pub(crate) mod copy;
 mod error;
 #[doc(hidden)]
 pub mod failpoint;
+mod handle;
 pub mod name;
 mod pipe;
 mod primitive;
@@ -76,6 +77,10 @@ mod value;
 mod wait;
 
 pub mod inspect;
+
+/// The crate shmkit's element types build on ([`bytemuck::Pod`]), so that
+/// users need not pin a version of it themselves.
+pub use bytemuck;
 
 pub use array::{Array, ArrayGuard, IndexOutOfBounds};
 pub use atomic::{Atomic, AtomicInt};

@@ -1,14 +1,13 @@
 //! [`Value<T>`]: one `T: Pod` shared by name, with its own robust lock.
 
 use std::fmt;
-use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::error::Error;
-use crate::segment::OpenOptions;
-use crate::segment::header::ObjectKind;
-use crate::sync::mutex::{LockResult, LockedCell, MutexGuard, TryLockError, TryLockResult};
+use crate::handle::{Handle, SegmentState, handle_api};
+use crate::segment::ShmSafe;
+use crate::segment::header::{Fingerprint, ObjectKind};
+use crate::sync::mutex::{LockResult, MutexCell, MutexGuard, TryLockResult, lock_forms};
 use crate::wait::Deadline;
 
 /// Guard of a [`Value`]'s lock: `DerefMut<Target = T>`.
@@ -34,63 +33,52 @@ pub type ValueGuard<'a, T> = MutexGuard<'a, T>;
 /// assert_eq!(w.load(), 5.0);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Value<T: Pod>(LockedCell<T>);
+pub struct Value<T: Pod>(Handle<ValueCell<T>>);
+
+/// A [`Value`]'s state: a [`MutexCell`] stored as an object of its own kind.
+#[repr(transparent)]
+pub(crate) struct ValueCell<T>(MutexCell<T>);
+
+// SAFETY: a transparent wrapper of a ShmSafe MutexCell.
+unsafe impl<T: Pod> ShmSafe for ValueCell<T> {}
+
+impl<T: Pod> SegmentState for ValueCell<T> {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::Value];
+    type Params = ();
+    type Init<'a> = T;
+
+    fn fingerprint((): &()) -> Fingerprint {
+        Fingerprint::of::<T>(1)
+    }
+
+    fn init(&mut self, tail: &mut [u8], (): &(), slots: u32, value: T) {
+        self.0.init(tail, &(), slots, value);
+    }
+}
+
+handle_api! {
+    impl[T: Pod] Value<T>, "value", " holding `init`";
+    create(init: T) => ((), init);
+    open_or_create(init: T) => ((), init);
+    waits;
+}
 
 impl<T: Pod> Value<T> {
-    /// Creates the value `name` holding `init`. Exclusive.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
-    pub fn create(name: &str, init: T) -> Result<Self, Error> {
-        Self::create_with(name, init, &OpenOptions::default())
+    #[inline]
+    fn lock_forever(&self) -> LockResult<ValueGuard<'_, T>> {
+        self.0.state().0.lock_in(self.0.segment(), self.0.strategy())
     }
 
-    /// [`Value::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Value::create`].
-    pub fn create_with(name: &str, init: T, opts: &OpenOptions) -> Result<Self, Error> {
-        LockedCell::create(ObjectKind::Value, name, init, opts).map(Value)
+    #[inline]
+    fn lock_until(&self, deadline: Deadline) -> TryLockResult<ValueGuard<'_, T>> {
+        self.0.state().0.lock_until_in(self.0.segment(), deadline, self.0.strategy())
     }
 
-    /// Opens the existing value `name`, which must hold a `T`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::WrongType`], and
-    /// the other open checks.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`Value::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Value::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        LockedCell::open(ObjectKind::Value, name, opts).map(Value)
-    }
-
-    /// Opens `name`, or creates it holding `init`: safe when processes race.
-    ///
-    /// # Errors
-    /// As [`Value::open`] and [`Value::create`].
-    pub fn open_or_create(name: &str, init: T) -> Result<Self, Error> {
-        LockedCell::open_or_create(ObjectKind::Value, name, init, &OpenOptions::default()).map(Value)
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.0.seg().name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.0.seg().persist();
-    }
+    lock_forms!(ValueGuard<'_, T>);
 
     /// A copy of the value.
     pub fn load(&self) -> T {
-        match self.0.lock() {
+        match self.lock() {
             Ok(guard) => *guard,
             Err(died) => {
                 let guard = died.into_inner();
@@ -106,37 +94,12 @@ impl<T: Pod> Value<T> {
     /// Replaces the value (the whole of it, which also repairs what a dead
     /// holder left).
     pub fn store(&self, value: T) {
-        *self.0.lock().unwrap_or_else(|died| died.into_inner()) = value;
-    }
-
-    /// Locks the value for read-modify-write.
-    ///
-    /// # Errors
-    /// [`LockError::OwnerDied`](crate::LockError::OwnerDied) with the guard
-    /// if the previous holder died holding the lock.
-    pub fn lock(&self) -> LockResult<ValueGuard<'_, T>> {
-        self.0.lock()
-    }
-
-    /// Locks if that is possible without waiting.
-    ///
-    /// # Errors
-    /// [`TryLockError::WouldBlock`], or `OwnerDied` with the guard.
-    pub fn try_lock(&self) -> TryLockResult<ValueGuard<'_, T>> {
-        self.0.lock_until(Deadline::Now)
-    }
-
-    /// Locks, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'_, T>>> {
-        self.0.lock_until(Deadline::after(timeout))
+        *self.lock().unwrap_or_else(|died| died.into_inner()) = value;
     }
 }
 
-impl<T: Pod + fmt::Debug> fmt::Debug for Value<T> {
+impl<T: Pod> fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Value").field("name", &self.name()).field("value", &self.load()).finish()
+        f.debug_struct("Value").field("name", &self.name()).finish_non_exhaustive()
     }
 }

@@ -1,13 +1,12 @@
 //! [`Segment<T>`]: a named segment holding a user's own `#[repr(C)]` state.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::atomic;
 
+use super::RawSegment;
 use super::header::{Fingerprint, ObjectKind};
-use super::{OpenOptions, RawSegment, Spec};
-use crate::error::Error;
+use crate::handle::{Handle, SegmentState, handle_api};
 
 /// Types that may be placed in a segment and used through `&T` by many
 /// processes at once.
@@ -67,121 +66,48 @@ unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
 /// assert_eq!(seg[0].load(Ordering::Relaxed), 1);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Segment<T: ShmSafe> {
-    raw: RawSegment,
-    _marker: PhantomData<T>,
+pub struct Segment<T: ShmSafe>(Handle<Raw<T>>);
+
+/// The state of a [`Segment<T>`]: the user's `T`, as an object of its own
+/// kind.
+#[repr(transparent)]
+pub(crate) struct Raw<T>(T);
+
+// SAFETY: a transparent wrapper of a ShmSafe T.
+unsafe impl<T: ShmSafe> ShmSafe for Raw<T> {}
+
+impl<T: ShmSafe> SegmentState for Raw<T> {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::Raw];
+    type Params = ();
+    type Init<'a> = T;
+
+    fn fingerprint((): &()) -> Fingerprint {
+        Fingerprint::of::<T>(1)
+    }
+
+    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, init: T) {
+        const { assert!(!std::mem::needs_drop::<T>(), "ShmSafe types must not need Drop") };
+        self.0 = init;
+    }
+}
+
+handle_api! {
+    impl[T: ShmSafe] Segment<T>, "segment", " holding `init`";
+    create(init: T) => ((), init);
+    open_or_create(init: impl Fn() -> T) => ((), init());
 }
 
 impl<T: ShmSafe> Segment<T> {
-    fn spec() -> Spec {
-        Self::spec_of(ObjectKind::Raw)
-    }
-
-    fn spec_of(kind: ObjectKind) -> Spec {
-        Spec::new(kind, Fingerprint::of::<T>(1), std::mem::size_of::<T>(), std::mem::align_of::<T>())
-    }
-
-    /// Creates `name` holding `init` as an object of `kind`: the handle core
-    /// of the objects whose whole state is one `T` (Event, Condvar, …).
-    pub(crate) fn create_kind(kind: ObjectKind, name: &str, init: T, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::create(name, &Self::spec_of(kind), opts, Self::writer(init)).map(Self::wrap)
-    }
-
-    /// Opens `name`, which must hold a `T` as an object of `kind`.
-    pub(crate) fn open_kind(kind: ObjectKind, name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open(name, &Self::spec_of(kind), opts).map(Self::wrap)
-    }
-
-    /// Opens `name` as an object of `kind`, or creates it with `init()`.
-    pub(crate) fn open_or_create_kind(
-        kind: ObjectKind,
-        name: &str,
-        init: impl Fn() -> T,
-        opts: &OpenOptions,
-    ) -> Result<Self, Error> {
-        RawSegment::open_or_create(name, &Self::spec_of(kind), opts, |p| Self::writer(init())(p)).map(Self::wrap)
-    }
-
-    fn writer(init: T) -> impl FnOnce(*mut u8) {
-        const { assert!(!std::mem::needs_drop::<T>(), "ShmSafe types must not need Drop") };
-        move |p| {
-            // SAFETY: RawSegment::create hands us writable memory of
-            // size_of::<T>() bytes aligned for T, seen by nobody else yet.
-            unsafe { p.cast::<T>().write(init) }
-        }
-    }
-
-    fn wrap(raw: RawSegment) -> Self {
-        Segment { raw, _marker: PhantomData }
-    }
-
-    /// Creates the segment `name` holding `init`. Exclusive: fails if the
-    /// name exists.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
-    pub fn create(name: &str, init: T) -> Result<Self, Error> {
-        Self::create_with(name, init, &OpenOptions::default())
-    }
-
-    /// [`Segment::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Segment::create`].
-    pub fn create_with(name: &str, init: T, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::create(name, &Self::spec(), opts, Self::writer(init)).map(Self::wrap)
-    }
-
-    /// Opens the existing segment `name`, which must hold a `T`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::WrongType`], and
-    /// the other open checks.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`Segment::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Segment::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open(name, &Self::spec(), opts).map(Self::wrap)
-    }
-
-    /// Opens `name`, or creates it with `init()`: safe when processes race.
-    /// `init` may run in a process that then loses the race (its copy is
-    /// discarded), so it should only build the value.
-    ///
-    /// # Errors
-    /// As [`Segment::open`] and [`Segment::create`].
-    pub fn open_or_create(name: &str, init: impl Fn() -> T) -> Result<Self, Error> {
-        let spec = Self::spec();
-        RawSegment::open_or_create(name, &spec, &OpenOptions::default(), |p| Self::writer(init())(p)).map(Self::wrap)
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.raw.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.raw.persist();
-    }
-
+    /// The mapped segment: liveness registry and header.
     pub(crate) fn raw(&self) -> &RawSegment {
-        &self.raw
+        self.0.segment()
     }
 }
 
 impl<T: ShmSafe> Deref for Segment<T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: the data region holds a T (checked kind, fingerprint and
-        // size at open; written at create), aligned as T needs, and lives as
-        // long as the mapping; T: ShmSafe makes shared `&T` access sound.
-        unsafe { &*self.raw.data_ptr().cast::<T>() }
+        &self.0.state().0
     }
 }
 

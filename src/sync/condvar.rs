@@ -41,10 +41,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
+use crate::handle::{Handle, SegmentState, handle_api};
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
-use crate::segment::header::ObjectKind;
-use crate::segment::{OpenOptions, Segment, ShmSafe};
+use crate::segment::ShmSafe;
+use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::sync::event::nap;
 use crate::sync::mutex::{LockError, LockResult, MutexGuard};
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
@@ -320,84 +320,44 @@ fn timed<G>(r: LockResult<(G, bool)>) -> LockResult<(G, WaitTimeoutResult)> {
 /// *n -= 1;
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Condvar {
-    seg: Segment<CondvarCell>,
-    strategy: WaitStrategy,
+pub struct Condvar(Handle<CondvarCell>);
+
+impl SegmentState for CondvarCell {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::Condvar];
+    type Params = ();
+    type Init<'a> = ();
+
+    fn fingerprint((): &()) -> Fingerprint {
+        Fingerprint::of::<CondvarCell>(1)
+    }
+
+    /// Zero is a condvar nobody waits on.
+    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, (): ()) {}
+}
+
+handle_api! {
+    impl[] Condvar, "condvar", "";
+    create() => ((), ());
+    open_or_create() => ((), ());
+    waits;
 }
 
 impl Condvar {
-    fn wrap(seg: Segment<CondvarCell>) -> Self {
-        Condvar { seg, strategy: WaitStrategy::Adaptive }
-    }
-
-    /// Creates the condvar `name`. Exclusive: fails if the name exists.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
-    pub fn create(name: &str) -> Result<Self, Error> {
-        Self::create_with(name, &OpenOptions::default())
-    }
-
-    /// [`Condvar::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Condvar::create`].
-    pub fn create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        Segment::create_kind(ObjectKind::Condvar, name, CondvarCell::new(), opts).map(Self::wrap)
-    }
-
-    /// Opens the existing condvar `name`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`] if it holds something else,
-    /// and the other open checks.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`Condvar::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Condvar::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        Segment::open_kind(ObjectKind::Condvar, name, opts).map(Self::wrap)
-    }
-
-    /// Opens `name`, or creates it: safe when processes race.
-    ///
-    /// # Errors
-    /// As [`Condvar::open`] and [`Condvar::create`].
-    pub fn open_or_create(name: &str) -> Result<Self, Error> {
-        Self::open_or_create_with(name, &OpenOptions::default())
-    }
-
-    /// [`Condvar::open_or_create`] with options.
-    ///
-    /// # Errors
-    /// As [`Condvar::open_or_create`].
-    pub fn open_or_create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        Segment::open_or_create_kind(ObjectKind::Condvar, name, CondvarCell::new, opts).map(Self::wrap)
-    }
-
-    /// Sets how this handle waits for a notify (the mutex is re-locked with
-    /// the mutex handle's own strategy).
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.seg.persist();
-    }
-
     fn raw(&self) -> &CondvarCell {
-        &self.seg
+        self.0.state()
+    }
+
+    fn wait_until<'a, T>(&self, guard: MutexGuard<'a, T>, deadline: Deadline) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        self.raw().wait_until(guard, deadline, self.0.strategy())
+    }
+
+    fn wait_while_until<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Deadline,
+        condition: impl FnMut(&mut T) -> bool,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        self.raw().wait_while_until(guard, deadline, self.0.strategy(), condition)
     }
 
     /// Wakes one waiter (at least one, if any wait).
@@ -414,13 +374,14 @@ impl Condvar {
     ///
     /// Blocks forever if no notify ever comes (for instance because the
     /// process that should notify died); see [`Condvar::wait_timeout`].
-    /// Wake-ups may be spurious: prefer [`Condvar::wait_while`].
+    /// Wake-ups may be spurious: prefer [`Condvar::wait_while`]. (The mutex
+    /// is re-locked with the mutex handle's own wait strategy.)
     ///
     /// # Errors
     /// [`LockError::OwnerDied`] with the guard if, when re-locking, a holder
     /// of the mutex had died holding it: repair the data as after `lock()`.
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
-        strip(self.raw().wait_until(guard, Deadline::Never, self.strategy))
+        strip(self.wait_until(guard, Deadline::Never))
     }
 
     /// As [`Condvar::wait`], giving up after `timeout`; the mutex is locked
@@ -433,7 +394,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
-        timed(self.raw().wait_until(guard, Deadline::after(timeout), self.strategy))
+        timed(self.wait_until(guard, Deadline::after(timeout)))
     }
 
     /// As [`Condvar::wait`], giving up at `deadline`.
@@ -445,7 +406,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         deadline: Instant,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
-        timed(self.raw().wait_until(guard, Deadline::At(deadline), self.strategy))
+        timed(self.wait_until(guard, Deadline::At(deadline)))
     }
 
     /// Waits while `condition` returns `true`, absorbing spurious wake-ups.
@@ -457,7 +418,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         condition: impl FnMut(&mut T) -> bool,
     ) -> LockResult<MutexGuard<'a, T>> {
-        strip(self.raw().wait_while_until(guard, Deadline::Never, self.strategy, condition))
+        strip(self.wait_while_until(guard, Deadline::Never, condition))
     }
 
     /// As [`Condvar::wait_while`], giving up after `timeout`; the result
@@ -471,7 +432,21 @@ impl Condvar {
         timeout: Duration,
         condition: impl FnMut(&mut T) -> bool,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
-        timed(self.raw().wait_while_until(guard, Deadline::after(timeout), self.strategy, condition))
+        timed(self.wait_while_until(guard, Deadline::after(timeout), condition))
+    }
+
+    /// As [`Condvar::wait_while`], giving up at `deadline`; the result says
+    /// `timed_out()` if the condition still held then.
+    ///
+    /// # Errors
+    /// As [`Condvar::wait`].
+    pub fn wait_deadline_while<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Instant,
+        condition: impl FnMut(&mut T) -> bool,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        timed(self.wait_while_until(guard, Deadline::At(deadline), condition))
     }
 }
 

@@ -29,10 +29,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
+use crate::handle::{Handle, SegmentState, handle_api};
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
-use crate::segment::header::ObjectKind;
-use crate::segment::{OpenOptions, Segment, ShmSafe};
+use crate::segment::ShmSafe;
+use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
 const SET: u32 = 1;
@@ -229,84 +229,35 @@ impl fmt::Debug for EventCell {
 /// assert!(seen.is_set());
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Event {
-    seg: Segment<EventCell>,
-    strategy: WaitStrategy,
+pub struct Event(Handle<EventCell>);
+
+impl SegmentState for EventCell {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::Event];
+    type Params = ();
+    type Init<'a> = ();
+
+    fn fingerprint((): &()) -> Fingerprint {
+        Fingerprint::of::<EventCell>(1)
+    }
+
+    /// Zero is a clear event.
+    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, (): ()) {}
+}
+
+handle_api! {
+    impl[] Event, "event", ", clear";
+    create() => ((), ());
+    open_or_create() => ((), ());
+    waits;
 }
 
 impl Event {
-    fn wrap(seg: Segment<EventCell>) -> Self {
-        Event { seg, strategy: WaitStrategy::Adaptive }
-    }
-
-    /// Creates the event `name`, clear. Exclusive: fails if the name exists.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
-    pub fn create(name: &str) -> Result<Self, Error> {
-        Self::create_with(name, &OpenOptions::default())
-    }
-
-    /// [`Event::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Event::create`].
-    pub fn create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        Segment::create_kind(ObjectKind::Event, name, EventCell::new(), opts).map(Self::wrap)
-    }
-
-    /// Opens the existing event `name`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`] if it holds something else,
-    /// and the other open checks.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`Event::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Event::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        Segment::open_kind(ObjectKind::Event, name, opts).map(Self::wrap)
-    }
-
-    /// Opens `name`, or creates it clear: safe when processes race.
-    ///
-    /// # Errors
-    /// As [`Event::open`] and [`Event::create`].
-    pub fn open_or_create(name: &str) -> Result<Self, Error> {
-        Self::open_or_create_with(name, &OpenOptions::default())
-    }
-
-    /// [`Event::open_or_create`] with options.
-    ///
-    /// # Errors
-    /// As [`Event::open_or_create`].
-    pub fn open_or_create_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        Segment::open_or_create_kind(ObjectKind::Event, name, EventCell::new, opts).map(Self::wrap)
-    }
-
-    /// Sets how this handle waits: [`WaitStrategy::Spin`] for the lowest
-    /// wake-up latency (burns a CPU while waiting), `Park` to sleep at once.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.seg.persist();
-    }
-
     fn raw(&self) -> &EventCell {
-        &self.seg
+        self.0.state()
+    }
+
+    fn wait_until(&self, deadline: Deadline) -> bool {
+        self.raw().wait_until(deadline, self.0.strategy())
     }
 
     /// Sets the flag and wakes every waiter in every process.
@@ -330,19 +281,25 @@ impl Event {
     /// should set it has died, it never returns. Use [`Event::wait_timeout`]
     /// when that matters.
     pub fn wait(&self) {
-        self.raw().wait_until(Deadline::Never, self.strategy);
+        self.wait_until(Deadline::Never);
+    }
+
+    /// Whether the flag is set, without waiting (the non-blocking form of
+    /// [`Event::wait`]).
+    pub fn try_wait(&self) -> bool {
+        self.wait_until(Deadline::Now)
     }
 
     /// Waits at most `timeout`; `true` if the flag was set (or was set since
     /// the call began), `false` on timeout.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.raw().wait_until(Deadline::after(timeout), self.strategy)
+        self.wait_until(Deadline::after(timeout))
     }
 
     /// Waits until `deadline` at most; `true` if the flag was set (or was set
     /// since the call began), `false` on timeout.
     pub fn wait_deadline(&self, deadline: Instant) -> bool {
-        self.raw().wait_until(Deadline::At(deadline), self.strategy)
+        self.wait_until(Deadline::At(deadline))
     }
 }
 

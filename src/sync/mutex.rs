@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use crate::error::Error;
+use crate::handle::{Handle, SegmentState, handle_api};
 use crate::segment::header::{Fingerprint, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, Segment, ShmSafe, Spec};
+use crate::segment::{RawSegment, Segment, ShmSafe};
 use crate::sync::raw_mutex::{LockFail, RawMutex};
 use crate::wait::{Deadline, WaitStrategy};
 
@@ -174,9 +174,9 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     }
 }
 
-impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+impl<T: ?Sized> fmt::Debug for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
+        f.debug_struct("MutexGuard").finish_non_exhaustive()
     }
 }
 
@@ -228,6 +228,12 @@ unsafe impl<T: Pod> Sync for MutexCell<T> {}
 // accepts any bits; no pointers; no drop glue.
 unsafe impl<T: Pod> ShmSafe for MutexCell<T> {}
 
+impl<T> fmt::Debug for MutexCell<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MutexCell").field("locked", &self.raw.is_locked()).finish_non_exhaustive()
+    }
+}
+
 impl<T: Pod> MutexCell<T> {
     /// An unlocked cell holding `value`.
     pub fn new(value: T) -> Self {
@@ -243,6 +249,24 @@ impl<T: Pod> MutexCell<T> {
         // SAFETY: called only once the lock is held; the data lives as long
         // as `self` and is only reached by holders of `self.raw`.
         unsafe { MutexGuard::new(&self.raw, NonNull::new_unchecked(self.data.get()), Relock { seg, strategy }) }
+    }
+
+    /// Locks robustly in `seg` (which the cell lies in), waiting as
+    /// `strategy` says.
+    #[inline]
+    pub(crate) fn lock_in<'a>(&'a self, seg: &'a RawSegment, strategy: WaitStrategy) -> LockResult<MutexGuard<'a, T>> {
+        wrap_blocking(self.raw.lock_forever(seg, strategy), || self.guard(seg, strategy))
+    }
+
+    /// [`MutexCell::lock_in`] giving up at `deadline`.
+    #[inline]
+    pub(crate) fn lock_until_in<'a>(
+        &'a self,
+        seg: &'a RawSegment,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+    ) -> TryLockResult<MutexGuard<'a, T>> {
+        wrap_try(self.raw.lock(seg, deadline, strategy), || self.guard(seg, strategy))
     }
 
     /// Locks, blocking until the lock is free or its holder is known dead.
@@ -289,91 +313,95 @@ impl<T: Pod> MutexCell<T> {
         seg: &'a Segment<S>,
         timeout: Duration,
     ) -> TryLockResult<MutexGuard<'a, T>> {
+        self.lock_deadline_in(seg, Deadline::after(timeout))
+    }
+
+    /// Locks, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
+    ///
+    /// # Panics
+    /// As [`MutexCell::lock`].
+    pub fn lock_deadline<'a, S: ShmSafe>(
+        &'a self,
+        seg: &'a Segment<S>,
+        deadline: Instant,
+    ) -> TryLockResult<MutexGuard<'a, T>> {
+        self.lock_deadline_in(seg, Deadline::At(deadline))
+    }
+
+    fn lock_deadline_in<'a, S: ShmSafe>(
+        &'a self,
+        seg: &'a Segment<S>,
+        deadline: Deadline,
+    ) -> TryLockResult<MutexGuard<'a, T>> {
         self.check_in(seg);
-        wrap_try(self.raw.lock(seg.raw(), Deadline::after(timeout), WaitStrategy::Adaptive), || {
-            self.guard(seg.raw(), WaitStrategy::Adaptive)
-        })
+        self.lock_until_in(seg.raw(), deadline, WaitStrategy::Adaptive)
     }
 }
 
-/// A segment whose state is one [`MutexCell<T>`]: the common core of
-/// [`Mutex<T>`] and [`Value<T>`](crate::Value), which differ only in kind
-/// and in the conveniences they offer.
-pub(crate) struct LockedCell<T: Pod> {
-    seg: RawSegment,
-    cell: NonNull<MutexCell<T>>,
-    strategy: WaitStrategy,
-}
+impl<T: Pod> SegmentState for MutexCell<T> {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::Mutex];
+    type Params = ();
+    type Init<'a> = T;
 
-// SAFETY: the handle owns its mapping; the cell it points into is shared
-// state designed for concurrent access from any thread of any process.
-unsafe impl<T: Pod> Send for LockedCell<T> {}
-// SAFETY: as above: every access to the data goes through the lock.
-unsafe impl<T: Pod> Sync for LockedCell<T> {}
-
-impl<T: Pod> LockedCell<T> {
-    fn spec(kind: ObjectKind) -> Spec {
-        Spec::new(
-            kind,
-            Fingerprint::of::<T>(1),
-            std::mem::size_of::<MutexCell<T>>(),
-            std::mem::align_of::<MutexCell<T>>(),
-        )
+    fn fingerprint((): &()) -> Fingerprint {
+        Fingerprint::of::<T>(1)
     }
 
-    fn init(value: T) -> impl FnMut(*mut u8) {
-        move |p| {
-            // SAFETY: RawSegment::create hands us zeroed, writable memory of
-            // the spec's size and alignment, not yet visible to others.
-            unsafe { p.cast::<MutexCell<T>>().write(MutexCell::new(value)) }
+    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, value: T) {
+        // Zero is an unlocked lock word.
+        *self.data.get_mut() = value;
+    }
+}
+
+/// Writes `lock`, `try_lock`, `lock_timeout` and `lock_deadline` of a
+/// handle whose type has `lock_forever(&self) -> LockResult<G>` and
+/// `lock_until(&self, Deadline) -> TryLockResult<G>`, `G` being `$guard`.
+macro_rules! lock_forms {
+    ($guard:ty) => {
+        /// Locks, blocking until the lock is free or its holder is known
+        /// dead.
+        ///
+        /// # Errors
+        /// [`LockError::OwnerDied`](crate::LockError::OwnerDied) with the
+        /// guard if the previous holder died holding the lock.
+        #[inline]
+        pub fn lock(&self) -> crate::LockResult<$guard> {
+            self.lock_forever()
         }
-    }
 
-    fn wrap(seg: RawSegment) -> Self {
-        // SAFETY: data_ptr points into a live mapping, so it is not null.
-        let cell = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<MutexCell<T>>()) };
-        LockedCell { seg, cell, strategy: WaitStrategy::Adaptive }
-    }
+        /// Locks if that is possible without waiting.
+        ///
+        /// # Errors
+        /// [`TryLockError::WouldBlock`](crate::TryLockError::WouldBlock) if
+        /// a live holder has it, or `OwnerDied` with the guard.
+        #[inline]
+        pub fn try_lock(&self) -> crate::TryLockResult<$guard> {
+            self.lock_until(crate::wait::Deadline::Now)
+        }
 
-    pub fn create(kind: ObjectKind, name: &str, value: T, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::create(name, &Self::spec(kind), opts, Self::init(value)).map(Self::wrap)
-    }
+        /// Locks, waiting at most `timeout`.
+        ///
+        /// # Errors
+        /// [`TryLockError::TimedOut`](crate::TryLockError::TimedOut), or
+        /// `OwnerDied` with the guard.
+        pub fn lock_timeout(&self, timeout: std::time::Duration) -> crate::TryLockResult<$guard> {
+            self.lock_until(crate::wait::Deadline::after(timeout))
+        }
 
-    pub fn open(kind: ObjectKind, name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open(name, &Self::spec(kind), opts).map(Self::wrap)
-    }
-
-    pub fn open_or_create(kind: ObjectKind, name: &str, value: T, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open_or_create(name, &Self::spec(kind), opts, Self::init(value)).map(Self::wrap)
-    }
-
-    pub fn seg(&self) -> &RawSegment {
-        &self.seg
-    }
-
-    pub fn set_strategy(&mut self, strategy: WaitStrategy) {
-        self.strategy = strategy;
-    }
-
-    fn cell(&self) -> &MutexCell<T> {
-        // SAFETY: the cell lies in our mapping, which lives as long as self.
-        unsafe { self.cell.as_ref() }
-    }
-
-    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        let cell = self.cell();
-        wrap_blocking(cell.raw.lock_forever(&self.seg, self.strategy), || cell.guard(&self.seg, self.strategy))
-    }
-
-    pub fn lock_until(&self, deadline: Deadline) -> TryLockResult<MutexGuard<'_, T>> {
-        let cell = self.cell();
-        wrap_try(cell.raw.lock(&self.seg, deadline, self.strategy), || cell.guard(&self.seg, self.strategy))
-    }
-
-    pub fn is_locked(&self) -> bool {
-        self.cell().raw.is_locked()
-    }
+        /// Locks, waiting until `deadline` at most.
+        ///
+        /// # Errors
+        /// [`TryLockError::TimedOut`](crate::TryLockError::TimedOut), or
+        /// `OwnerDied` with the guard.
+        pub fn lock_deadline(&self, deadline: std::time::Instant) -> crate::TryLockResult<$guard> {
+            self.lock_until(crate::wait::Deadline::At(deadline))
+        }
+    };
 }
+pub(crate) use lock_forms;
 
 /// A robust mutex around a `T: Pod`, shared by name between processes.
 ///
@@ -392,103 +420,31 @@ impl<T: Pod> LockedCell<T> {
 /// assert_eq!(*m.lock().unwrap(), 5);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Mutex<T: Pod>(LockedCell<T>);
+pub struct Mutex<T: Pod>(Handle<MutexCell<T>>);
+
+handle_api! {
+    impl[T: Pod] Mutex<T>, "mutex", " holding `value`";
+    create(value: T) => ((), value);
+    open_or_create(value: T) => ((), value);
+    waits;
+}
 
 impl<T: Pod> Mutex<T> {
-    /// Creates the mutex `name` holding `value`. Exclusive: fails if the
-    /// name exists.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
-    pub fn create(name: &str, value: T) -> Result<Self, Error> {
-        Self::create_with(name, value, &OpenOptions::default())
+    #[inline]
+    fn lock_forever(&self) -> LockResult<MutexGuard<'_, T>> {
+        self.0.state().lock_in(self.0.segment(), self.0.strategy())
     }
 
-    /// [`Mutex::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Mutex::create`].
-    pub fn create_with(name: &str, value: T, opts: &OpenOptions) -> Result<Self, Error> {
-        LockedCell::create(ObjectKind::Mutex, name, value, opts).map(Mutex)
+    #[inline]
+    fn lock_until(&self, deadline: Deadline) -> TryLockResult<MutexGuard<'_, T>> {
+        self.0.state().lock_until_in(self.0.segment(), deadline, self.0.strategy())
     }
 
-    /// Opens the existing mutex `name`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`] / [`Error::WrongType`] if
-    /// it holds something else, and the other open checks.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`Mutex::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Mutex::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        LockedCell::open(ObjectKind::Mutex, name, opts).map(Mutex)
-    }
-
-    /// Opens `name`, or creates it holding `value`: safe when processes race.
-    ///
-    /// # Errors
-    /// As [`Mutex::open`] and [`Mutex::create`].
-    pub fn open_or_create(name: &str, value: T) -> Result<Self, Error> {
-        LockedCell::open_or_create(ObjectKind::Mutex, name, value, &OpenOptions::default()).map(Mutex)
-    }
-
-    /// Sets how this handle waits for the lock.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.0.set_strategy(strategy);
-        self
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.0.seg().name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.0.seg().persist();
-    }
-
-    /// Locks, blocking until the lock is free or its holder is known dead.
-    ///
-    /// # Errors
-    /// [`LockError::OwnerDied`] with the guard if the previous holder died
-    /// holding the lock.
-    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        self.0.lock()
-    }
-
-    /// Locks if that is possible without waiting.
-    ///
-    /// # Errors
-    /// [`TryLockError::WouldBlock`] if a live holder has it, or `OwnerDied`.
-    pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
-        self.0.lock_until(Deadline::Now)
-    }
-
-    /// Locks, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`TryLockError::TimedOut`], or `OwnerDied`.
-    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<MutexGuard<'_, T>> {
-        self.0.lock_until(Deadline::after(timeout))
-    }
-
-    /// Locks, waiting until `deadline` at most.
-    ///
-    /// # Errors
-    /// [`TryLockError::TimedOut`], or `OwnerDied`.
-    pub fn lock_deadline(&self, deadline: Instant) -> TryLockResult<MutexGuard<'_, T>> {
-        self.0.lock_until(Deadline::At(deadline))
-    }
+    lock_forms!(MutexGuard<'_, T>);
 
     /// Whether some handle holds the lock now (a snapshot, for diagnostics).
     pub fn is_locked(&self) -> bool {
-        self.0.is_locked()
+        self.0.state().raw.is_locked()
     }
 }
 
