@@ -3,16 +3,16 @@
 
 use std::fmt;
 use std::ptr::NonNull;
-use std::time::Duration;
 
 use bytemuck::Pod;
 
 use crate::error::Error;
-use crate::segment::header::{Fingerprint, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, Spec};
-use crate::sync::mutex::{LockResult, MutexGuard, Relock, TryLockResult, wrap_blocking, wrap_try};
+use crate::handle::{Handle, SegmentState, StateLayout, handle_api};
+use crate::segment::header::{Fingerprint, Header, ObjectKind};
+use crate::segment::{OpenOptions, ShmSafe};
+use crate::sync::mutex::{LockResult, MutexGuard, Relock, TryLockResult, lock_forms, wrap_blocking, wrap_try};
 use crate::sync::raw_mutex::RawMutex;
-use crate::wait::{Deadline, WaitStrategy};
+use crate::wait::Deadline;
 
 /// Guard of an [`Array`]'s lock: `DerefMut<Target = [T]>`.
 pub type ArrayGuard<'a, T> = MutexGuard<'a, [T]>;
@@ -52,176 +52,121 @@ impl std::error::Error for IndexOutOfBounds {}
 /// assert_eq!(a.get(4), None);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Array<T: Pod> {
-    seg: RawSegment,
-    len: usize,
-    strategy: WaitStrategy,
-    _marker: std::marker::PhantomData<T>,
+pub struct Array<T: Pod>(Handle<ArrayHead<T>>);
+
+/// The head of an [`Array`]'s state: the lock word, then (as its tail) the
+/// elements, from `size_of::<ArrayHead<T>>()` on.
+#[repr(C)]
+pub(crate) struct ArrayHead<T> {
+    lock: RawMutex,
+    /// Aligns the head (and so the first element) for `T`.
+    _elems: [T; 0],
 }
 
-// SAFETY: the handle owns its mapping; the state it points into is made for
-// concurrent access from any thread of any process, the elements only
-// through the lock.
-unsafe impl<T: Pod> Send for Array<T> {}
-// SAFETY: as above.
-unsafe impl<T: Pod> Sync for Array<T> {}
+// SAFETY: the head holds a lock word; the elements after it are only
+// reached through a guard, which requires holding the lock.
+unsafe impl<T: Pod> Sync for ArrayHead<T> {}
+// SAFETY: repr(C); every bit pattern of the lock word is a valid (if
+// possibly "dead holder") state, the elements are Pod; no pointers; no drop
+// glue.
+unsafe impl<T: Pod> ShmSafe for ArrayHead<T> {}
 
-/// Offset of the first element: after the lock word, aligned for T.
-const fn elems_offset<T>() -> usize {
-    let align = std::mem::align_of::<T>();
-    std::mem::size_of::<RawMutex>().div_ceil(align) * align
+impl<T: Pod> SegmentState for ArrayHead<T> {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::Array];
+    /// The length.
+    type Params = u64;
+    /// Items to copy in (their count is the length), or `None` for zeroes.
+    type Init<'a> = Option<&'a [T]>;
+
+    fn fingerprint(len: &u64) -> Fingerprint {
+        Fingerprint::of::<T>(*len)
+    }
+
+    fn layout(&len: &u64, _slots: u32) -> Result<StateLayout, Error> {
+        let size = usize::try_from(len)
+            .ok()
+            .and_then(|n| n.checked_mul(std::mem::size_of::<T>()))
+            .and_then(|n| n.checked_add(std::mem::size_of::<Self>()))
+            .filter(|&n| n <= isize::MAX as usize)
+            .ok_or_else(|| Error::InvalidArgument(format!("an array of {len} elements is too large")))?;
+        Ok(StateLayout { size, align: std::mem::align_of::<Self>() })
+    }
+
+    /// Zeroed memory is an unlocked lock and zeroed elements.
+    fn init(&mut self, tail: &mut [u8], _len: &u64, _slots: u32, items: Option<&[T]>) {
+        if let Some(items) = items {
+            let bytes: &[u8] = bytemuck::cast_slice(items);
+            tail[..bytes.len()].copy_from_slice(bytes);
+        }
+    }
+
+    fn params_of(_name: &str, header: &Header) -> Result<u64, Error> {
+        Ok(header.capacity)
+    }
+}
+
+handle_api! {
+    impl[T: Pod] Array<T>, "array", " of `len` zeroed elements";
+    create(len: usize) => (len as u64, None);
+    open_or_create(len: usize) => (len as u64, None);
+    waits;
 }
 
 impl<T: Pod> Array<T> {
-    fn spec(len: u64) -> Result<Spec, Error> {
-        let size = (len as usize)
-            .checked_mul(std::mem::size_of::<T>())
-            .and_then(|n| n.checked_add(elems_offset::<T>()))
-            .filter(|&n| n <= isize::MAX as usize && len <= usize::MAX as u64)
-            .ok_or_else(|| Error::InvalidArgument(format!("an array of {len} elements is too large")))?;
-        let align = std::mem::align_of::<T>().max(std::mem::align_of::<RawMutex>());
-        Ok(Spec::new(ObjectKind::Array, Fingerprint::of::<T>(len), size, align))
-    }
-
-    fn wrap(seg: RawSegment) -> Self {
-        let len = seg.header().capacity as usize;
-        Array { seg, len, strategy: WaitStrategy::Adaptive, _marker: std::marker::PhantomData }
-    }
-
-    /// Creates the array `name` of `len` zeroed elements. Exclusive.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
-    /// [`Error::InvalidArgument`] if too large, or an OS error.
-    pub fn create(name: &str, len: usize) -> Result<Self, Error> {
-        Self::create_with(name, len, &OpenOptions::default())
-    }
-
-    /// [`Array::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Array::create`].
-    pub fn create_with(name: &str, len: usize, opts: &OpenOptions) -> Result<Self, Error> {
-        // Zeroed memory is an unlocked lock and zeroed elements.
-        RawSegment::create(name, &Self::spec(len as u64)?, opts, |_| {}).map(Self::wrap)
-    }
-
     /// Creates the array `name` holding a copy of `items`. Exclusive.
     ///
     /// # Errors
     /// As [`Array::create`].
     pub fn create_from(name: &str, items: &[T]) -> Result<Self, Error> {
-        let spec = Self::spec(items.len() as u64)?;
-        RawSegment::create(name, &spec, &OpenOptions::default(), |p| {
-            let bytes: &[u8] = bytemuck::cast_slice(items);
-            // SAFETY: the data region holds elems_offset + len*size bytes,
-            // writable and not yet visible to others; the source is a
-            // separate local slice.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p.add(elems_offset::<T>()), bytes.len()) }
-        })
-        .map(Self::wrap)
+        Self::create_from_with(name, items, &OpenOptions::default())
     }
 
-    /// Opens the existing array `name` of `T`, whatever its length.
+    /// [`Array::create_from`] with options.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::WrongType`], and
-    /// the other open checks.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`Array::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Array::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        let wanted = format!("Array<{}>", std::any::type_name::<T>());
-        RawSegment::open_sized(name, opts, ObjectKind::Array, &wanted, |h| Self::spec(h.capacity)).map(Self::wrap)
-    }
-
-    /// Opens `name`, or creates it with `len` zeroed elements: safe when
-    /// processes race. An existing array of another length is an error.
-    ///
-    /// # Errors
-    /// As [`Array::open`] and [`Array::create`].
-    pub fn open_or_create(name: &str, len: usize) -> Result<Self, Error> {
-        RawSegment::open_or_create(name, &Self::spec(len as u64)?, &OpenOptions::default(), |_| {}).map(Self::wrap)
-    }
-
-    /// Sets how this handle waits for the lock.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.seg.persist();
+    /// As [`Array::create`].
+    pub fn create_from_with(name: &str, items: &[T], opts: &OpenOptions) -> Result<Self, Error> {
+        Handle::create_with(name, items.len() as u64, Some(items), opts).map(Array)
     }
 
     /// Number of elements.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        *self.0.params() as usize
     }
 
     /// Whether the array has no elements.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    fn raw(&self) -> &RawMutex {
-        // SAFETY: the state starts with the lock word, aligned (checked at
-        // open), living as long as the mapping.
-        unsafe { &*self.seg.data_ptr().cast::<RawMutex>() }
+        self.len() == 0
     }
 
     fn guard(&self) -> ArrayGuard<'_, T> {
-        // SAFETY: the elements follow the lock word at elems_offset, `len`
-        // of them (data size checked against the header capacity), aligned
-        // for T; called only while holding the lock.
+        let head = self.0.state();
+        // SAFETY: `len` elements follow the head at its size (the layout,
+        // checked against the header at open), aligned for T and inside the
+        // mapping; called only while holding the lock.
         unsafe {
-            let first = self.seg.data_ptr().add(elems_offset::<T>()).cast::<T>();
-            let slice = std::ptr::slice_from_raw_parts_mut(first, self.len);
+            let first = self.0.data_ptr().add(std::mem::size_of::<ArrayHead<T>>()).cast::<T>();
+            let slice = std::ptr::slice_from_raw_parts_mut(first, self.len());
             MutexGuard::new(
-                self.raw(),
+                &head.lock,
                 NonNull::new_unchecked(slice),
-                Relock { seg: &self.seg, strategy: self.strategy },
+                Relock { seg: self.0.segment(), strategy: self.0.strategy() },
             )
         }
     }
 
-    /// Locks the whole array.
-    ///
-    /// # Errors
-    /// [`LockError::OwnerDied`](crate::LockError::OwnerDied) with the guard
-    /// if the previous holder died holding the lock.
-    pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
-        wrap_blocking(self.raw().lock_forever(&self.seg, self.strategy), || self.guard())
+    #[inline]
+    fn lock_forever(&self) -> LockResult<ArrayGuard<'_, T>> {
+        wrap_blocking(self.0.state().lock.lock_forever(self.0.segment(), self.0.strategy()), || self.guard())
     }
 
-    /// Locks if that is possible without waiting.
-    ///
-    /// # Errors
-    /// [`TryLockError::WouldBlock`](crate::TryLockError::WouldBlock), or
-    /// `OwnerDied` with the guard.
-    pub fn try_lock(&self) -> TryLockResult<ArrayGuard<'_, T>> {
-        wrap_try(self.raw().lock(&self.seg, Deadline::Now, self.strategy), || self.guard())
+    #[inline]
+    fn lock_until(&self, deadline: Deadline) -> TryLockResult<ArrayGuard<'_, T>> {
+        wrap_try(self.0.state().lock.lock(self.0.segment(), deadline, self.0.strategy()), || self.guard())
     }
 
-    /// Locks, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`TryLockError::TimedOut`](crate::TryLockError::TimedOut), or
-    /// `OwnerDied` with the guard.
-    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ArrayGuard<'_, T>> {
-        wrap_try(self.raw().lock(&self.seg, Deadline::after(timeout), self.strategy), || self.guard())
-    }
+    lock_forms!(ArrayGuard<'_, T>);
 
     /// Runs `f` on the locked slice without consuming a dead-holder report.
     fn peek<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
@@ -238,7 +183,7 @@ impl<T: Pod> Array<T> {
 
     /// A copy of element `index`, or `None` past the end.
     pub fn get(&self, index: usize) -> Option<T> {
-        if index >= self.len {
+        if index >= self.len() {
             return None;
         }
         self.peek(|s| s.get(index).copied())
@@ -250,8 +195,8 @@ impl<T: Pod> Array<T> {
     /// [`IndexOutOfBounds`] past the end.
     #[inline]
     pub fn set(&self, index: usize, value: T) -> Result<(), IndexOutOfBounds> {
-        if index >= self.len {
-            return Err(IndexOutOfBounds { index, len: self.len });
+        if index >= self.len() {
+            return Err(IndexOutOfBounds { index, len: self.len() });
         }
         match self.lock() {
             Ok(mut guard) => guard[index] = value,
@@ -273,6 +218,6 @@ impl<T: Pod> Array<T> {
 
 impl<T: Pod> fmt::Debug for Array<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Array").field("name", &self.name()).field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("Array").field("name", &self.name()).field("len", &self.len()).finish_non_exhaustive()
     }
 }

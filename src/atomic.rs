@@ -1,13 +1,12 @@
 //! [`Atomic<T>`]: a lock-free integer shared by name.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::atomic;
 
-use crate::error::Error;
+use crate::handle::{Handle, SegmentState, handle_api};
+use crate::segment::ShmSafe;
 use crate::segment::header::{Fingerprint, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, ShmSafe, Spec};
 
 mod sealed {
     pub trait Sealed {}
@@ -16,7 +15,7 @@ mod sealed {
 /// Integers that have a lock-free atomic form usable in shared memory.
 pub trait AtomicInt: sealed::Sealed + Copy + 'static {
     /// The std atomic type (`AtomicU64` for `u64`, …).
-    type Atomic: ShmSafe;
+    type Atomic: ShmSafe + fmt::Debug;
     /// A new atomic holding `v`.
     fn new_atomic(v: Self) -> Self::Atomic;
 }
@@ -58,99 +57,44 @@ atomic_int!(
 /// assert_eq!(other.load(Ordering::Acquire), 10);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Atomic<T: AtomicInt> {
-    seg: RawSegment,
-    _marker: PhantomData<T>,
+pub struct Atomic<T: AtomicInt>(Handle<AtomicCell<T>>);
+
+/// An [`Atomic`]'s state: the std atomic, stored as an object of its own
+/// kind.
+#[repr(transparent)]
+pub(crate) struct AtomicCell<T: AtomicInt>(T::Atomic);
+
+// SAFETY: a transparent wrapper of a ShmSafe atomic.
+unsafe impl<T: AtomicInt> ShmSafe for AtomicCell<T> {}
+
+impl<T: AtomicInt> SegmentState for AtomicCell<T> {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::Atomic];
+    type Params = ();
+    type Init<'a> = T;
+
+    fn fingerprint((): &()) -> Fingerprint {
+        Fingerprint::of::<T>(1)
+    }
+
+    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, value: T) {
+        self.0 = T::new_atomic(value);
+    }
 }
 
-impl<T: AtomicInt> Atomic<T> {
-    fn spec() -> Spec {
-        Spec::new(
-            ObjectKind::Atomic,
-            Fingerprint::of::<T>(1),
-            std::mem::size_of::<T::Atomic>(),
-            std::mem::align_of::<T::Atomic>(),
-        )
-    }
-
-    fn init(value: T) -> impl FnMut(*mut u8) {
-        move |p| {
-            // SAFETY: RawSegment::create hands us writable memory sized and
-            // aligned for T::Atomic, seen by nobody else yet.
-            unsafe { p.cast::<T::Atomic>().write(T::new_atomic(value)) }
-        }
-    }
-
-    fn wrap(seg: RawSegment) -> Self {
-        Atomic { seg, _marker: PhantomData }
-    }
-
-    /// Creates the atomic `name` holding `init`. Exclusive.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
-    pub fn create(name: &str, init: T) -> Result<Self, Error> {
-        Self::create_with(name, init, &OpenOptions::default())
-    }
-
-    /// [`Atomic::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Atomic::create`].
-    pub fn create_with(name: &str, init: T, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::create(name, &Self::spec(), opts, Self::init(init)).map(Self::wrap)
-    }
-
-    /// Opens the existing atomic `name`, which must hold a `T`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::WrongType`], and
-    /// the other open checks.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`Atomic::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Atomic::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open(name, &Self::spec(), opts).map(Self::wrap)
-    }
-
-    /// Opens `name`, or creates it holding `init`: safe when processes race.
-    ///
-    /// # Errors
-    /// As [`Atomic::open`] and [`Atomic::create`].
-    pub fn open_or_create(name: &str, init: T) -> Result<Self, Error> {
-        RawSegment::open_or_create(name, &Self::spec(), &OpenOptions::default(), Self::init(init)).map(Self::wrap)
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.seg.persist();
-    }
+handle_api! {
+    impl[T: AtomicInt] Atomic<T>, "atomic", " holding `init`";
+    create(init: T) => ((), init);
+    open_or_create(init: T) => ((), init);
 }
 
 impl<T: AtomicInt> Deref for Atomic<T> {
     type Target = T::Atomic;
     fn deref(&self) -> &T::Atomic {
-        // SAFETY: the data region holds a T::Atomic (kind, fingerprint and
-        // size checked at open; written at create), suitably aligned, living
-        // as long as the mapping; atomics are made for shared `&` access.
-        unsafe { &*self.seg.data_ptr().cast::<T::Atomic>() }
+        &self.0.state().0
     }
 }
 
-impl<T: AtomicInt> fmt::Debug for Atomic<T>
-where
-    T::Atomic: fmt::Debug,
-{
+impl<T: AtomicInt> fmt::Debug for Atomic<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Atomic").field("name", &self.name()).field("value", &**self).finish()
     }

@@ -270,21 +270,6 @@ impl RawSegment {
         Ok(seg)
     }
 
-    /// Opens `name` if it exists, or creates it: safe when several processes
-    /// race to do either.
-    pub fn open_or_create(
-        name: &str,
-        spec: &Spec,
-        opts: &OpenOptions,
-        mut init: impl FnMut(*mut u8),
-    ) -> Result<RawSegment, Error> {
-        open_or_create_with(
-            name,
-            || RawSegment::create(name, spec, opts, &mut init),
-            || RawSegment::open(name, spec, opts),
-        )
-    }
-
     /// Opens `name` whatever it holds, after the file, permission and header
     /// checks (for inspection).
     pub fn open_any(name: &str, opts: &OpenOptions) -> Result<RawSegment, Error> {

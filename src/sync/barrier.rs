@@ -43,14 +43,14 @@
 //! table, and a corrupted `parties` makes every wait fail with `Broken`.
 
 use std::fmt;
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::handle::{Handle, SegmentState, handle_api};
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
-use crate::segment::header::{Fingerprint, ObjectKind};
+use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::Liveness;
-use crate::segment::{OpenOptions, RawSegment, Segment, ShmSafe, Spec};
+use crate::segment::{Segment, ShmSafe};
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
 /// Most parties a barrier may have.
@@ -444,140 +444,58 @@ fn check_parties(parties: u32) -> Result<(), Error> {
 /// assert!(me ^ t.join().unwrap()); // exactly one leader
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Barrier {
-    seg: RawSegment,
-    cell: NonNull<BarrierCell>,
-    strategy: WaitStrategy,
+pub struct Barrier(Handle<BarrierCell>);
+
+impl SegmentState for BarrierCell {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::Barrier];
+    /// The number of parties, kept in the state.
+    type Params = u32;
+    type Init<'a> = ();
+
+    /// No element type: `()` keeps the fingerprint independent of where
+    /// this type lives; the state's size is checked as well.
+    fn fingerprint(_parties: &u32) -> Fingerprint {
+        Fingerprint::of::<()>(1)
+    }
+
+    fn check_init(&parties: &u32, (): &()) -> Result<(), Error> {
+        check_parties(parties)
+    }
+
+    fn init(&mut self, _tail: &mut [u8], &parties: &u32, _slots: u32, (): ()) {
+        self.parties = AtomicU32::new(parties);
+        for arrival in &mut self.arrivals {
+            *arrival = Arrival::vacant();
+        }
+    }
+
+    fn check_opened(&self, name: &str, params: &mut u32) -> Result<(), Error> {
+        let parties = self.parties();
+        if check_parties(parties).is_err() {
+            return Err(Error::Corrupt { name: name.to_owned(), reason: format!("barrier of {parties} parties") });
+        }
+        *params = parties;
+        Ok(())
+    }
+
+    fn check_existing(name: &str, _header: &Header, &asked: &u32, &found: &u32) -> Result<(), Error> {
+        if asked != found {
+            return Err(Error::InvalidArgument(format!("barrier '{name}' exists with {found} parties, not {asked}")));
+        }
+        Ok(())
+    }
 }
 
-// SAFETY: the handle owns its mapping; the cell is shared state made only of
-// atomics, designed for concurrent use from any thread of any process.
-unsafe impl Send for Barrier {}
-// SAFETY: as above; `&Barrier` only reaches the cell through atomics.
-unsafe impl Sync for Barrier {}
+handle_api! {
+    impl[] Barrier, "barrier", " for `parties` parties (1 to [`MAX_PARTIES`])";
+    create(parties: u32) => (parties, ());
+    open_or_create(parties: u32) => (parties, ());
+    waits;
+}
 
 impl Barrier {
-    fn spec() -> Spec {
-        Spec::new(
-            ObjectKind::Barrier,
-            // No element type: `()` keeps the fingerprint independent of
-            // where this type lives; the state's size is checked as well.
-            Fingerprint::of::<()>(1),
-            std::mem::size_of::<BarrierCell>(),
-            std::mem::align_of::<BarrierCell>(),
-        )
-    }
-
-    fn init(parties: u32) -> impl FnMut(*mut u8) {
-        move |p| {
-            // SAFETY: RawSegment::create hands us zeroed, writable memory of
-            // the spec's size and alignment, not yet visible to others.
-            // Writing field by field keeps the 8 KiB state off the stack.
-            unsafe {
-                let cell = p.cast::<BarrierCell>();
-                std::ptr::addr_of_mut!((*cell).state).write(AtomicU32::new(0));
-                std::ptr::addr_of_mut!((*cell).parties).write(AtomicU32::new(parties));
-                let table = std::ptr::addr_of_mut!((*cell).arrivals).cast::<Arrival>();
-                for i in 0..MAX_PARTIES as usize {
-                    table.add(i).write(Arrival::vacant());
-                }
-            }
-        }
-    }
-
-    fn wrap(seg: RawSegment, expect: Option<u32>) -> Result<Self, Error> {
-        // SAFETY: data_ptr points into a live mapping, so it is not null; the
-        // spec check at open guarantees a BarrierCell's size and alignment.
-        let cell = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<BarrierCell>()) };
-        let b = Barrier { seg, cell, strategy: WaitStrategy::Adaptive };
-        let parties = b.cell().parties();
-        if check_parties(parties).is_err() {
-            return Err(Error::Corrupt { name: b.name().to_owned(), reason: format!("barrier of {parties} parties") });
-        }
-        if let Some(want) = expect.filter(|&w| w != parties) {
-            return Err(Error::InvalidArgument(format!(
-                "barrier '{}' exists with {parties} parties, not {want}",
-                b.name()
-            )));
-        }
-        Ok(b)
-    }
-
     fn cell(&self) -> &BarrierCell {
-        // SAFETY: the cell lies in our mapping, which lives as long as self.
-        unsafe { self.cell.as_ref() }
-    }
-
-    /// Creates the barrier `name` for `parties` parties (1 to
-    /// [`MAX_PARTIES`]). Exclusive: fails if the name exists.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for a bad party count,
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
-    pub fn create(name: &str, parties: u32) -> Result<Self, Error> {
-        Self::create_with(name, parties, &OpenOptions::default())
-    }
-
-    /// [`Barrier::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Barrier::create`].
-    pub fn create_with(name: &str, parties: u32, opts: &OpenOptions) -> Result<Self, Error> {
-        check_parties(parties)?;
-        RawSegment::create(name, &Self::spec(), opts, Self::init(parties)).and_then(|s| Self::wrap(s, None))
-    }
-
-    /// Opens the existing barrier `name`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::Corrupt`] for a
-    /// party count out of range, and the other open checks.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`Barrier::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Barrier::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open(name, &Self::spec(), opts).and_then(|s| Self::wrap(s, None))
-    }
-
-    /// Opens `name`, or creates it for `parties` parties: safe when
-    /// processes race.
-    ///
-    /// # Errors
-    /// As [`Barrier::open`] and [`Barrier::create`];
-    /// [`Error::InvalidArgument`] if it exists with another party count.
-    pub fn open_or_create(name: &str, parties: u32) -> Result<Self, Error> {
-        Self::open_or_create_with(name, parties, &OpenOptions::default())
-    }
-
-    /// [`Barrier::open_or_create`] with options.
-    ///
-    /// # Errors
-    /// As [`Barrier::open_or_create`].
-    pub fn open_or_create_with(name: &str, parties: u32, opts: &OpenOptions) -> Result<Self, Error> {
-        check_parties(parties)?;
-        RawSegment::open_or_create(name, &Self::spec(), opts, Self::init(parties))
-            .and_then(|s| Self::wrap(s, Some(parties)))
-    }
-
-    /// Sets how this handle waits.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.seg.persist();
+        self.0.state()
     }
 
     /// The number of parties.
@@ -586,7 +504,7 @@ impl Barrier {
     }
 
     fn wait_until(&self, deadline: Deadline) -> Result<BarrierWaitResult, BarrierError> {
-        let leader = self.cell().core().wait(&self.seg, deadline, self.strategy, true)?;
+        let leader = self.cell().core().wait(self.0.segment(), deadline, self.0.strategy(), true)?;
         Ok(BarrierWaitResult { leader })
     }
 
@@ -597,6 +515,17 @@ impl Barrier {
     /// waiting (a waiting party died or timed out, or it was reset).
     pub fn wait(&self) -> Result<BarrierWaitResult, BarrierError> {
         self.wait_until(Deadline::Never)
+    }
+
+    /// Arrives and returns at once unless this party completes the
+    /// generation: the non-blocking form of [`Barrier::wait`], as a wait
+    /// whose time has already run out (so it breaks the barrier for the
+    /// others unless it is the last to arrive).
+    ///
+    /// # Errors
+    /// As [`Barrier::wait_timeout`].
+    pub fn try_wait(&self) -> Result<BarrierWaitResult, BarrierError> {
+        self.wait_until(Deadline::Now)
     }
 
     /// Waits at most `timeout`; if it runs out, breaks the barrier.

@@ -55,17 +55,16 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use crate::error::Error;
+use crate::handle::{Handle, SegmentState, handle_api};
 // Only the loom models need a fence (see `dekker_fence`).
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::registry::{GEN_BITS, Liveness, MAX_SLOTS, TOKEN_BITS, TOKEN_MASK, token_slot};
-use crate::segment::{OpenOptions, RawSegment, Segment, ShmSafe, Spec};
+use crate::segment::{RawSegment, Segment, ShmSafe};
 use crate::sync::mutex::{LockError, LockResult, TryLockError, TryLockResult};
 use crate::sync::raw_mutex::LockFail;
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
@@ -718,122 +717,45 @@ impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 /// assert_eq!(a[1] + b[1], 18);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct RwLock<T: Pod> {
-    seg: RawSegment,
-    cell: NonNull<RwLockCell<T>>,
-    slots: u32,
-    strategy: WaitStrategy,
+pub struct RwLock<T: Pod>(Handle<RwLockCell<T>>);
+
+impl<T: Pod> SegmentState for RwLockCell<T> {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::RwLock];
+    type Params = ();
+    type Init<'a> = T;
+
+    fn fingerprint((): &()) -> Fingerprint {
+        Fingerprint::of::<T>(1)
+    }
+
+    /// Zero is an unlocked state with no readers: only the data is written.
+    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, value: T) {
+        *self.data.get_mut() = value;
+    }
 }
 
-// SAFETY: the handle owns its mapping; the cell is shared state designed for
-// concurrent access from any thread of any process, through the lock.
-unsafe impl<T: Pod> Send for RwLock<T> {}
-// SAFETY: as above: every access to the data goes through the lock.
-unsafe impl<T: Pod> Sync for RwLock<T> {}
+handle_api! {
+    impl[T: Pod] RwLock<T>, "lock", " holding `value`";
+    create(value: T) => ((), value);
+    open_or_create(value: T) => ((), value);
+    waits;
+}
 
 impl<T: Pod> RwLock<T> {
-    fn spec() -> Spec {
-        Spec::new(
-            ObjectKind::RwLock,
-            Fingerprint::of::<T>(1),
-            std::mem::size_of::<RwLockCell<T>>(),
-            std::mem::align_of::<RwLockCell<T>>(),
-        )
-    }
-
-    fn init(value: T) -> impl FnMut(*mut u8) {
-        move |p| {
-            // SAFETY: RawSegment::create hands us zeroed, writable memory of
-            // the spec's size and alignment, not yet visible to others. Zero
-            // is an unlocked state with no readers, so only the data needs
-            // writing.
-            unsafe { std::ptr::addr_of_mut!((*p.cast::<RwLockCell<T>>()).data).cast::<T>().write(value) }
-        }
-    }
-
-    fn wrap(seg: RawSegment) -> Self {
-        // SAFETY: data_ptr points into a live mapping, so it is not null.
-        let cell = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<RwLockCell<T>>()) };
-        let slots = seg.header().registry_slots;
-        RwLock { seg, cell, slots, strategy: WaitStrategy::Adaptive }
-    }
-
     fn cell(&self) -> &RwLockCell<T> {
-        // SAFETY: the cell lies in our mapping, which lives as long as self.
-        unsafe { self.cell.as_ref() }
+        self.0.state()
     }
 
-    /// Creates the lock `name` holding `value`. Exclusive.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`], or an OS error.
-    pub fn create(name: &str, value: T) -> Result<Self, Error> {
-        Self::create_with(name, value, &OpenOptions::default())
-    }
-
-    /// [`RwLock::create`] with options.
-    ///
-    /// # Errors
-    /// As [`RwLock::create`].
-    pub fn create_with(name: &str, value: T, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::create(name, &Self::spec(), opts, Self::init(value)).map(Self::wrap)
-    }
-
-    /// Opens the existing lock `name`, which must hold a `T`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::WrongType`], and
-    /// the other open checks.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`RwLock::open`] with options.
-    ///
-    /// # Errors
-    /// As [`RwLock::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open(name, &Self::spec(), opts).map(Self::wrap)
-    }
-
-    /// Opens `name`, or creates it holding `value`: safe when processes race.
-    ///
-    /// # Errors
-    /// As [`RwLock::open`] and [`RwLock::create`].
-    pub fn open_or_create(name: &str, value: T) -> Result<Self, Error> {
-        Self::open_or_create_with(name, value, &OpenOptions::default())
-    }
-
-    /// [`RwLock::open_or_create`] with options.
-    ///
-    /// # Errors
-    /// As [`RwLock::open_or_create`].
-    pub fn open_or_create_with(name: &str, value: T, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open_or_create(name, &Self::spec(), opts, Self::init(value)).map(Self::wrap)
-    }
-
-    /// Sets how this handle waits for the lock.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.seg.persist();
+    fn slots(&self) -> u32 {
+        self.0.segment().header().registry_slots
     }
 
     fn read_until(&self, deadline: Deadline) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        self.cell().read_in(&self.seg, self.slots, deadline, self.strategy)
+        self.cell().read_in(self.0.segment(), self.slots(), deadline, self.0.strategy())
     }
 
     fn write_until(&self, deadline: Deadline) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        self.cell().write_in(&self.seg, self.slots, deadline, self.strategy)
+        self.cell().write_in(self.0.segment(), self.slots(), deadline, self.0.strategy())
     }
 
     /// Takes a read lock, blocking while a writer holds or waits for it.
@@ -908,7 +830,7 @@ impl<T: Pod> RwLock<T> {
 
     /// Whether a writer holds or waits for the lock now (a snapshot).
     pub fn is_write_locked(&self) -> bool {
-        self.cell().core(self.slots).is_write_locked()
+        self.cell().core(self.slots()).is_write_locked()
     }
 }
 

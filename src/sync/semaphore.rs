@@ -23,47 +23,78 @@ use raw::{MAX_OWNED_PERMITS, MAX_PERMITS};
 pub use raw::{ReleaseError, SemaphoreCell};
 
 use std::fmt;
-use std::ptr::NonNull;
+use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::handle::{Handle, SegmentState, StateLayout, handle_api};
 use crate::primitive::AtomicU32;
 use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::registry::MAX_SLOTS;
-use crate::segment::{OpenOptions, RawSegment, Spec};
+use crate::segment::{OpenOptions, ShmSafe};
 use crate::sync::raw_mutex::RawMutex;
-use crate::wait::{Deadline, WaitStrategy};
+use crate::wait::Deadline;
 use raw::{BOUNDED, OWNED, Owners};
 
-/// Bytes of a semaphore segment's state: the cell, the owned-mode lock and
-/// the owned table (a word for every possible registry slot).
-const STATE_SIZE: usize = std::mem::size_of::<SemaphoreCell>()
-    + std::mem::size_of::<RawMutex>()
-    + MAX_SLOTS as usize * std::mem::size_of::<u32>();
-
-/// A semaphore segment: the cell, then one owned-table word per registry
-/// slot. The common core of [`Semaphore`] and [`BoundedSemaphore`].
-struct Core {
-    seg: RawSegment,
-    cell: NonNull<SemaphoreCell>,
-    owned: bool,
-    strategy: WaitStrategy,
+/// A semaphore segment's state: the cell, then the owned-mode lock and the
+/// owned table, a word for every possible registry slot (so that the layout
+/// does not depend on the segment's slot count). `K` says which object kind
+/// it is stored as.
+#[repr(C)]
+pub(crate) struct SemaphoreState<K> {
+    cell: SemaphoreCell,
+    lock: RawMutex,
+    owners: [AtomicU32; MAX_SLOTS as usize],
+    _kind: PhantomData<K>,
 }
 
-// SAFETY: the handle owns its mapping; the state it points into is made of
-// atomics designed for concurrent access from any thread of any process.
-unsafe impl Send for Core {}
-// SAFETY: as above; the handle's own fields are not mutated through `&self`.
-unsafe impl Sync for Core {}
+// The format: the cell, the lock word, the table, packed.
+const _: () = assert!(std::mem::size_of::<SemaphoreState<Plain>>() == 16 + 4 + 4 * MAX_SLOTS as usize);
 
-impl Core {
-    /// The owned table has a word for every possible registry slot, so the
-    /// layout does not depend on the segment's slot count.
-    fn spec(kind: ObjectKind) -> Spec {
-        Spec::new(kind, Fingerprint::of::<SemaphoreCell>(1), STATE_SIZE, 64)
+// SAFETY: repr(C) of 32-bit atomics only (the cell, the lock word, the
+// table): every bit pattern is a valid state (see raw.rs), no pointers, no
+// drop glue.
+unsafe impl<K: Flavor> ShmSafe for SemaphoreState<K> {}
+
+/// Which semaphore object a state is stored as.
+pub(crate) trait Flavor: Send + Sync + 'static {
+    /// Its kind.
+    const KIND: ObjectKind;
+    /// The flags it is created with.
+    const FLAGS: u32;
+}
+
+/// A [`Semaphore`] (plain or owned).
+pub(crate) enum Plain {}
+/// A [`BoundedSemaphore`].
+pub(crate) enum Bounded {}
+
+impl Flavor for Plain {
+    const KIND: ObjectKind = ObjectKind::Semaphore;
+    const FLAGS: u32 = 0;
+}
+
+impl Flavor for Bounded {
+    const KIND: ObjectKind = ObjectKind::BoundedSemaphore;
+    const FLAGS: u32 = BOUNDED;
+}
+
+impl<K: Flavor> SegmentState for SemaphoreState<K> {
+    const KINDS: &'static [ObjectKind] = &[K::KIND];
+    /// Owned mode (kept in the state's flags).
+    type Params = bool;
+    /// The initial permits.
+    type Init<'a> = u32;
+
+    fn fingerprint(_owned: &bool) -> Fingerprint {
+        Fingerprint::of::<SemaphoreCell>(1)
     }
 
-    fn check_initial(initial: u32, owned: bool) -> Result<(), Error> {
+    fn layout(_owned: &bool, _slots: u32) -> Result<StateLayout, Error> {
+        Ok(StateLayout { size: std::mem::size_of::<Self>(), align: 64 })
+    }
+
+    fn check_init(&owned: &bool, &initial: &u32) -> Result<(), Error> {
         let max = if owned { MAX_OWNED_PERMITS } else { MAX_PERMITS };
         if initial > max {
             return Err(Error::InvalidArgument(format!(
@@ -73,140 +104,70 @@ impl Core {
         Ok(())
     }
 
-    fn init(initial: u32, flags: u32) -> impl FnMut(*mut u8) {
+    /// The lock and table stay zero: unlocked, nobody holds anything.
+    fn init(&mut self, _tail: &mut [u8], &owned: &bool, _slots: u32, initial: u32) {
         // Owned mode is bounded by its total (see the owned table docs).
-        let flags = if flags & OWNED != 0 { flags | BOUNDED } else { flags };
+        let flags = if owned { K::FLAGS | OWNED | BOUNDED } else { K::FLAGS };
         let bound = if flags & BOUNDED != 0 { initial } else { 0 };
-        move |p| {
-            // SAFETY: RawSegment::create hands us zeroed, writable memory of
-            // the spec's size, 64-aligned, not yet visible to others. The
-            // lock and table after the cell stay zero: unlocked, nobody
-            // holds anything.
-            unsafe { p.cast::<SemaphoreCell>().write(SemaphoreCell::with_flags(initial, flags, bound)) }
-        }
+        self.cell = SemaphoreCell::with_flags(initial, flags, bound);
     }
 
-    fn wrap(seg: RawSegment) -> Result<Self, Error> {
-        if seg.data_len() < STATE_SIZE {
-            return Err(Error::Corrupt { name: seg.name().to_owned(), reason: "semaphore state too small".into() });
-        }
-        // SAFETY: data_ptr points into a live mapping, so it is not null.
-        let cell = unsafe { NonNull::new_unchecked(seg.data_ptr().cast::<SemaphoreCell>()) };
-        let mut core = Core { seg, cell, owned: false, strategy: WaitStrategy::Adaptive };
-        core.owned = core.cell().flags() & OWNED != 0;
-        Ok(core)
-    }
-
-    fn create(kind: ObjectKind, name: &str, initial: u32, flags: u32, opts: &OpenOptions) -> Result<Self, Error> {
-        Self::check_initial(initial, flags & OWNED != 0)?;
-        RawSegment::create(name, &Self::spec(kind), opts, Self::init(initial, flags)).and_then(Self::wrap)
-    }
-
-    fn open(kind: ObjectKind, name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        RawSegment::open(name, &Self::spec(kind), opts).and_then(Self::wrap)
-    }
-
-    fn open_or_create(kind: ObjectKind, name: &str, initial: u32, flags: u32) -> Result<Self, Error> {
-        Self::check_initial(initial, flags & OWNED != 0)?;
-        RawSegment::open_or_create(name, &Self::spec(kind), &OpenOptions::default(), Self::init(initial, flags))
-            .and_then(Self::wrap)
-    }
-
-    fn cell(&self) -> &SemaphoreCell {
-        // SAFETY: the cell lies at the start of the data region of our
-        // mapping (checked size), which lives as long as `self`.
-        unsafe { self.cell.as_ref() }
-    }
-
-    fn owners(&self) -> Owners<'_> {
-        let base = self.cell.as_ptr().cast_const();
-        // SAFETY: the lock word follows the 16-byte cell and MAX_SLOTS table
-        // words follow it, all inside the data region (STATE_SIZE checked
-        // in `wrap`), 4-aligned, only accessed atomically (any bit pattern
-        // is a valid state of each), living as long as the mapping.
-        unsafe {
-            let lock = &*base.add(1).cast::<RawMutex>();
-            let words = std::slice::from_raw_parts(
-                base.add(1).cast::<RawMutex>().add(1).cast::<AtomicU32>(),
-                MAX_SLOTS as usize,
-            );
-            Owners { lock, words }
-        }
-    }
-
-    fn acquire_until(&self, deadline: Deadline) -> bool {
-        if self.owned {
-            self.owners().acquire(self.cell(), &self.seg, deadline, self.strategy)
-        } else {
-            self.cell().acquire_until(deadline, self.strategy)
-        }
-    }
-
-    fn acquire(&self) {
-        // Without a deadline the acquire only returns with a permit.
-        while !self.acquire_until(Deadline::Never) {}
-    }
-
-    fn release_n(&self, n: u32) -> Result<(), ReleaseError> {
-        if self.owned {
-            self.owners().release(self.cell(), &self.seg, n, self.strategy)
-        } else {
-            self.cell().add(n, false)
-        }
-    }
-
-    fn held(&self) -> u32 {
-        if self.owned { self.owners().held_by(&self.seg) } else { 0 }
+    fn check_opened(&self, _name: &str, owned: &mut bool) -> Result<(), Error> {
+        *owned = self.cell.flags() & OWNED != 0;
+        Ok(())
     }
 }
 
-impl Drop for Core {
-    fn drop(&mut self) {
-        if self.owned {
-            self.owners().release_all(self.cell(), &self.seg);
+impl<K: Flavor> Handle<SemaphoreState<K>> {
+    fn owned(&self) -> bool {
+        *self.params()
+    }
+
+    fn owners(&self) -> Owners<'_> {
+        let state = self.state();
+        Owners { lock: &state.lock, words: &state.owners }
+    }
+
+    fn acquire_until(&self, deadline: Deadline) -> bool {
+        let cell = &self.state().cell;
+        if self.owned() {
+            self.owners().acquire(cell, self.segment(), deadline, self.strategy())
+        } else {
+            cell.acquire_until(deadline, self.strategy())
+        }
+    }
+
+    fn release_n(&self, n: u32) -> Result<(), ReleaseError> {
+        let cell = &self.state().cell;
+        if self.owned() { self.owners().release(cell, self.segment(), n, self.strategy()) } else { cell.add(n, false) }
+    }
+
+    fn held(&self) -> u32 {
+        if self.owned() { self.owners().held_by(self.segment()) } else { 0 }
+    }
+
+    /// Returns what this handle holds in owned mode.
+    fn close(&self) {
+        if self.owned() {
+            self.owners().release_all(&self.state().cell, self.segment());
         }
     }
 }
 
 macro_rules! common_api {
-    ($ty:ident, $kind:expr) => {
+    ($ty:ident, $what:literal) => {
+        handle_api! {
+            impl[] $ty, "semaphore", $what;
+            create(initial: u32) => (false, initial);
+            open_or_create(initial: u32) => (false, initial);
+            waits;
+        }
+
         impl $ty {
-            /// Opens the existing semaphore `name`.
-            ///
-            /// # Errors
-            /// [`Error::NotFound`], [`Error::WrongKind`] if it holds
-            /// something else, and the other open checks.
-            pub fn open(name: &str) -> Result<Self, Error> {
-                Self::open_with(name, &OpenOptions::default())
-            }
-
-            /// Opens with options.
-            ///
-            /// # Errors
-            /// As `open`.
-            pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-                Core::open($kind, name, opts).map($ty)
-            }
-
-            /// Sets how this handle waits for a permit.
-            pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-                self.0.strategy = strategy;
-                self
-            }
-
-            /// The segment name.
-            pub fn name(&self) -> &str {
-                self.0.seg.name()
-            }
-
-            /// Keeps the name after this (creating) handle is dropped.
-            pub fn persist(&self) {
-                self.0.seg.persist();
-            }
-
             /// Takes a permit, blocking until one is available.
             pub fn acquire(&self) {
-                self.0.acquire();
+                // Without a deadline the acquire only returns with a permit.
+                while !self.0.acquire_until(Deadline::Never) {}
             }
 
             /// Takes a permit if one is available now. In owned mode this
@@ -249,7 +210,13 @@ macro_rules! common_api {
 
             /// Permits available now (a snapshot).
             pub fn value(&self) -> u32 {
-                self.0.cell().value()
+                self.0.state().cell.value()
+            }
+        }
+
+        impl Drop for $ty {
+            fn drop(&mut self) {
+                self.0.close();
             }
         }
 
@@ -271,7 +238,7 @@ macro_rules! common_api {
 /// back. Uncontended, both are one atomic instruction; a release makes a
 /// wake syscall only when someone sleeps, and wakes at most as many
 /// sleepers as permits it makes. Blocked acquirers spin briefly, then sleep
-/// on a futex in the segment ([`WaitStrategy`]).
+/// on a futex in the segment ([`WaitStrategy`](crate::WaitStrategy)).
 ///
 /// # When a process dies
 /// A plain semaphore (from [`Semaphore::create`]) has no owners, as in
@@ -306,7 +273,7 @@ macro_rules! common_api {
 /// assert_eq!(sem.value(), 1);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Semaphore(Core);
+pub struct Semaphore(Handle<SemaphoreState<Plain>>);
 
 impl Semaphore {
     /// Most permits a semaphore may count (glibc's `SEM_VALUE_MAX`).
@@ -314,23 +281,6 @@ impl Semaphore {
     /// Most permits an owned semaphore may have (they must fit an entry of
     /// its owned table).
     pub const MAX_OWNED_PERMITS: u32 = MAX_OWNED_PERMITS;
-
-    /// Creates the semaphore `name` with `initial` permits. Exclusive.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
-    /// [`Error::InvalidArgument`] past [`Semaphore::MAX_PERMITS`], or an OS error.
-    pub fn create(name: &str, initial: u32) -> Result<Self, Error> {
-        Self::create_with(name, initial, &OpenOptions::default())
-    }
-
-    /// [`Semaphore::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Semaphore::create`].
-    pub fn create_with(name: &str, initial: u32, opts: &OpenOptions) -> Result<Self, Error> {
-        Core::create(ObjectKind::Semaphore, name, initial, 0, opts).map(Semaphore)
-    }
 
     /// Creates an *owned* semaphore: each permit is recorded against the
     /// handle that acquired it, only that handle may release it, and the
@@ -362,21 +312,12 @@ impl Semaphore {
     /// # Errors
     /// As [`Semaphore::create_owned`].
     pub fn create_owned_with(name: &str, initial: u32, opts: &OpenOptions) -> Result<Self, Error> {
-        Core::create(ObjectKind::Semaphore, name, initial, OWNED, opts).map(Semaphore)
-    }
-
-    /// Opens `name`, or creates it (plain) with `initial` permits: safe when
-    /// processes race. An existing owned semaphore opens as owned.
-    ///
-    /// # Errors
-    /// As [`Semaphore::open`] and [`Semaphore::create`].
-    pub fn open_or_create(name: &str, initial: u32) -> Result<Self, Error> {
-        Core::open_or_create(ObjectKind::Semaphore, name, initial, 0).map(Semaphore)
+        Handle::create_with(name, true, initial, opts).map(Semaphore)
     }
 
     /// Whether this is an owned semaphore.
     pub fn is_owned(&self) -> bool {
-        self.0.owned
+        self.0.owned()
     }
 
     /// Owned mode: how many permits this handle holds (0 in plain mode).
@@ -385,7 +326,7 @@ impl Semaphore {
     }
 }
 
-common_api!(Semaphore, ObjectKind::Semaphore);
+common_api!(Semaphore, " with `initial` permits");
 
 /// A semaphore whose count may not exceed its initial value (Python's
 /// `multiprocessing.BoundedSemaphore`): a release past it is refused with
@@ -405,42 +346,16 @@ common_api!(Semaphore, ObjectKind::Semaphore);
 /// assert_eq!(sem.value(), 1);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct BoundedSemaphore(Core);
+pub struct BoundedSemaphore(Handle<SemaphoreState<Bounded>>);
 
 impl BoundedSemaphore {
-    /// Creates the semaphore `name` with `initial` permits, which is also
-    /// its bound. Exclusive.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
-    /// [`Error::InvalidArgument`] past [`Semaphore::MAX_PERMITS`], or an OS error.
-    pub fn create(name: &str, initial: u32) -> Result<Self, Error> {
-        Self::create_with(name, initial, &OpenOptions::default())
-    }
-
-    /// [`BoundedSemaphore::create`] with options.
-    ///
-    /// # Errors
-    /// As [`BoundedSemaphore::create`].
-    pub fn create_with(name: &str, initial: u32, opts: &OpenOptions) -> Result<Self, Error> {
-        Core::create(ObjectKind::BoundedSemaphore, name, initial, BOUNDED, opts).map(BoundedSemaphore)
-    }
-
-    /// Opens `name`, or creates it with `initial` permits (and bound).
-    ///
-    /// # Errors
-    /// As [`BoundedSemaphore::open`] and [`BoundedSemaphore::create`].
-    pub fn open_or_create(name: &str, initial: u32) -> Result<Self, Error> {
-        Core::open_or_create(ObjectKind::BoundedSemaphore, name, initial, BOUNDED).map(BoundedSemaphore)
-    }
-
     /// Most permits a semaphore may count (glibc's `SEM_VALUE_MAX`).
     pub const MAX_PERMITS: u32 = MAX_PERMITS;
 
     /// The bound: the most permits the count may hold.
     pub fn bound(&self) -> u32 {
-        self.0.cell().bound().unwrap_or(MAX_PERMITS)
+        self.0.state().cell.bound().unwrap_or(MAX_PERMITS)
     }
 }
 
-common_api!(BoundedSemaphore, ObjectKind::BoundedSemaphore);
+common_api!(BoundedSemaphore, " with `initial` permits, which is also its bound");
