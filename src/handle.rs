@@ -330,13 +330,14 @@ impl<S: SegmentState> fmt::Debug for Handle<S> {
 /// }
 /// ```
 /// `create`'s arguments map to the handle's parameters and init value;
-/// `open_or_create`'s likewise, the init expression being evaluated for each
-/// create attempt.
+/// `open_or_create`'s likewise (it may take generics in brackets,
+/// `open_or_create[F: Fn() -> T](init: F)`), the init expression being
+/// evaluated for each create attempt.
 macro_rules! handle_api {
     (
         impl[$($gen:tt)*] $ty:ty, $noun:literal, $what:literal;
         create($($arg:ident: $argty:ty),*) => ($params:expr, $init:expr);
-        open_or_create($($oarg:ident: $oargty:ty),*) => ($oparams:expr, $oinit:expr);
+        open_or_create$([$($ogen:tt)*])?($($oarg:ident: $oargty:ty),*) => ($oparams:expr, $oinit:expr);
         $($waits:ident;)?
     ) => {
         impl<$($gen)*> $ty {
@@ -384,7 +385,7 @@ macro_rules! handle_api {
             ///
             /// # Errors
             /// As [`Self::open`] and [`Self::create`].
-            pub fn open_or_create(name: &str, $($oarg: $oargty),*) -> Result<Self, crate::Error> {
+            pub fn open_or_create$(<$($ogen)*>)?(name: &str, $($oarg: $oargty),*) -> Result<Self, crate::Error> {
                 Self::open_or_create_with(name, $($oarg,)* &crate::OpenOptions::default())
             }
 
@@ -392,7 +393,7 @@ macro_rules! handle_api {
             ///
             /// # Errors
             /// As [`Self::open_or_create`].
-            pub fn open_or_create_with(
+            pub fn open_or_create_with$(<$($ogen)*>)?(
                 name: &str,
                 $($oarg: $oargty,)*
                 opts: &crate::OpenOptions,

@@ -94,7 +94,7 @@ impl<T: ShmSafe> SegmentState for Raw<T> {
 handle_api! {
     impl[T: ShmSafe] Segment<T>, "segment", " holding `init`";
     create(init: T) => ((), init);
-    open_or_create(init: impl Fn() -> T) => ((), init());
+    open_or_create[F: Fn() -> T](init: F) => ((), init());
 }
 
 impl<T: ShmSafe> Segment<T> {

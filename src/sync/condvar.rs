@@ -413,10 +413,10 @@ impl Condvar {
     ///
     /// # Errors
     /// As [`Condvar::wait`]; the condition is not checked again then.
-    pub fn wait_while<'a, T>(
+    pub fn wait_while<'a, T, F: FnMut(&mut T) -> bool>(
         &self,
         guard: MutexGuard<'a, T>,
-        condition: impl FnMut(&mut T) -> bool,
+        condition: F,
     ) -> LockResult<MutexGuard<'a, T>> {
         strip(self.wait_while_until(guard, Deadline::Never, condition))
     }
@@ -426,11 +426,11 @@ impl Condvar {
     ///
     /// # Errors
     /// As [`Condvar::wait`].
-    pub fn wait_timeout_while<'a, T>(
+    pub fn wait_timeout_while<'a, T, F: FnMut(&mut T) -> bool>(
         &self,
         guard: MutexGuard<'a, T>,
         timeout: Duration,
-        condition: impl FnMut(&mut T) -> bool,
+        condition: F,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         timed(self.wait_while_until(guard, Deadline::after(timeout), condition))
     }
@@ -440,11 +440,11 @@ impl Condvar {
     ///
     /// # Errors
     /// As [`Condvar::wait`].
-    pub fn wait_deadline_while<'a, T>(
+    pub fn wait_deadline_while<'a, T, F: FnMut(&mut T) -> bool>(
         &self,
         guard: MutexGuard<'a, T>,
         deadline: Instant,
-        condition: impl FnMut(&mut T) -> bool,
+        condition: F,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         timed(self.wait_while_until(guard, Deadline::At(deadline), condition))
     }

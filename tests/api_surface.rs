@@ -1,0 +1,92 @@
+//! The public surface every object shares, checked at compile time: each
+//! row names the uniform constructor set and every blocking call with its
+//! `try_`, `_timeout` and `_deadline` forms as function paths, so a missing
+//! one fails to build.
+//!
+//! The queues and `Pipe` are not in the table yet: they move onto the
+//! generic handle next, and join it then.
+
+use std::sync::atomic::AtomicU64;
+
+use shmkit::{Array, Atomic, Barrier, BoundedSemaphore, Condvar, Event, Mutex, MutexCell, RwLock, Segment, Semaphore, Value};
+
+/// `create`, `create_with`, `open`, `open_with`, `open_or_create`,
+/// `open_or_create_with`, `name` and `persist` of each type; with `waits`
+/// also `with_wait_strategy`. Constructors that are generic (a closure
+/// argument) are named with their generics.
+macro_rules! constructors {
+    ($($ty:ty $([$($g:ty),*])? $(, $waits:ident)?;)*) => {
+        $(
+            let _ = <$ty>::create;
+            let _ = <$ty>::create_with;
+            let _ = <$ty>::open;
+            let _ = <$ty>::open_with;
+            let _ = <$ty>::open_or_create $(::<$($g),*>)?;
+            let _ = <$ty>::open_or_create_with $(::<$($g),*>)?;
+            let _ = <$ty>::name;
+            let _ = <$ty>::persist;
+            $(constructors!(@$waits $ty);)?
+        )*
+    };
+    (@waits $ty:ty) => {
+        let _ = <$ty>::with_wait_strategy;
+    };
+}
+
+/// Each blocking call as `call / try_call / call_timeout / call_deadline`;
+/// `-` where a non-blocking form makes no sense (said in a comment).
+macro_rules! blocking {
+    ($($ty:ty: $($call:ident $(::<$($g:ty),*>)? / $try_:tt / $timeout:ident / $deadline:ident),+;)*) => {
+        $($(
+            let _ = <$ty>::$call $(::<$($g),*>)?;
+            blocking!(@try $ty, $try_ $(, $($g),*)?);
+            let _ = <$ty>::$timeout $(::<$($g),*>)?;
+            let _ = <$ty>::$deadline $(::<$($g),*>)?;
+        )+)*
+    };
+    (@try $ty:ty, - $(, $($g:ty),*)?) => {};
+    (@try $ty:ty, $try_:ident $(, $($g:ty),*)?) => {
+        let _ = <$ty>::$try_ $(::<$($g),*>)?;
+    };
+}
+
+type Cond = fn(&mut u64) -> bool;
+
+#[test]
+fn every_object_has_the_same_constructors() {
+    constructors! {
+        Value<u64>, waits;
+        Array<u64>, waits;
+        Atomic<u64>;
+        Mutex<u64>, waits;
+        RwLock<u64>, waits;
+        Semaphore, waits;
+        BoundedSemaphore, waits;
+        Event, waits;
+        Condvar, waits;
+        Barrier, waits;
+        Segment<AtomicU64> [fn() -> AtomicU64];
+    }
+}
+
+#[test]
+fn every_blocking_call_has_try_timeout_and_deadline_forms() {
+    blocking! {
+        Value<u64>: lock / try_lock / lock_timeout / lock_deadline;
+        Array<u64>: lock / try_lock / lock_timeout / lock_deadline;
+        Mutex<u64>: lock / try_lock / lock_timeout / lock_deadline;
+        RwLock<u64>:
+            read / try_read / read_timeout / read_deadline,
+            write / try_write / write_timeout / write_deadline;
+        Semaphore: acquire / try_acquire / acquire_timeout / acquire_deadline;
+        BoundedSemaphore: acquire / try_acquire / acquire_timeout / acquire_deadline;
+        Event: wait / try_wait / wait_timeout / wait_deadline;
+        Barrier: wait / try_wait / wait_timeout / wait_deadline;
+        // A condvar wait that may not block would only unlock and re-lock
+        // the mutex (std has no such form either).
+        Condvar:
+            wait::<u64> / - / wait_timeout / wait_deadline,
+            wait_while::<u64, Cond> / - / wait_timeout_while / wait_deadline_while;
+        MutexCell<u64>: lock::<AtomicU64> / try_lock / lock_timeout / lock_deadline;
+    }
+}

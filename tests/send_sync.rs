@@ -1,0 +1,85 @@
+//! The auto traits of every handle and guard, asserted at compile time (in
+//! the manner of tokio's `async_send_sync.rs`): a change that makes a handle
+//! lose `Send` or `Sync`, or a guard gain `Send`, fails to build.
+//!
+//! Handles own their mapping and may move to and be shared between threads.
+//! Guards are `Sync` (they only give `&T` to a shared reference) but not
+//! `Send`: a robust lock is held by a liveness token, and unlocking from
+//! another thread than the one that locked is not part of the design (as
+//! with `std::sync::MutexGuard`).
+#![allow(dead_code)]
+
+use std::sync::atomic::AtomicU64;
+
+use shmkit::{
+    Array, ArrayGuard, Atomic, Barrier, BarrierCell, BoundedSemaphore, Condvar, CondvarCell, Event, EventCell, Mutex,
+    MutexCell, MutexGuard, RwLock, RwLockCell, RwLockReadGuard, RwLockWriteGuard, Segment, Semaphore, SemaphoreCell,
+    Value, ValueGuard,
+};
+
+fn require_send<T: ?Sized + Send>() {}
+fn require_sync<T: ?Sized + Sync>() {}
+
+/// Implemented twice for `Send` types, so naming its method on one is
+/// ambiguous and fails to build; once for the others.
+trait AmbiguousIfSend<A> {
+    fn some_item() {}
+}
+impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
+
+/// As [`AmbiguousIfSend`], for `Sync`.
+trait AmbiguousIfSync<A> {
+    fn some_item() {}
+}
+impl<T: ?Sized> AmbiguousIfSync<()> for T {}
+impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
+
+macro_rules! assert_auto {
+    ($ty:ty: Send & Sync) => {
+        require_send::<$ty>();
+        require_sync::<$ty>();
+    };
+    ($ty:ty: !Send & Sync) => {
+        let _ = <$ty as AmbiguousIfSend<_>>::some_item;
+        require_sync::<$ty>();
+    };
+    ($ty:ty: Send & !Sync) => {
+        require_send::<$ty>();
+        let _ = <$ty as AmbiguousIfSync<_>>::some_item;
+    };
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    assert_auto!(Value<u64>: Send & Sync);
+    assert_auto!(Array<u64>: Send & Sync);
+    assert_auto!(Atomic<u64>: Send & Sync);
+    assert_auto!(Mutex<u64>: Send & Sync);
+    assert_auto!(RwLock<u64>: Send & Sync);
+    assert_auto!(Semaphore: Send & Sync);
+    assert_auto!(BoundedSemaphore: Send & Sync);
+    assert_auto!(Event: Send & Sync);
+    assert_auto!(Condvar: Send & Sync);
+    assert_auto!(Barrier: Send & Sync);
+    assert_auto!(Segment<AtomicU64>: Send & Sync);
+}
+
+#[test]
+fn guards_are_sync_and_not_send() {
+    assert_auto!(MutexGuard<'static, u64>: !Send & Sync);
+    assert_auto!(ValueGuard<'static, u64>: !Send & Sync);
+    assert_auto!(ArrayGuard<'static, u64>: !Send & Sync);
+    assert_auto!(RwLockReadGuard<'static, u64>: !Send & Sync);
+    assert_auto!(RwLockWriteGuard<'static, u64>: !Send & Sync);
+}
+
+#[test]
+fn cells_are_send_and_sync() {
+    assert_auto!(MutexCell<u64>: Send & Sync);
+    assert_auto!(RwLockCell<u64>: Send & Sync);
+    assert_auto!(SemaphoreCell: Send & Sync);
+    assert_auto!(EventCell: Send & Sync);
+    assert_auto!(CondvarCell: Send & Sync);
+    assert_auto!(BarrierCell: Send & Sync);
+}
