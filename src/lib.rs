@@ -55,11 +55,13 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+#![deny(missing_debug_implementations)]
 
 mod array;
 mod atomic;
 #[cfg(not(loom))]
 #[doc(hidden)]
+#[allow(missing_debug_implementations, reason = "the harness moves to its own crate")]
 pub mod bench;
 pub(crate) mod copy;
 mod error;

@@ -8,7 +8,9 @@
 
 use std::sync::atomic::AtomicU64;
 
-use shmkit::{Array, Atomic, Barrier, BoundedSemaphore, Condvar, Event, Mutex, MutexCell, RwLock, Segment, Semaphore, Value};
+use shmkit::{
+    Array, Atomic, Barrier, BoundedSemaphore, Condvar, Event, Mutex, MutexCell, RwLock, Segment, Semaphore, Value,
+};
 
 /// `create`, `create_with`, `open`, `open_with`, `open_or_create`,
 /// `open_or_create_with`, `name` and `persist` of each type; with `waits`

@@ -570,6 +570,15 @@ impl fmt::Debug for Barrier {
     }
 }
 
+impl fmt::Debug for BarrierCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BarrierCell")
+            .field("parties", &self.parties())
+            .field("broken", &self.is_broken())
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;

@@ -840,6 +840,12 @@ impl<T: Pod> fmt::Debug for RwLock<T> {
     }
 }
 
+impl<T> fmt::Debug for RwLockCell<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RwLockCell").finish_non_exhaustive()
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
