@@ -166,7 +166,7 @@ impl<T: Pod> Array<T> {
         wrap_try(self.0.state().lock.lock(self.0.segment(), deadline, self.0.strategy()), || self.guard())
     }
 
-    lock_forms!(ArrayGuard<'_, T>);
+    lock_forms!("the lock", ArrayGuard<'_, T>; lock / try_lock / lock_timeout / lock_deadline => lock_forever / lock_until);
 
     /// Runs `f` on the locked slice without consuming a dead-holder report.
     fn peek<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {

@@ -4,9 +4,8 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::atomic;
 
-use crate::handle::{Handle, SegmentState, handle_api};
+use crate::handle::{Handle, handle_api, simple_state};
 use crate::segment::ShmSafe;
-use crate::segment::header::{Fingerprint, ObjectKind};
 
 mod sealed {
     pub trait Sealed {}
@@ -67,25 +66,9 @@ pub(crate) struct AtomicCell<T: AtomicInt>(T::Atomic);
 // SAFETY: a transparent wrapper of a ShmSafe atomic.
 unsafe impl<T: AtomicInt> ShmSafe for AtomicCell<T> {}
 
-impl<T: AtomicInt> SegmentState for AtomicCell<T> {
-    const KINDS: &'static [ObjectKind] = &[ObjectKind::Atomic];
-    type Params = ();
-    type Init<'a> = T;
+simple_state!(impl[T: AtomicInt] AtomicCell<T>: Atomic, of T, init |cell, value: T| cell.0 = T::new_atomic(value));
 
-    fn fingerprint((): &()) -> Fingerprint {
-        Fingerprint::of::<T>(1)
-    }
-
-    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, value: T) {
-        self.0 = T::new_atomic(value);
-    }
-}
-
-handle_api! {
-    impl[T: AtomicInt] Atomic<T>, "atomic", " holding `init`";
-    create(init: T) => ((), init);
-    open_or_create(init: T) => ((), init);
-}
+handle_api! { impl[T: AtomicInt] Atomic<T>, "atomic", " holding `init`"; create(init: T) => ((), init); }
 
 impl<T: AtomicInt> Deref for Atomic<T> {
     type Target = T::Atomic;

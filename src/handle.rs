@@ -325,15 +325,27 @@ impl<S: SegmentState> fmt::Debug for Handle<S> {
 /// handle_api! {
 ///     impl[T: Pod] Value<T>, "value", " holding `value`";
 ///     create(value: T) => ((), value);
-///     open_or_create(value: T) => ((), value);
 ///     waits;
 /// }
 /// ```
 /// `create`'s arguments map to the handle's parameters and init value;
-/// `open_or_create`'s likewise (it may take generics in brackets,
+/// `open_or_create`'s likewise (by default as `create`'s; it may take
+/// generics in brackets,
 /// `open_or_create[F: Fn() -> T](init: F)`), the init expression being
 /// evaluated for each create attempt.
 macro_rules! handle_api {
+    (
+        impl[$($gen:tt)*] $ty:ty, $noun:literal, $what:literal;
+        create($($arg:ident: $argty:ty),*) => ($params:expr, $init:expr);
+        $($waits:ident;)?
+    ) => {
+        crate::handle::handle_api! {
+            impl[$($gen)*] $ty, $noun, $what;
+            create($($arg: $argty),*) => ($params, $init);
+            open_or_create($($arg: $argty),*) => ($params, $init);
+            $($waits;)?
+        }
+    };
     (
         impl[$($gen:tt)*] $ty:ty, $noun:literal, $what:literal;
         create($($arg:ident: $argty:ty),*) => ($params:expr, $init:expr);
@@ -427,3 +439,30 @@ macro_rules! handle_api {
     };
 }
 pub(crate) use handle_api;
+
+/// Implements [`SegmentState`] for a state that is one value: no
+/// parameters, the fingerprint of one `$elem`, and an init that writes the
+/// creator's value into the zeroed state.
+///
+/// ```ignore
+/// simple_state!(impl[T: Pod] MutexCell<T>: Mutex, of T, init |cell, value: T| *cell.data.get_mut() = value);
+/// ```
+macro_rules! simple_state {
+    (impl[$($gen:tt)*] $state:ty: $kind:ident, of $elem:ty, init |$s:ident, $v:ident: $vty:ty| $body:expr) => {
+        impl<$($gen)*> crate::handle::SegmentState for $state {
+            const KINDS: &'static [crate::ObjectKind] = &[crate::ObjectKind::$kind];
+            type Params = ();
+            type Init<'a> = $vty;
+
+            fn fingerprint((): &()) -> crate::segment::header::Fingerprint {
+                crate::segment::header::Fingerprint::of::<$elem>(1)
+            }
+
+            fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, $v: $vty) {
+                let $s = self;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use simple_state;

@@ -4,9 +4,8 @@ use std::fmt;
 
 use bytemuck::Pod;
 
-use crate::handle::{Handle, SegmentState, handle_api};
+use crate::handle::{Handle, handle_api, simple_state};
 use crate::segment::ShmSafe;
-use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::sync::mutex::{LockResult, MutexCell, MutexGuard, TryLockResult, lock_forms};
 use crate::wait::Deadline;
 
@@ -42,26 +41,9 @@ pub(crate) struct ValueCell<T>(MutexCell<T>);
 // SAFETY: a transparent wrapper of a ShmSafe MutexCell.
 unsafe impl<T: Pod> ShmSafe for ValueCell<T> {}
 
-impl<T: Pod> SegmentState for ValueCell<T> {
-    const KINDS: &'static [ObjectKind] = &[ObjectKind::Value];
-    type Params = ();
-    type Init<'a> = T;
+simple_state!(impl[T: Pod] ValueCell<T>: Value, of T, init |cell, value: T| *cell.0.get_mut() = value);
 
-    fn fingerprint((): &()) -> Fingerprint {
-        Fingerprint::of::<T>(1)
-    }
-
-    fn init(&mut self, tail: &mut [u8], (): &(), slots: u32, value: T) {
-        self.0.init(tail, &(), slots, value);
-    }
-}
-
-handle_api! {
-    impl[T: Pod] Value<T>, "value", " holding `init`";
-    create(init: T) => ((), init);
-    open_or_create(init: T) => ((), init);
-    waits;
-}
+handle_api! { impl[T: Pod] Value<T>, "value", " holding `init`"; create(init: T) => ((), init); waits; }
 
 impl<T: Pod> Value<T> {
     #[inline]
@@ -74,7 +56,7 @@ impl<T: Pod> Value<T> {
         self.0.state().0.lock_until_in(self.0.segment(), deadline, self.0.strategy())
     }
 
-    lock_forms!(ValueGuard<'_, T>);
+    lock_forms!("the lock", ValueGuard<'_, T>; lock / try_lock / lock_timeout / lock_deadline => lock_forever / lock_until);
 
     /// A copy of the value.
     pub fn load(&self) -> T {

@@ -5,8 +5,7 @@ use std::ops::Deref;
 use std::sync::atomic;
 
 use super::RawSegment;
-use super::header::{Fingerprint, ObjectKind};
-use crate::handle::{Handle, SegmentState, handle_api};
+use crate::handle::{Handle, handle_api, simple_state};
 
 /// Types that may be placed in a segment and used through `&T` by many
 /// processes at once.
@@ -76,24 +75,13 @@ pub(crate) struct Raw<T>(T);
 // SAFETY: a transparent wrapper of a ShmSafe T.
 unsafe impl<T: ShmSafe> ShmSafe for Raw<T> {}
 
-impl<T: ShmSafe> SegmentState for Raw<T> {
-    const KINDS: &'static [ObjectKind] = &[ObjectKind::Raw];
-    type Params = ();
-    type Init<'a> = T;
-
-    fn fingerprint((): &()) -> Fingerprint {
-        Fingerprint::of::<T>(1)
-    }
-
-    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, init: T) {
-        const { assert!(!std::mem::needs_drop::<T>(), "ShmSafe types must not need Drop") };
-        self.0 = init;
-    }
-}
+simple_state!(impl[T: ShmSafe] Raw<T>: Raw, of T, init |state, init: T| {
+    const { assert!(!std::mem::needs_drop::<T>(), "ShmSafe types must not need Drop") };
+    state.0 = init;
+});
 
 handle_api! {
-    impl[T: ShmSafe] Segment<T>, "segment", " holding `init`";
-    create(init: T) => ((), init);
+    impl[T: ShmSafe] Segment<T>, "segment", " holding `init`"; create(init: T) => ((), init);
     open_or_create[F: Fn() -> T](init: F) => ((), init());
 }
 

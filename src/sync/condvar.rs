@@ -41,10 +41,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::handle::{Handle, SegmentState, handle_api};
+use crate::handle::{Handle, handle_api, simple_state};
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
 use crate::segment::ShmSafe;
-use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::sync::event::nap;
 use crate::sync::mutex::{LockError, LockResult, MutexGuard};
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
@@ -322,25 +321,10 @@ fn timed<G>(r: LockResult<(G, bool)>) -> LockResult<(G, WaitTimeoutResult)> {
 /// ```
 pub struct Condvar(Handle<CondvarCell>);
 
-impl SegmentState for CondvarCell {
-    const KINDS: &'static [ObjectKind] = &[ObjectKind::Condvar];
-    type Params = ();
-    type Init<'a> = ();
+// Zero is a condvar nobody waits on.
+simple_state!(impl[] CondvarCell: Condvar, of CondvarCell, init |_cell, _none: ()| ());
 
-    fn fingerprint((): &()) -> Fingerprint {
-        Fingerprint::of::<CondvarCell>(1)
-    }
-
-    /// Zero is a condvar nobody waits on.
-    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, (): ()) {}
-}
-
-handle_api! {
-    impl[] Condvar, "condvar", "";
-    create() => ((), ());
-    open_or_create() => ((), ());
-    waits;
-}
+handle_api! { impl[] Condvar, "condvar", ""; create() => ((), ()); waits; }
 
 impl Condvar {
     fn raw(&self) -> &CondvarCell {

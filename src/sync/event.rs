@@ -29,10 +29,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::handle::{Handle, SegmentState, handle_api};
+use crate::handle::{Handle, handle_api, simple_state};
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
 use crate::segment::ShmSafe;
-use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
 const SET: u32 = 1;
@@ -231,25 +230,10 @@ impl fmt::Debug for EventCell {
 /// ```
 pub struct Event(Handle<EventCell>);
 
-impl SegmentState for EventCell {
-    const KINDS: &'static [ObjectKind] = &[ObjectKind::Event];
-    type Params = ();
-    type Init<'a> = ();
+// Zero is a clear event.
+simple_state!(impl[] EventCell: Event, of EventCell, init |_cell, _none: ()| ());
 
-    fn fingerprint((): &()) -> Fingerprint {
-        Fingerprint::of::<EventCell>(1)
-    }
-
-    /// Zero is a clear event.
-    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, (): ()) {}
-}
-
-handle_api! {
-    impl[] Event, "event", ", clear";
-    create() => ((), ());
-    open_or_create() => ((), ());
-    waits;
-}
+handle_api! { impl[] Event, "event", ", clear"; create() => ((), ()); waits; }
 
 impl Event {
     fn raw(&self) -> &EventCell {

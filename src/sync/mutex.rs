@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use crate::handle::{Handle, SegmentState, handle_api};
-use crate::segment::header::{Fingerprint, ObjectKind};
+use crate::handle::{Handle, handle_api, simple_state};
 use crate::segment::{RawSegment, Segment, ShmSafe};
 use crate::sync::raw_mutex::{LockFail, RawMutex};
 use crate::wait::{Deadline, WaitStrategy};
@@ -240,6 +239,12 @@ impl<T: Pod> MutexCell<T> {
         MutexCell { raw: RawMutex::new(), data: UnsafeCell::new(value) }
     }
 
+    /// The data, without locking: `&mut self` proves that nobody else
+    /// reaches it (as [`std::sync::Mutex::get_mut`]).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
     fn check_in<S: ShmSafe>(&self, seg: &Segment<S>) {
         let inside = seg.raw().contains((self as *const Self).cast(), std::mem::size_of::<Self>());
         assert!(inside, "MutexCell::lock: the cell is not inside the segment given for liveness checks");
@@ -295,10 +300,7 @@ impl<T: Pod> MutexCell<T> {
     /// # Panics
     /// As [`MutexCell::lock`].
     pub fn try_lock<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> TryLockResult<MutexGuard<'a, T>> {
-        self.check_in(seg);
-        wrap_try(self.raw.lock(seg.raw(), Deadline::Now, WaitStrategy::Park), || {
-            self.guard(seg.raw(), WaitStrategy::Adaptive)
-        })
+        self.lock_deadline_in(seg, Deadline::Now)
     }
 
     /// Locks, waiting at most `timeout`.
@@ -341,63 +343,53 @@ impl<T: Pod> MutexCell<T> {
     }
 }
 
-impl<T: Pod> SegmentState for MutexCell<T> {
-    const KINDS: &'static [ObjectKind] = &[ObjectKind::Mutex];
-    type Params = ();
-    type Init<'a> = T;
+// Zero is an unlocked lock word: only the data is written.
+simple_state!(impl[T: Pod] MutexCell<T>: Mutex, of T, init |cell, value: T| *cell.get_mut() = value);
 
-    fn fingerprint((): &()) -> Fingerprint {
-        Fingerprint::of::<T>(1)
-    }
-
-    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, value: T) {
-        // Zero is an unlocked lock word.
-        *self.data.get_mut() = value;
-    }
-}
-
-/// Writes `lock`, `try_lock`, `lock_timeout` and `lock_deadline` of a
-/// handle whose type has `lock_forever(&self) -> LockResult<G>` and
-/// `lock_until(&self, Deadline) -> TryLockResult<G>`, `G` being `$guard`.
+/// Writes the four forms of a robust lock call, e.g. `lock`, `try_lock`,
+/// `lock_timeout` and `lock_deadline`, for a handle type whose
+/// `$forever(&self) -> LockResult<G>` and
+/// `$until(&self, Deadline) -> TryLockResult<G>` take it, `G` being
+/// `$guard` and `$noun` what they take ("the lock", "a read lock").
 macro_rules! lock_forms {
-    ($guard:ty) => {
-        /// Locks, blocking until the lock is free or its holder is known
-        /// dead.
+    ($noun:literal, $guard:ty; $lock:ident / $try_:ident / $timeout:ident / $deadline:ident => $forever:ident / $until:ident) => {
+        #[doc = concat!("Takes ", $noun, ", blocking until that is possible or its holder is known dead.")]
         ///
         /// # Errors
         /// [`LockError::OwnerDied`](crate::LockError::OwnerDied) with the
-        /// guard if the previous holder died holding the lock.
+        /// guard if a holder died holding the lock (the data may need
+        /// repair).
         #[inline]
-        pub fn lock(&self) -> crate::LockResult<$guard> {
-            self.lock_forever()
+        pub fn $lock(&self) -> crate::LockResult<$guard> {
+            self.$forever()
         }
 
-        /// Locks if that is possible without waiting.
+        #[doc = concat!("Takes ", $noun, " if that is possible without waiting.")]
         ///
         /// # Errors
         /// [`TryLockError::WouldBlock`](crate::TryLockError::WouldBlock) if
-        /// a live holder has it, or `OwnerDied` with the guard.
+        /// a live holder is in the way, or `OwnerDied` with the guard.
         #[inline]
-        pub fn try_lock(&self) -> crate::TryLockResult<$guard> {
-            self.lock_until(crate::wait::Deadline::Now)
+        pub fn $try_(&self) -> crate::TryLockResult<$guard> {
+            self.$until(crate::wait::Deadline::Now)
         }
 
-        /// Locks, waiting at most `timeout`.
+        #[doc = concat!("Takes ", $noun, ", waiting at most `timeout`.")]
         ///
         /// # Errors
         /// [`TryLockError::TimedOut`](crate::TryLockError::TimedOut), or
         /// `OwnerDied` with the guard.
-        pub fn lock_timeout(&self, timeout: std::time::Duration) -> crate::TryLockResult<$guard> {
-            self.lock_until(crate::wait::Deadline::after(timeout))
+        pub fn $timeout(&self, timeout: std::time::Duration) -> crate::TryLockResult<$guard> {
+            self.$until(crate::wait::Deadline::after(timeout))
         }
 
-        /// Locks, waiting until `deadline` at most.
+        #[doc = concat!("Takes ", $noun, ", waiting until `deadline` at most.")]
         ///
         /// # Errors
         /// [`TryLockError::TimedOut`](crate::TryLockError::TimedOut), or
         /// `OwnerDied` with the guard.
-        pub fn lock_deadline(&self, deadline: std::time::Instant) -> crate::TryLockResult<$guard> {
-            self.lock_until(crate::wait::Deadline::At(deadline))
+        pub fn $deadline(&self, deadline: std::time::Instant) -> crate::TryLockResult<$guard> {
+            self.$until(crate::wait::Deadline::At(deadline))
         }
     };
 }
@@ -422,12 +414,7 @@ pub(crate) use lock_forms;
 /// ```
 pub struct Mutex<T: Pod>(Handle<MutexCell<T>>);
 
-handle_api! {
-    impl[T: Pod] Mutex<T>, "mutex", " holding `value`";
-    create(value: T) => ((), value);
-    open_or_create(value: T) => ((), value);
-    waits;
-}
+handle_api! { impl[T: Pod] Mutex<T>, "mutex", " holding `value`"; create(value: T) => ((), value); waits; }
 
 impl<T: Pod> Mutex<T> {
     #[inline]
@@ -440,7 +427,7 @@ impl<T: Pod> Mutex<T> {
         self.0.state().lock_until_in(self.0.segment(), deadline, self.0.strategy())
     }
 
-    lock_forms!(MutexGuard<'_, T>);
+    lock_forms!("the lock", MutexGuard<'_, T>; lock / try_lock / lock_timeout / lock_deadline => lock_forever / lock_until);
 
     /// Whether some handle holds the lock now (a snapshot, for diagnostics).
     pub fn is_locked(&self) -> bool {

@@ -55,17 +55,16 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::handle::{Handle, SegmentState, handle_api};
+use crate::handle::{Handle, handle_api, simple_state};
 // Only the loom models need a fence (see `dekker_fence`).
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
-use crate::segment::header::{Fingerprint, ObjectKind};
 use crate::segment::registry::{GEN_BITS, Liveness, MAX_SLOTS, TOKEN_BITS, TOKEN_MASK, token_slot};
 use crate::segment::{RawSegment, Segment, ShmSafe};
-use crate::sync::mutex::{LockError, LockResult, TryLockError, TryLockResult};
+use crate::sync::mutex::{LockError, LockResult, TryLockError, TryLockResult, lock_forms};
 use crate::sync::raw_mutex::LockFail;
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 #[cfg(loom)]
@@ -719,27 +718,10 @@ impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 /// ```
 pub struct RwLock<T: Pod>(Handle<RwLockCell<T>>);
 
-impl<T: Pod> SegmentState for RwLockCell<T> {
-    const KINDS: &'static [ObjectKind] = &[ObjectKind::RwLock];
-    type Params = ();
-    type Init<'a> = T;
+// Zero is an unlocked state with no readers: only the data is written.
+simple_state!(impl[T: Pod] RwLockCell<T>: RwLock, of T, init |cell, value: T| *cell.data.get_mut() = value);
 
-    fn fingerprint((): &()) -> Fingerprint {
-        Fingerprint::of::<T>(1)
-    }
-
-    /// Zero is an unlocked state with no readers: only the data is written.
-    fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, value: T) {
-        *self.data.get_mut() = value;
-    }
-}
-
-handle_api! {
-    impl[T: Pod] RwLock<T>, "lock", " holding `value`";
-    create(value: T) => ((), value);
-    open_or_create(value: T) => ((), value);
-    waits;
-}
+handle_api! { impl[T: Pod] RwLock<T>, "lock", " holding `value`"; create(value: T) => ((), value); waits; }
 
 impl<T: Pod> RwLock<T> {
     fn cell(&self) -> &RwLockCell<T> {
@@ -758,75 +740,19 @@ impl<T: Pod> RwLock<T> {
         self.cell().write_in(self.0.segment(), self.slots(), deadline, self.0.strategy())
     }
 
-    /// Takes a read lock, blocking while a writer holds or waits for it.
-    ///
-    /// # Errors
-    /// [`LockError::OwnerDied`] with the guard if a writer died holding the
-    /// lock and no writer has taken it since (the data may be half-updated;
-    /// a reader cannot repair it).
-    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+    fn read_forever(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         blocking(|| self.read_until(Deadline::Never))
     }
 
-    /// Takes a read lock if that is possible without waiting.
-    ///
-    /// # Errors
-    /// [`TryLockError::WouldBlock`] if a live writer holds or waits for the
-    /// lock, or `OwnerDied` with the guard.
-    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        self.read_until(Deadline::Now)
-    }
-
-    /// Takes a read lock, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
-    pub fn read_timeout(&self, timeout: Duration) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        self.read_until(Deadline::after(timeout))
-    }
-
-    /// Takes a read lock, waiting until `deadline` at most.
-    ///
-    /// # Errors
-    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
-    pub fn read_deadline(&self, deadline: Instant) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        self.read_until(Deadline::At(deadline))
-    }
-
-    /// Takes the write lock, blocking while others hold it.
-    ///
-    /// # Errors
-    /// [`LockError::OwnerDied`] with the guard if a writer died holding it:
-    /// repair the data; when the guard drops the lock works as before.
-    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+    fn write_forever(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         blocking(|| self.write_until(Deadline::Never))
     }
 
-    /// Takes the write lock if that is possible without waiting (dead
-    /// readers' holds are dropped first).
-    ///
-    /// # Errors
-    /// [`TryLockError::WouldBlock`] if live readers or a live writer hold
-    /// it, or `OwnerDied` with the guard.
-    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        self.write_until(Deadline::Now)
-    }
-
-    /// Takes the write lock, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
-    pub fn write_timeout(&self, timeout: Duration) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        self.write_until(Deadline::after(timeout))
-    }
-
-    /// Takes the write lock, waiting until `deadline` at most.
-    ///
-    /// # Errors
-    /// [`TryLockError::TimedOut`], or `OwnerDied` with the guard.
-    pub fn write_deadline(&self, deadline: Instant) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        self.write_until(Deadline::At(deadline))
-    }
+    // A reader waits while a writer holds or waits for the lock; a reader
+    // told `OwnerDied` cannot repair the data (see the type's docs); a
+    // writer waits for readers and writers, and drops dead readers' holds.
+    lock_forms!("a read lock", RwLockReadGuard<'_, T>; read / try_read / read_timeout / read_deadline => read_forever / read_until);
+    lock_forms!("the write lock", RwLockWriteGuard<'_, T>; write / try_write / write_timeout / write_deadline => write_forever / write_until);
 
     /// Whether a writer holds or waits for the lock now (a snapshot).
     pub fn is_write_locked(&self) -> bool {
