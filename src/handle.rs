@@ -152,7 +152,8 @@ impl<S: SegmentState> Handle<S> {
     /// The layout for `params`, checked to hold an `S` at its start.
     fn layout(params: &S::Params, registry_slots: u32) -> Result<StateLayout, Error> {
         let lay = S::layout(params, registry_slots)?;
-        if lay.size < std::mem::size_of::<S>() || lay.align % std::mem::align_of::<S>() != 0 {
+        let aligned = lay.align.is_power_of_two() && lay.align % std::mem::align_of::<S>() == 0;
+        if lay.size < std::mem::size_of::<S>() || !aligned {
             return Err(Error::InvalidArgument(format!("a state layout of {lay:?} cannot hold its head")));
         }
         Ok(lay)
