@@ -329,6 +329,9 @@ impl<S: SegmentState> fmt::Debug for Handle<S> {
 ///     waits;
 /// }
 /// ```
+/// Arguments after a `;` in `create(...)` (`create(; capacity: usize =
+/// DEFAULT)`) are taken only by the `_with` forms; the others use the
+/// default given.
 /// `create`'s arguments map to the handle's parameters and init value;
 /// `open_or_create`'s likewise (by default as `create`'s; it may take
 /// generics in brackets,
@@ -337,24 +340,25 @@ impl<S: SegmentState> fmt::Debug for Handle<S> {
 macro_rules! handle_api {
     (
         impl[$($gen:tt)*] $ty:ty, $noun:literal, $what:literal;
-        create($($arg:ident: $argty:ty),*) => ($params:expr, $init:expr);
+        create($($arg:ident: $argty:ty),* $(; $($xarg:ident: $xargty:ty = $xdef:expr),+)?) => ($params:expr, $init:expr);
         $($waits:ident;)?
     ) => {
         crate::handle::handle_api! {
             impl[$($gen)*] $ty, $noun, $what;
-            create($($arg: $argty),*) => ($params, $init);
+            create($($arg: $argty),* $(; $($xarg: $xargty = $xdef),+)?) => ($params, $init);
             open_or_create($($arg: $argty),*) => ($params, $init);
             $($waits;)?
         }
     };
     (
         impl[$($gen:tt)*] $ty:ty, $noun:literal, $what:literal;
-        create($($arg:ident: $argty:ty),*) => ($params:expr, $init:expr);
+        create($($arg:ident: $argty:ty),* $(; $($xarg:ident: $xargty:ty = $xdef:expr),+)?) => ($params:expr, $init:expr);
         open_or_create$([$($ogen:tt)*])?($($oarg:ident: $oargty:ty),*) => ($oparams:expr, $oinit:expr);
         $($waits:ident;)?
     ) => {
         impl<$($gen)*> $ty {
             #[doc = concat!("Creates the ", $noun, " `name`", $what, ". Exclusive: fails if the name exists.")]
+            $($(#[doc = concat!("\n\n`", stringify!($xarg), "` is `", stringify!($xdef), "` (see [`Self::create_with`]).")])+)?
             ///
             /// # Errors
             /// [`Error::AlreadyExists`](crate::Error::AlreadyExists),
@@ -362,14 +366,19 @@ macro_rules! handle_api {
             /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for
             /// an argument out of range, or an OS error.
             pub fn create(name: &str, $($arg: $argty),*) -> Result<Self, crate::Error> {
-                Self::create_with(name, $($arg,)* &crate::OpenOptions::default())
+                Self::create_with(name, $($arg,)* $($($xdef,)+)? &crate::OpenOptions::default())
             }
 
             /// [`Self::create`] with options.
             ///
             /// # Errors
             /// As [`Self::create`].
-            pub fn create_with(name: &str, $($arg: $argty,)* opts: &crate::OpenOptions) -> Result<Self, crate::Error> {
+            pub fn create_with(
+                name: &str,
+                $($arg: $argty,)*
+                $($($xarg: $xargty,)+)?
+                opts: &crate::OpenOptions,
+            ) -> Result<Self, crate::Error> {
                 crate::handle::Handle::create_with(name, $params, $init, opts).map(Self)
             }
 
@@ -399,7 +408,7 @@ macro_rules! handle_api {
             /// # Errors
             /// As [`Self::open`] and [`Self::create`].
             pub fn open_or_create$(<$($ogen)*>)?(name: &str, $($oarg: $oargty),*) -> Result<Self, crate::Error> {
-                Self::open_or_create_with(name, $($oarg,)* &crate::OpenOptions::default())
+                Self::open_or_create_with(name, $($oarg,)* $($($xdef,)+)? &crate::OpenOptions::default())
             }
 
             /// [`Self::open_or_create`] with options.
@@ -409,6 +418,7 @@ macro_rules! handle_api {
             pub fn open_or_create_with$(<$($ogen)*>)?(
                 name: &str,
                 $($oarg: $oargty,)*
+                $($($xarg: $xargty,)+)?
                 opts: &crate::OpenOptions,
             ) -> Result<Self, crate::Error> {
                 crate::handle::Handle::open_or_create_with(name, $oparams, || $oinit, opts).map(Self)
@@ -467,3 +477,127 @@ macro_rules! simple_state {
     };
 }
 pub(crate) use simple_state;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A state with a parameter in the header (a tail length), one kept in
+    /// the state (a stored word), and a tail.
+    #[repr(C)]
+    struct Probe {
+        stored: AtomicU32,
+    }
+
+    // SAFETY: repr(C) of one atomic word: any bits valid, no pointers.
+    unsafe impl ShmSafe for Probe {}
+
+    #[derive(Debug, Clone, Default, PartialEq)]
+    struct ProbeParams {
+        len: u64,
+        stored: u32,
+    }
+
+    impl SegmentState for Probe {
+        const KINDS: &'static [ObjectKind] = &[ObjectKind::Raw];
+        type Params = ProbeParams;
+        type Init<'a> = u32;
+
+        fn fingerprint(params: &ProbeParams) -> Fingerprint {
+            Fingerprint::of::<Probe>(params.len)
+        }
+
+        fn layout(params: &ProbeParams, _slots: u32) -> Result<StateLayout, Error> {
+            Ok(StateLayout { size: std::mem::size_of::<Self>() + params.len as usize, align: 4 })
+        }
+
+        fn check_init(_params: &ProbeParams, &init: &u32) -> Result<(), Error> {
+            if init == 0 {
+                return Err(Error::InvalidArgument("zero".into()));
+            }
+            Ok(())
+        }
+
+        fn init(&mut self, tail: &mut [u8], params: &ProbeParams, _slots: u32, init: u32) {
+            assert_eq!(tail.len() as u64, params.len);
+            assert!(tail.iter().all(|&b| b == 0), "a fresh region is zeroed");
+            tail.fill(7);
+            self.stored = AtomicU32::new(init);
+        }
+
+        fn params_of(_name: &str, header: &Header) -> Result<ProbeParams, Error> {
+            Ok(ProbeParams { len: header.capacity, stored: 0 })
+        }
+
+        fn check_opened(&self, name: &str, params: &mut ProbeParams) -> Result<(), Error> {
+            params.stored = self.stored.load(Ordering::Relaxed);
+            if params.stored == 0 {
+                return Err(Error::Corrupt { name: name.to_owned(), reason: "zero".into() });
+            }
+            Ok(())
+        }
+
+        fn check_existing(_name: &str, _h: &Header, asked: &ProbeParams, found: &ProbeParams) -> Result<(), Error> {
+            if asked.len != found.len {
+                return Err(Error::InvalidArgument(format!("{} not {}", found.len, asked.len)));
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Debug)]
+    struct ProbeObject(Handle<Probe>);
+
+    handle_api! {
+        impl[] ProbeObject, "probe", "";
+        create(; len: u64 = 3) => (ProbeParams { len, stored: 5 }, 5);
+        waits;
+    }
+
+    fn name(tag: &str) -> String {
+        format!("unit-handle-{tag}-{}", std::process::id())
+    }
+
+    #[test]
+    fn create_then_open_learns_the_parameters() {
+        let n = name("learn");
+        let made = ProbeObject::create(&n).unwrap().with_wait_strategy(WaitStrategy::Park);
+        assert_eq!(made.0.params(), &ProbeParams { len: 3, stored: 5 });
+        assert_eq!(made.0.strategy(), WaitStrategy::Park);
+        let opened = ProbeObject::open(&n).unwrap();
+        // Only the creator's handle owns the name.
+        opened.persist();
+        assert_eq!(opened.name(), n);
+        assert_eq!(opened.0.params(), made.0.params());
+        assert_eq!(opened.0.strategy(), WaitStrategy::Adaptive);
+        // SAFETY: the tail is `len` bytes after the state, in the mapping.
+        let tail = unsafe { std::slice::from_raw_parts(opened.0.data_ptr().add(4), 3) };
+        assert_eq!(tail, [7, 7, 7]);
+        assert!(ProbeObject::open_or_create(&n).is_ok());
+        let other = ProbeObject::open_or_create_with(&n, 4, &OpenOptions::default());
+        assert!(matches!(other, Err(Error::InvalidArgument(_))), "{other:?}");
+        assert!(matches!(ProbeObject::create(&n), Err(Error::AlreadyExists { .. })));
+        made.0.state().stored.store(0, Ordering::Relaxed);
+        assert!(matches!(ProbeObject::open(&n), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn bad_arguments_create_nothing() {
+        let n = name("badarg");
+        let params = ProbeParams { len: 1, stored: 0 };
+        let made = Handle::<Probe>::create_with(&n, params, 0, &OpenOptions::default());
+        assert!(matches!(made, Err(Error::InvalidArgument(_))));
+        assert!(matches!(ProbeObject::open(&n), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn another_kind_is_refused() {
+        let n = name("kind");
+        let _event = crate::Event::create(&n).unwrap();
+        match ProbeObject::open(&n) {
+            Err(Error::WrongKind { wanted, .. }) => assert!(wanted.starts_with("Segment<"), "{wanted}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
