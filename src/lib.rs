@@ -65,6 +65,8 @@ pub(crate) mod copy;
 mod error;
 #[doc(hidden)]
 pub mod failpoint;
+#[cfg(all(test, loom))]
+mod loom_support;
 pub mod name;
 mod pipe;
 mod primitive;

@@ -71,11 +71,11 @@
 
 use std::time::Duration;
 
-use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
+use crate::primitive::{AtomicU32, Ordering, futex_wake, model_fence};
 use crate::segment::ShmSafe;
 use crate::segment::registry::{GEN_BITS, Liveness, TOKEN_BITS, TOKEN_MASK};
 use crate::sync::raw_mutex::RawMutex;
-use crate::wait::{Deadline, SpinWait, WaitStrategy};
+use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, WaitStrategy, Waiter};
 
 /// Most permits a semaphore may count (glibc's `SEM_VALUE_MAX`).
 pub(crate) const MAX_PERMITS: u32 = i32::MAX as u32;
@@ -86,17 +86,11 @@ pub(crate) const MAX_OWNED_PERMITS: u32 = (1 << (32 - GEN_BITS)) - 1;
 pub(crate) const BOUNDED: u32 = 1;
 pub(crate) const OWNED: u32 = 1 << 1;
 
-/// Longest futex sleep of an acquirer without a deadline (see "Untrusted
-/// values"); under loom the wait is unbounded, so that the model catches a
-/// lost wake-up as a deadlock.
-#[cfg(not(loom))]
-const LONGEST_NAP: Option<Duration> = Some(Duration::from_secs(1));
-#[cfg(loom)]
-const LONGEST_NAP: Option<Duration> = None;
-
-/// Shortest and longest sleep between two scans for dead holders (owned mode).
-const POLL_MIN: Duration = Duration::from_millis(1);
-const POLL_MAX: Duration = Duration::from_millis(16);
+/// Longest futex sleep of a plain-mode acquirer (see "Untrusted values"), a
+/// [`Naps::backstop`]: under loom the wait is unbounded, so that the model
+/// catches a lost wake-up as a deadlock. Owned mode polls instead
+/// ([`Naps::polling`]).
+const LONGEST_NAP: Duration = Duration::from_secs(1);
 
 /// Why a release was refused. The count is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,50 +272,34 @@ impl SemaphoreCell {
         self.try_take() || self.acquire_slow(deadline, strategy, None)
     }
 
-    /// The waiting loop. `hooks` (owned mode) replaces the take and is asked
-    /// to reclaim before each sleep; its presence bounds each sleep to a
-    /// poll interval, so a holder that dies while we sleep is noticed.
+    /// The wait: the sleeper-count helper of the parking layer, sleeping
+    /// on `count` itself. `hooks` (owned mode) replaces the take and is
+    /// asked to reclaim before each sleep; its presence bounds each sleep to
+    /// a poll interval, so a holder that dies while we sleep is noticed.
     #[cold]
     fn acquire_slow(&self, deadline: Deadline, strategy: WaitStrategy, mut hooks: Option<&mut dyn Hooks>) -> bool {
-        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
-        let mut poll = POLL_MIN;
-        loop {
-            // Always try before looking at the deadline: a woken sleeper
-            // that gave up while a permit waited for it would strand it.
-            let took = match hooks.as_mut() {
-                Some(h) => h.take(),
-                None => self.try_take(),
-            };
-            if took {
-                return true;
+        let naps = if hooks.is_some() { Naps::polling() } else { Naps::backstop(LONGEST_NAP) };
+        // Announce in `sleepers`, then re-check `count` (see "No lost
+        // wake-up"): SeqCst accesses on both sides.
+        let sleepers = Sleepers { word: &self.count, announce: Announce::Count(&self.sleepers, Handshake::SeqCst) };
+        let took = Waiter::new(deadline, strategy, naps).sleep_counted(&sleepers, |turn| match turn {
+            // Every look tries, and a look comes before the deadline is
+            // looked at: a woken sleeper that gave up while a permit waited
+            // for it would strand it.
+            Turn::Look { .. } => {
+                let took = match hooks.as_mut() {
+                    Some(h) => h.take(),
+                    None => self.try_take(),
+                };
+                if took { Step::Done(()) } else { Step::Wait }
             }
-            if spin.spin() {
-                continue;
-            }
-            if hooks.as_mut().is_some_and(|h| h.reclaim()) {
-                continue;
-            }
-            let timeout = match (deadline, hooks.is_some()) {
-                (Deadline::Never, false) => LONGEST_NAP,
-                (_, polling) => {
-                    match deadline.sleep_for(if polling { poll } else { LONGEST_NAP.unwrap_or(Duration::MAX) }) {
-                        Some(nap) => Some(nap),
-                        None => return false,
-                    }
-                }
-            };
-            if !spin.parks() {
-                continue;
-            }
-            // Announce, then re-check (see "No lost wake-up").
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            model_fence();
-            if self.count.load(Ordering::SeqCst) == 0 {
-                futex_wait(&self.count, 0, timeout);
-            }
-            self.sleepers.fetch_sub(1, Ordering::Relaxed);
-            poll = (poll * 2).min(POLL_MAX);
-        }
+            Turn::Stuck if hooks.as_mut().is_some_and(|h| h.reclaim()) => Step::Retry,
+            // Sleep only on an empty count (the futex re-checks it
+            // atomically); permits came meanwhile: go and take one.
+            Turn::Announced(count) if count != 0 => Step::Retry,
+            _ => Step::Wait,
+        });
+        took.is_ok()
     }
 
     /// Adds `n` permits: refused past the limit, or, with `saturate`,
@@ -353,14 +331,6 @@ impl SemaphoreCell {
         }
         Ok(())
     }
-}
-
-/// Loom models `SeqCst` accesses as `AcqRel` but `SeqCst` fences exactly; a
-/// fence makes the model see the total order that the real accesses have.
-#[inline(always)]
-fn model_fence() {
-    #[cfg(loom)]
-    crate::primitive::fence(Ordering::SeqCst);
 }
 
 const HELD_SHIFT: u32 = GEN_BITS;
@@ -573,7 +543,7 @@ impl Owners<'_> {
     }
 }
 
-/// Loom models: `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
+/// Loom models: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib loom`.
 /// A blocking acquire without a deadline really blocks in the model, so a
 /// lost wake-up shows up as a deadlock.
 #[cfg(all(test, loom))]
@@ -583,9 +553,7 @@ mod loom_models {
     use loom::thread;
 
     fn model(f: impl Fn() + Sync + Send + 'static) {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
-        builder.check(f);
+        crate::loom_support::model(3, f);
     }
 
     fn acquire(sem: &SemaphoreCell) {
