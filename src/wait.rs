@@ -72,9 +72,16 @@
 //! | queue loop | [`Sleepers`] | `Turn::Look` | `Turn::Stuck` (liveness hook) | `Turn::Announced(_)` |
 //! |---|---|---|---|---|
 //! | `spsc::wait_for` (single-producer typed and byte rings) | `word: seq_word`, `Announce::Count(sleepers, Handshake::Asym)` | `ready()` → `Done(Waited::Ready)` | `peer_gone()` → `Done(if ready() { Ready } else { PeerGone })` | `ready()` → `Done(Waited::Ready)` |
-//! | `Sender::put` (MPMC) | `word: &w.space_seq`, `Announce::Count(&w.send_sleepers, Handshake::Fence)` | `try_put`: `Done` → notify receivers, `Done(Ok)`; `Deadline::Now && !peer.due()` → `Done(Err(Timeout))` | dead reader → `free_dead_reader`, notify, `Retry`; `receivers_gone(true)` → `Done(Err(Disconnected))` | `try_put` → `Done(Ok)` after notifying |
-//! | `Receiver::recv_until` (MPMC) | `word: &w.items_seq`, `Announce::Count(&w.recv_sleepers, Handshake::Fence)` | `take`: `Got(v)` → `Done(Ok(v))`; the `Deadline::Now` poll as above | dead writer → `skip_dead_writer`, `Retry`; senders gone → `Done(take or Disconnected)` | `take`: `Got(v)` → `Done(Ok(v))` |
+//! | `Sender::put` (MPMC) | `word: &w.space_seq`, `Announce::Count(&w.send_sleepers, Handshake::Fence)` | `Deadline::Now && !peer.due()` → `Done(Err(Timeout))`; `try_put`: `Done` → `Done(Ok(()))`, `Reading(t)` → remember `t`, `Wait` | remembered reader dead → `free_dead_reader` (notify senders if freed), `Retry`; `receivers_gone(true)` → `Done(Err(Disconnected))` | `try_put`: `Done` → `Done(Ok(()))` |
+//! | `Receiver::recv_until` (MPMC) | `word: &w.items_seq`, `Announce::Count(&w.recv_sleepers, Handshake::Fence)` | the `Deadline::Now && !peer.due()` poll → `Done(..)` as today; `take`: `Got(v)` → `Done(Ok(v))`, `InFlight(t)` → remember `t`, `Wait` | remembered writer dead → `skip_dead_writer`, `Retry`; none and `senders_gone()` → `Done(take or Disconnected)` | `take`: `Got(v)` → `Done(Ok(v))` |
 //! | `Shared::join_until` | `word: &w.done_seq`, `Announce::Count(&w.join_sleepers, Handshake::Fence)`, strategy `Park` | `unfinished == 0` → `Done(true)` | `Wait` | `unfinished == 0` → `Done(true)` |
+//!
+//! "Remember" is a local `Option<u32>` the closure sets on `Look` and reads
+//! on `Stuck` (the loops keep it in `reading`/`writer` today). A sender that
+//! put its message calls `notify_receivers(false)` once the helper returned
+//! `Ok(Ok(()))`, as today after its withdrawal. `Waiter::new(deadline,
+//! strategy, Naps::polling())` replaces the `SpinWait` (its `Deadline::Now`
+//! → `Park` is built in) and the `poll` variable.
 //!
 //! All use [`Naps::polling`]; `Err(Expired)` is the timeout. The wakers
 //! (`notify_receivers`, `notify_senders`, `wake`, `finish_one`) stay as
@@ -82,7 +89,7 @@
 //! harmless: the deadline is looked at before announcing rather than after
 //! the re-check (a `try_` that fails costs no RMW on the sleeper count),
 //! the sleeper count is withdrawn with `Relaxed` (see
-//! [`Waiter::sleep_counted`]), and the nap grows only after a sleep. The
+//! `Sleepers::withdraw`), and the nap grows only after a sleep. The
 //! `asym::cold` failure case (short naps) is [`Handshake::Asym`]'s.
 
 use std::sync::OnceLock;
@@ -280,7 +287,10 @@ impl Naps {
     /// that a lost wake-up deadlocks the model.
     pub(crate) const fn backstop(max: Duration) -> Naps {
         #[cfg(loom)]
-        let max = Duration::MAX;
+        let _ = max;
+        #[cfg(loom)]
+        return Naps::unbounded();
+        #[cfg(not(loom))]
         Naps { next: max, max }
     }
 
@@ -537,7 +547,10 @@ impl Waiter {
     /// Helper (b), the sleeper-count + sequence idiom: `turn` gets a
     /// [`Turn::Look`] (and answers without syscalls), [`Turn::Stuck`]
     /// before a sleep, and [`Turn::Announced`] after announcing and the
-    /// handshake; on `Wait` there, sleeps on `sleepers.word`.
+    /// handshake; on `Wait` there, sleeps on `sleepers.word` while it holds
+    /// the value handed over, then withdraws. `Done` or `Retry` there
+    /// withdraw first. The deadline is looked at before announcing: a wait
+    /// that cannot sleep does not announce itself.
     pub(crate) fn sleep_counted<R>(
         &mut self,
         sleepers: &Sleepers<'_>,

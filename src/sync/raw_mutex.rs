@@ -2,12 +2,12 @@
 //!
 //! # The lock word (32 bits)
 //!
-//! | bits   | name     | meaning                                                     |
-//! |--------|----------|-------------------------------------------------------------|
-//! | 31     | `PARKED` | someone may be asleep on the futex: unlock must wake one     |
-//! | 30     | `LOCKED` | held                                                        |
-//! | 29     | `DIRTY`  | a holder died holding it; the next lock() reports OwnerDied |
-//! | 0..=28 | token    | holder's liveness token (registry slot and generation)      |
+//! | bits   | name     | meaning                                                                    |
+//! |--------|----------|----------------------------------------------------------------------------|
+//! | 31     | `PARKED` | someone may be asleep on the futex: unlock must wake one (the rwlock: all) |
+//! | 30     | `LOCKED` | held                                                                       |
+//! | 29     | `DIRTY`  | a holder died holding it; the next lock() reports OwnerDied                |
+//! | 0..=28 | token    | holder's liveness token (registry slot and generation)                     |
 //!
 //! `0` is unlocked, clean, nobody asleep: the uncontended lock is one CAS
 //! `0 -> LOCKED|token` and the unlock one swap, with no syscall.
@@ -113,7 +113,7 @@ impl RawMutex {
         if self.word.compare_exchange(0, me, order, Ordering::Relaxed).is_ok() {
             return Ok(false);
         }
-        self.lock_slow(me, order, live, poll, deadline, strategy)
+        self.lock_slow(me, live, order, poll, deadline, strategy)
     }
 
     /// Takes the lock, waiting as long as it takes. Returns whether the
@@ -132,8 +132,8 @@ impl RawMutex {
     fn lock_slow(
         &self,
         me: u32,
-        order: Ordering,
         live: &impl Liveness,
+        order: Ordering,
         poll: bool,
         deadline: Deadline,
         strategy: WaitStrategy,

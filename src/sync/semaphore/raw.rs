@@ -560,22 +560,34 @@ mod loom_models {
         assert!(sem.acquire_until(Deadline::Never, WaitStrategy::Park));
     }
 
+    /// Runs `f` on the semaphore in a new model thread.
+    fn spawn<R: Send + 'static>(
+        sem: &Arc<SemaphoreCell>,
+        f: impl FnOnce(&SemaphoreCell) -> R + Send + 'static,
+    ) -> thread::JoinHandle<R> {
+        let sem = sem.clone();
+        thread::spawn(move || f(&sem))
+    }
+
+    /// Two threads that each acquire a permit; `release` gives them theirs.
+    fn two_acquirers(release: impl FnOnce(&SemaphoreCell)) -> Arc<SemaphoreCell> {
+        let sem = Arc::new(SemaphoreCell::new(0));
+        let waiters = [spawn(&sem, acquire), spawn(&sem, acquire)];
+        release(&sem);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(sem.count.load(Ordering::SeqCst), 0);
+        sem
+    }
+
     #[test]
     fn loom_two_sleepers_two_releases_no_lost_wakeup() {
         model(|| {
-            let sem = Arc::new(SemaphoreCell::new(0));
-            let waiters: Vec<_> = (0..2)
-                .map(|_| {
-                    let sem = sem.clone();
-                    thread::spawn(move || acquire(&sem))
-                })
-                .collect();
-            sem.release().unwrap();
-            sem.release().unwrap();
-            for w in waiters {
-                w.join().unwrap();
-            }
-            assert_eq!(sem.count.load(Ordering::SeqCst), 0);
+            let sem = two_acquirers(|sem| {
+                sem.release().unwrap();
+                sem.release().unwrap();
+            });
             assert_eq!(sem.sleepers.load(Ordering::SeqCst), 0);
         });
     }
@@ -584,14 +596,8 @@ mod loom_models {
     fn loom_stolen_permit_sleeper_still_woken_later() {
         model(|| {
             let sem = Arc::new(SemaphoreCell::new(0));
-            let sleeper = {
-                let sem = sem.clone();
-                thread::spawn(move || acquire(&sem))
-            };
-            let thief = {
-                let sem = sem.clone();
-                thread::spawn(move || sem.try_acquire())
-            };
+            let sleeper = spawn(&sem, acquire);
+            let thief = spawn(&sem, SemaphoreCell::try_acquire);
             sem.release().unwrap();
             if thief.join().unwrap() {
                 // The sleeper may have been woken for the permit the thief
@@ -606,18 +612,7 @@ mod loom_models {
     #[test]
     fn loom_release_n_wakes_enough() {
         model(|| {
-            let sem = Arc::new(SemaphoreCell::new(0));
-            let waiters: Vec<_> = (0..2)
-                .map(|_| {
-                    let sem = sem.clone();
-                    thread::spawn(move || acquire(&sem))
-                })
-                .collect();
-            sem.release_n(2).unwrap();
-            for w in waiters {
-                w.join().unwrap();
-            }
-            assert_eq!(sem.count.load(Ordering::SeqCst), 0);
+            two_acquirers(|sem| sem.release_n(2).unwrap());
         });
     }
 
@@ -625,13 +620,10 @@ mod loom_models {
     fn loom_contended_permit_is_conserved() {
         model(|| {
             let sem = Arc::new(SemaphoreCell::bounded(1));
-            let other = {
-                let sem = sem.clone();
-                thread::spawn(move || {
-                    acquire(&sem);
-                    sem.release().unwrap();
-                })
-            };
+            let other = spawn(&sem, |sem| {
+                acquire(sem);
+                sem.release().unwrap();
+            });
             acquire(&sem);
             sem.release().unwrap();
             other.join().unwrap();
@@ -644,10 +636,7 @@ mod loom_models {
         model(|| {
             let sem = Arc::new(SemaphoreCell::bounded(1));
             assert!(sem.try_acquire());
-            let other = {
-                let sem = sem.clone();
-                thread::spawn(move || sem.release().is_ok())
-            };
+            let other = spawn(&sem, |sem| sem.release().is_ok());
             let mine = sem.release().is_ok();
             let theirs = other.join().unwrap();
             assert!(mine ^ theirs, "exactly one release fits under the bound");
