@@ -84,6 +84,21 @@ pub(crate) fn model_fence() {
     fence(Ordering::SeqCst);
 }
 
+/// Declares functions that are `const` except under loom, whose atomics have
+/// no `const` constructor (crossbeam-utils' `const_fn!` does the same).
+macro_rules! const_unless_loom {
+    ($($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block)*) => {$(
+        $(#[$attr])*
+        #[cfg(not(loom))]
+        $vis const fn $name($($arg: $ty),*) -> $ret $body
+
+        $(#[$attr])*
+        #[cfg(loom)]
+        $vis fn $name($($arg: $ty),*) -> $ret $body
+    )*};
+}
+pub(crate) use const_unless_loom;
+
 /// A hint to the CPU that we are spinning.
 #[inline]
 pub(crate) fn spin_loop() {

@@ -42,7 +42,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::primitive::{AtomicU32, Ordering, futex_wake};
+use crate::primitive::{AtomicU32, Ordering, const_unless_loom, futex_wake};
 use crate::segment::header::ObjectKind;
 use crate::segment::{OpenOptions, Segment, ShmSafe};
 use crate::sync::mutex::{LockError, LockResult, MutexGuard};
@@ -97,16 +97,11 @@ pub struct CondvarCell {
 unsafe impl ShmSafe for CondvarCell {}
 
 impl CondvarCell {
-    /// A condvar nobody waits on.
-    #[cfg(not(loom))]
-    pub const fn new() -> CondvarCell {
-        CondvarCell { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
-    }
-
-    /// A condvar nobody waits on.
-    #[cfg(loom)]
-    pub fn new() -> CondvarCell {
-        CondvarCell { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
+    const_unless_loom! {
+        /// A condvar nobody waits on.
+        pub fn new() -> CondvarCell {
+            CondvarCell { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
+        }
     }
 
     /// Wakes one waiter (at least one, if any wait). No syscall when nobody

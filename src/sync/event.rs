@@ -30,7 +30,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::primitive::{AtomicU32, Ordering, futex_wake};
+use crate::primitive::{AtomicU32, Ordering, const_unless_loom, futex_wake};
 use crate::segment::header::ObjectKind;
 use crate::segment::{OpenOptions, Segment, ShmSafe};
 use crate::wait::{BACKSTOP, Deadline, Naps, Step, Turn, WaitStrategy, Waiter};
@@ -66,16 +66,11 @@ pub struct EventCell {
 unsafe impl ShmSafe for EventCell {}
 
 impl EventCell {
-    /// A clear event.
-    #[cfg(not(loom))]
-    pub const fn new() -> EventCell {
-        EventCell { word: AtomicU32::new(0) }
-    }
-
-    /// A clear event.
-    #[cfg(loom)]
-    pub fn new() -> EventCell {
-        EventCell { word: AtomicU32::new(0) }
+    const_unless_loom! {
+        /// A clear event.
+        pub fn new() -> EventCell {
+            EventCell { word: AtomicU32::new(0) }
+        }
     }
 
     /// Sets the flag and wakes every waiter, in every process. Makes no

@@ -28,7 +28,7 @@
 //! two threads locking through one handle exclude each other as usual, and a
 //! thread that locks twice deadlocks, as with `std::sync::Mutex`.
 
-use crate::primitive::{AtomicU32, Ordering, futex_wake};
+use crate::primitive::{AtomicU32, Ordering, const_unless_loom, futex_wake};
 use crate::segment::registry::{Liveness, TOKEN_MASK};
 use crate::wait::{Deadline, Naps, Step, Turn, WaitStrategy, Waiter};
 
@@ -64,16 +64,11 @@ pub struct RawMutex {
 }
 
 impl RawMutex {
-    /// An unlocked mutex.
-    #[cfg(not(loom))]
-    pub const fn new() -> RawMutex {
-        RawMutex { word: AtomicU32::new(0) }
-    }
-
-    /// An unlocked mutex.
-    #[cfg(loom)]
-    pub fn new() -> RawMutex {
-        RawMutex { word: AtomicU32::new(0) }
+    const_unless_loom! {
+        /// An unlocked mutex.
+        pub fn new() -> RawMutex {
+            RawMutex { word: AtomicU32::new(0) }
+        }
     }
 
     /// Whether some handle holds it now (a snapshot).

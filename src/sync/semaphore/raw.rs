@@ -71,7 +71,7 @@
 
 use std::time::Duration;
 
-use crate::primitive::{AtomicU32, Ordering, futex_wake, model_fence};
+use crate::primitive::{AtomicU32, Ordering, const_unless_loom, futex_wake, model_fence};
 use crate::segment::ShmSafe;
 use crate::segment::registry::{GEN_BITS, Liveness, TOKEN_BITS, TOKEN_MASK};
 use crate::sync::raw_mutex::RawMutex;
@@ -148,50 +148,27 @@ pub struct SemaphoreCell {
 unsafe impl ShmSafe for SemaphoreCell {}
 
 impl SemaphoreCell {
-    /// A plain, unbounded semaphore holding `initial` permits (clamped to
-    /// [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).
-    #[cfg(not(loom))]
-    pub const fn new(initial: u32) -> SemaphoreCell {
-        SemaphoreCell::with_flags(initial, 0, 0)
-    }
-
-    /// A semaphore holding `initial` permits whose releases may not raise it
-    /// past `initial` (clamped to [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).
-    #[cfg(not(loom))]
-    pub const fn bounded(initial: u32) -> SemaphoreCell {
-        SemaphoreCell::with_flags(initial, BOUNDED, initial)
-    }
-
-    #[cfg(not(loom))]
-    pub(crate) const fn with_flags(initial: u32, flags: u32, bound: u32) -> SemaphoreCell {
-        let initial = if initial > MAX_PERMITS { MAX_PERMITS } else { initial };
-        SemaphoreCell {
-            count: AtomicU32::new(initial),
-            sleepers: AtomicU32::new(0),
-            flags: AtomicU32::new(flags),
-            bound: AtomicU32::new(bound),
+    const_unless_loom! {
+        /// A plain, unbounded semaphore holding `initial` permits (clamped to
+        /// [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).
+        pub fn new(initial: u32) -> SemaphoreCell {
+            SemaphoreCell::with_flags(initial, 0, 0)
         }
-    }
 
-    /// A plain, unbounded semaphore holding `initial` permits.
-    #[cfg(loom)]
-    pub fn new(initial: u32) -> SemaphoreCell {
-        SemaphoreCell::with_flags(initial, 0, 0)
-    }
+        /// A semaphore holding `initial` permits whose releases may not raise it
+        /// past `initial` (clamped to [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).
+        pub fn bounded(initial: u32) -> SemaphoreCell {
+            SemaphoreCell::with_flags(initial, BOUNDED, initial)
+        }
 
-    /// A semaphore bounded by `initial`.
-    #[cfg(loom)]
-    pub fn bounded(initial: u32) -> SemaphoreCell {
-        SemaphoreCell::with_flags(initial, BOUNDED, initial)
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn with_flags(initial: u32, flags: u32, bound: u32) -> SemaphoreCell {
-        SemaphoreCell {
-            count: AtomicU32::new(initial.min(MAX_PERMITS)),
-            sleepers: AtomicU32::new(0),
-            flags: AtomicU32::new(flags),
-            bound: AtomicU32::new(bound),
+        pub(crate) fn with_flags(initial: u32, flags: u32, bound: u32) -> SemaphoreCell {
+            let initial = if initial > MAX_PERMITS { MAX_PERMITS } else { initial };
+            SemaphoreCell {
+                count: AtomicU32::new(initial),
+                sleepers: AtomicU32::new(0),
+                flags: AtomicU32::new(flags),
+                bound: AtomicU32::new(bound),
+            }
         }
     }
 
@@ -552,8 +529,19 @@ mod loom_models {
     use loom::sync::Arc;
     use loom::thread;
 
-    fn model(f: impl Fn() + Sync + Send + 'static) {
-        crate::loom_support::model(3, f);
+    /// Explores `f` on a semaphore made by `cell`.
+    fn model(cell: fn() -> SemaphoreCell, f: fn(&Arc<SemaphoreCell>)) {
+        crate::loom_support::model(3, move || f(&Arc::new(cell())));
+    }
+
+    /// An empty plain semaphore.
+    fn empty() -> SemaphoreCell {
+        SemaphoreCell::new(0)
+    }
+
+    /// A bounded semaphore with its one permit.
+    fn one_permit() -> SemaphoreCell {
+        SemaphoreCell::bounded(1)
     }
 
     fn acquire(sem: &SemaphoreCell) {
@@ -570,21 +558,19 @@ mod loom_models {
     }
 
     /// Two threads that each acquire a permit; `release` gives them theirs.
-    fn two_acquirers(release: impl FnOnce(&SemaphoreCell)) -> Arc<SemaphoreCell> {
-        let sem = Arc::new(SemaphoreCell::new(0));
-        let waiters = [spawn(&sem, acquire), spawn(&sem, acquire)];
-        release(&sem);
+    fn two_acquirers(sem: &Arc<SemaphoreCell>, release: impl FnOnce(&SemaphoreCell)) {
+        let waiters = [spawn(sem, acquire), spawn(sem, acquire)];
+        release(sem);
         for w in waiters {
             w.join().unwrap();
         }
         assert_eq!(sem.count.load(Ordering::SeqCst), 0);
-        sem
     }
 
     #[test]
     fn loom_two_sleepers_two_releases_no_lost_wakeup() {
-        model(|| {
-            let sem = two_acquirers(|sem| {
+        model(empty, |sem| {
+            two_acquirers(sem, |sem| {
                 sem.release().unwrap();
                 sem.release().unwrap();
             });
@@ -594,10 +580,9 @@ mod loom_models {
 
     #[test]
     fn loom_stolen_permit_sleeper_still_woken_later() {
-        model(|| {
-            let sem = Arc::new(SemaphoreCell::new(0));
-            let sleeper = spawn(&sem, acquire);
-            let thief = spawn(&sem, SemaphoreCell::try_acquire);
+        model(empty, |sem| {
+            let sleeper = spawn(sem, acquire);
+            let thief = spawn(sem, SemaphoreCell::try_acquire);
             sem.release().unwrap();
             if thief.join().unwrap() {
                 // The sleeper may have been woken for the permit the thief
@@ -611,20 +596,17 @@ mod loom_models {
 
     #[test]
     fn loom_release_n_wakes_enough() {
-        model(|| {
-            two_acquirers(|sem| sem.release_n(2).unwrap());
-        });
+        model(empty, |sem| two_acquirers(sem, |sem| sem.release_n(2).unwrap()));
     }
 
     #[test]
     fn loom_contended_permit_is_conserved() {
-        model(|| {
-            let sem = Arc::new(SemaphoreCell::bounded(1));
-            let other = spawn(&sem, |sem| {
+        model(one_permit, |sem| {
+            let other = spawn(sem, |sem| {
                 acquire(sem);
                 sem.release().unwrap();
             });
-            acquire(&sem);
+            acquire(sem);
             sem.release().unwrap();
             other.join().unwrap();
             assert_eq!(sem.count.load(Ordering::SeqCst), 1);
@@ -633,10 +615,9 @@ mod loom_models {
 
     #[test]
     fn loom_bounded_release_race_one_wins() {
-        model(|| {
-            let sem = Arc::new(SemaphoreCell::bounded(1));
+        model(one_permit, |sem| {
             assert!(sem.try_acquire());
-            let other = spawn(&sem, |sem| sem.release().is_ok());
+            let other = spawn(sem, |sem| sem.release().is_ok());
             let mine = sem.release().is_ok();
             let theirs = other.join().unwrap();
             assert!(mine ^ theirs, "exactly one release fits under the bound");
@@ -665,7 +646,7 @@ mod loom_models {
 
     #[test]
     fn loom_owned_dead_holders_permit_returns_exactly_once() {
-        model(|| {
+        crate::loom_support::model(3, || {
             // One permit, held by a dead token in slot 2; two live handles
             // (slots 0 and 1) each acquire and release it.
             let sem = Arc::new(SemaphoreCell::with_flags(0, OWNED | BOUNDED, 1));
