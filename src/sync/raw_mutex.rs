@@ -135,6 +135,7 @@ impl RawMutex {
     ) -> Result<bool, LockFail> {
         let naps = if poll { Naps::polling() } else { Naps::unbounded() };
         let mut waiter = Waiter::new(deadline, strategy, naps);
+        // Relaxed looks: the CAS that takes the word is what acquires.
         let taken = waiter.park_bit(&self.word, PARKED, Ordering::Relaxed, |turn, cur| match turn {
             Turn::Look { slept } if cur & LOCKED == 0 => {
                 // Keep PARKED if set (others sleep); set it if we slept, since

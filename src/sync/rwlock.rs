@@ -227,7 +227,8 @@ impl Core<'_> {
                 return Ok(w & DIRTY != 0);
             }
             self.leave(me);
-            // Wait for the writer to leave.
+            // Wait for the writer to leave. Relaxed looks: we go back to
+            // `enter` and its SeqCst look before reading anything.
             let left = waiter.park_bit(self.word.word(), PARKED, Ordering::Relaxed, |turn, w| match turn {
                 Turn::Look { .. } if w & LOCKED == 0 => Step::Done(()),
                 // The writer died: release the word on its behalf.
