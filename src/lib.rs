@@ -68,6 +68,8 @@ mod error;
 #[doc(hidden)]
 pub mod failpoint;
 mod handle;
+#[cfg(all(test, loom))]
+mod loom_support;
 pub mod name;
 mod pipe;
 mod primitive;

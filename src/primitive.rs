@@ -2,7 +2,8 @@
 //!
 //! Every atomic and futex call of the synchronization primitives comes from
 //! here, so that their logic can be model-checked with loom
-//! (`RUSTFLAGS="--cfg loom" cargo test --release --test loom`). Under loom the
+//! (`RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib loom`).
+//! Under loom the
 //! futex is emulated with a loom mutex and condition variable: a wait without
 //! timeout really blocks, so a lost wake-up shows up as a deadlock in the
 //! model; a wait with a timeout only yields (it may return at any time, as a
@@ -70,6 +71,33 @@ pub(crate) mod asym {
         return true;
     }
 }
+
+/// The `SeqCst` fence of a handshake whose accesses are all `SeqCst`
+/// ("announce, then look at the other side" on both sides). The C++ model
+/// orders `SeqCst` accesses totally, so real hardware needs no fence (on x86
+/// a `SeqCst` RMW is a full barrier and a `SeqCst` load a plain load). Loom
+/// treats `SeqCst` accesses as `AcqRel` but models `SeqCst` fences exactly,
+/// so under loom this is a fence: the models check the same protocol.
+#[inline(always)]
+pub(crate) fn model_fence() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
+}
+
+/// Declares functions that are `const` except under loom, whose atomics have
+/// no `const` constructor (crossbeam-utils' `const_fn!` does the same).
+macro_rules! const_unless_loom {
+    ($($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block)*) => {$(
+        $(#[$attr])*
+        #[cfg(not(loom))]
+        $vis const fn $name($($arg: $ty),*) -> $ret $body
+
+        $(#[$attr])*
+        #[cfg(loom)]
+        $vis fn $name($($arg: $ty),*) -> $ret $body
+    )*};
+}
+pub(crate) use const_unless_loom;
 
 /// A hint to the CPU that we are spinning.
 #[inline]

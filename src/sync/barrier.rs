@@ -47,11 +47,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::handle::{Handle, SegmentState, handle_api};
-use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
+use crate::primitive::{AtomicU32, Ordering, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::Liveness;
 use crate::segment::{Segment, ShmSafe};
-use crate::wait::{Deadline, SpinWait, WaitStrategy};
+use crate::wait::{Deadline, Naps, Step, Turn, WaitStrategy, Waiter};
 
 /// Most parties a barrier may have.
 pub const MAX_PARTIES: u32 = 1024;
@@ -67,9 +67,6 @@ const EPOCH_ONE: u32 = 1 << 26;
 const VACANT: u32 = u32::MAX;
 const _: () = assert!(MAX_PARTIES <= COUNT_MASK);
 
-/// Shortest and longest sleep between two liveness checks.
-const POLL_MIN: Duration = Duration::from_millis(1);
-const POLL_MAX: Duration = Duration::from_millis(16);
 /// Arrivals a waiter checks per poll (bounds the syscalls of large barriers).
 const CHECKS_PER_POLL: u32 = 4;
 
@@ -195,6 +192,9 @@ impl Core<'_> {
         outcome.map(|()| false)
     }
 
+    /// Waits for the round to change: the parked-bit helper of the parking
+    /// layer on the state word. Its liveness hook breaks the round if a
+    /// recorded arrival died; running out of time breaks it too.
     fn wait_for(
         &self,
         round: u32,
@@ -204,48 +204,34 @@ impl Core<'_> {
         strategy: WaitStrategy,
         poll: bool,
     ) -> Result<(), BarrierError> {
-        let mut spin = SpinWait::new(strategy);
-        let mut nap = POLL_MIN;
+        let naps = if poll { Naps::polling() } else { Naps::unbounded() };
+        let mut waiter = Waiter::new(deadline, strategy, naps);
         let mut cursor = index.wrapping_add(1);
         loop {
-            let cur = self.state.load(Ordering::Acquire);
-            if cur >> ROUND_SHIFT != round {
-                // Gen moved: our generation completed. Only epoch moved: reset.
-                return if (cur ^ (round << ROUND_SHIFT)) & GEN_MASK != 0 { Ok(()) } else { Err(BarrierError::Broken) };
-            }
-            if cur & BROKEN != 0 {
-                return Err(BarrierError::Broken);
-            }
-            if spin.spin() {
-                continue;
-            }
-            if poll && self.dead_arrival(cur, round, index, &mut cursor, live) {
-                self.break_round(cur);
-                continue;
-            }
-            let timeout = if poll || deadline != Deadline::Never {
-                match deadline.sleep_for(nap) {
-                    Some(t) => Some(t),
-                    None => {
-                        if self.break_round(cur) {
-                            return Err(BarrierError::TimedOut);
-                        }
-                        continue;
-                    }
+            // Acquire: the leader's value, and with it every party's writes.
+            let seen = waiter.park_bit(self.state, PARKED, Ordering::Acquire, |turn, cur| {
+                if cur >> ROUND_SHIFT != round {
+                    // Gen moved: our generation completed. Only epoch moved: reset.
+                    let completed = (cur ^ (round << ROUND_SHIFT)) & GEN_MASK != 0;
+                    return Step::Done(if completed { Ok(()) } else { Err(BarrierError::Broken) });
                 }
-            } else {
-                None
-            };
-            if !spin.parks() {
-                continue;
+                if cur & BROKEN != 0 {
+                    return Step::Done(Err(BarrierError::Broken));
+                }
+                match turn {
+                    Turn::Stuck if poll && self.dead_arrival(cur, round, index, &mut cursor, live) => {
+                        self.break_round(cur);
+                        Step::Retry
+                    }
+                    _ => Step::Wait,
+                }
+            });
+            match seen {
+                Ok(outcome) => return outcome,
+                // Out of time: break the round we saw, unless it moved.
+                Err(gave_up) if self.break_round(gave_up.word) => return Err(BarrierError::TimedOut),
+                Err(_) => {}
             }
-            if cur & PARKED == 0
-                && self.state.compare_exchange(cur, cur | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
-            {
-                continue;
-            }
-            futex_wait(self.state, cur | PARKED, timeout);
-            nap = (nap * 2).min(POLL_MAX);
         }
     }
 
@@ -582,17 +568,8 @@ impl fmt::Debug for BarrierCell {
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
+    use crate::loom_support::{Alive, model as check};
     use loom::sync::Arc;
-
-    struct Mock(u32);
-    impl Liveness for Mock {
-        fn token(&self) -> u32 {
-            self.0
-        }
-        fn is_alive(&self, _token: u32) -> bool {
-            true
-        }
-    }
 
     struct Shared {
         state: AtomicU32,
@@ -601,9 +578,7 @@ mod loom_models {
     }
 
     fn model(parties: u32, preemptions: usize) {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(preemptions);
-        b.check(move || {
+        check(preemptions, move || {
             let shared = Arc::new(Shared {
                 state: AtomicU32::new(0),
                 arrivals: (0..parties).map(|_| Arrival::vacant()).collect(),
@@ -612,7 +587,7 @@ mod loom_models {
             let run = move |s: Arc<Shared>, id: u32| {
                 let core = Core { state: &s.state, arrivals: &s.arrivals, parties };
                 for generation in 0..2 {
-                    let leader = core.wait(&Mock(id), Deadline::Never, WaitStrategy::Park, false).expect("not broken");
+                    let leader = core.wait(&Alive(id), Deadline::Never, WaitStrategy::Park, false).expect("not broken");
                     if leader {
                         s.leaders[generation].fetch_add(1, Ordering::Relaxed);
                     }

@@ -42,11 +42,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::handle::{Handle, handle_api, simple_state};
-use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
+use crate::primitive::{AtomicU32, Ordering, const_unless_loom, futex_wake};
 use crate::segment::ShmSafe;
-use crate::sync::event::nap;
 use crate::sync::mutex::{LockError, LockResult, MutexGuard};
-use crate::wait::{Deadline, SpinWait, WaitStrategy};
+use crate::wait::{Announce, BACKSTOP, Deadline, Naps, Sleepers, Step, Turn, WaitStrategy, Waiter};
 
 /// Whether a timed condvar wait returned because its time ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,16 +96,11 @@ pub struct CondvarCell {
 unsafe impl ShmSafe for CondvarCell {}
 
 impl CondvarCell {
-    /// A condvar nobody waits on.
-    #[cfg(not(loom))]
-    pub const fn new() -> CondvarCell {
-        CondvarCell { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
-    }
-
-    /// A condvar nobody waits on.
-    #[cfg(loom)]
-    pub fn new() -> CondvarCell {
-        CondvarCell { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
+    const_unless_loom! {
+        /// A condvar nobody waits on.
+        pub fn new() -> CondvarCell {
+            CondvarCell { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
+        }
     }
 
     /// Wakes one waiter (at least one, if any wait). No syscall when nobody
@@ -141,28 +135,18 @@ impl CondvarCell {
     }
 
     /// Sleeps while `seq` is still `seen`; `true` if it changed (notified, or
-    /// spuriously), `false` if the deadline passed first.
+    /// spuriously), `false` if the deadline passed first. The sleeper-count
+    /// helper of the parking layer, announced already (`begin_wait`), in
+    /// naps of at most [`BACKSTOP`].
     fn sleep(&self, seen: u32, deadline: Deadline, strategy: WaitStrategy) -> bool {
-        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
-        loop {
+        let sleepers = Sleepers { word: &self.seq, announce: Announce::Caller(seen) };
+        let mut waiter = Waiter::new(deadline, strategy, Naps::backstop(BACKSTOP));
+        let woke = waiter.sleep_counted(&sleepers, |turn| match turn {
             // Acquire: pairs with the notifier's Release bump.
-            if self.seq.load(Ordering::Acquire) != seen {
-                return true;
-            }
-            if spin.spin() {
-                match deadline {
-                    Deadline::At(at) if Instant::now() >= at => return false,
-                    _ => continue,
-                }
-            }
-            let Ok(timeout) = nap(deadline) else {
-                return false;
-            };
-            if !spin.parks() {
-                continue;
-            }
-            futex_wait(&self.seq, seen, timeout);
-        }
+            Turn::Look { .. } if self.seq.load(Ordering::Acquire) != seen => Step::Done(()),
+            _ => Step::Wait,
+        });
+        woke.is_ok()
     }
 
     /// Leaves the waiters.
@@ -443,23 +427,11 @@ impl fmt::Debug for Condvar {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::CondvarCell;
+    use crate::loom_support::{Alive, model};
     use crate::primitive::{AtomicU32, Ordering};
-    use crate::segment::registry::Liveness;
     use crate::sync::raw_mutex::RawMutex;
     use crate::wait::{Deadline, WaitStrategy};
     use loom::sync::Arc;
-
-    /// Every model thread acts under its own token and is alive.
-    struct Alive(u32);
-
-    impl Liveness for Alive {
-        fn token(&self) -> u32 {
-            self.0
-        }
-        fn is_alive(&self, _token: u32) -> bool {
-            true
-        }
-    }
 
     /// An item count guarded by the real robust lock word, and the condvar.
     struct Shared {
@@ -527,9 +499,7 @@ mod loom_tests {
     /// (a lost wake-up would block the model).
     #[test]
     fn loom_notify_one_wakes_waiter() {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(3);
-        b.check(|| {
+        model(3, || {
             let s = shared();
             let s2 = s.clone();
             let waiter = loom::thread::spawn(move || take_item(&s2, &Alive(2)));
@@ -543,9 +513,7 @@ mod loom_tests {
     #[test]
     fn loom_two_waiters() {
         for all in [false, true] {
-            let mut b = loom::model::Builder::new();
-            b.preemption_bound = Some(2);
-            b.check(move || {
+            model(2, move || {
                 let s = Arc::new((loom::sync::Mutex::new(0u32), CondvarCell::new()));
                 let waiters: Vec<_> = (0..2)
                     .map(|_| {

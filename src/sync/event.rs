@@ -30,36 +30,17 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::handle::{Handle, handle_api, simple_state};
-use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
+use crate::primitive::{AtomicU32, Ordering, const_unless_loom, futex_wake};
 use crate::segment::ShmSafe;
-use crate::wait::{Deadline, SpinWait, WaitStrategy};
+use crate::wait::{BACKSTOP, Deadline, Naps, Step, Turn, WaitStrategy, Waiter};
 
 const SET: u32 = 1;
 const PARKED: u32 = 1 << 1;
 const EPOCH_ONE: u32 = 1 << 2;
 const EPOCH_MASK: u32 = !(SET | PARKED);
 
-/// Longest sleep between two looks at the word. A `set` whose process died
-/// between its CAS and its wake leaves sleepers that nobody wakes (a condvar
-/// notify likewise); the word tells the truth, so they notice on their next
-/// look. Under loom sleeps are unbounded, so that the models show that no
-/// wake-up is lost without this poll.
-#[cfg(not(loom))]
-const MAX_NAP: Option<Duration> = Some(Duration::from_millis(200));
-#[cfg(loom)]
-const MAX_NAP: Option<Duration> = None;
-
-/// How long the next futex sleep may last (`None`: unbounded), or `Err` if
-/// the deadline has passed.
-pub(super) fn nap(deadline: Deadline) -> Result<Option<Duration>, ()> {
-    match deadline {
-        Deadline::Never => Ok(MAX_NAP),
-        _ => deadline.sleep_for(MAX_NAP.unwrap_or(Duration::MAX)).map(Some).ok_or(()),
-    }
-}
-
 /// An event's shared state: one word, laid out to be embedded in a user's
-/// own `#[repr(C)]` state placed with [`Segment`](crate::Segment).
+/// own `#[repr(C)]` state placed with [`Segment`].
 ///
 /// All-zero is a clear event with no waiters. It needs no liveness checks, so
 /// it works on any shared memory.
@@ -84,16 +65,11 @@ pub struct EventCell {
 unsafe impl ShmSafe for EventCell {}
 
 impl EventCell {
-    /// A clear event.
-    #[cfg(not(loom))]
-    pub const fn new() -> EventCell {
-        EventCell { word: AtomicU32::new(0) }
-    }
-
-    /// A clear event.
-    #[cfg(loom)]
-    pub fn new() -> EventCell {
-        EventCell { word: AtomicU32::new(0) }
+    const_unless_loom! {
+        /// A clear event.
+        pub fn new() -> EventCell {
+            EventCell { word: AtomicU32::new(0) }
+        }
     }
 
     /// Sets the flag and wakes every waiter, in every process. Makes no
@@ -161,40 +137,24 @@ impl EventCell {
         self.word.load(Ordering::Acquire)
     }
 
-    /// The wait loop, for a wait that began when the word was `start`.
+    /// The wait, for a wait that began when the word was `start`: the
+    /// parked-bit helper of the parking layer, in naps of at most
+    /// [`BACKSTOP`] (a `set` whose process died between its CAS and its
+    /// wake leaves sleepers that nobody wakes; the word tells the truth, so
+    /// they notice on their next look; under loom sleeps are unbounded, so
+    /// that the models show that no wake-up is lost without this poll).
     fn wait_from(&self, start: u32, deadline: Deadline, strategy: WaitStrategy) -> bool {
         if start & SET != 0 {
             return true;
         }
         let fired = |cur: u32| cur & SET != 0 || (cur ^ start) & EPOCH_MASK != 0;
-        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
-        loop {
-            // Acquire: pairs with `set`'s Release.
-            let cur = self.word.load(Ordering::Acquire);
-            if fired(cur) {
-                return true;
-            }
-            if spin.spin() {
-                match deadline {
-                    Deadline::At(at) if Instant::now() >= at => return false,
-                    _ => continue,
-                }
-            }
-            let Ok(timeout) = nap(deadline) else {
-                return false;
-            };
-            if !spin.parks() {
-                continue;
-            }
-            // Relaxed: the bit only has to be in the word before we sleep;
-            // the futex compares atomically with `set`'s wake.
-            if cur & PARKED == 0
-                && self.word.compare_exchange_weak(cur, cur | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
-            {
-                continue;
-            }
-            futex_wait(&self.word, cur | PARKED, timeout);
-        }
+        let mut waiter = Waiter::new(deadline, strategy, Naps::backstop(BACKSTOP));
+        // Acquire: pairs with `set`'s Release.
+        let woke = waiter.park_bit(&self.word, PARKED, Ordering::Acquire, |turn, cur| match turn {
+            Turn::Look { .. } if fired(cur) => Step::Done(()),
+            _ => Step::Wait,
+        });
+        woke.is_ok()
     }
 }
 
@@ -296,21 +256,16 @@ impl fmt::Debug for Event {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::EventCell;
+    use crate::loom_support::model;
     use crate::primitive::{AtomicU32, Ordering};
     use crate::wait::{Deadline, WaitStrategy};
     use loom::sync::Arc;
-
-    fn builder() -> loom::model::Builder {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(3);
-        b
-    }
 
     /// A waiter that sleeps is woken by a later `set`: a lost wake-up would
     /// block the model forever.
     #[test]
     fn loom_set_wakes_waiter() {
-        builder().check(|| {
+        model(3, || {
             let ev = Arc::new(EventCell::new());
             let e = ev.clone();
             let waiter = loom::thread::spawn(move || assert!(e.wait_until(Deadline::Never, WaitStrategy::Park)));
@@ -324,9 +279,7 @@ mod loom_tests {
     /// it: each sees either the flag or the new epoch.
     #[test]
     fn loom_pulse_wakes_two_waiters() {
-        let mut b = builder();
-        b.preemption_bound = Some(2);
-        b.check(|| {
+        model(2, || {
             let ev = Arc::new(EventCell::new());
             let started = Arc::new(AtomicU32::new(0));
             let waiters: Vec<_> = (0..2)

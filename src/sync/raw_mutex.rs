@@ -2,12 +2,12 @@
 //!
 //! # The lock word (32 bits)
 //!
-//! | bits   | name     | meaning                                                     |
-//! |--------|----------|-------------------------------------------------------------|
-//! | 31     | `PARKED` | someone may be asleep on the futex: unlock must wake one     |
-//! | 30     | `LOCKED` | held                                                        |
-//! | 29     | `DIRTY`  | a holder died holding it; the next lock() reports OwnerDied |
-//! | 0..=28 | token    | holder's liveness token (registry slot and generation)      |
+//! | bits   | name     | meaning                                                                    |
+//! |--------|----------|----------------------------------------------------------------------------|
+//! | 31     | `PARKED` | someone may be asleep on the futex: unlock must wake one (the rwlock: all) |
+//! | 30     | `LOCKED` | held                                                                       |
+//! | 29     | `DIRTY`  | a holder died holding it; the next lock() reports OwnerDied                |
+//! | 0..=28 | token    | holder's liveness token (registry slot and generation)                     |
 //!
 //! `0` is unlocked, clean, nobody asleep: the uncontended lock is one CAS
 //! `0 -> LOCKED|token` and the unlock one swap, with no syscall.
@@ -20,23 +20,24 @@
 //! noticed within one poll; so is an unlocker that died between its swap and
 //! its wake. `set_robust_list` is never used: glibc owns that list.
 //!
+//! Waiting is the parked-bit helper of the parking layer
+//! ([`Waiter::park_bit`]): `lock_slow` states only how to take the word and
+//! how to take it over from a dead holder.
+//!
 //! The token identifies a *handle* (an open file description), not a thread:
 //! two threads locking through one handle exclude each other as usual, and a
 //! thread that locks twice deadlocks, as with `std::sync::Mutex`.
 
-use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
+use crate::primitive::{AtomicU32, Ordering, const_unless_loom, futex_wake};
 use crate::segment::registry::{Liveness, TOKEN_MASK};
-use crate::wait::{Deadline, SpinWait, WaitStrategy};
-use std::time::Duration;
+use crate::wait::{Deadline, Naps, Step, Turn, WaitStrategy, Waiter};
 
-const PARKED: u32 = 1 << 31;
-const LOCKED: u32 = 1 << 30;
-const DIRTY: u32 = 1 << 29;
+pub(crate) const PARKED: u32 = 1 << 31;
+pub(crate) const LOCKED: u32 = 1 << 30;
+pub(crate) const DIRTY: u32 = 1 << 29;
 const _: () = assert!(TOKEN_MASK < DIRTY);
-
-/// Shortest and longest sleep between two liveness checks of the holder.
-const POLL_MIN: Duration = Duration::from_millis(1);
-const POLL_MAX: Duration = Duration::from_millis(16);
+/// A wake count that wakes every sleeper.
+const WAKE_ALL: u32 = i32::MAX as u32;
 
 /// Why a lock attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,13 @@ pub(crate) enum LockFail {
     WouldBlock,
     /// Held by a live holder until the deadline passed.
     TimedOut,
+}
+
+impl LockFail {
+    /// How a wait until `deadline` that gave up failed.
+    pub(crate) fn expired(deadline: Deadline) -> LockFail {
+        if deadline == Deadline::Now { LockFail::WouldBlock } else { LockFail::TimedOut }
+    }
 }
 
 /// A robust, process-shared lock word. All-zero is an unlocked lock, so
@@ -56,16 +64,11 @@ pub struct RawMutex {
 }
 
 impl RawMutex {
-    /// An unlocked mutex.
-    #[cfg(not(loom))]
-    pub const fn new() -> RawMutex {
-        RawMutex { word: AtomicU32::new(0) }
-    }
-
-    /// An unlocked mutex.
-    #[cfg(loom)]
-    pub fn new() -> RawMutex {
-        RawMutex { word: AtomicU32::new(0) }
+    const_unless_loom! {
+        /// An unlocked mutex.
+        pub fn new() -> RawMutex {
+            RawMutex { word: AtomicU32::new(0) }
+        }
     }
 
     /// Whether some handle holds it now (a snapshot).
@@ -83,13 +86,29 @@ impl RawMutex {
         deadline: Deadline,
         strategy: WaitStrategy,
     ) -> Result<bool, LockFail> {
-        let me = LOCKED | live.token();
         // Acquire: the previous holder's writes, published by its Release
         // unlock, are visible once we hold the lock.
-        if self.word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        self.lock_with(Ordering::Acquire, live, true, deadline, strategy)
+    }
+
+    /// [`RawMutex::lock`] whose successful CASes use `order` (at least
+    /// Acquire; the rwlock's writer uses `SeqCst`, one half of its Dekker
+    /// pair with readers). Without `poll` (loom models) the holder's
+    /// liveness is not asked and sleeps are unbounded.
+    #[inline(always)]
+    pub(crate) fn lock_with(
+        &self,
+        order: Ordering,
+        live: &impl Liveness,
+        poll: bool,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+    ) -> Result<bool, LockFail> {
+        let me = LOCKED | live.token();
+        if self.word.compare_exchange(0, me, order, Ordering::Relaxed).is_ok() {
             return Ok(false);
         }
-        self.lock_slow(me, live, deadline, strategy)
+        self.lock_slow(me, live, order, poll, deadline, strategy)
     }
 
     /// Takes the lock, waiting as long as it takes. Returns whether the
@@ -109,56 +128,66 @@ impl RawMutex {
         &self,
         me: u32,
         live: &impl Liveness,
+        order: Ordering,
+        poll: bool,
         deadline: Deadline,
         strategy: WaitStrategy,
     ) -> Result<bool, LockFail> {
-        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
-        let mut slept = false;
-        let mut poll = POLL_MIN;
-        loop {
-            let cur = self.word.load(Ordering::Relaxed);
-            if cur & LOCKED == 0 {
+        let naps = if poll { Naps::polling() } else { Naps::unbounded() };
+        let mut waiter = Waiter::new(deadline, strategy, naps);
+        // Relaxed looks: the CAS that takes the word is what acquires.
+        let taken = waiter.park_bit(&self.word, PARKED, Ordering::Relaxed, |turn, cur| match turn {
+            Turn::Look { slept } if cur & LOCKED == 0 => {
                 // Keep PARKED if set (others sleep); set it if we slept, since
                 // our wake may have been the only one and others may sleep.
                 let parked = if slept { PARKED } else { cur & PARKED };
                 let new = me | parked | (cur & DIRTY);
-                if self.word.compare_exchange_weak(cur, new, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                    return Ok(cur & DIRTY != 0);
+                // `order` is at least Acquire: the previous holder's Release.
+                match self.word.compare_exchange_weak(cur, new, order, Ordering::Relaxed) {
+                    Ok(_) => Step::Done(cur & DIRTY != 0),
+                    Err(_) => Step::Retry,
                 }
-                continue;
-            }
-            if spin.spin() {
-                continue;
             }
             // About to give up or sleep: is the holder still alive?
-            if !live.is_alive(cur & TOKEN_MASK) {
+            Turn::Stuck if poll && !live.is_alive(cur & TOKEN_MASK) => {
                 let new = me | DIRTY | (cur & PARKED);
-                // Acquire pairs with whatever the dead holder last published.
-                if self.word.compare_exchange(cur, new, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                    return Ok(true);
+                // Acquire (at least) pairs with whatever the dead holder
+                // last published.
+                match self.word.compare_exchange(cur, new, order, Ordering::Relaxed) {
+                    Ok(_) => Step::Done(true),
+                    Err(_) => Step::Retry,
                 }
-                continue;
             }
-            let Some(nap) = deadline.sleep_for(poll) else {
-                if slept {
-                    // The wake we may have consumed was meant for one of the
-                    // sleepers: an unlock clears PARKED, so pass it on.
-                    futex_wake(&self.word, 1);
-                }
-                return Err(if deadline == Deadline::Now { LockFail::WouldBlock } else { LockFail::TimedOut });
-            };
-            if !spin.parks() {
-                continue;
+            _ => Step::Wait,
+        });
+        taken.map_err(|gave_up| {
+            if gave_up.slept {
+                // The wake we may have consumed was meant for one of the
+                // sleepers: an unlock clears PARKED, so pass it on.
+                futex_wake(&self.word, 1);
             }
-            if cur & PARKED == 0
-                && self.word.compare_exchange_weak(cur, cur | PARKED, Ordering::Relaxed, Ordering::Relaxed).is_err()
-            {
-                continue;
-            }
-            futex_wait(&self.word, cur | PARKED, Some(nap));
-            slept = true;
-            poll = (poll * 2).min(POLL_MAX);
+            LockFail::expired(deadline)
+        })
+    }
+
+    /// The word, for a protocol built around it (the rwlock's readers).
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        &self.word
+    }
+
+    /// Releases, on behalf of its holder, a lock seen as `seen` whose holder
+    /// is dead, leaving `DIRTY` for the next locker, and wakes every
+    /// sleeper. `false` if the word changed meanwhile.
+    pub(crate) fn release_dead(&self, seen: u32) -> bool {
+        // AcqRel: Acquire of what the dead holder published; Release to the
+        // next locker, which sees DIRTY.
+        if self.word.compare_exchange(seen, DIRTY, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return false;
         }
+        if seen & PARKED != 0 {
+            futex_wake(&self.word, WAKE_ALL);
+        }
+        true
     }
 
     /// Releases the lock. With `keep_dirty`, the next locker is still told
@@ -167,12 +196,24 @@ impl RawMutex {
     /// Only the current holder may call this.
     #[inline]
     pub(crate) fn unlock(&self, keep_dirty: bool) {
+        self.unlock_waking(keep_dirty, 1);
+    }
+
+    /// [`RawMutex::unlock`] that wakes every sleeper (the rwlock: readers
+    /// sleep on the word too, and all of them may go on).
+    #[inline]
+    pub(crate) fn unlock_all(&self, keep_dirty: bool) {
+        self.unlock_waking(keep_dirty, WAKE_ALL);
+    }
+
+    #[inline(always)]
+    fn unlock_waking(&self, keep_dirty: bool, wake: u32) {
         let new = if keep_dirty { DIRTY } else { 0 };
         // Release: our writes to the protected data happen-before the next
         // holder's Acquire.
         let old = self.word.swap(new, Ordering::Release);
         if old & PARKED != 0 {
-            futex_wake(&self.word, 1);
+            futex_wake(&self.word, wake);
         }
     }
 }

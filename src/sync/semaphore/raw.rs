@@ -71,11 +71,11 @@
 
 use std::time::Duration;
 
-use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
+use crate::primitive::{AtomicU32, Ordering, const_unless_loom, futex_wake, model_fence};
 use crate::segment::ShmSafe;
 use crate::segment::registry::{GEN_BITS, Liveness, TOKEN_BITS, TOKEN_MASK};
 use crate::sync::raw_mutex::RawMutex;
-use crate::wait::{Deadline, SpinWait, WaitStrategy};
+use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, WaitStrategy, Waiter};
 
 /// Most permits a semaphore may count (glibc's `SEM_VALUE_MAX`).
 pub(crate) const MAX_PERMITS: u32 = i32::MAX as u32;
@@ -86,17 +86,11 @@ pub(crate) const MAX_OWNED_PERMITS: u32 = (1 << (32 - GEN_BITS)) - 1;
 pub(crate) const BOUNDED: u32 = 1;
 pub(crate) const OWNED: u32 = 1 << 1;
 
-/// Longest futex sleep of an acquirer without a deadline (see "Untrusted
-/// values"); under loom the wait is unbounded, so that the model catches a
-/// lost wake-up as a deadlock.
-#[cfg(not(loom))]
-const LONGEST_NAP: Option<Duration> = Some(Duration::from_secs(1));
-#[cfg(loom)]
-const LONGEST_NAP: Option<Duration> = None;
-
-/// Shortest and longest sleep between two scans for dead holders (owned mode).
-const POLL_MIN: Duration = Duration::from_millis(1);
-const POLL_MAX: Duration = Duration::from_millis(16);
+/// Longest futex sleep of a plain-mode acquirer (see "Untrusted values"), a
+/// [`Naps::backstop`]: under loom the wait is unbounded, so that the model
+/// catches a lost wake-up as a deadlock. Owned mode polls instead
+/// ([`Naps::polling`]).
+const LONGEST_NAP: Duration = Duration::from_secs(1);
 
 /// Why a release was refused. The count is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,50 +148,27 @@ pub struct SemaphoreCell {
 unsafe impl ShmSafe for SemaphoreCell {}
 
 impl SemaphoreCell {
-    /// A plain, unbounded semaphore holding `initial` permits (clamped to
-    /// [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).
-    #[cfg(not(loom))]
-    pub const fn new(initial: u32) -> SemaphoreCell {
-        SemaphoreCell::with_flags(initial, 0, 0)
-    }
-
-    /// A semaphore holding `initial` permits whose releases may not raise it
-    /// past `initial` (clamped to [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).
-    #[cfg(not(loom))]
-    pub const fn bounded(initial: u32) -> SemaphoreCell {
-        SemaphoreCell::with_flags(initial, BOUNDED, initial)
-    }
-
-    #[cfg(not(loom))]
-    pub(crate) const fn with_flags(initial: u32, flags: u32, bound: u32) -> SemaphoreCell {
-        let initial = if initial > MAX_PERMITS { MAX_PERMITS } else { initial };
-        SemaphoreCell {
-            count: AtomicU32::new(initial),
-            sleepers: AtomicU32::new(0),
-            flags: AtomicU32::new(flags),
-            bound: AtomicU32::new(bound),
+    const_unless_loom! {
+        /// A plain, unbounded semaphore holding `initial` permits (clamped to
+        /// [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).
+        pub fn new(initial: u32) -> SemaphoreCell {
+            SemaphoreCell::with_flags(initial, 0, 0)
         }
-    }
 
-    /// A plain, unbounded semaphore holding `initial` permits.
-    #[cfg(loom)]
-    pub fn new(initial: u32) -> SemaphoreCell {
-        SemaphoreCell::with_flags(initial, 0, 0)
-    }
+        /// A semaphore holding `initial` permits whose releases may not raise it
+        /// past `initial` (clamped to [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).
+        pub fn bounded(initial: u32) -> SemaphoreCell {
+            SemaphoreCell::with_flags(initial, BOUNDED, initial)
+        }
 
-    /// A semaphore bounded by `initial`.
-    #[cfg(loom)]
-    pub fn bounded(initial: u32) -> SemaphoreCell {
-        SemaphoreCell::with_flags(initial, BOUNDED, initial)
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn with_flags(initial: u32, flags: u32, bound: u32) -> SemaphoreCell {
-        SemaphoreCell {
-            count: AtomicU32::new(initial.min(MAX_PERMITS)),
-            sleepers: AtomicU32::new(0),
-            flags: AtomicU32::new(flags),
-            bound: AtomicU32::new(bound),
+        pub(crate) fn with_flags(initial: u32, flags: u32, bound: u32) -> SemaphoreCell {
+            let initial = if initial > MAX_PERMITS { MAX_PERMITS } else { initial };
+            SemaphoreCell {
+                count: AtomicU32::new(initial),
+                sleepers: AtomicU32::new(0),
+                flags: AtomicU32::new(flags),
+                bound: AtomicU32::new(bound),
+            }
         }
     }
 
@@ -278,50 +249,34 @@ impl SemaphoreCell {
         self.try_take() || self.acquire_slow(deadline, strategy, None)
     }
 
-    /// The waiting loop. `hooks` (owned mode) replaces the take and is asked
-    /// to reclaim before each sleep; its presence bounds each sleep to a
-    /// poll interval, so a holder that dies while we sleep is noticed.
+    /// The wait: the sleeper-count helper of the parking layer, sleeping
+    /// on `count` itself. `hooks` (owned mode) replaces the take and is
+    /// asked to reclaim before each sleep; its presence bounds each sleep to
+    /// a poll interval, so a holder that dies while we sleep is noticed.
     #[cold]
     fn acquire_slow(&self, deadline: Deadline, strategy: WaitStrategy, mut hooks: Option<&mut dyn Hooks>) -> bool {
-        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
-        let mut poll = POLL_MIN;
-        loop {
-            // Always try before looking at the deadline: a woken sleeper
-            // that gave up while a permit waited for it would strand it.
-            let took = match hooks.as_mut() {
-                Some(h) => h.take(),
-                None => self.try_take(),
-            };
-            if took {
-                return true;
+        let naps = if hooks.is_some() { Naps::polling() } else { Naps::backstop(LONGEST_NAP) };
+        // Announce in `sleepers`, then re-check `count` (see "No lost
+        // wake-up"): SeqCst accesses on both sides.
+        let sleepers = Sleepers { word: &self.count, announce: Announce::Count(&self.sleepers, Handshake::SeqCst) };
+        let took = Waiter::new(deadline, strategy, naps).sleep_counted(&sleepers, |turn| match turn {
+            // Every look tries, and a look comes before the deadline is
+            // looked at: a woken sleeper that gave up while a permit waited
+            // for it would strand it.
+            Turn::Look { .. } => {
+                let took = match hooks.as_mut() {
+                    Some(h) => h.take(),
+                    None => self.try_take(),
+                };
+                if took { Step::Done(()) } else { Step::Wait }
             }
-            if spin.spin() {
-                continue;
-            }
-            if hooks.as_mut().is_some_and(|h| h.reclaim()) {
-                continue;
-            }
-            let timeout = match (deadline, hooks.is_some()) {
-                (Deadline::Never, false) => LONGEST_NAP,
-                (_, polling) => {
-                    match deadline.sleep_for(if polling { poll } else { LONGEST_NAP.unwrap_or(Duration::MAX) }) {
-                        Some(nap) => Some(nap),
-                        None => return false,
-                    }
-                }
-            };
-            if !spin.parks() {
-                continue;
-            }
-            // Announce, then re-check (see "No lost wake-up").
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            model_fence();
-            if self.count.load(Ordering::SeqCst) == 0 {
-                futex_wait(&self.count, 0, timeout);
-            }
-            self.sleepers.fetch_sub(1, Ordering::Relaxed);
-            poll = (poll * 2).min(POLL_MAX);
-        }
+            Turn::Stuck if hooks.as_mut().is_some_and(|h| h.reclaim()) => Step::Retry,
+            // Sleep only on an empty count (the futex re-checks it
+            // atomically); permits came meanwhile: go and take one.
+            Turn::Announced(count) if count != 0 => Step::Retry,
+            _ => Step::Wait,
+        });
+        took.is_ok()
     }
 
     /// Adds `n` permits: refused past the limit, or, with `saturate`,
@@ -353,14 +308,6 @@ impl SemaphoreCell {
         }
         Ok(())
     }
-}
-
-/// Loom models `SeqCst` accesses as `AcqRel` but `SeqCst` fences exactly; a
-/// fence makes the model see the total order that the real accesses have.
-#[inline(always)]
-fn model_fence() {
-    #[cfg(loom)]
-    crate::primitive::fence(Ordering::SeqCst);
 }
 
 const HELD_SHIFT: u32 = GEN_BITS;
@@ -573,7 +520,7 @@ impl Owners<'_> {
     }
 }
 
-/// Loom models: `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
+/// Loom models: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib loom`.
 /// A blocking acquire without a deadline really blocks in the model, so a
 /// lost wake-up shows up as a deadlock.
 #[cfg(all(test, loom))]
@@ -582,48 +529,60 @@ mod loom_models {
     use loom::sync::Arc;
     use loom::thread;
 
-    fn model(f: impl Fn() + Sync + Send + 'static) {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
-        builder.check(f);
+    /// Explores `f` on a semaphore made by `cell`.
+    fn model(cell: fn() -> SemaphoreCell, f: fn(&Arc<SemaphoreCell>)) {
+        crate::loom_support::model(3, move || f(&Arc::new(cell())));
+    }
+
+    /// An empty plain semaphore.
+    fn empty() -> SemaphoreCell {
+        SemaphoreCell::new(0)
+    }
+
+    /// A bounded semaphore with its one permit.
+    fn one_permit() -> SemaphoreCell {
+        SemaphoreCell::bounded(1)
     }
 
     fn acquire(sem: &SemaphoreCell) {
         assert!(sem.acquire_until(Deadline::Never, WaitStrategy::Park));
     }
 
+    /// Runs `f` on the semaphore in a new model thread.
+    fn spawn<R: Send + 'static>(
+        sem: &Arc<SemaphoreCell>,
+        f: impl FnOnce(&SemaphoreCell) -> R + Send + 'static,
+    ) -> thread::JoinHandle<R> {
+        let sem = sem.clone();
+        thread::spawn(move || f(&sem))
+    }
+
+    /// Two threads that each acquire a permit; `release` gives them theirs.
+    fn two_acquirers(sem: &Arc<SemaphoreCell>, release: impl FnOnce(&SemaphoreCell)) {
+        let waiters = [spawn(sem, acquire), spawn(sem, acquire)];
+        release(sem);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(sem.count.load(Ordering::SeqCst), 0);
+    }
+
     #[test]
     fn loom_two_sleepers_two_releases_no_lost_wakeup() {
-        model(|| {
-            let sem = Arc::new(SemaphoreCell::new(0));
-            let waiters: Vec<_> = (0..2)
-                .map(|_| {
-                    let sem = sem.clone();
-                    thread::spawn(move || acquire(&sem))
-                })
-                .collect();
-            sem.release().unwrap();
-            sem.release().unwrap();
-            for w in waiters {
-                w.join().unwrap();
-            }
-            assert_eq!(sem.count.load(Ordering::SeqCst), 0);
+        model(empty, |sem| {
+            two_acquirers(sem, |sem| {
+                sem.release().unwrap();
+                sem.release().unwrap();
+            });
             assert_eq!(sem.sleepers.load(Ordering::SeqCst), 0);
         });
     }
 
     #[test]
     fn loom_stolen_permit_sleeper_still_woken_later() {
-        model(|| {
-            let sem = Arc::new(SemaphoreCell::new(0));
-            let sleeper = {
-                let sem = sem.clone();
-                thread::spawn(move || acquire(&sem))
-            };
-            let thief = {
-                let sem = sem.clone();
-                thread::spawn(move || sem.try_acquire())
-            };
+        model(empty, |sem| {
+            let sleeper = spawn(sem, acquire);
+            let thief = spawn(sem, SemaphoreCell::try_acquire);
             sem.release().unwrap();
             if thief.join().unwrap() {
                 // The sleeper may have been woken for the permit the thief
@@ -637,34 +596,17 @@ mod loom_models {
 
     #[test]
     fn loom_release_n_wakes_enough() {
-        model(|| {
-            let sem = Arc::new(SemaphoreCell::new(0));
-            let waiters: Vec<_> = (0..2)
-                .map(|_| {
-                    let sem = sem.clone();
-                    thread::spawn(move || acquire(&sem))
-                })
-                .collect();
-            sem.release_n(2).unwrap();
-            for w in waiters {
-                w.join().unwrap();
-            }
-            assert_eq!(sem.count.load(Ordering::SeqCst), 0);
-        });
+        model(empty, |sem| two_acquirers(sem, |sem| sem.release_n(2).unwrap()));
     }
 
     #[test]
     fn loom_contended_permit_is_conserved() {
-        model(|| {
-            let sem = Arc::new(SemaphoreCell::bounded(1));
-            let other = {
-                let sem = sem.clone();
-                thread::spawn(move || {
-                    acquire(&sem);
-                    sem.release().unwrap();
-                })
-            };
-            acquire(&sem);
+        model(one_permit, |sem| {
+            let other = spawn(sem, |sem| {
+                acquire(sem);
+                sem.release().unwrap();
+            });
+            acquire(sem);
             sem.release().unwrap();
             other.join().unwrap();
             assert_eq!(sem.count.load(Ordering::SeqCst), 1);
@@ -673,13 +615,9 @@ mod loom_models {
 
     #[test]
     fn loom_bounded_release_race_one_wins() {
-        model(|| {
-            let sem = Arc::new(SemaphoreCell::bounded(1));
+        model(one_permit, |sem| {
             assert!(sem.try_acquire());
-            let other = {
-                let sem = sem.clone();
-                thread::spawn(move || sem.release().is_ok())
-            };
+            let other = spawn(sem, |sem| sem.release().is_ok());
             let mine = sem.release().is_ok();
             let theirs = other.join().unwrap();
             assert!(mine ^ theirs, "exactly one release fits under the bound");
@@ -708,7 +646,7 @@ mod loom_models {
 
     #[test]
     fn loom_owned_dead_holders_permit_returns_exactly_once() {
-        model(|| {
+        crate::loom_support::model(3, || {
             // One permit, held by a dead token in slot 2; two live handles
             // (slots 0 and 1) each acquire and release it.
             let sem = Arc::new(SemaphoreCell::with_flags(0, OWNED | BOUNDED, 1));
