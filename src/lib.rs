@@ -51,7 +51,8 @@
 //! `sys` (the OS calls) → `segment` (named files, header checks, liveness
 //! registry) → objects ([`Value`], [`Array`], [`Atomic`], [`Mutex`],
 //! [`RwLock`], [`Semaphore`], [`Event`], [`Condvar`], [`Barrier`],
-//! [`Queue`], [`ByteQueue`], [`Pipe`]) → the `shmkit` command-line tool.
+//! [`Queue`], [`ByteQueue`], [`Pipe`], and [`SharedMemory`] for raw bytes)
+//! → the `shmkit` command-line tool.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
@@ -70,6 +71,7 @@ mod pipe;
 mod primitive;
 pub mod queue;
 mod segment;
+mod shared_memory;
 mod sync;
 mod sys;
 mod value;
@@ -87,6 +89,7 @@ pub use queue::{
 };
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};
+pub use shared_memory::SharedMemory;
 pub use sync::barrier::{Barrier, BarrierCell, BarrierError, BarrierWaitResult, MAX_PARTIES};
 pub use sync::condvar::{Condvar, CondvarCell, WaitTimeoutResult};
 pub use sync::event::{Event, EventCell};
