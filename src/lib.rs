@@ -51,21 +51,22 @@
 //! `sys` (the OS calls) → `segment` (named files, header checks, liveness
 //! registry) → objects ([`Value`], [`Array`], [`Atomic`], [`Mutex`],
 //! [`RwLock`], [`Semaphore`], [`Event`], [`Condvar`], [`Barrier`],
-//! [`Queue`], [`ByteQueue`], [`Pipe`], and [`SharedMemory`] for raw bytes)
-//! → the `shmkit` command-line tool.
+//! [`Queue`], [`ByteQueue`], [`Pipe`], and [`SharedMemory`] for raw bytes).
+//! The `shmkit` command-line tool (`ls`, `info`, `rm`, `gc`, `bench`) is the
+//! workspace's `shmkit-cli` crate, built on this public API.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod array;
 mod atomic;
-#[cfg(not(loom))]
-#[doc(hidden)]
-pub mod bench;
 pub(crate) mod copy;
 mod error;
+#[cfg(feature = "failpoints")]
 #[doc(hidden)]
 pub mod failpoint;
+#[cfg(not(feature = "failpoints"))]
+mod failpoint;
 pub mod name;
 mod pipe;
 mod primitive;
