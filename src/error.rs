@@ -172,7 +172,7 @@ impl fmt::Display for Error {
                 write!(f, "invalid segment name \"{name}\": {reason}")
             }
             Error::AlreadyExists { name } => {
-                write!(f, "segment '{name}' already exists (open it, or remove it with `shmkit rm {name}`)")
+                write!(f, "segment '{name}' already exists (open it, or remove it with shmkit::unlink)")
             }
             Error::NotFound { name } => write!(f, "segment '{name}' does not exist"),
             Error::Symlink { name } => {

@@ -1,10 +1,13 @@
 //! Test hooks that park the calling thread at chosen points of a protocol,
 //! so a test can kill or stop a process exactly there.
 //!
-//! Not part of the API: hidden from the docs, and a no-op unless a test sets
-//! a point. The check on the hot path is one relaxed load.
+//! Not part of the API: only the `failpoints` cargo feature (which the
+//! crash tests turn on) makes the module public and [`set`] exist, hidden
+//! from the docs. Without it, [`hit`] is an empty inline function and the
+//! call sites compile to nothing; with it, the check on the hot path is one
+//! relaxed load.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+#![cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 
 /// No failpoint.
 pub const NONE: u32 = 0;
@@ -19,22 +22,32 @@ pub const QUEUE_AFTER_READ_CLAIM: u32 = 3;
 /// before it is linked in under its real name.
 pub const SEGMENT_BEFORE_LINK: u32 = 4;
 
-static ACTIVE: AtomicU32 = AtomicU32::new(NONE);
+#[cfg(feature = "failpoints")]
+static ACTIVE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(NONE);
 
 /// Arms `point`: the next thread of this process that reaches it parks
 /// there forever (until the process is killed).
+#[cfg(feature = "failpoints")]
 pub fn set(point: u32) {
-    ACTIVE.store(point, Ordering::Relaxed);
+    ACTIVE.store(point, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Parks forever if `point` is armed.
+#[cfg(feature = "failpoints")]
 #[inline]
 pub(crate) fn hit(point: u32) {
-    if ACTIVE.load(Ordering::Relaxed) == point && point != NONE {
+    if ACTIVE.load(std::sync::atomic::Ordering::Relaxed) == point && point != NONE {
         park_forever();
     }
 }
 
+/// Does nothing: failpoints are compiled in only with the `failpoints`
+/// feature.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn hit(_point: u32) {}
+
+#[cfg(feature = "failpoints")]
 #[cold]
 fn park_forever() -> ! {
     loop {

@@ -11,6 +11,11 @@ use crate::sync::raw_mutex::RawMutex;
 use crate::sys;
 use crate::wait::{Deadline, WaitStrategy};
 
+/// The directory that holds the segment files (`/dev/shm`): each segment
+/// `NAME` is the file `shmkit.NAME` in it ([`FILE_PREFIX`], then the name;
+/// see [`file_path`]).
+pub const SHM_DIR: &str = sys::SHM_DIR;
+
 /// What a segment's header says, plus who is attached.
 #[derive(Debug, Clone)]
 pub struct SegmentInfo {

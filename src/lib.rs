@@ -51,7 +51,9 @@
 //! `sys` (the OS calls) → `segment` (named files, header checks, liveness
 //! registry) → objects ([`Value`], [`Array`], [`Atomic`], [`Mutex`],
 //! [`RwLock`], [`Semaphore`], [`Event`], [`Condvar`], [`Barrier`],
-//! [`Queue`], [`ByteQueue`], [`Pipe`]) → the `shmkit` command-line tool.
+//! [`Queue`], [`ByteQueue`], [`Pipe`], and [`SharedMemory`] for raw bytes).
+//! The `shmkit` command-line tool (`ls`, `info`, `rm`, `gc`, `bench`) is the
+//! workspace's `shmkit-cli` crate, built on this public API.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
@@ -59,14 +61,13 @@
 
 mod array;
 mod atomic;
-#[cfg(not(loom))]
-#[doc(hidden)]
-#[allow(missing_debug_implementations, reason = "the harness moves to its own crate")]
-pub mod bench;
 pub(crate) mod copy;
 mod error;
+#[cfg(feature = "failpoints")]
 #[doc(hidden)]
 pub mod failpoint;
+#[cfg(not(feature = "failpoints"))]
+mod failpoint;
 mod handle;
 #[cfg(all(test, loom))]
 mod loom_support;
@@ -75,6 +76,7 @@ mod pipe;
 mod primitive;
 pub mod queue;
 mod segment;
+mod shared_memory;
 mod sync;
 mod sys;
 mod value;
@@ -96,6 +98,7 @@ pub use queue::{
 };
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};
+pub use shared_memory::SharedMemory;
 pub use sync::barrier::{Barrier, BarrierCell, BarrierError, BarrierWaitResult, MAX_PARTIES};
 pub use sync::condvar::{Condvar, CondvarCell, WaitTimeoutResult};
 pub use sync::event::{Event, EventCell};

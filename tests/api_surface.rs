@@ -9,7 +9,8 @@
 use std::sync::atomic::AtomicU64;
 
 use shmkit::{
-    Array, Atomic, Barrier, BoundedSemaphore, Condvar, Event, Mutex, MutexCell, RwLock, Segment, Semaphore, Value,
+    Array, Atomic, Barrier, BoundedSemaphore, Condvar, Event, Mutex, MutexCell, RwLock, Segment, Semaphore,
+    SharedMemory, Value,
 };
 
 /// `create`, `create_with`, `open`, `open_with`, `open_or_create`,
@@ -68,6 +69,7 @@ fn every_object_has_the_same_constructors() {
         Condvar, waits;
         Barrier, waits;
         Segment<AtomicU64> [fn() -> AtomicU64];
+        SharedMemory;
     }
 }
 

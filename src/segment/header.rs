@@ -71,6 +71,8 @@ pub enum ObjectKind {
     Pipe = 14,
     /// A typed message queue for one sender and one receiver at a time.
     SpscQueue = 15,
+    /// [`SharedMemory`](crate::SharedMemory): a block of raw bytes.
+    SharedMemory = 16,
 }
 
 impl ObjectKind {
@@ -92,6 +94,7 @@ impl ObjectKind {
             13 => ObjectKind::ByteQueue,
             14 => ObjectKind::Pipe,
             15 => ObjectKind::SpscQueue,
+            16 => ObjectKind::SharedMemory,
             _ => return None,
         })
     }
@@ -114,12 +117,20 @@ impl ObjectKind {
             ObjectKind::ByteQueue => "ByteQueue",
             ObjectKind::Pipe => "Pipe",
             ObjectKind::SpscQueue => "SpscQueue",
+            ObjectKind::SharedMemory => "SharedMemory",
         }
     }
 
     /// Whether the capacity is part of the description (`Array<f32>[1024]`).
     fn shows_capacity(self) -> bool {
-        matches!(self, ObjectKind::Array | ObjectKind::Queue | ObjectKind::SpscQueue | ObjectKind::ByteQueue)
+        matches!(
+            self,
+            ObjectKind::Array
+                | ObjectKind::Queue
+                | ObjectKind::SpscQueue
+                | ObjectKind::ByteQueue
+                | ObjectKind::SharedMemory
+        )
     }
 }
 

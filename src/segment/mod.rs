@@ -214,14 +214,6 @@ impl RawSegment {
         Ok(seg)
     }
 
-    /// Opens `name` and checks that it holds `spec` (for the bench harness;
-    /// objects open through [`Handle`](crate::handle::Handle)).
-    #[cfg_attr(loom, allow(dead_code))]
-    pub fn open(name: &str, spec: &Spec, opts: &OpenOptions) -> Result<RawSegment, Error> {
-        let wanted = spec.fingerprint.describe(spec.kind);
-        RawSegment::open_sized(name, opts, spec.kind, &wanted, |_| Ok(spec.clone()))
-    }
-
     /// Opens `name`, which must hold a `kind` (else [`Error::WrongKind`]
     /// naming `wanted`), then checks it against the spec that `make_spec`
     /// derives from the header (for objects whose capacity the opener does

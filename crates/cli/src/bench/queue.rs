@@ -1,4 +1,4 @@
-//! `shmkit-queue`: two [`Queue<[u8; N]>`](crate::Queue) (one per direction),
+//! `shmkit-queue`: two [`Queue<[u8; N]>`](shmkit::Queue) (one per direction),
 //! copy in and out, with the entry's wait strategy; `shmkit-spsc`: the same
 //! in the single-producer mode ([`Queue::create_spsc`]); `shmkit-spsc-batch`:
 //! that mode with messages sent and received in batches of up to 64
@@ -16,8 +16,8 @@ use bytemuck::Pod;
 use super::link::{Link, Patience, SLICE};
 use super::transport::{Ctx, Entry, Handoff, Outcome, Transport, err, measure, serve_peer, strategy};
 use super::{KIB, MIB, Session};
-use crate::queue::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use crate::{Queue, Receiver, Sender};
+use shmkit::queue::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use shmkit::{Queue, Receiver, Sender};
 
 /// Bytes of queue space per direction.
 const QUEUE_BYTES: usize = 1 << 20;

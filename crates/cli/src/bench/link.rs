@@ -82,7 +82,7 @@ impl Patience {
     #[inline]
     pub fn spin(&mut self) -> io::Result<()> {
         self.spins = self.spins.wrapping_add(1);
-        if self.spins % 8192 == 0 {
+        if self.spins.is_multiple_of(8192) {
             return self.check();
         }
         std::hint::spin_loop();
@@ -244,7 +244,7 @@ pub fn stream<L: Link>(link: &mut L, size: usize, plan: &Plan) -> io::Result<Str
         link.send(&msg)?;
         seq += 1;
         n += 1;
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             check_stop()?;
             if n as usize >= plan.min && start.elapsed() >= plan.budget {
                 break;
@@ -293,7 +293,7 @@ pub fn copy_stream(size: usize, span: usize, plan: &Plan) -> io::Result<Stream> 
     while (n as usize) < plan.max {
         copy(dst);
         n += 1;
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             check_stop()?;
             if n as usize >= plan.min && start.elapsed() >= plan.budget {
                 break;

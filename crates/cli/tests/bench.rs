@@ -242,7 +242,7 @@ fn run_with_dying_peer(args: &[&str], die_after: u32) -> String {
         .args(["bench", "--iters"])
         .args(args)
         .args(["--no-python", "--json"])
-        .env(shmkit::bench::DIE_AFTER_VAR, die_after.to_string())
+        .env(shmkit_cli::bench::DIE_AFTER_VAR, die_after.to_string())
         .stdin(Stdio::null())
         .output()
         .expect("run shmkit");
@@ -293,7 +293,7 @@ fn the_two_by_two_queue_row_runs_alone_and_fails_cleanly() {
 #[test]
 fn the_library_harness_runs_from_a_test() {
     watchdog(LIMIT, "library run", || {
-        use shmkit::bench;
+        use shmkit_cli::bench;
         let peer = bench::PeerCommand { exe: env!("CARGO_BIN_EXE_shmkit").into(), args: vec!["__bench-peer".into()] };
         let mut cfg = bench::Config::new(peer);
         cfg.iters = Some(50);

@@ -11,11 +11,10 @@ use std::time::Instant;
 use super::link::Plan;
 use super::transport::err;
 use super::{Record, Session};
-use crate::segment::header::{Fingerprint, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, Spec};
-use crate::{Mutex, Semaphore, sys};
+use crate::sys;
 #[cfg(feature = "peers")]
 use raw_sync::locks::LockInit;
+use shmkit::{Mutex, Semaphore, SharedMemory};
 
 /// Operations per timed batch.
 pub const BATCH: usize = 256;
@@ -71,10 +70,9 @@ fn time_ops(name: &str, plan: &Plan, mut op: impl FnMut() -> bool) -> io::Result
 
 /// A libc object of `T` placed in a fresh segment (shared memory, as the
 /// process-shared attribute requires).
-fn libc_cell<T>(name: &str) -> io::Result<RawSegment> {
+fn libc_cell<T>(name: &str) -> io::Result<SharedMemory> {
     let size = std::mem::size_of::<T>().next_multiple_of(64);
-    let spec = Spec::new(ObjectKind::Raw, Fingerprint::of::<T>(1), size, 64);
-    RawSegment::create(name, &spec, &OpenOptions::default(), |_| {}).map_err(err)
+    SharedMemory::create(name, size).map_err(err)
 }
 
 /// Measures the row `name` (one of [`NAMES`]).
@@ -88,7 +86,7 @@ pub fn measure(s: &mut Session, name: &str) -> io::Result<Record> {
         }
         "raw-pthread-mutex" => {
             let seg = libc_cell::<libc::pthread_mutex_t>(&seg_name)?;
-            let m = seg.data_ptr().cast::<libc::pthread_mutex_t>();
+            let m = seg.as_ptr().cast::<libc::pthread_mutex_t>();
             // SAFETY: the segment's data is zeroed, 64-aligned, large enough
             // for a pthread_mutex_t, and nobody else uses it.
             unsafe { sys::pthread_mutex_init_shared(m)? };
@@ -104,7 +102,7 @@ pub fn measure(s: &mut Session, name: &str) -> io::Result<Record> {
         }
         "raw-sem_t" => {
             let seg = libc_cell::<libc::sem_t>(&seg_name)?;
-            let sem = seg.data_ptr().cast::<libc::sem_t>();
+            let sem = seg.as_ptr().cast::<libc::sem_t>();
             // SAFETY: as for the mutex: zeroed, aligned, large enough, ours.
             unsafe { sys::sem_init_shared(sem, 1)? };
             // SAFETY: initialized with value 1, so each wait returns at once.
@@ -113,7 +111,7 @@ pub fn measure(s: &mut Session, name: &str) -> io::Result<Record> {
         #[cfg(feature = "peers")]
         "raw-sync-mutex" => {
             let seg = libc_cell::<[u64; 16]>(&seg_name)?;
-            let base = seg.data_ptr();
+            let base = seg.as_ptr();
             // SAFETY: the segment's 128 zeroed, 64-aligned bytes hold the
             // lock (a pthread mutex and its attributes, at most 64 bytes here)
             // then the data word at offset 64; nobody else uses them.

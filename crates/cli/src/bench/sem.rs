@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::link::{Link, Patience, SLICE};
 use super::transport::{Ctx, Handoff, Transport, err, strategy};
-use crate::segment::header::{Fingerprint, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, Spec};
-use crate::{Segment, Semaphore, sys};
+use crate::sys;
+use shmkit::{Segment, Semaphore, SharedMemory};
 
 fn arg(args: &[String], i: usize) -> io::Result<&str> {
     args.get(i).map(String::as_str).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing peer argument"))
@@ -68,9 +67,6 @@ impl Link for ShmkitSemLink {
     }
 }
 
-/// Type tag of the `raw-sem_t` segment.
-struct SemPair;
-
 /// Layout: two `sem_t` on their own cache lines, then the two slots.
 const SEM_AT: [usize; 2] = [0, 64];
 const SLOT_AT: [usize; 2] = [128, 192];
@@ -81,7 +77,7 @@ pub struct PosixSem;
 
 /// One side of a [`PosixSem`] channel.
 pub struct PosixSemLink {
-    seg: RawSegment,
+    seg: SharedMemory,
     /// Index of the direction we send on.
     out: usize,
 }
@@ -90,22 +86,19 @@ pub struct PosixSemLink {
 // are made for use from any thread of any process.
 unsafe impl Send for PosixSemLink {}
 
-fn sem_spec() -> Spec {
-    const { assert!(std::mem::size_of::<libc::sem_t>() <= 64) };
-    Spec::new(ObjectKind::Raw, Fingerprint::of::<SemPair>(1), SEM_SEGMENT, 64)
-}
+const _: () = assert!(std::mem::size_of::<libc::sem_t>() <= 64);
 
 impl PosixSemLink {
     fn sem(&self, i: usize) -> *mut libc::sem_t {
-        // SAFETY: SEM_AT[i] + 64 <= SEM_SEGMENT, the data size of the
-        // segment (its spec is checked at create and open).
-        unsafe { self.seg.data_ptr().add(SEM_AT[i]).cast() }
+        // SAFETY: SEM_AT[i] + 64 <= SEM_SEGMENT, the size of the segment
+        // (checked at create and open).
+        unsafe { self.seg.as_ptr().add(SEM_AT[i]).cast() }
     }
 
     fn slot(&self, i: usize) -> &AtomicU64 {
-        // SAFETY: SLOT_AT[i] + 8 <= SEM_SEGMENT and 64-aligned; the segment
-        // lives as long as `self`.
-        unsafe { &*self.seg.data_ptr().add(SLOT_AT[i]).cast::<AtomicU64>() }
+        // SAFETY: SLOT_AT[i] + 8 <= SEM_SEGMENT and 64-aligned (the block
+        // is); the segment lives as long as `self`.
+        unsafe { &*self.seg.as_ptr().add(SLOT_AT[i]).cast::<AtomicU64>() }
     }
 }
 
@@ -113,24 +106,21 @@ impl Transport for PosixSem {
     type Link = PosixSemLink;
     fn create(ctx: &Ctx) -> io::Result<(PosixSemLink, Handoff)> {
         let name = format!("{}.sems", ctx.prefix);
-        let mut init = Ok(());
-        let seg = RawSegment::create(&name, &sem_spec(), &OpenOptions::default(), |data| {
-            for at in SEM_AT {
-                if init.is_ok() {
-                    // SAFETY: zeroed, 64-aligned room for a sem_t inside the
-                    // data region, which nobody else sees before it is
-                    // published.
-                    init = unsafe { sys::sem_init_shared(data.add(at).cast(), 0) };
-                }
-            }
-        })
-        .map_err(err)?;
-        init?;
-        Ok((PosixSemLink { seg, out: 0 }, Handoff { args: vec![name], fds: vec![] }))
+        let seg = SharedMemory::create(&name, SEM_SEGMENT).map_err(err)?;
+        let link = PosixSemLink { seg, out: 0 };
+        for i in 0..SEM_AT.len() {
+            // SAFETY: zeroed, 64-aligned room for a sem_t inside the block;
+            // the peer that will use it is started only after we return.
+            unsafe { sys::sem_init_shared(link.sem(i), 0)? };
+        }
+        Ok((link, Handoff { args: vec![name], fds: vec![] }))
     }
 
     fn open(_ctx: &Ctx, args: &[String], _fds: Vec<OwnedFd>) -> io::Result<PosixSemLink> {
-        let seg = RawSegment::open(arg(args, 0)?, &sem_spec(), &OpenOptions::default()).map_err(err)?;
+        let seg = SharedMemory::open(arg(args, 0)?).map_err(err)?;
+        if seg.len() != SEM_SEGMENT {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is not a sem_t pair", seg.name())));
+        }
         Ok(PosixSemLink { seg, out: 1 })
     }
 }

@@ -23,17 +23,17 @@ use super::link::{Link, PingPong, Stream};
 use super::{Pattern, Session};
 
 /// A shmkit error as the harness's error type.
-pub(crate) fn err(e: crate::Error) -> io::Error {
+pub(crate) fn err(e: shmkit::Error) -> io::Error {
     io::Error::other(e.to_string())
 }
 
 /// The wait strategy of a registry entry's wait column (`spin`, `park`;
 /// anything else is adaptive).
-pub(crate) fn strategy(wait: &str) -> crate::WaitStrategy {
+pub(crate) fn strategy(wait: &str) -> shmkit::WaitStrategy {
     match wait {
-        "spin" => crate::WaitStrategy::Spin,
-        "park" => crate::WaitStrategy::Park,
-        _ => crate::WaitStrategy::Adaptive,
+        "spin" => shmkit::WaitStrategy::Spin,
+        "park" => shmkit::WaitStrategy::Park,
+        _ => shmkit::WaitStrategy::Adaptive,
     }
 }
 

@@ -7,8 +7,8 @@ use std::os::fd::OwnedFd;
 
 use super::link::{Link, Patience, SLICE};
 use super::transport::{Ctx, Handoff, Transport, err, strategy};
-use crate::queue::{ByteRecvError, ByteSendError};
-use crate::{ByteQueue, ByteReceiver, ByteSender, Connection, OpenOptions, Pipe};
+use shmkit::queue::{ByteRecvError, ByteSendError};
+use shmkit::{ByteQueue, ByteReceiver, ByteSender, Connection, OpenOptions, Pipe};
 
 /// Bytes of ring per direction: 1 MiB, or room for four of the largest
 /// messages.

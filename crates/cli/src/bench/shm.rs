@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::link::{Link, Patience, SLICE};
 use super::transport::{Ctx, Entry, Handoff, Outcome, Transport, err, strategy};
 use super::{Pattern, Session};
-use crate::segment::header::{Fingerprint, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, Spec};
-use crate::{Event, Segment};
+use shmkit::{Event, Segment, SharedMemory};
 
 /// Bytes of ring space per direction that `raw-ring` aims for (as much as
 /// the eventfd ring and shmkit-queue get).
@@ -19,8 +17,45 @@ const RING_BYTES: usize = 1 << 20;
 /// Most slots of a `raw-ring` direction.
 const RING_SLOTS: usize = 4096;
 
-/// Type tag of the bench rings' segments (their fingerprint).
-struct BenchRing;
+/// Largest piece handed to `memcpy` at once by [`copy`]: below glibc's
+/// `rep movsb` threshold (2 KiB or more on x86-64).
+const PIECE: usize = 1024;
+
+/// Copies `len` bytes from `src` to `dst`, large copies in pieces of
+/// [`PIECE`] bytes, as shmkit's queues copy messages: glibc's `memcpy`
+/// copies large blocks with `rep movsb`, which on some AMD EPYC machines
+/// runs ten times slower for certain source/destination alignments, so the
+/// raw floor would vary with where buffers happen to lie. Copying in pieces
+/// keeps the floor comparable with the shmkit rows.
+///
+/// # Safety
+/// As [`std::ptr::copy_nonoverlapping`]: `src` readable and `dst` writable
+/// for `len` bytes, not overlapping.
+#[inline]
+unsafe fn copy(src: *const u8, dst: *mut u8, len: usize) {
+    if len <= PIECE {
+        // SAFETY: the caller's contract.
+        unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+        return;
+    }
+    // SAFETY: the caller's contract.
+    unsafe { copy_pieces(src, dst, len) }
+}
+
+/// # Safety
+/// As [`copy`].
+#[inline(never)]
+unsafe fn copy_pieces(src: *const u8, dst: *mut u8, len: usize) {
+    let mut done = 0;
+    while done < len {
+        // A piece size that varies with the loop keeps the compiler from
+        // merging the pieces back into one memcpy.
+        let n = (len - done).min(PIECE);
+        // SAFETY: done + n <= len; the caller's contract covers the rest.
+        unsafe { std::ptr::copy_nonoverlapping(src.add(done), dst.add(done), n) };
+        done += n;
+    }
+}
 
 /// The largest power of two at most `n` (at least 1).
 fn floor_pow2(n: usize) -> usize {
@@ -50,8 +85,9 @@ impl RingLayout {
         Ok(RingLayout { cap, stride, dir_size })
     }
 
-    fn spec(&self) -> Spec {
-        Spec::new(ObjectKind::Raw, Fingerprint::of::<BenchRing>(self.cap as u64), 2 * self.dir_size, 64)
+    /// Bytes of the segment: two directions.
+    fn segment_size(&self) -> usize {
+        2 * self.dir_size
     }
 }
 
@@ -124,7 +160,7 @@ impl Half {
         debug_assert!(msg.len() <= self.stride);
         // SAFETY: the slot is free (can_push: the consumer has moved past
         // it) and holds `stride >= msg.len()` bytes; only we write it now.
-        unsafe { crate::copy::copy(msg.as_ptr(), self.slot(self.pos), msg.len()) };
+        unsafe { copy(msg.as_ptr(), self.slot(self.pos), msg.len()) };
         self.pos = self.pos.wrapping_add(1);
         // Release: the slot's bytes are visible before the new head.
         self.head().store(self.pos, Ordering::Release);
@@ -149,7 +185,7 @@ impl Half {
         // SAFETY: the slot is published (can_pop) and holds `stride >=
         // buf.len()` bytes; the producer does not touch it until we move
         // the tail past it.
-        unsafe { crate::copy::copy(self.slot(self.pos), buf.as_mut_ptr(), buf.len()) };
+        unsafe { copy(self.slot(self.pos), buf.as_mut_ptr(), buf.len()) };
         self.pos = self.pos.wrapping_add(1);
         // Release: our reads of the slot happen before the producer reuses it.
         self.tail().store(self.pos, Ordering::Release);
@@ -160,7 +196,7 @@ impl Half {
 pub(crate) struct ShmRing {
     tx: Half,
     rx: Half,
-    _seg: RawSegment,
+    _seg: SharedMemory,
 }
 
 // SAFETY: the pointers point into the mapping owned by `_seg`, which moves
@@ -168,10 +204,11 @@ pub(crate) struct ShmRing {
 unsafe impl Send for ShmRing {}
 
 impl ShmRing {
-    fn split(seg: RawSegment, lay: &RingLayout, parent: bool) -> ShmRing {
-        let base = seg.data_ptr();
-        // SAFETY: the segment's data holds two directions of `lay` (its spec
-        // was checked at create/open) and lives as long as the ring.
+    fn split(seg: SharedMemory, lay: &RingLayout, parent: bool) -> ShmRing {
+        let base = seg.as_ptr();
+        // SAFETY: the block is 64-aligned and holds two directions of `lay`
+        // (its size was checked at create/open); it lives as long as the
+        // ring.
         let (p2c, c2p) = unsafe { (Half::at(base, lay), Half::at(base.add(lay.dir_size), lay)) };
         let (tx, rx) = if parent { (p2c, c2p) } else { (c2p, p2c) };
         ShmRing { tx, rx, _seg: seg }
@@ -181,14 +218,20 @@ impl ShmRing {
     /// bytes, `cap` (a power of two) per direction.
     pub(crate) fn create(name: &str, size: usize, cap: usize) -> io::Result<ShmRing> {
         let lay = RingLayout::new(size, cap)?;
-        let seg = RawSegment::create(name, &lay.spec(), &OpenOptions::default(), |_| {}).map_err(err)?;
+        let seg = SharedMemory::create(name, lay.segment_size()).map_err(err)?;
         Ok(ShmRing::split(seg, &lay, true))
     }
 
     /// Peer side.
     pub(crate) fn open(name: &str, size: usize, cap: usize) -> io::Result<ShmRing> {
         let lay = RingLayout::new(size, cap)?;
-        let seg = RawSegment::open(name, &lay.spec(), &OpenOptions::default()).map_err(err)?;
+        let seg = SharedMemory::open(name).map_err(err)?;
+        if seg.len() != lay.segment_size() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{name} holds {} bytes, not a ring of {} bytes", seg.len(), lay.segment_size()),
+            ));
+        }
         Ok(ShmRing::split(seg, &lay, false))
     }
 
@@ -380,5 +423,27 @@ impl Link for EventLink {
         let word = self.slots[1 - self.out].load(Ordering::Acquire);
         buf.copy_from_slice(&word.to_le_bytes());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every length around the piece boundaries, at odd offsets, arrives
+    /// whole, and nothing around it is touched.
+    #[test]
+    fn copy_moves_every_length_whole() {
+        let src: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+        for len in [0, 1, 7, PIECE - 1, PIECE, PIECE + 1, 2 * PIECE, 2 * PIECE + 13, 4093] {
+            for off in [0, 1, 8, 63] {
+                let mut dst = vec![0xeeu8; len + 2 * off + 2];
+                // SAFETY: two distinct buffers, each with `len` bytes from
+                // the offsets used.
+                unsafe { copy(src[off..].as_ptr(), dst[off + 1..].as_mut_ptr(), len) };
+                assert_eq!(&dst[off + 1..off + 1 + len], &src[off..off + len], "len {len} off {off}");
+                assert_eq!((dst[off], dst[off + 1 + len]), (0xee, 0xee), "bytes around, len {len}");
+            }
+        }
     }
 }

@@ -33,7 +33,6 @@ mod sem;
 mod shm;
 pub mod transport;
 
-#[cfg(feature = "cli")]
 pub mod plot;
 
 use std::ffi::OsString;
@@ -141,8 +140,7 @@ impl Config {
 }
 
 /// The machine a run measured.
-#[derive(Debug, Clone)]
-#[cfg_attr(feature = "cli", derive(serde::Serialize))]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Machine {
     /// CPUs this process may use.
     pub cpus: usize,
@@ -163,8 +161,7 @@ pub struct Machine {
 /// = round trips per second. Stream rows: the four percentile fields are
 /// `None` and `mean_ns` is the mean time per message (1 / rate). `op` rows
 /// (primitives, `size` 0): percentiles over batches of operations.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "cli", derive(serde::Serialize))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Record {
     /// Transport (or primitive) name.
     pub transport: String,
@@ -250,15 +247,14 @@ impl Record {
 }
 
 /// What a run gave.
-#[derive(Debug, Clone)]
-#[cfg_attr(feature = "cli", derive(serde::Serialize))]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
     /// The machine.
     pub machine: Machine,
     /// The rows, in table order.
     pub results: Vec<Record>,
     /// What was skipped or failed, and why (not in the JSON).
-    #[cfg_attr(feature = "cli", serde(skip))]
+    #[serde(skip)]
     pub notes: Vec<String>,
 }
 
@@ -428,8 +424,8 @@ pub fn run_prefix() -> String {
 /// of segments being created), whatever state they are in.
 pub fn remove_run_segments() -> usize {
     let pid = std::process::id();
-    let name_prefix = format!("{}{}.", crate::name::FILE_PREFIX, run_prefix());
-    let temp_prefix = format!("{}~tmp.{pid}.", crate::name::FILE_PREFIX);
+    let name_prefix = format!("{}{}.", shmkit::name::FILE_PREFIX, run_prefix());
+    let temp_prefix = format!("{}~tmp.{pid}.", shmkit::name::FILE_PREFIX);
     let needle = format!(".{}.", run_prefix());
     let Ok(dir) = std::fs::read_dir(sys::SHM_DIR) else { return 0 };
     let mut removed = 0;

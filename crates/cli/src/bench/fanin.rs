@@ -1,4 +1,4 @@
-//! `shmkit-queue-2x2`: one MPMC [`Queue<u64>`](crate::Queue) shared by two
+//! `shmkit-queue-2x2`: one MPMC [`Queue<u64>`](shmkit::Queue) shared by two
 //! sender processes and two receiver processes, all peers of the measuring
 //! side; the row gives the total messages per second.
 //!
@@ -33,7 +33,8 @@ use super::peer::Peer;
 use super::queue::{recv_patiently, send_patiently};
 use super::transport::{Ctx, Entry, Handoff, Outcome, err};
 use super::{Pattern, Session};
-use crate::{Event, Queue, Segment, WaitStrategy};
+use crate::sys;
+use shmkit::{Event, Queue, Segment, WaitStrategy};
 
 /// Queue capacity in messages.
 const CAPACITY: usize = 1024;
@@ -241,7 +242,7 @@ fn serve_fanin(_ctx: &Ctx, args: &[String], _fds: Vec<OwnedFd>) -> io::Result<()
     let cpu = arg(args, 6)?;
     if cpu != "-" {
         let cpu: usize = cpu.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad cpu"))?;
-        crate::sys::pin_to_cpu(cpu)?;
+        sys::pin_to_cpu(cpu)?;
     }
     let (min, max) = (number(args, 7)?, number(args, 8)?.min(SEQ_MASK));
     let queue = Queue::<u64>::open(arg(args, 0)?).map_err(err)?;
@@ -282,7 +283,7 @@ fn serve_fanin(_ctx: &Ctx, args: &[String], _fds: Vec<OwnedFd>) -> io::Result<()
 
 /// Sends `(id, 0)`, `(id, 1)`, … until `max` are sent, or the stop flag is
 /// up and at least `min` are. Returns how many were sent.
-fn send_all(tx: &crate::Sender<u64>, ctl: &Control, id: usize, min: u64, max: u64) -> io::Result<u64> {
+fn send_all(tx: &shmkit::Sender<u64>, ctl: &Control, id: usize, min: u64, max: u64) -> io::Result<u64> {
     let tag = (id as u64) << ID_SHIFT;
     // Test hook: sender 1 dies after this many messages.
     let die_after: Option<u64> =
@@ -292,7 +293,7 @@ fn send_all(tx: &crate::Sender<u64>, ctl: &Control, id: usize, min: u64, max: u6
         if die_after == Some(n) {
             std::process::exit(3);
         }
-        if n % STOP_EVERY == 0 && n >= min && ctl[STOP].load(Ordering::Relaxed) != 0 {
+        if n.is_multiple_of(STOP_EVERY) && n >= min && ctl[STOP].load(Ordering::Relaxed) != 0 {
             break;
         }
         send_patiently(tx, tag | n)?;
@@ -304,7 +305,7 @@ fn send_all(tx: &crate::Sender<u64>, ctl: &Control, id: usize, min: u64, max: u6
 /// Receives until every sender has gone; checks that each sender's
 /// sequences increase strictly. Returns (count, wrapping sum of sequences)
 /// per sender.
-fn recv_all(rx: &crate::Receiver<u64>, ctl: &Control, id: usize) -> io::Result<[(u64, u64); SENDERS]> {
+fn recv_all(rx: &shmkit::Receiver<u64>, ctl: &Control, id: usize) -> io::Result<[(u64, u64); SENDERS]> {
     let mut tally = [(0u64, 0u64); SENDERS];
     // The lowest sequence each sender may send next.
     let mut floor = [0u64; SENDERS];
@@ -321,7 +322,7 @@ fn recv_all(rx: &crate::Receiver<u64>, ctl: &Control, id: usize) -> io::Result<[
         tally[s].0 += 1;
         tally[s].1 = tally[s].1.wrapping_add(seq);
         total += 1;
-        if total % PROGRESS_EVERY == 0 {
+        if total.is_multiple_of(PROGRESS_EVERY) {
             ctl[progress_word(id)].store(total, Ordering::Relaxed);
         }
     }

@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use shmkit::bench;
 use shmkit::inspect::{self, SegmentInfo};
 use shmkit::{ObjectKind, OpenOptions};
+use shmkit_cli::bench;
 
 /// Arrays up to this length are shown whole by `info`.
 const SHOW_WHOLE: u64 = 64;
@@ -517,11 +517,11 @@ fn bench_cmd(args: BenchArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if let Some(path) = &args.plot {
-        if let Err(e) = bench::plot::write_svg(&report, path) {
-            complain(&format!("plot: {e}"));
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &args.plot
+        && let Err(e) = bench::plot::write_svg(&report, path)
+    {
+        complain(&format!("plot: {e}"));
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
