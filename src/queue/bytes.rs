@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
+use super::byte_ring::{self, ByteRing, Consumer, Corrupt, End, PeerCheck, Producer, Record, Reserved, Waited};
 use super::errors::{ByteRecvError, ByteSendError};
-use super::spsc::{self, ByteRing, Consumer, Corrupt, End, PeerCheck, Producer, Record, Reserved, Waited};
 use crate::error::Error;
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::Liveness;
@@ -31,11 +31,11 @@ impl From<Corrupt> for ByteRecvError {
 
 /// The capacity a ring of at least `bytes` gets: a power of two.
 pub(crate) fn ring_capacity(bytes: usize) -> Result<u64, Error> {
-    let want = (bytes as u64).max(spsc::MIN_CAPACITY);
-    if bytes == 0 || want > spsc::MAX_CAPACITY {
+    let want = (bytes as u64).max(byte_ring::MIN_CAPACITY);
+    if bytes == 0 || want > byte_ring::MAX_CAPACITY {
         return Err(Error::InvalidArgument(format!(
             "byte queue capacity {bytes} is not in 1..={} bytes",
-            spsc::MAX_CAPACITY
+            byte_ring::MAX_CAPACITY
         )));
     }
     Ok(want.next_power_of_two())
@@ -43,7 +43,7 @@ pub(crate) fn ring_capacity(bytes: usize) -> Result<u64, Error> {
 
 /// Checks a ring capacity read from a header.
 pub(crate) fn check_capacity(name: &str, cap: u64) -> Result<(), Error> {
-    if !cap.is_power_of_two() || !(spsc::MIN_CAPACITY..=spsc::MAX_CAPACITY).contains(&cap) {
+    if !cap.is_power_of_two() || !(byte_ring::MIN_CAPACITY..=byte_ring::MAX_CAPACITY).contains(&cap) {
         return Err(Error::Corrupt { name: name.to_owned(), reason: format!("ring capacity {cap}") });
     }
     Ok(())
@@ -78,7 +78,7 @@ impl Tx {
     }
 
     fn max(&self) -> usize {
-        spsc::max_message(self.prod.ring().capacity()) as usize
+        byte_ring::max_message(self.prod.ring().capacity()) as usize
     }
 
     /// Reserves `len` bytes, waiting per `deadline` for room.
@@ -319,12 +319,12 @@ fn ring_in(seg: &RawSegment, offset: usize, cap: u64) -> ByteRing {
 /// Creates or opens a segment of `kind` holding `rings` byte rings of
 /// `cap` bytes each, one after the other.
 pub(crate) fn ring_spec(kind: ObjectKind, cap: u64, rings: usize) -> Spec {
-    Spec::new(kind, Fingerprint::of::<u8>(cap), rings * (spsc::STATE_SIZE + cap as usize), 64)
+    Spec::new(kind, Fingerprint::of::<u8>(cap), rings * (byte_ring::STATE_SIZE + cap as usize), 64)
 }
 
 pub(crate) fn ring_at(seg: &RawSegment, index: usize) -> ByteRing {
     let cap = seg.header().capacity;
-    ring_in(seg, index * (spsc::STATE_SIZE + cap as usize), cap)
+    ring_in(seg, index * (byte_ring::STATE_SIZE + cap as usize), cap)
 }
 
 /// Opens a segment of `kind` made of `rings` byte rings.
@@ -456,7 +456,7 @@ impl ByteQueue {
 
     /// The longest message the queue carries: the capacity less 8 bytes.
     pub fn max_message_len(&self) -> usize {
-        spsc::max_message(self.shared.ring.capacity()) as usize
+        byte_ring::max_message(self.shared.ring.capacity()) as usize
     }
 
     /// Bytes of published messages not yet received (a snapshot, headers

@@ -1,10 +1,10 @@
 //! Queues across processes: [`Queue<T>`](crate::Queue) for `T: Pod` messages,
 //! [`ByteQueue`] for variable-size byte messages.
 
+mod byte_ring;
 pub(crate) mod bytes;
 mod errors;
-mod ring;
-mod spsc;
+mod slot_ring;
 mod typed;
 
 pub use bytes::{ByteQueue, ByteReceiver, ByteSender, ReadGrant, WriteGrant};
@@ -16,7 +16,7 @@ pub use typed::{Queue, Receiver, Sender};
 
 #[cfg(not(loom))]
 #[doc(hidden)]
-pub use ring::fuzz_ring;
+pub use slot_ring::fuzz_ring;
 
 /// Test support: fills `buf` with pseudo-random bytes (xorshift64 from
 /// `state`) and returns the last state word.
@@ -32,4 +32,4 @@ pub(crate) fn fill_random(buf: &mut [u8], state: &mut u64) -> u64 {
 }
 #[cfg(not(loom))]
 #[doc(hidden)]
-pub use spsc::fuzz_byte_ring;
+pub use byte_ring::fuzz_byte_ring;

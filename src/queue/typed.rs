@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
+use super::byte_ring::{End, PeerCheck, Waited, claim_role, release_role, role_gone, role_released, wait_for};
 use super::errors::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
 };
-use super::ring::{EndpointEntry, JOINABLE, MAX_CAPACITY, Put, QueueState, Ring, Slot, Take};
-use super::spsc::{End, PeerCheck, Waited, claim_role, release_role, role_gone, role_released, wait_for};
+use super::slot_ring::{EndpointEntry, JOINABLE, MAX_CAPACITY, Put, QueueState, Ring, Slot, Take};
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, asym, fence, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
@@ -262,7 +262,7 @@ impl<T: Pod> Shared<T> {
     /// Single-producer queues: waits, as `end`, until `ready()` holds, the
     /// deadline passes, or the other end is gone. A `try_` call (deadline
     /// `Now`) checks the other end's liveness (a syscall) once in
-    /// [`PEER_CHECK_EVERY`](super::spsc::PEER_CHECK_EVERY) calls; a released end is seen at once.
+    /// [`PEER_CHECK_EVERY`](super::byte_ring::PEER_CHECK_EVERY) calls; a released end is seen at once.
     fn wait(
         &self,
         end: End,
