@@ -1,6 +1,8 @@
 //! [`Pipe`]: a duplex connection between two processes, made of two byte
 //! rings, one each way.
 
+#![deny(missing_debug_implementations)]
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! The single-producer, single-consumer byte ring behind
-//! [`ByteQueue`](crate::ByteQueue), [`Pipe`](crate::Pipe) and single-producer
-//! [`Queue`](crate::Queue)s.
+//! [`ByteQueue`](crate::ByteQueue) and [`Pipe`](crate::Pipe).
 //!
 //! # Records
 //!
@@ -38,27 +37,23 @@
 //! yields [`Corrupt`], never an access outside the ring or an endless loop.
 
 use std::ptr::NonNull;
-use std::time::Duration;
 
-use crate::primitive::{AtomicU32, AtomicU64, Ordering, asym, fence, futex_wait, futex_wake};
+use super::Index;
+use super::endpoint::{End, PeerCheck, claim_role, release_role, role_gone};
+use super::waits::{Waited, Waits, wait_for};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, asym};
 use crate::segment::registry::Liveness;
-use crate::wait::{Deadline, SpinWait, WaitStrategy};
+use crate::wait::{Deadline, WaitStrategy};
 
 /// Bytes of a record header.
 pub(crate) const HEADER: u64 = 8;
 /// Header flag: the record only fills the ring up to its end.
 const PAD: u32 = 1;
-/// Set in a role word while an end is held, so a token of 0 still counts.
-const HELD: u32 = 1 << 31;
 
 /// Smallest ring, in bytes.
 pub const MIN_CAPACITY: u64 = 64;
 /// Largest ring, in bytes.
 pub const MAX_CAPACITY: u64 = 1 << 31;
-
-/// Shortest and longest sleep between liveness checks of a waiting end.
-const POLL_MIN: Duration = Duration::from_millis(1);
-const POLL_MAX: Duration = Duration::from_millis(16);
 
 /// The ring's size for a message of `len` bytes.
 pub(crate) fn record_len(len: u64) -> u64 {
@@ -70,21 +65,11 @@ pub(crate) fn max_message(cap: u64) -> u64 {
     cap - HEADER
 }
 
-/// One cache line holding one index.
+/// The wait line of a ring: how its ends sleep, and who holds them.
 #[repr(C, align(64))]
-pub(crate) struct Cursor {
-    pub(crate) pos: AtomicU64,
-}
-
-/// Futex words, sleeper counts and the two role words.
-#[repr(C, align(64))]
-pub(crate) struct Waits {
-    /// Bumped when records are published and the consumer sleeps.
-    items_seq: AtomicU32,
-    recv_sleepers: AtomicU32,
-    /// Bumped when records are freed and the producer sleeps.
-    space_seq: AtomicU32,
-    send_sleepers: AtomicU32,
+pub(crate) struct Control {
+    /// Futex words and sleeper counts of both ends.
+    waits: Waits,
     /// `HELD | token` of the producer, or 0.
     sender: AtomicU32,
     /// `HELD | token` of the consumer, or 0.
@@ -94,12 +79,19 @@ pub(crate) struct Waits {
     ever_receiver: AtomicU32,
 }
 
+// The layout is shared memory: these offsets are the format.
+const _: () = {
+    assert!(std::mem::offset_of!(Control, sender) == 16);
+    assert!(std::mem::offset_of!(Control, ever_receiver) == 28);
+    assert!(std::mem::size_of::<Control>() == 64);
+};
+
 /// The shared state of one ring: three cache lines, then `cap` data bytes.
 #[repr(C)]
 pub(crate) struct RingState {
-    tail: Cursor,
-    head: Cursor,
-    waits: Waits,
+    tail: Index,
+    head: Index,
+    ctl: Control,
 }
 
 /// Bytes before a ring's data, which starts 64-byte aligned.
@@ -109,150 +101,6 @@ const _: () = assert!(STATE_SIZE % 64 == 0);
 /// A ring's state or indices are impossible: the memory was corrupted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Corrupt(pub String);
-
-/// Takes the end whose role word is `word` for the holder of `me`: free,
-/// or held by a dead holder; sets `ever`. `Err(())` if a live holder (this
-/// one included) has it.
-pub(crate) fn claim_role(word: &AtomicU32, ever: &AtomicU32, me: u32, live: &impl Liveness) -> Result<(), ()> {
-    let mut cur = word.load(Ordering::Acquire);
-    loop {
-        if cur != 0 && ((cur & !HELD) == me || live.is_alive(cur & !HELD)) {
-            return Err(());
-        }
-        match word.compare_exchange(cur, HELD | me, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => break,
-            Err(actual) => cur = actual,
-        }
-    }
-    ever.store(1, Ordering::Release);
-    Ok(())
-}
-
-/// Gives up the end whose role word is `word`, if `me` holds it.
-pub(crate) fn release_role(word: &AtomicU32, me: u32) {
-    let _ = word.compare_exchange(HELD | me, 0, Ordering::AcqRel, Ordering::Relaxed);
-}
-
-/// Whether the end was held once and has been given up (no liveness check).
-pub(crate) fn role_released(word: &AtomicU32, ever: &AtomicU32) -> bool {
-    ever.load(Ordering::Acquire) != 0 && word.load(Ordering::Acquire) == 0
-}
-
-/// Whether the end was held once and is not held by a live holder now.
-pub(crate) fn role_gone(word: &AtomicU32, ever: &AtomicU32, live: &impl Liveness) -> bool {
-    if ever.load(Ordering::Acquire) == 0 {
-        return false;
-    }
-    let cur = word.load(Ordering::Acquire);
-    cur == 0 || !live.is_alive(cur & !HELD)
-}
-
-/// Waits until `ready()` holds, the deadline passes, or `peer_gone()`
-/// (called only before sleeping, as it may cost a syscall): spins per
-/// `strategy` (not at all for `Deadline::Now`), then sleeps on the futex
-/// word `seq`, counted in `sleepers`, in naps of 1 ms doubling to 16 ms.
-/// The waker stores what `ready` reads, makes the hot barrier of
-/// [`asym`] and wakes `seq` if `sleepers` is not zero.
-pub(crate) fn wait_for(
-    seq_word: &AtomicU32,
-    sleepers: &AtomicU32,
-    mut peer_gone: impl FnMut() -> bool,
-    strategy: WaitStrategy,
-    deadline: Deadline,
-    mut ready: impl FnMut() -> bool,
-) -> Waited {
-    let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
-    let mut poll = POLL_MIN;
-    loop {
-        if ready() {
-            return Waited::Ready;
-        }
-        if spin.spin() {
-            continue;
-        }
-        if peer_gone() {
-            // A last message may have landed before the peer left.
-            return if ready() { Waited::Ready } else { Waited::PeerGone };
-        }
-        if !spin.parks() {
-            if deadline.sleep_for(poll).is_none() {
-                return Waited::TimedOut;
-            }
-            continue;
-        }
-        sleepers.fetch_add(1, Ordering::SeqCst);
-        // Pairs with the waker's barrier.
-        if !asym::cold() {
-            // The peer may publish without a barrier we could force: sleep
-            // in short naps only.
-            poll = POLL_MIN;
-        }
-        let seq = seq_word.load(Ordering::SeqCst);
-        if ready() {
-            sleepers.fetch_sub(1, Ordering::SeqCst);
-            return Waited::Ready;
-        }
-        let Some(nap) = deadline.sleep_for(poll) else {
-            sleepers.fetch_sub(1, Ordering::SeqCst);
-            return Waited::TimedOut;
-        };
-        futex_wait(seq_word, seq, Some(nap));
-        sleepers.fetch_sub(1, Ordering::SeqCst);
-        poll = (poll * 2).min(POLL_MAX);
-    }
-}
-
-/// A `try_` call (or a send with room) checks whether a peer it cannot see
-/// released is still alive (a syscall) once per this many calls; blocking
-/// calls check whenever they are about to sleep.
-pub(crate) const PEER_CHECK_EVERY: u32 = 1024;
-
-/// Counts the cheap checks of a peer's end, so that the thorough one (a
-/// liveness syscall) is made once in [`PEER_CHECK_EVERY`].
-#[derive(Debug, Default)]
-pub(crate) struct PeerCheck(std::cell::Cell<u32>);
-
-impl PeerCheck {
-    /// Counts a call; `true` once in [`PEER_CHECK_EVERY`].
-    pub(crate) fn due(&self) -> bool {
-        let n = self.0.get() + 1;
-        self.0.set(if n >= PEER_CHECK_EVERY { 0 } else { n });
-        n >= PEER_CHECK_EVERY
-    }
-
-    /// Whether the end with role word `word` is gone: released (seen at
-    /// once), or held by a dead holder (seen when the thorough check is
-    /// due).
-    pub(crate) fn gone(&self, word: &AtomicU32, ever: &AtomicU32, live: &impl Liveness) -> bool {
-        if self.due() { role_gone(word, ever, live) } else { role_released(word, ever) }
-    }
-}
-
-/// Which end of a ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum End {
-    Sender,
-    Receiver,
-}
-
-impl End {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            End::Sender => "sender",
-            End::Receiver => "receiver",
-        }
-    }
-}
-
-/// How a wait ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Waited {
-    Ready,
-    TimedOut,
-    /// The other end is gone (released, or its holder died) and the
-    /// condition still does not hold.
-    PeerGone,
-}
 
 /// A view of one ring in a mapping that outlives it.
 #[derive(Clone, Copy)]
@@ -294,10 +142,10 @@ impl ByteRing {
     }
 
     fn role(&self, end: End) -> (&AtomicU32, &AtomicU32) {
-        let w = &self.state().waits;
+        let c = &self.state().ctl;
         match end {
-            End::Sender => (&w.sender, &w.ever_sender),
-            End::Receiver => (&w.receiver, &w.ever_receiver),
+            End::Sender => (&c.sender, &c.ever_sender),
+            End::Receiver => (&c.receiver, &c.ever_receiver),
         }
     }
 
@@ -313,10 +161,7 @@ impl ByteRing {
     pub(crate) fn release(&self, end: End, me: u32) {
         let (word, _) = self.role(end);
         release_role(word, me);
-        match end {
-            End::Sender => self.notify(End::Receiver, true),
-            End::Receiver => self.notify(End::Sender, true),
-        }
+        self.state().ctl.waits.notify(end.peer(), true);
     }
 
     /// Whether `end` is gone, per `check` (see [`PeerCheck::gone`]).
@@ -331,23 +176,6 @@ impl ByteRing {
         role_gone(word, ever, live)
     }
 
-    fn sleep_words(&self, end: End) -> (&AtomicU32, &AtomicU32) {
-        let w = &self.state().waits;
-        match end {
-            End::Receiver => (&w.items_seq, &w.recv_sleepers),
-            End::Sender => (&w.space_seq, &w.send_sleepers),
-        }
-    }
-
-    /// Wakes `end` if it sleeps; call after publishing (or freeing) records.
-    #[inline]
-    pub(crate) fn notify(&self, end: End, all: bool) {
-        // Pairs with the sleeper's SeqCst count and re-check: either it
-        // sees our index store, or we see it counted.
-        fence(Ordering::SeqCst);
-        self.wake_sleepers(end, all);
-    }
-
     /// Stores `pos` into `index` and wakes `end` if it sleeps: the publish
     /// of new records (or the free of read ones). The barrier between the
     /// store and the sleeper check is the asymmetric one of
@@ -356,16 +184,7 @@ impl ByteRing {
     fn store_and_wake(&self, index: &AtomicU64, pos: u64, end: End) {
         index.store(pos, Ordering::Release);
         asym::hot();
-        self.wake_sleepers(end, false);
-    }
-
-    #[inline]
-    fn wake_sleepers(&self, end: End, all: bool) {
-        let (seq, sleepers) = self.sleep_words(end);
-        if sleepers.load(Ordering::Relaxed) != 0 {
-            seq.fetch_add(1, Ordering::Release);
-            futex_wake(seq, if all { u32::MAX } else { 1 });
-        }
+        self.state().ctl.waits.wake_sleepers(end, false);
     }
 
     /// Waits, as `end`, until `ready()` holds, the deadline passes, or the
@@ -379,12 +198,8 @@ impl ByteRing {
         deadline: Deadline,
         ready: impl FnMut() -> bool,
     ) -> Waited {
-        let peer = match end {
-            End::Sender => End::Receiver,
-            End::Receiver => End::Sender,
-        };
-        let (seq, sleepers) = self.sleep_words(end);
-        wait_for(seq, sleepers, || self.gone(peer, live), strategy, deadline, ready)
+        let (seq, sleepers) = self.state().ctl.waits.words(end);
+        wait_for(seq, sleepers, || self.gone(end.peer(), live), strategy, deadline, ready)
     }
 
     /// Pointer to byte `off` of the data (`off < cap`).
@@ -697,13 +512,10 @@ mod loom_models {
             // atomics need construction, so write them in.
             unsafe {
                 ptr.cast::<RingState>().as_ptr().write(RingState {
-                    tail: Cursor { pos: AtomicU64::new(0) },
-                    head: Cursor { pos: AtomicU64::new(0) },
-                    waits: Waits {
-                        items_seq: AtomicU32::new(0),
-                        recv_sleepers: AtomicU32::new(0),
-                        space_seq: AtomicU32::new(0),
-                        send_sleepers: AtomicU32::new(0),
+                    tail: Index { pos: AtomicU64::new(0) },
+                    head: Index { pos: AtomicU64::new(0) },
+                    ctl: Control {
+                        waits: Waits::new(),
                         sender: AtomicU32::new(0),
                         receiver: AtomicU32::new(0),
                         ever_sender: AtomicU32::new(0),
@@ -806,7 +618,7 @@ mod loom_models {
 /// The layout of `data`: byte 0 picks the capacity (64 to 512 bytes), byte 1
 /// a sequence of operations, then 8 bytes each for the head and the tail
 /// (their low 12 bits, around a base that may wrap), then the ring's bytes.
-#[cfg(not(loom))]
+#[cfg(all(any(test, fuzzing), not(loom)))]
 pub fn fuzz_byte_ring(data: &[u8]) {
     let byte = |i: usize| data.get(i).copied().unwrap_or(0);
     let word = |i: usize| (0..8).fold(0u64, |w, k| w | u64::from(byte(i + k)) << (8 * k));

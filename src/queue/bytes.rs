@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::byte_ring::{self, ByteRing, Consumer, Corrupt, End, PeerCheck, Producer, Record, Reserved, Waited};
+use super::byte_ring::{self, ByteRing, Consumer, Corrupt, Producer, Record, Reserved};
+use super::endpoint::{End, PeerCheck, busy};
 use super::errors::{ByteRecvError, ByteSendError};
+use super::waits::Waited;
 use crate::error::Error;
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::Liveness;
@@ -61,8 +63,7 @@ impl Tx {
     /// Takes the sender end of `ring` for `seg`'s handle.
     pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Tx, Error> {
         crate::primitive::asym::register();
-        ring.claim(End::Sender, seg.token(), seg)
-            .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Sender.name() })?;
+        ring.claim(End::Sender, seg.token(), seg).map_err(|()| busy(seg.name(), End::Sender))?;
         match Producer::new(ring) {
             Ok(prod) => Ok(Tx { prod, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
             Err(c) => {
@@ -166,8 +167,7 @@ impl Rx {
     /// Takes the receiver end of `ring` for `seg`'s handle.
     pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Rx, Error> {
         crate::primitive::asym::register();
-        ring.claim(End::Receiver, seg.token(), seg)
-            .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Receiver.name() })?;
+        ring.claim(End::Receiver, seg.token(), seg).map_err(|()| busy(seg.name(), End::Receiver))?;
         match Consumer::new(ring) {
             Ok(cons) => Ok(Rx { cons, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
             Err(c) => {
@@ -519,6 +519,22 @@ impl ByteSender {
         self.tx.max()
     }
 
+    /// The ring's size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.shared.ring.capacity() as usize
+    }
+
+    /// Bytes of published messages not yet received (a snapshot, headers
+    /// and padding included).
+    pub fn used_bytes(&self) -> usize {
+        self.shared.ring.used() as usize
+    }
+
+    /// Whether the queue looks empty now.
+    pub fn is_empty(&self) -> bool {
+        self.used_bytes() == 0
+    }
+
     /// Sends a copy of `msg`, waiting while the queue is full.
     ///
     /// # Errors
@@ -705,6 +721,47 @@ impl ByteReceiver {
         self
     }
 
+    /// The ring's size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.shared.ring.capacity() as usize
+    }
+
+    /// Bytes of published messages not yet received (a snapshot, headers
+    /// and padding included).
+    pub fn used_bytes(&self) -> usize {
+        self.shared.ring.used() as usize
+    }
+
+    /// Whether the queue looks empty now.
+    pub fn is_empty(&self) -> bool {
+        self.used_bytes() == 0
+    }
+
+    /// A blocking iterator over the messages: each `next` is a
+    /// [`recv`](ByteReceiver::recv), and the iteration ends at the end of
+    /// the stream (the sender is gone and everything it sent was received),
+    /// or at a corrupted ring.
+    ///
+    /// ```
+    /// # let name = format!("doc-bytequeue-iter-{}", std::process::id());
+    /// let q = shmkit::ByteQueue::create(&name, 1024)?;
+    /// let (mut tx, mut rx) = (q.sender()?, q.receiver()?);
+    /// tx.send_batch(&[&b"ab"[..], b"c"]).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [b"ab".to_vec(), b"c".to_vec()]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn iter(&mut self) -> ByteIter<'_> {
+        ByteIter { rx: self }
+    }
+
+    /// An iterator over the messages there now: each `next` is a
+    /// [`try_recv`](ByteReceiver::try_recv), and the iteration ends when the
+    /// queue is empty (or at the end of the stream, or a corrupted ring).
+    pub fn try_iter(&mut self) -> ByteTryIter<'_> {
+        ByteTryIter { rx: self }
+    }
+
     /// Receives a message, waiting while the queue is empty.
     ///
     /// # Errors
@@ -867,5 +924,45 @@ impl Drop for ReadGrant<'_> {
 impl fmt::Debug for ReadGrant<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadGrant").field("len", &self.len()).finish()
+    }
+}
+
+/// A blocking iterator over a [`ByteReceiver`]'s messages, made by
+/// [`ByteReceiver::iter`]: ends at the end of the stream.
+pub struct ByteIter<'a> {
+    rx: &'a mut ByteReceiver,
+}
+
+impl Iterator for ByteIter<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        self.rx.recv().ok()
+    }
+}
+
+impl fmt::Debug for ByteIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteIter").field("rx", &self.rx).finish()
+    }
+}
+
+/// A non-blocking iterator over a [`ByteReceiver`]'s messages, made by
+/// [`ByteReceiver::try_iter`]: ends when the queue is empty.
+pub struct ByteTryIter<'a> {
+    rx: &'a mut ByteReceiver,
+}
+
+impl Iterator for ByteTryIter<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl fmt::Debug for ByteTryIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteTryIter").field("rx", &self.rx).finish()
     }
 }
