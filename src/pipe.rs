@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use crate::error::Error;
-use crate::queue::bytes::{Rx, Tx, open_rings, ring_at, ring_capacity, ring_spec};
+use crate::queue::byte_ends::{Rx, Tx, open_rings, ring_at, ring_capacity, ring_spec};
 use crate::queue::{ByteRecvError, ByteSendError};
 use crate::segment::header::ObjectKind;
 use crate::segment::{OpenOptions, RawSegment};

@@ -6,22 +6,25 @@
 //! As crossbeam-channel's `flavors/`, one file per algorithm, and the public
 //! types choose among them:
 //!
-//! - `typed.rs`: [`Queue`], [`Sender`], [`Receiver`] — the handle, its
-//!   constructors, and the endpoints, which hold one flavour each:
+//! - `typed.rs`: [`Queue`], the handle — its layout and constructors;
+//! - `channel.rs`: [`Sender`] and [`Receiver`], which hold one flavour each:
 //!   - `mpmc.rs`: any number of senders and receivers, slots claimed by CAS;
 //!   - `spsc.rs`: one sender and one receiver at a time
 //!     ([`Queue::create_spsc`]), no read-modify-write on the fast path;
 //! - `slot_ring.rs`: the ring of slots both flavours share;
-//! - `bytes.rs`: [`ByteQueue`] and its ends, over `byte_ring.rs`, the ring of
-//!   length-prefixed records (also behind [`Pipe`](crate::Pipe));
+//! - `bytes.rs`: [`ByteQueue`] and its ends; `byte_ends.rs`: the sending and
+//!   receiving halves of a byte ring (also behind [`Pipe`](crate::Pipe));
+//!   `byte_ring.rs`: the ring of length-prefixed records;
 //! - `endpoint.rs`: who holds which end, liveness of the other side, attach;
 //! - `waits.rs`: the futex words and the wait loop of every ring;
 //! - `errors.rs`: the error types.
 
 #![deny(missing_debug_implementations)]
 
+pub(crate) mod byte_ends;
 mod byte_ring;
-pub(crate) mod bytes;
+mod bytes;
+mod channel;
 mod endpoint;
 mod errors;
 mod mpmc;
@@ -31,11 +34,12 @@ mod typed;
 mod waits;
 
 pub use bytes::{ByteIter, ByteQueue, ByteReceiver, ByteSender, ByteTryIter, ReadGrant, WriteGrant};
+pub use channel::{Iter, Receiver, Sender, TryIter};
 pub use errors::{
     ByteRecvError, ByteSendError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError,
     TryRecvError, TrySendError,
 };
-pub use typed::{Iter, Queue, Receiver, Sender, TryIter};
+pub use typed::Queue;
 
 #[cfg(all(any(test, fuzzing), not(loom)))]
 #[doc(hidden)]
