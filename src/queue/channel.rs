@@ -16,7 +16,6 @@ use super::errors::{
 use super::typed::{Flavor, Shared};
 use super::{mpmc, spsc};
 use crate::error::Error;
-use crate::primitive::Ordering;
 use crate::wait::{Deadline, WaitStrategy};
 
 /// The flavour a [`Sender`] runs.
@@ -25,8 +24,11 @@ enum SenderFlavor<T: Pod> {
     Spsc(spsc::Sender<T>),
 }
 
-/// The sending end of a [`Queue`](crate::Queue). `Send`, not `Sync`: clone it (or
-/// [`try_clone`](Sender::try_clone) it) for another thread.
+/// The sending end of a [`Queue`](crate::Queue). `Send`, not `Sync`: for
+/// another thread, clone it. On a
+/// [single-producer queue](crate::Queue::create_spsc) this is the one
+/// sending end, which has no clone: `clone` panics there, and
+/// [`try_clone`](Sender::try_clone) gives [`Error::Busy`].
 pub struct Sender<T: Pod> {
     flavor: SenderFlavor<T>,
     _not_sync: PhantomData<std::cell::Cell<()>>,
@@ -147,25 +149,11 @@ impl<T: Pod> Sender<T> {
         self.send_until(value, Deadline::At(deadline))
     }
 
-    fn send_until(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
-        let sh = &**self.shared();
-        if !sh.joinable() {
-            return self.put(value, deadline);
-        }
-        // Counted before it can be received, so task_done never runs ahead.
-        sh.state().ctl.unfinished.fetch_add(1, Ordering::AcqRel);
-        let sent = self.put(value, deadline);
-        if sent.is_err() {
-            sh.finish_one();
-        }
-        sent
-    }
-
     #[inline]
-    fn put(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+    fn send_until(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
         match &self.flavor {
-            SenderFlavor::Mpmc(s) => s.put(value, deadline),
-            SenderFlavor::Spsc(s) => s.put(value, deadline),
+            SenderFlavor::Mpmc(s) => s.shared.counted(value, |v| s.put(v, deadline)),
+            SenderFlavor::Spsc(s) => s.shared.counted(value, |v| s.put(v, deadline)),
         }
     }
 }
@@ -174,8 +162,8 @@ impl<T: Pod> Sender<T> {
 /// [`try_clone`](Sender::try_clone) makes it.
 ///
 /// # Panics
-/// On a [single-producer queue](crate::Queue::create_spsc), whose sending end this
-/// endpoint holds (use [`try_clone`](Sender::try_clone), which gives
+/// On a [single-producer queue](crate::Queue::create_spsc), whose sending
+/// end this endpoint holds (use [`try_clone`](Sender::try_clone), which gives
 /// [`Error::Busy`]). A single-producer queue has exactly one sender: a clone
 /// of it cannot exist.
 impl<T: Pod> Clone for Sender<T> {
@@ -207,8 +195,11 @@ enum ReceiverFlavor<T: Pod> {
     Spsc(spsc::Receiver<T>),
 }
 
-/// The receiving end of a [`Queue`](crate::Queue). `Send`, not `Sync`: clone it (or
-/// [`try_clone`](Receiver::try_clone) it) for another thread.
+/// The receiving end of a [`Queue`](crate::Queue). `Send`, not `Sync`: for
+/// another thread, clone it. On a
+/// [single-producer queue](crate::Queue::create_spsc) this is the one
+/// receiving end, which has no clone: `clone` panics there, and
+/// [`try_clone`](Receiver::try_clone) gives [`Error::Busy`].
 pub struct Receiver<T: Pod> {
     flavor: ReceiverFlavor<T>,
     _not_sync: PhantomData<std::cell::Cell<()>>,

@@ -127,7 +127,7 @@ impl PeerCheck {
 /// Endpoints a handle (a registry slot) holds: lets a waiter find out, after
 /// a crash, whether any sender or receiver is still alive.
 #[repr(C)]
-pub struct EndpointEntry {
+pub(crate) struct EndpointEntry {
     /// Token of the handle that last used this registry slot.
     pub(crate) token: AtomicU32,
     pub(crate) senders: AtomicU32,

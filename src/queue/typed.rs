@@ -12,6 +12,7 @@ use bytemuck::Pod;
 
 use super::channel::{Receiver, Sender};
 use super::endpoint::{End, EndpointEntry};
+use super::errors::SendTimeoutError;
 use super::slot_ring::{JOINABLE, MAX_CAPACITY, QueueState, Ring, Slot};
 use super::waits::{POLL_MAX, POLL_MIN};
 use crate::error::Error;
@@ -165,6 +166,26 @@ impl<T: Pod> Shared<T> {
             }
             poll = (poll * 2).min(POLL_MAX);
         }
+    }
+
+    /// Sends `value` with `put`, counting it as unfinished first on a
+    /// joinable queue (and not, if the send fails).
+    #[inline]
+    pub(super) fn counted(
+        &self,
+        value: T,
+        put: impl FnOnce(T) -> Result<(), SendTimeoutError<T>>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        if !self.joinable() {
+            return put(value);
+        }
+        // Counted before it can be received, so task_done never runs ahead.
+        self.state().ctl.unfinished.fetch_add(1, Ordering::AcqRel);
+        let sent = put(value);
+        if sent.is_err() {
+            self.finish_one();
+        }
+        sent
     }
 
     /// After a publish: wake a receiver if any sleeps.
