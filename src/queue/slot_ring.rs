@@ -1,4 +1,6 @@
-//! The crash-safe multi-producer, multi-consumer ring behind [`Queue`](crate::Queue).
+//! The crash-safe ring of slots behind [`Queue`](crate::Queue): claimed by
+//! CAS by any number of producers and consumers (`mpmc.rs`), or written and
+//! read without one by a single producer and consumer (`spsc.rs`).
 //!
 //! # Slot states
 //!
@@ -32,6 +34,15 @@
 //!
 //! Positions are 64-bit; the lap position kept in a slot is 32 bits, enough
 //! as long as the capacity is below 2^30.
+//!
+//! # Single producer
+//!
+//! A [single-producer queue](crate::Queue::create_spsc) uses the same slots
+//! with no CAS: its one producer stamps `(p, READY)` and stores `tail`, its
+//! one consumer reads and stores `head` (`put_at`, `take_at`, `consumed`).
+//! Those accessors are `unsafe fn`s: they are sound only for the holder of
+//! the end, and are reached only through the cursors of `spsc.rs`, which
+//! exist only while their endpoint holds its end.
 
 use std::cell::UnsafeCell;
 
@@ -96,7 +107,9 @@ pub(crate) struct Control {
     pub(crate) receiver_role: AtomicU32,
 }
 
-// The layout is shared memory: these offsets are the format.
+// The layout is shared memory: these offsets are the format (loom's
+// atomics are larger: not checked there).
+#[cfg(not(loom))]
 const _: () = {
     use std::mem::offset_of;
     assert!(offset_of!(Control, senders) == 16);
