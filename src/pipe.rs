@@ -1,6 +1,8 @@
 //! [`Pipe`]: a duplex connection between two processes, made of two byte
 //! rings, one each way.
 
+#![deny(missing_debug_implementations)]
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,7 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use crate::error::Error;
-use crate::queue::bytes::{Rx, Tx, open_rings, ring_at, ring_capacity, ring_spec};
+use crate::queue::byte_ends::{Rx, Tx, open_rings, ring_at, ring_capacity, ring_spec};
 use crate::queue::{ByteRecvError, ByteSendError};
 use crate::segment::header::ObjectKind;
 use crate::segment::{OpenOptions, RawSegment};

@@ -340,3 +340,57 @@ fn bad_sizes_and_buffers_are_errors() {
     let err = shmkit::Queue::<u8>::open(names.get(0)).unwrap_err();
     assert!(matches!(err, Error::WrongKind { .. }), "{err}");
 }
+
+/// The ends answer `capacity`, `used_bytes` and `is_empty` themselves.
+#[test]
+fn ends_answer_capacity_and_use() {
+    let names = Names::new("bq-ends-len", 1);
+    let q = ByteQueue::create(names.get(0), 100).unwrap();
+    let (mut tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+    assert_eq!((tx.capacity(), rx.capacity()), (128, 128));
+    assert!(tx.is_empty() && rx.is_empty());
+    tx.send(b"abc").unwrap();
+    assert_eq!((tx.used_bytes(), rx.used_bytes(), q.used_bytes()), (16, 16, 16), "8-byte header, padded payload");
+    assert!(!tx.is_empty() && !rx.is_empty());
+}
+
+/// `try_iter` takes what is there and stops; `iter` waits for more and
+/// stops at the end of the stream.
+#[test]
+fn receiver_iterators_end_as_documented() {
+    let names = Names::new("bq-iter", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "byte iter", move || {
+        let q = ByteQueue::create(&name, 256).unwrap();
+        let (mut tx, mut rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        tx.send_batch(&[&b"a"[..], b"bc"]).unwrap();
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [b"a".to_vec(), b"bc".to_vec()]);
+        assert_eq!(rx.try_iter().next(), None, "try_iter ends when empty");
+        let producer = std::thread::spawn(move || {
+            for i in 0..50u32 {
+                tx.send(&i.to_le_bytes()).unwrap();
+            }
+        });
+        let got: Vec<u32> = rx.iter().map(|m| u32::from_le_bytes(m.try_into().unwrap())).collect();
+        assert_eq!(got, (0..50).collect::<Vec<_>>(), "iter ends at the end of the stream");
+        producer.join().unwrap();
+        assert_eq!(rx.try_iter().next(), None);
+    });
+}
+
+/// The byte queue's types are `Debug` and name their queue.
+#[test]
+fn byte_queue_types_are_debug() {
+    let names = Names::new("bq-debug", 1);
+    let q = ByteQueue::create(names.get(0), 64).unwrap();
+    let (mut tx, mut rx) = (q.sender().unwrap(), q.receiver().unwrap());
+    for text in [format!("{q:?}"), format!("{tx:?}"), format!("{rx:?}"), format!("{:?}", rx.iter())] {
+        assert!(text.contains(names.get(0)), "{text}");
+    }
+    assert!(format!("{:?}", rx.try_iter()).starts_with("ByteTryIter"));
+    let g = tx.reserve(3).unwrap();
+    assert!(format!("{g:?}").contains("len: 3"));
+    g.commit();
+    let r = rx.recv_ref().unwrap();
+    assert!(format!("{r:?}").contains("len: 3"));
+}

@@ -139,3 +139,16 @@ fn a_closed_peer_is_end_of_stream_and_ends_are_exclusive() {
         assert_eq!(a.send(b"x"), Err(ByteSendError::Disconnected));
     });
 }
+
+/// The pipe and its connections are `Debug` and name the pipe.
+#[test]
+fn pipe_types_are_debug() {
+    let names = Names::new("pipe-debug", 1);
+    let pipe = Pipe::create(names.get(0)).unwrap();
+    let a = pipe.connect().unwrap();
+    let b = pipe.connect().unwrap();
+    for text in [format!("{pipe:?}"), format!("{a:?}"), format!("{b:?}")] {
+        assert!(text.contains(names.get(0)), "{text}");
+    }
+    assert!(format!("{b:?}").contains("end: 1"));
+}

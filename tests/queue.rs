@@ -601,3 +601,131 @@ fn single_producer_senders_killed_at_random_points_never_tear_or_lose() {
         eprintln!("{rounds} kills, {next} messages checked");
     });
 }
+
+/// A `T` with no `Debug`: the queue's types must not need one.
+#[derive(Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct NoDebug(u32);
+
+/// The ends of a multi-producer queue clone like crossbeam's: a clone is
+/// one more endpoint, so the queue is disconnected only when the last
+/// clone of a side is dropped.
+#[test]
+fn multi_producer_ends_clone_and_each_clone_counts() {
+    let names = Names::new("q-clone", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "clone", move || {
+        let q = Queue::<NoDebug>::create(&name, 4).unwrap();
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        let (tx2, rx2) = (tx.clone(), rx.clone());
+        tx2.send(NoDebug(1)).unwrap();
+        assert!(rx2.recv() == Ok(NoDebug(1)));
+        // A clone carries its original's wait strategy and is a sender of
+        // its own: dropping the original leaves the queue connected.
+        drop(tx);
+        assert!(rx.try_recv() == Err(TryRecvError::Empty), "a cloned sender is still there");
+        let tx3 = std::thread::spawn(move || {
+            tx2.send(NoDebug(2)).unwrap();
+            tx2
+        })
+        .join()
+        .unwrap();
+        assert!(rx.recv() == Ok(NoDebug(2)), "a clone sends from another thread");
+        drop(tx3);
+        assert!(rx.try_recv() == Err(TryRecvError::Disconnected), "the last sender is gone");
+        assert!(rx2.recv_timeout(Duration::from_millis(10)) == Err(RecvTimeoutError::Disconnected));
+
+        // Receivers likewise.
+        let tx = q.sender().unwrap();
+        drop(rx);
+        assert!(tx.try_send(NoDebug(3)).is_ok(), "a cloned receiver is still there");
+        drop(rx2);
+        assert!(matches!(tx.try_send(NoDebug(4)), Err(TrySendError::Disconnected(NoDebug(4)))));
+    });
+}
+
+/// A single-producer queue's ends hold their end alone: `try_clone` says
+/// `Busy`, and `clone` panics (there cannot be a second holder) without
+/// harming the end.
+#[test]
+fn single_producer_ends_do_not_clone() {
+    let names = Names::new("q-spsc-clone", 1);
+    let q = Queue::<u64>::create_spsc(names.get(0), 4).unwrap();
+    let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+    assert!(matches!(tx.try_clone(), Err(shmkit::Error::Busy { .. })));
+    assert!(matches!(rx.try_clone(), Err(shmkit::Error::Busy { .. })));
+    let tx_clone = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tx.clone()));
+    assert!(tx_clone.is_err(), "a single-producer sender has no clone");
+    let rx_clone = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rx.clone()));
+    assert!(rx_clone.is_err(), "a single-producer receiver has no clone");
+    tx.send(7).unwrap();
+    assert_eq!(rx.recv(), Ok(7), "the ends still work");
+}
+
+/// Endpoints answer `len`, `capacity`, `is_empty` and `is_full`
+/// themselves, in both flavours.
+#[test]
+fn endpoints_answer_len_capacity_empty_and_full() {
+    let names = Names::new("q-len", 2);
+    for (i, spsc) in [false, true].into_iter().enumerate() {
+        let q = if spsc { Queue::<u64>::create_spsc(&names[i], 3) } else { Queue::<u64>::create(&names[i], 3) };
+        let q = q.unwrap();
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        assert_eq!((tx.capacity(), rx.capacity()), (4, 4), "rounded up to a power of two");
+        assert!(tx.is_empty() && rx.is_empty() && !tx.is_full() && !rx.is_full() && !q.is_full());
+        for v in 0..4 {
+            tx.send(v).unwrap();
+            assert_eq!((tx.len(), rx.len()), (v as usize + 1, v as usize + 1), "spsc {spsc}");
+        }
+        assert!(tx.is_full() && rx.is_full() && q.is_full() && !rx.is_empty(), "spsc {spsc}");
+        assert_eq!(rx.recv(), Ok(0));
+        assert!(!tx.is_full() && !rx.is_full());
+        assert_eq!(rx.len(), 3);
+    }
+}
+
+/// `try_iter` takes what is there and stops; `iter` (and `for v in &rx`)
+/// waits for more and stops once every sender is gone.
+#[test]
+fn receiver_iterators_end_as_documented() {
+    let names = Names::new("q-iter", 2);
+    let mut queues = Vec::new();
+    for (i, spsc) in [false, true].into_iter().enumerate() {
+        let q = if spsc { Queue::<u64>::create_spsc(&names[i], 8) } else { Queue::<u64>::create(&names[i], 8) };
+        queues.push(q.unwrap());
+    }
+    watchdog(Duration::from_secs(60), "iter", move || {
+        for q in &queues {
+            let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+            tx.send_batch(&[1, 2, 3]).unwrap();
+            assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2, 3], "try_iter ends when empty");
+            assert_eq!(rx.try_iter().next(), None);
+            let producer = std::thread::spawn(move || {
+                for v in 4..20 {
+                    tx.send(v).unwrap();
+                }
+            });
+            assert_eq!(rx.iter().take(2).collect::<Vec<_>>(), [4, 5]);
+            let mut rest = Vec::new();
+            for v in &rx {
+                rest.push(v);
+            }
+            assert_eq!(rest, (6..20).collect::<Vec<_>>(), "iter ends once the sender is gone");
+            producer.join().unwrap();
+            assert_eq!(rx.try_iter().next(), None, "try_iter ends when disconnected");
+        }
+    });
+}
+
+/// Every queue type is `Debug` without `T: Debug`, and names its queue.
+#[test]
+fn queue_types_are_debug_without_t_debug() {
+    let names = Names::new("q-debug", 1);
+    let q = Queue::<NoDebug>::create(names.get(0), 2).unwrap();
+    let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+    for text in [format!("{q:?}"), format!("{tx:?}"), format!("{rx:?}"), format!("{:?}", rx.iter())] {
+        assert!(text.contains(names.get(0)), "{text}");
+    }
+    assert!(format!("{:?}", rx.try_iter()).starts_with("TryIter"));
+    assert_eq!(format!("{:?}", tx.try_send(NoDebug(1))), "Ok(())");
+}

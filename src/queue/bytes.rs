@@ -3,339 +3,21 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
+use super::byte_ends::{Rx, Tx, open_rings, ring_at, ring_capacity, ring_spec};
+use super::byte_ring::{self, ByteRing, Record, Reserved};
 use super::errors::{ByteRecvError, ByteSendError};
-use super::spsc::{self, ByteRing, Consumer, Corrupt, End, PeerCheck, Producer, Record, Reserved, Waited};
 use crate::error::Error;
-use crate::segment::header::{Fingerprint, Header, ObjectKind};
-use crate::segment::registry::Liveness;
-use crate::segment::{OpenOptions, RawSegment, Spec, open_or_create_with};
+use crate::segment::header::ObjectKind;
+use crate::segment::{OpenOptions, RawSegment, open_or_create_with};
 use crate::wait::{Deadline, WaitStrategy};
 
-impl From<Corrupt> for ByteSendError {
-    fn from(c: Corrupt) -> Self {
-        ByteSendError::Corrupt(c.0)
-    }
-}
-
-impl From<Corrupt> for ByteRecvError {
-    fn from(c: Corrupt) -> Self {
-        ByteRecvError::Corrupt(c.0)
-    }
-}
-
-/// The capacity a ring of at least `bytes` gets: a power of two.
-pub(crate) fn ring_capacity(bytes: usize) -> Result<u64, Error> {
-    let want = (bytes as u64).max(spsc::MIN_CAPACITY);
-    if bytes == 0 || want > spsc::MAX_CAPACITY {
-        return Err(Error::InvalidArgument(format!(
-            "byte queue capacity {bytes} is not in 1..={} bytes",
-            spsc::MAX_CAPACITY
-        )));
-    }
-    Ok(want.next_power_of_two())
-}
-
-/// Checks a ring capacity read from a header.
-pub(crate) fn check_capacity(name: &str, cap: u64) -> Result<(), Error> {
-    if !cap.is_power_of_two() || !(spsc::MIN_CAPACITY..=spsc::MAX_CAPACITY).contains(&cap) {
-        return Err(Error::Corrupt { name: name.to_owned(), reason: format!("ring capacity {cap}") });
-    }
-    Ok(())
-}
-
-/// The sending half of an endpoint: the producer cursor of one ring.
-pub(crate) struct Tx {
-    prod: Producer,
-    pub(crate) strategy: WaitStrategy,
-    /// How often a send checks the receiver's liveness.
-    peer: PeerCheck,
-}
-
-impl Tx {
-    /// Takes the sender end of `ring` for `seg`'s handle.
-    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Tx, Error> {
-        crate::primitive::asym::register();
-        ring.claim(End::Sender, seg.token(), seg)
-            .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Sender.name() })?;
-        match Producer::new(ring) {
-            Ok(prod) => Ok(Tx { prod, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
-            Err(c) => {
-                ring.release(End::Sender, seg.token());
-                Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
-            }
-        }
-    }
-
-    pub(crate) fn release(&mut self, seg: &RawSegment) {
-        self.prod.rollback();
-        self.prod.ring().release(End::Sender, seg.token());
-    }
-
-    fn max(&self) -> usize {
-        spsc::max_message(self.prod.ring().capacity()) as usize
-    }
-
-    /// Reserves `len` bytes, waiting per `deadline` for room.
-    fn reserve_until(&mut self, seg: &RawSegment, len: usize, deadline: Deadline) -> Result<Reserved, ByteSendError> {
-        if len > self.max() {
-            return Err(ByteSendError::TooLarge { len, max: self.max() });
-        }
-        let ring = *self.prod.ring();
-        if ring.gone_lazily(End::Receiver, seg, &self.peer) {
-            return Err(ByteSendError::Disconnected);
-        }
-        loop {
-            if let Some(r) = self.prod.try_reserve(len)? {
-                return Ok(r);
-            }
-            if deadline == Deadline::Now {
-                // No waiting, and no liveness syscall: the check above
-                // notices a dead receiver now and then.
-                return Err(ByteSendError::Full);
-            }
-            let prod = &mut self.prod;
-            match ring.wait(End::Sender, seg, self.strategy, deadline, || prod.fits(len).unwrap_or(true)) {
-                Waited::Ready => {}
-                Waited::TimedOut if deadline == Deadline::Now => return Err(ByteSendError::Full),
-                Waited::TimedOut => return Err(ByteSendError::Timeout),
-                Waited::PeerGone => return Err(ByteSendError::Disconnected),
-            }
-        }
-    }
-
-    pub(crate) fn send_until(&mut self, seg: &RawSegment, msg: &[u8], deadline: Deadline) -> Result<(), ByteSendError> {
-        let r = self.reserve_until(seg, msg.len(), deadline)?;
-        self.prod.fill(r, msg);
-        self.prod.publish();
-        Ok(())
-    }
-
-    /// Sends messages `msg(0)..msg(n)` in order, publishing once per run
-    /// that fits; returns how many were sent before an error.
-    pub(crate) fn send_batch_until<'m>(
-        &mut self,
-        seg: &RawSegment,
-        n: usize,
-        msg: impl Fn(usize) -> &'m [u8],
-        deadline: Deadline,
-    ) -> (usize, Result<(), ByteSendError>) {
-        let max = self.max();
-        if let Some(len) = (0..n).map(|i| msg(i).len()).find(|&len| len > max) {
-            return (0, Err(ByteSendError::TooLarge { len, max }));
-        }
-        for i in 0..n {
-            let m = msg(i);
-            let r = match self.prod.try_reserve(m.len()) {
-                Ok(Some(r)) => r,
-                Ok(None) => {
-                    // Out of room: let the receiver have what is written.
-                    self.prod.publish();
-                    match self.reserve_until(seg, m.len(), deadline) {
-                        Ok(r) => r,
-                        Err(e) => return (i, Err(e)),
-                    }
-                }
-                Err(c) => {
-                    self.prod.publish();
-                    return (i, Err(c.into()));
-                }
-            };
-            self.prod.fill(r, m);
-        }
-        self.prod.publish();
-        (n, Ok(()))
-    }
-}
-
-/// The receiving half of an endpoint: the consumer cursor of one ring.
-pub(crate) struct Rx {
-    cons: Consumer,
-    pub(crate) strategy: WaitStrategy,
-    /// How often a `try_` receive on an empty ring checks the sender's
-    /// liveness.
-    peer: PeerCheck,
-}
-
-impl Rx {
-    /// Takes the receiver end of `ring` for `seg`'s handle.
-    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Rx, Error> {
-        crate::primitive::asym::register();
-        ring.claim(End::Receiver, seg.token(), seg)
-            .map_err(|()| Error::Busy { name: seg.name().to_owned(), end: End::Receiver.name() })?;
-        match Consumer::new(ring) {
-            Ok(cons) => Ok(Rx { cons, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
-            Err(c) => {
-                ring.release(End::Receiver, seg.token());
-                Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
-            }
-        }
-    }
-
-    pub(crate) fn release(&mut self, seg: &RawSegment) {
-        self.cons.ring().release(End::Receiver, seg.token());
-    }
-
-    /// The next record, waiting per `deadline`.
-    pub(crate) fn next_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Record, ByteRecvError> {
-        let ring = *self.cons.ring();
-        loop {
-            if let Some(r) = self.cons.peek()? {
-                return Ok(r);
-            }
-            if deadline == Deadline::Now {
-                // A poll: the liveness syscall only now and then; a sender
-                // that let go of its end is seen at once.
-                let gone = ring.gone_lazily(End::Sender, seg, &self.peer);
-                return match self.cons.peek()? {
-                    Some(r) => Ok(r),
-                    None if gone => Err(ByteRecvError::Disconnected),
-                    None => Err(ByteRecvError::Empty),
-                };
-            }
-            let cons = &mut self.cons;
-            match ring.wait(End::Receiver, seg, self.strategy, deadline, || cons.has_data()) {
-                Waited::Ready => {}
-                Waited::TimedOut if deadline == Deadline::Now => return Err(ByteRecvError::Empty),
-                Waited::TimedOut => return Err(ByteRecvError::Timeout),
-                Waited::PeerGone => return self.cons.peek()?.ok_or(ByteRecvError::Disconnected),
-            }
-        }
-    }
-
-    /// Whether a message is there, waiting per `deadline`; `Ok(false)` when
-    /// the time is up. End of stream is an error, as for a receive.
-    pub(crate) fn poll_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<bool, ByteRecvError> {
-        match self.next_until(seg, deadline) {
-            Ok(_) => Ok(true),
-            Err(ByteRecvError::Empty | ByteRecvError::Timeout) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub(crate) fn payload(&self, r: Record) -> &[u8] {
-        // SAFETY: r is the record the last peek returned and is not consumed
-        // yet; the slice borrows self, so it ends before the next consume.
-        unsafe { self.cons.payload(r) }
-    }
-
-    /// Consumes `r` and frees it.
-    pub(crate) fn done(&mut self, r: Record) {
-        self.cons.consume(r);
-        self.cons.release();
-    }
-
-    pub(crate) fn recv_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Vec<u8>, ByteRecvError> {
-        let r = self.next_until(seg, deadline)?;
-        let payload = self.payload(r);
-        let mut v = Vec::with_capacity(payload.len());
-        // SAFETY: `v` has room for the payload, which the copy initializes
-        // whole before the length is set.
-        unsafe {
-            crate::copy::copy(payload.as_ptr(), v.as_mut_ptr(), payload.len());
-            v.set_len(payload.len());
-        }
-        self.done(r);
-        Ok(v)
-    }
-
-    pub(crate) fn recv_into_until(
-        &mut self,
-        seg: &RawSegment,
-        buf: &mut [u8],
-        deadline: Deadline,
-    ) -> Result<usize, ByteRecvError> {
-        let r = self.next_until(seg, deadline)?;
-        if r.len > buf.len() {
-            return Err(ByteRecvError::BufferTooSmall { len: r.len });
-        }
-        crate::copy::copy_slice(&mut buf[..r.len], self.payload(r));
-        self.done(r);
-        Ok(r.len)
-    }
-
-    pub(crate) fn recv_value_until<T: Pod>(
-        &mut self,
-        seg: &RawSegment,
-        deadline: Deadline,
-    ) -> Result<T, ByteRecvError> {
-        let r = self.next_until(seg, deadline)?;
-        let expected = std::mem::size_of::<T>();
-        let got = (r.len == expected).then(|| bytemuck::pod_read_unaligned(self.payload(r)));
-        self.done(r);
-        got.ok_or(ByteRecvError::WrongSize { len: r.len, expected })
-    }
-
-    /// Hands each message to `f` as it lies in the ring: waits per
-    /// `deadline` for the first, then takes up to `max` that are there,
-    /// freeing them all at once.
-    pub(crate) fn recv_batch_until(
-        &mut self,
-        seg: &RawSegment,
-        max: usize,
-        deadline: Deadline,
-        mut f: impl FnMut(&[u8]),
-    ) -> Result<usize, ByteRecvError> {
-        if max == 0 {
-            return Ok(0);
-        }
-        let mut r = self.next_until(seg, deadline)?;
-        let mut n = 0;
-        loop {
-            f(self.payload(r));
-            self.cons.consume(r);
-            n += 1;
-            if n == max {
-                break;
-            }
-            match self.cons.peek() {
-                Ok(Some(next)) => r = next,
-                Ok(None) => break,
-                Err(c) => {
-                    self.cons.release();
-                    return if n > 0 { Ok(n) } else { Err(c.into()) };
-                }
-            }
-        }
-        self.cons.release();
-        Ok(n)
-    }
-}
-
-/// Where a ring lies in a segment: its state at `offset` from the data.
-fn ring_in(seg: &RawSegment, offset: usize, cap: u64) -> ByteRing {
-    // SAFETY: the data region is 64-byte aligned (Spec) and holds the ring's
-    // state and `cap` bytes at `offset` (checked against the header at open,
-    // made at create); the mapping lives in `seg`, which outlives the view
-    // in every holder (they keep the Arc that owns `seg`).
-    unsafe { ByteRing::new(NonNull::new_unchecked(seg.data_ptr().add(offset)), cap) }
-}
-
-/// Creates or opens a segment of `kind` holding `rings` byte rings of
-/// `cap` bytes each, one after the other.
-pub(crate) fn ring_spec(kind: ObjectKind, cap: u64, rings: usize) -> Spec {
-    Spec::new(kind, Fingerprint::of::<u8>(cap), rings * (spsc::STATE_SIZE + cap as usize), 64)
-}
-
-pub(crate) fn ring_at(seg: &RawSegment, index: usize) -> ByteRing {
-    let cap = seg.header().capacity;
-    ring_in(seg, index * (spsc::STATE_SIZE + cap as usize), cap)
-}
-
-/// Opens a segment of `kind` made of `rings` byte rings.
-pub(crate) fn open_rings(name: &str, opts: &OpenOptions, kind: ObjectKind, rings: usize) -> Result<RawSegment, Error> {
-    let wanted = kind.name().to_owned();
-    RawSegment::open_sized(name, opts, kind, &wanted, |h: &Header| {
-        check_capacity(name, h.capacity)?;
-        Ok(ring_spec(kind, h.capacity, rings))
-    })
-}
-
+/// The mapping and the view of its ring, shared by a queue's handle and its
+/// ends in this process.
 struct Shared {
     seg: RawSegment,
     ring: ByteRing,
@@ -343,7 +25,7 @@ struct Shared {
 
 // SAFETY: `ring` points into the mapping owned by `seg`; the ring state is
 // only accessed through atomics, and its data by the one holder of each end
-// (the role words of spsc.rs).
+// (the role words of endpoint.rs).
 unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
@@ -456,7 +138,7 @@ impl ByteQueue {
 
     /// The longest message the queue carries: the capacity less 8 bytes.
     pub fn max_message_len(&self) -> usize {
-        spsc::max_message(self.shared.ring.capacity()) as usize
+        byte_ring::max_message(self.shared.ring.capacity()) as usize
     }
 
     /// Bytes of published messages not yet received (a snapshot, headers
@@ -517,6 +199,22 @@ impl ByteSender {
     /// The longest message this queue carries.
     pub fn max_message_len(&self) -> usize {
         self.tx.max()
+    }
+
+    /// The ring's size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.shared.ring.capacity() as usize
+    }
+
+    /// Bytes of published messages not yet received (a snapshot, headers
+    /// and padding included).
+    pub fn used_bytes(&self) -> usize {
+        self.shared.ring.used() as usize
+    }
+
+    /// Whether the queue looks empty now.
+    pub fn is_empty(&self) -> bool {
+        self.used_bytes() == 0
     }
 
     /// Sends a copy of `msg`, waiting while the queue is full.
@@ -705,6 +403,47 @@ impl ByteReceiver {
         self
     }
 
+    /// The ring's size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.shared.ring.capacity() as usize
+    }
+
+    /// Bytes of published messages not yet received (a snapshot, headers
+    /// and padding included).
+    pub fn used_bytes(&self) -> usize {
+        self.shared.ring.used() as usize
+    }
+
+    /// Whether the queue looks empty now.
+    pub fn is_empty(&self) -> bool {
+        self.used_bytes() == 0
+    }
+
+    /// A blocking iterator over the messages: each `next` is a
+    /// [`recv`](ByteReceiver::recv), and the iteration ends at the end of
+    /// the stream (the sender is gone and everything it sent was received),
+    /// or at a corrupted ring.
+    ///
+    /// ```
+    /// # let name = format!("doc-bytequeue-iter-{}", std::process::id());
+    /// let q = shmkit::ByteQueue::create(&name, 1024)?;
+    /// let (mut tx, mut rx) = (q.sender()?, q.receiver()?);
+    /// tx.send_batch(&[&b"ab"[..], b"c"]).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [b"ab".to_vec(), b"c".to_vec()]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn iter(&mut self) -> ByteIter<'_> {
+        ByteIter { rx: self }
+    }
+
+    /// An iterator over the messages there now: each `next` is a
+    /// [`try_recv`](ByteReceiver::try_recv), and the iteration ends when the
+    /// queue is empty (or at the end of the stream, or a corrupted ring).
+    pub fn try_iter(&mut self) -> ByteTryIter<'_> {
+        ByteTryIter { rx: self }
+    }
+
     /// Receives a message, waiting while the queue is empty.
     ///
     /// # Errors
@@ -867,5 +606,45 @@ impl Drop for ReadGrant<'_> {
 impl fmt::Debug for ReadGrant<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadGrant").field("len", &self.len()).finish()
+    }
+}
+
+/// A blocking iterator over a [`ByteReceiver`]'s messages, made by
+/// [`ByteReceiver::iter`]: ends at the end of the stream.
+pub struct ByteIter<'a> {
+    rx: &'a mut ByteReceiver,
+}
+
+impl Iterator for ByteIter<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        self.rx.recv().ok()
+    }
+}
+
+impl fmt::Debug for ByteIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteIter").field("rx", &self.rx).finish()
+    }
+}
+
+/// A non-blocking iterator over a [`ByteReceiver`]'s messages, made by
+/// [`ByteReceiver::try_iter`]: ends when the queue is empty.
+pub struct ByteTryIter<'a> {
+    rx: &'a mut ByteReceiver,
+}
+
+impl Iterator for ByteTryIter<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl fmt::Debug for ByteTryIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteTryIter").field("rx", &self.rx).finish()
     }
 }

@@ -1,29 +1,25 @@
 //! [`Queue<T>`]: a bounded queue of `T: Pod` shared by name, any number of
-//! senders and receivers in any processes.
+//! senders and receivers in any processes — the handle: the queue's layout
+//! in its segment, the state its ends share in this process, and the
+//! constructors. The ends are in `channel.rs`.
 
-use std::cell::Cell;
 use std::fmt;
-use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytemuck::Pod;
 
-use super::errors::{
-    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
-};
-use super::ring::{EndpointEntry, JOINABLE, MAX_CAPACITY, Put, QueueState, Ring, Slot, Take};
-use super::spsc::{End, PeerCheck, Waited, claim_role, release_role, role_gone, role_released, wait_for};
+use super::channel::{Receiver, Sender};
+use super::endpoint::{End, EndpointEntry};
+use super::errors::SendTimeoutError;
+use super::slot_ring::{JOINABLE, MAX_CAPACITY, QueueState, Ring, Slot};
+use super::waits::{POLL_MAX, POLL_MIN};
 use crate::error::Error;
-use crate::primitive::{AtomicU32, Ordering, asym, fence, futex_wait, futex_wake};
+use crate::primitive::{Ordering, fence, futex_wait, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
-use crate::segment::registry::{Liveness, token_slot};
 use crate::segment::{OpenOptions, RawSegment, Spec, open_or_create_with};
-use crate::wait::{Deadline, SpinWait, WaitStrategy};
-
-const POLL_MIN: Duration = Duration::from_millis(1);
-const POLL_MAX: Duration = Duration::from_millis(16);
+use crate::wait::{Deadline, WaitStrategy};
 
 /// Where the parts of a queue's state lie, from the start of its data.
 struct Layout {
@@ -50,22 +46,30 @@ fn spec<T>(kind: ObjectKind, capacity: u64, registry_slots: u32) -> Result<(Spec
     Ok((Spec::new(kind, Fingerprint::of::<T>(capacity), lay.size, align), lay))
 }
 
+/// Which algorithm a queue runs, fixed by its kind at create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flavor {
+    /// [`ObjectKind::Queue`]: `mpmc.rs`.
+    Mpmc,
+    /// [`ObjectKind::SpscQueue`]: `spsc.rs`.
+    Spsc,
+}
+
 /// The mapping and pointers into it, shared by a queue's handle and its
 /// endpoints in this process.
-struct Shared<T> {
-    seg: RawSegment,
+pub(super) struct Shared<T> {
+    pub(super) seg: RawSegment,
     state: NonNull<QueueState>,
     endpoints: NonNull<EndpointEntry>,
     n_endpoints: usize,
     slots: NonNull<Slot<T>>,
-    capacity: usize,
-    /// A single-producer queue ([`ObjectKind::SpscQueue`]).
-    spsc: bool,
+    pub(super) capacity: usize,
+    pub(super) flavor: Flavor,
 }
 
 // SAFETY: the pointers point into the mapping owned by `seg`; the state is
 // designed for concurrent use from any thread of any process (atomics and
-// the slot claim protocol of ring.rs).
+// the slot claim protocol of slot_ring.rs).
 unsafe impl<T: Pod> Send for Shared<T> {}
 // SAFETY: as above.
 unsafe impl<T: Pod> Sync for Shared<T> {}
@@ -75,7 +79,7 @@ impl<T: Pod> Shared<T> {
         let base = seg.data_ptr();
         let h = seg.header();
         let (n_endpoints, capacity) = (h.registry_slots as usize, h.capacity as usize);
-        let spsc = h.kind == ObjectKind::SpscQueue as u32;
+        let flavor = if h.kind == ObjectKind::SpscQueue as u32 { Flavor::Spsc } else { Flavor::Mpmc };
         // SAFETY: the layout was computed from the header's capacity and slot
         // count and checked against the data size at open (or made at
         // create); every offset is inside the data region and aligned.
@@ -86,71 +90,38 @@ impl<T: Pod> Shared<T> {
                 n_endpoints,
                 slots: NonNull::new_unchecked(base.add(lay.slots).cast()),
                 capacity,
-                spsc,
+                flavor,
                 seg,
             }
         };
-        // Claim our endpoint entry: our registry slot is ours alone, so
-        // whatever counts a dead previous holder left are reset first.
-        if let Some(entry) = shared.endpoints().get(token_slot(shared.seg.token()) as usize) {
-            entry.senders.store(0, Ordering::Relaxed);
-            entry.receivers.store(0, Ordering::Relaxed);
-            entry.token.store(shared.seg.token(), Ordering::Release);
-        }
+        shared.claim_entry();
         shared
     }
 
-    fn state(&self) -> &QueueState {
+    pub(super) fn state(&self) -> &QueueState {
         // SAFETY: points into our mapping, which lives as long as self.
         unsafe { self.state.as_ref() }
     }
 
-    fn endpoints(&self) -> &[EndpointEntry] {
+    pub(super) fn endpoints(&self) -> &[EndpointEntry] {
         // SAFETY: n_endpoints entries after the state, inside the mapping.
         unsafe { std::slice::from_raw_parts(self.endpoints.as_ptr(), self.n_endpoints) }
     }
 
-    fn ring(&self) -> Ring<'_, T> {
+    pub(super) fn ring(&self) -> Ring<'_, T> {
         // SAFETY: `capacity` slots (a power of two, checked at open) inside
         // the mapping.
         let slots = unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.capacity) };
         Ring::new(self.state(), slots)
     }
 
-    fn my_entry(&self) -> Option<&EndpointEntry> {
-        self.endpoints().get(token_slot(self.seg.token()) as usize)
-    }
-
-    /// Whether some registered endpoint of the kind `count` selects is alive.
-    fn any_alive(&self, count: impl Fn(&EndpointEntry) -> &AtomicU32) -> bool {
-        self.endpoints().iter().enumerate().any(|(slot, e)| {
-            if count(e).load(Ordering::Acquire) == 0 {
-                return false;
-            }
-            let token = e.token.load(Ordering::Acquire);
-            token_slot(token) as usize == slot && self.seg.is_alive(token)
-        })
-    }
-
-    fn senders_gone(&self) -> bool {
-        let w = &self.state().waits;
-        w.ever_sender.load(Ordering::Acquire) != 0
-            && (w.senders.load(Ordering::Acquire) == 0 || !self.any_alive(|e| &e.senders))
-    }
-
-    fn receivers_gone(&self, thorough: bool) -> bool {
-        let w = &self.state().waits;
-        w.ever_receiver.load(Ordering::Acquire) != 0
-            && (w.receivers.load(Ordering::Acquire) == 0 || (thorough && !self.any_alive(|e| &e.receivers)))
-    }
-
-    fn joinable(&self) -> bool {
-        self.state().waits.flags.load(Ordering::Relaxed) & JOINABLE != 0
+    pub(super) fn joinable(&self) -> bool {
+        self.state().ctl.flags.load(Ordering::Relaxed) & JOINABLE != 0
     }
 
     /// Marks one message finished; wakes joiners when none is left.
-    fn finish_one(&self) -> bool {
-        let w = &self.state().waits;
+    pub(super) fn finish_one(&self) -> bool {
+        let w = &self.state().ctl;
         let mut cur = w.unfinished.load(Ordering::Acquire);
         loop {
             if cur == 0 {
@@ -172,7 +143,7 @@ impl<T: Pod> Shared<T> {
     }
 
     fn join_until(&self, deadline: Deadline) -> bool {
-        let w = &self.state().waits;
+        let w = &self.state().ctl;
         let mut poll = POLL_MIN;
         loop {
             if w.unfinished.load(Ordering::Acquire) == 0 {
@@ -197,123 +168,34 @@ impl<T: Pod> Shared<T> {
         }
     }
 
-    /// Single-producer queues: the role word and `ever` flag of `end`.
-    fn role(&self, end: End) -> (&AtomicU32, &AtomicU32) {
-        let w = &self.state().waits;
-        match end {
-            End::Sender => (&w.sender_role, &w.ever_sender),
-            End::Receiver => (&w.receiver_role, &w.ever_receiver),
-        }
-    }
-
-    /// Registers a new endpoint of `end`. On a single-producer queue it
-    /// takes the end and returns the position it resumes at; otherwise it
-    /// counts the endpoint (in the queue and in this handle's entry).
-    fn attach(&self, end: End) -> Result<Option<u64>, Error> {
-        if self.spsc {
-            self.claim(end)?;
-            let ring = self.ring();
-            return Ok(Some(match end {
-                End::Sender => ring.resume_put(),
-                End::Receiver => ring.resume_take(),
-            }));
-        }
-        let w = &self.state().waits;
-        let (count, ever) = match end {
-            End::Sender => (&w.senders, &w.ever_sender),
-            End::Receiver => (&w.receivers, &w.ever_receiver),
-        };
-        if let Some(e) = self.my_entry() {
-            match end {
-                End::Sender => e.senders.fetch_add(1, Ordering::AcqRel),
-                End::Receiver => e.receivers.fetch_add(1, Ordering::AcqRel),
-            };
-        }
-        count.fetch_add(1, Ordering::AcqRel);
-        ever.store(1, Ordering::Release);
-        Ok(None)
-    }
-
-    /// Single-producer queues: takes `end` for this handle.
-    fn claim(&self, end: End) -> Result<(), Error> {
-        asym::register();
-        let (word, ever) = self.role(end);
-        claim_role(word, ever, self.seg.token(), &self.seg)
-            .map_err(|()| Error::Busy { name: self.seg.name().to_owned(), end: end.name() })
-    }
-
-    /// Single-producer queues: after moving an index with a Release store,
-    /// wakes `end` if it sleeps. The barrier is the asymmetric one: free
-    /// here, paid by the side about to sleep.
+    /// Sends `value` with `put`, counting it as unfinished first on a
+    /// joinable queue (and not, if the send fails).
     #[inline]
-    fn wake(&self, end: End) {
-        let w = &self.state().waits;
-        let (seq, sleepers) = match end {
-            End::Receiver => (&w.items_seq, &w.recv_sleepers),
-            End::Sender => (&w.space_seq, &w.send_sleepers),
-        };
-        asym::hot();
-        if sleepers.load(Ordering::Relaxed) != 0 {
-            seq.fetch_add(1, Ordering::Release);
-            futex_wake(seq, u32::MAX);
-        }
-    }
-
-    /// Single-producer queues: waits, as `end`, until `ready()` holds, the
-    /// deadline passes, or the other end is gone. A `try_` call (deadline
-    /// `Now`) checks the other end's liveness (a syscall) once in
-    /// [`PEER_CHECK_EVERY`](super::spsc::PEER_CHECK_EVERY) calls; a released end is seen at once.
-    fn wait(
+    pub(super) fn counted(
         &self,
-        end: End,
-        strategy: WaitStrategy,
-        deadline: Deadline,
-        peer_check: &PeerCheck,
-        mut ready: impl FnMut() -> bool,
-    ) -> Waited {
-        let peer = match end {
-            End::Sender => End::Receiver,
-            End::Receiver => End::Sender,
-        };
-        let (word, ever) = self.role(peer);
-        if deadline == Deadline::Now {
-            let gone = peer_check.gone(word, ever, &self.seg);
-            return if ready() {
-                Waited::Ready
-            } else if gone {
-                Waited::PeerGone
-            } else {
-                Waited::TimedOut
-            };
+        value: T,
+        put: impl FnOnce(T) -> Result<(), SendTimeoutError<T>>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        if !self.joinable() {
+            return put(value);
         }
-        let w = &self.state().waits;
-        let (seq_word, sleepers) = match end {
-            End::Receiver => (&w.items_seq, &w.recv_sleepers),
-            End::Sender => (&w.space_seq, &w.send_sleepers),
-        };
-        wait_for(seq_word, sleepers, || role_gone(word, ever, &self.seg), strategy, deadline, ready)
+        // Counted before it can be received, so task_done never runs ahead.
+        self.state().ctl.unfinished.fetch_add(1, Ordering::AcqRel);
+        let sent = put(value);
+        if sent.is_err() {
+            self.finish_one();
+        }
+        sent
     }
 
     /// After a publish: wake a receiver if any sleeps.
-    fn notify_receivers(&self, all: bool) {
-        let w = &self.state().waits;
-        // Pairs with the sleeper's SeqCst increment and re-check: either it
-        // sees our message, or we see it sleeping.
-        fence(Ordering::SeqCst);
-        if w.recv_sleepers.load(Ordering::Relaxed) != 0 {
-            w.items_seq.fetch_add(1, Ordering::Release);
-            futex_wake(&w.items_seq, if all { u32::MAX } else { 1 });
-        }
+    pub(super) fn notify_receivers(&self, all: bool) {
+        self.state().ctl.waits.notify(End::Receiver, all);
     }
 
     /// After freeing a slot: wake a sender if any sleeps.
-    fn notify_senders(&self, all: bool) {
-        let w = &self.state().waits;
-        fence(Ordering::SeqCst);
-        if w.send_sleepers.load(Ordering::Relaxed) != 0 {
-            w.space_seq.fetch_add(1, Ordering::Release);
-            futex_wake(&w.space_seq, if all { u32::MAX } else { 1 });
-        }
+    pub(super) fn notify_senders(&self, all: bool) {
+        self.state().ctl.waits.notify(End::Sender, all);
     }
 }
 
@@ -432,7 +314,7 @@ impl<T: Pod> Queue<T> {
             // SAFETY: the data region is zeroed, writable and aligned, and
             // starts with the state.
             let state = unsafe { &*p.cast::<QueueState>() };
-            state.waits.flags.store(flags, Ordering::Relaxed);
+            state.ctl.flags.store(flags, Ordering::Relaxed);
             // SAFETY: the layout holds `cap` slots at this offset.
             let slots = unsafe { std::slice::from_raw_parts(p.add(slots_at).cast::<Slot<T>>(), cap as usize) };
             Ring::new(state, slots).init();
@@ -501,12 +383,17 @@ impl<T: Pod> Queue<T> {
     /// Whether this queue serves one sender and one receiver at a time
     /// (made with [`Queue::create_spsc`]).
     pub fn is_spsc(&self) -> bool {
-        self.shared.spsc
+        self.shared.flavor == Flavor::Spsc
     }
 
     /// Whether the queue looks empty now.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether the queue looks full now.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity()
     }
 
     /// Waits until every message sent has been marked done with
@@ -528,7 +415,7 @@ impl<T: Pod> Queue<T> {
 
     /// Messages sent and not yet marked done (0 for a plain queue).
     pub fn unfinished(&self) -> usize {
-        self.shared.state().waits.unfinished.load(Ordering::Acquire) as usize
+        self.shared.state().ctl.unfinished.load(Ordering::Acquire) as usize
     }
 
     /// A new sending endpoint.
@@ -538,7 +425,7 @@ impl<T: Pod> Queue<T> {
     /// [`Error::Busy`] while a live endpoint holds the sending end,
     /// [`Error::Corrupt`] if its indices are impossible.
     pub fn sender(&self) -> Result<Sender<T>, Error> {
-        Sender::attach(self.shared.clone())
+        Sender::attach(self.shared.clone(), WaitStrategy::Adaptive)
     }
 
     /// A new receiving endpoint.
@@ -546,545 +433,12 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::sender`], for the receiving end.
     pub fn receiver(&self) -> Result<Receiver<T>, Error> {
-        Receiver::attach(self.shared.clone())
+        Receiver::attach(self.shared.clone(), WaitStrategy::Adaptive)
     }
 }
 
 impl<T: Pod> fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Queue").field("name", &self.name()).field("capacity", &self.capacity()).finish_non_exhaustive()
-    }
-}
-
-/// The sending end of a [`Queue`]. `Send`, not `Sync`-shared for sending:
-/// [`try_clone`](Sender::try_clone) it for another thread.
-pub struct Sender<T: Pod> {
-    shared: Arc<Shared<T>>,
-    strategy: WaitStrategy,
-    /// Single-producer queues: where this endpoint publishes next.
-    spsc: Option<SendCursor>,
-    /// How often a `try_send` on a full queue checks the receivers'
-    /// liveness.
-    peer: PeerCheck,
-    _not_sync: PhantomData<std::cell::Cell<()>>,
-}
-
-impl<T: Pod> Sender<T> {
-    fn attach(shared: Arc<Shared<T>>) -> Result<Self, Error> {
-        let spsc = shared.attach(End::Sender)?.map(|next| SendCursor {
-            next: Cell::new(next),
-            seen_head: Cell::new(shared.ring().index(false).load(Ordering::Acquire)),
-        });
-        Ok(Sender {
-            shared,
-            strategy: WaitStrategy::Adaptive,
-            spsc,
-            peer: PeerCheck::default(),
-            _not_sync: PhantomData,
-        })
-    }
-
-    /// Sets how this endpoint waits when the queue is full.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
-    /// Another sending endpoint on the same queue, with the same wait
-    /// strategy.
-    ///
-    /// # Errors
-    /// [`Error::Busy`] on a [single-producer queue](Queue::create_spsc),
-    /// whose sending end this endpoint holds.
-    pub fn try_clone(&self) -> Result<Self, Error> {
-        Ok(Sender::attach(self.shared.clone())?.with_wait_strategy(self.strategy))
-    }
-
-    /// Sends every value of `values` in order, waiting for room as needed.
-    /// On a [single-producer queue](Queue::create_spsc) the index update and
-    /// the wake-up check are made once per batch (or per run that fits)
-    /// instead of once per message.
-    ///
-    /// # Errors
-    /// [`SendError::Disconnected`] with the number of values sent before
-    /// every receiver was gone.
-    pub fn send_batch(&self, values: &[T]) -> Result<(), SendError<usize>> {
-        let Some(cur) = &self.spsc else {
-            for (i, &v) in values.iter().enumerate() {
-                self.send(v).map_err(|_| SendError::Disconnected(i))?;
-            }
-            return Ok(());
-        };
-        let sh = &*self.shared;
-        if sh.joinable() {
-            sh.state().waits.unfinished.fetch_add(values.len() as u32, Ordering::AcqRel);
-        }
-        let ring = sh.ring();
-        for (i, &v) in values.iter().enumerate() {
-            if cur.put(&ring, v) {
-                continue;
-            }
-            // Full: let the receiver have what is published, then wait.
-            cur.publish(&ring, sh);
-            if self.put(v, Deadline::Never).is_err() {
-                if sh.joinable() {
-                    for _ in i..values.len() {
-                        sh.finish_one();
-                    }
-                }
-                return Err(SendError::Disconnected(i));
-            }
-        }
-        cur.publish(&ring, sh);
-        Ok(())
-    }
-
-    /// Sends `value`, waiting while the queue is full.
-    ///
-    /// # Errors
-    /// [`SendError::Disconnected`] with the value if every receiver is gone.
-    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        self.send_until(value, Deadline::Never).map_err(|e| SendError::Disconnected(e.into_inner()))
-    }
-
-    /// Sends `value` if there is room now.
-    ///
-    /// # Errors
-    /// [`TrySendError::Full`] or [`TrySendError::Disconnected`], with the value.
-    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        self.send_until(value, Deadline::Now).map_err(|e| match e {
-            SendTimeoutError::Timeout(v) => TrySendError::Full(v),
-            SendTimeoutError::Disconnected(v) => TrySendError::Disconnected(v),
-        })
-    }
-
-    /// Sends `value`, waiting at most `timeout` for room.
-    ///
-    /// # Errors
-    /// [`SendTimeoutError::Timeout`] or `Disconnected`, with the value.
-    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(value, Deadline::after(timeout))
-    }
-
-    /// Sends `value`, waiting until `deadline` at most for room.
-    ///
-    /// # Errors
-    /// [`SendTimeoutError::Timeout`] or `Disconnected`, with the value.
-    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(value, Deadline::At(deadline))
-    }
-
-    fn send_until(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
-        let sh = &*self.shared;
-        if !sh.joinable() {
-            return self.put(value, deadline);
-        }
-        // Counted before it can be received, so task_done never runs ahead.
-        sh.state().waits.unfinished.fetch_add(1, Ordering::AcqRel);
-        let sent = self.put(value, deadline);
-        if sent.is_err() {
-            sh.finish_one();
-        }
-        sent
-    }
-
-    fn put(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
-        let sh = &*self.shared;
-        if let Some(cur) = &self.spsc {
-            return self.put_exclusive(cur, value, deadline);
-        }
-        if sh.receivers_gone(false) {
-            return Err(SendTimeoutError::Disconnected(value));
-        }
-        let ring = sh.ring();
-        let me = sh.seg.token();
-        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy });
-        let mut poll = POLL_MIN;
-        loop {
-            let reading = match ring.try_put(value, me) {
-                Put::Done => {
-                    sh.notify_receivers(false);
-                    return Ok(());
-                }
-                Put::Full => None,
-                Put::Reading(token) => Some(token),
-            };
-            if deadline == Deadline::Now && !self.peer.due() {
-                // A poll: no liveness syscall this time.
-                return Err(SendTimeoutError::Timeout(value));
-            }
-            if spin.spin() {
-                continue;
-            }
-            if let Some(token) = reading.filter(|&t| !sh.seg.is_alive(t)) {
-                if ring.free_dead_reader(token) {
-                    sh.notify_senders(true);
-                }
-                continue;
-            }
-            if sh.receivers_gone(true) {
-                return Err(SendTimeoutError::Disconnected(value));
-            }
-            if !spin.parks() {
-                if deadline.sleep_for(poll).is_none() {
-                    return Err(SendTimeoutError::Timeout(value));
-                }
-                continue;
-            }
-            let w = &sh.state().waits;
-            w.send_sleepers.fetch_add(1, Ordering::SeqCst);
-            // Pairs with the fence in notify_senders (see recv).
-            fence(Ordering::SeqCst);
-            let seq = w.space_seq.load(Ordering::SeqCst);
-            if let Put::Done = ring.try_put(value, me) {
-                w.send_sleepers.fetch_sub(1, Ordering::SeqCst);
-                sh.notify_receivers(false);
-                return Ok(());
-            }
-            let Some(nap) = deadline.sleep_for(poll) else {
-                w.send_sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Err(SendTimeoutError::Timeout(value));
-            };
-            futex_wait(&w.space_seq, seq, Some(nap));
-            w.send_sleepers.fetch_sub(1, Ordering::SeqCst);
-            poll = (poll * 2).min(POLL_MAX);
-        }
-    }
-}
-
-impl<T: Pod> Sender<T> {
-    /// Single-producer queues: publishes at the next position, with no
-    /// read-modify-write.
-    fn put_exclusive(&self, cur: &SendCursor, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
-        let sh = &*self.shared;
-        let (word, ever) = sh.role(End::Receiver);
-        if role_released(word, ever) {
-            return Err(SendTimeoutError::Disconnected(value));
-        }
-        let ring = sh.ring();
-        let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
-        loop {
-            if cur.put(&ring, value) {
-                cur.publish(&ring, sh);
-                return Ok(());
-            }
-            let pos = cur.next.get();
-            match sh.wait(End::Sender, strategy, deadline, &self.peer, || ring.room_at(pos)) {
-                Waited::Ready => {}
-                Waited::TimedOut => return Err(SendTimeoutError::Timeout(value)),
-                Waited::PeerGone => return Err(SendTimeoutError::Disconnected(value)),
-            }
-        }
-    }
-}
-
-/// Single-producer queues: where a sender publishes next, and the
-/// receiver's head as it last read it.
-struct SendCursor {
-    next: Cell<u64>,
-    seen_head: Cell<u64>,
-}
-
-impl SendCursor {
-    /// Publishes `value` at the next position if there is room.
-    #[inline]
-    fn put<T: Copy>(&self, ring: &Ring<'_, T>, value: T) -> bool {
-        let pos = self.next.get();
-        let mut seen = self.seen_head.get();
-        let done = ring.put_at(pos, value, &mut seen);
-        self.seen_head.set(seen);
-        if done {
-            self.next.set(pos.wrapping_add(1));
-        }
-        done
-    }
-
-    /// Stores the tail up to here (Release: `len()` and a successor's
-    /// `resume_put` see the messages) and wakes the receiver if it sleeps.
-    #[inline]
-    fn publish<T: Pod>(&self, ring: &Ring<'_, T>, sh: &Shared<T>) {
-        ring.index(true).store(self.next.get(), Ordering::Release);
-        sh.wake(End::Receiver);
-    }
-}
-
-impl<T: Pod> Drop for Sender<T> {
-    fn drop(&mut self) {
-        if self.spsc.is_some() {
-            release_role(&self.shared.state().waits.sender_role, self.shared.seg.token());
-            self.shared.notify_receivers(true);
-            return;
-        }
-        if let Some(e) = self.shared.my_entry() {
-            e.senders.fetch_sub(1, Ordering::AcqRel);
-        }
-        self.shared.state().waits.senders.fetch_sub(1, Ordering::AcqRel);
-        // Receivers asleep on an empty queue may now be disconnected.
-        self.shared.notify_receivers(true);
-    }
-}
-
-impl<T: Pod> fmt::Debug for Sender<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("queue", &self.shared.seg.name()).finish_non_exhaustive()
-    }
-}
-
-/// The receiving end of a [`Queue`]. [`try_clone`](Receiver::try_clone) it
-/// for another thread.
-pub struct Receiver<T: Pod> {
-    shared: Arc<Shared<T>>,
-    strategy: WaitStrategy,
-    /// Single-producer queues: the next position to take from.
-    spsc: Option<Cell<u64>>,
-    /// How often a `try_recv` on an empty queue checks the senders'
-    /// liveness.
-    peer: PeerCheck,
-    _not_sync: PhantomData<std::cell::Cell<()>>,
-}
-
-impl<T: Pod> Receiver<T> {
-    fn attach(shared: Arc<Shared<T>>) -> Result<Self, Error> {
-        let spsc = shared.attach(End::Receiver)?.map(Cell::new);
-        Ok(Receiver {
-            shared,
-            strategy: WaitStrategy::Adaptive,
-            spsc,
-            peer: PeerCheck::default(),
-            _not_sync: PhantomData,
-        })
-    }
-
-    /// Sets how this endpoint waits when the queue is empty.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
-    /// Another receiving endpoint on the same queue, with the same wait
-    /// strategy.
-    ///
-    /// # Errors
-    /// [`Error::Busy`] on a [single-producer queue](Queue::create_spsc).
-    pub fn try_clone(&self) -> Result<Self, Error> {
-        Ok(Receiver::attach(self.shared.clone())?.with_wait_strategy(self.strategy))
-    }
-
-    /// Waits for a message, then moves the messages there (up to
-    /// `buf.len()`) into `buf`; returns how many. On a
-    /// [single-producer queue](Queue::create_spsc) the index update and the
-    /// wake-up check are made once for them all.
-    ///
-    /// # Errors
-    /// [`RecvError`] if the queue is empty and every sender is gone.
-    pub fn recv_batch(&self, buf: &mut [T]) -> Result<usize, RecvError> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let Some(next) = &self.spsc else {
-            buf[0] = self.recv()?;
-            let mut n = 1;
-            while n < buf.len() {
-                match self.try_recv() {
-                    Ok(v) => buf[n] = v,
-                    Err(_) => break,
-                }
-                n += 1;
-            }
-            return Ok(n);
-        };
-        let sh = &*self.shared;
-        let ring = sh.ring();
-        loop {
-            let mut n = 0;
-            while n < buf.len() {
-                let pos = next.get();
-                let Some(v) = ring.take_at(pos) else { break };
-                buf[n] = v;
-                next.set(pos.wrapping_add(1));
-                n += 1;
-            }
-            if n > 0 {
-                ring.consumed(next.get());
-                sh.wake(End::Sender);
-                return Ok(n);
-            }
-            let pos = next.get();
-            match sh.wait(End::Receiver, self.strategy, Deadline::Never, &self.peer, || ring.ready_at(pos)) {
-                Waited::Ready | Waited::TimedOut => {}
-                Waited::PeerGone => return Err(RecvError),
-            }
-        }
-    }
-
-    /// Receives a message, waiting while the queue is empty.
-    ///
-    /// # Errors
-    /// [`RecvError`] if the queue is empty and every sender is gone.
-    pub fn recv(&self) -> Result<T, RecvError> {
-        self.recv_until(Deadline::Never).map_err(|_| RecvError)
-    }
-
-    /// Receives a message if one is there now. On an empty queue this is
-    /// cheap: senders that were dropped give `Disconnected` at once, senders
-    /// that died on one call in 1024 (that check is a syscall).
-    ///
-    /// # Errors
-    /// [`TryRecvError::Empty`], or `Disconnected` if every sender is gone.
-    pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.recv_until(Deadline::Now).map_err(|e| match e {
-            RecvTimeoutError::Timeout => TryRecvError::Empty,
-            RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
-        })
-    }
-
-    /// Receives a message, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`RecvTimeoutError::Timeout`], or `Disconnected`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_until(Deadline::after(timeout))
-    }
-
-    /// Receives a message, waiting until `deadline` at most.
-    ///
-    /// # Errors
-    /// [`RecvTimeoutError::Timeout`], or `Disconnected`.
-    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.recv_until(Deadline::At(deadline))
-    }
-
-    /// Marks one received message as finished (joinable queues).
-    ///
-    /// # Errors
-    /// [`TaskDoneError`] if more messages were marked done than were sent,
-    /// or the queue is not joinable.
-    pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        if self.shared.joinable() && self.shared.finish_one() { Ok(()) } else { Err(TaskDoneError) }
-    }
-
-    /// One receive attempt; removes skipped dead claims on the way.
-    fn take(&self, ring: &Ring<'_, T>, me: u32) -> Take<T> {
-        let sh = &*self.shared;
-        loop {
-            match ring.try_take(me) {
-                Take::Skipped => {
-                    // A dead sender's claim: it was counted as unfinished,
-                    // and it held a slot that is free now.
-                    if sh.joinable() {
-                        sh.finish_one();
-                    }
-                    sh.notify_senders(true);
-                    sh.notify_receivers(true);
-                }
-                t @ Take::Got(_) => {
-                    sh.notify_senders(false);
-                    return t;
-                }
-                t => return t,
-            }
-        }
-    }
-
-    fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
-        let sh = &*self.shared;
-        if let Some(next) = &self.spsc {
-            let ring = sh.ring();
-            let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
-            loop {
-                let pos = next.get();
-                if let Some(v) = ring.take_at(pos) {
-                    next.set(pos.wrapping_add(1));
-                    ring.consumed(pos.wrapping_add(1));
-                    sh.wake(End::Sender);
-                    return Ok(v);
-                }
-                match sh.wait(End::Receiver, strategy, deadline, &self.peer, || ring.ready_at(pos)) {
-                    Waited::Ready => {}
-                    Waited::TimedOut => return Err(RecvTimeoutError::Timeout),
-                    Waited::PeerGone => return Err(RecvTimeoutError::Disconnected),
-                }
-            }
-        }
-        let ring = sh.ring();
-        let me = sh.seg.token();
-        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy });
-        let mut poll = POLL_MIN;
-        loop {
-            let writer = match self.take(&ring, me) {
-                Take::Got(v) => return Ok(v),
-                Take::InFlight(token) => Some(token),
-                Take::Empty | Take::Skipped => None,
-            };
-            if deadline == Deadline::Now && !self.peer.due() {
-                // A poll: no liveness syscall this time; senders that were
-                // dropped are still seen at once.
-                let w = &sh.state().waits;
-                let dropped = w.ever_sender.load(Ordering::Acquire) != 0 && w.senders.load(Ordering::Acquire) == 0;
-                return match self.take(&ring, me) {
-                    Take::Got(v) => Ok(v),
-                    _ if dropped && writer.is_none() => Err(RecvTimeoutError::Disconnected),
-                    _ => Err(RecvTimeoutError::Timeout),
-                };
-            }
-            if spin.spin() {
-                continue;
-            }
-            if let Some(token) = writer.filter(|&t| !sh.seg.is_alive(t)) {
-                ring.skip_dead_writer(token);
-                continue;
-            }
-            if writer.is_none() && sh.senders_gone() {
-                // A last message may have landed since the check above.
-                return match self.take(&ring, me) {
-                    Take::Got(v) => Ok(v),
-                    _ => Err(RecvTimeoutError::Disconnected),
-                };
-            }
-            if !spin.parks() {
-                if deadline.sleep_for(poll).is_none() {
-                    return Err(RecvTimeoutError::Timeout);
-                }
-                continue;
-            }
-            let w = &sh.state().waits;
-            w.recv_sleepers.fetch_add(1, Ordering::SeqCst);
-            // Pairs with the fence in notify_receivers: either the sender
-            // sees us counted, or we see its message below.
-            fence(Ordering::SeqCst);
-            let seq = w.items_seq.load(Ordering::SeqCst);
-            if let Take::Got(v) = self.take(&ring, me) {
-                w.recv_sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Ok(v);
-            }
-            let Some(nap) = deadline.sleep_for(poll) else {
-                w.recv_sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Err(RecvTimeoutError::Timeout);
-            };
-            futex_wait(&w.items_seq, seq, Some(nap));
-            w.recv_sleepers.fetch_sub(1, Ordering::SeqCst);
-            poll = (poll * 2).min(POLL_MAX);
-        }
-    }
-}
-
-impl<T: Pod> Drop for Receiver<T> {
-    fn drop(&mut self) {
-        if self.spsc.is_some() {
-            release_role(&self.shared.state().waits.receiver_role, self.shared.seg.token());
-            self.shared.notify_senders(true);
-            return;
-        }
-        if let Some(e) = self.shared.my_entry() {
-            e.receivers.fetch_sub(1, Ordering::AcqRel);
-        }
-        self.shared.state().waits.receivers.fetch_sub(1, Ordering::AcqRel);
-        self.shared.notify_senders(true);
-    }
-}
-
-impl<T: Pod> fmt::Debug for Receiver<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("queue", &self.shared.seg.name()).finish_non_exhaustive()
     }
 }

@@ -1,4 +1,6 @@
-//! The crash-safe multi-producer, multi-consumer ring behind [`Queue`](crate::Queue).
+//! The crash-safe ring of slots behind [`Queue`](crate::Queue): claimed by
+//! CAS by any number of producers and consumers (`mpmc.rs`), or written and
+//! read without one by a single producer and consumer (`spsc.rs`).
 //!
 //! # Slot states
 //!
@@ -32,12 +34,24 @@
 //!
 //! Positions are 64-bit; the lap position kept in a slot is 32 bits, enough
 //! as long as the capacity is below 2^30.
+//!
+//! # Single producer
+//!
+//! A [single-producer queue](crate::Queue::create_spsc) uses the same slots
+//! with no CAS: its one producer stamps `(p, READY)` and stores `tail`, its
+//! one consumer reads and stores `head` (`put_at`, `take_at`, `consumed`).
+//! Those accessors are `unsafe fn`s: they are sound only for the holder of
+//! the end, and are reached only through the cursors of `spsc.rs`, which
+//! exist only while their endpoint holds its end.
 
 use std::cell::UnsafeCell;
 
 use crate::failpoint;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::segment::registry::TOKEN_MASK;
+
+use super::Index;
+use super::waits::Waits;
 
 const FREE: u32 = 0;
 const WRITING: u32 = 1 << 29;
@@ -60,29 +74,17 @@ fn lap_of(state: u64) -> u32 {
 
 /// One message slot.
 #[repr(C)]
-pub struct Slot<T> {
+pub(crate) struct Slot<T> {
     state: AtomicU64,
     data: UnsafeCell<T>,
 }
 
-/// One cache line holding one index, so producers and consumers do not
-/// share a line.
+/// The wait line of a queue: how its sides sleep, which endpoints it has,
+/// and the joinable count. One cache line.
 #[repr(C, align(64))]
-pub struct Index {
-    pub(crate) pos: AtomicU64,
-}
-
-/// Futex words and counters for sleeping and disconnection.
-#[repr(C, align(64))]
-pub struct Waits {
-    /// Bumped when a message is published and receivers sleep.
-    pub(crate) items_seq: AtomicU32,
-    /// Receivers asleep (or about to be) on `items_seq`.
-    pub(crate) recv_sleepers: AtomicU32,
-    /// Bumped when a slot is freed and senders sleep.
-    pub(crate) space_seq: AtomicU32,
-    /// Senders asleep (or about to be) on `space_seq`.
-    pub(crate) send_sleepers: AtomicU32,
+pub(crate) struct Control {
+    /// Futex words and sleeper counts of both sides.
+    pub(crate) waits: Waits,
     /// Senders created and not yet dropped (a killed sender stays counted).
     pub(crate) senders: AtomicU32,
     /// Receivers created and not yet dropped (likewise).
@@ -105,19 +107,29 @@ pub struct Waits {
     pub(crate) receiver_role: AtomicU32,
 }
 
-/// `Waits::flags` bit: `task_done` / `join` are in use.
+// The layout is shared memory: these offsets are the format (loom's
+// atomics are larger: not checked there).
+#[cfg(not(loom))]
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(Control, senders) == 16);
+    assert!(offset_of!(Control, ever_sender) == 24);
+    assert!(offset_of!(Control, flags) == 32);
+    assert!(offset_of!(Control, sender_role) == 48);
+    assert!(offset_of!(Control, receiver_role) == 52);
+    assert!(std::mem::size_of::<Control>() == 64);
+};
+
+/// `Control::flags` bit: `task_done` / `join` are in use.
 pub const JOINABLE: u32 = 1;
 
-impl Waits {
+impl Control {
     /// All zero: no endpoint yet, nobody asleep, not joinable.
-    #[cfg_attr(all(loom, not(test)), allow(dead_code))]
-    pub(crate) fn new() -> Waits {
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn new() -> Control {
         let z = || AtomicU32::new(0);
-        Waits {
-            items_seq: z(),
-            recv_sleepers: z(),
-            space_seq: z(),
-            send_sleepers: z(),
+        Control {
+            waits: Waits::new(),
             senders: z(),
             receivers: z(),
             ever_sender: z(),
@@ -132,23 +144,12 @@ impl Waits {
     }
 }
 
-/// The fixed part of a queue's state: indices, then wait words.
+/// The fixed part of a queue's state: indices, then the wait line.
 #[repr(C)]
-pub struct QueueState {
+pub(crate) struct QueueState {
     pub(crate) tail: Index,
     pub(crate) head: Index,
-    pub(crate) waits: Waits,
-}
-
-/// Endpoints a handle (a registry slot) holds: lets a waiter find out, after
-/// a crash, whether any sender or receiver is still alive.
-#[repr(C)]
-pub struct EndpointEntry {
-    /// Token of the handle that last used this registry slot.
-    pub(crate) token: AtomicU32,
-    pub(crate) senders: AtomicU32,
-    pub(crate) receivers: AtomicU32,
-    _pad: u32,
+    pub(crate) ctl: Control,
 }
 
 /// Outcome of one non-blocking receive attempt.
@@ -335,9 +336,16 @@ impl<'a, T: Copy> Ring<'a, T> {
         Take::Empty
     }
 
-    /// The state index `tail` (or `head`).
-    pub fn index(&self, tail: bool) -> &AtomicU64 {
-        if tail { &self.state.tail.pos } else { &self.state.head.pos }
+    /// The position the next message is sent at (a hint for multiple
+    /// producers; a single producer's published position).
+    pub fn tail(&self) -> &AtomicU64 {
+        &self.state.tail.pos
+    }
+
+    /// The position the next message is taken from (a hint for multiple
+    /// consumers; a single consumer's published position).
+    pub fn head(&self) -> &AtomicU64 {
+        &self.state.head.pos
     }
 
     /// Single producer: publishes `value` at position `pos` if the consumer
@@ -348,8 +356,14 @@ impl<'a, T: Copy> Ring<'a, T> {
     /// slots, not per message. A producer killed between its write and its
     /// Release store leaves the slot's stamp on the previous lap: nothing
     /// torn is ever seen.
+    ///
+    /// # Safety
+    /// The caller is the ring's only producer: it holds the sending end of
+    /// a single-producer queue (its sending cursor), so no other thread or
+    /// process writes a slot of this ring, and `seen_head` was loaded from
+    /// this ring's head.
     #[inline]
-    pub fn put_at(&self, pos: u64, value: T, seen_head: &mut u64) -> bool {
+    pub unsafe fn put_at(&self, pos: u64, value: T, seen_head: &mut u64) -> bool {
         if pos.wrapping_sub(*seen_head) >= self.cap() {
             // Acquire: the consumer's reads of the slot happen before we
             // overwrite it.
@@ -360,8 +374,9 @@ impl<'a, T: Copy> Ring<'a, T> {
         }
         let slot = self.slot(pos);
         // SAFETY: the consumer has published a head past `pos - cap`, so it
-        // is done with this slot, and we are its only producer: nobody reads
-        // or writes its data until we publish.
+        // is done with this slot, and we are its only producer (the
+        // caller's contract): nobody reads or writes its data until we
+        // publish.
         unsafe { slot.data.get().write(value) };
         slot.state.store(pack(pos, READY), Ordering::Release);
         true
@@ -376,21 +391,31 @@ impl<'a, T: Copy> Ring<'a, T> {
     /// holds the receiving end). The slot stays as it is: the caller frees
     /// it, and those before it, by [`consumed`](Ring::consumed). A consumer
     /// killed before that leaves the message for the next.
+    ///
+    /// # Safety
+    /// The caller is the ring's only consumer: it holds the receiving end
+    /// of a single-producer queue (its receiving cursor), so nobody else
+    /// publishes a head for this ring.
     #[inline]
-    pub fn take_at(&self, pos: u64) -> Option<T> {
+    pub unsafe fn take_at(&self, pos: u64) -> Option<T> {
         let slot = self.slot(pos);
         if slot.state.load(Ordering::Acquire) != pack(pos, READY) {
             return None;
         }
         // SAFETY: READY for `pos` (Acquire pairs with the producer's Release
-        // store), and the producer does not write the slot again before we
-        // publish a head past `pos`.
+        // store), and the producer does not write the slot again before a
+        // head past `pos` is published, which only we do (the caller's
+        // contract).
         Some(unsafe { slot.data.get().read() })
     }
 
     /// Single consumer: publishes that every message before `pos` was taken.
+    ///
+    /// # Safety
+    /// As for [`take_at`](Ring::take_at), and the caller is done reading
+    /// every slot before `pos`: the producer may write them from now on.
     #[inline]
-    pub fn consumed(&self, pos: u64) {
+    pub unsafe fn consumed(&self, pos: u64) {
         // Release: our reads of those slots happen before the producer, which
         // loads the head with Acquire, writes them again.
         self.state.head.pos.store(pos, Ordering::Release);
@@ -448,7 +473,7 @@ fn ring_state(cap: usize) -> (QueueState, Vec<Slot<u64>>) {
     let state = QueueState {
         tail: Index { pos: AtomicU64::new(0) },
         head: Index { pos: AtomicU64::new(0) },
-        waits: Waits::new(),
+        ctl: Control::new(),
     };
     let slots =
         (0..cap).map(|i| Slot { state: AtomicU64::new(pack(i as u64, FREE)), data: UnsafeCell::new(0) }).collect();
@@ -546,22 +571,25 @@ mod loom_models {
                 loom::thread::spawn(move || {
                     let mut seen_head = 0;
                     for pos in 0..3u64 {
-                        while !m.ring().put_at(pos, 100 + pos, &mut seen_head) {
+                        // SAFETY: this thread is the ring's only producer.
+                        while !unsafe { m.ring().put_at(pos, 100 + pos, &mut seen_head) } {
                             loom::thread::yield_now();
                         }
-                        m.ring().index(true).store(pos + 1, Ordering::Release);
+                        m.ring().tail().store(pos + 1, Ordering::Release);
                     }
                 })
             };
             for pos in 0..3u64 {
                 let v = loop {
-                    if let Some(v) = m.ring().take_at(pos) {
+                    // SAFETY: this thread is the ring's only consumer.
+                    if let Some(v) = unsafe { m.ring().take_at(pos) } {
                         break v;
                     }
                     loom::thread::yield_now();
                 };
                 assert_eq!(v, 100 + pos);
-                m.ring().consumed(pos + 1);
+                // SAFETY: as above; the read of `pos` is done.
+                unsafe { m.ring().consumed(pos + 1) };
             }
             producer.join().unwrap();
             // A successor of either side resumes where it left off.
@@ -618,7 +646,7 @@ mod loom_models {
 /// The layout of `data`: byte 0 picks the capacity (1 to 16, power of two)
 /// and bytes 1..3 a sequence of operations; then 8 bytes each for the tail,
 /// the head, and every slot's state word. Missing bytes are zero.
-#[cfg(not(loom))]
+#[cfg(all(any(test, fuzzing), not(loom)))]
 pub fn fuzz_ring(data: &[u8]) {
     let byte = |i: usize| data.get(i).copied().unwrap_or(0);
     let word = |i: usize| (0..8).fold(0u64, |w, k| w | u64::from(byte(i + k)) << (8 * k));
@@ -627,7 +655,7 @@ pub fn fuzz_ring(data: &[u8]) {
     let state = QueueState {
         tail: Index { pos: AtomicU64::new(word(3)) },
         head: Index { pos: AtomicU64::new(word(11)) },
-        waits: Waits::new(),
+        ctl: Control::new(),
     };
     let slots: Vec<Slot<u64>> =
         (0..cap).map(|i| Slot { state: AtomicU64::new(word(19 + 8 * i)), data: UnsafeCell::new(word(i)) }).collect();
@@ -652,9 +680,13 @@ pub fn fuzz_ring(data: &[u8]) {
     // The single-producer paths on the same state.
     let (put, take) = (ring.resume_put(), ring.resume_take());
     let mut seen_head = word(11);
-    let _ = ring.put_at(put, 7, &mut seen_head) || ring.room_at(put);
-    let _ = ring.take_at(take).is_some() || ring.ready_at(take);
-    ring.consumed(take.wrapping_add(1));
+    // SAFETY: this function is the ring's only producer and consumer; the
+    // calls are sequential, so no slot is written while it is read.
+    unsafe {
+        let _ = ring.put_at(put, 7, &mut seen_head) || ring.room_at(put);
+        let _ = ring.take_at(take).is_some() || ring.ready_at(take);
+        ring.consumed(take.wrapping_add(1));
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -668,30 +700,34 @@ mod tests {
     fn single_producer_successors_resume() {
         let (state, slots) = ring_state(4);
         let ring = Ring::new(&state, &slots);
-        let mut seen_head = 0;
-        for pos in 0..4 {
-            assert!(ring.put_at(pos, 10 + pos, &mut seen_head));
+        // SAFETY: this test is the ring's only producer and consumer, and
+        // its calls are sequential.
+        unsafe {
+            let mut seen_head = 0;
+            for pos in 0..4 {
+                assert!(ring.put_at(pos, 10 + pos, &mut seen_head));
+            }
+            // Full until the consumer publishes a head: taking is not enough.
+            assert_eq!(ring.take_at(0), Some(10));
+            assert!(!ring.put_at(4, 14, &mut seen_head));
+            assert!(!ring.room_at(4));
+            ring.consumed(1);
+            assert!(ring.room_at(4));
+            assert!(ring.put_at(4, 14, &mut seen_head));
+            assert_eq!(seen_head, 1);
+            // The producer died before storing its tail: a successor starts
+            // after its last published message.
+            ring.tail().store(2, Ordering::Release);
+            assert_eq!(ring.resume_put(), 5);
+            // The consumer took 1 and 2 and died before publishing: they come
+            // again, and a lap-old stamp is not mistaken for a message.
+            assert_eq!(ring.take_at(1), Some(11));
+            assert_eq!(ring.take_at(2), Some(12));
+            assert_eq!(ring.resume_take(), 1);
+            assert_eq!(ring.take_at(1), Some(11));
+            assert_eq!(ring.take_at(5), None);
+            assert!(!ring.ready_at(8));
         }
-        // Full until the consumer publishes a head: taking is not enough.
-        assert_eq!(ring.take_at(0), Some(10));
-        assert!(!ring.put_at(4, 14, &mut seen_head));
-        assert!(!ring.room_at(4));
-        ring.consumed(1);
-        assert!(ring.room_at(4));
-        assert!(ring.put_at(4, 14, &mut seen_head));
-        assert_eq!(seen_head, 1);
-        // The producer died before storing its tail: a successor starts
-        // after its last published message.
-        ring.index(true).store(2, Ordering::Release);
-        assert_eq!(ring.resume_put(), 5);
-        // The consumer took 1 and 2 and died before publishing: they come
-        // again, and a lap-old stamp is not mistaken for a message.
-        assert_eq!(ring.take_at(1), Some(11));
-        assert_eq!(ring.take_at(2), Some(12));
-        assert_eq!(ring.resume_take(), 1);
-        assert_eq!(ring.take_at(1), Some(11));
-        assert_eq!(ring.take_at(5), None);
-        assert!(!ring.ready_at(8));
     }
 
     /// Random ring states through every path ([`fuzz_ring`]): no panic, no

@@ -1,0 +1,340 @@
+//! The two ends of a byte ring as [`ByteQueue`](crate::ByteQueue) and
+//! [`Pipe`](crate::Pipe) hold them ([`Tx`], [`Rx`]): the producer or
+//! consumer cursor, the wait strategy and the peer checks, and the waits for
+//! room or for a record. Also where byte rings lie in a segment.
+
+use std::ptr::NonNull;
+
+use bytemuck::Pod;
+
+use super::byte_ring::{self, ByteRing, Consumer, Corrupt, Producer, Record, Reserved};
+use super::endpoint::{End, PeerCheck, busy};
+use super::errors::{ByteRecvError, ByteSendError};
+use super::waits::Waited;
+use crate::error::Error;
+use crate::segment::header::{Fingerprint, Header, ObjectKind};
+use crate::segment::registry::Liveness;
+use crate::segment::{OpenOptions, RawSegment, Spec};
+use crate::wait::{Deadline, WaitStrategy};
+
+impl From<Corrupt> for ByteSendError {
+    fn from(c: Corrupt) -> Self {
+        ByteSendError::Corrupt(c.0)
+    }
+}
+
+impl From<Corrupt> for ByteRecvError {
+    fn from(c: Corrupt) -> Self {
+        ByteRecvError::Corrupt(c.0)
+    }
+}
+
+/// The capacity a ring of at least `bytes` gets: a power of two.
+pub(crate) fn ring_capacity(bytes: usize) -> Result<u64, Error> {
+    let want = (bytes as u64).max(byte_ring::MIN_CAPACITY);
+    if bytes == 0 || want > byte_ring::MAX_CAPACITY {
+        return Err(Error::InvalidArgument(format!(
+            "byte queue capacity {bytes} is not in 1..={} bytes",
+            byte_ring::MAX_CAPACITY
+        )));
+    }
+    Ok(want.next_power_of_two())
+}
+
+/// Checks a ring capacity read from a header.
+pub(crate) fn check_capacity(name: &str, cap: u64) -> Result<(), Error> {
+    if !cap.is_power_of_two() || !(byte_ring::MIN_CAPACITY..=byte_ring::MAX_CAPACITY).contains(&cap) {
+        return Err(Error::Corrupt { name: name.to_owned(), reason: format!("ring capacity {cap}") });
+    }
+    Ok(())
+}
+
+/// The sending half of an endpoint: the producer cursor of one ring.
+pub(crate) struct Tx {
+    pub(super) prod: Producer,
+    pub(crate) strategy: WaitStrategy,
+    /// How often a send checks the receiver's liveness.
+    peer: PeerCheck,
+}
+
+impl Tx {
+    /// Takes the sender end of `ring` for `seg`'s handle.
+    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Tx, Error> {
+        crate::primitive::asym::register();
+        ring.claim(End::Sender, seg.token(), seg).map_err(|()| busy(seg.name(), End::Sender))?;
+        match Producer::new(ring) {
+            Ok(prod) => Ok(Tx { prod, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
+            Err(c) => {
+                ring.release(End::Sender, seg.token());
+                Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
+            }
+        }
+    }
+
+    pub(crate) fn release(&mut self, seg: &RawSegment) {
+        self.prod.rollback();
+        self.prod.ring().release(End::Sender, seg.token());
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        byte_ring::max_message(self.prod.ring().capacity()) as usize
+    }
+
+    /// Reserves `len` bytes, waiting per `deadline` for room.
+    pub(crate) fn reserve_until(
+        &mut self,
+        seg: &RawSegment,
+        len: usize,
+        deadline: Deadline,
+    ) -> Result<Reserved, ByteSendError> {
+        if len > self.max() {
+            return Err(ByteSendError::TooLarge { len, max: self.max() });
+        }
+        let ring = *self.prod.ring();
+        if ring.gone_lazily(End::Receiver, seg, &self.peer) {
+            return Err(ByteSendError::Disconnected);
+        }
+        loop {
+            if let Some(r) = self.prod.try_reserve(len)? {
+                return Ok(r);
+            }
+            if deadline == Deadline::Now {
+                // No waiting, and no liveness syscall: the check above
+                // notices a dead receiver now and then.
+                return Err(ByteSendError::Full);
+            }
+            let prod = &mut self.prod;
+            match ring.wait(End::Sender, seg, self.strategy, deadline, || prod.fits(len).unwrap_or(true)) {
+                Waited::Ready => {}
+                Waited::TimedOut if deadline == Deadline::Now => return Err(ByteSendError::Full),
+                Waited::TimedOut => return Err(ByteSendError::Timeout),
+                Waited::PeerGone => return Err(ByteSendError::Disconnected),
+            }
+        }
+    }
+
+    pub(crate) fn send_until(&mut self, seg: &RawSegment, msg: &[u8], deadline: Deadline) -> Result<(), ByteSendError> {
+        let r = self.reserve_until(seg, msg.len(), deadline)?;
+        self.prod.fill(r, msg);
+        self.prod.publish();
+        Ok(())
+    }
+
+    /// Sends messages `msg(0)..msg(n)` in order, publishing once per run
+    /// that fits; returns how many were sent before an error.
+    pub(crate) fn send_batch_until<'m>(
+        &mut self,
+        seg: &RawSegment,
+        n: usize,
+        msg: impl Fn(usize) -> &'m [u8],
+        deadline: Deadline,
+    ) -> (usize, Result<(), ByteSendError>) {
+        let max = self.max();
+        if let Some(len) = (0..n).map(|i| msg(i).len()).find(|&len| len > max) {
+            return (0, Err(ByteSendError::TooLarge { len, max }));
+        }
+        for i in 0..n {
+            let m = msg(i);
+            let r = match self.prod.try_reserve(m.len()) {
+                Ok(Some(r)) => r,
+                Ok(None) => {
+                    // Out of room: let the receiver have what is written.
+                    self.prod.publish();
+                    match self.reserve_until(seg, m.len(), deadline) {
+                        Ok(r) => r,
+                        Err(e) => return (i, Err(e)),
+                    }
+                }
+                Err(c) => {
+                    self.prod.publish();
+                    return (i, Err(c.into()));
+                }
+            };
+            self.prod.fill(r, m);
+        }
+        self.prod.publish();
+        (n, Ok(()))
+    }
+}
+
+/// The receiving half of an endpoint: the consumer cursor of one ring.
+pub(crate) struct Rx {
+    cons: Consumer,
+    pub(crate) strategy: WaitStrategy,
+    /// How often a `try_` receive on an empty ring checks the sender's
+    /// liveness.
+    peer: PeerCheck,
+}
+
+impl Rx {
+    /// Takes the receiver end of `ring` for `seg`'s handle.
+    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Rx, Error> {
+        crate::primitive::asym::register();
+        ring.claim(End::Receiver, seg.token(), seg).map_err(|()| busy(seg.name(), End::Receiver))?;
+        match Consumer::new(ring) {
+            Ok(cons) => Ok(Rx { cons, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
+            Err(c) => {
+                ring.release(End::Receiver, seg.token());
+                Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
+            }
+        }
+    }
+
+    pub(crate) fn release(&mut self, seg: &RawSegment) {
+        self.cons.ring().release(End::Receiver, seg.token());
+    }
+
+    /// The next record, waiting per `deadline`.
+    pub(crate) fn next_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Record, ByteRecvError> {
+        let ring = *self.cons.ring();
+        loop {
+            if let Some(r) = self.cons.peek()? {
+                return Ok(r);
+            }
+            if deadline == Deadline::Now {
+                // A poll: the liveness syscall only now and then; a sender
+                // that let go of its end is seen at once.
+                let gone = ring.gone_lazily(End::Sender, seg, &self.peer);
+                return match self.cons.peek()? {
+                    Some(r) => Ok(r),
+                    None if gone => Err(ByteRecvError::Disconnected),
+                    None => Err(ByteRecvError::Empty),
+                };
+            }
+            let cons = &mut self.cons;
+            match ring.wait(End::Receiver, seg, self.strategy, deadline, || cons.has_data()) {
+                Waited::Ready => {}
+                Waited::TimedOut if deadline == Deadline::Now => return Err(ByteRecvError::Empty),
+                Waited::TimedOut => return Err(ByteRecvError::Timeout),
+                Waited::PeerGone => return self.cons.peek()?.ok_or(ByteRecvError::Disconnected),
+            }
+        }
+    }
+
+    /// Whether a message is there, waiting per `deadline`; `Ok(false)` when
+    /// the time is up. End of stream is an error, as for a receive.
+    pub(crate) fn poll_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<bool, ByteRecvError> {
+        match self.next_until(seg, deadline) {
+            Ok(_) => Ok(true),
+            Err(ByteRecvError::Empty | ByteRecvError::Timeout) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn payload(&self, r: Record) -> &[u8] {
+        // SAFETY: r is the record the last peek returned and is not consumed
+        // yet; the slice borrows self, so it ends before the next consume.
+        unsafe { self.cons.payload(r) }
+    }
+
+    /// Consumes `r` and frees it.
+    pub(crate) fn done(&mut self, r: Record) {
+        self.cons.consume(r);
+        self.cons.release();
+    }
+
+    pub(crate) fn recv_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Vec<u8>, ByteRecvError> {
+        let r = self.next_until(seg, deadline)?;
+        let payload = self.payload(r);
+        let mut v = Vec::with_capacity(payload.len());
+        // SAFETY: `v` has room for the payload, which the copy initializes
+        // whole before the length is set.
+        unsafe {
+            crate::copy::copy(payload.as_ptr(), v.as_mut_ptr(), payload.len());
+            v.set_len(payload.len());
+        }
+        self.done(r);
+        Ok(v)
+    }
+
+    pub(crate) fn recv_into_until(
+        &mut self,
+        seg: &RawSegment,
+        buf: &mut [u8],
+        deadline: Deadline,
+    ) -> Result<usize, ByteRecvError> {
+        let r = self.next_until(seg, deadline)?;
+        if r.len > buf.len() {
+            return Err(ByteRecvError::BufferTooSmall { len: r.len });
+        }
+        crate::copy::copy_slice(&mut buf[..r.len], self.payload(r));
+        self.done(r);
+        Ok(r.len)
+    }
+
+    pub(crate) fn recv_value_until<T: Pod>(
+        &mut self,
+        seg: &RawSegment,
+        deadline: Deadline,
+    ) -> Result<T, ByteRecvError> {
+        let r = self.next_until(seg, deadline)?;
+        let expected = std::mem::size_of::<T>();
+        let got = (r.len == expected).then(|| bytemuck::pod_read_unaligned(self.payload(r)));
+        self.done(r);
+        got.ok_or(ByteRecvError::WrongSize { len: r.len, expected })
+    }
+
+    /// Hands each message to `f` as it lies in the ring: waits per
+    /// `deadline` for the first, then takes up to `max` that are there,
+    /// freeing them all at once.
+    pub(crate) fn recv_batch_until(
+        &mut self,
+        seg: &RawSegment,
+        max: usize,
+        deadline: Deadline,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<usize, ByteRecvError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let mut r = self.next_until(seg, deadline)?;
+        let mut n = 0;
+        loop {
+            f(self.payload(r));
+            self.cons.consume(r);
+            n += 1;
+            if n == max {
+                break;
+            }
+            match self.cons.peek() {
+                Ok(Some(next)) => r = next,
+                Ok(None) => break,
+                Err(c) => {
+                    self.cons.release();
+                    return if n > 0 { Ok(n) } else { Err(c.into()) };
+                }
+            }
+        }
+        self.cons.release();
+        Ok(n)
+    }
+}
+
+/// Where a ring lies in a segment: its state at `offset` from the data.
+fn ring_in(seg: &RawSegment, offset: usize, cap: u64) -> ByteRing {
+    // SAFETY: the data region is 64-byte aligned (Spec) and holds the ring's
+    // state and `cap` bytes at `offset` (checked against the header at open,
+    // made at create); the mapping lives in `seg`, which outlives the view
+    // in every holder (they keep the Arc that owns `seg`).
+    unsafe { ByteRing::new(NonNull::new_unchecked(seg.data_ptr().add(offset)), cap) }
+}
+
+/// Creates or opens a segment of `kind` holding `rings` byte rings of
+/// `cap` bytes each, one after the other.
+pub(crate) fn ring_spec(kind: ObjectKind, cap: u64, rings: usize) -> Spec {
+    Spec::new(kind, Fingerprint::of::<u8>(cap), rings * (byte_ring::STATE_SIZE + cap as usize), 64)
+}
+
+pub(crate) fn ring_at(seg: &RawSegment, index: usize) -> ByteRing {
+    let cap = seg.header().capacity;
+    ring_in(seg, index * (byte_ring::STATE_SIZE + cap as usize), cap)
+}
+
+/// Opens a segment of `kind` made of `rings` byte rings.
+pub(crate) fn open_rings(name: &str, opts: &OpenOptions, kind: ObjectKind, rings: usize) -> Result<RawSegment, Error> {
+    let wanted = kind.name().to_owned();
+    RawSegment::open_sized(name, opts, kind, &wanted, |h: &Header| {
+        check_capacity(name, h.capacity)?;
+        Ok(ring_spec(kind, h.capacity, rings))
+    })
+}

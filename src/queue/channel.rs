@@ -1,0 +1,452 @@
+//! [`Sender`] and [`Receiver`], the ends of a [`Queue`](crate::Queue): each holds one
+//! flavour, chosen by the queue's kind when it attaches — `mpmc.rs` (any
+//! number of senders and receivers) or `spsc.rs` (one of each at a time) —
+//! as crossbeam-channel's ends hold theirs.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use super::errors::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
+};
+use super::typed::{Flavor, Shared};
+use super::{mpmc, spsc};
+use crate::error::Error;
+use crate::wait::{Deadline, WaitStrategy};
+
+/// The flavour a [`Sender`] runs.
+enum SenderFlavor<T: Pod> {
+    Mpmc(mpmc::Sender<T>),
+    Spsc(spsc::Sender<T>),
+}
+
+/// The sending end of a [`Queue`](crate::Queue). `Send`, not `Sync`: for
+/// another thread, clone it. On a
+/// [single-producer queue](crate::Queue::create_spsc) this is the one
+/// sending end, which has no clone: `clone` panics there, and
+/// [`try_clone`](Sender::try_clone) gives [`Error::Busy`].
+pub struct Sender<T: Pod> {
+    flavor: SenderFlavor<T>,
+    _not_sync: PhantomData<std::cell::Cell<()>>,
+}
+
+impl<T: Pod> Sender<T> {
+    pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Result<Self, Error> {
+        let flavor = match shared.flavor {
+            Flavor::Mpmc => SenderFlavor::Mpmc(mpmc::Sender::attach(shared, strategy)),
+            Flavor::Spsc => SenderFlavor::Spsc(spsc::Sender::attach(shared, strategy)?),
+        };
+        Ok(Sender { flavor, _not_sync: PhantomData })
+    }
+
+    fn shared(&self) -> &Arc<Shared<T>> {
+        match &self.flavor {
+            SenderFlavor::Mpmc(s) => &s.shared,
+            SenderFlavor::Spsc(s) => &s.shared,
+        }
+    }
+
+    fn strategy(&self) -> WaitStrategy {
+        match &self.flavor {
+            SenderFlavor::Mpmc(s) => s.strategy,
+            SenderFlavor::Spsc(s) => s.strategy,
+        }
+    }
+
+    /// Sets how this endpoint waits when the queue is full.
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        match &mut self.flavor {
+            SenderFlavor::Mpmc(s) => s.strategy = strategy,
+            SenderFlavor::Spsc(s) => s.strategy = strategy,
+        }
+        self
+    }
+
+    /// Another sending endpoint on the same queue, with the same wait
+    /// strategy.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] on a [single-producer queue](crate::Queue::create_spsc),
+    /// whose sending end this endpoint holds.
+    pub fn try_clone(&self) -> Result<Self, Error> {
+        Sender::attach(self.shared().clone(), self.strategy())
+    }
+
+    /// How many messages the queue holds at most.
+    pub fn capacity(&self) -> usize {
+        self.shared().capacity
+    }
+
+    /// Messages in the queue now (a snapshot; includes ones being written).
+    pub fn len(&self) -> usize {
+        self.shared().ring().len() as usize
+    }
+
+    /// Whether the queue looks empty now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the queue looks full now: a `try_send` would likely fail.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity()
+    }
+
+    /// Sends every value of `values` in order, waiting for room as needed.
+    /// On a [single-producer queue](crate::Queue::create_spsc) the index update and
+    /// the wake-up check are made once per batch (or per run that fits)
+    /// instead of once per message.
+    ///
+    /// # Errors
+    /// [`SendError::Disconnected`] with the number of values sent before
+    /// every receiver was gone.
+    pub fn send_batch(&self, values: &[T]) -> Result<(), SendError<usize>> {
+        if let SenderFlavor::Spsc(s) = &self.flavor {
+            return s.send_batch(values);
+        }
+        for (i, &v) in values.iter().enumerate() {
+            self.send(v).map_err(|_| SendError::Disconnected(i))?;
+        }
+        Ok(())
+    }
+
+    /// Sends `value`, waiting while the queue is full.
+    ///
+    /// # Errors
+    /// [`SendError::Disconnected`] with the value if every receiver is gone.
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.send_until(value, Deadline::Never).map_err(|e| SendError::Disconnected(e.into_inner()))
+    }
+
+    /// Sends `value` if there is room now.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] or [`TrySendError::Disconnected`], with the value.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.send_until(value, Deadline::Now).map_err(|e| match e {
+            SendTimeoutError::Timeout(v) => TrySendError::Full(v),
+            SendTimeoutError::Disconnected(v) => TrySendError::Disconnected(v),
+        })
+    }
+
+    /// Sends `value`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] or `Disconnected`, with the value.
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Deadline::after(timeout))
+    }
+
+    /// Sends `value`, waiting until `deadline` at most for room.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] or `Disconnected`, with the value.
+    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Deadline::At(deadline))
+    }
+
+    #[inline]
+    fn send_until(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+        match &self.flavor {
+            SenderFlavor::Mpmc(s) => s.shared.counted(value, |v| s.put(v, deadline)),
+            SenderFlavor::Spsc(s) => s.shared.counted(value, |v| s.put(v, deadline)),
+        }
+    }
+}
+
+/// Another sender on a multi-producer queue, as
+/// [`try_clone`](Sender::try_clone) makes it.
+///
+/// # Panics
+/// On a [single-producer queue](crate::Queue::create_spsc), whose sending
+/// end this endpoint holds (use [`try_clone`](Sender::try_clone), which gives
+/// [`Error::Busy`]). A single-producer queue has exactly one sender: a clone
+/// of it cannot exist.
+impl<T: Pod> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        match &self.flavor {
+            SenderFlavor::Mpmc(s) => Sender {
+                flavor: SenderFlavor::Mpmc(mpmc::Sender::attach(s.shared.clone(), s.strategy)),
+                _not_sync: PhantomData,
+            },
+            SenderFlavor::Spsc(s) => {
+                panic!(
+                    "the sender of single-producer queue '{}' cannot be cloned (try_clone gives Busy)",
+                    s.shared.seg.name()
+                )
+            }
+        }
+    }
+}
+
+impl<T: Pod> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").field("queue", &self.shared().seg.name()).finish_non_exhaustive()
+    }
+}
+
+/// The flavour a [`Receiver`] runs.
+enum ReceiverFlavor<T: Pod> {
+    Mpmc(mpmc::Receiver<T>),
+    Spsc(spsc::Receiver<T>),
+}
+
+/// The receiving end of a [`Queue`](crate::Queue). `Send`, not `Sync`: for
+/// another thread, clone it. On a
+/// [single-producer queue](crate::Queue::create_spsc) this is the one
+/// receiving end, which has no clone: `clone` panics there, and
+/// [`try_clone`](Receiver::try_clone) gives [`Error::Busy`].
+pub struct Receiver<T: Pod> {
+    flavor: ReceiverFlavor<T>,
+    _not_sync: PhantomData<std::cell::Cell<()>>,
+}
+
+impl<T: Pod> Receiver<T> {
+    pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Result<Self, Error> {
+        let flavor = match shared.flavor {
+            Flavor::Mpmc => ReceiverFlavor::Mpmc(mpmc::Receiver::attach(shared, strategy)),
+            Flavor::Spsc => ReceiverFlavor::Spsc(spsc::Receiver::attach(shared, strategy)?),
+        };
+        Ok(Receiver { flavor, _not_sync: PhantomData })
+    }
+
+    fn shared(&self) -> &Arc<Shared<T>> {
+        match &self.flavor {
+            ReceiverFlavor::Mpmc(r) => &r.shared,
+            ReceiverFlavor::Spsc(r) => &r.shared,
+        }
+    }
+
+    fn strategy(&self) -> WaitStrategy {
+        match &self.flavor {
+            ReceiverFlavor::Mpmc(r) => r.strategy,
+            ReceiverFlavor::Spsc(r) => r.strategy,
+        }
+    }
+
+    /// Sets how this endpoint waits when the queue is empty.
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        match &mut self.flavor {
+            ReceiverFlavor::Mpmc(r) => r.strategy = strategy,
+            ReceiverFlavor::Spsc(r) => r.strategy = strategy,
+        }
+        self
+    }
+
+    /// Another receiving endpoint on the same queue, with the same wait
+    /// strategy.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] on a [single-producer queue](crate::Queue::create_spsc).
+    pub fn try_clone(&self) -> Result<Self, Error> {
+        Receiver::attach(self.shared().clone(), self.strategy())
+    }
+
+    /// How many messages the queue holds at most.
+    pub fn capacity(&self) -> usize {
+        self.shared().capacity
+    }
+
+    /// Messages in the queue now (a snapshot; includes ones being written).
+    pub fn len(&self) -> usize {
+        self.shared().ring().len() as usize
+    }
+
+    /// Whether the queue looks empty now: a `try_recv` would likely fail.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the queue looks full now.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity()
+    }
+
+    /// Waits for a message, then moves the messages there (up to
+    /// `buf.len()`) into `buf`; returns how many. On a
+    /// [single-producer queue](crate::Queue::create_spsc) the index update and the
+    /// wake-up check are made once for them all.
+    ///
+    /// # Errors
+    /// [`RecvError`] if the queue is empty and every sender is gone.
+    pub fn recv_batch(&self, buf: &mut [T]) -> Result<usize, RecvError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let ReceiverFlavor::Spsc(r) = &self.flavor {
+            return r.recv_batch(buf);
+        }
+        buf[0] = self.recv()?;
+        let mut n = 1;
+        while n < buf.len() {
+            match self.try_recv() {
+                Ok(v) => buf[n] = v,
+                Err(_) => break,
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Receives a message, waiting while the queue is empty.
+    ///
+    /// # Errors
+    /// [`RecvError`] if the queue is empty and every sender is gone.
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.recv_until(Deadline::Never).map_err(|_| RecvError)
+    }
+
+    /// Receives a message if one is there now. On an empty queue this is
+    /// cheap: senders that were dropped give `Disconnected` at once, senders
+    /// that died on one call in 1024 (that check is a syscall).
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`], or `Disconnected` if every sender is gone.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.recv_until(Deadline::Now).map_err(|e| match e {
+            RecvTimeoutError::Timeout => TryRecvError::Empty,
+            RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+        })
+    }
+
+    /// Receives a message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`], or `Disconnected`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Deadline::after(timeout))
+    }
+
+    /// Receives a message, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`], or `Disconnected`.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Deadline::At(deadline))
+    }
+
+    /// A blocking iterator over the messages: each `next` is a
+    /// [`recv`](Receiver::recv), and the iteration ends when the queue is
+    /// empty and every sender is gone.
+    ///
+    /// ```
+    /// # let name = format!("doc-queue-iter-{}", std::process::id());
+    /// let q = shmkit::Queue::<u32>::create(&name, 8)?;
+    /// let (tx, rx) = (q.sender()?, q.receiver()?);
+    /// tx.send_batch(&[1, 2, 3]).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2, 3]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// An iterator over the messages there now: each `next` is a
+    /// [`try_recv`](Receiver::try_recv), and the iteration ends when the
+    /// queue is empty (or every sender is gone).
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+
+    /// Marks one received message as finished (joinable queues).
+    ///
+    /// # Errors
+    /// [`TaskDoneError`] if more messages were marked done than were sent,
+    /// or the queue is not joinable.
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        let sh = self.shared();
+        if sh.joinable() && sh.finish_one() { Ok(()) } else { Err(TaskDoneError) }
+    }
+
+    #[inline]
+    fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+        match &self.flavor {
+            ReceiverFlavor::Mpmc(r) => r.recv_until(deadline),
+            ReceiverFlavor::Spsc(r) => r.recv_until(deadline),
+        }
+    }
+}
+
+/// Another receiver on a multi-producer queue, as
+/// [`try_clone`](Receiver::try_clone) makes it.
+///
+/// # Panics
+/// On a [single-producer queue](crate::Queue::create_spsc), whose receiving end
+/// this endpoint holds (use [`try_clone`](Receiver::try_clone), which gives
+/// [`Error::Busy`]).
+impl<T: Pod> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        match &self.flavor {
+            ReceiverFlavor::Mpmc(r) => Receiver {
+                flavor: ReceiverFlavor::Mpmc(mpmc::Receiver::attach(r.shared.clone(), r.strategy)),
+                _not_sync: PhantomData,
+            },
+            ReceiverFlavor::Spsc(r) => {
+                panic!(
+                    "the receiver of single-producer queue '{}' cannot be cloned (try_clone gives Busy)",
+                    r.shared.seg.name()
+                )
+            }
+        }
+    }
+}
+
+impl<T: Pod> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").field("queue", &self.shared().seg.name()).finish_non_exhaustive()
+    }
+}
+
+impl<'a, T: Pod> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+/// A blocking iterator over a [`Receiver`]'s messages, made by
+/// [`Receiver::iter`]: ends when the queue is empty and every sender is gone.
+pub struct Iter<'a, T: Pod> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T: Pod> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T: Pod> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("rx", self.rx).finish()
+    }
+}
+
+/// A non-blocking iterator over a [`Receiver`]'s messages, made by
+/// [`Receiver::try_iter`]: ends when the queue is empty.
+pub struct TryIter<'a, T: Pod> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T: Pod> Iterator for TryIter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl<T: Pod> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter").field("rx", self.rx).finish()
+    }
+}

@@ -1,0 +1,238 @@
+//! Queue endpoints: who holds which end, whether the other side is still
+//! there, and how a new endpoint attaches.
+//!
+//! # Exclusive ends (role words)
+//!
+//! An end that one endpoint holds at a time (both ends of a byte ring, of a
+//! pipe, and of a single-producer [`Queue`](crate::Queue)) has a *role word*:
+//!
+//! | role word     | meaning                                          |
+//! |---------------|--------------------------------------------------|
+//! | `0`           | free (never held, or given up)                   |
+//! | `HELD | t`    | held by the endpoint whose liveness token is `t` |
+//!
+//! and an `ever` word, set once the end was first held, so that a receiver
+//! waits for a sender that has not come yet but is told `Disconnected` once
+//! it has come and gone. A new endpoint takes a free end, or the end of a
+//! dead holder, by CAS; a live holder's end gives [`Error::Busy`].
+//!
+//! # Counted ends (multi-producer queues)
+//!
+//! A multi-producer [`Queue`](crate::Queue) counts its senders and receivers,
+//! in the queue and per handle in an [`EndpointEntry`] of its registry slot,
+//! so that a waiter can tell, after a crash, whether any of them is alive.
+
+use bytemuck::Pod;
+
+use super::typed::Shared;
+use crate::error::Error;
+use crate::primitive::{AtomicU32, Ordering, asym};
+use crate::segment::registry::{Liveness, token_slot};
+
+/// Set in a role word while an end is held, so a token of 0 still counts.
+const HELD: u32 = 1 << 31;
+
+/// Which end of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    Sender,
+    Receiver,
+}
+
+impl End {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            End::Sender => "sender",
+            End::Receiver => "receiver",
+        }
+    }
+
+    /// The other end.
+    pub(crate) fn peer(self) -> End {
+        match self {
+            End::Sender => End::Receiver,
+            End::Receiver => End::Sender,
+        }
+    }
+}
+
+/// The error for an end that a live endpoint of segment `name` holds.
+pub(crate) fn busy(name: &str, end: End) -> Error {
+    Error::Busy { name: name.to_owned(), end: end.name() }
+}
+
+/// Takes the end whose role word is `word` for the holder of `me`: free,
+/// or held by a dead holder; sets `ever`. `Err(())` if a live holder (this
+/// one included) has it.
+pub(crate) fn claim_role(word: &AtomicU32, ever: &AtomicU32, me: u32, live: &impl Liveness) -> Result<(), ()> {
+    let mut cur = word.load(Ordering::Acquire);
+    loop {
+        if cur != 0 && ((cur & !HELD) == me || live.is_alive(cur & !HELD)) {
+            return Err(());
+        }
+        match word.compare_exchange(cur, HELD | me, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => break,
+            Err(actual) => cur = actual,
+        }
+    }
+    ever.store(1, Ordering::Release);
+    Ok(())
+}
+
+/// Gives up the end whose role word is `word`, if `me` holds it.
+pub(crate) fn release_role(word: &AtomicU32, me: u32) {
+    let _ = word.compare_exchange(HELD | me, 0, Ordering::AcqRel, Ordering::Relaxed);
+}
+
+/// Whether the end was held once and has been given up (no liveness check).
+pub(crate) fn role_released(word: &AtomicU32, ever: &AtomicU32) -> bool {
+    ever.load(Ordering::Acquire) != 0 && word.load(Ordering::Acquire) == 0
+}
+
+/// Whether the end was held once and is not held by a live holder now.
+pub(crate) fn role_gone(word: &AtomicU32, ever: &AtomicU32, live: &impl Liveness) -> bool {
+    if ever.load(Ordering::Acquire) == 0 {
+        return false;
+    }
+    let cur = word.load(Ordering::Acquire);
+    cur == 0 || !live.is_alive(cur & !HELD)
+}
+
+/// A `try_` call (or a send with room) checks whether a peer it cannot see
+/// released is still alive (a syscall) once per this many calls; blocking
+/// calls check whenever they are about to sleep.
+pub(crate) const PEER_CHECK_EVERY: u32 = 1024;
+
+/// Counts the cheap checks of a peer's end, so that the thorough one (a
+/// liveness syscall) is made once in [`PEER_CHECK_EVERY`].
+#[derive(Debug, Default)]
+pub(crate) struct PeerCheck(std::cell::Cell<u32>);
+
+impl PeerCheck {
+    /// Counts a call; `true` once in [`PEER_CHECK_EVERY`].
+    pub(crate) fn due(&self) -> bool {
+        let n = self.0.get() + 1;
+        self.0.set(if n >= PEER_CHECK_EVERY { 0 } else { n });
+        n >= PEER_CHECK_EVERY
+    }
+
+    /// Whether the end with role word `word` is gone: released (seen at
+    /// once), or held by a dead holder (seen when the thorough check is
+    /// due).
+    pub(crate) fn gone(&self, word: &AtomicU32, ever: &AtomicU32, live: &impl Liveness) -> bool {
+        if self.due() { role_gone(word, ever, live) } else { role_released(word, ever) }
+    }
+}
+
+/// Endpoints a handle (a registry slot) holds: lets a waiter find out, after
+/// a crash, whether any sender or receiver is still alive.
+#[repr(C)]
+pub(crate) struct EndpointEntry {
+    /// Token of the handle that last used this registry slot.
+    pub(crate) token: AtomicU32,
+    pub(crate) senders: AtomicU32,
+    pub(crate) receivers: AtomicU32,
+    _pad: u32,
+}
+
+/// Attaching endpoints to a [`Queue`](crate::Queue) and telling whether the
+/// other side is gone.
+impl<T: Pod> Shared<T> {
+    /// Claims our endpoint entry: our registry slot is ours alone, so
+    /// whatever counts a dead previous holder left are reset first.
+    pub(super) fn claim_entry(&self) {
+        if let Some(entry) = self.my_entry() {
+            entry.senders.store(0, Ordering::Relaxed);
+            entry.receivers.store(0, Ordering::Relaxed);
+            entry.token.store(self.seg.token(), Ordering::Release);
+        }
+    }
+
+    pub(super) fn my_entry(&self) -> Option<&EndpointEntry> {
+        self.endpoints().get(token_slot(self.seg.token()) as usize)
+    }
+
+    /// Whether some registered endpoint of the kind `count` selects is alive.
+    fn any_alive(&self, count: impl Fn(&EndpointEntry) -> &AtomicU32) -> bool {
+        self.endpoints().iter().enumerate().any(|(slot, e)| {
+            if count(e).load(Ordering::Acquire) == 0 {
+                return false;
+            }
+            let token = e.token.load(Ordering::Acquire);
+            token_slot(token) as usize == slot && self.seg.is_alive(token)
+        })
+    }
+
+    /// Multi-producer queues: every sender that ever attached is gone.
+    pub(super) fn senders_gone(&self) -> bool {
+        let c = &self.state().ctl;
+        c.ever_sender.load(Ordering::Acquire) != 0
+            && (c.senders.load(Ordering::Acquire) == 0 || !self.any_alive(|e| &e.senders))
+    }
+
+    /// Multi-producer queues: every receiver that ever attached was dropped
+    /// (or, `thorough`, is dead).
+    pub(super) fn receivers_gone(&self, thorough: bool) -> bool {
+        let c = &self.state().ctl;
+        c.ever_receiver.load(Ordering::Acquire) != 0
+            && (c.receivers.load(Ordering::Acquire) == 0 || (thorough && !self.any_alive(|e| &e.receivers)))
+    }
+
+    /// Multi-producer queues: counts a new endpoint of `end` (in the queue
+    /// and in this handle's entry).
+    pub(super) fn count_in(&self, end: End) {
+        let c = &self.state().ctl;
+        let (count, ever) = match end {
+            End::Sender => (&c.senders, &c.ever_sender),
+            End::Receiver => (&c.receivers, &c.ever_receiver),
+        };
+        if let Some(e) = self.my_entry() {
+            match end {
+                End::Sender => e.senders.fetch_add(1, Ordering::AcqRel),
+                End::Receiver => e.receivers.fetch_add(1, Ordering::AcqRel),
+            };
+        }
+        count.fetch_add(1, Ordering::AcqRel);
+        ever.store(1, Ordering::Release);
+    }
+
+    /// Multi-producer queues: uncounts a dropped endpoint of `end` and wakes
+    /// the other side, which may now be disconnected.
+    pub(super) fn count_out(&self, end: End) {
+        let c = &self.state().ctl;
+        if let Some(e) = self.my_entry() {
+            match end {
+                End::Sender => e.senders.fetch_sub(1, Ordering::AcqRel),
+                End::Receiver => e.receivers.fetch_sub(1, Ordering::AcqRel),
+            };
+        }
+        match end {
+            End::Sender => c.senders.fetch_sub(1, Ordering::AcqRel),
+            End::Receiver => c.receivers.fetch_sub(1, Ordering::AcqRel),
+        };
+        c.waits.notify(end.peer(), true);
+    }
+
+    /// Single-producer queues: the role word and `ever` flag of `end`.
+    pub(super) fn role(&self, end: End) -> (&AtomicU32, &AtomicU32) {
+        let c = &self.state().ctl;
+        match end {
+            End::Sender => (&c.sender_role, &c.ever_sender),
+            End::Receiver => (&c.receiver_role, &c.ever_receiver),
+        }
+    }
+
+    /// Single-producer queues: takes `end` for this handle.
+    pub(super) fn claim(&self, end: End) -> Result<(), Error> {
+        asym::register();
+        let (word, ever) = self.role(end);
+        claim_role(word, ever, self.seg.token(), &self.seg).map_err(|()| busy(self.seg.name(), end))
+    }
+
+    /// Single-producer queues: gives `end` up and wakes the other side,
+    /// which may now be disconnected.
+    pub(super) fn release(&self, end: End) {
+        release_role(self.role(end).0, self.seg.token());
+        self.state().ctl.waits.notify(end.peer(), true);
+    }
+}
