@@ -1,10 +1,12 @@
-//! [`Array<T>`]: a fixed-length array of `T: Pod` shared by name, with its
+//! [`Array<T>`]: a fixed-length array of `T: ShmType` shared by name, with its
 //! own robust lock.
 
 use std::fmt;
 use std::ptr::NonNull;
 
 use bytemuck::Pod;
+
+use crate::shm_type::ShmType;
 
 use crate::error::Error;
 use crate::handle::{Handle, SegmentState, StateLayout, handle_api};
@@ -34,7 +36,7 @@ impl fmt::Display for IndexOutOfBounds {
 
 impl std::error::Error for IndexOutOfBounds {}
 
-/// A fixed-length array of `T: Pod` shared by name between processes, with
+/// A fixed-length array of `T: ShmType` shared by name between processes, with
 /// its own robust lock (Python's `multiprocessing.Array` with `lock=True`).
 ///
 /// The state is the lock word followed by the elements. `get`, `set` and
@@ -52,7 +54,7 @@ impl std::error::Error for IndexOutOfBounds {}
 /// assert_eq!(a.get(4), None);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Array<T: Pod>(Handle<ArrayHead<T>>);
+pub struct Array<T: ShmType>(Handle<ArrayHead<T>>);
 
 /// The head of an [`Array`]'s state: the lock word, then (as its tail) the
 /// elements, from `size_of::<ArrayHead<T>>()` on.
@@ -71,7 +73,7 @@ unsafe impl<T: Pod> Sync for ArrayHead<T> {}
 // glue.
 unsafe impl<T: Pod> ShmSafe for ArrayHead<T> {}
 
-impl<T: Pod> SegmentState for ArrayHead<T> {
+impl<T: ShmType> SegmentState for ArrayHead<T> {
     const KINDS: &'static [ObjectKind] = &[ObjectKind::Array];
     /// The length.
     type Params = u64;
@@ -79,7 +81,7 @@ impl<T: Pod> SegmentState for ArrayHead<T> {
     type Init<'a> = Option<&'a [T]>;
 
     fn fingerprint(len: &u64) -> Fingerprint {
-        Fingerprint::of::<T>(*len)
+        Fingerprint::of_type::<T>(*len)
     }
 
     fn layout(&len: &u64, _slots: u32) -> Result<StateLayout, Error> {
@@ -106,13 +108,13 @@ impl<T: Pod> SegmentState for ArrayHead<T> {
 }
 
 handle_api! {
-    impl[T: Pod] Array<T>, "array", " of `len` zeroed elements";
+    impl[T: ShmType] Array<T>, "array", " of `len` zeroed elements";
     create(len: usize) => (len as u64, None);
     open_or_create(len: usize) => (len as u64, None);
     waits;
 }
 
-impl<T: Pod> Array<T> {
+impl<T: ShmType> Array<T> {
     /// Creates the array `name` holding a copy of `items`. Exclusive.
     ///
     /// # Errors
@@ -216,7 +218,7 @@ impl<T: Pod> Array<T> {
     }
 }
 
-impl<T: Pod> fmt::Debug for Array<T> {
+impl<T: ShmType> fmt::Debug for Array<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Array").field("name", &self.name()).field("len", &self.len()).finish_non_exhaustive()
     }

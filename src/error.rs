@@ -96,18 +96,15 @@ pub enum Error {
     WrongType {
         /// The segment name.
         name: String,
-        /// What the segment holds, e.g. `Value<u32>`.
+        /// What the segment holds, e.g. `Queue<Job>[64]`.
         holds: String,
-        /// What the caller asked for, e.g. `Value<u64>`.
+        /// What the caller asked for, e.g. `Queue<Job>[128]` (the capacity
+        /// only if the call named one).
         wanted: String,
-    },
-    /// The creator did not finish initializing the segment in time (it may
-    /// have died while creating it).
-    NotReady {
-        /// The segment name.
-        name: String,
-        /// How long the opener waited, in milliseconds.
-        waited_ms: u64,
+        /// The first difference between the two layouts of a same-named
+        /// element type, e.g. `field 'weight' is f32 at offset 8 there, u32
+        /// at offset 8 here` ("there" is the segment, "here" the caller).
+        difference: Option<String>,
     },
     /// Every slot of the segment's liveness registry is held by a live handle.
     RegistryFull {
@@ -196,14 +193,19 @@ impl fmt::Display for Error {
                 write!(f, "'{name}' is not a shmkit segment (wrong magic bytes)")
             }
             Error::VersionMismatch { name, found, expected } => {
-                write!(f, "segment '{name}' has format version {found}; this shmkit reads version {expected}")
+                let age = if found < expected { "an older" } else { "a newer" };
+                write!(
+                    f,
+                    "segment '{name}' has format version {found}, from {age} shmkit; this shmkit reads version \
+                     {expected} (remove it with `shmkit rm` and create it anew)"
+                )
             }
             Error::Corrupt { name, reason } => write!(f, "segment '{name}' is corrupted: {reason}"),
-            Error::WrongKind { name, holds, wanted } | Error::WrongType { name, holds, wanted } => {
-                write!(f, "segment '{name}' holds {holds}, not {wanted}")
+            Error::WrongType { name, holds, difference: Some(difference), .. } => {
+                write!(f, "segment '{name}' holds {holds}; {difference}")
             }
-            Error::NotReady { name, waited_ms } => {
-                write!(f, "segment '{name}' was not initialized within {waited_ms} ms (did its creator die?)")
+            Error::WrongKind { name, holds, wanted } | Error::WrongType { name, holds, wanted, difference: None } => {
+                write!(f, "segment '{name}' holds {holds}, not {wanted}")
             }
             Error::RegistryFull { name, slots } => {
                 write!(f, "segment '{name}' has all {slots} liveness slots taken by live handles")

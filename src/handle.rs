@@ -111,7 +111,9 @@ pub(crate) trait SegmentState: ShmSafe + Sized {
 
     /// `open_or_create` found an existing object with `found` parameters
     /// where it would have created one with `asked`: whether that will do.
-    /// By default the kind and fingerprint of `asked` must match.
+    /// The kind and fingerprint of `asked` have been checked already (the
+    /// handle does it, naming the first differing field); this adds what
+    /// the fingerprint does not cover (a barrier's party count).
     ///
     /// # Errors
     /// [`Error::WrongKind`], [`Error::WrongType`] or
@@ -122,8 +124,7 @@ pub(crate) trait SegmentState: ShmSafe + Sized {
 
     /// What an open asks for, in a [`Error::WrongKind`] message.
     fn wanted() -> String {
-        let fp = Self::fingerprint(&Self::Params::default());
-        format!("{}<{}>", Self::KINDS[0].name(), fp.type_name)
+        Self::fingerprint(&Self::Params::default()).describe_any_capacity(Self::KINDS[0])
     }
 }
 
@@ -223,7 +224,12 @@ impl<S: SegmentState> Handle<S> {
         }
         let params = S::params_of(name, header)?;
         let (kind, fingerprint) = (S::kind(&params), S::fingerprint(&params));
-        header.expect(name, kind, &fingerprint)?;
+        // What was asked decides what a mismatch names: the capacity asked
+        // for, not the header's.
+        match asked {
+            Some(asked) => seg.expect(S::kind(asked), &S::fingerprint(asked), true)?,
+            None => seg.expect(kind, &fingerprint, false)?,
+        }
         let lay = Self::layout(&params, header.registry_slots)?;
         if header.data_size != lay.size as u64 {
             return Err(Error::Corrupt {
@@ -459,14 +465,20 @@ pub(crate) use handle_api;
 /// simple_state!(impl[T: Pod] MutexCell<T>: Mutex, of T, init |cell, value: T| *cell.data.get_mut() = value);
 /// ```
 macro_rules! simple_state {
+    (impl[$($gen:tt)*] $state:ty: $kind:ident, of described $elem:ty, init |$s:ident, $v:ident: $vty:ty| $body:expr) => {
+        crate::handle::simple_state!(@impl [$($gen)*] $state, $kind, of_type, $elem, |$s, $v: $vty| $body);
+    };
     (impl[$($gen:tt)*] $state:ty: $kind:ident, of $elem:ty, init |$s:ident, $v:ident: $vty:ty| $body:expr) => {
+        crate::handle::simple_state!(@impl [$($gen)*] $state, $kind, of, $elem, |$s, $v: $vty| $body);
+    };
+    (@impl [$($gen:tt)*] $state:ty, $kind:ident, $of:ident, $elem:ty, |$s:ident, $v:ident: $vty:ty| $body:expr) => {
         impl<$($gen)*> crate::handle::SegmentState for $state {
             const KINDS: &'static [crate::ObjectKind] = &[crate::ObjectKind::$kind];
             type Params = ();
             type Init<'a> = $vty;
 
             fn fingerprint((): &()) -> crate::segment::header::Fingerprint {
-                crate::segment::header::Fingerprint::of::<$elem>(1)
+                crate::segment::header::Fingerprint::$of::<$elem>(1)
             }
 
             fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, $v: $vty) {
@@ -493,6 +505,12 @@ mod tests {
     // SAFETY: repr(C) of one atomic word: any bits valid, no pointers.
     unsafe impl ShmSafe for Probe {}
 
+    impl crate::ShmLayout for Probe {
+        fn type_desc() -> crate::TypeDesc {
+            crate::TypeDesc::primitive("Probe", 4, 4)
+        }
+    }
+
     #[derive(Debug, Clone, Default, PartialEq)]
     struct ProbeParams {
         len: u64,
@@ -505,7 +523,7 @@ mod tests {
         type Init<'a> = u32;
 
         fn fingerprint(params: &ProbeParams) -> Fingerprint {
-            Fingerprint::of::<Probe>(params.len)
+            Fingerprint::of_type::<Probe>(params.len)
         }
 
         fn layout(params: &ProbeParams, _slots: u32) -> Result<StateLayout, Error> {
@@ -575,8 +593,17 @@ mod tests {
         let tail = unsafe { std::slice::from_raw_parts(opened.0.data_ptr().add(4), 3) };
         assert_eq!(tail, [7, 7, 7]);
         assert!(ProbeObject::open_or_create(&n).is_ok());
-        let other = ProbeObject::open_or_create_with(&n, 4, &OpenOptions::default());
-        assert!(matches!(other, Err(Error::InvalidArgument(_))), "{other:?}");
+        // The length is the fingerprint's capacity: a mismatch names the one
+        // asked for.
+        match ProbeObject::open_or_create_with(&n, 4, &OpenOptions::default()) {
+            Err(e @ Error::WrongType { .. }) => {
+                assert_eq!(
+                    e.to_string(),
+                    format!("segment '{n}' holds Segment<Probe>; its capacity is 3 there, 4 here")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(ProbeObject::create(&n), Err(Error::AlreadyExists { .. })));
         made.0.state().stored.store(0, Ordering::Relaxed);
         assert!(matches!(ProbeObject::open(&n), Err(Error::Corrupt { .. })));

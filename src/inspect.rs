@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::name::FILE_PREFIX;
 use crate::segment::header::{HEADER_SIZE, Header, INIT_OFFSET, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, init_published, registry};
+use crate::segment::{OpenOptions, RawSegment, check_published, registry};
 use crate::sync::raw_mutex::RawMutex;
 use crate::sys;
 use crate::wait::{Deadline, WaitStrategy};
@@ -27,6 +27,11 @@ pub struct SegmentInfo {
     pub holds: String,
     /// The element type name.
     pub type_name: String,
+    /// The element type's canonical layout description, e.g.
+    /// `Job{id:u64@0,weight:f32@8,flags:u32@12}#16/8` (see `docs/FORMAT.md`).
+    pub type_description: String,
+    /// The layout fingerprint: FNV-1a 64 of the description.
+    pub type_hash: u64,
     /// `size_of` the element type.
     pub elem_size: u64,
     /// `align_of` the element type.
@@ -53,7 +58,7 @@ pub struct SegmentInfo {
 /// The header's facts plus who holds which slot. `fd` must be a file
 /// description that holds no slot itself (see [`RawSegment::peek`]), so that
 /// every held slot is another handle.
-fn info_of(name: &str, h: &Header, fd: BorrowedFd<'_>) -> SegmentInfo {
+fn info_of(name: &str, h: &Header, desc: String, fd: BorrowedFd<'_>) -> SegmentInfo {
     let live = (0..h.registry_slots).filter(|&s| registry::slot_held(fd, s).unwrap_or(false)).count() as u32;
     // An error reading the lock is taken as "alive": never call a live
     // creator dead.
@@ -63,6 +68,8 @@ fn info_of(name: &str, h: &Header, fd: BorrowedFd<'_>) -> SegmentInfo {
         kind: ObjectKind::from_u32(h.kind),
         holds: h.describe(),
         type_name: h.type_name(),
+        type_description: desc,
+        type_hash: h.type_hash,
         elem_size: h.elem_size,
         elem_align: h.elem_align,
         capacity: h.capacity,
@@ -85,6 +92,9 @@ pub struct HeaderInfo {
     pub holds: String,
     /// The element type name.
     pub type_name: String,
+    /// The element type's canonical layout description, if `bytes` reached
+    /// it (it follows the liveness registry).
+    pub type_description: Option<String>,
     /// Number of elements.
     pub capacity: u64,
     /// `size_of` the element type, as the creator recorded it.
@@ -111,18 +121,21 @@ pub const CHECKED_BYTES_NAME: &str = "<bytes>";
 /// least its 256-byte header), `file_size` the size the file would have.
 ///
 /// The checks are the opener's, in its order, after the file-level ones
-/// (file type, owner, mode): a file shorter than a header or a zero init
-/// word is [`Error::NotReady`] (the opener would wait for it), any other
-/// unpublished init word [`Error::Corrupt`], then magic
-/// ([`Error::BadMagic`]), version ([`Error::VersionMismatch`]), checksum and
-/// field sanity ([`Error::Corrupt`]) and the size ([`Error::BadSize`]).
+/// (file type, owner, mode): a file shorter than a header is
+/// [`Error::BadSize`], an init word other than READY [`Error::Corrupt`]
+/// (create links a segment in only once it is published, so neither will
+/// ever become ready), then magic ([`Error::BadMagic`]), version
+/// ([`Error::VersionMismatch`]), checksum and field sanity
+/// ([`Error::Corrupt`]) and the size ([`Error::BadSize`]); then, if `bytes`
+/// reach it, the type description (its hash and syntax, [`Error::Corrupt`]).
 /// Kind and element type are left to the typed `open` calls. Errors name
 /// the segment [`CHECKED_BYTES_NAME`].
 ///
 /// ```
 /// use shmkit::inspect::check_header;
 /// use shmkit::Error;
-/// assert!(matches!(check_header(&[0u8; 256], 4096), Err(Error::NotReady { .. })));
+/// assert!(matches!(check_header(&[0u8; 256], 4096), Err(Error::Corrupt { .. })));
+/// assert!(matches!(check_header(&[0u8; 256], 100), Err(Error::BadSize { .. })));
 /// assert!(matches!(check_header(&[0xffu8; 256], 4096), Err(Error::Corrupt { .. })));
 /// ```
 ///
@@ -132,7 +145,7 @@ pub const CHECKED_BYTES_NAME: &str = "<bytes>";
 pub fn check_header(bytes: &[u8], file_size: u64) -> Result<HeaderInfo, Error> {
     let name = CHECKED_BYTES_NAME;
     if file_size < HEADER_SIZE as u64 {
-        return Err(Error::NotReady { name: name.to_owned(), waited_ms: 0 });
+        return Err(Error::BadSize { name: name.to_owned(), size: file_size, expected: HEADER_SIZE as u64 });
     }
     if file_size > isize::MAX as u64 {
         return Err(Error::BadSize { name: name.to_owned(), size: file_size, expected: isize::MAX as u64 });
@@ -145,17 +158,22 @@ pub fn check_header(bytes: &[u8], file_size: u64) -> Result<HeaderInfo, Error> {
     };
     let mut init = [0u8; 4];
     init.copy_from_slice(&head[INIT_OFFSET..INIT_OFFSET + 4]);
-    if !init_published(name, u32::from_ne_bytes(init))? {
-        return Err(Error::NotReady { name: name.to_owned(), waited_ms: 0 });
-    }
+    check_published(name, u32::from_ne_bytes(init))?;
     let h: Header = bytemuck::pod_read_unaligned(head);
     h.validate(name, file_size)?;
+    // validate() bounded the description's offset and length.
+    let desc_range = h.desc_offset as usize..h.desc_offset as usize + h.desc_len as usize;
+    let type_description = match bytes.get(desc_range) {
+        Some(desc) => Some(h.check_description(name, desc)?),
+        None => None,
+    };
     let kind = ObjectKind::from_u32(h.kind)
         .ok_or_else(|| Error::Corrupt { name: name.to_owned(), reason: format!("unknown object kind {}", h.kind) })?;
     Ok(HeaderInfo {
         kind,
         holds: h.describe(),
         type_name: h.type_name(),
+        type_description,
         capacity: h.capacity,
         elem_size: h.elem_size,
         elem_align: h.elem_align,
@@ -190,15 +208,13 @@ pub fn info(name: &str) -> Result<SegmentInfo, Error> {
     info_with(name, &OpenOptions::default())
 }
 
-/// [`info`] with options, e.g. a short
-/// [`ready_timeout`](OpenOptions::ready_timeout) so that listing many
-/// segments does not wait long on one whose creator died while creating it.
+/// [`info`] with options (e.g. to inspect a segment of another user).
 ///
 /// # Errors
 /// As [`info`].
 pub fn info_with(name: &str, opts: &OpenOptions) -> Result<SegmentInfo, Error> {
-    let (header, fd) = RawSegment::peek(name, opts)?;
-    Ok(info_of(name, &header, fd.as_fd()))
+    let (header, desc, fd) = RawSegment::peek(name, opts)?;
+    Ok(info_of(name, &header, desc, fd.as_fd()))
 }
 
 /// The path of the file behind `name`, e.g. `/dev/shm/shmkit.NAME`.

@@ -59,6 +59,9 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 #![deny(missing_debug_implementations)]
 
+// The derive's expansion names `::shmkit`, also inside this crate's tests.
+extern crate self as shmkit;
+
 mod array;
 mod atomic;
 pub(crate) mod copy;
@@ -77,6 +80,7 @@ mod primitive;
 pub mod queue;
 mod segment;
 mod shared_memory;
+mod shm_type;
 mod sync;
 mod sys;
 mod value;
@@ -99,6 +103,11 @@ pub use queue::{
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};
 pub use shared_memory::SharedMemory;
+pub use shm_type::{Field, Shape, ShmLayout, ShmType, TypeDesc, fnv1a};
+/// Derives [`ShmLayout`] (and so [`ShmType`] for a [`Pod`](bytemuck::Pod)
+/// type) for a `#[repr(C)]` struct; `#[shm(name = "...")]` sets the name.
+#[cfg(feature = "derive")]
+pub use shmkit_derive::ShmType;
 pub use sync::barrier::{Barrier, BarrierCell, BarrierError, BarrierWaitResult, MAX_PARTIES};
 pub use sync::condvar::{Condvar, CondvarCell, WaitTimeoutResult};
 pub use sync::event::{Event, EventCell};

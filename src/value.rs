@@ -1,18 +1,17 @@
-//! [`Value<T>`]: one `T: Pod` shared by name, with its own robust lock.
+//! [`Value<T>`]: one `T: ShmType` shared by name, with its own robust lock.
 
 use std::fmt;
 
-use bytemuck::Pod;
-
 use crate::handle::{Handle, handle_api, simple_state};
 use crate::segment::ShmSafe;
+use crate::shm_type::ShmType;
 use crate::sync::mutex::{LockResult, MutexCell, MutexGuard, TryLockResult, lock_forms};
 use crate::wait::Deadline;
 
 /// Guard of a [`Value`]'s lock: `DerefMut<Target = T>`.
 pub type ValueGuard<'a, T> = MutexGuard<'a, T>;
 
-/// One `T: Pod` shared by name between processes, with its own robust lock
+/// One `T: ShmType` shared by name between processes, with its own robust lock
 /// (what Python's `multiprocessing.Value` is with `lock=True`).
 ///
 /// [`load`](Value::load) and [`store`](Value::store) take the lock for the
@@ -32,20 +31,20 @@ pub type ValueGuard<'a, T> = MutexGuard<'a, T>;
 /// assert_eq!(w.load(), 5.0);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Value<T: Pod>(Handle<ValueCell<T>>);
+pub struct Value<T: ShmType>(Handle<ValueCell<T>>);
 
 /// A [`Value`]'s state: a [`MutexCell`] stored as an object of its own kind.
 #[repr(transparent)]
 pub(crate) struct ValueCell<T>(MutexCell<T>);
 
 // SAFETY: a transparent wrapper of a ShmSafe MutexCell.
-unsafe impl<T: Pod> ShmSafe for ValueCell<T> {}
+unsafe impl<T: ShmType> ShmSafe for ValueCell<T> {}
 
-simple_state!(impl[T: Pod] ValueCell<T>: Value, of T, init |cell, value: T| *cell.0.get_mut() = value);
+simple_state!(impl[T: ShmType] ValueCell<T>: Value, of described T, init |cell, value: T| *cell.0.get_mut() = value);
 
-handle_api! { impl[T: Pod] Value<T>, "value", " holding `init`"; create(init: T) => ((), init); waits; }
+handle_api! { impl[T: ShmType] Value<T>, "value", " holding `init`"; create(init: T) => ((), init); waits; }
 
-impl<T: Pod> Value<T> {
+impl<T: ShmType> Value<T> {
     #[inline]
     fn lock_forever(&self) -> LockResult<ValueGuard<'_, T>> {
         self.0.state().0.lock_in(self.0.segment(), self.0.strategy())
@@ -80,7 +79,7 @@ impl<T: Pod> Value<T> {
     }
 }
 
-impl<T: Pod> fmt::Debug for Value<T> {
+impl<T: ShmType> fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Value").field("name", &self.name()).finish_non_exhaustive()
     }

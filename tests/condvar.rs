@@ -22,6 +22,8 @@ struct Ring {
     buf: [u64; RING],
 }
 
+shm_layout!(Ring { head: u64, tail: u64, buf: [u64; RING] });
+
 impl Ring {
     fn len(&self) -> u64 {
         self.head.wrapping_sub(self.tail)

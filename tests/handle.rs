@@ -117,6 +117,12 @@ fn debug_names_the_object() {
     unsafe impl shmkit::bytemuck::Zeroable for NotDebug {}
     // SAFETY: as above.
     unsafe impl shmkit::bytemuck::Pod for NotDebug {}
+    impl shmkit::ShmLayout for NotDebug {
+        fn type_desc() -> shmkit::TypeDesc {
+            let field = shmkit::Field::new("0", 0, <u64 as shmkit::ShmLayout>::type_desc());
+            shmkit::TypeDesc::structure("NotDebug", 8, 8, vec![field])
+        }
+    }
     let v = Value::create(names.get(0), NotDebug(1)).unwrap();
     assert!(format!("{v:?}").contains(names.get(0)));
     let m = Mutex::create(names.get(1), NotDebug(2)).unwrap();

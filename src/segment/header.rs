@@ -15,20 +15,32 @@
 //! 56      creator_slot     registry slot the creator holds
 //! 64      elem_size  | elem_align | type_hash | capacity   (the fingerprint)
 //! 96      type_name_len
+//! 100     desc_len         bytes of the type description
 //! 104     checksum         FNV-1a over the header with init and checksum zeroed
+//! 112     desc_offset      where the type description starts (after the registry)
+//! 120     (reserved, zero)
 //! 128     type_name        up to 128 bytes, for error messages and `shmkit ls`
 //! ```
 //! Everything but `init` is written once, before `init` is set to READY with
 //! Release ordering; after that it never changes, so the checksum covers it.
+//!
+//! The type description (the canonical encoding of the element type, see
+//! [`crate::shm_type`]) lies at `desc_offset`, right after the liveness
+//! registry; `type_hash` is its FNV-1a 64, so the checksum covers it too.
+//! `docs/FORMAT.md` is the full contract.
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::Error;
+use crate::shm_type::{MAX_ENCODING_LEN, ShmLayout, TypeDesc, first_difference};
 
 /// First eight bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"SHMKIT\0\x01";
 /// Version of the segment format this library reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: the fingerprint hashes the element type's canonical layout
+/// description, stored after the registry (1 hashed `std::any::type_name`).
+pub const FORMAT_VERSION: u32 = 2;
 /// Size of the header in bytes.
 pub const HEADER_SIZE: usize = 256;
 /// Value of the init word once the creator has published the segment.
@@ -132,6 +144,36 @@ impl ObjectKind {
                 | ObjectKind::SharedMemory
         )
     }
+
+    /// Whether the element type is part of the description (`Value<u64>`).
+    /// The kinds without one (`Event`, `Barrier`, a `ByteQueue` of bytes)
+    /// never show the type of their internal state.
+    fn shows_element(self) -> bool {
+        matches!(
+            self,
+            ObjectKind::Raw
+                | ObjectKind::Value
+                | ObjectKind::Array
+                | ObjectKind::Mutex
+                | ObjectKind::Atomic
+                | ObjectKind::RwLock
+                | ObjectKind::Queue
+                | ObjectKind::SpscQueue
+        )
+    }
+}
+
+/// How a person knows an object: `Queue<Job>[64]`, `Value<u64>`, `Event`;
+/// the capacity only if `capacity` is given.
+fn describe(kind: ObjectKind, type_name: &str, capacity: Option<u64>) -> String {
+    let mut out = kind.name().to_owned();
+    if kind.shows_element() {
+        out.push_str(&format!("<{type_name}>"));
+    }
+    if let Some(capacity) = capacity.filter(|_| kind.shows_capacity()) {
+        out.push_str(&format!("[{capacity}]"));
+    }
+    out
 }
 
 /// What an object's element type and capacity look like; two processes must
@@ -142,47 +184,71 @@ pub struct Fingerprint {
     pub elem_size: u64,
     /// `align_of` the element type.
     pub elem_align: u64,
-    /// The element type's name (`std::any::type_name`), for messages.
+    /// The element type's name (`Job`, `[f32; 4]`), for messages.
     pub type_name: String,
+    /// The canonical encoding of the element type's layout; its hash is the
+    /// type's identity.
+    pub encoding: String,
     /// Number of elements (1 for a single value).
     pub capacity: u64,
 }
 
 impl Fingerprint {
-    /// The fingerprint of `capacity` elements of `T`.
+    /// The fingerprint of `capacity` elements of `T`, named by its Rust
+    /// type name: for the objects whose element bound is not yet
+    /// [`ShmLayout`](crate::ShmLayout).
     pub fn of<T>(capacity: u64) -> Fingerprint {
+        let name: String =
+            std::any::type_name::<T>().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let desc = TypeDesc::primitive(name, std::mem::size_of::<T>(), std::mem::align_of::<T>());
+        Self::from_desc::<T>(desc, capacity)
+    }
+
+    /// The fingerprint of `capacity` elements of `T`.
+    pub fn of_type<T: ShmLayout>(capacity: u64) -> Fingerprint {
+        Self::from_desc::<T>(T::type_desc(), capacity)
+    }
+
+    fn from_desc<T>(desc: TypeDesc, capacity: u64) -> Fingerprint {
         Fingerprint {
             elem_size: std::mem::size_of::<T>() as u64,
             elem_align: std::mem::align_of::<T>() as u64,
-            type_name: std::any::type_name::<T>().to_owned(),
+            encoding: desc.encode(),
+            type_name: desc.name,
             capacity,
         }
     }
 
-    /// Stable 64-bit hash of the type name.
+    /// Stable 64-bit hash of the layout description.
     pub fn type_hash(&self) -> u64 {
-        fnv1a(self.type_name.as_bytes())
+        fnv1a(self.encoding.as_bytes())
     }
 
     /// Human description, e.g. `Array<f32>[1024]`.
     pub fn describe(&self, kind: ObjectKind) -> String {
-        if kind.shows_capacity() {
-            format!("{}<{}>[{}]", kind.name(), self.type_name, self.capacity)
-        } else {
-            format!("{}<{}>", kind.name(), self.type_name)
-        }
+        describe(kind, &self.type_name, Some(self.capacity))
+    }
+
+    /// Human description without the capacity, e.g. `Array<f32>`: what an
+    /// `open` that does not name a capacity asks for.
+    pub fn describe_any_capacity(&self, kind: ObjectKind) -> String {
+        describe(kind, &self.type_name, None)
+    }
+
+    /// Checks that the description can be stored and read back (names of
+    /// `[A-Za-z0-9_]`, a bounded length): a hand-written
+    /// [`ShmLayout`](crate::ShmLayout) may break the rules.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the problem.
+    pub fn check(&self) -> Result<(), Error> {
+        crate::shm_type::parse(&self.encoding)
+            .map(drop)
+            .map_err(|e| Error::InvalidArgument(format!("the layout of {} cannot be stored: {e}", self.type_name)))
     }
 }
 
-/// FNV-1a, 64-bit: small, stable across builds and platforms.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+pub use crate::shm_type::fnv1a;
 
 /// The header as it lies in memory. All fields are plain integers so a
 /// snapshot can be copied out and checked without trusting it.
@@ -206,9 +272,10 @@ pub struct Header {
     pub type_hash: u64,
     pub capacity: u64,
     pub type_name_len: u32,
-    pub _pad1: u32,
+    pub desc_len: u32,
     pub checksum: u64,
-    pub _pad2: [u8; 16],
+    pub desc_offset: u64,
+    pub _pad2: [u8; 8],
     pub type_name: [u8; TYPE_NAME_MAX],
 }
 
@@ -224,6 +291,7 @@ impl Header {
         fp: &Fingerprint,
         total_size: u64,
         registry_slots: u32,
+        desc_offset: u64,
         data_offset: u64,
         data_size: u64,
         creator_slot: u32,
@@ -246,6 +314,8 @@ impl Header {
         let name = truncate_utf8(&fp.type_name, TYPE_NAME_MAX);
         h.type_name[..name.len()].copy_from_slice(name.as_bytes());
         h.type_name_len = name.len() as u32;
+        h.desc_offset = desc_offset;
+        h.desc_len = fp.encoding.len() as u32;
         h.checksum = h.compute_checksum();
         h
     }
@@ -264,26 +334,17 @@ impl Header {
         String::from_utf8_lossy(&self.type_name[..len]).into_owned()
     }
 
-    /// The fingerprint stored in the header.
-    pub fn fingerprint(&self) -> Fingerprint {
-        Fingerprint {
-            elem_size: self.elem_size,
-            elem_align: self.elem_align,
-            type_name: self.type_name(),
-            capacity: self.capacity,
-        }
-    }
-
     /// Human description of what the segment holds, e.g. `Array<f32>[1024]`.
     pub fn describe(&self) -> String {
         match ObjectKind::from_u32(self.kind) {
-            Some(kind) => self.fingerprint().describe(kind),
+            Some(kind) => describe(kind, &self.type_name(), Some(self.capacity)),
             None => format!("an unknown kind ({})", self.kind),
         }
     }
 
     /// Checks, in order: magic, version, checksum, field sanity against the
-    /// file size. Kind and fingerprint are checked by [`Header::expect`].
+    /// file size. Kind and fingerprint are checked by [`Header::expect`], the
+    /// type description's bytes by [`Header::check_description`].
     pub fn validate(&self, name: &str, file_size: u64) -> Result<(), Error> {
         if self.magic != MAGIC {
             return Err(Error::BadMagic { name: name.to_owned() });
@@ -311,6 +372,17 @@ impl Header {
             return corrupt(format!("{} registry slots", self.registry_slots));
         }
         let registry_end = HEADER_SIZE as u64 + u64::from(self.registry_slots) * 4;
+        let desc_end = self.desc_offset.checked_add(u64::from(self.desc_len));
+        if self.desc_offset != registry_end
+            || self.desc_len as usize > MAX_ENCODING_LEN
+            || desc_end.is_none_or(|e| e > self.data_offset)
+        {
+            return corrupt(format!(
+                "type description {}+{} does not lie between the registry (ending at {registry_end}) and the data \
+                 (at {})",
+                self.desc_offset, self.desc_len, self.data_offset
+            ));
+        }
         let data_end = self.data_offset.checked_add(self.data_size);
         if self.data_offset < registry_end || self.data_offset % 64 != 0 || data_end.is_none_or(|e| e > self.total_size)
         {
@@ -332,9 +404,60 @@ impl Header {
         Ok(())
     }
 
+    /// Checks the type description copied from `desc_offset` (`desc_len`
+    /// bytes, untrusted): its hash is `type_hash`, it parses, and it names
+    /// the type the header names. Returns it as text.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] saying what is wrong.
+    pub fn check_description(&self, name: &str, bytes: &[u8]) -> Result<String, Error> {
+        let corrupt = |reason: String| Error::Corrupt { name: name.to_owned(), reason };
+        if bytes.len() != self.desc_len as usize || fnv1a(bytes) != self.type_hash {
+            return Err(corrupt("the type description does not match its hash".into()));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| corrupt("the type description is not text".into()))?;
+        let node = crate::shm_type::parse(text).map_err(corrupt)?;
+        if truncate_utf8(&node.display(), TYPE_NAME_MAX) != self.type_name() {
+            return Err(corrupt(format!("type name {:?} disagrees with its description", self.type_name())));
+        }
+        Ok(text.to_owned())
+    }
+
+    /// What differs from `fp` in words, when the names alone do not show it.
+    fn plain_difference(&self, fp: &Fingerprint) -> String {
+        if self.capacity != fp.capacity {
+            format!("its capacity is {} there, {} here", self.capacity, fp.capacity)
+        } else if (self.elem_size, self.elem_align) != (fp.elem_size, fp.elem_align) {
+            format!(
+                "its element is {} bytes aligned to {} there, {} bytes aligned to {} here",
+                self.elem_size, self.elem_align, fp.elem_size, fp.elem_align
+            )
+        } else {
+            format!(
+                "its element type has another layout under the same name (fingerprint {:#018x} there, {:#018x} here)",
+                self.type_hash,
+                fp.type_hash()
+            )
+        }
+    }
+
     /// Checks that the segment holds `kind` with the fingerprint `fp`.
     pub fn expect(&self, name: &str, kind: ObjectKind, fp: &Fingerprint) -> Result<(), Error> {
-        let wanted = fp.describe(kind);
+        self.expect_described(name, None, kind, fp, true)
+    }
+
+    /// [`Header::expect`] that names the first differing field when the
+    /// segment's own type description `stored` is given, and the capacity
+    /// asked for only if `asked_capacity`.
+    pub fn expect_described(
+        &self,
+        name: &str,
+        stored: Option<&str>,
+        kind: ObjectKind,
+        fp: &Fingerprint,
+        asked_capacity: bool,
+    ) -> Result<(), Error> {
+        let wanted = if asked_capacity { fp.describe(kind) } else { fp.describe_any_capacity(kind) };
         if self.kind != kind as u32 {
             return Err(Error::WrongKind { name: name.to_owned(), holds: self.describe(), wanted });
         }
@@ -343,7 +466,15 @@ impl Header {
             || self.type_hash != fp.type_hash()
             || self.capacity != fp.capacity
         {
-            return Err(Error::WrongType { name: name.to_owned(), holds: self.describe(), wanted });
+            let parsed = |text: &str| crate::shm_type::parse(text).ok();
+            let difference = match (stored.and_then(parsed), parsed(&fp.encoding)) {
+                (Some(there), Some(here)) if self.type_hash != fp.type_hash() => first_difference(&there, &here),
+                _ => None,
+            };
+            let holds = self.describe();
+            // Two descriptions that read the same must still say what differs.
+            let difference = difference.or_else(|| (holds == wanted).then(|| self.plain_difference(fp)));
+            return Err(Error::WrongType { name: name.to_owned(), holds, wanted, difference });
         }
         Ok(())
     }
@@ -366,14 +497,14 @@ mod tests {
 
     #[test]
     fn describe_matches_the_documented_form() {
-        assert_eq!(Fingerprint::of::<f32>(1024).describe(ObjectKind::Array), "Array<f32>[1024]");
-        assert_eq!(Fingerprint::of::<u64>(1).describe(ObjectKind::Value), "Value<u64>");
+        assert_eq!(Fingerprint::of_type::<f32>(1024).describe(ObjectKind::Array), "Array<f32>[1024]");
+        assert_eq!(Fingerprint::of_type::<u64>(1).describe(ObjectKind::Value), "Value<u64>");
     }
 
     #[test]
     fn checksum_covers_every_field_but_init() {
-        let fp = Fingerprint::of::<u64>(1);
-        let h = Header::new(ObjectKind::Value, &fp, 4096, 64, 512, 16, 0);
+        let fp = Fingerprint::of_type::<u64>(1);
+        let h = Header::new(ObjectKind::Value, &fp, 4096, 64, 512, 576, 16, 0);
         let bytes = bytemuck::bytes_of(&h);
         for (i, byte) in bytes.iter().enumerate() {
             let mut damaged = h;

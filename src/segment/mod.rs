@@ -2,8 +2,9 @@
 //! object, and its liveness registry.
 //!
 //! A segment file is laid out as
-//! `[header (256 B)] [registry: one u32 generation per slot] [object state]`,
+//! `[header (256 B)] [registry: one u32 generation per slot] [type description] [object state]`,
 //! the object state starting at a multiple of 64 (or of its alignment).
+//! `docs/FORMAT.md` is the full contract.
 
 pub(crate) mod header;
 pub(crate) mod registry;
@@ -14,7 +15,6 @@ pub use typed::{Segment, ShmSafe};
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -31,7 +31,6 @@ pub struct OpenOptions {
     mode: u32,
     allow_shared_mode: bool,
     allow_foreign_owner: bool,
-    ready_timeout: Duration,
     registry_slots: u32,
 }
 
@@ -41,15 +40,14 @@ impl Default for OpenOptions {
             mode: 0o600,
             allow_shared_mode: false,
             allow_foreign_owner: false,
-            ready_timeout: Duration::from_secs(2),
             registry_slots: registry::DEFAULT_SLOTS,
         }
     }
 }
 
 impl OpenOptions {
-    /// The safe defaults: mode 0600, owner-only files accepted, 2 s for a
-    /// creator to finish, 256 liveness slots.
+    /// The safe defaults: mode 0600, owner-only files accepted, 256 liveness
+    /// slots.
     pub fn new() -> Self {
         Self::default()
     }
@@ -70,12 +68,6 @@ impl OpenOptions {
     /// Accept, on open, a file owned by another user.
     pub fn allow_foreign_owner(mut self, yes: bool) -> Self {
         self.allow_foreign_owner = yes;
-        self
-    }
-
-    /// How long an opener waits for a creator that has not finished yet.
-    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
-        self.ready_timeout = timeout;
         self
     }
 
@@ -106,7 +98,9 @@ impl Spec {
         Spec { kind, fingerprint, data_size: data_size as u64, data_align: data_align as u64 }
     }
 
-    fn layout(&self, slots: u32) -> Result<(u64, u64), Error> {
+    /// Where the type description and the state lie and the total size:
+    /// `(desc_offset, data_offset, total)`.
+    fn layout(&self, slots: u32) -> Result<(u64, u64, u64), Error> {
         if self.data_align > 4096 || !self.data_align.is_power_of_two() {
             return Err(Error::InvalidArgument(format!(
                 "alignment {} is not a power of two up to 4096",
@@ -115,12 +109,13 @@ impl Spec {
         }
         let align = self.data_align.max(64);
         let registry_end = HEADER_SIZE as u64 + u64::from(slots) * 4;
-        let data_offset = registry_end.div_ceil(align) * align;
+        let desc_end = registry_end + self.fingerprint.encoding.len() as u64;
+        let data_offset = desc_end.div_ceil(align) * align;
         let total = data_offset
             .checked_add(self.data_size)
             .filter(|&t| t <= i64::MAX as u64)
             .ok_or_else(|| Error::InvalidArgument(format!("a segment of {} bytes is too large", self.data_size)))?;
-        Ok((data_offset, total))
+        Ok((registry_end, data_offset, total))
     }
 }
 
@@ -134,6 +129,8 @@ pub(crate) struct RawSegment {
     map: MmapRaw,
     fd: OwnedFd,
     header: Header,
+    /// The element type's description (checked against the header's hash).
+    desc: String,
     /// Unlink the name on drop (creator and not persisted).
     owns_name: AtomicBool,
     /// The liveness slot this handle holds (claimed at open or create).
@@ -166,7 +163,8 @@ impl RawSegment {
         let path = name::path_of(name)?;
         let temp = name::temp_path_of(name)?;
         let slots = opts.registry_slots;
-        let (data_offset, total) = spec.layout(slots)?;
+        spec.fingerprint.check()?;
+        let (desc_offset, data_offset, total) = spec.layout(slots)?;
         let fd = sys::create_exclusive(&temp, opts.mode).map_err(|e| Error::from_open("create", name, e))?;
         // From here on, a failure must not leave the temporary file behind.
         let drop_temp = |e: Error| {
@@ -190,15 +188,30 @@ impl RawSegment {
             map,
             fd,
             header: bytemuck::Zeroable::zeroed(),
+            desc: spec.fingerprint.encoding.clone(),
             // Not ours to unlink until the link below succeeds.
             owns_name: AtomicBool::new(false),
             registration: reg,
         };
-        let header = Header::new(spec.kind, &spec.fingerprint, total, slots, data_offset, spec.data_size, reg.slot());
+        let header = Header::new(
+            spec.kind,
+            &spec.fingerprint,
+            total,
+            slots,
+            desc_offset,
+            data_offset,
+            spec.data_size,
+            reg.slot(),
+        );
+        let desc = spec.fingerprint.encoding.as_bytes();
         // SAFETY: the mapping is `total >= HEADER_SIZE` bytes, page-aligned,
         // and not yet visible to any opener (it has no public name yet), so
-        // we are its only writer.
-        unsafe { std::ptr::write(seg.map.as_mut_ptr().cast::<Header>(), header) };
+        // we are its only writer; the description's `desc.len()` bytes at
+        // `desc_offset` end before `data_offset <= total` (Spec::layout).
+        unsafe {
+            std::ptr::write(seg.map.as_mut_ptr().cast::<Header>(), header);
+            std::ptr::copy_nonoverlapping(desc.as_ptr(), seg.map.as_mut_ptr().add(desc_offset as usize), desc.len());
+        }
         seg.header = header;
         // SAFETY: `data_offset + data_size <= total` (Spec::layout), and the
         // offset is a multiple of the alignment asked for.
@@ -246,7 +259,7 @@ impl RawSegment {
             });
         }
         let spec = make_spec(&seg.header)?;
-        seg.header.expect(name, spec.kind, &spec.fingerprint)?;
+        seg.expect(spec.kind, &spec.fingerprint, false)?;
         if seg.header.data_size != spec.data_size {
             return Err(Error::Corrupt {
                 name: name.to_owned(),
@@ -267,17 +280,26 @@ impl RawSegment {
     /// Opens `name` whatever it holds, after the file, permission and header
     /// checks (for inspection).
     pub fn open_any(name: &str, opts: &OpenOptions) -> Result<RawSegment, Error> {
-        let (path, fd, map, header) = open_checked(name, opts)?;
+        let Opened { path, fd, map, header, desc } = open_checked(name, opts)?;
         let registration = claim_slot(name, &fd, &map, header.registry_slots)?;
-        Ok(RawSegment { name: name.to_owned(), path, map, fd, header, owns_name: AtomicBool::new(false), registration })
+        Ok(RawSegment {
+            name: name.to_owned(),
+            path,
+            map,
+            fd,
+            header,
+            desc,
+            owns_name: AtomicBool::new(false),
+            registration,
+        })
     }
 
     /// Reads and checks `name`'s header like [`RawSegment::open_any`], but
     /// claims no liveness slot: for inspecting a segment without appearing
     /// in it as a live handle. Returns the header and the file, whose OFD
     /// lock bytes tell which slots are held.
-    pub fn peek(name: &str, opts: &OpenOptions) -> Result<(Header, OwnedFd), Error> {
-        open_checked(name, opts).map(|(_, fd, _, header)| (header, fd))
+    pub fn peek(name: &str, opts: &OpenOptions) -> Result<(Header, String, OwnedFd), Error> {
+        open_checked(name, opts).map(|o| (o.header, o.desc, o.fd))
     }
 
     /// The segment name.
@@ -288,6 +310,23 @@ impl RawSegment {
     /// The checked header snapshot.
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The element type's canonical description, as the creator stored it
+    /// (checked against the header's hash at open).
+    #[allow(dead_code, reason = "segment API for the objects and inspection")]
+    pub fn type_description(&self) -> &str {
+        &self.desc
+    }
+
+    /// Checks that the segment holds `kind` with the fingerprint `fp`,
+    /// naming the first differing field of the element type if they
+    /// differ, and the capacity in what was asked only if `asked_capacity`.
+    ///
+    /// # Errors
+    /// [`Error::WrongKind`] or [`Error::WrongType`].
+    pub fn expect(&self, kind: ObjectKind, fp: &Fingerprint, asked_capacity: bool) -> Result<(), Error> {
+        self.header.expect_described(&self.name, Some(&self.desc), kind, fp, asked_capacity)
     }
 
     /// Keep the name after this handle is dropped.
@@ -416,64 +455,83 @@ fn map_file(fd: &OwnedFd, len: u64) -> std::io::Result<MmapRaw> {
     MmapOptions::new().len(len as usize).map_raw(fd)
 }
 
-/// Opens `name`, checks the file, waits for it to be published, and checks
-/// a snapshot of its header.
-fn open_checked(name: &str, opts: &OpenOptions) -> Result<(CString, OwnedFd, MmapRaw, Header), Error> {
+/// What [`open_checked`] found: the file, its mapping, the checked header
+/// and type description.
+struct Opened {
+    path: CString,
+    fd: OwnedFd,
+    map: MmapRaw,
+    header: Header,
+    desc: String,
+}
+
+/// Opens `name`, checks the file and that it was published, and checks a
+/// snapshot of its header and type description.
+fn open_checked(name: &str, opts: &OpenOptions) -> Result<Opened, Error> {
     let path = name::path_of(name)?;
     let fd = sys::open_existing(&path).map_err(|e| Error::from_open("open", name, e))?;
-    let (map, size) = wait_ready(name, &fd, opts)?;
+    let (map, size) = map_published(name, &fd, opts)?;
     // SAFETY: the mapping holds at least HEADER_SIZE bytes (checked by
-    // wait_ready) at a page-aligned address. A volatile read copies the
+    // map_published) at a page-aligned address. A volatile read copies the
     // bytes out once; the copy is then checked, never the live memory.
     let header = unsafe { std::ptr::read_volatile(map.as_ptr().cast::<Header>()) };
     header.validate(name, size)?;
-    Ok((path, fd, map, header))
+    // validate() checked desc_offset + desc_len <= data_offset <= total_size,
+    // which is the mapping's length.
+    let desc: Vec<u8> = (header.desc_offset..header.desc_offset + u64::from(header.desc_len))
+        // SAFETY: inside the mapping (above); byte reads of memory another
+        // process may write are copied once, then checked as untrusted.
+        .map(|at| unsafe { std::ptr::read_volatile(map.as_ptr().add(at as usize)) })
+        .collect();
+    let desc = header.check_description(name, &desc)?;
+    Ok(Opened { path, fd, map, header, desc })
 }
 
-/// Checks the file, then waits (bounded) until its creator has published it.
-fn wait_ready(name: &str, fd: &OwnedFd, opts: &OpenOptions) -> Result<(MmapRaw, u64), Error> {
-    let start = Instant::now();
-    let mut pause = Duration::from_micros(50);
-    loop {
-        let st = sys::fstat(fd.as_fd()).map_err(|e| Error::Io { op: "stat", name: name.to_owned(), source: e })?;
-        if !st.is_regular {
-            return Err(Error::NotRegularFile { name: name.to_owned() });
-        }
-        let euid = sys::euid();
-        if st.uid != euid && !opts.allow_foreign_owner {
-            return Err(Error::ForeignOwner { name: name.to_owned(), uid: st.uid, expected: euid });
-        }
-        if st.mode & 0o077 != 0 && !opts.allow_shared_mode {
-            return Err(Error::InsecureMode { name: name.to_owned(), mode: st.mode });
-        }
-        if st.size >= HEADER_SIZE as u64 {
-            if st.size > isize::MAX as u64 {
-                return Err(Error::BadSize { name: name.to_owned(), size: st.size, expected: isize::MAX as u64 });
-            }
-            let map = map_file(fd, st.size).map_err(|e| Error::Io { op: "map", name: name.to_owned(), source: e })?;
-            // SAFETY: INIT_OFFSET is 4-aligned inside the mapping; read atomically.
-            let init = unsafe { &*map.as_ptr().add(INIT_OFFSET).cast::<AtomicU32>() }.load(Ordering::Acquire);
-            if init_published(name, init)? {
-                return Ok((map, st.size));
-            }
-        }
-        let waited = start.elapsed();
-        if waited >= opts.ready_timeout {
-            // A zero-length or zero-header file that never became ready: if
-            // it is not even a header long, say so; else it never published.
-            return Err(Error::NotReady { name: name.to_owned(), waited_ms: waited.as_millis() as u64 });
-        }
-        std::thread::sleep(pause.min(opts.ready_timeout - waited));
-        pause = (pause * 2).min(Duration::from_millis(10));
+/// Checks the file and maps it if its creator published it.
+///
+/// Create builds a segment under a temporary name and links it in under its
+/// real one only once published, so a file under a real name that is
+/// shorter than a header ([`Error::BadSize`]) or whose init word is not
+/// READY ([`Error::Corrupt`]) will never become ready: it is reported at
+/// once, not waited for.
+fn map_published(name: &str, fd: &OwnedFd, opts: &OpenOptions) -> Result<(MmapRaw, u64), Error> {
+    let st = sys::fstat(fd.as_fd()).map_err(|e| Error::Io { op: "stat", name: name.to_owned(), source: e })?;
+    if !st.is_regular {
+        return Err(Error::NotRegularFile { name: name.to_owned() });
     }
+    let euid = sys::euid();
+    if st.uid != euid && !opts.allow_foreign_owner {
+        return Err(Error::ForeignOwner { name: name.to_owned(), uid: st.uid, expected: euid });
+    }
+    if st.mode & 0o077 != 0 && !opts.allow_shared_mode {
+        return Err(Error::InsecureMode { name: name.to_owned(), mode: st.mode });
+    }
+    if st.size < HEADER_SIZE as u64 {
+        return Err(Error::BadSize { name: name.to_owned(), size: st.size, expected: HEADER_SIZE as u64 });
+    }
+    if st.size > isize::MAX as u64 {
+        return Err(Error::BadSize { name: name.to_owned(), size: st.size, expected: isize::MAX as u64 });
+    }
+    let map = map_file(fd, st.size).map_err(|e| Error::Io { op: "map", name: name.to_owned(), source: e })?;
+    // SAFETY: INIT_OFFSET is 4-aligned inside the mapping; read atomically.
+    let init = unsafe { &*map.as_ptr().add(INIT_OFFSET).cast::<AtomicU32>() }.load(Ordering::Acquire);
+    check_published(name, init)?;
+    Ok((map, st.size))
 }
 
-/// What the init word says: `Ok(true)` once published, `Ok(false)` while the
-/// creator is still at work (zero), [`Error::Corrupt`] for any other value.
-pub(crate) fn init_published(name: &str, init: u32) -> Result<bool, Error> {
+/// What the init word of a file under a real name says: `Ok` once
+/// published, else [`Error::Corrupt`]: create links a segment in only after
+/// publishing it, so an unpublished one was never made by create, or was
+/// damaged since.
+pub(crate) fn check_published(name: &str, init: u32) -> Result<(), Error> {
     match init {
-        READY => Ok(true),
-        0 => Ok(false),
+        READY => Ok(()),
+        0 => Err(Error::Corrupt {
+            name: name.to_owned(),
+            reason: "it was never published (init word 0): shmkit's create links a segment in only once it is \
+                     ready, so this file was not made by it"
+                .into(),
+        }),
         other => Err(Error::Corrupt { name: name.to_owned(), reason: format!("init word {other:#x}") }),
     }
 }

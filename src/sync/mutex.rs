@@ -13,6 +13,7 @@ use bytemuck::Pod;
 
 use crate::handle::{Handle, handle_api, simple_state};
 use crate::segment::{RawSegment, Segment, ShmSafe};
+use crate::shm_type::{Field, ShmLayout, ShmType, TypeDesc};
 use crate::sync::raw_mutex::{LockFail, RawMutex};
 use crate::wait::{Deadline, WaitStrategy};
 
@@ -233,6 +234,19 @@ impl<T> fmt::Debug for MutexCell<T> {
     }
 }
 
+/// `MutexCell{data:T@4}#8/4` for a `u32`: the data and where it lies; the
+/// lock word before it is fixed by the format version.
+impl<T: ShmLayout> ShmLayout for MutexCell<T> {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::structure(
+            "MutexCell",
+            std::mem::size_of::<Self>(),
+            std::mem::align_of::<Self>(),
+            vec![Field::new("data", std::mem::offset_of!(Self, data), T::type_desc())],
+        )
+    }
+}
+
 impl<T: Pod> MutexCell<T> {
     /// An unlocked cell holding `value`.
     pub fn new(value: T) -> Self {
@@ -344,7 +358,7 @@ impl<T: Pod> MutexCell<T> {
 }
 
 // Zero is an unlocked lock word: only the data is written.
-simple_state!(impl[T: Pod] MutexCell<T>: Mutex, of T, init |cell, value: T| *cell.get_mut() = value);
+simple_state!(impl[T: ShmType] MutexCell<T>: Mutex, of described T, init |cell, value: T| *cell.get_mut() = value);
 
 /// Writes the four forms of a robust lock call, e.g. `lock`, `try_lock`,
 /// `lock_timeout` and `lock_deadline`, for a handle type whose
@@ -395,7 +409,7 @@ macro_rules! lock_forms {
 }
 pub(crate) use lock_forms;
 
-/// A robust mutex around a `T: Pod`, shared by name between processes.
+/// A robust mutex around a `T: ShmType`, shared by name between processes.
 ///
 /// If the process holding it dies, the next locker gets the lock with
 /// [`LockError::OwnerDied`] within milliseconds, never a hang.
@@ -412,11 +426,11 @@ pub(crate) use lock_forms;
 /// assert_eq!(*m.lock().unwrap(), 5);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Mutex<T: Pod>(Handle<MutexCell<T>>);
+pub struct Mutex<T: ShmType>(Handle<MutexCell<T>>);
 
-handle_api! { impl[T: Pod] Mutex<T>, "mutex", " holding `value`"; create(value: T) => ((), value); waits; }
+handle_api! { impl[T: ShmType] Mutex<T>, "mutex", " holding `value`"; create(value: T) => ((), value); waits; }
 
-impl<T: Pod> Mutex<T> {
+impl<T: ShmType> Mutex<T> {
     #[inline]
     fn lock_forever(&self) -> LockResult<MutexGuard<'_, T>> {
         self.0.state().lock_in(self.0.segment(), self.0.strategy())
@@ -435,7 +449,7 @@ impl<T: Pod> Mutex<T> {
     }
 }
 
-impl<T: Pod> fmt::Debug for Mutex<T> {
+impl<T: ShmType> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mutex").field("name", &self.name()).finish_non_exhaustive()
     }

@@ -241,3 +241,26 @@ pub fn say(line: &str) {
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
+
+/// Implements `shmkit::ShmLayout` by hand for a `#[repr(C)]` struct of
+/// named fields, as `#[derive(ShmType)]` would (the `derive` feature may be
+/// off): `shm_layout!(Ring { head: u64, tail: u64 });`.
+#[macro_export]
+macro_rules! shm_layout {
+    ($t:ident { $($f:ident: $ty:ty),* $(,)? }) => {
+        impl shmkit::ShmLayout for $t {
+            fn type_desc() -> shmkit::TypeDesc {
+                shmkit::TypeDesc::structure(
+                    stringify!($t),
+                    std::mem::size_of::<$t>(),
+                    std::mem::align_of::<$t>(),
+                    vec![$(shmkit::Field::new(
+                        stringify!($f),
+                        std::mem::offset_of!($t, $f),
+                        <$ty as shmkit::ShmLayout>::type_desc(),
+                    )),*],
+                )
+            }
+        }
+    };
+}

@@ -7,7 +7,6 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use shmkit::inspect::{self, SegmentInfo};
@@ -18,10 +17,6 @@ use shmkit_cli::bench;
 const SHOW_WHOLE: u64 = 64;
 /// Elements `info` shows of a longer array, followed by a count of the rest.
 const SHOW_PREFIX: usize = 16;
-
-/// How long `ls` and `gc` wait for a segment whose creator has not
-/// finished creating it (it may have died doing so).
-const LIST_READY_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Inspect and manage shmkit shared-memory segments.
 #[derive(Parser)]
@@ -182,7 +177,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
 }
 
 fn list_options() -> OpenOptions {
-    OpenOptions::new().ready_timeout(LIST_READY_TIMEOUT)
+    OpenOptions::new()
 }
 
 /// A segment name with what inspecting it gave.
@@ -275,6 +270,7 @@ fn info(out: &mut impl Write, name: &str, json: bool) -> Result<(), Failure> {
         ("kind", kind_name(&i)),
         ("holds", i.holds.clone()),
         ("element", format!("{} ({} bytes, align {})", i.type_name, i.elem_size, i.elem_align)),
+        ("layout", format!("{} (fingerprint {:#018x})", i.type_description, i.type_hash)),
         ("capacity", i.capacity.to_string()),
         ("size", format!("{} bytes ({})", i.size, human_size(i.size))),
         ("version", i.version.to_string()),
@@ -379,6 +375,8 @@ fn info_json(i: &SegmentInfo, contents: Option<&Result<String, String>>) -> Stri
         ("kind", json_str(&kind_name(i))),
         ("holds", json_str(&i.holds)),
         ("type", json_str(&i.type_name)),
+        ("layout", json_str(&i.type_description)),
+        ("fingerprint", i.type_hash.to_string()),
         ("elem_size", i.elem_size.to_string()),
         ("elem_align", i.elem_align.to_string()),
         ("capacity", i.capacity.to_string()),
