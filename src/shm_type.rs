@@ -45,8 +45,12 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// The layout of a type as two programs must agree on it: see the [module
-/// docs](self) and `docs/FORMAT.md`.
+/// The layout of a type as two programs must agree on it: a name (the
+/// user's choice; by default the type's own name, without module path), a
+/// size, an alignment, and for a struct each field's name, offset and type.
+/// Its canonical encoding ([`TypeDesc::encode`]) hashed with [`fnv1a`] is the
+/// type's fingerprint; `docs/FORMAT.md` specifies both with worked examples,
+/// so C and Python compute the same value.
 ///
 /// Build one with [`TypeDesc::primitive`], [`TypeDesc::array`] or
 /// [`TypeDesc::structure`]; `#[derive(ShmType)]` writes the last for a
@@ -124,7 +128,22 @@ impl TypeDesc {
         TypeDesc { name: name.into(), size: size as u64, align: align as u64, shape: Shape::Struct(fields) }
     }
 
-    /// The canonical encoding, e.g. `Job{id:u64@0,weight:f32@8,flags:u32@12}#16/8`.
+    /// The canonical encoding, e.g. `Job{id:u64@0,weight:f32@8,flags:u32@12}#16/8`:
+    ///
+    /// ```text
+    /// type   = name                                   a primitive or opaque type
+    ///        | "[" type "; " len "]"                  an array [T; N]
+    ///        | name "{" [field ("," field)*] "}" "#" size "/" align   a struct
+    /// field  = name ":" type "@" offset
+    /// name   = [A-Za-z0-9_]+        numbers = decimal, no sign, no leading zeros
+    /// ```
+    ///
+    /// ```
+    /// use shmkit::ShmLayout;
+    /// assert_eq!(u64::type_desc().encode(), "u64");
+    /// assert_eq!(<[f32; 4]>::type_desc().encode(), "[f32; 4]");
+    /// assert_eq!(<[f32; 4]>::type_desc().fingerprint(), 0x0924_c5d3_6832_e379);
+    /// ```
     pub fn encode(&self) -> String {
         let mut out = String::new();
         self.encode_into(&mut out);

@@ -6,6 +6,7 @@ use std::sync::atomic;
 
 use super::RawSegment;
 use crate::handle::{Handle, handle_api, simple_state};
+use crate::shm_type::ShmLayout;
 
 /// Types that may be placed in a segment and used through `&T` by many
 /// processes at once.
@@ -22,6 +23,8 @@ use crate::handle::{Handle, handle_api, simple_state};
 /// - it has no `Drop` glue (state outlives every process).
 ///
 /// A struct whose fields are all `ShmSafe` meets this if it is `#[repr(C)]`.
+/// To place it with [`Segment`], describe its layout too:
+/// `#[derive(ShmType)]` implements [`ShmLayout`] for it.
 pub unsafe trait ShmSafe: Sync + 'static {}
 
 macro_rules! shm_safe {
@@ -50,6 +53,11 @@ unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
 /// A named segment holding one `T` of the user's own layout, shared by
 /// processes that attach to it by name.
 ///
+/// `T` is [`ShmSafe`] (safe to share) and [`ShmLayout`] (its layout is
+/// described, so that an opener with another layout is refused, naming the
+/// first field that differs): `#[repr(C)]` with `#[derive(ShmType)]` and an
+/// `unsafe impl ShmSafe`.
+///
 /// Read it through `Deref` (`&T`); change it through the atomics and shmkit
 /// raw states inside `T`, such as [`MutexCell`](crate::MutexCell), whose
 /// lock methods take this segment for their liveness checks.
@@ -65,7 +73,7 @@ unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
 /// assert_eq!(seg[0].load(Ordering::Relaxed), 1);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Segment<T: ShmSafe>(Handle<Raw<T>>);
+pub struct Segment<T: ShmSafe + ShmLayout>(Handle<Raw<T>>);
 
 /// The state of a [`Segment<T>`]: the user's `T`, as an object of its own
 /// kind.
@@ -75,31 +83,31 @@ pub(crate) struct Raw<T>(T);
 // SAFETY: a transparent wrapper of a ShmSafe T.
 unsafe impl<T: ShmSafe> ShmSafe for Raw<T> {}
 
-simple_state!(impl[T: ShmSafe] Raw<T>: Raw, of T, init |state, init: T| {
+simple_state!(impl[T: ShmSafe + ShmLayout] Raw<T>: Raw, of described T, init |state, init: T| {
     const { assert!(!std::mem::needs_drop::<T>(), "ShmSafe types must not need Drop") };
     state.0 = init;
 });
 
 handle_api! {
-    impl[T: ShmSafe] Segment<T>, "segment", " holding `init`"; create(init: T) => ((), init);
+    impl[T: ShmSafe + ShmLayout] Segment<T>, "segment", " holding `init`"; create(init: T) => ((), init);
     open_or_create[F: Fn() -> T](init: F) => ((), init());
 }
 
-impl<T: ShmSafe> Segment<T> {
+impl<T: ShmSafe + ShmLayout> Segment<T> {
     /// The mapped segment: liveness registry and header.
     pub(crate) fn raw(&self) -> &RawSegment {
         self.0.segment()
     }
 }
 
-impl<T: ShmSafe> Deref for Segment<T> {
+impl<T: ShmSafe + ShmLayout> Deref for Segment<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0.state().0
     }
 }
 
-impl<T: ShmSafe> fmt::Debug for Segment<T> {
+impl<T: ShmSafe + ShmLayout> fmt::Debug for Segment<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Segment").field("name", &self.name()).finish_non_exhaustive()
     }

@@ -51,6 +51,7 @@ use crate::primitive::{AtomicU32, Ordering, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::{Liveness, Token};
 use crate::segment::{Segment, ShmSafe};
+use crate::shm_type::ShmLayout;
 use crate::wait::{Deadline, Naps, Step, Turn, WaitStrategy, Waiter};
 
 /// Most parties a barrier may have.
@@ -297,8 +298,10 @@ impl Core<'_> {
 /// table of [`MAX_PARTIES`] entries.
 ///
 /// ```
-/// use shmkit::{BarrierCell, Segment, ShmSafe};
+/// # #[cfg(feature = "derive")] {
+/// use shmkit::{BarrierCell, Segment, ShmSafe, ShmType};
 ///
+/// #[derive(ShmType)]
 /// #[repr(C)]
 /// struct Stage {
 ///     step: BarrierCell,
@@ -309,6 +312,7 @@ impl Core<'_> {
 /// # let name = format!("doc-barrier-cell-{}", std::process::id());
 /// let seg = Segment::create(&name, Stage { step: BarrierCell::new(1)? })?;
 /// assert!(seg.step.wait(&seg).unwrap().is_leader());
+/// # }
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 #[repr(C, align(64))]
@@ -340,7 +344,7 @@ impl BarrierCell {
         Core { state: &self.state, arrivals: &self.arrivals, parties: self.parties.load(Ordering::Relaxed) }
     }
 
-    fn check_in<S: ShmSafe>(&self, seg: &Segment<S>) {
+    fn check_in<S: ShmSafe + ShmLayout>(&self, seg: &Segment<S>) {
         let inside = seg.raw().contains((self as *const Self).cast(), std::mem::size_of::<Self>());
         assert!(inside, "BarrierCell: the cell is not inside the segment given for liveness checks");
     }
@@ -357,7 +361,7 @@ impl BarrierCell {
     ///
     /// # Panics
     /// If the cell does not lie inside `seg`.
-    pub fn wait<S: ShmSafe>(&self, seg: &Segment<S>) -> Result<BarrierWaitResult, BarrierError> {
+    pub fn wait<S: ShmSafe + ShmLayout>(&self, seg: &Segment<S>) -> Result<BarrierWaitResult, BarrierError> {
         self.wait_deadline_in(seg, Deadline::Never)
     }
 
@@ -369,7 +373,7 @@ impl BarrierCell {
     ///
     /// # Panics
     /// As [`BarrierCell::wait`].
-    pub fn wait_timeout<S: ShmSafe>(
+    pub fn wait_timeout<S: ShmSafe + ShmLayout>(
         &self,
         seg: &Segment<S>,
         timeout: Duration,
@@ -377,7 +381,7 @@ impl BarrierCell {
         self.wait_deadline_in(seg, Deadline::after(timeout))
     }
 
-    fn wait_deadline_in<S: ShmSafe>(
+    fn wait_deadline_in<S: ShmSafe + ShmLayout>(
         &self,
         seg: &Segment<S>,
         deadline: Deadline,
@@ -440,10 +444,10 @@ impl SegmentState for BarrierCell {
     type Params = u32;
     type Init<'a> = ();
 
-    /// No element type: `()` keeps the fingerprint independent of where
-    /// this type lives; the state's size is checked as well.
+    /// No element type: the state's own canonical name (`BarrierCell`),
+    /// which messages never show.
     fn fingerprint(_parties: &u32) -> Fingerprint {
-        Fingerprint::of::<()>(1)
+        Fingerprint::of_type::<BarrierCell>(1)
     }
 
     fn check_init(&parties: &u32, (): &()) -> Result<(), Error> {

@@ -66,8 +66,10 @@ impl WaitTimeoutResult {
 /// All-zero is a condvar nobody waits on.
 ///
 /// ```
-/// use shmkit::{MutexCell, CondvarCell, Segment, ShmSafe};
+/// # #[cfg(feature = "derive")] {
+/// use shmkit::{MutexCell, CondvarCell, Segment, ShmSafe, ShmType};
 ///
+/// #[derive(ShmType)]
 /// #[repr(C)]
 /// struct Mailbox {
 ///     slot: MutexCell<u64>,
@@ -82,6 +84,7 @@ impl WaitTimeoutResult {
 /// seg.filled.notify_all();
 /// let guard = seg.filled.wait_while(seg.slot.lock(&seg).unwrap(), |v| *v == 0).unwrap();
 /// assert_eq!(*guard, 42);
+/// # }
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 #[derive(Default)]
@@ -306,7 +309,7 @@ fn timed<G>(r: LockResult<(G, bool)>) -> LockResult<(G, WaitTimeoutResult)> {
 pub struct Condvar(Handle<CondvarCell>);
 
 // Zero is a condvar nobody waits on.
-simple_state!(impl[] CondvarCell: Condvar, of CondvarCell, init |_cell, _none: ()| ());
+simple_state!(impl[] CondvarCell: Condvar, of described CondvarCell, init |_cell, _none: ()| ());
 
 handle_api! { impl[] Condvar, "condvar", ""; create() => ((), ()); waits; }
 
@@ -544,6 +547,12 @@ mod tests {
     }
     // SAFETY: repr(C), and every field is ShmSafe.
     unsafe impl ShmSafe for Shared {}
+
+    impl crate::ShmLayout for Shared {
+        fn type_desc() -> crate::TypeDesc {
+            crate::TypeDesc::primitive("Shared", std::mem::size_of::<Self>(), std::mem::align_of::<Self>())
+        }
+    }
 
     fn segment(tag: &str) -> Segment<Shared> {
         let name = format!("unit-cv-{tag}-{}", std::process::id());

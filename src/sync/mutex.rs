@@ -199,8 +199,10 @@ pub(crate) fn wrap_try<G>(outcome: Result<bool, LockFail>, guard: impl FnOnce() 
 /// user's own `#[repr(C)]` state placed with [`Segment`].
 ///
 /// ```
-/// use shmkit::{MutexCell, Segment, ShmSafe};
+/// # #[cfg(feature = "derive")] {
+/// use shmkit::{MutexCell, Segment, ShmSafe, ShmType};
 ///
+/// #[derive(ShmType)]
 /// #[repr(C)]
 /// struct Jobs {
 ///     counters: MutexCell<[u64; 4]>,
@@ -212,6 +214,7 @@ pub(crate) fn wrap_try<G>(outcome: Result<bool, LockFail>, guard: impl FnOnce() 
 /// let seg = Segment::create(&name, Jobs { counters: MutexCell::new([0; 4]) })?;
 /// seg.counters.lock(&seg).unwrap_or_else(|e| e.into_inner())[2] += 1;
 /// assert_eq!(seg.counters.lock(&seg).unwrap()[2], 1);
+/// # }
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 #[repr(C)]
@@ -259,7 +262,7 @@ impl<T: Pod> MutexCell<T> {
         self.data.get_mut()
     }
 
-    fn check_in<S: ShmSafe>(&self, seg: &Segment<S>) {
+    fn check_in<S: ShmSafe + ShmLayout>(&self, seg: &Segment<S>) {
         let inside = seg.raw().contains((self as *const Self).cast(), std::mem::size_of::<Self>());
         assert!(inside, "MutexCell::lock: the cell is not inside the segment given for liveness checks");
     }
@@ -299,7 +302,7 @@ impl<T: Pod> MutexCell<T> {
     /// # Panics
     /// If the cell does not lie inside `seg` (liveness answers from another
     /// segment could hand the lock to two holders).
-    pub fn lock<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> LockResult<MutexGuard<'a, T>> {
+    pub fn lock<'a, S: ShmSafe + ShmLayout>(&'a self, seg: &'a Segment<S>) -> LockResult<MutexGuard<'a, T>> {
         self.check_in(seg);
         wrap_blocking(self.raw.lock_forever(seg.raw(), WaitStrategy::Adaptive), || {
             self.guard(seg.raw(), WaitStrategy::Adaptive)
@@ -313,7 +316,7 @@ impl<T: Pod> MutexCell<T> {
     ///
     /// # Panics
     /// As [`MutexCell::lock`].
-    pub fn try_lock<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> TryLockResult<MutexGuard<'a, T>> {
+    pub fn try_lock<'a, S: ShmSafe + ShmLayout>(&'a self, seg: &'a Segment<S>) -> TryLockResult<MutexGuard<'a, T>> {
         self.lock_deadline_in(seg, Deadline::Now)
     }
 
@@ -324,7 +327,7 @@ impl<T: Pod> MutexCell<T> {
     ///
     /// # Panics
     /// As [`MutexCell::lock`].
-    pub fn lock_timeout<'a, S: ShmSafe>(
+    pub fn lock_timeout<'a, S: ShmSafe + ShmLayout>(
         &'a self,
         seg: &'a Segment<S>,
         timeout: Duration,
@@ -339,7 +342,7 @@ impl<T: Pod> MutexCell<T> {
     ///
     /// # Panics
     /// As [`MutexCell::lock`].
-    pub fn lock_deadline<'a, S: ShmSafe>(
+    pub fn lock_deadline<'a, S: ShmSafe + ShmLayout>(
         &'a self,
         seg: &'a Segment<S>,
         deadline: Instant,
@@ -347,7 +350,7 @@ impl<T: Pod> MutexCell<T> {
         self.lock_deadline_in(seg, Deadline::At(deadline))
     }
 
-    fn lock_deadline_in<'a, S: ShmSafe>(
+    fn lock_deadline_in<'a, S: ShmSafe + ShmLayout>(
         &'a self,
         seg: &'a Segment<S>,
         deadline: Deadline,

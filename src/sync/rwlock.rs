@@ -70,6 +70,7 @@ use crate::primitive::{AtomicU32, Ordering, futex_wake, model_fence};
 use crate::segment::registry::{Liveness, MAX_SLOTS, Token};
 use crate::segment::token::{Holds, SlotTable};
 use crate::segment::{RawSegment, Segment, ShmSafe};
+use crate::shm_type::{Field, ShmLayout, ShmType, TypeDesc};
 use crate::sync::mutex::{LockError, LockResult, TryLockError, TryLockResult, lock_forms};
 use crate::sync::raw_mutex::{DIRTY, LOCKED, LockFail, PARKED, RawMutex};
 use crate::wait::{Announce, Deadline, Handshake, Naps, POLL_MAX, Sleepers, Step, Turn, WaitStrategy, Waiter};
@@ -297,8 +298,10 @@ impl Core<'_> {
 /// lock word, a drain word, and one reader entry per possible liveness slot.
 ///
 /// ```
-/// use shmkit::{RwLockCell, Segment, ShmSafe};
+/// # #[cfg(feature = "derive")] {
+/// use shmkit::{RwLockCell, Segment, ShmSafe, ShmType};
 ///
+/// #[derive(ShmType)]
 /// #[repr(C)]
 /// struct Table {
 ///     rows: RwLockCell<[u32; 8]>,
@@ -310,6 +313,7 @@ impl Core<'_> {
 /// let seg = Segment::create(&name, Table { rows: RwLockCell::new([0; 8]) })?;
 /// seg.rows.write(&seg).unwrap()[3] = 7;
 /// assert_eq!(seg.rows.read(&seg).unwrap()[3], 7);
+/// # }
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 #[repr(C, align(64))]
@@ -327,6 +331,19 @@ unsafe impl<T: Pod> Sync for RwLockCell<T> {}
 // pattern of the words is a valid (if possibly stale or dead) state that is
 // range-checked on use; T: Pod accepts any bits; no pointers; no drop glue.
 unsafe impl<T: Pod> ShmSafe for RwLockCell<T> {}
+
+/// `RwLockCell{data:T@N}#size/align`: the data and where it lies; the lock
+/// words before it are fixed by the format version.
+impl<T: ShmLayout> ShmLayout for RwLockCell<T> {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::structure(
+            "RwLockCell",
+            std::mem::size_of::<Self>(),
+            std::mem::align_of::<Self>(),
+            vec![Field::new("data", std::mem::offset_of!(Self, data), T::type_desc())],
+        )
+    }
+}
 
 impl<T: Pod> RwLockCell<T> {
     /// An unlocked cell holding `value`.
@@ -348,7 +365,7 @@ impl<T: Pod> RwLockCell<T> {
         RwLockWriteGuard { cell: self, _not_send: PhantomData }
     }
 
-    fn check_in<S: ShmSafe>(&self, seg: &Segment<S>) -> u32 {
+    fn check_in<S: ShmSafe + ShmLayout>(&self, seg: &Segment<S>) -> u32 {
         let inside = seg.raw().contains((self as *const Self).cast(), std::mem::size_of::<Self>());
         assert!(inside, "RwLockCell: the cell is not inside the segment given for liveness checks");
         seg.raw().header().registry_slots
@@ -389,7 +406,7 @@ impl<T: Pod> RwLockCell<T> {
     ///
     /// # Panics
     /// If the cell does not lie inside `seg`.
-    pub fn read<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> LockResult<RwLockReadGuard<'a, T>> {
+    pub fn read<'a, S: ShmSafe + ShmLayout>(&'a self, seg: &'a Segment<S>) -> LockResult<RwLockReadGuard<'a, T>> {
         let slots = self.check_in(seg);
         blocking(|| self.read_in(seg.raw(), slots, Deadline::Never, WaitStrategy::Adaptive))
     }
@@ -401,7 +418,10 @@ impl<T: Pod> RwLockCell<T> {
     ///
     /// # Panics
     /// As [`RwLockCell::read`].
-    pub fn try_read<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> TryLockResult<RwLockReadGuard<'a, T>> {
+    pub fn try_read<'a, S: ShmSafe + ShmLayout>(
+        &'a self,
+        seg: &'a Segment<S>,
+    ) -> TryLockResult<RwLockReadGuard<'a, T>> {
         let slots = self.check_in(seg);
         self.read_in(seg.raw(), slots, Deadline::Now, WaitStrategy::Park)
     }
@@ -413,7 +433,7 @@ impl<T: Pod> RwLockCell<T> {
     ///
     /// # Panics
     /// As [`RwLockCell::read`].
-    pub fn write<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> LockResult<RwLockWriteGuard<'a, T>> {
+    pub fn write<'a, S: ShmSafe + ShmLayout>(&'a self, seg: &'a Segment<S>) -> LockResult<RwLockWriteGuard<'a, T>> {
         let slots = self.check_in(seg);
         blocking(|| self.write_in(seg.raw(), slots, Deadline::Never, WaitStrategy::Adaptive))
     }
@@ -425,7 +445,10 @@ impl<T: Pod> RwLockCell<T> {
     ///
     /// # Panics
     /// As [`RwLockCell::read`].
-    pub fn try_write<'a, S: ShmSafe>(&'a self, seg: &'a Segment<S>) -> TryLockResult<RwLockWriteGuard<'a, T>> {
+    pub fn try_write<'a, S: ShmSafe + ShmLayout>(
+        &'a self,
+        seg: &'a Segment<S>,
+    ) -> TryLockResult<RwLockWriteGuard<'a, T>> {
         let slots = self.check_in(seg);
         self.write_in(seg.raw(), slots, Deadline::Now, WaitStrategy::Park)
     }
@@ -526,7 +549,7 @@ impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
     }
 }
 
-/// A robust reader-writer lock around a `T: Pod`, shared by name between
+/// A robust reader-writer lock around a `T: ShmType`, shared by name between
 /// processes.
 ///
 /// Many readers or one writer. Writer-preferring: once a writer waits, new
@@ -555,14 +578,14 @@ impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 /// assert_eq!(a[1] + b[1], 18);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct RwLock<T: Pod>(Handle<RwLockCell<T>>);
+pub struct RwLock<T: ShmType>(Handle<RwLockCell<T>>);
 
 // Zero is an unlocked state with no readers: only the data is written.
-simple_state!(impl[T: Pod] RwLockCell<T>: RwLock, of T, init |cell, value: T| *cell.data.get_mut() = value);
+simple_state!(impl[T: ShmType] RwLockCell<T>: RwLock, of described T, init |cell, value: T| *cell.data.get_mut() = value);
 
-handle_api! { impl[T: Pod] RwLock<T>, "lock", " holding `value`"; create(value: T) => ((), value); waits; }
+handle_api! { impl[T: ShmType] RwLock<T>, "lock", " holding `value`"; create(value: T) => ((), value); waits; }
 
-impl<T: Pod> RwLock<T> {
+impl<T: ShmType> RwLock<T> {
     fn cell(&self) -> &RwLockCell<T> {
         self.0.state()
     }
@@ -599,7 +622,7 @@ impl<T: Pod> RwLock<T> {
     }
 }
 
-impl<T: Pod> fmt::Debug for RwLock<T> {
+impl<T: ShmType> fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RwLock").field("name", &self.name()).finish_non_exhaustive()
     }
