@@ -191,6 +191,76 @@ impl TypeDesc {
 /// describe the type truthfully (its size, alignment and each field); a wrong
 /// description cannot cause undefined behaviour, only a false match or
 /// mismatch.
+///
+/// # What the derive refuses
+///
+/// At compile time, each with a message saying why: a struct without
+/// `#[repr(C)]` (or `#[repr(transparent)]`), whose layout Rust may change
+/// ```compile_fail
+/// #[derive(shmkit::ShmType)]
+/// struct Job { id: u64 }
+/// ```
+/// references, raw pointers and function pointers, which mean nothing in
+/// another process
+/// ```compile_fail
+/// #[derive(shmkit::ShmType)]
+/// #[repr(C)]
+/// struct Job { name: &'static str }
+/// ```
+/// ```compile_fail
+/// #[derive(shmkit::ShmType)]
+/// #[repr(C)]
+/// struct Job { next: *const u64 }
+/// ```
+/// `bool` and `char`, which do not accept every bit pattern (use `u8`,
+/// `u32`)
+/// ```compile_fail
+/// #[derive(shmkit::ShmType)]
+/// #[repr(C)]
+/// struct Job { done: bool }
+/// ```
+/// ```compile_fail
+/// #[derive(shmkit::ShmType)]
+/// #[repr(C)]
+/// struct Job { grade: char }
+/// ```
+/// enums and unions (store a discriminant as an integer field), and lifetime
+/// parameters
+/// ```compile_fail
+/// #[derive(shmkit::ShmType)]
+/// #[repr(u32)]
+/// enum State { Idle, Busy }
+/// ```
+/// ```compile_fail
+/// #[derive(shmkit::ShmType)]
+/// #[repr(C)]
+/// struct Job<'a> { id: u64, tag: std::marker::PhantomData<&'a ()> }
+/// ```
+/// and a field type that does not describe itself (here a `Vec`):
+/// ```compile_fail
+/// #[derive(shmkit::ShmType)]
+/// #[repr(C)]
+/// struct Job { ids: Vec<u64> }
+/// ```
+/// What it accepts: `#[repr(C)]` (also with `align(N)` or `packed`) or
+/// `#[repr(transparent)]` structs with named or tuple fields of described
+/// types, and type parameters that are described themselves:
+/// ```
+/// # #[cfg(feature = "derive")] {
+/// use shmkit::ShmLayout;
+///
+/// #[derive(shmkit::ShmType)]
+/// #[repr(C)]
+/// struct Pair<T>(T, T);
+///
+/// #[derive(shmkit::ShmType)]
+/// #[repr(C)]
+/// #[shm(name = "Job")]
+/// struct JobV2 { id: u64, slots: [Pair<u32>; 2] }
+///
+/// assert_eq!(JobV2::type_desc().encode(), "Job{id:u64@0,slots:[Pair{0:u32@0,1:u32@4}#8/4; 2]@8}#24/8");
+/// # }
+/// ```
 pub trait ShmLayout {
     /// The description of `Self`.
     fn type_desc() -> TypeDesc;
