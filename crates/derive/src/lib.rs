@@ -171,7 +171,7 @@ fn check_type(ty: &Type) -> Result<(), Error> {
     match ty {
         Type::Reference(_) => fail("a reference is an address, which means nothing in another process"),
         Type::Ptr(_) => fail("a raw pointer is an address, which means nothing in another process"),
-        Type::BareFn(_) => fail("a function pointer is an address, which means nothing in another process"),
+        Type::FnPtr(_) => fail("a function pointer is an address, which means nothing in another process"),
         Type::Slice(_) => fail("a slice has no fixed size; use an array [T; N]"),
         Type::TraitObject(_) | Type::ImplTrait(_) => fail("a trait object has no fixed layout"),
         Type::Tuple(t) if t.elems.is_empty() => fail("() has no bytes to share"),
