@@ -10,10 +10,9 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use crate::error::Error;
-use crate::queue::byte_ends::{Rx, Tx, open_rings, ring_at, ring_capacity, ring_spec};
-use crate::queue::{ByteRecvError, ByteSendError};
-use crate::segment::header::ObjectKind;
-use crate::segment::{OpenOptions, RawSegment};
+use crate::handle::{Handle, handle_api};
+use crate::queue::byte_ends::{ByteRings, Rx, TwoWay, Tx, ring_capacity};
+use crate::queue::{ByteRecvError, ByteSendError, SharedHandle};
 use crate::wait::{Deadline, WaitStrategy};
 
 /// Bytes each direction holds unless told otherwise.
@@ -47,63 +46,23 @@ pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
 /// assert!(a.recv().is_err()); // end of stream
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Pipe {
-    seg: Arc<RawSegment>,
+pub struct Pipe(SharedHandle<Shared>);
+
+/// The mapping of a pipe's two rings, shared by its handle and its
+/// connections in this process.
+type Shared = Handle<ByteRings<TwoWay>>;
+
+handle_api! {
+    impl[] Pipe, "pipe", ", holding `capacity_bytes` each way (rounded up to a power of two, at least 64; messages may be up to that less 8 bytes long)";
+    wrap(|handle| Pipe(SharedHandle::new(handle)));
+    create(; capacity_bytes: usize = DEFAULT_PIPE_CAPACITY) => (ring_capacity(capacity_bytes)?, ());
+    waits;
 }
 
 impl Pipe {
-    /// Creates the pipe `name`, holding [`DEFAULT_PIPE_CAPACITY`] bytes each
-    /// way. Exclusive.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`].
-    pub fn create(name: &str) -> Result<Self, Error> {
-        Self::create_with(name, DEFAULT_PIPE_CAPACITY, &OpenOptions::default())
-    }
-
-    /// Creates the pipe `name` holding `capacity_bytes` each way (rounded
-    /// up to a power of two, at least 64); messages may be up to that less
-    /// 8 bytes long.
-    ///
-    /// # Errors
-    /// As [`Pipe::create`], and [`Error::InvalidArgument`] for a zero or
-    /// too large capacity.
-    pub fn create_with(name: &str, capacity_bytes: usize, opts: &OpenOptions) -> Result<Self, Error> {
-        let cap = ring_capacity(capacity_bytes)?;
-        let seg = RawSegment::create(name, &ring_spec(ObjectKind::Pipe, cap, 2), opts, |_| {})?;
-        Ok(Pipe { seg: Arc::new(seg) })
-    }
-
-    /// Opens the existing pipe `name`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::Corrupt`], and the
-    /// other checks of a segment open.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`Pipe::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Pipe::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        Ok(Pipe { seg: Arc::new(open_rings(name, opts, ObjectKind::Pipe, 2)?) })
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.seg.persist();
-    }
-
     /// Bytes each direction holds.
     pub fn capacity(&self) -> usize {
-        self.seg.header().capacity as usize
+        self.0.shared.ring_cap() as usize
     }
 
     /// Takes a free end of the pipe: the first one if free, else the
@@ -126,10 +85,11 @@ impl Pipe {
 
     /// End `end` sends on ring `end` and receives on the other one.
     fn take(&self, end: usize) -> Result<Connection, Error> {
-        let seg = &*self.seg;
-        let mut tx = Tx::claim(ring_at(seg, end), seg)?;
-        match Rx::claim(ring_at(seg, 1 - end), seg) {
-            Ok(rx) => Ok(Connection { seg: self.seg.clone(), tx, rx, end }),
+        let (shared, strategy) = (&self.0.shared, self.0.strategy);
+        let seg = shared.segment();
+        let mut tx = Tx::claim(shared.ring(end), seg, strategy)?;
+        match Rx::claim(shared.ring(1 - end), seg, strategy) {
+            Ok(rx) => Ok(Connection { shared: shared.clone(), tx, rx, end }),
             Err(e) => {
                 tx.release(seg);
                 Err(e)
@@ -147,7 +107,7 @@ impl fmt::Debug for Pipe {
 /// One end of a [`Pipe`]. Dropping it closes the end: the other side sees
 /// the end of the stream once it has received what was sent.
 pub struct Connection {
-    seg: Arc<RawSegment>,
+    shared: Arc<Shared>,
     tx: Tx,
     rx: Rx,
     end: usize,
@@ -176,7 +136,7 @@ impl Connection {
     /// [`ByteSendError::Disconnected`] if the other end is gone,
     /// [`ByteSendError::TooLarge`], [`ByteSendError::Corrupt`].
     pub fn send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.seg, msg, Deadline::Never)
+        self.tx.send_until(self.shared.segment(), msg, Deadline::Never)
     }
 
     /// Sends `msg` if there is room now.
@@ -184,7 +144,7 @@ impl Connection {
     /// # Errors
     /// [`ByteSendError::Full`], and those of [`Connection::send`].
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.seg, msg, Deadline::Now)
+        self.tx.send_until(self.shared.segment(), msg, Deadline::Now)
     }
 
     /// Sends `msg`, waiting at most `timeout` for room.
@@ -192,7 +152,7 @@ impl Connection {
     /// # Errors
     /// [`ByteSendError::Timeout`], and those of [`Connection::send`].
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.seg, msg, Deadline::after(timeout))
+        self.tx.send_until(self.shared.segment(), msg, Deadline::after(timeout))
     }
 
     /// Sends the bytes of `value`.
@@ -210,7 +170,7 @@ impl Connection {
     /// end is gone and everything it sent was received),
     /// [`ByteRecvError::Corrupt`].
     pub fn recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.seg, Deadline::Never)
+        self.rx.recv_until(self.shared.segment(), Deadline::Never)
     }
 
     /// Receives a message if one is there now.
@@ -218,7 +178,7 @@ impl Connection {
     /// # Errors
     /// [`ByteRecvError::Empty`], and those of [`Connection::recv`].
     pub fn try_recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.seg, Deadline::Now)
+        self.rx.recv_until(self.shared.segment(), Deadline::Now)
     }
 
     /// Receives a message, waiting at most `timeout`.
@@ -226,7 +186,7 @@ impl Connection {
     /// # Errors
     /// [`ByteRecvError::Timeout`], and those of [`Connection::recv`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.seg, Deadline::after(timeout))
+        self.rx.recv_until(self.shared.segment(), Deadline::after(timeout))
     }
 
     /// Receives a message into `buf`, returning its length.
@@ -235,7 +195,7 @@ impl Connection {
     /// [`ByteRecvError::BufferTooSmall`] (the message stays queued), and
     /// those of [`Connection::recv`].
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.seg, buf, Deadline::Never)
+        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::Never)
     }
 
     /// [`Connection::recv_into`] if a message is there now.
@@ -243,7 +203,7 @@ impl Connection {
     /// # Errors
     /// [`ByteRecvError::Empty`], and those of [`Connection::recv_into`].
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.seg, buf, Deadline::Now)
+        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::Now)
     }
 
     /// [`Connection::recv_into`], waiting at most `timeout`.
@@ -251,7 +211,7 @@ impl Connection {
     /// # Errors
     /// [`ByteRecvError::Timeout`], and those of [`Connection::recv_into`].
     pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.seg, buf, Deadline::after(timeout))
+        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::after(timeout))
     }
 
     /// Receives a value sent with [`Connection::send_value`].
@@ -260,7 +220,7 @@ impl Connection {
     /// [`ByteRecvError::WrongSize`] if the message is not `size_of::<T>()`
     /// bytes (it is consumed), and those of [`Connection::recv`].
     pub fn recv_value<T: Pod>(&mut self) -> Result<T, ByteRecvError> {
-        self.rx.recv_value_until(&self.seg, Deadline::Never)
+        self.rx.recv_value_until(self.shared.segment(), Deadline::Never)
     }
 
     /// Waits at most `timeout` until a message is there: `Ok(true)` if one
@@ -271,19 +231,19 @@ impl Connection {
     /// [`ByteRecvError::Corrupt`].
     pub fn poll(&mut self, timeout: Duration) -> Result<bool, ByteRecvError> {
         let deadline = if timeout.is_zero() { Deadline::Now } else { Deadline::after(timeout) };
-        self.rx.poll_until(&self.seg, deadline)
+        self.rx.poll_until(self.shared.segment(), deadline)
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.tx.release(&self.seg);
-        self.rx.release(&self.seg);
+        self.tx.release(self.shared.segment());
+        self.rx.release(self.shared.segment());
     }
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection").field("pipe", &self.seg.name()).field("end", &self.end).finish_non_exhaustive()
+        f.debug_struct("Connection").field("pipe", &self.shared.name()).field("end", &self.end).finish_non_exhaustive()
     }
 }

@@ -1,20 +1,23 @@
 //! The two ends of a byte ring as [`ByteQueue`](crate::ByteQueue) and
 //! [`Pipe`](crate::Pipe) hold them ([`Tx`], [`Rx`]): the producer or
 //! consumer cursor, the wait strategy and the peer checks, and the waits for
-//! room or for a record. Also where byte rings lie in a segment.
+//! room or for a record. Also the state of a segment of byte rings
+//! ([`ByteRings`]) and where each ring lies in it.
 
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use bytemuck::Pod;
 
-use super::byte_ring::{self, ByteRing, Consumer, Corrupt, Producer, Record, Reserved};
+use super::byte_ring::{self, ByteRing, Consumer, Corrupt, Producer, Record, Reserved, RingState};
 use super::endpoint::{End, PeerCheck, busy};
 use super::errors::{ByteRecvError, ByteSendError};
 use super::waits::Waited;
 use crate::error::Error;
+use crate::handle::{Handle, SegmentState, StateLayout};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::Liveness;
-use crate::segment::{OpenOptions, RawSegment, Spec};
+use crate::segment::{RawSegment, ShmSafe};
 use crate::wait::{Deadline, WaitStrategy};
 
 impl From<Corrupt> for ByteSendError {
@@ -59,11 +62,11 @@ pub(crate) struct Tx {
 
 impl Tx {
     /// Takes the sender end of `ring` for `seg`'s handle.
-    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Tx, Error> {
+    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment, strategy: WaitStrategy) -> Result<Tx, Error> {
         crate::primitive::asym::register();
         ring.claim(End::Sender, seg.token(), seg).map_err(|()| busy(seg.name(), End::Sender))?;
         match Producer::new(ring) {
-            Ok(prod) => Ok(Tx { prod, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
+            Ok(prod) => Ok(Tx { prod, strategy, peer: PeerCheck::default() }),
             Err(c) => {
                 ring.release(End::Sender, seg.token());
                 Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
@@ -168,11 +171,11 @@ pub(crate) struct Rx {
 
 impl Rx {
     /// Takes the receiver end of `ring` for `seg`'s handle.
-    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Rx, Error> {
+    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment, strategy: WaitStrategy) -> Result<Rx, Error> {
         crate::primitive::asym::register();
         ring.claim(End::Receiver, seg.token(), seg).map_err(|()| busy(seg.name(), End::Receiver))?;
         match Consumer::new(ring) {
-            Ok(cons) => Ok(Rx { cons, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
+            Ok(cons) => Ok(Rx { cons, strategy, peer: PeerCheck::default() }),
             Err(c) => {
                 ring.release(End::Receiver, seg.token());
                 Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
@@ -310,31 +313,102 @@ impl Rx {
     }
 }
 
-/// Where a ring lies in a segment: its state at `offset` from the data.
-fn ring_in(seg: &RawSegment, offset: usize, cap: u64) -> ByteRing {
-    // SAFETY: the data region is 64-byte aligned (Spec) and holds the ring's
-    // state and `cap` bytes at `offset` (checked against the header at open,
-    // made at create); the mapping lives in `seg`, which outlives the view
-    // in every holder (they keep the Arc that owns `seg`).
-    unsafe { ByteRing::new(NonNull::new_unchecked(seg.data_ptr().add(offset)), cap) }
+/// Which object a segment of byte rings is, and how many rings it holds.
+pub(crate) trait Rings: Send + Sync + 'static {
+    /// Its kind.
+    const KIND: ObjectKind;
+    /// Its rings, one after the other.
+    const COUNT: usize;
 }
 
-/// Creates or opens a segment of `kind` holding `rings` byte rings of
-/// `cap` bytes each, one after the other.
-pub(crate) fn ring_spec(kind: ObjectKind, cap: u64, rings: usize) -> Spec {
-    Spec::new(kind, Fingerprint::of::<u8>(cap), rings * (byte_ring::STATE_SIZE + cap as usize), 64)
+/// A [`ByteQueue`](crate::ByteQueue): one ring.
+pub(crate) enum OneWay {}
+/// A [`Pipe`](crate::Pipe): one ring each way.
+pub(crate) enum TwoWay {}
+
+impl Rings for OneWay {
+    const KIND: ObjectKind = ObjectKind::ByteQueue;
+    const COUNT: usize = 1;
 }
 
-pub(crate) fn ring_at(seg: &RawSegment, index: usize) -> ByteRing {
-    let cap = seg.header().capacity;
-    ring_in(seg, index * (byte_ring::STATE_SIZE + cap as usize), cap)
+impl Rings for TwoWay {
+    const KIND: ObjectKind = ObjectKind::Pipe;
+    const COUNT: usize = 2;
 }
 
-/// Opens a segment of `kind` made of `rings` byte rings.
-pub(crate) fn open_rings(name: &str, opts: &OpenOptions, kind: ObjectKind, rings: usize) -> Result<RawSegment, Error> {
-    let wanted = kind.name().to_owned();
-    RawSegment::open_sized(name, opts, kind, &wanted, |h: &Header| {
-        check_capacity(name, h.capacity)?;
-        Ok(ring_spec(kind, h.capacity, rings))
-    })
+/// The state of a segment of `K::COUNT` byte rings of `cap` bytes each: a
+/// ring's state then its data, one ring after the other (each starts
+/// 64-byte aligned: the state's size and the capacity are multiples of 64).
+/// This is the first ring's state; the rest is the tail.
+#[repr(transparent)]
+pub(crate) struct ByteRings<K> {
+    first: RingState,
+    _kind: PhantomData<fn() -> K>,
+}
+
+// SAFETY: repr(transparent) over a ring's state, which is repr(C) atomics
+// only (any bits valid, no pointers, no drop glue); the data bytes after it
+// are plain bytes, reached only by the holder of an end.
+unsafe impl<K: Rings> ShmSafe for ByteRings<K> {}
+
+impl<K: Rings> SegmentState for ByteRings<K> {
+    const KINDS: &'static [ObjectKind] = &[K::KIND];
+    /// The capacity of each ring in bytes.
+    type Params = u64;
+    type Init<'a> = ();
+
+    fn fingerprint(&cap: &u64) -> Fingerprint {
+        Fingerprint::of::<u8>(cap)
+    }
+
+    fn layout(&cap: &u64, _slots: u32) -> Result<StateLayout, Error> {
+        let size = usize::try_from(cap)
+            .ok()
+            .and_then(|cap| cap.checked_add(byte_ring::STATE_SIZE))
+            .and_then(|ring| ring.checked_mul(K::COUNT))
+            .ok_or_else(|| Error::InvalidArgument(format!("a ring of {cap} bytes is too large")))?;
+        Ok(StateLayout { size, align: 64 })
+    }
+
+    /// Zeroed memory is the initial state: both indices at 0, no end held.
+    fn init(&mut self, _tail: &mut [u8], _cap: &u64, _slots: u32, (): ()) {}
+
+    fn params_of(name: &str, header: &Header) -> Result<u64, Error> {
+        check_capacity(name, header.capacity)?;
+        Ok(header.capacity)
+    }
+
+    /// `open_or_create` takes an existing object as it is, whatever its
+    /// capacity, as `open` does.
+    fn check_existing(_name: &str, _header: &Header, _asked: &u64, _found: &u64) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn wanted() -> String {
+        K::KIND.name().to_owned()
+    }
+}
+
+impl<K: Rings> Handle<ByteRings<K>> {
+    /// The capacity of each ring in bytes.
+    pub(crate) fn ring_cap(&self) -> u64 {
+        *self.params()
+    }
+
+    /// A view of ring `index` (below `K::COUNT`).
+    pub(crate) fn ring(&self, index: usize) -> ByteRing {
+        debug_assert!(index < K::COUNT);
+        let cap = self.ring_cap();
+        // SAFETY: the state is 64-byte aligned (the layout) and holds
+        // `K::COUNT` rings of a state and `cap` bytes each (checked against
+        // the header at open, made at create), so ring `index` starts
+        // 64-byte aligned inside it, with a capacity checked by
+        // `params_of` or `ring_capacity`; the mapping lives in this handle,
+        // which outlives the view in every holder (they keep the `Arc`
+        // that owns it).
+        unsafe {
+            let at = index * (byte_ring::STATE_SIZE + cap as usize);
+            ByteRing::new(NonNull::new_unchecked(self.data_ptr().add(at)), cap)
+        }
+    }
 }

@@ -8,27 +8,17 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::byte_ends::{Rx, Tx, open_rings, ring_at, ring_capacity, ring_spec};
-use super::byte_ring::{self, ByteRing, Record, Reserved};
+use super::SharedHandle;
+use super::byte_ends::{ByteRings, OneWay, Rx, Tx, ring_capacity};
+use super::byte_ring::{self, Record, Reserved};
 use super::errors::{ByteRecvError, ByteSendError};
 use crate::error::Error;
-use crate::segment::header::ObjectKind;
-use crate::segment::{OpenOptions, RawSegment, open_or_create_with};
+use crate::handle::{Handle, handle_api};
 use crate::wait::{Deadline, WaitStrategy};
 
-/// The mapping and the view of its ring, shared by a queue's handle and its
-/// ends in this process.
-struct Shared {
-    seg: RawSegment,
-    ring: ByteRing,
-}
-
-// SAFETY: `ring` points into the mapping owned by `seg`; the ring state is
-// only accessed through atomics, and its data by the one holder of each end
-// (the role words of endpoint.rs).
-unsafe impl Send for Shared {}
-// SAFETY: as above.
-unsafe impl Sync for Shared {}
+/// The mapping of a queue's ring, shared by its handle and its ends in this
+/// process.
+type Shared = Handle<ByteRings<OneWay>>;
 
 /// A queue of variable-size byte messages, shared by name, from one
 /// [`ByteSender`] to one [`ByteReceiver`] (each in any process). The
@@ -64,87 +54,30 @@ unsafe impl Sync for Shared {}
 /// assert_eq!(&*rx.recv_ref().unwrap(), b"abc");   // read in place
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct ByteQueue {
-    shared: Arc<Shared>,
+pub struct ByteQueue(SharedHandle<Shared>);
+
+handle_api! {
+    impl[] ByteQueue, "queue", " with a ring of `capacity_bytes` (rounded up to a power of two, at least 64, at most 2 GiB); each message takes its length rounded up to 8, plus 8 bytes";
+    wrap(|handle| ByteQueue(SharedHandle::new(handle)));
+    create(capacity_bytes: usize) => (ring_capacity(capacity_bytes)?, ());
+    waits;
 }
 
 impl ByteQueue {
-    /// Creates the queue `name` with a ring of `capacity_bytes` (rounded up
-    /// to a power of two, at least 64, at most 2 GiB). Each message takes its
-    /// length rounded up to 8, plus 8 bytes.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
-    /// [`Error::InvalidArgument`] for a zero or too large capacity.
-    pub fn create(name: &str, capacity_bytes: usize) -> Result<Self, Error> {
-        Self::create_with(name, capacity_bytes, &OpenOptions::default())
-    }
-
-    /// [`ByteQueue::create`] with options.
-    ///
-    /// # Errors
-    /// As [`ByteQueue::create`].
-    pub fn create_with(name: &str, capacity_bytes: usize, opts: &OpenOptions) -> Result<Self, Error> {
-        let cap = ring_capacity(capacity_bytes)?;
-        let seg = RawSegment::create(name, &ring_spec(ObjectKind::ByteQueue, cap, 1), opts, |_| {})?;
-        Ok(Self::from_segment(seg))
-    }
-
-    fn from_segment(seg: RawSegment) -> Self {
-        let ring = ring_at(&seg, 0);
-        ByteQueue { shared: Arc::new(Shared { seg, ring }) }
-    }
-
-    /// Opens the existing queue `name`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::Corrupt`] for an
-    /// impossible capacity, and the other checks of a segment open.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`ByteQueue::open`] with options.
-    ///
-    /// # Errors
-    /// As [`ByteQueue::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        open_rings(name, opts, ObjectKind::ByteQueue, 1).map(Self::from_segment)
-    }
-
-    /// Opens `name`, or creates it with `capacity_bytes`: safe when
-    /// processes race.
-    ///
-    /// # Errors
-    /// As [`ByteQueue::open`] and [`ByteQueue::create`].
-    pub fn open_or_create(name: &str, capacity_bytes: usize) -> Result<Self, Error> {
-        open_or_create_with(name, || Self::create(name, capacity_bytes), || Self::open(name))
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.shared.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.shared.seg.persist();
-    }
-
     /// The ring's size in bytes.
     pub fn capacity(&self) -> usize {
-        self.shared.ring.capacity() as usize
+        self.0.shared.ring_cap() as usize
     }
 
     /// The longest message the queue carries: the capacity less 8 bytes.
     pub fn max_message_len(&self) -> usize {
-        byte_ring::max_message(self.shared.ring.capacity()) as usize
+        byte_ring::max_message(self.0.shared.ring_cap()) as usize
     }
 
     /// Bytes of published messages not yet received (a snapshot, headers
     /// and padding included).
     pub fn used_bytes(&self) -> usize {
-        self.shared.ring.used() as usize
+        self.0.shared.ring(0).used() as usize
     }
 
     /// Whether the queue looks empty now.
@@ -152,23 +85,25 @@ impl ByteQueue {
         self.used_bytes() == 0
     }
 
-    /// Takes the sending end.
+    /// Takes the sending end, with this handle's wait strategy.
     ///
     /// # Errors
     /// [`Error::Busy`] if a live endpoint (this process's included) holds
     /// it; [`Error::Corrupt`] if the ring's indices are impossible.
     pub fn sender(&self) -> Result<ByteSender, Error> {
-        let tx = Tx::claim(self.shared.ring, &self.shared.seg)?;
-        Ok(ByteSender { shared: self.shared.clone(), tx })
+        let shared = &self.0.shared;
+        let tx = Tx::claim(shared.ring(0), shared.segment(), self.0.strategy)?;
+        Ok(ByteSender { shared: shared.clone(), tx })
     }
 
-    /// Takes the receiving end.
+    /// Takes the receiving end, with this handle's wait strategy.
     ///
     /// # Errors
     /// As [`ByteQueue::sender`].
     pub fn receiver(&self) -> Result<ByteReceiver, Error> {
-        let rx = Rx::claim(self.shared.ring, &self.shared.seg)?;
-        Ok(ByteReceiver { shared: self.shared.clone(), rx })
+        let shared = &self.0.shared;
+        let rx = Rx::claim(shared.ring(0), shared.segment(), self.0.strategy)?;
+        Ok(ByteReceiver { shared: shared.clone(), rx })
     }
 }
 
@@ -203,13 +138,13 @@ impl ByteSender {
 
     /// The ring's size in bytes.
     pub fn capacity(&self) -> usize {
-        self.shared.ring.capacity() as usize
+        self.shared.ring_cap() as usize
     }
 
     /// Bytes of published messages not yet received (a snapshot, headers
     /// and padding included).
     pub fn used_bytes(&self) -> usize {
-        self.shared.ring.used() as usize
+        self.shared.ring(0).used() as usize
     }
 
     /// Whether the queue looks empty now.
@@ -223,7 +158,7 @@ impl ByteSender {
     /// [`ByteSendError::Disconnected`], [`ByteSendError::TooLarge`],
     /// [`ByteSendError::Corrupt`].
     pub fn send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.shared.seg, msg, Deadline::Never)
+        self.tx.send_until(self.shared.segment(), msg, Deadline::Never)
     }
 
     /// Sends `msg` if there is room now.
@@ -231,7 +166,7 @@ impl ByteSender {
     /// # Errors
     /// [`ByteSendError::Full`], and those of [`ByteSender::send`].
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.shared.seg, msg, Deadline::Now)
+        self.tx.send_until(self.shared.segment(), msg, Deadline::Now)
     }
 
     /// Sends `msg`, waiting at most `timeout` for room.
@@ -239,7 +174,7 @@ impl ByteSender {
     /// # Errors
     /// [`ByteSendError::Timeout`], and those of [`ByteSender::send`].
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.shared.seg, msg, Deadline::after(timeout))
+        self.tx.send_until(self.shared.segment(), msg, Deadline::after(timeout))
     }
 
     /// Sends `msg`, waiting until `deadline` at most for room.
@@ -247,7 +182,7 @@ impl ByteSender {
     /// # Errors
     /// [`ByteSendError::Timeout`], and those of [`ByteSender::send`].
     pub fn send_deadline(&mut self, msg: &[u8], deadline: Instant) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.shared.seg, msg, Deadline::At(deadline))
+        self.tx.send_until(self.shared.segment(), msg, Deadline::At(deadline))
     }
 
     /// Sends the bytes of `value`.
@@ -267,7 +202,8 @@ impl ByteSender {
     /// As [`ByteSender::send`]; the messages before the one that failed were
     /// sent. A message too large fails the batch before anything is sent.
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<usize, ByteSendError> {
-        let (sent, res) = self.tx.send_batch_until(&self.shared.seg, msgs.len(), |i| msgs[i].as_ref(), Deadline::Never);
+        let (sent, res) =
+            self.tx.send_batch_until(self.shared.segment(), msgs.len(), |i| msgs[i].as_ref(), Deadline::Never);
         res.map(|()| sent)
     }
 
@@ -278,7 +214,7 @@ impl ByteSender {
     /// [`ByteSendError::Disconnected`], [`ByteSendError::TooLarge`] or
     /// [`ByteSendError::Corrupt`], with nothing sent.
     pub fn try_send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<usize, ByteSendError> {
-        match self.tx.send_batch_until(&self.shared.seg, msgs.len(), |i| msgs[i].as_ref(), Deadline::Now) {
+        match self.tx.send_batch_until(self.shared.segment(), msgs.len(), |i| msgs[i].as_ref(), Deadline::Now) {
             (sent, Err(ByteSendError::Full)) => Ok(sent),
             (0, Err(e)) => Err(e),
             (sent, _) => Ok(sent),
@@ -313,20 +249,20 @@ impl ByteSender {
     }
 
     fn reserve_until(&mut self, len: usize, deadline: Deadline) -> Result<WriteGrant<'_>, ByteSendError> {
-        let r = self.tx.reserve_until(&self.shared.seg, len, deadline)?;
+        let r = self.tx.reserve_until(self.shared.segment(), len, deadline)?;
         Ok(WriteGrant { tx: &mut self.tx, r, done: false })
     }
 }
 
 impl Drop for ByteSender {
     fn drop(&mut self) {
-        self.tx.release(&self.shared.seg);
+        self.tx.release(self.shared.segment());
     }
 }
 
 impl fmt::Debug for ByteSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteSender").field("queue", &self.shared.seg.name()).finish_non_exhaustive()
+        f.debug_struct("ByteSender").field("queue", &self.shared.name()).finish_non_exhaustive()
     }
 }
 
@@ -405,13 +341,13 @@ impl ByteReceiver {
 
     /// The ring's size in bytes.
     pub fn capacity(&self) -> usize {
-        self.shared.ring.capacity() as usize
+        self.shared.ring_cap() as usize
     }
 
     /// Bytes of published messages not yet received (a snapshot, headers
     /// and padding included).
     pub fn used_bytes(&self) -> usize {
-        self.shared.ring.used() as usize
+        self.shared.ring(0).used() as usize
     }
 
     /// Whether the queue looks empty now.
@@ -450,7 +386,7 @@ impl ByteReceiver {
     /// [`ByteRecvError::Disconnected`] at the end of the stream,
     /// [`ByteRecvError::Corrupt`].
     pub fn recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.shared.seg, Deadline::Never)
+        self.rx.recv_until(self.shared.segment(), Deadline::Never)
     }
 
     /// Receives a message if one is there now. On an empty queue this is
@@ -460,7 +396,7 @@ impl ByteReceiver {
     /// # Errors
     /// [`ByteRecvError::Empty`], and those of [`ByteReceiver::recv`].
     pub fn try_recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.shared.seg, Deadline::Now)
+        self.rx.recv_until(self.shared.segment(), Deadline::Now)
     }
 
     /// Receives a message, waiting at most `timeout`.
@@ -468,7 +404,7 @@ impl ByteReceiver {
     /// # Errors
     /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.shared.seg, Deadline::after(timeout))
+        self.rx.recv_until(self.shared.segment(), Deadline::after(timeout))
     }
 
     /// Receives a message, waiting until `deadline` at most.
@@ -476,7 +412,7 @@ impl ByteReceiver {
     /// # Errors
     /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv`].
     pub fn recv_deadline(&mut self, deadline: Instant) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.shared.seg, Deadline::At(deadline))
+        self.rx.recv_until(self.shared.segment(), Deadline::At(deadline))
     }
 
     /// Receives a message into `buf`, returning its length.
@@ -485,7 +421,7 @@ impl ByteReceiver {
     /// [`ByteRecvError::BufferTooSmall`] (the message stays queued), and
     /// those of [`ByteReceiver::recv`].
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.shared.seg, buf, Deadline::Never)
+        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::Never)
     }
 
     /// [`ByteReceiver::recv_into`] if a message is there now.
@@ -493,7 +429,7 @@ impl ByteReceiver {
     /// # Errors
     /// [`ByteRecvError::Empty`], and those of [`ByteReceiver::recv_into`].
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.shared.seg, buf, Deadline::Now)
+        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::Now)
     }
 
     /// [`ByteReceiver::recv_into`], waiting at most `timeout`.
@@ -501,7 +437,7 @@ impl ByteReceiver {
     /// # Errors
     /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv_into`].
     pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.shared.seg, buf, Deadline::after(timeout))
+        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::after(timeout))
     }
 
     /// Receives a message sent with [`ByteSender::send_value`].
@@ -510,7 +446,7 @@ impl ByteReceiver {
     /// [`ByteRecvError::WrongSize`] if the message is not `size_of::<T>()`
     /// bytes (it is consumed), and those of [`ByteReceiver::recv`].
     pub fn recv_value<T: Pod>(&mut self) -> Result<T, ByteRecvError> {
-        self.rx.recv_value_until(&self.shared.seg, Deadline::Never)
+        self.rx.recv_value_until(self.shared.segment(), Deadline::Never)
     }
 
     /// Receives a message in place, waiting while the queue is empty: the
@@ -520,7 +456,7 @@ impl ByteReceiver {
     /// # Errors
     /// As [`ByteReceiver::recv`].
     pub fn recv_ref(&mut self) -> Result<ReadGrant<'_>, ByteRecvError> {
-        let r = self.rx.next_until(&self.shared.seg, Deadline::Never)?;
+        let r = self.rx.next_until(self.shared.segment(), Deadline::Never)?;
         Ok(ReadGrant { rx: &mut self.rx, r })
     }
 
@@ -529,7 +465,7 @@ impl ByteReceiver {
     /// # Errors
     /// As [`ByteReceiver::try_recv`].
     pub fn try_recv_ref(&mut self) -> Result<ReadGrant<'_>, ByteRecvError> {
-        let r = self.rx.next_until(&self.shared.seg, Deadline::Now)?;
+        let r = self.rx.next_until(self.shared.segment(), Deadline::Now)?;
         Ok(ReadGrant { rx: &mut self.rx, r })
     }
 
@@ -538,7 +474,7 @@ impl ByteReceiver {
     /// # Errors
     /// As [`ByteReceiver::recv_timeout`].
     pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, ByteRecvError> {
-        let r = self.rx.next_until(&self.shared.seg, Deadline::after(timeout))?;
+        let r = self.rx.next_until(self.shared.segment(), Deadline::after(timeout))?;
         Ok(ReadGrant { rx: &mut self.rx, r })
     }
 
@@ -549,7 +485,7 @@ impl ByteReceiver {
     /// # Errors
     /// As [`ByteReceiver::recv`], when no message was handled.
     pub fn recv_batch(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, ByteRecvError> {
-        self.rx.recv_batch_until(&self.shared.seg, max, Deadline::Never, f)
+        self.rx.recv_batch_until(self.shared.segment(), max, Deadline::Never, f)
     }
 
     /// [`ByteReceiver::recv_batch`] without waiting.
@@ -557,7 +493,7 @@ impl ByteReceiver {
     /// # Errors
     /// As [`ByteReceiver::try_recv`], when no message was handled.
     pub fn try_recv_batch(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, ByteRecvError> {
-        self.rx.recv_batch_until(&self.shared.seg, max, Deadline::Now, f)
+        self.rx.recv_batch_until(self.shared.segment(), max, Deadline::Now, f)
     }
 
     /// Waits at most `timeout` until a message is there: `Ok(true)` if one
@@ -567,19 +503,19 @@ impl ByteReceiver {
     /// [`ByteRecvError::Disconnected`] at the end of the stream,
     /// [`ByteRecvError::Corrupt`].
     pub fn poll(&mut self, timeout: Duration) -> Result<bool, ByteRecvError> {
-        self.rx.poll_until(&self.shared.seg, Deadline::after(timeout))
+        self.rx.poll_until(self.shared.segment(), Deadline::after(timeout))
     }
 }
 
 impl Drop for ByteReceiver {
     fn drop(&mut self) {
-        self.rx.release(&self.shared.seg);
+        self.rx.release(self.shared.segment());
     }
 }
 
 impl fmt::Debug for ByteReceiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteReceiver").field("queue", &self.shared.seg.name()).finish_non_exhaustive()
+        f.debug_struct("ByteReceiver").field("queue", &self.shared.name()).finish_non_exhaustive()
     }
 }
 

@@ -176,7 +176,7 @@ impl<T: Pod> Clone for Sender<T> {
             SenderFlavor::Spsc(s) => {
                 panic!(
                     "the sender of single-producer queue '{}' cannot be cloned (try_clone gives Busy)",
-                    s.shared.seg.name()
+                    s.shared.seg().name()
                 )
             }
         }
@@ -185,7 +185,7 @@ impl<T: Pod> Clone for Sender<T> {
 
 impl<T: Pod> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("queue", &self.shared().seg.name()).finish_non_exhaustive()
+        f.debug_struct("Sender").field("queue", &self.shared().seg().name()).finish_non_exhaustive()
     }
 }
 
@@ -389,7 +389,7 @@ impl<T: Pod> Clone for Receiver<T> {
             ReceiverFlavor::Spsc(r) => {
                 panic!(
                     "the receiver of single-producer queue '{}' cannot be cloned (try_clone gives Busy)",
-                    r.shared.seg.name()
+                    r.shared.seg().name()
                 )
             }
         }
@@ -398,7 +398,7 @@ impl<T: Pod> Clone for Receiver<T> {
 
 impl<T: Pod> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("queue", &self.shared().seg.name()).finish_non_exhaustive()
+        f.debug_struct("Receiver").field("queue", &self.shared().seg().name()).finish_non_exhaustive()
     }
 }
 

@@ -48,7 +48,43 @@ pub use byte_ring::fuzz_byte_ring;
 #[doc(hidden)]
 pub use slot_ring::fuzz_ring;
 
+use std::sync::Arc;
+
 use crate::primitive::AtomicU64;
+use crate::segment::RawSegment;
+use crate::wait::WaitStrategy;
+
+/// The handle of a queue object whose endpoints share its mapping (a
+/// [`Queue`]'s [`Shared`](typed) state, a [`ByteQueue`]'s or a
+/// [`Pipe`](crate::Pipe)'s [`Handle`](crate::handle::Handle)): each
+/// endpoint keeps a clone of the `Arc`, and starts with the wait strategy
+/// of the handle that made it.
+#[derive(Debug)]
+pub(crate) struct SharedHandle<X> {
+    pub(crate) shared: Arc<X>,
+    pub(crate) strategy: WaitStrategy,
+}
+
+impl<X: AsRef<RawSegment>> SharedHandle<X> {
+    pub(crate) fn new(shared: X) -> Self {
+        SharedHandle { shared: Arc::new(shared), strategy: WaitStrategy::default() }
+    }
+
+    /// The segment name.
+    pub(crate) fn name(&self) -> &str {
+        (*self.shared).as_ref().name()
+    }
+
+    /// Keeps the name after this (creating) handle is dropped.
+    pub(crate) fn persist(&self) {
+        (*self.shared).as_ref().persist();
+    }
+
+    /// The wait strategy of the endpoints made from now on.
+    pub(crate) fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.strategy = strategy;
+    }
+}
 
 /// One cache line holding one index (a 64-bit position that only grows), so
 /// that the two sides of a ring do not share a line.

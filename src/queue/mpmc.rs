@@ -44,7 +44,7 @@ impl<T: Pod> Sender<T> {
             return Err(SendTimeoutError::Disconnected(value));
         }
         let ring = sh.ring();
-        let me = sh.seg.token();
+        let me = sh.seg().token();
         let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy });
         let mut poll = POLL_MIN;
         loop {
@@ -63,7 +63,7 @@ impl<T: Pod> Sender<T> {
             if spin.spin() {
                 continue;
             }
-            if let Some(token) = reading.filter(|&t| !sh.seg.is_alive(t)) {
+            if let Some(token) = reading.filter(|&t| !sh.seg().is_alive(t)) {
                 if ring.free_dead_reader(token) {
                     sh.notify_senders(true);
                 }
@@ -150,7 +150,7 @@ impl<T: Pod> Receiver<T> {
     pub(super) fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         let sh = &*self.shared;
         let ring = sh.ring();
-        let me = sh.seg.token();
+        let me = sh.seg().token();
         let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy });
         let mut poll = POLL_MIN;
         loop {
@@ -173,7 +173,7 @@ impl<T: Pod> Receiver<T> {
             if spin.spin() {
                 continue;
             }
-            if let Some(token) = writer.filter(|&t| !sh.seg.is_alive(t)) {
+            if let Some(token) = writer.filter(|&t| !sh.seg().is_alive(t)) {
                 ring.skip_dead_writer(token);
                 continue;
             }

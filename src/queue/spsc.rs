@@ -282,7 +282,7 @@ impl<T: Pod> Shared<T> {
     ) -> Waited {
         let (word, ever) = self.role(end.peer());
         if deadline == Deadline::Now {
-            let gone = peer_check.gone(word, ever, &self.seg);
+            let gone = peer_check.gone(word, ever, self.seg());
             return if ready() {
                 Waited::Ready
             } else if gone {
@@ -292,6 +292,6 @@ impl<T: Pod> Shared<T> {
             };
         }
         let (seq_word, sleepers) = self.state().ctl.waits.words(end);
-        wait_for(seq_word, sleepers, || role_gone(word, ever, &self.seg), strategy, deadline, ready)
+        wait_for(seq_word, sleepers, || role_gone(word, ever, self.seg()), strategy, deadline, ready)
     }
 }
