@@ -5,14 +5,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
-
-use bytemuck::Pod;
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::handle::{Handle, handle_api};
-use crate::queue::byte_ends::{ByteRings, Rx, TwoWay, Tx, ring_capacity};
-use crate::queue::{ByteRecvError, ByteSendError, SharedHandle};
+use crate::queue::byte_ends::{ByteRings, Rx, TwoWay, Tx, recv_forms, ring_capacity, send_forms};
+use crate::queue::{ByteRecvError, SharedHandle};
 use crate::wait::{Deadline, WaitStrategy};
 
 /// Bytes each direction holds unless told otherwise.
@@ -27,7 +25,7 @@ pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
 /// sleeps. When the other end is closed, or its process exits or dies, a
 /// receive gets the messages still queued and then
 /// [`ByteRecvError::Disconnected`] (end of stream), and a send gets
-/// [`ByteSendError::Disconnected`] (at once if the other end was closed; if
+/// [`ByteSendError::Disconnected`](crate::queue::ByteSendError::Disconnected) (at once if the other end was closed; if
 /// its process died, within 1024 sends or once the pipe is full, since that
 /// check costs a syscall). Before the other end ever connected, a receive
 /// waits.
@@ -130,98 +128,9 @@ impl Connection {
         self.end
     }
 
-    /// Sends a copy of `msg`, waiting while the pipe is full.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Disconnected`] if the other end is gone,
-    /// [`ByteSendError::TooLarge`], [`ByteSendError::Corrupt`].
-    pub fn send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(self.shared.segment(), msg, Deadline::Never)
-    }
+    send_forms!();
 
-    /// Sends `msg` if there is room now.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Full`], and those of [`Connection::send`].
-    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(self.shared.segment(), msg, Deadline::Now)
-    }
-
-    /// Sends `msg`, waiting at most `timeout` for room.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Timeout`], and those of [`Connection::send`].
-    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ByteSendError> {
-        self.tx.send_until(self.shared.segment(), msg, Deadline::after(timeout))
-    }
-
-    /// Sends the bytes of `value`.
-    ///
-    /// # Errors
-    /// As [`Connection::send`].
-    pub fn send_value<T: Pod>(&mut self, value: &T) -> Result<(), ByteSendError> {
-        self.send(bytemuck::bytes_of(value))
-    }
-
-    /// Receives a message, waiting while none is there.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Disconnected`] at the end of the stream (the other
-    /// end is gone and everything it sent was received),
-    /// [`ByteRecvError::Corrupt`].
-    pub fn recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(self.shared.segment(), Deadline::Never)
-    }
-
-    /// Receives a message if one is there now.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Empty`], and those of [`Connection::recv`].
-    pub fn try_recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(self.shared.segment(), Deadline::Now)
-    }
-
-    /// Receives a message, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Timeout`], and those of [`Connection::recv`].
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(self.shared.segment(), Deadline::after(timeout))
-    }
-
-    /// Receives a message into `buf`, returning its length.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::BufferTooSmall`] (the message stays queued), and
-    /// those of [`Connection::recv`].
-    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::Never)
-    }
-
-    /// [`Connection::recv_into`] if a message is there now.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Empty`], and those of [`Connection::recv_into`].
-    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::Now)
-    }
-
-    /// [`Connection::recv_into`], waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Timeout`], and those of [`Connection::recv_into`].
-    pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::after(timeout))
-    }
-
-    /// Receives a value sent with [`Connection::send_value`].
-    ///
-    /// # Errors
-    /// [`ByteRecvError::WrongSize`] if the message is not `size_of::<T>()`
-    /// bytes (it is consumed), and those of [`Connection::recv`].
-    pub fn recv_value<T: Pod>(&mut self) -> Result<T, ByteRecvError> {
-        self.rx.recv_value_until(self.shared.segment(), Deadline::Never)
-    }
+    recv_forms!();
 
     /// Waits at most `timeout` until a message is there: `Ok(true)` if one
     /// is, `Ok(false)` on timeout. `Duration::ZERO` just looks.
@@ -232,6 +141,23 @@ impl Connection {
     pub fn poll(&mut self, timeout: Duration) -> Result<bool, ByteRecvError> {
         let deadline = if timeout.is_zero() { Deadline::Now } else { Deadline::after(timeout) };
         self.rx.poll_until(self.shared.segment(), deadline)
+    }
+
+    /// Whether a message is there now (as `poll(Duration::ZERO)`).
+    ///
+    /// # Errors
+    /// As [`Connection::poll`].
+    pub fn try_poll(&mut self) -> Result<bool, ByteRecvError> {
+        self.rx.poll_until(self.shared.segment(), Deadline::Now)
+    }
+
+    /// Waits until `deadline` at most until a message is there: `Ok(true)`
+    /// if one is, `Ok(false)` when the time is up.
+    ///
+    /// # Errors
+    /// As [`Connection::poll`].
+    pub fn poll_deadline(&mut self, deadline: Instant) -> Result<bool, ByteRecvError> {
+        self.rx.poll_until(self.shared.segment(), Deadline::At(deadline))
     }
 }
 

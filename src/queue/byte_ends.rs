@@ -52,6 +52,139 @@ pub(crate) fn check_capacity(name: &str, cap: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// Writes the four forms of blocking calls of a byte ring's end: `call`
+/// (waits as long as it takes), `try_call` (does not wait), `call_timeout`
+/// and `call_deadline`, from one body that waits until the `Deadline` it
+/// is given. `$self` is `self` as the bodies name it; then the errors of a
+/// call that may not wait, and of one whose time ran out.
+///
+/// ```ignore
+/// byte_forms! { self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
+///     /// Sends a copy of `msg`, waiting while there is no room.
+///     send / try_send / send_timeout / send_deadline (msg: &[u8]) -> Result<(), ByteSendError>
+///         = |d| self.tx.send_until(self.shared.segment(), msg, d);
+/// }
+/// ```
+macro_rules! byte_forms {
+    (
+        $self:ident, $now_err:literal, $late_err:literal;
+        $(
+            $(#[$doc:meta])*
+            $call:ident / $try_:ident / $timeout:ident / $deadline:ident $([$($gen:tt)*])?
+            ($($arg:ident: $argty:ty),*) -> $ret:ty = |$dl:ident| $body:expr;
+        )*
+    ) => {$(
+        $(#[$doc])*
+        pub fn $call$(<$($gen)*>)?(&mut $self, $($arg: $argty),*) -> $ret {
+            let $dl = crate::wait::Deadline::Never;
+            $body
+        }
+
+        #[doc = concat!("[`", stringify!($call), "`](Self::", stringify!($call), ") if it can be done now, without waiting.")]
+        ///
+        /// # Errors
+        #[doc = concat!($now_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
+        pub fn $try_$(<$($gen)*>)?(&mut $self, $($arg: $argty),*) -> $ret {
+            let $dl = crate::wait::Deadline::Now;
+            $body
+        }
+
+        #[doc = concat!("[`", stringify!($call), "`](Self::", stringify!($call), "), waiting at most `timeout`.")]
+        ///
+        /// # Errors
+        #[doc = concat!($late_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
+        pub fn $timeout$(<$($gen)*>)?(&mut $self, $($arg: $argty,)* timeout: std::time::Duration) -> $ret {
+            let $dl = crate::wait::Deadline::after(timeout);
+            $body
+        }
+
+        #[doc = concat!("[`", stringify!($call), "`](Self::", stringify!($call), "), waiting until `deadline` at most.")]
+        ///
+        /// # Errors
+        #[doc = concat!($late_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
+        pub fn $deadline$(<$($gen)*>)?(&mut $self, $($arg: $argty,)* deadline: std::time::Instant) -> $ret {
+            let $dl = crate::wait::Deadline::At(deadline);
+            $body
+        }
+    )*};
+}
+pub(crate) use byte_forms;
+
+/// The sending calls of an end that holds a [`Tx`] in `self.tx` and the
+/// handle of its segment in `self.shared`: `send` and `send_value`, each
+/// in the four forms of [`byte_forms!`].
+macro_rules! send_forms {
+    () => {
+        crate::queue::byte_ends::byte_forms! {
+            self, "[`ByteSendError::Full`](crate::queue::ByteSendError::Full)",
+            "[`ByteSendError::Timeout`](crate::queue::ByteSendError::Timeout)";
+
+            /// Sends a copy of `msg`, waiting while there is no room for it.
+            ///
+            /// # Errors
+            /// [`ByteSendError::Disconnected`](crate::queue::ByteSendError::Disconnected)
+            /// if the receiving end is gone,
+            /// [`ByteSendError::TooLarge`](crate::queue::ByteSendError::TooLarge),
+            /// [`ByteSendError::Corrupt`](crate::queue::ByteSendError::Corrupt).
+            send / try_send / send_timeout / send_deadline
+            (msg: &[u8]) -> Result<(), crate::queue::ByteSendError>
+                = |d| self.tx.send_until(self.shared.segment(), msg, d);
+
+            /// Sends the bytes of `value`, waiting while there is no room.
+            ///
+            /// # Errors
+            /// As [`send`](Self::send).
+            send_value / try_send_value / send_value_timeout / send_value_deadline [T: bytemuck::Pod]
+            (value: &T) -> Result<(), crate::queue::ByteSendError>
+                = |d| self.tx.send_until(self.shared.segment(), bytemuck::bytes_of(value), d);
+        }
+    };
+}
+pub(crate) use send_forms;
+
+/// The receiving calls of an end that holds an [`Rx`] in `self.rx` and the
+/// handle of its segment in `self.shared`: `recv`, `recv_into` and
+/// `recv_value`, each in the four forms of [`byte_forms!`].
+macro_rules! recv_forms {
+    () => {
+        crate::queue::byte_ends::byte_forms! {
+            self, "[`ByteRecvError::Empty`](crate::queue::ByteRecvError::Empty)",
+            "[`ByteRecvError::Timeout`](crate::queue::ByteRecvError::Timeout)";
+
+            /// Receives a message, waiting while none is there.
+            ///
+            /// # Errors
+            /// [`ByteRecvError::Disconnected`](crate::queue::ByteRecvError::Disconnected)
+            /// at the end of the stream (the sending end is gone and
+            /// everything it sent was received),
+            /// [`ByteRecvError::Corrupt`](crate::queue::ByteRecvError::Corrupt).
+            recv / try_recv / recv_timeout / recv_deadline
+            () -> Result<Vec<u8>, crate::queue::ByteRecvError>
+                = |d| self.rx.recv_until(self.shared.segment(), d);
+
+            /// Receives a message into `buf`, returning its length.
+            ///
+            /// # Errors
+            /// [`ByteRecvError::BufferTooSmall`](crate::queue::ByteRecvError::BufferTooSmall)
+            /// (the message stays queued), and those of [`recv`](Self::recv).
+            recv_into / try_recv_into / recv_into_timeout / recv_into_deadline
+            (buf: &mut [u8]) -> Result<usize, crate::queue::ByteRecvError>
+                = |d| self.rx.recv_into_until(self.shared.segment(), buf, d);
+
+            /// Receives a value sent with `send_value`.
+            ///
+            /// # Errors
+            /// [`ByteRecvError::WrongSize`](crate::queue::ByteRecvError::WrongSize)
+            /// if the message is not `size_of::<T>()` bytes (it is
+            /// consumed), and those of [`recv`](Self::recv).
+            recv_value / try_recv_value / recv_value_timeout / recv_value_deadline [T: bytemuck::Pod]
+            () -> Result<T, crate::queue::ByteRecvError>
+                = |d| self.rx.recv_value_until(self.shared.segment(), d);
+        }
+    };
+}
+pub(crate) use recv_forms;
+
 /// The sending half of an endpoint: the producer cursor of one ring.
 pub(crate) struct Tx {
     pub(super) prod: Producer,

@@ -6,10 +6,8 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytemuck::Pod;
-
 use super::SharedHandle;
-use super::byte_ends::{ByteRings, OneWay, Rx, Tx, ring_capacity};
+use super::byte_ends::{ByteRings, OneWay, Rx, Tx, byte_forms, recv_forms, ring_capacity, send_forms};
 use super::byte_ring::{self, Record, Reserved};
 use super::errors::{ByteRecvError, ByteSendError};
 use crate::error::Error;
@@ -152,46 +150,7 @@ impl ByteSender {
         self.used_bytes() == 0
     }
 
-    /// Sends a copy of `msg`, waiting while the queue is full.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Disconnected`], [`ByteSendError::TooLarge`],
-    /// [`ByteSendError::Corrupt`].
-    pub fn send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(self.shared.segment(), msg, Deadline::Never)
-    }
-
-    /// Sends `msg` if there is room now.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Full`], and those of [`ByteSender::send`].
-    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(self.shared.segment(), msg, Deadline::Now)
-    }
-
-    /// Sends `msg`, waiting at most `timeout` for room.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Timeout`], and those of [`ByteSender::send`].
-    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ByteSendError> {
-        self.tx.send_until(self.shared.segment(), msg, Deadline::after(timeout))
-    }
-
-    /// Sends `msg`, waiting until `deadline` at most for room.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Timeout`], and those of [`ByteSender::send`].
-    pub fn send_deadline(&mut self, msg: &[u8], deadline: Instant) -> Result<(), ByteSendError> {
-        self.tx.send_until(self.shared.segment(), msg, Deadline::At(deadline))
-    }
-
-    /// Sends the bytes of `value`.
-    ///
-    /// # Errors
-    /// As [`ByteSender::send`].
-    pub fn send_value<T: Pod>(&mut self, value: &T) -> Result<(), ByteSendError> {
-        self.send(bytemuck::bytes_of(value))
-    }
+    send_forms!();
 
     /// Sends every message of `msgs` in order, waiting for room as needed,
     /// and publishes them in as few index updates as the room allows (one,
@@ -214,43 +173,63 @@ impl ByteSender {
     /// [`ByteSendError::Disconnected`], [`ByteSendError::TooLarge`] or
     /// [`ByteSendError::Corrupt`], with nothing sent.
     pub fn try_send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<usize, ByteSendError> {
-        match self.tx.send_batch_until(self.shared.segment(), msgs.len(), |i| msgs[i].as_ref(), Deadline::Now) {
-            (sent, Err(ByteSendError::Full)) => Ok(sent),
+        self.send_batch_partly(msgs, Deadline::Now)
+    }
+
+    /// [`ByteSender::send_batch`], waiting at most `timeout` for room in
+    /// all; returns how many were sent (fewer than `msgs.len()` if the time
+    /// ran out).
+    ///
+    /// # Errors
+    /// As [`ByteSender::try_send_batch`].
+    pub fn send_batch_timeout<M: AsRef<[u8]>>(
+        &mut self,
+        msgs: &[M],
+        timeout: Duration,
+    ) -> Result<usize, ByteSendError> {
+        self.send_batch_partly(msgs, Deadline::after(timeout))
+    }
+
+    /// [`ByteSender::send_batch`], waiting until `deadline` at most for
+    /// room; returns how many were sent (fewer than `msgs.len()` if the
+    /// time ran out).
+    ///
+    /// # Errors
+    /// As [`ByteSender::try_send_batch`].
+    pub fn send_batch_deadline<M: AsRef<[u8]>>(
+        &mut self,
+        msgs: &[M],
+        deadline: Instant,
+    ) -> Result<usize, ByteSendError> {
+        self.send_batch_partly(msgs, Deadline::At(deadline))
+    }
+
+    /// Sends what it can of `msgs` until `deadline`: an error only when
+    /// nothing was sent, and not for a lack of room or time.
+    fn send_batch_partly<M: AsRef<[u8]>>(&mut self, msgs: &[M], deadline: Deadline) -> Result<usize, ByteSendError> {
+        match self.tx.send_batch_until(self.shared.segment(), msgs.len(), |i| msgs[i].as_ref(), deadline) {
+            (sent, Err(ByteSendError::Full | ByteSendError::Timeout)) => Ok(sent),
             (0, Err(e)) => Err(e),
             (sent, _) => Ok(sent),
         }
     }
 
-    /// Reserves `len` bytes in the ring to write a message in place,
-    /// waiting while the queue is full. The message is sent when the grant
-    /// is [committed](WriteGrant::commit), and abandoned if the grant is
-    /// dropped uncommitted. The bytes hold whatever was there before.
-    ///
-    /// # Errors
-    /// As [`ByteSender::send`].
-    pub fn reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, ByteSendError> {
-        self.reserve_until(len, Deadline::Never)
-    }
+    byte_forms! {
+        self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
 
-    /// [`ByteSender::reserve`] if there is room now.
-    ///
-    /// # Errors
-    /// As [`ByteSender::try_send`].
-    pub fn try_reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, ByteSendError> {
-        self.reserve_until(len, Deadline::Now)
-    }
-
-    /// [`ByteSender::reserve`], waiting at most `timeout` for room.
-    ///
-    /// # Errors
-    /// As [`ByteSender::send_timeout`].
-    pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, ByteSendError> {
-        self.reserve_until(len, Deadline::after(timeout))
-    }
-
-    fn reserve_until(&mut self, len: usize, deadline: Deadline) -> Result<WriteGrant<'_>, ByteSendError> {
-        let r = self.tx.reserve_until(self.shared.segment(), len, deadline)?;
-        Ok(WriteGrant { tx: &mut self.tx, r, done: false })
+        /// Reserves `len` bytes in the ring to write a message in place,
+        /// waiting while the queue is full. The message is sent when the
+        /// grant is [committed](WriteGrant::commit), and abandoned if the
+        /// grant is dropped uncommitted. The bytes hold whatever was there
+        /// before.
+        ///
+        /// # Errors
+        /// As [`ByteSender::send`].
+        reserve / try_reserve / reserve_timeout / reserve_deadline
+        (len: usize) -> Result<WriteGrant<'_>, ByteSendError> = |d| {
+            let r = self.tx.reserve_until(self.shared.segment(), len, d)?;
+            Ok(WriteGrant { tx: &mut self.tx, r, done: false })
+        };
     }
 }
 
@@ -324,6 +303,10 @@ impl fmt::Debug for WriteGrant<'_> {
 
 /// The receiving end of a [`ByteQueue`]. Move it to another thread if
 /// needed; it is not shared.
+///
+/// A `try_` receive on an empty queue is cheap: a sender that let go of its
+/// end gives `Disconnected` at once, one that died on one call in 1024 (the
+/// check is a syscall).
 pub struct ByteReceiver {
     shared: Arc<Shared>,
     rx: Rx,
@@ -380,120 +363,32 @@ impl ByteReceiver {
         ByteTryIter { rx: self }
     }
 
-    /// Receives a message, waiting while the queue is empty.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Disconnected`] at the end of the stream,
-    /// [`ByteRecvError::Corrupt`].
-    pub fn recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(self.shared.segment(), Deadline::Never)
-    }
+    recv_forms!();
 
-    /// Receives a message if one is there now. On an empty queue this is
-    /// cheap: a sender that let go of its end gives `Disconnected` at once,
-    /// one that died on one call in 1024 (the check is a syscall).
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Empty`], and those of [`ByteReceiver::recv`].
-    pub fn try_recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(self.shared.segment(), Deadline::Now)
-    }
+    byte_forms! {
+        self, "[`ByteRecvError::Empty`]", "[`ByteRecvError::Timeout`]";
 
-    /// Receives a message, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv`].
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(self.shared.segment(), Deadline::after(timeout))
-    }
+        /// Receives a message in place, waiting while the queue is empty:
+        /// the grant derefs to the message's bytes in the ring, which are
+        /// freed when it is dropped.
+        ///
+        /// # Errors
+        /// As [`ByteReceiver::recv`].
+        recv_ref / try_recv_ref / recv_ref_timeout / recv_ref_deadline
+        () -> Result<ReadGrant<'_>, ByteRecvError> = |d| {
+            let r = self.rx.next_until(self.shared.segment(), d)?;
+            Ok(ReadGrant { rx: &mut self.rx, r })
+        };
 
-    /// Receives a message, waiting until `deadline` at most.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv`].
-    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(self.shared.segment(), Deadline::At(deadline))
-    }
-
-    /// Receives a message into `buf`, returning its length.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::BufferTooSmall`] (the message stays queued), and
-    /// those of [`ByteReceiver::recv`].
-    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::Never)
-    }
-
-    /// [`ByteReceiver::recv_into`] if a message is there now.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Empty`], and those of [`ByteReceiver::recv_into`].
-    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::Now)
-    }
-
-    /// [`ByteReceiver::recv_into`], waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv_into`].
-    pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(self.shared.segment(), buf, Deadline::after(timeout))
-    }
-
-    /// Receives a message sent with [`ByteSender::send_value`].
-    ///
-    /// # Errors
-    /// [`ByteRecvError::WrongSize`] if the message is not `size_of::<T>()`
-    /// bytes (it is consumed), and those of [`ByteReceiver::recv`].
-    pub fn recv_value<T: Pod>(&mut self) -> Result<T, ByteRecvError> {
-        self.rx.recv_value_until(self.shared.segment(), Deadline::Never)
-    }
-
-    /// Receives a message in place, waiting while the queue is empty: the
-    /// grant derefs to the message's bytes in the ring, which are freed when
-    /// it is dropped.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::recv`].
-    pub fn recv_ref(&mut self) -> Result<ReadGrant<'_>, ByteRecvError> {
-        let r = self.rx.next_until(self.shared.segment(), Deadline::Never)?;
-        Ok(ReadGrant { rx: &mut self.rx, r })
-    }
-
-    /// [`ByteReceiver::recv_ref`] if a message is there now.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::try_recv`].
-    pub fn try_recv_ref(&mut self) -> Result<ReadGrant<'_>, ByteRecvError> {
-        let r = self.rx.next_until(self.shared.segment(), Deadline::Now)?;
-        Ok(ReadGrant { rx: &mut self.rx, r })
-    }
-
-    /// [`ByteReceiver::recv_ref`], waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::recv_timeout`].
-    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, ByteRecvError> {
-        let r = self.rx.next_until(self.shared.segment(), Deadline::after(timeout))?;
-        Ok(ReadGrant { rx: &mut self.rx, r })
-    }
-
-    /// Waits for a message, then hands each message there (up to `max`) to
-    /// `f` in place, and frees them all with one index update. Returns how
-    /// many were handled.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::recv`], when no message was handled.
-    pub fn recv_batch(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, ByteRecvError> {
-        self.rx.recv_batch_until(self.shared.segment(), max, Deadline::Never, f)
-    }
-
-    /// [`ByteReceiver::recv_batch`] without waiting.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::try_recv`], when no message was handled.
-    pub fn try_recv_batch(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, ByteRecvError> {
-        self.rx.recv_batch_until(self.shared.segment(), max, Deadline::Now, f)
+        /// Waits for a message, then hands each message there (up to
+        /// `max`) to `f` in place, and frees them all with one index
+        /// update. Returns how many were handled.
+        ///
+        /// # Errors
+        /// As [`ByteReceiver::recv`], when no message was handled.
+        recv_batch / try_recv_batch / recv_batch_timeout / recv_batch_deadline [F: FnMut(&[u8])]
+        (max: usize, f: F) -> Result<usize, ByteRecvError>
+            = |d| self.rx.recv_batch_until(self.shared.segment(), max, d, f);
     }
 
     /// Waits at most `timeout` until a message is there: `Ok(true)` if one
@@ -504,6 +399,23 @@ impl ByteReceiver {
     /// [`ByteRecvError::Corrupt`].
     pub fn poll(&mut self, timeout: Duration) -> Result<bool, ByteRecvError> {
         self.rx.poll_until(self.shared.segment(), Deadline::after(timeout))
+    }
+
+    /// Whether a message is there now.
+    ///
+    /// # Errors
+    /// As [`ByteReceiver::poll`].
+    pub fn try_poll(&mut self) -> Result<bool, ByteRecvError> {
+        self.rx.poll_until(self.shared.segment(), Deadline::Now)
+    }
+
+    /// Waits until `deadline` at most until a message is there: `Ok(true)`
+    /// if one is, `Ok(false)` when the time is up.
+    ///
+    /// # Errors
+    /// As [`ByteReceiver::poll`].
+    pub fn poll_deadline(&mut self, deadline: Instant) -> Result<bool, ByteRecvError> {
+        self.rx.poll_until(self.shared.segment(), Deadline::At(deadline))
     }
 }
 

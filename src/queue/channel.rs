@@ -105,13 +105,51 @@ impl<T: Pod> Sender<T> {
     /// [`SendError::Disconnected`] with the number of values sent before
     /// every receiver was gone.
     pub fn send_batch(&self, values: &[T]) -> Result<(), SendError<usize>> {
+        self.send_batch_until(values, Deadline::Never).map(drop)
+    }
+
+    /// Sends the longest prefix of `values` that fits now; returns how many
+    /// were sent (0 if the queue is full).
+    ///
+    /// # Errors
+    /// As [`Sender::send_batch`].
+    pub fn try_send_batch(&self, values: &[T]) -> Result<usize, SendError<usize>> {
+        self.send_batch_until(values, Deadline::Now)
+    }
+
+    /// [`Sender::send_batch`], waiting at most `timeout` for room in all;
+    /// returns how many were sent (fewer than `values.len()` if the time
+    /// ran out).
+    ///
+    /// # Errors
+    /// As [`Sender::send_batch`].
+    pub fn send_batch_timeout(&self, values: &[T], timeout: Duration) -> Result<usize, SendError<usize>> {
+        self.send_batch_until(values, Deadline::after(timeout))
+    }
+
+    /// [`Sender::send_batch`], waiting until `deadline` at most for room;
+    /// returns how many were sent (fewer than `values.len()` if the time
+    /// ran out).
+    ///
+    /// # Errors
+    /// As [`Sender::send_batch`].
+    pub fn send_batch_deadline(&self, values: &[T], deadline: Instant) -> Result<usize, SendError<usize>> {
+        self.send_batch_until(values, Deadline::At(deadline))
+    }
+
+    /// Sends `values` in order until `deadline`; how many were sent.
+    fn send_batch_until(&self, values: &[T], deadline: Deadline) -> Result<usize, SendError<usize>> {
         if let SenderFlavor::Spsc(s) = &self.flavor {
-            return s.send_batch(values);
+            return s.send_batch_until(values, deadline);
         }
         for (i, &v) in values.iter().enumerate() {
-            self.send(v).map_err(|_| SendError::Disconnected(i))?;
+            match self.send_until(v, deadline) {
+                Ok(()) => {}
+                Err(SendTimeoutError::Timeout(_)) => return Ok(i),
+                Err(SendTimeoutError::Disconnected(_)) => return Err(SendError::Disconnected(i)),
+            }
         }
-        Ok(())
+        Ok(values.len())
     }
 
     /// Sends `value`, waiting while the queue is full.
@@ -274,13 +312,46 @@ impl<T: Pod> Receiver<T> {
     /// # Errors
     /// [`RecvError`] if the queue is empty and every sender is gone.
     pub fn recv_batch(&self, buf: &mut [T]) -> Result<usize, RecvError> {
+        self.recv_batch_until(buf, Deadline::Never).map_err(|_| RecvError)
+    }
+
+    /// Moves the messages there now (up to `buf.len()`) into `buf`;
+    /// returns how many.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`].
+    pub fn try_recv_batch(&self, buf: &mut [T]) -> Result<usize, TryRecvError> {
+        self.recv_batch_until(buf, Deadline::Now).map_err(|e| match e {
+            RecvTimeoutError::Timeout => TryRecvError::Empty,
+            RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+        })
+    }
+
+    /// [`Receiver::recv_batch`], waiting at most `timeout` for a message.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_timeout`].
+    pub fn recv_batch_timeout(&self, buf: &mut [T], timeout: Duration) -> Result<usize, RecvTimeoutError> {
+        self.recv_batch_until(buf, Deadline::after(timeout))
+    }
+
+    /// [`Receiver::recv_batch`], waiting until `deadline` at most for a
+    /// message.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_timeout`].
+    pub fn recv_batch_deadline(&self, buf: &mut [T], deadline: Instant) -> Result<usize, RecvTimeoutError> {
+        self.recv_batch_until(buf, Deadline::At(deadline))
+    }
+
+    fn recv_batch_until(&self, buf: &mut [T], deadline: Deadline) -> Result<usize, RecvTimeoutError> {
         if buf.is_empty() {
             return Ok(0);
         }
         if let ReceiverFlavor::Spsc(r) = &self.flavor {
-            return r.recv_batch(buf);
+            return r.recv_batch_until(buf, deadline);
         }
-        buf[0] = self.recv()?;
+        buf[0] = self.recv_until(deadline)?;
         let mut n = 1;
         while n < buf.len() {
             match self.try_recv() {
