@@ -5,13 +5,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::handle::{Handle, handle_api};
-use crate::queue::byte_ends::{ByteRings, Rx, TwoWay, Tx, recv_forms, ring_capacity, send_forms};
-use crate::queue::{ByteRecvError, SharedHandle};
-use crate::wait::{Deadline, WaitStrategy};
+use crate::queue::SharedHandle;
+use crate::queue::byte_ends::{ByteRings, Rx, Tx, recv_forms, ring_capacity, send_forms};
+use crate::wait::WaitStrategy;
 
 /// Bytes each direction holds unless told otherwise.
 pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
@@ -24,7 +23,7 @@ pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
 /// copied through a shared ring each way with no syscall unless a side
 /// sleeps. When the other end is closed, or its process exits or dies, a
 /// receive gets the messages still queued and then
-/// [`ByteRecvError::Disconnected`] (end of stream), and a send gets
+/// [`ByteRecvError::Disconnected`](crate::queue::ByteRecvError::Disconnected) (end of stream), and a send gets
 /// [`ByteSendError::Disconnected`](crate::queue::ByteSendError::Disconnected) (at once if the other end was closed; if
 /// its process died, within 1024 sends or once the pipe is full, since that
 /// check costs a syscall). Before the other end ever connected, a receive
@@ -48,7 +47,7 @@ pub struct Pipe(SharedHandle<Shared>);
 
 /// The mapping of a pipe's two rings, shared by its handle and its
 /// connections in this process.
-type Shared = Handle<ByteRings<TwoWay>>;
+type Shared = Handle<ByteRings<2>>;
 
 handle_api! {
     impl[] Pipe, "pipe", ", holding `capacity_bytes` each way (rounded up to a power of two, at least 64; messages may be up to that less 8 bytes long)";
@@ -131,34 +130,6 @@ impl Connection {
     send_forms!();
 
     recv_forms!();
-
-    /// Waits at most `timeout` until a message is there: `Ok(true)` if one
-    /// is, `Ok(false)` on timeout. `Duration::ZERO` just looks.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Disconnected`] at the end of the stream,
-    /// [`ByteRecvError::Corrupt`].
-    pub fn poll(&mut self, timeout: Duration) -> Result<bool, ByteRecvError> {
-        let deadline = if timeout.is_zero() { Deadline::Now } else { Deadline::after(timeout) };
-        self.rx.poll_until(self.shared.segment(), deadline)
-    }
-
-    /// Whether a message is there now (as `poll(Duration::ZERO)`).
-    ///
-    /// # Errors
-    /// As [`Connection::poll`].
-    pub fn try_poll(&mut self) -> Result<bool, ByteRecvError> {
-        self.rx.poll_until(self.shared.segment(), Deadline::Now)
-    }
-
-    /// Waits until `deadline` at most until a message is there: `Ok(true)`
-    /// if one is, `Ok(false)` when the time is up.
-    ///
-    /// # Errors
-    /// As [`Connection::poll`].
-    pub fn poll_deadline(&mut self, deadline: Instant) -> Result<bool, ByteRecvError> {
-        self.rx.poll_until(self.shared.segment(), Deadline::At(deadline))
-    }
 }
 
 impl Drop for Connection {

@@ -4,7 +4,6 @@
 //! room or for a record. Also the state of a segment of byte rings
 //! ([`ByteRings`]) and where each ring lies in it.
 
-use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use bytemuck::Pod;
@@ -144,7 +143,8 @@ pub(crate) use send_forms;
 
 /// The receiving calls of an end that holds an [`Rx`] in `self.rx` and the
 /// handle of its segment in `self.shared`: `recv`, `recv_into` and
-/// `recv_value`, each in the four forms of [`byte_forms!`].
+/// `recv_value`, each in the four forms of [`byte_forms!`], and `poll`
+/// (which takes its timeout), `try_poll` and `poll_deadline`.
 macro_rules! recv_forms {
     () => {
         crate::queue::byte_ends::byte_forms! {
@@ -181,9 +181,55 @@ macro_rules! recv_forms {
             () -> Result<T, crate::queue::ByteRecvError>
                 = |d| self.rx.recv_value_until(self.shared.segment(), d);
         }
+
+        /// Waits at most `timeout` until a message is there: `Ok(true)` if
+        /// one is, `Ok(false)` on timeout. `Duration::ZERO` just looks.
+        ///
+        /// # Errors
+        /// [`ByteRecvError::Disconnected`](crate::queue::ByteRecvError::Disconnected)
+        /// at the end of the stream,
+        /// [`ByteRecvError::Corrupt`](crate::queue::ByteRecvError::Corrupt).
+        pub fn poll(&mut self, timeout: std::time::Duration) -> Result<bool, crate::queue::ByteRecvError> {
+            use crate::wait::Deadline;
+            let deadline = if timeout.is_zero() { Deadline::Now } else { Deadline::after(timeout) };
+            self.rx.poll_until(self.shared.segment(), deadline)
+        }
+
+        /// Whether a message is there now (as `poll(Duration::ZERO)`).
+        ///
+        /// # Errors
+        /// As [`poll`](Self::poll).
+        pub fn try_poll(&mut self) -> Result<bool, crate::queue::ByteRecvError> {
+            self.rx.poll_until(self.shared.segment(), crate::wait::Deadline::Now)
+        }
+
+        /// Waits until `deadline` at most until a message is there:
+        /// `Ok(true)` if one is, `Ok(false)` when the time is up.
+        ///
+        /// # Errors
+        /// As [`poll`](Self::poll).
+        pub fn poll_deadline(&mut self, deadline: std::time::Instant) -> Result<bool, crate::queue::ByteRecvError> {
+            self.rx.poll_until(self.shared.segment(), crate::wait::Deadline::At(deadline))
+        }
     };
 }
 pub(crate) use recv_forms;
+
+/// Takes `end` of `ring` for `seg`'s handle, then makes its cursor with
+/// `cursor`; gives the end back if the ring's indices are impossible.
+fn claim_end<C>(
+    ring: ByteRing,
+    seg: &RawSegment,
+    end: End,
+    cursor: impl FnOnce(ByteRing) -> Result<C, Corrupt>,
+) -> Result<C, Error> {
+    crate::primitive::asym::register();
+    ring.claim(end, seg.token(), seg).map_err(|()| busy(seg.name(), end))?;
+    cursor(ring).map_err(|c| {
+        ring.release(end, seg.token());
+        Error::Corrupt { name: seg.name().to_owned(), reason: c.0 }
+    })
+}
 
 /// The sending half of an endpoint: the producer cursor of one ring.
 pub(crate) struct Tx {
@@ -196,15 +242,8 @@ pub(crate) struct Tx {
 impl Tx {
     /// Takes the sender end of `ring` for `seg`'s handle.
     pub(crate) fn claim(ring: ByteRing, seg: &RawSegment, strategy: WaitStrategy) -> Result<Tx, Error> {
-        crate::primitive::asym::register();
-        ring.claim(End::Sender, seg.token(), seg).map_err(|()| busy(seg.name(), End::Sender))?;
-        match Producer::new(ring) {
-            Ok(prod) => Ok(Tx { prod, strategy, peer: PeerCheck::default() }),
-            Err(c) => {
-                ring.release(End::Sender, seg.token());
-                Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
-            }
-        }
+        let prod = claim_end(ring, seg, End::Sender, Producer::new)?;
+        Ok(Tx { prod, strategy, peer: PeerCheck::default() })
     }
 
     pub(crate) fn release(&mut self, seg: &RawSegment) {
@@ -305,15 +344,8 @@ pub(crate) struct Rx {
 impl Rx {
     /// Takes the receiver end of `ring` for `seg`'s handle.
     pub(crate) fn claim(ring: ByteRing, seg: &RawSegment, strategy: WaitStrategy) -> Result<Rx, Error> {
-        crate::primitive::asym::register();
-        ring.claim(End::Receiver, seg.token(), seg).map_err(|()| busy(seg.name(), End::Receiver))?;
-        match Consumer::new(ring) {
-            Ok(cons) => Ok(Rx { cons, strategy, peer: PeerCheck::default() }),
-            Err(c) => {
-                ring.release(End::Receiver, seg.token());
-                Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
-            }
-        }
+        let cons = claim_end(ring, seg, End::Receiver, Consumer::new)?;
+        Ok(Rx { cons, strategy, peer: PeerCheck::default() })
     }
 
     pub(crate) fn release(&mut self, seg: &RawSegment) {
@@ -446,46 +478,24 @@ impl Rx {
     }
 }
 
-/// Which object a segment of byte rings is, and how many rings it holds.
-pub(crate) trait Rings: Send + Sync + 'static {
-    /// Its kind.
-    const KIND: ObjectKind;
-    /// Its rings, one after the other.
-    const COUNT: usize;
-}
-
-/// A [`ByteQueue`](crate::ByteQueue): one ring.
-pub(crate) enum OneWay {}
-/// A [`Pipe`](crate::Pipe): one ring each way.
-pub(crate) enum TwoWay {}
-
-impl Rings for OneWay {
-    const KIND: ObjectKind = ObjectKind::ByteQueue;
-    const COUNT: usize = 1;
-}
-
-impl Rings for TwoWay {
-    const KIND: ObjectKind = ObjectKind::Pipe;
-    const COUNT: usize = 2;
-}
-
-/// The state of a segment of `K::COUNT` byte rings of `cap` bytes each: a
-/// ring's state then its data, one ring after the other (each starts
-/// 64-byte aligned: the state's size and the capacity are multiples of 64).
-/// This is the first ring's state; the rest is the tail.
+/// The state of a segment of `N` byte rings of `cap` bytes each: a ring's
+/// state then its data, one ring after the other (each starts 64-byte
+/// aligned: the state's size and the capacity are multiples of 64). One
+/// ring is a [`ByteQueue`](crate::ByteQueue), two (one each way) a
+/// [`Pipe`](crate::Pipe). This is the first ring's state; the rest is the
+/// tail.
 #[repr(transparent)]
-pub(crate) struct ByteRings<K> {
+pub(crate) struct ByteRings<const N: usize> {
     first: RingState,
-    _kind: PhantomData<fn() -> K>,
 }
 
 // SAFETY: repr(transparent) over a ring's state, which is repr(C) atomics
 // only (any bits valid, no pointers, no drop glue); the data bytes after it
 // are plain bytes, reached only by the holder of an end.
-unsafe impl<K: Rings> ShmSafe for ByteRings<K> {}
+unsafe impl<const N: usize> ShmSafe for ByteRings<N> {}
 
-impl<K: Rings> SegmentState for ByteRings<K> {
-    const KINDS: &'static [ObjectKind] = &[K::KIND];
+impl<const N: usize> SegmentState for ByteRings<N> {
+    const KINDS: &'static [ObjectKind] = if N == 1 { &[ObjectKind::ByteQueue] } else { &[ObjectKind::Pipe] };
     /// The capacity of each ring in bytes.
     type Params = u64;
     type Init<'a> = ();
@@ -498,7 +508,7 @@ impl<K: Rings> SegmentState for ByteRings<K> {
         let size = usize::try_from(cap)
             .ok()
             .and_then(|cap| cap.checked_add(byte_ring::STATE_SIZE))
-            .and_then(|ring| ring.checked_mul(K::COUNT))
+            .and_then(|ring| ring.checked_mul(N))
             .ok_or_else(|| Error::InvalidArgument(format!("a ring of {cap} bytes is too large")))?;
         Ok(StateLayout { size, align: 64 })
     }
@@ -518,22 +528,22 @@ impl<K: Rings> SegmentState for ByteRings<K> {
     }
 
     fn wanted() -> String {
-        K::KIND.name().to_owned()
+        Self::KINDS[0].name().to_owned()
     }
 }
 
-impl<K: Rings> Handle<ByteRings<K>> {
+impl<const N: usize> Handle<ByteRings<N>> {
     /// The capacity of each ring in bytes.
     pub(crate) fn ring_cap(&self) -> u64 {
         *self.params()
     }
 
-    /// A view of ring `index` (below `K::COUNT`).
+    /// A view of ring `index` (below `N`).
     pub(crate) fn ring(&self, index: usize) -> ByteRing {
-        debug_assert!(index < K::COUNT);
+        debug_assert!(index < N);
         let cap = self.ring_cap();
         // SAFETY: the state is 64-byte aligned (the layout) and holds
-        // `K::COUNT` rings of a state and `cap` bytes each (checked against
+        // `N` rings of a state and `cap` bytes each (checked against
         // the header at open, made at create), so ring `index` starts
         // 64-byte aligned inside it, with a capacity checked by
         // `params_of` or `ring_capacity`; the mapping lives in this handle,

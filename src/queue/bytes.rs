@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::SharedHandle;
-use super::byte_ends::{ByteRings, OneWay, Rx, Tx, byte_forms, recv_forms, ring_capacity, send_forms};
+use super::byte_ends::{ByteRings, Rx, Tx, byte_forms, recv_forms, ring_capacity, send_forms};
 use super::byte_ring::{self, Record, Reserved};
 use super::errors::{ByteRecvError, ByteSendError};
 use crate::error::Error;
@@ -16,7 +16,7 @@ use crate::wait::{Deadline, WaitStrategy};
 
 /// The mapping of a queue's ring, shared by its handle and its ends in this
 /// process.
-type Shared = Handle<ByteRings<OneWay>>;
+type Shared = Handle<ByteRings<1>>;
 
 /// A queue of variable-size byte messages, shared by name, from one
 /// [`ByteSender`] to one [`ByteReceiver`] (each in any process). The
@@ -111,43 +111,80 @@ impl fmt::Debug for ByteQueue {
     }
 }
 
-/// The sending end of a [`ByteQueue`]. Move it to another thread if needed;
-/// it is not shared.
-pub struct ByteSender {
-    shared: Arc<Shared>,
-    tx: Tx,
+/// What the two ends of a [`ByteQueue`] have alike, written once for
+/// [`ByteSender`] and [`ByteReceiver`]: the end (the handle's `Arc` and
+/// the half of the ring it holds), the wait strategy, the snapshot of the
+/// ring, giving the end up on drop, and `Debug`.
+macro_rules! byte_end {
+    ($(#[$doc:meta])* $end:ident($half:ident: $Half:ty), $blocks:literal) => {
+        $(#[$doc])*
+        pub struct $end {
+            shared: Arc<Shared>,
+            $half: $Half,
+        }
+
+        // SAFETY: the cursor points into the mapping the Arc keeps alive;
+        // the end is held by this endpoint alone, whichever thread uses it.
+        unsafe impl Send for $end {}
+
+        impl $end {
+            #[doc = concat!("Sets how this endpoint waits when the queue is ", $blocks, ".")]
+            pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+                self.$half.strategy = strategy;
+                self
+            }
+
+            /// The ring's size in bytes.
+            pub fn capacity(&self) -> usize {
+                self.shared.ring_cap() as usize
+            }
+
+            /// Bytes of published messages not yet received (a snapshot,
+            /// headers and padding included).
+            pub fn used_bytes(&self) -> usize {
+                self.shared.ring(0).used() as usize
+            }
+
+            /// Whether the queue looks empty now.
+            pub fn is_empty(&self) -> bool {
+                self.used_bytes() == 0
+            }
+        }
+
+        impl Drop for $end {
+            fn drop(&mut self) {
+                self.$half.release(self.shared.segment());
+            }
+        }
+
+        impl fmt::Debug for $end {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($end)).field("queue", &self.shared.name()).finish_non_exhaustive()
+            }
+        }
+    };
 }
 
-// SAFETY: the producer cursor points into the mapping the Arc keeps alive;
-// the end is held by this endpoint alone, whichever thread uses it.
-unsafe impl Send for ByteSender {}
+byte_end!(
+    /// The sending end of a [`ByteQueue`]. Move it to another thread if
+    /// needed; it is not shared.
+    ByteSender(tx: Tx), "full"
+);
+
+byte_end!(
+    /// The receiving end of a [`ByteQueue`]. Move it to another thread if
+    /// needed; it is not shared.
+    ///
+    /// A `try_` receive on an empty queue is cheap: a sender that let go of
+    /// its end gives `Disconnected` at once, one that died on one call in
+    /// 1024 (the check is a syscall).
+    ByteReceiver(rx: Rx), "empty"
+);
 
 impl ByteSender {
-    /// Sets how this endpoint waits when the queue is full.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.tx.strategy = strategy;
-        self
-    }
-
     /// The longest message this queue carries.
     pub fn max_message_len(&self) -> usize {
         self.tx.max()
-    }
-
-    /// The ring's size in bytes.
-    pub fn capacity(&self) -> usize {
-        self.shared.ring_cap() as usize
-    }
-
-    /// Bytes of published messages not yet received (a snapshot, headers
-    /// and padding included).
-    pub fn used_bytes(&self) -> usize {
-        self.shared.ring(0).used() as usize
-    }
-
-    /// Whether the queue looks empty now.
-    pub fn is_empty(&self) -> bool {
-        self.used_bytes() == 0
     }
 
     send_forms!();
@@ -233,18 +270,6 @@ impl ByteSender {
     }
 }
 
-impl Drop for ByteSender {
-    fn drop(&mut self) {
-        self.tx.release(self.shared.segment());
-    }
-}
-
-impl fmt::Debug for ByteSender {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteSender").field("queue", &self.shared.name()).finish_non_exhaustive()
-    }
-}
-
 /// Room for one message in a [`ByteQueue`]'s ring, written in place: it
 /// derefs to the message's bytes. [`WriteGrant::commit`] sends it; dropping
 /// the grant uncommitted abandons it.
@@ -301,43 +326,7 @@ impl fmt::Debug for WriteGrant<'_> {
     }
 }
 
-/// The receiving end of a [`ByteQueue`]. Move it to another thread if
-/// needed; it is not shared.
-///
-/// A `try_` receive on an empty queue is cheap: a sender that let go of its
-/// end gives `Disconnected` at once, one that died on one call in 1024 (the
-/// check is a syscall).
-pub struct ByteReceiver {
-    shared: Arc<Shared>,
-    rx: Rx,
-}
-
-// SAFETY: as for ByteSender.
-unsafe impl Send for ByteReceiver {}
-
 impl ByteReceiver {
-    /// Sets how this endpoint waits when the queue is empty.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.rx.strategy = strategy;
-        self
-    }
-
-    /// The ring's size in bytes.
-    pub fn capacity(&self) -> usize {
-        self.shared.ring_cap() as usize
-    }
-
-    /// Bytes of published messages not yet received (a snapshot, headers
-    /// and padding included).
-    pub fn used_bytes(&self) -> usize {
-        self.shared.ring(0).used() as usize
-    }
-
-    /// Whether the queue looks empty now.
-    pub fn is_empty(&self) -> bool {
-        self.used_bytes() == 0
-    }
-
     /// A blocking iterator over the messages: each `next` is a
     /// [`recv`](ByteReceiver::recv), and the iteration ends at the end of
     /// the stream (the sender is gone and everything it sent was received),
@@ -390,45 +379,6 @@ impl ByteReceiver {
         (max: usize, f: F) -> Result<usize, ByteRecvError>
             = |d| self.rx.recv_batch_until(self.shared.segment(), max, d, f);
     }
-
-    /// Waits at most `timeout` until a message is there: `Ok(true)` if one
-    /// is, `Ok(false)` on timeout.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Disconnected`] at the end of the stream,
-    /// [`ByteRecvError::Corrupt`].
-    pub fn poll(&mut self, timeout: Duration) -> Result<bool, ByteRecvError> {
-        self.rx.poll_until(self.shared.segment(), Deadline::after(timeout))
-    }
-
-    /// Whether a message is there now.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::poll`].
-    pub fn try_poll(&mut self) -> Result<bool, ByteRecvError> {
-        self.rx.poll_until(self.shared.segment(), Deadline::Now)
-    }
-
-    /// Waits until `deadline` at most until a message is there: `Ok(true)`
-    /// if one is, `Ok(false)` when the time is up.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::poll`].
-    pub fn poll_deadline(&mut self, deadline: Instant) -> Result<bool, ByteRecvError> {
-        self.rx.poll_until(self.shared.segment(), Deadline::At(deadline))
-    }
-}
-
-impl Drop for ByteReceiver {
-    fn drop(&mut self) {
-        self.rx.release(self.shared.segment());
-    }
-}
-
-impl fmt::Debug for ByteReceiver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteReceiver").field("queue", &self.shared.name()).finish_non_exhaustive()
-    }
 }
 
 /// A message read in place from a [`ByteQueue`]'s ring: it derefs to the
@@ -457,42 +407,14 @@ impl fmt::Debug for ReadGrant<'_> {
     }
 }
 
-/// A blocking iterator over a [`ByteReceiver`]'s messages, made by
-/// [`ByteReceiver::iter`]: ends at the end of the stream.
-pub struct ByteIter<'a> {
-    rx: &'a mut ByteReceiver,
-}
+super::receiver_iter!(
+    /// A blocking iterator over a [`ByteReceiver`]'s messages, made by
+    /// [`ByteReceiver::iter`]: ends at the end of the stream.
+    ByteIter<'a>(&'a mut ByteReceiver) -> Vec<u8> = recv
+);
 
-impl Iterator for ByteIter<'_> {
-    type Item = Vec<u8>;
-
-    fn next(&mut self) -> Option<Vec<u8>> {
-        self.rx.recv().ok()
-    }
-}
-
-impl fmt::Debug for ByteIter<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteIter").field("rx", &self.rx).finish()
-    }
-}
-
-/// A non-blocking iterator over a [`ByteReceiver`]'s messages, made by
-/// [`ByteReceiver::try_iter`]: ends when the queue is empty.
-pub struct ByteTryIter<'a> {
-    rx: &'a mut ByteReceiver,
-}
-
-impl Iterator for ByteTryIter<'_> {
-    type Item = Vec<u8>;
-
-    fn next(&mut self) -> Option<Vec<u8>> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl fmt::Debug for ByteTryIter<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteTryIter").field("rx", &self.rx).finish()
-    }
-}
+super::receiver_iter!(
+    /// A non-blocking iterator over a [`ByteReceiver`]'s messages, made by
+    /// [`ByteReceiver::try_iter`]: ends when the queue is empty.
+    ByteTryIter<'a>(&'a mut ByteReceiver) -> Vec<u8> = try_recv
+);

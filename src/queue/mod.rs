@@ -86,6 +86,32 @@ impl<X: AsRef<RawSegment>> SharedHandle<X> {
     }
 }
 
+/// Writes an iterator over a receiver's messages, each `next` one call of
+/// `$call` (`recv` or `try_recv`), whose error ends it.
+macro_rules! receiver_iter {
+    ($(#[$doc:meta])* $name:ident<$lt:lifetime $(, $T:ident)?>($rx:ty) -> $item:ty = $call:ident) => {
+        $(#[$doc])*
+        pub struct $name<$lt $(, $T: bytemuck::Pod)?> {
+            rx: $rx,
+        }
+
+        impl<$($T: bytemuck::Pod)?> Iterator for $name<'_ $(, $T)?> {
+            type Item = $item;
+
+            fn next(&mut self) -> Option<$item> {
+                self.rx.$call().ok()
+            }
+        }
+
+        impl<$($T: bytemuck::Pod)?> std::fmt::Debug for $name<'_ $(, $T)?> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("rx", &self.rx).finish()
+            }
+        }
+    };
+}
+use receiver_iter;
+
 /// One cache line holding one index (a 64-bit position that only grows), so
 /// that the two sides of a ring do not share a line.
 #[repr(C, align(64))]
