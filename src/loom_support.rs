@@ -4,19 +4,20 @@
 //! Run the models as CI does:
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib loom`.
 
-use crate::segment::registry::Liveness;
+use crate::segment::registry::{Liveness, Token};
 
-/// A model thread's handle: its token is the field, and every holder it
-/// asks about is alive (the models check the protocols, not death).
+/// A model thread's handle: the holder of the registry slot in the field,
+/// generation 1; every holder it asks about is alive (the models check the
+/// protocols, not death).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Alive(pub u32);
 
 impl Liveness for Alive {
-    fn token(&self) -> u32 {
-        self.0
+    fn token(&self) -> Token {
+        Token::from_slot_generation(self.0, 1)
     }
 
-    fn is_alive(&self, _token: u32) -> bool {
+    fn is_alive(&self, _token: Token) -> bool {
         true
     }
 }

@@ -42,7 +42,7 @@ use super::Index;
 use super::endpoint::{End, PeerCheck, claim_role, release_role, role_gone};
 use super::waits::{Waited, Waits, wait_for};
 use crate::primitive::{AtomicU32, AtomicU64, Ordering, asym};
-use crate::segment::registry::Liveness;
+use crate::segment::registry::{Liveness, Token};
 use crate::wait::{Deadline, WaitStrategy};
 
 /// Bytes of a record header.
@@ -153,14 +153,14 @@ impl ByteRing {
 
     /// Takes `end` for the holder of `me`: free, or held by a dead holder.
     /// `Err(())` if a live holder (this one included) has it.
-    pub(crate) fn claim(&self, end: End, me: u32, live: &impl Liveness) -> Result<(), ()> {
+    pub(crate) fn claim(&self, end: End, me: Token, live: &impl Liveness) -> Result<(), ()> {
         let (word, ever) = self.role(end);
         claim_role(word, ever, me, live)
     }
 
     /// Gives `end` up (it must be held by `me`) and wakes the other end,
     /// which may now be disconnected.
-    pub(crate) fn release(&self, end: End, me: u32) {
+    pub(crate) fn release(&self, end: End, me: Token) {
         let (word, _) = self.role(end);
         release_role(word, me);
         self.state().ctl.waits.notify(end.peer(), true);
@@ -544,10 +544,10 @@ mod loom_models {
 
     struct Always;
     impl Liveness for Always {
-        fn token(&self) -> u32 {
-            1
+        fn token(&self) -> Token {
+            Token::from_bits(1)
         }
-        fn is_alive(&self, _: u32) -> bool {
+        fn is_alive(&self, _: Token) -> bool {
             true
         }
     }

@@ -27,10 +27,11 @@ use bytemuck::Pod;
 use super::typed::Shared;
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, asym};
-use crate::segment::registry::{Liveness, token_slot};
+use crate::segment::registry::{Liveness, Token};
 
 /// Set in a role word while an end is held, so a token of 0 still counts.
 const HELD: u32 = 1 << 31;
+const _: () = assert!(Token::MASK < HELD);
 
 /// Which end of a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +65,13 @@ pub(crate) fn busy(name: &str, end: End) -> Error {
 /// Takes the end whose role word is `word` for the holder of `me`: free,
 /// or held by a dead holder; sets `ever`. `Err(())` if a live holder (this
 /// one included) has it.
-pub(crate) fn claim_role(word: &AtomicU32, ever: &AtomicU32, me: u32, live: &impl Liveness) -> Result<(), ()> {
+pub(crate) fn claim_role(word: &AtomicU32, ever: &AtomicU32, me: Token, live: &impl Liveness) -> Result<(), ()> {
     let mut cur = word.load(Ordering::Acquire);
     loop {
-        if cur != 0 && ((cur & !HELD) == me || live.is_alive(cur & !HELD)) {
+        if cur != 0 && (Token::from_bits(cur) == me || live.is_alive(Token::from_bits(cur))) {
             return Err(());
         }
-        match word.compare_exchange(cur, HELD | me, Ordering::AcqRel, Ordering::Acquire) {
+        match word.compare_exchange(cur, HELD | me.to_bits(), Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => break,
             Err(actual) => cur = actual,
         }
@@ -80,8 +81,8 @@ pub(crate) fn claim_role(word: &AtomicU32, ever: &AtomicU32, me: u32, live: &imp
 }
 
 /// Gives up the end whose role word is `word`, if `me` holds it.
-pub(crate) fn release_role(word: &AtomicU32, me: u32) {
-    let _ = word.compare_exchange(HELD | me, 0, Ordering::AcqRel, Ordering::Relaxed);
+pub(crate) fn release_role(word: &AtomicU32, me: Token) {
+    let _ = word.compare_exchange(HELD | me.to_bits(), 0, Ordering::AcqRel, Ordering::Relaxed);
 }
 
 /// Whether the end was held once and has been given up (no liveness check).
@@ -95,7 +96,7 @@ pub(crate) fn role_gone(word: &AtomicU32, ever: &AtomicU32, live: &impl Liveness
         return false;
     }
     let cur = word.load(Ordering::Acquire);
-    cur == 0 || !live.is_alive(cur & !HELD)
+    cur == 0 || !live.is_alive(Token::from_bits(cur))
 }
 
 /// A `try_` call (or a send with room) checks whether a peer it cannot see
@@ -144,12 +145,12 @@ impl<T: Pod> Shared<T> {
         if let Some(entry) = self.my_entry() {
             entry.senders.store(0, Ordering::Relaxed);
             entry.receivers.store(0, Ordering::Relaxed);
-            entry.token.store(self.seg().token(), Ordering::Release);
+            entry.token.store(self.seg().token().to_bits(), Ordering::Release);
         }
     }
 
     pub(super) fn my_entry(&self) -> Option<&EndpointEntry> {
-        self.endpoints().get(token_slot(self.seg().token()) as usize)
+        self.endpoints().get(self.seg().token().slot() as usize)
     }
 
     /// Whether some registered endpoint of the kind `count` selects is alive.
@@ -158,8 +159,8 @@ impl<T: Pod> Shared<T> {
             if count(e).load(Ordering::Acquire) == 0 {
                 return false;
             }
-            let token = e.token.load(Ordering::Acquire);
-            token_slot(token) as usize == slot && self.seg().is_alive(token)
+            let token = Token::from_bits(e.token.load(Ordering::Acquire));
+            token.slot() as usize == slot && self.seg().is_alive(token)
         })
     }
 

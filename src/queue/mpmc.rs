@@ -17,7 +17,7 @@ use super::slot_ring::{Put, Ring, Take};
 use super::typed::Shared;
 use super::waits::{POLL_MAX, POLL_MIN};
 use crate::primitive::{Ordering, fence, futex_wait};
-use crate::segment::registry::Liveness;
+use crate::segment::registry::{Liveness, Token};
 use crate::wait::{Deadline, SpinWait, WaitStrategy};
 
 /// A sending endpoint of a multi-producer queue: counted in the queue while
@@ -124,7 +124,7 @@ impl<T: Pod> Receiver<T> {
     }
 
     /// One receive attempt; removes skipped dead claims on the way.
-    fn take(&self, ring: &Ring<'_, T>, me: u32) -> Take<T> {
+    fn take(&self, ring: &Ring<'_, T>, me: Token) -> Take<T> {
         let sh = &*self.shared;
         loop {
             match ring.try_take(me) {

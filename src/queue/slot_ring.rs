@@ -48,7 +48,7 @@ use std::cell::UnsafeCell;
 
 use crate::failpoint;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
-use crate::segment::registry::TOKEN_MASK;
+use crate::segment::registry::Token;
 
 use super::Index;
 use super::waits::Waits;
@@ -59,7 +59,7 @@ const READY: u32 = 2 << 29;
 const SKIP: u32 = 3 << 29;
 const READING: u32 = 4 << 29;
 const TAG_MASK: u32 = 7 << 29;
-const _: () = assert!(TOKEN_MASK < WRITING);
+const _: () = assert!(Token::MASK < WRITING);
 
 /// Largest capacity a queue may have.
 pub const MAX_CAPACITY: u64 = 1 << 30;
@@ -158,7 +158,7 @@ pub(crate) enum Take<T> {
     /// Nothing published at the head.
     Empty,
     /// The head message is being written by `token`.
-    InFlight(u32),
+    InFlight(Token),
     /// A dead producer's skipped claim was removed and its slot freed: try
     /// again (and tell senders there is room).
     Skipped,
@@ -170,7 +170,7 @@ pub(crate) enum Put {
     /// The slot still holds the previous lap's message.
     Full,
     /// The slot is being read by `token` (previous lap).
-    Reading(u32),
+    Reading(Token),
 }
 
 /// A view of a ring in some memory: the state, and `cap` slots.
@@ -233,7 +233,7 @@ impl<'a, T: Copy> Ring<'a, T> {
     }
 
     /// One attempt to publish `value`, as the holder of `token`.
-    pub fn try_put(&self, value: T, token: u32) -> Put {
+    pub fn try_put(&self, value: T, token: Token) -> Put {
         let cap = self.cap();
         let tail = &self.state.tail;
         for _ in 0..self.rounds() {
@@ -248,7 +248,7 @@ impl<'a, T: Copy> Ring<'a, T> {
                     Self::advance(tail, pos, pos.wrapping_add(1));
                     continue;
                 }
-                let claim = pack(pos, WRITING | token);
+                let claim = pack(pos, WRITING | token.to_bits());
                 if slot.state.compare_exchange(st, claim, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                     Self::advance(tail, pos, pos.wrapping_add(1));
                     failpoint::hit(failpoint::QUEUE_AFTER_CLAIM);
@@ -265,7 +265,7 @@ impl<'a, T: Copy> Ring<'a, T> {
             if lap == pos.wrapping_sub(cap) as u32 {
                 // Previous lap not consumed yet.
                 if low & TAG_MASK == READING {
-                    return Put::Reading(low & TOKEN_MASK);
+                    return Put::Reading(Token::from_bits(low));
                 }
                 if tail.pos.load(Ordering::Acquire) == pos {
                     return Put::Full;
@@ -285,7 +285,7 @@ impl<'a, T: Copy> Ring<'a, T> {
     }
 
     /// One attempt to take the head message, as the holder of `token`.
-    pub fn try_take(&self, token: u32) -> Take<T> {
+    pub fn try_take(&self, token: Token) -> Take<T> {
         let cap = self.cap();
         let head = &self.state.head;
         for _ in 0..self.rounds() {
@@ -306,7 +306,7 @@ impl<'a, T: Copy> Ring<'a, T> {
             }
             match low & TAG_MASK {
                 READY => {
-                    let claim = pack(pos, READING | token);
+                    let claim = pack(pos, READING | token.to_bits());
                     if slot.state.compare_exchange(st, claim, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                         Self::advance(head, pos, pos.wrapping_add(1));
                         // SAFETY: our READING claim gives us the slot
@@ -327,7 +327,7 @@ impl<'a, T: Copy> Ring<'a, T> {
                         return Take::Skipped;
                     }
                 }
-                WRITING => return Take::InFlight(low & TOKEN_MASK),
+                WRITING => return Take::InFlight(Token::from_bits(low)),
                 FREE => return Take::Empty,
                 // READING: another consumer has it; corrupted tags too.
                 _ => Self::advance(head, pos, pos.wrapping_add(1)),
@@ -449,20 +449,20 @@ impl<'a, T: Copy> Ring<'a, T> {
 
     /// Turns the claim of dead producer `token` at the head into a skip.
     /// Returns whether it did.
-    pub fn skip_dead_writer(&self, token: u32) -> bool {
+    pub fn skip_dead_writer(&self, token: Token) -> bool {
         let pos = self.state.head.pos.load(Ordering::Acquire);
         let slot = self.slot(pos);
-        let claimed = pack(pos, WRITING | token);
+        let claimed = pack(pos, WRITING | token.to_bits());
         slot.state.compare_exchange(claimed, pack(pos, SKIP), Ordering::AcqRel, Ordering::Relaxed).is_ok()
     }
 
     /// Frees the slot at the tail that dead consumer `token` was reading.
     /// Returns whether it did.
-    pub fn free_dead_reader(&self, token: u32) -> bool {
+    pub fn free_dead_reader(&self, token: Token) -> bool {
         let pos = self.state.tail.pos.load(Ordering::Acquire);
         let prev = pos.wrapping_sub(self.cap());
         let slot = self.slot(pos);
-        let claimed = pack(prev, READING | token);
+        let claimed = pack(prev, READING | token.to_bits());
         slot.state.compare_exchange(claimed, pack(pos, FREE), Ordering::AcqRel, Ordering::Relaxed).is_ok()
     }
 }
@@ -522,7 +522,8 @@ mod loom_models {
                     let m = m.clone();
                     loom::thread::spawn(move || {
                         for seq in 0..per {
-                            while !matches!(m.ring().try_put(id * 10 + seq, id as u32 + 1), Put::Done) {
+                            while !matches!(m.ring().try_put(id * 10 + seq, Token::from_bits(id as u32 + 1)), Put::Done)
+                            {
                                 loom::thread::yield_now();
                             }
                         }
@@ -531,7 +532,7 @@ mod loom_models {
                 .collect();
             let mut got = Vec::new();
             while got.len() < (producers * per) as usize {
-                match m.ring().try_take(9) {
+                match m.ring().try_take(Token::from_bits(9)) {
                     Take::Got(v) => got.push(v),
                     _ => loom::thread::yield_now(),
                 }
@@ -605,24 +606,24 @@ mod loom_models {
     fn loom_dead_claim_is_skipped() {
         builder().check(|| {
             let m = Model::new(2);
-            let dead_token = 5;
+            let dead_token = Token::from_bits(5);
             // The dying producer: claims position 0 and stops forever.
             let st = pack(0, FREE);
             m.slots[0]
                 .state
-                .compare_exchange(st, pack(0, WRITING | dead_token), Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(st, pack(0, WRITING | dead_token.to_bits()), Ordering::Acquire, Ordering::Relaxed)
                 .unwrap();
             m.state.tail.pos.store(1, Ordering::Release);
             let live = {
                 let m = m.clone();
                 loom::thread::spawn(move || {
-                    while !matches!(m.ring().try_put(42, 7), Put::Done) {
+                    while !matches!(m.ring().try_put(42, Token::from_bits(7)), Put::Done) {
                         loom::thread::yield_now();
                     }
                 })
             };
             loop {
-                match m.ring().try_take(9) {
+                match m.ring().try_take(Token::from_bits(9)) {
                     Take::Got(v) => {
                         assert_eq!(v, 42, "only the live producer's message is delivered");
                         break;
@@ -661,7 +662,7 @@ pub fn fuzz_ring(data: &[u8]) {
         (0..cap).map(|i| Slot { state: AtomicU64::new(word(19 + 8 * i)), data: UnsafeCell::new(word(i)) }).collect();
     let ring = Ring::new(&state, &slots);
     for k in 0..16 {
-        let token = u32::from(byte(k)) & TOKEN_MASK;
+        let token = Token::from_bits(u32::from(byte(k)));
         match (ops >> k) & 1 {
             0 => match ring.try_take(token) {
                 Take::InFlight(t) => {

@@ -7,6 +7,7 @@
 
 pub(crate) mod header;
 pub(crate) mod registry;
+pub(crate) mod token;
 mod typed;
 
 pub use typed::{Segment, ShmSafe};
@@ -24,6 +25,7 @@ use crate::sys;
 use header::{Fingerprint, HEADER_SIZE, Header, INIT_OFFSET, ObjectKind, READY};
 use registry::Registration;
 use std::sync::atomic::{AtomicU32, Ordering};
+use token::Token;
 
 /// How segments are created and opened. The defaults are the safe ones.
 #[derive(Debug, Clone)]
@@ -281,17 +283,17 @@ impl RawSegment {
     }
 
     /// Whether the holder named by `token` is alive (see [`registry::is_alive`]).
-    pub fn is_alive(&self, token: u32) -> bool {
+    pub fn is_alive(&self, token: Token) -> bool {
         registry::is_alive(self.fd.as_fd(), self.generations(), token, Some(self.registration))
     }
 }
 
 impl registry::Liveness for RawSegment {
-    fn token(&self) -> u32 {
+    fn token(&self) -> Token {
         self.registration.token()
     }
 
-    fn is_alive(&self, token: u32) -> bool {
+    fn is_alive(&self, token: Token) -> bool {
         RawSegment::is_alive(self, token)
     }
 }

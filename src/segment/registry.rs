@@ -9,7 +9,7 @@
 //! dies, however it dies; a PID that is reused, a zombie or another PID
 //! namespace cannot fool it (`kill(pid, 0)` is fooled by all three).
 //!
-//! A holder is identified by a *token*: its slot and the generation it set.
+//! A holder is identified by a [`Token`]: its slot and the generation it set.
 //! A token is alive while the slot's OFD lock is held *and* the generation is
 //! still the token's; once the slot is reclaimed by another handle the
 //! generation moves on, so an old token never looks alive again.
@@ -24,60 +24,40 @@ use std::os::fd::BorrowedFd;
 use crate::sys;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Most slots a segment may have: tokens keep the slot in 10 bits.
-pub const MAX_SLOTS: u32 = 1 << SLOT_BITS;
+pub use super::token::{MAX_SLOTS, Token};
+
 /// Slots a segment gets unless told otherwise.
 pub const DEFAULT_SLOTS: u32 = 256;
 /// File offset of slot 0's lock byte. Far past the end of any segment: POSIX
 /// locks may cover bytes beyond EOF, so the lock bytes take no memory.
 const LOCK_BASE: u64 = 1 << 40;
-/// Bits of slot index kept in a token.
-const SLOT_BITS: u32 = 10;
-const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
-/// Bits of generation kept in a token.
-pub const GEN_BITS: u32 = 19;
-const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
-/// Bits a token occupies (slot and generation); lock words put flags above.
-pub const TOKEN_BITS: u32 = SLOT_BITS + GEN_BITS;
-/// Mask of the token bits in a word.
-pub const TOKEN_MASK: u32 = (1 << TOKEN_BITS) - 1;
 
 /// Who is acting, and how to tell whether another holder is alive: what a
 /// robust primitive needs from the segment it lives in.
 pub(crate) trait Liveness {
     /// This handle's token.
-    fn token(&self) -> u32;
+    fn token(&self) -> Token;
     /// Whether the holder named by `token` is alive. Must never say `false`
     /// for a live holder; may say `true` for a dead one for a while.
-    fn is_alive(&self, token: u32) -> bool;
+    fn is_alive(&self, token: Token) -> bool;
 }
 
 /// A slot held by this handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Registration {
-    slot: u32,
-    generation: u32,
+    token: Token,
 }
 
 impl Registration {
     /// The slot index.
     pub fn slot(self) -> u32 {
-        self.slot
+        self.token.slot()
     }
 
-    /// The token that names this holder in lock words: generation and slot.
-    pub fn token(self) -> u32 {
-        (self.generation << SLOT_BITS) | self.slot
+    /// The token that names this holder in lock words: slot and generation.
+    pub fn token(self) -> Token {
+        self.token
     }
-}
-
-/// The slot a token names.
-pub fn token_slot(token: u32) -> u32 {
-    token & SLOT_MASK
-}
-
-fn token_generation(token: u32) -> u32 {
-    (token >> SLOT_BITS) & GEN_MASK
 }
 
 /// Claims a free slot: the first whose lock byte no live handle holds,
@@ -95,8 +75,8 @@ pub fn register(fd: BorrowedFd<'_>, generations: &[AtomicU32], hint: u32) -> io:
             // We hold the slot's lock, so no live handle can be bumping this
             // word now. Release: a checker that sees the new generation also
             // sees our lock (taken before, in the kernel).
-            let generation = generations[slot as usize].fetch_add(1, Ordering::AcqRel).wrapping_add(1) & GEN_MASK;
-            return Ok(Some(Registration { slot, generation }));
+            let generation = generations[slot as usize].fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            return Ok(Some(Registration { token: Token::from_slot_generation(slot, generation) }));
         }
     }
     Ok(None)
@@ -108,11 +88,11 @@ pub fn register(fd: BorrowedFd<'_>, generations: &[AtomicU32], hint: u32) -> io:
 ///
 /// A token whose slot is out of range (a corrupted word) is dead.
 /// An OS error is taken as "alive": never declare a live holder dead.
-pub fn is_alive(fd: BorrowedFd<'_>, generations: &[AtomicU32], token: u32, mine: Option<Registration>) -> bool {
-    if mine.is_some_and(|m| m.token() == token & TOKEN_MASK) {
+pub fn is_alive(fd: BorrowedFd<'_>, generations: &[AtomicU32], token: Token, mine: Option<Registration>) -> bool {
+    if mine.is_some_and(|m| m.token() == token) {
         return true;
     }
-    let slot = token_slot(token);
+    let slot = token.slot();
     let Some(word) = generations.get(slot as usize) else {
         return false;
     };
@@ -122,7 +102,7 @@ pub fn is_alive(fd: BorrowedFd<'_>, generations: &[AtomicU32], token: u32, mine:
         // still its own. A new holder bumps it right after taking the lock,
         // so in that short window we may still say "alive": the caller polls
         // again later.
-        Ok(true) => word.load(Ordering::Acquire) & GEN_MASK == token_generation(token),
+        Ok(true) => token.is_generation(word.load(Ordering::Acquire)),
         Err(_) => true,
     }
 }

@@ -49,7 +49,7 @@ use crate::error::Error;
 use crate::handle::{Handle, SegmentState, handle_api};
 use crate::primitive::{AtomicU32, Ordering, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
-use crate::segment::registry::Liveness;
+use crate::segment::registry::{Liveness, Token};
 use crate::segment::{Segment, ShmSafe};
 use crate::wait::{Deadline, Naps, Step, Turn, WaitStrategy, Waiter};
 
@@ -182,7 +182,7 @@ impl Core<'_> {
         };
         // `index < parties <= arrivals.len()` (checked above).
         let entry = &self.arrivals[index];
-        entry.token.store(live.token(), Ordering::Relaxed);
+        entry.token.store(live.token().to_bits(), Ordering::Relaxed);
         // Release: a checker that sees our round also sees our token.
         entry.round.store(round, Ordering::Release);
         let outcome = self.wait_for(round, index as u32, live, deadline, strategy, poll);
@@ -246,7 +246,9 @@ impl Core<'_> {
             }
             let entry = &self.arrivals[i as usize];
             // Acquire pairs with the arriving party's Release of its round.
-            if entry.round.load(Ordering::Acquire) == round && !live.is_alive(entry.token.load(Ordering::Relaxed)) {
+            if entry.round.load(Ordering::Acquire) == round
+                && !live.is_alive(Token::from_bits(entry.token.load(Ordering::Relaxed)))
+            {
                 return true;
             }
         }

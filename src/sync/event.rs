@@ -40,7 +40,7 @@ const EPOCH_ONE: u32 = 1 << 2;
 const EPOCH_MASK: u32 = !(SET | PARKED);
 
 /// An event's shared state: one word, laid out to be embedded in a user's
-/// own `#[repr(C)]` state placed with [`Segment`].
+/// own `#[repr(C)]` state placed with [`Segment`](crate::Segment).
 ///
 /// All-zero is a clear event with no waiters. It needs no liveness checks, so
 /// it works on any shared memory.

@@ -29,13 +29,13 @@
 //! thread that locks twice deadlocks, as with `std::sync::Mutex`.
 
 use crate::primitive::{AtomicU32, Ordering, const_unless_loom, futex_wake};
-use crate::segment::registry::{Liveness, TOKEN_MASK};
+use crate::segment::registry::{Liveness, Token};
 use crate::wait::{Deadline, Naps, Step, Turn, WaitStrategy, Waiter};
 
 pub(crate) const PARKED: u32 = 1 << 31;
 pub(crate) const LOCKED: u32 = 1 << 30;
 pub(crate) const DIRTY: u32 = 1 << 29;
-const _: () = assert!(TOKEN_MASK < DIRTY);
+const _: () = assert!(Token::MASK < DIRTY);
 /// A wake count that wakes every sleeper.
 const WAKE_ALL: u32 = i32::MAX as u32;
 
@@ -104,7 +104,7 @@ impl RawMutex {
         deadline: Deadline,
         strategy: WaitStrategy,
     ) -> Result<bool, LockFail> {
-        let me = LOCKED | live.token();
+        let me = LOCKED | live.token().to_bits();
         if self.word.compare_exchange(0, me, order, Ordering::Relaxed).is_ok() {
             return Ok(false);
         }
@@ -149,7 +149,7 @@ impl RawMutex {
                 }
             }
             // About to give up or sleep: is the holder still alive?
-            Turn::Stuck if poll && !live.is_alive(cur & TOKEN_MASK) => {
+            Turn::Stuck if poll && !live.is_alive(Token::from_bits(cur)) => {
                 let new = me | DIRTY | (cur & PARKED);
                 // Acquire (at least) pairs with whatever the dead holder
                 // last published.

@@ -17,7 +17,8 @@
 //! taken by writers (with `SeqCst`, and unlocked waking every sleeper, since
 //! readers sleep on it too). Readers do not share one counter: each handle counts its own read
 //! holds in the entry of its liveness slot, tagged with its generation, so a
-//! dead reader's holds can be told apart and dropped.
+//! dead reader's holds can be told apart and dropped (`readers` is a
+//! [`SlotTable`]).
 //!
 //! - **Read**: add one to our entry, then look at `word`. If no writer is
 //!   there, we hold a read lock. Otherwise step back (subtract again) and
@@ -66,17 +67,12 @@ use bytemuck::Pod;
 
 use crate::handle::{Handle, handle_api, simple_state};
 use crate::primitive::{AtomicU32, Ordering, futex_wake, model_fence};
-use crate::segment::registry::{GEN_BITS, Liveness, MAX_SLOTS, TOKEN_BITS, TOKEN_MASK, token_slot};
+use crate::segment::registry::{Liveness, MAX_SLOTS, Token};
+use crate::segment::token::{Holds, SlotTable};
 use crate::segment::{RawSegment, Segment, ShmSafe};
 use crate::sync::mutex::{LockError, LockResult, TryLockError, TryLockResult, lock_forms};
 use crate::sync::raw_mutex::{DIRTY, LOCKED, LockFail, PARKED, RawMutex};
 use crate::wait::{Announce, Deadline, Handshake, Naps, POLL_MAX, Sleepers, Step, Turn, WaitStrategy, Waiter};
-
-const SLOT_BITS: u32 = TOKEN_BITS - GEN_BITS;
-const ENTRY_GEN: u32 = (1 << GEN_BITS) - 1;
-const COUNT_ONE: u32 = 1 << GEN_BITS;
-/// Most read holds one handle may have at once.
-const MAX_HOLDS: u32 = u32::MAX >> GEN_BITS;
 
 fn wake_all(word: &AtomicU32) {
     futex_wake(word, i32::MAX as u32);
@@ -88,24 +84,15 @@ fn naps(poll: bool) -> Naps {
     if poll { Naps::polling() } else { Naps::unbounded() }
 }
 
-/// Removes a read hold of the handle with `generation` from its `entry`, and
-/// wakes a writer waiting on `drain` for it.
+/// Removes a read hold from a handle's entry, and wakes a writer waiting on
+/// `drain` for it.
 #[inline]
-fn release_read(entry: &AtomicU32, generation: u32, drain: &AtomicU32) {
-    let mut e = entry.load(Ordering::Relaxed);
-    loop {
-        if e & ENTRY_GEN != generation || e >> GEN_BITS == 0 {
-            // Not ours any more (a corrupted entry): nothing to give back.
-            break;
-        }
-        // SeqCst (so Release): our reads of the data happen-before the
-        // writer's scan that sees the smaller count; and a Dekker pair with
-        // the writer's `drain = 1` and re-scan.
-        match entry.compare_exchange_weak(e, e - COUNT_ONE, Ordering::SeqCst, Ordering::Relaxed) {
-            Ok(_) => break,
-            Err(actual) => e = actual,
-        }
-    }
+fn release_read(holds: Holds<'_>, drain: &AtomicU32) {
+    // SeqCst (so Release): our reads of the data happen-before the writer's
+    // scan that sees the smaller count; and a Dekker pair with the writer's
+    // `drain = 1` and re-scan. An entry that is not ours any more (a
+    // corrupted one) has nothing to give back.
+    holds.remove_one(Ordering::SeqCst);
     // Either the writer's re-scan sees our smaller count, or we see its
     // `drain` flag (see `model_fence`).
     model_fence();
@@ -120,49 +107,32 @@ fn unlock_write(word: &RawMutex, keep_dirty: bool) {
     word.unlock_all(keep_dirty);
 }
 
-fn generation(token: u32) -> u32 {
-    (token >> SLOT_BITS) & ENTRY_GEN
-}
-
 /// The lock logic over the three parts of the state, wherever they live.
 #[derive(Clone, Copy)]
 pub(crate) struct Core<'a> {
     pub word: &'a RawMutex,
     pub drain: &'a AtomicU32,
-    /// The entries of the registry slots in use (at most the table).
-    pub readers: &'a [AtomicU32],
+    /// The read holds of the registry slots in use (at most the table).
+    pub readers: SlotTable<'a>,
 }
 
 impl Core<'_> {
-    fn entry(&self, token: u32) -> Option<&AtomicU32> {
-        self.readers.get(token_slot(token) as usize)
-    }
-
     /// Adds a read hold to our entry, dropping holds a dead previous owner
-    /// of the slot left. `false` if the entry is full.
+    /// of the slot left. `false` if the entry is full
+    /// ([`SlotTable::MAX_COUNT`] holds).
     #[inline]
-    fn enter(entry: &AtomicU32, generation: u32) -> bool {
-        let mut e = entry.load(Ordering::Relaxed);
-        loop {
-            let held = if e & ENTRY_GEN == generation { e >> GEN_BITS } else { 0 };
-            if held >= MAX_HOLDS {
-                return false;
-            }
-            // SeqCst: this announcement and the caller's following look at
-            // `word` form a Dekker pair with a writer's take and scan.
-            let next = ((held + 1) << GEN_BITS) | generation;
-            match entry.compare_exchange_weak(e, next, Ordering::SeqCst, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(actual) => e = actual,
-            }
-        }
+    fn enter(holds: Holds<'_>) -> bool {
+        // SeqCst: this announcement and the caller's following look at
+        // `word` form a Dekker pair with a writer's take and scan.
+        holds.add_one(Ordering::SeqCst)
     }
 
-    /// Removes a read hold from our entry and wakes a writer waiting for it.
-    #[inline]
-    fn leave(&self, token: u32) {
-        if let Some(entry) = self.entry(token) {
-            release_read(entry, generation(token), self.drain);
+    /// Removes a read hold of `token` and wakes a writer waiting for it
+    /// (what a read guard's drop does).
+    #[cfg(loom)]
+    fn leave(&self, token: Token) {
+        if let Some(holds) = self.readers.holds(token) {
+            release_read(holds, self.drain);
         }
     }
 
@@ -176,14 +146,12 @@ impl Core<'_> {
         strategy: WaitStrategy,
         poll: bool,
     ) -> Result<bool, LockFail> {
-        let me = live.token();
-        let Some(entry) = self.entry(me) else {
+        let Some(holds) = self.readers.holds(live.token()) else {
             // Our slot lies past the table: cannot happen with a checked
             // header; never block on it.
             return Err(LockFail::WouldBlock);
         };
-        let generation = generation(me);
-        if Self::enter(entry, generation) {
+        if Self::enter(holds) {
             // Either a writer's scan sees our hold, or we see its `LOCKED`
             // (see `model_fence`). SeqCst is also Acquire: the last
             // writer's Release unlock.
@@ -192,28 +160,27 @@ impl Core<'_> {
             if w & LOCKED == 0 {
                 return Ok(w & DIRTY != 0);
             }
-            self.leave(me);
+            release_read(holds, self.drain);
         }
-        self.read_slow(me, entry, live, deadline, strategy, poll)
+        self.read_slow(holds, live, deadline, strategy, poll)
     }
 
     #[cold]
     fn read_slow(
         &self,
-        me: u32,
-        entry: &AtomicU32,
+        holds: Holds<'_>,
         live: &impl Liveness,
         deadline: Deadline,
         strategy: WaitStrategy,
         poll: bool,
     ) -> Result<bool, LockFail> {
-        let generation = generation(me);
         let mut waiter = Waiter::new(deadline, strategy, naps(poll));
         let gave_up = |_| LockFail::expired(deadline);
         loop {
-            if !Self::enter(entry, generation) {
-                // This handle already has MAX_HOLDS read holds (or its entry
-                // is corrupted): wait for one to end, in bounded naps.
+            if !Self::enter(holds) {
+                // This handle already has the most read holds an entry
+                // counts (or its entry is corrupted): wait for one to end,
+                // in bounded naps.
                 waiter.doze().map_err(gave_up)?;
                 continue;
             }
@@ -223,13 +190,13 @@ impl Core<'_> {
             if w & LOCKED == 0 {
                 return Ok(w & DIRTY != 0);
             }
-            self.leave(me);
+            release_read(holds, self.drain);
             // Wait for the writer to leave. Relaxed looks: we go back to
             // `enter` and its SeqCst look before reading anything.
             let left = waiter.park_bit(self.word.word(), PARKED, Ordering::Relaxed, |turn, w| match turn {
                 Turn::Look { .. } if w & LOCKED == 0 => Step::Done(()),
                 // The writer died: release the word on its behalf.
-                Turn::Stuck if poll && !live.is_alive(w & TOKEN_MASK) => {
+                Turn::Stuck if poll && !live.is_alive(Token::from_bits(w)) => {
                     if self.word.release_dead(w) {
                         Step::Done(())
                     } else {
@@ -267,28 +234,21 @@ impl Core<'_> {
     /// Whether some entry holds read locks. With `live`, entries of dead
     /// handles are zeroed (each by one CAS, so their holds go exactly once)
     /// and do not count.
-    fn readers_present(&self, live: Option<&dyn Fn(u32) -> bool>) -> bool {
+    fn readers_present(&self, live: Option<&dyn Fn(Token) -> bool>) -> bool {
         let Some(is_alive) = live else {
-            // The common case, a write lock with no readers: OR all entries
-            // together (the count fields line up, so the OR has a non-zero
-            // count iff some entry has), with no branch per entry.
-            let any = self.readers.iter().fold(0, |acc, e| acc | e.load(Ordering::SeqCst));
-            // SeqCst loads are also Acquire: a reader's Release of its hold
-            // makes its data reads happen-before our writes.
-            return any >> GEN_BITS != 0;
+            // The common case, a write lock with no readers: one OR of all
+            // entries, with no branch per entry. SeqCst loads are also
+            // Acquire: a reader's Release of its hold makes its data reads
+            // happen-before our writes.
+            return self.readers.any_held(Ordering::SeqCst);
         };
         let mut present = false;
-        for (slot, entry) in self.readers.iter().enumerate() {
-            // SeqCst: see above.
-            let e = entry.load(Ordering::SeqCst);
-            if e >> GEN_BITS == 0 {
-                continue;
-            }
-            let token = ((e & ENTRY_GEN) << SLOT_BITS) | slot as u32;
-            if is_alive(token) {
+        // SeqCst: see above.
+        for holder in self.readers.holders(Ordering::SeqCst) {
+            if is_alive(holder.token) {
                 present = true;
             } else {
-                let _ = entry.compare_exchange(e, e & ENTRY_GEN, Ordering::Relaxed, Ordering::Relaxed);
+                self.readers.clear(&holder);
             }
         }
         present
@@ -304,8 +264,8 @@ impl Core<'_> {
         strategy: WaitStrategy,
         poll: bool,
     ) -> Result<(), LockFail> {
-        let check = |token: u32| live.is_alive(token);
-        // A Dekker pair with a leaving reader (see `leave`): the SeqCst
+        let check = |token: Token| live.is_alive(token);
+        // A Dekker pair with a leaving reader (see `release_read`): the SeqCst
         // store of the flag, then a SeqCst scan.
         let sleepers = Sleepers { word: self.drain, announce: Announce::Flag(Handshake::SeqCst) };
         // We hold `word` (taken with SeqCst): a Dekker pair with a reader's
@@ -381,7 +341,7 @@ impl<T: Pod> RwLockCell<T> {
 
     fn core(&self, slots: u32) -> Core<'_> {
         let n = (slots.min(MAX_SLOTS)) as usize;
-        Core { word: &self.word, drain: &self.drain, readers: &self.readers[..n] }
+        Core { word: &self.word, drain: &self.drain, readers: SlotTable::new(&self.readers[..n]) }
     }
 
     fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
@@ -401,14 +361,13 @@ impl<T: Pod> RwLockCell<T> {
         deadline: Deadline,
         strategy: WaitStrategy,
     ) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        let token = Liveness::token(seg);
+        let core = self.core(slots);
         // Our own slot, so always in the table of a checked segment.
-        let Some(entry) = self.readers.get(token_slot(token) as usize) else {
+        let Some(holds) = core.readers.holds(Liveness::token(seg)) else {
             return Err(TryLockError::WouldBlock);
         };
-        let outcome = self.core(slots).read(seg, deadline, strategy, true);
-        let generation = generation(token);
-        wrap(outcome, || RwLockReadGuard { cell: self, entry, generation, _not_send: PhantomData })
+        let outcome = core.read(seg, deadline, strategy, true);
+        wrap(outcome, || RwLockReadGuard { cell: self, holds, _not_send: PhantomData })
     }
 
     fn write_in(
@@ -499,8 +458,8 @@ fn blocking<G>(mut attempt: impl FnMut() -> TryLockResult<G>) -> LockResult<G> {
 #[must_use = "if unused the lock is released immediately"]
 pub struct RwLockReadGuard<'a, T> {
     cell: &'a RwLockCell<T>,
-    entry: &'a AtomicU32,
-    generation: u32,
+    /// This handle's read holds.
+    holds: Holds<'a>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -519,7 +478,7 @@ impl<T> Deref for RwLockReadGuard<'_, T> {
 
 impl<T> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        release_read(self.entry, self.generation, &self.cell.drain);
+        release_read(self.holds, &self.cell.drain);
     }
 }
 
@@ -659,11 +618,6 @@ mod loom_models {
     use loom::cell::UnsafeCell as LoomUnsafeCell;
     use loom::sync::Arc;
 
-    /// Thread `i` is the handle in slot `i`, generation 1.
-    fn token(i: u32) -> u32 {
-        (1 << SLOT_BITS) | i
-    }
-
     struct Shared {
         word: RawMutex,
         drain: AtomicU32,
@@ -673,13 +627,14 @@ mod loom_models {
 
     impl Shared {
         fn core(&self) -> Core<'_> {
-            Core { word: &self.word, drain: &self.drain, readers: &self.readers }
+            Core { word: &self.word, drain: &self.drain, readers: SlotTable::new(&self.readers) }
         }
     }
 
+    /// Thread `i` is the handle in slot `i` (see `Alive`).
     fn writer(s: &Shared, i: u32) {
         let core = s.core();
-        let dirty = core.write(&Alive(token(i)), Deadline::Never, WaitStrategy::Park, false);
+        let dirty = core.write(&Alive(i), Deadline::Never, WaitStrategy::Park, false);
         assert_eq!(dirty, Ok(false));
         // A conflicting access by a reader or writer makes loom fail.
         s.data.with_mut(|d| {
@@ -693,14 +648,14 @@ mod loom_models {
 
     fn reader(s: &Shared, i: u32) {
         let core = s.core();
-        let dirty = core.read(&Alive(token(i)), Deadline::Never, WaitStrategy::Park, false);
+        let dirty = core.read(&Alive(i), Deadline::Never, WaitStrategy::Park, false);
         assert_eq!(dirty, Ok(false));
         s.data.with(|d| {
             // SAFETY: we hold a read lock.
             let d = unsafe { &*d };
             assert_eq!(d[0], d[1]);
         });
-        core.leave(token(i));
+        core.leave(Alive(i).token());
     }
 
     fn model(roles: [fn(&Shared, u32); 3]) {

@@ -47,7 +47,7 @@
 //! An owned semaphore is created with `OWNED | BOUNDED` and `bound` = its
 //! total number of permits. After the cell come a robust lock word (see
 //! `raw_mutex.rs`) and one word per liveness slot, for the handle holding
-//! the slot:
+//! the slot (a [`SlotTable`]):
 //!
 //! | bits    | meaning                                                   |
 //! |---------|-----------------------------------------------------------|
@@ -73,7 +73,8 @@ use std::time::Duration;
 
 use crate::primitive::{AtomicU32, Ordering, const_unless_loom, futex_wake, model_fence};
 use crate::segment::ShmSafe;
-use crate::segment::registry::{GEN_BITS, Liveness, TOKEN_BITS, TOKEN_MASK};
+use crate::segment::registry::Liveness;
+use crate::segment::token::SlotTable;
 use crate::sync::raw_mutex::RawMutex;
 use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, WaitStrategy, Waiter};
 
@@ -81,7 +82,7 @@ use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, Wai
 pub(crate) const MAX_PERMITS: u32 = i32::MAX as u32;
 /// Most permits an owned semaphore may have (they must fit an owned-table
 /// entry).
-pub(crate) const MAX_OWNED_PERMITS: u32 = (1 << (32 - GEN_BITS)) - 1;
+pub(crate) const MAX_OWNED_PERMITS: u32 = SlotTable::MAX_COUNT;
 
 pub(crate) const BOUNDED: u32 = 1;
 pub(crate) const OWNED: u32 = 1 << 1;
@@ -310,20 +311,6 @@ impl SemaphoreCell {
     }
 }
 
-const HELD_SHIFT: u32 = GEN_BITS;
-const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
-const SLOT_BITS: u32 = TOKEN_BITS - GEN_BITS;
-
-fn held(entry: u32) -> u32 {
-    entry >> HELD_SHIFT
-}
-
-/// Slot and generation of a token.
-fn split(token: u32) -> (usize, u32) {
-    let token = token & TOKEN_MASK;
-    ((token & ((1 << SLOT_BITS) - 1)) as usize, token >> SLOT_BITS)
-}
-
 /// What owned mode plugs into the waiting loop.
 trait Hooks {
     /// Takes a permit (and records it); `false` if none.
@@ -369,7 +356,13 @@ impl<L: Liveness> Hooks for OwnedAcquire<'_, '_, L> {
     }
 }
 
-impl Owners<'_> {
+impl<'a> Owners<'a> {
+    /// The permits held per token. Every change to it is made under `lock`,
+    /// so it is written with its `_locked` forms.
+    fn table(&self) -> SlotTable<'a> {
+        SlotTable::new(self.words)
+    }
+
     /// Runs `f` under the lock, first repairing what a holder that died
     /// under it may have left half done. `None` if the lock stayed held by
     /// a live holder (say, a stopped process) until `deadline`.
@@ -391,7 +384,7 @@ impl Owners<'_> {
 
     /// Recomputes `count` from the invariant `count + sum(held) = total`.
     fn repair(&self, sem: &SemaphoreCell) {
-        let held = self.words.iter().fold(0u32, |acc, w| acc.saturating_add(held(w.load(Ordering::Relaxed))));
+        let held = self.table().total_held(Ordering::Relaxed);
         let count = sem.limit().saturating_sub(held);
         sem.count.store(count, Ordering::SeqCst);
         model_fence();
@@ -441,68 +434,45 @@ impl Owners<'_> {
     /// An entry that cannot record (slot out of range, count at its maximum:
     /// only a corrupted segment does that) leaves the permit unrecorded.
     fn record(&self, sem: &SemaphoreCell, live: &impl Liveness) {
-        let (slot, generation) = split(live.token());
-        let Some(word) = self.words.get(slot) else { return };
-        let e = word.load(Ordering::Relaxed);
-        if e & GEN_MASK == generation {
-            if held(e) < MAX_OWNED_PERMITS {
-                word.store(e + (1 << HELD_SHIFT), Ordering::Relaxed);
-            }
-        } else {
-            // We hold this slot, so the entry's token is gone.
-            word.store(generation | (1 << HELD_SHIFT), Ordering::Relaxed);
-            let _ = sem.add(held(e), true);
+        let Some(holds) = self.table().holds(live.token()) else { return };
+        // An entry of another generation: we hold this slot, so its token
+        // is gone, and what it held comes back.
+        if let Some(stale @ 1..) = holds.add_locked(1) {
+            let _ = sem.add(stale, true);
         }
     }
 
     /// Takes `n` permits off `live`'s entry; `false` if it holds fewer.
     /// Called under the lock.
     fn unrecord(&self, live: &impl Liveness, n: u32) -> bool {
-        let (slot, generation) = split(live.token());
-        let Some(word) = self.words.get(slot) else { return false };
-        let e = word.load(Ordering::Relaxed);
-        if e & GEN_MASK != generation || held(e) < n {
-            return false;
-        }
-        word.store(e - (n << HELD_SHIFT), Ordering::Relaxed);
-        true
+        self.table().holds(live.token()).is_some_and(|holds| holds.remove_locked(n))
     }
 
     /// Permits `live`'s token holds.
     pub fn held_by(&self, live: &impl Liveness) -> u32 {
-        let (slot, generation) = split(live.token());
-        self.words.get(slot).map(|w| w.load(Ordering::Relaxed)).filter(|e| e & GEN_MASK == generation).map_or(0, held)
+        self.table().holds(live.token()).map_or(0, |holds| holds.count(Ordering::Relaxed))
     }
 
     /// Returns to `sem` the permits of every holder known dead. `true` if
     /// any came back. The liveness checks (syscalls) are made outside the
     /// lock; under it, an entry is returned only if it did not change since.
     fn reclaim(&self, sem: &SemaphoreCell, live: &impl Liveness, deadline: Deadline, strategy: WaitStrategy) -> bool {
-        let mine = live.token() & TOKEN_MASK;
-        let mut dead = Vec::new();
-        for (slot, word) in self.words.iter().enumerate().take(1 << SLOT_BITS) {
-            let e = word.load(Ordering::Relaxed);
-            if held(e) == 0 {
-                continue;
-            }
-            let token = ((e & GEN_MASK) << SLOT_BITS) | slot as u32;
-            if token != mine && !live.is_alive(token) {
-                dead.push((slot, e));
-            }
-        }
+        let mine = live.token();
+        let table = self.table();
+        let dead: Vec<_> =
+            table.holders(Ordering::Relaxed).filter(|h| h.token != mine && !live.is_alive(h.token)).collect();
         if dead.is_empty() {
             return false;
         }
         self.locked(sem, live, deadline, strategy, || {
             let mut any = false;
-            for (slot, e) in dead {
+            for holder in dead {
                 // Under the lock nobody else changes the table, so an entry
                 // equal to what we saw is still the dead holder's: it is
                 // returned once, by whoever gets here first. The generation
                 // stays, so the entry does not come back to life.
-                if self.words[slot].load(Ordering::Relaxed) == e {
-                    self.words[slot].store(e & GEN_MASK, Ordering::Relaxed);
-                    let _ = sem.add(held(e), true);
+                if table.clear(&holder) {
+                    let _ = sem.add(holder.count, true);
                     any = true;
                 }
             }
@@ -526,6 +496,7 @@ impl Owners<'_> {
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
+    use crate::segment::registry::Token;
     use loom::sync::Arc;
     use loom::thread;
 
@@ -627,21 +598,21 @@ mod loom_models {
 
     /// A handle's token and a registry in which one token is dead.
     struct Mock {
-        token: u32,
-        dead: u32,
+        token: Token,
+        dead: Token,
     }
 
     impl Liveness for Mock {
-        fn token(&self) -> u32 {
+        fn token(&self) -> Token {
             self.token
         }
-        fn is_alive(&self, token: u32) -> bool {
+        fn is_alive(&self, token: Token) -> bool {
             token != self.dead
         }
     }
 
-    const fn token(slot: u32, generation: u32) -> u32 {
-        (generation << SLOT_BITS) | slot
+    const fn token(slot: u32, generation: u32) -> Token {
+        Token::from_slot_generation(slot, generation)
     }
 
     #[test]
@@ -651,8 +622,9 @@ mod loom_models {
             // (slots 0 and 1) each acquire and release it.
             let sem = Arc::new(SemaphoreCell::with_flags(0, OWNED | BOUNDED, 1));
             let lock = Arc::new(RawMutex::new());
-            let table = Arc::new([AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(1 | (1 << HELD_SHIFT))]);
+            let table = Arc::new([AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)]);
             let dead = token(2, 1);
+            SlotTable::new(&table[..]).holds(dead).unwrap().add_locked(1);
             let run = |sem: &SemaphoreCell, lock: &RawMutex, table: &[AtomicU32], me: Mock| {
                 let owners = Owners { lock, words: table };
                 assert!(owners.acquire(sem, &me, Deadline::Never, WaitStrategy::Park));
@@ -666,7 +638,7 @@ mod loom_models {
             run(&sem, &lock, &table[..], Mock { token: token(0, 1), dead });
             other.join().unwrap();
             assert_eq!(sem.count.load(Ordering::SeqCst), 1, "returned once, not twice");
-            assert!(table.iter().all(|w| held(w.load(Ordering::SeqCst)) == 0));
+            assert_eq!(SlotTable::new(&table[..]).total_held(Ordering::SeqCst), 0);
         });
     }
 }
