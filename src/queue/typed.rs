@@ -16,13 +16,12 @@ use super::channel::{Receiver, Sender};
 use super::endpoint::{End, EndpointEntry};
 use super::errors::SendTimeoutError;
 use super::slot_ring::{JOINABLE, MAX_CAPACITY, QueueState, Ring, Slot};
-use super::waits::{POLL_MAX, POLL_MIN};
 use crate::error::Error;
 use crate::handle::{Handle, SegmentState, StateLayout, handle_api};
-use crate::primitive::{Ordering, fence, futex_wait, futex_wake};
+use crate::primitive::{Ordering, fence, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, ShmSafe};
-use crate::wait::Deadline;
+use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, WaitStrategy, Waiter};
 
 /// Which algorithm a queue runs, fixed by its kind at create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -236,30 +235,23 @@ impl<T: Pod> Shared<T> {
         true
     }
 
+    /// Waits until no message is unfinished: polls, and sleeps at once
+    /// (no spinning) on the parking layer.
     fn join_until(&self, deadline: Deadline) -> bool {
         let w = &self.state().ctl;
-        let mut poll = POLL_MIN;
-        loop {
-            if w.unfinished.load(Ordering::Acquire) == 0 {
-                return true;
-            }
-            w.join_sleepers.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let seq = w.done_seq.load(Ordering::SeqCst);
-            let done = w.unfinished.load(Ordering::SeqCst) == 0;
-            let nap = if done { None } else { deadline.sleep_for(poll) };
-            if let Some(nap) = nap {
-                futex_wait(&w.done_seq, seq, Some(nap));
-            }
-            w.join_sleepers.fetch_sub(1, Ordering::SeqCst);
-            if done {
-                return true;
-            }
-            if nap.is_none() {
-                return false;
-            }
-            poll = (poll * 2).min(POLL_MAX);
-        }
+        // The fences pair with the one in finish_one.
+        let sleepers = Sleepers { word: &w.done_seq, announce: Announce::Count(&w.join_sleepers, Handshake::Fence) };
+        Waiter::new(deadline, WaitStrategy::Park, Naps::polling())
+            .sleep_counted(&sleepers, |turn| {
+                // SeqCst once announced: the sleeper's load of the handshake.
+                let order = if let Turn::Announced(_) = turn { Ordering::SeqCst } else { Ordering::Acquire };
+                match turn {
+                    Turn::Stuck => Step::Wait,
+                    _ if w.unfinished.load(order) == 0 => Step::Done(()),
+                    _ => Step::Wait,
+                }
+            })
+            .is_ok()
     }
 
     /// Sends `value` with `put`, counting it as unfinished first on a
