@@ -300,6 +300,10 @@ impl<T: Pod> Shared<T> {
 /// returns `Disconnected(value)`; receivers that were killed are noticed when
 /// the queue is full (a send would otherwise wait).
 ///
+/// [`Queue::open`] opens a queue of `T` in either mode and learns its
+/// capacity from the segment; [`Queue::open_or_create`] likewise takes an
+/// existing queue as it is.
+///
 /// ```
 /// use shmkit::Queue;
 /// # let name = format!("doc-queue-{}", std::process::id());
