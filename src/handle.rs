@@ -310,6 +310,12 @@ impl<S: SegmentState> Handle<S> {
     }
 }
 
+impl<S: SegmentState> AsRef<RawSegment> for Handle<S> {
+    fn as_ref(&self) -> &RawSegment {
+        &self.seg
+    }
+}
+
 impl<S: SegmentState> fmt::Debug for Handle<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
@@ -332,6 +338,11 @@ impl<S: SegmentState> fmt::Debug for Handle<S> {
 ///     waits;
 /// }
 /// ```
+/// An object that is not a `Handle<S>` itself (a queue, whose endpoints
+/// share its mapping) names how it is made from one with
+/// `wrap(Self::from_handle);` after the first line; `name`, `persist` and
+/// `set_wait_strategy` are then called on its field `0`.
+///
 /// Arguments after a `;` in `create(...)` (`create(; capacity: usize =
 /// DEFAULT)`) are taken only by the `_with` forms; the others use the
 /// default given.
@@ -343,11 +354,13 @@ impl<S: SegmentState> fmt::Debug for Handle<S> {
 macro_rules! handle_api {
     (
         impl[$($gen:tt)*] $ty:ty, $noun:literal, $what:literal;
+        $(wrap($wrap:expr);)?
         create($($arg:ident: $argty:ty),* $(; $($xarg:ident: $xargty:ty = $xdef:expr),+)?) => ($params:expr, $init:expr);
         $($waits:ident;)?
     ) => {
         crate::handle::handle_api! {
             impl[$($gen)*] $ty, $noun, $what;
+            $(wrap($wrap);)?
             create($($arg: $argty),* $(; $($xarg: $xargty = $xdef),+)?) => ($params, $init);
             open_or_create($($arg: $argty),*) => ($params, $init);
             $($waits;)?
@@ -355,6 +368,7 @@ macro_rules! handle_api {
     };
     (
         impl[$($gen:tt)*] $ty:ty, $noun:literal, $what:literal;
+        $(wrap($wrap:expr);)?
         create($($arg:ident: $argty:ty),* $(; $($xarg:ident: $xargty:ty = $xdef:expr),+)?) => ($params:expr, $init:expr);
         open_or_create$([$($ogen:tt)*])?($($oarg:ident: $oargty:ty),*) => ($oparams:expr, $oinit:expr);
         $($waits:ident;)?
@@ -382,7 +396,8 @@ macro_rules! handle_api {
                 $($($xarg: $xargty,)+)?
                 opts: &crate::OpenOptions,
             ) -> Result<Self, crate::Error> {
-                crate::handle::Handle::create_with(name, $params, $init, opts).map(Self)
+                crate::handle::Handle::create_with(name, $params, $init, opts)
+                    .map(crate::handle::handle_api!(@wrap $($wrap)?))
             }
 
             #[doc = concat!("Opens the existing ", $noun, " `name`.")]
@@ -402,7 +417,7 @@ macro_rules! handle_api {
             /// # Errors
             /// As [`Self::open`].
             pub fn open_with(name: &str, opts: &crate::OpenOptions) -> Result<Self, crate::Error> {
-                crate::handle::Handle::open_with(name, opts).map(Self)
+                crate::handle::Handle::open_with(name, opts).map(crate::handle::handle_api!(@wrap $($wrap)?))
             }
 
             /// Opens `name`, or creates it as [`Self::create`] would: safe
@@ -424,7 +439,8 @@ macro_rules! handle_api {
                 $($($xarg: $xargty,)+)?
                 opts: &crate::OpenOptions,
             ) -> Result<Self, crate::Error> {
-                crate::handle::Handle::open_or_create_with(name, $oparams, || $oinit, opts).map(Self)
+                crate::handle::Handle::open_or_create_with(name, $oparams, || $oinit, opts)
+                    .map(crate::handle::handle_api!(@wrap $($wrap)?))
             }
 
             /// The segment name.
@@ -439,6 +455,12 @@ macro_rules! handle_api {
 
             $(crate::handle::handle_api!(@$waits);)?
         }
+    };
+    (@wrap) => {
+        Self
+    };
+    (@wrap $wrap:expr) => {
+        $wrap
     };
     (@waits) => {
         /// Sets how this handle waits when it must block:

@@ -5,16 +5,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
-
-use bytemuck::Pod;
 
 use crate::error::Error;
-use crate::queue::byte_ends::{Rx, Tx, open_rings, ring_at, ring_capacity, ring_spec};
-use crate::queue::{ByteRecvError, ByteSendError};
-use crate::segment::header::ObjectKind;
-use crate::segment::{OpenOptions, RawSegment};
-use crate::wait::{Deadline, WaitStrategy};
+use crate::handle::{Handle, handle_api};
+use crate::queue::SharedHandle;
+use crate::queue::byte_ends::{ByteRings, Rx, Tx, recv_forms, ring_capacity, send_forms};
+use crate::wait::WaitStrategy;
 
 /// Bytes each direction holds unless told otherwise.
 pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
@@ -27,8 +23,8 @@ pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
 /// copied through a shared ring each way with no syscall unless a side
 /// sleeps. When the other end is closed, or its process exits or dies, a
 /// receive gets the messages still queued and then
-/// [`ByteRecvError::Disconnected`] (end of stream), and a send gets
-/// [`ByteSendError::Disconnected`] (at once if the other end was closed; if
+/// [`ByteRecvError::Disconnected`](crate::queue::ByteRecvError::Disconnected) (end of stream), and a send gets
+/// [`ByteSendError::Disconnected`](crate::queue::ByteSendError::Disconnected) (at once if the other end was closed; if
 /// its process died, within 1024 sends or once the pipe is full, since that
 /// check costs a syscall). Before the other end ever connected, a receive
 /// waits.
@@ -47,63 +43,23 @@ pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
 /// assert!(a.recv().is_err()); // end of stream
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Pipe {
-    seg: Arc<RawSegment>,
+pub struct Pipe(SharedHandle<Shared>);
+
+/// The mapping of a pipe's two rings, shared by its handle and its
+/// connections in this process.
+type Shared = Handle<ByteRings<2>>;
+
+handle_api! {
+    impl[] Pipe, "pipe", ", holding `capacity_bytes` each way (rounded up to a power of two, at least 64; messages may be up to that less 8 bytes long)";
+    wrap(|handle| Pipe(SharedHandle::new(handle)));
+    create(; capacity_bytes: usize = DEFAULT_PIPE_CAPACITY) => (ring_capacity(capacity_bytes)?, ());
+    waits;
 }
 
 impl Pipe {
-    /// Creates the pipe `name`, holding [`DEFAULT_PIPE_CAPACITY`] bytes each
-    /// way. Exclusive.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`].
-    pub fn create(name: &str) -> Result<Self, Error> {
-        Self::create_with(name, DEFAULT_PIPE_CAPACITY, &OpenOptions::default())
-    }
-
-    /// Creates the pipe `name` holding `capacity_bytes` each way (rounded
-    /// up to a power of two, at least 64); messages may be up to that less
-    /// 8 bytes long.
-    ///
-    /// # Errors
-    /// As [`Pipe::create`], and [`Error::InvalidArgument`] for a zero or
-    /// too large capacity.
-    pub fn create_with(name: &str, capacity_bytes: usize, opts: &OpenOptions) -> Result<Self, Error> {
-        let cap = ring_capacity(capacity_bytes)?;
-        let seg = RawSegment::create(name, &ring_spec(ObjectKind::Pipe, cap, 2), opts, |_| {})?;
-        Ok(Pipe { seg: Arc::new(seg) })
-    }
-
-    /// Opens the existing pipe `name`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::Corrupt`], and the
-    /// other checks of a segment open.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`Pipe::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Pipe::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        Ok(Pipe { seg: Arc::new(open_rings(name, opts, ObjectKind::Pipe, 2)?) })
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.seg.persist();
-    }
-
     /// Bytes each direction holds.
     pub fn capacity(&self) -> usize {
-        self.seg.header().capacity as usize
+        self.0.shared.ring_cap() as usize
     }
 
     /// Takes a free end of the pipe: the first one if free, else the
@@ -126,10 +82,11 @@ impl Pipe {
 
     /// End `end` sends on ring `end` and receives on the other one.
     fn take(&self, end: usize) -> Result<Connection, Error> {
-        let seg = &*self.seg;
-        let mut tx = Tx::claim(ring_at(seg, end), seg)?;
-        match Rx::claim(ring_at(seg, 1 - end), seg) {
-            Ok(rx) => Ok(Connection { seg: self.seg.clone(), tx, rx, end }),
+        let (shared, strategy) = (&self.0.shared, self.0.strategy);
+        let seg = shared.segment();
+        let mut tx = Tx::claim(shared.ring(end), seg, strategy)?;
+        match Rx::claim(shared.ring(1 - end), seg, strategy) {
+            Ok(rx) => Ok(Connection { shared: shared.clone(), tx, rx, end }),
             Err(e) => {
                 tx.release(seg);
                 Err(e)
@@ -147,7 +104,7 @@ impl fmt::Debug for Pipe {
 /// One end of a [`Pipe`]. Dropping it closes the end: the other side sees
 /// the end of the stream once it has received what was sent.
 pub struct Connection {
-    seg: Arc<RawSegment>,
+    shared: Arc<Shared>,
     tx: Tx,
     rx: Rx,
     end: usize,
@@ -170,120 +127,20 @@ impl Connection {
         self.end
     }
 
-    /// Sends a copy of `msg`, waiting while the pipe is full.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Disconnected`] if the other end is gone,
-    /// [`ByteSendError::TooLarge`], [`ByteSendError::Corrupt`].
-    pub fn send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.seg, msg, Deadline::Never)
-    }
+    send_forms!();
 
-    /// Sends `msg` if there is room now.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Full`], and those of [`Connection::send`].
-    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.seg, msg, Deadline::Now)
-    }
-
-    /// Sends `msg`, waiting at most `timeout` for room.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Timeout`], and those of [`Connection::send`].
-    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.seg, msg, Deadline::after(timeout))
-    }
-
-    /// Sends the bytes of `value`.
-    ///
-    /// # Errors
-    /// As [`Connection::send`].
-    pub fn send_value<T: Pod>(&mut self, value: &T) -> Result<(), ByteSendError> {
-        self.send(bytemuck::bytes_of(value))
-    }
-
-    /// Receives a message, waiting while none is there.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Disconnected`] at the end of the stream (the other
-    /// end is gone and everything it sent was received),
-    /// [`ByteRecvError::Corrupt`].
-    pub fn recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.seg, Deadline::Never)
-    }
-
-    /// Receives a message if one is there now.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Empty`], and those of [`Connection::recv`].
-    pub fn try_recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.seg, Deadline::Now)
-    }
-
-    /// Receives a message, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Timeout`], and those of [`Connection::recv`].
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.seg, Deadline::after(timeout))
-    }
-
-    /// Receives a message into `buf`, returning its length.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::BufferTooSmall`] (the message stays queued), and
-    /// those of [`Connection::recv`].
-    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.seg, buf, Deadline::Never)
-    }
-
-    /// [`Connection::recv_into`] if a message is there now.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Empty`], and those of [`Connection::recv_into`].
-    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.seg, buf, Deadline::Now)
-    }
-
-    /// [`Connection::recv_into`], waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Timeout`], and those of [`Connection::recv_into`].
-    pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.seg, buf, Deadline::after(timeout))
-    }
-
-    /// Receives a value sent with [`Connection::send_value`].
-    ///
-    /// # Errors
-    /// [`ByteRecvError::WrongSize`] if the message is not `size_of::<T>()`
-    /// bytes (it is consumed), and those of [`Connection::recv`].
-    pub fn recv_value<T: Pod>(&mut self) -> Result<T, ByteRecvError> {
-        self.rx.recv_value_until(&self.seg, Deadline::Never)
-    }
-
-    /// Waits at most `timeout` until a message is there: `Ok(true)` if one
-    /// is, `Ok(false)` on timeout. `Duration::ZERO` just looks.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Disconnected`] at the end of the stream,
-    /// [`ByteRecvError::Corrupt`].
-    pub fn poll(&mut self, timeout: Duration) -> Result<bool, ByteRecvError> {
-        let deadline = if timeout.is_zero() { Deadline::Now } else { Deadline::after(timeout) };
-        self.rx.poll_until(&self.seg, deadline)
-    }
+    recv_forms!();
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.tx.release(&self.seg);
-        self.rx.release(&self.seg);
+        self.tx.release(self.shared.segment());
+        self.rx.release(self.shared.segment());
     }
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection").field("pipe", &self.seg.name()).field("end", &self.end).finish_non_exhaustive()
+        f.debug_struct("Connection").field("pipe", &self.shared.name()).field("end", &self.end).finish_non_exhaustive()
     }
 }

@@ -65,32 +65,31 @@
 //!
 //! # How the queues map onto helper (b)
 //!
-//! The queue wait loops (`queue/spsc.rs` `wait_for`, `queue/typed.rs`
-//! `Sender::put`, `Receiver::recv_until`, `Shared::join_until`) are helper
-//! (b) written out by hand, and convert mechanically:
+//! The queues wait through helper (b) as well: `queue/waits.rs`
+//! `wait_for` (the single-producer typed and byte rings),
+//! `queue/mpmc.rs` `Sender::put_slow` and `Receiver::recv_slow`, and
+//! `queue/typed.rs` `Shared::join_until`. Their send and receive fast
+//! paths make one attempt before they build a [`Waiter`], which they hand
+//! that attempt's outcome.
 //!
-//! | queue loop | [`Sleepers`] | `Turn::Look` | `Turn::Stuck` (liveness hook) | `Turn::Announced(_)` |
+//! | queue wait | [`Sleepers`] | `Turn::Look` | `Turn::Stuck` (liveness hook) | `Turn::Announced(_)` |
 //! |---|---|---|---|---|
-//! | `spsc::wait_for` (single-producer typed and byte rings) | `word: seq_word`, `Announce::Count(sleepers, Handshake::Asym)` | `ready()` → `Done(Waited::Ready)` | `peer_gone()` → `Done(if ready() { Ready } else { PeerGone })` | `ready()` → `Done(Waited::Ready)` |
-//! | `Sender::put` (MPMC) | `word: &w.space_seq`, `Announce::Count(&w.send_sleepers, Handshake::Fence)` | `Deadline::Now && !peer.due()` → `Done(Err(Timeout))`; `try_put`: `Done` → `Done(Ok(()))`, `Reading(t)` → remember `t`, `Wait` | remembered reader dead → `free_dead_reader` (notify senders if freed), `Retry`; `receivers_gone(true)` → `Done(Err(Disconnected))` | `try_put`: `Done` → `Done(Ok(()))` |
-//! | `Receiver::recv_until` (MPMC) | `word: &w.items_seq`, `Announce::Count(&w.recv_sleepers, Handshake::Fence)` | the `Deadline::Now && !peer.due()` poll → `Done(..)` as today; `take`: `Got(v)` → `Done(Ok(v))`, `InFlight(t)` → remember `t`, `Wait` | remembered writer dead → `skip_dead_writer`, `Retry`; none and `senders_gone()` → `Done(take or Disconnected)` | `take`: `Got(v)` → `Done(Ok(v))` |
-//! | `Shared::join_until` | `word: &w.done_seq`, `Announce::Count(&w.join_sleepers, Handshake::Fence)`, strategy `Park` | `unfinished == 0` → `Done(true)` | `Wait` | `unfinished == 0` → `Done(true)` |
+//! | `waits::wait_for` (single-producer typed and byte rings) | `word: seq_word`, `Announce::Count(sleepers, Handshake::Asym)` | `ready()` → `Done(Waited::Ready)` | `peer_gone()` → `Done(if ready() { Ready } else { PeerGone })` | `ready()` → `Done(Waited::Ready)` |
+//! | `mpmc::Sender::put_slow` | `word: &w.space_seq`, `Announce::Count(&w.send_sleepers, Handshake::Fence)` | `try_put`: `Done` → `Done(Ok(()))`, `Reading(t)` → remember `t`; then `Deadline::Now && !peer.due()` → `Done(Err(Timeout))`, else `Wait` | remembered reader dead → `free_dead_reader` (notify senders if freed), `Retry`; `receivers_gone(true)` → `Done(Err(Disconnected))` | `try_put`: `Done` → `Done(Ok(()))` |
+//! | `mpmc::Receiver::recv_slow` | `word: &w.items_seq`, `Announce::Count(&w.recv_sleepers, Handshake::Fence)` | `take`: `Got(v)` → `Done(Ok(v))`, `InFlight(t)` → remember `t`; then the `Deadline::Now && !peer.due()` poll → `Done(..)`, else `Wait` | remembered writer dead → `skip_dead_writer`, `Retry`; none and `senders_gone()` → `Done(take or Disconnected)` | `take`: `Got(v)` → `Done(Ok(v))` |
+//! | `Shared::join_until` | `word: &w.done_seq`, `Announce::Count(&w.join_sleepers, Handshake::Fence)`, strategy `Park` | `unfinished == 0` → `Done(())` | `Wait` | `unfinished == 0` (`SeqCst`) → `Done(())` |
 //!
-//! "Remember" is a local `Option<u32>` the closure sets on `Look` and reads
-//! on `Stuck` (the loops keep it in `reading`/`writer` today). A sender that
-//! put its message calls `notify_receivers(false)` once the helper returned
-//! `Ok(Ok(()))`, as today after its withdrawal. `Waiter::new(deadline,
-//! strategy, Naps::polling())` replaces the `SpinWait` (its `Deadline::Now`
-//! → `Park` is built in) and the `poll` variable.
-//!
-//! All use [`Naps::polling`]; `Err(Expired)` is the timeout. The wakers
-//! (`notify_receivers`, `notify_senders`, `wake`, `finish_one`) stay as
-//! they are: they are the waker's side described above. What changes, all
-//! harmless: the deadline is looked at before announcing rather than after
-//! the re-check (a `try_` that fails costs no RMW on the sleeper count),
-//! the sleeper count is withdrawn with `Relaxed` (see
-//! `Sleepers::withdraw`), and the nap grows only after a sleep. The
-//! `asym::cold` failure case (short naps) is [`Handshake::Asym`]'s.
+//! "Remember" is a local `Option<Token>` the closure sets on `Look` and
+//! reads on `Stuck`. A sender that put its message calls
+//! `notify_receivers(false)` once the helper returned `Ok(Ok(()))`. All use
+//! [`Naps::polling`]; `Err(Expired)` is the timeout. The wakers
+//! (`notify_receivers`, `notify_senders`, `wake`, `finish_one`) are the
+//! waker's side described above. Compared with the loops they replaced:
+//! the deadline is looked at before announcing rather than after the
+//! re-check (a `try_` that fails costs no RMW on the sleeper count), the
+//! sleeper count is withdrawn with `Relaxed` (see `Sleepers::withdraw`),
+//! and the nap grows only after a sleep. The `asym::cold` failure case
+//! (short naps) is [`Handshake::Asym`]'s.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -358,9 +357,6 @@ pub(crate) struct Expired {
 /// The store-then-load handshake between a sleeper (announce, then
 /// re-check) and its waker (publish, then read the announcement).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// `Fence` and `Asym` are the queues' handshakes (see "How the queues map onto
-// helper (b)"); they are not converted yet.
-#[allow(dead_code)]
 pub(crate) enum Handshake {
     /// Both sides' accesses are `SeqCst` (the announce and the waker's
     /// publishing RMW, and both loads), which the C++ model orders totally:

@@ -2,15 +2,13 @@
 //! row names the uniform constructor set and every blocking call with its
 //! `try_`, `_timeout` and `_deadline` forms as function paths, so a missing
 //! one fails to build.
-//!
-//! The queues and `Pipe` are not in the table yet: they move onto the
-//! generic handle next, and join it then.
 
 use std::sync::atomic::AtomicU64;
 
+use shmkit::queue::{ByteReceiver, ByteSender, Receiver, Sender};
 use shmkit::{
-    Array, Atomic, Barrier, BoundedSemaphore, Condvar, Event, Mutex, MutexCell, RwLock, Segment, Semaphore,
-    SharedMemory, Value,
+    Array, Atomic, Barrier, BoundedSemaphore, ByteQueue, Condvar, Connection, Event, Mutex, MutexCell, Pipe, Queue,
+    RwLock, Segment, Semaphore, SharedMemory, Value,
 };
 
 /// `create`, `create_with`, `open`, `open_with`, `open_or_create`,
@@ -70,8 +68,20 @@ fn every_object_has_the_same_constructors() {
         Barrier, waits;
         Segment<AtomicU64> [fn() -> AtomicU64];
         SharedMemory;
+        Queue<u64>, waits;
+        ByteQueue, waits;
+        Pipe, waits;
     }
+    // The other modes of a queue, each with its options form.
+    let _ = Queue::<u64>::create_spsc;
+    let _ = Queue::<u64>::create_spsc_with;
+    let _ = Queue::<u64>::create_joinable;
+    let _ = Queue::<u64>::create_joinable_with;
+    let _ = Queue::<u64>::create_spsc_joinable;
+    let _ = Queue::<u64>::create_spsc_joinable_with;
 }
+
+type Each = fn(&[u8]);
 
 #[test]
 fn every_blocking_call_has_try_timeout_and_deadline_forms() {
@@ -92,5 +102,32 @@ fn every_blocking_call_has_try_timeout_and_deadline_forms() {
             wait::<u64> / - / wait_timeout / wait_deadline,
             wait_while::<u64, Cond> / - / wait_timeout_while / wait_deadline_while;
         MutexCell<u64>: lock::<AtomicU64> / try_lock / lock_timeout / lock_deadline;
+        Queue<u64>: join / try_join / join_timeout / join_deadline;
+        Sender<u64>:
+            send / try_send / send_timeout / send_deadline,
+            send_batch / try_send_batch / send_batch_timeout / send_batch_deadline;
+        Receiver<u64>:
+            recv / try_recv / recv_timeout / recv_deadline,
+            recv_batch / try_recv_batch / recv_batch_timeout / recv_batch_deadline;
+        ByteSender:
+            send / try_send / send_timeout / send_deadline,
+            send_value::<u64> / try_send_value / send_value_timeout / send_value_deadline,
+            send_batch::<&[u8]> / try_send_batch / send_batch_timeout / send_batch_deadline,
+            reserve / try_reserve / reserve_timeout / reserve_deadline;
+        // `poll` takes its timeout, as Python's `Connection.poll` does.
+        ByteReceiver:
+            recv / try_recv / recv_timeout / recv_deadline,
+            recv_into / try_recv_into / recv_into_timeout / recv_into_deadline,
+            recv_value::<u64> / try_recv_value / recv_value_timeout / recv_value_deadline,
+            recv_ref / try_recv_ref / recv_ref_timeout / recv_ref_deadline,
+            recv_batch::<Each> / try_recv_batch / recv_batch_timeout / recv_batch_deadline,
+            poll / try_poll / poll / poll_deadline;
+        Connection:
+            send / try_send / send_timeout / send_deadline,
+            send_value::<u64> / try_send_value / send_value_timeout / send_value_deadline,
+            recv / try_recv / recv_timeout / recv_deadline,
+            recv_into / try_recv_into / recv_into_timeout / recv_into_deadline,
+            recv_value::<u64> / try_recv_value / recv_value_timeout / recv_value_deadline,
+            poll / try_poll / poll / poll_deadline;
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Child, Names, say, watchdog};
 use shmkit::{ByteQueue, ByteRecvError, ByteSendError, Error};
@@ -393,4 +393,50 @@ fn byte_queue_types_are_debug() {
     g.commit();
     let r = rx.recv_ref().unwrap();
     assert!(format!("{r:?}").contains("len: 3"));
+}
+
+/// `open_or_create(_with)` opens an existing queue as it is; every blocking
+/// call answers in its `try_`, `_timeout` and `_deadline` forms.
+#[test]
+fn every_form_of_each_call() {
+    let names = Names::new("bq-forms", 1);
+    let opts = shmkit::OpenOptions::new().registry_slots(4);
+    let q = ByteQueue::open_or_create_with(names.get(0), 64, &opts).unwrap();
+    assert_eq!(ByteQueue::open_or_create(names.get(0), 4096).unwrap().capacity(), 64, "opened as it is");
+    let q = q.with_wait_strategy(shmkit::WaitStrategy::Park);
+    let (mut tx, mut rx) = (q.sender().unwrap(), q.receiver().unwrap());
+    let later = || Instant::now() + Duration::from_secs(5);
+    let soon = || Instant::now() + Duration::from_millis(10);
+    let long = Duration::from_secs(5);
+    tx.try_send_value(&1u64).unwrap();
+    tx.send_value_timeout(&2u64, long).unwrap();
+    tx.send_value_deadline(&3u64, later()).unwrap();
+    assert_eq!(rx.try_recv_value::<u64>(), Ok(1));
+    assert_eq!(rx.recv_value_timeout::<u64>(long), Ok(2));
+    assert_eq!(rx.recv_value_deadline::<u64>(later()), Ok(3));
+    assert_eq!(rx.try_poll(), Ok(false));
+    assert_eq!(rx.poll_deadline(soon()), Ok(false));
+    assert_eq!(rx.recv_value_timeout::<u64>(Duration::from_millis(10)), Err(ByteRecvError::Timeout));
+    tx.send_deadline(b"abc", later()).unwrap();
+    assert_eq!(rx.try_poll(), Ok(true));
+    let mut buf = [0u8; 8];
+    assert_eq!(rx.recv_into_deadline(&mut buf, later()), Ok(3));
+    assert_eq!(&buf[..3], b"abc");
+    let mut grant = tx.reserve_deadline(2, later()).unwrap();
+    grant.copy_from_slice(b"xy");
+    grant.commit();
+    assert_eq!(&*rx.recv_ref_deadline(later()).unwrap(), b"xy");
+    assert!(matches!(rx.recv_ref_deadline(soon()), Err(ByteRecvError::Timeout)));
+    // Four records of 16 bytes fill the 64-byte ring: the timed batch sends
+    // those and says so when the time runs out.
+    assert_eq!(tx.send_batch_timeout(&[[7u8; 8]; 6], Duration::from_millis(10)), Ok(4));
+    assert!(matches!(tx.reserve_deadline(8, soon()), Err(ByteSendError::Timeout)));
+    let mut seen = 0;
+    assert_eq!(rx.recv_batch_deadline(10, |m| seen += m.len(), later()), Ok(4));
+    assert_eq!(seen, 32);
+    assert_eq!(rx.recv_batch_timeout(10, |_| {}, Duration::from_millis(10)), Err(ByteRecvError::Timeout));
+    assert_eq!(tx.send_batch_deadline(&[b"z"], later()), Ok(1));
+    assert_eq!(rx.recv_deadline(later()).unwrap(), b"z");
+    drop(tx);
+    assert_eq!(rx.recv_value_deadline::<u64>(later()), Err(ByteRecvError::Disconnected));
 }

@@ -152,3 +152,36 @@ fn pipe_types_are_debug() {
     }
     assert!(format!("{b:?}").contains("end: 1"));
 }
+
+/// `open_or_create(_with)` opens an existing pipe as it is; the deadline
+/// forms, the value forms and `try_poll` of a connection.
+#[test]
+fn open_or_create_and_every_form() {
+    use std::time::Instant;
+    let names = Names::new("pipe-forms", 1);
+    let opts = shmkit::OpenOptions::new().registry_slots(4);
+    let made = Pipe::open_or_create_with(names.get(0), 128, &opts).unwrap();
+    let opened = Pipe::open_or_create(names.get(0)).unwrap().with_wait_strategy(shmkit::WaitStrategy::Park);
+    assert_eq!(opened.capacity(), 128, "opened as it is");
+    let (mut a, mut b) = (made.connect().unwrap(), opened.connect().unwrap());
+    let later = || Instant::now() + Duration::from_secs(5);
+    let soon = || Instant::now() + Duration::from_millis(10);
+    a.send_deadline(b"hi", later()).unwrap();
+    assert_eq!(b.recv_deadline(later()).unwrap(), b"hi");
+    a.try_send_value(&5u32).unwrap();
+    assert_eq!(b.recv_value_deadline::<u32>(later()), Ok(5));
+    assert_eq!(b.try_poll(), Ok(false));
+    assert_eq!(b.poll_deadline(soon()), Ok(false));
+    let mut buf = [0u8; 8];
+    assert_eq!(b.recv_into_deadline(&mut buf, soon()), Err(ByteRecvError::Timeout));
+    a.send_value_timeout(&7u64, Duration::from_secs(5)).unwrap();
+    assert_eq!(b.try_poll(), Ok(true));
+    assert_eq!(b.try_recv_value::<u64>(), Ok(7));
+    a.send_value_deadline(&8u64, later()).unwrap();
+    assert_eq!(b.recv_value_timeout::<u64>(Duration::from_secs(5)), Ok(8));
+    b.send_deadline(b"back", later()).unwrap();
+    assert_eq!(a.recv_into_deadline(&mut buf, later()), Ok(4));
+    drop(a);
+    assert_eq!(b.recv_deadline(later()), Err(ByteRecvError::Disconnected));
+    assert_eq!(b.send_deadline(b"x", later()), Err(ByteSendError::Disconnected));
+}

@@ -729,3 +729,63 @@ fn queue_types_are_debug_without_t_debug() {
     assert!(format!("{:?}", rx.try_iter()).starts_with("TryIter"));
     assert_eq!(format!("{:?}", tx.try_send(NoDebug(1))), "Ok(())");
 }
+
+/// The modes' options forms, and `open_or_create(_with)`: an existing queue
+/// of `T` is opened as it is, whatever its capacity and mode. The joinable
+/// modes count in each flavour, and `join` has all four forms.
+#[test]
+fn mode_constructors_take_options_and_open_or_create_opens_as_is() {
+    let names = Names::new("q-ctor", 4);
+    let opts = shmkit::OpenOptions::new().registry_slots(8);
+    let spsc = Queue::<u64>::create_spsc_with(names.get(0), 4, &opts).unwrap();
+    assert!(spsc.is_spsc());
+    let joinable = Queue::<u64>::create_joinable_with(names.get(1), 4, &opts).unwrap();
+    let both = Queue::<u64>::create_spsc_joinable_with(names.get(2), 4, &opts).unwrap();
+    assert!(!joinable.is_spsc() && both.is_spsc());
+    for q in [&joinable, &both] {
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        tx.send(1).unwrap();
+        assert_eq!(q.unfinished(), 1);
+        assert!(!q.try_join() && !q.join_deadline(Instant::now() + Duration::from_millis(5)));
+        assert_eq!(rx.recv(), Ok(1));
+        rx.task_done().unwrap();
+        assert!(q.try_join() && q.join_deadline(Instant::now()) && q.join_timeout(Duration::ZERO));
+    }
+    let made = Queue::<u64>::open_or_create_with(names.get(3), 5, &opts).unwrap();
+    assert_eq!(made.capacity(), 8);
+    assert_eq!(Queue::<u64>::open_or_create(names.get(3), 2).unwrap().capacity(), 8, "opened as it is");
+    assert!(Queue::<u64>::open_or_create(names.get(0), 2).unwrap().is_spsc(), "opened in its mode");
+    let other = Queue::<u32>::open_or_create(names.get(3), 8);
+    assert!(matches!(other, Err(shmkit::Error::WrongType { .. })), "{other:?}");
+}
+
+/// Batches in every form and flavour: a `try_` or timed send sends what
+/// fits and says how many; a timed receive gives up; `Disconnected` counts
+/// what was sent.
+#[test]
+fn batch_forms_send_what_fits_and_wait_as_told() {
+    let names = Names::new("q-batch", 2);
+    for (i, spsc) in [false, true].into_iter().enumerate() {
+        let q = if spsc { Queue::<u64>::create_spsc(&names[i], 4) } else { Queue::<u64>::create(&names[i], 4) };
+        let q = q.unwrap().with_wait_strategy(shmkit::WaitStrategy::Park);
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        let soon = || Instant::now() + Duration::from_millis(10);
+        assert_eq!(tx.try_send_batch(&[1, 2, 3, 4, 5, 6]), Ok(4), "spsc {spsc}");
+        assert_eq!(tx.try_send_batch(&[7]), Ok(0));
+        assert_eq!(tx.send_batch_timeout(&[7], Duration::from_millis(10)), Ok(0));
+        assert_eq!(tx.send_batch_deadline(&[7], soon()), Ok(0));
+        let mut buf = [0u64; 8];
+        assert_eq!(rx.try_recv_batch(&mut buf), Ok(4));
+        assert_eq!(buf[..4], [1, 2, 3, 4]);
+        assert_eq!(rx.try_recv_batch(&mut buf), Err(TryRecvError::Empty));
+        assert_eq!(rx.recv_batch_timeout(&mut buf, Duration::from_millis(10)), Err(RecvTimeoutError::Timeout));
+        assert_eq!(rx.recv_batch_deadline(&mut buf, soon()), Err(RecvTimeoutError::Timeout));
+        assert_eq!(tx.send_batch_timeout(&[8, 9], Duration::from_secs(5)), Ok(2));
+        assert_eq!(rx.recv_batch_deadline(&mut buf, Instant::now() + Duration::from_secs(5)), Ok(2));
+        assert_eq!(buf[..2], [8, 9]);
+        assert_eq!(rx.recv_batch_timeout(&mut [], Duration::ZERO), Ok(0));
+        drop(rx);
+        assert_eq!(tx.try_send_batch(&[1]), Err(shmkit::SendError::Disconnected(0)), "spsc {spsc}");
+        assert_eq!(tx.send_batch_timeout(&[1], Duration::from_secs(5)), Err(shmkit::SendError::Disconnected(0)));
+    }
+}

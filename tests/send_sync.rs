@@ -11,10 +11,11 @@
 
 use std::sync::atomic::AtomicU64;
 
+use shmkit::queue::{ByteIter, ByteReceiver, ByteSender, ByteTryIter, Iter, Receiver, Sender, TryIter};
 use shmkit::{
-    Array, ArrayGuard, Atomic, Barrier, BarrierCell, BoundedSemaphore, Condvar, CondvarCell, Event, EventCell, Mutex,
-    MutexCell, MutexGuard, RwLock, RwLockCell, RwLockReadGuard, RwLockWriteGuard, Segment, Semaphore, SemaphoreCell,
-    Value, ValueGuard,
+    Array, ArrayGuard, Atomic, Barrier, BarrierCell, BoundedSemaphore, ByteQueue, Condvar, CondvarCell, Connection,
+    Event, EventCell, Mutex, MutexCell, MutexGuard, Pipe, Queue, ReadGrant, RwLock, RwLockCell, RwLockReadGuard,
+    RwLockWriteGuard, Segment, Semaphore, SemaphoreCell, SharedMemory, Value, ValueGuard, WriteGrant,
 };
 
 fn require_send<T: ?Sized + Send>() {}
@@ -48,6 +49,10 @@ macro_rules! assert_auto {
         require_send::<$ty>();
         let _ = <$ty as AmbiguousIfSync<_>>::some_item;
     };
+    ($ty:ty: !Send & !Sync) => {
+        let _ = <$ty as AmbiguousIfSend<_>>::some_item;
+        let _ = <$ty as AmbiguousIfSync<_>>::some_item;
+    };
 }
 
 #[test]
@@ -63,6 +68,35 @@ fn handles_are_send_and_sync() {
     assert_auto!(Condvar: Send & Sync);
     assert_auto!(Barrier: Send & Sync);
     assert_auto!(Segment<AtomicU64>: Send & Sync);
+    assert_auto!(SharedMemory: Send & Sync);
+    assert_auto!(Queue<u64>: Send & Sync);
+    assert_auto!(ByteQueue: Send & Sync);
+    assert_auto!(Pipe: Send & Sync);
+}
+
+/// Queue endpoints move to another thread but are not shared: each is one
+/// party (a sender clones for another thread, as with std's `mpsc`), and a
+/// byte ring's end has one cursor.
+#[test]
+fn endpoints_are_send_and_not_sync() {
+    assert_auto!(Sender<u64>: Send & !Sync);
+    assert_auto!(Receiver<u64>: Send & !Sync);
+    assert_auto!(ByteSender: Send & !Sync);
+    assert_auto!(ByteReceiver: Send & !Sync);
+    assert_auto!(Connection: Send & !Sync);
+}
+
+/// Grants and iterators borrow their endpoint's cursor: they stay on its
+/// thread (an iterator over a byte receiver, which it borrows mutably, may
+/// move with it).
+#[test]
+fn grants_and_iterators_stay_with_their_endpoint() {
+    assert_auto!(WriteGrant<'static>: !Send & !Sync);
+    assert_auto!(ReadGrant<'static>: !Send & !Sync);
+    assert_auto!(Iter<'static, u64>: !Send & !Sync);
+    assert_auto!(TryIter<'static, u64>: !Send & !Sync);
+    assert_auto!(ByteIter<'static>: Send & !Sync);
+    assert_auto!(ByteTryIter<'static>: Send & !Sync);
 }
 
 #[test]

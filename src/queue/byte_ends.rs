@@ -1,20 +1,22 @@
 //! The two ends of a byte ring as [`ByteQueue`](crate::ByteQueue) and
 //! [`Pipe`](crate::Pipe) hold them ([`Tx`], [`Rx`]): the producer or
 //! consumer cursor, the wait strategy and the peer checks, and the waits for
-//! room or for a record. Also where byte rings lie in a segment.
+//! room or for a record. Also the state of a segment of byte rings
+//! ([`ByteRings`]) and where each ring lies in it.
 
 use std::ptr::NonNull;
 
 use bytemuck::Pod;
 
-use super::byte_ring::{self, ByteRing, Consumer, Corrupt, Producer, Record, Reserved};
+use super::byte_ring::{self, ByteRing, Consumer, Corrupt, Producer, Record, Reserved, RingState};
 use super::endpoint::{End, PeerCheck, busy};
 use super::errors::{ByteRecvError, ByteSendError};
 use super::waits::Waited;
 use crate::error::Error;
+use crate::handle::{Handle, SegmentState, StateLayout};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::Liveness;
-use crate::segment::{OpenOptions, RawSegment, Spec};
+use crate::segment::{RawSegment, ShmSafe};
 use crate::wait::{Deadline, WaitStrategy};
 
 impl From<Corrupt> for ByteSendError {
@@ -49,6 +51,186 @@ pub(crate) fn check_capacity(name: &str, cap: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// Writes the four forms of blocking calls of a byte ring's end: `call`
+/// (waits as long as it takes), `try_call` (does not wait), `call_timeout`
+/// and `call_deadline`, from one body that waits until the `Deadline` it
+/// is given. `$self` is `self` as the bodies name it; then the errors of a
+/// call that may not wait, and of one whose time ran out.
+///
+/// ```ignore
+/// byte_forms! { self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
+///     /// Sends a copy of `msg`, waiting while there is no room.
+///     send / try_send / send_timeout / send_deadline (msg: &[u8]) -> Result<(), ByteSendError>
+///         = |d| self.tx.send_until(self.shared.segment(), msg, d);
+/// }
+/// ```
+macro_rules! byte_forms {
+    (
+        $self:ident, $now_err:literal, $late_err:literal;
+        $(
+            $(#[$doc:meta])*
+            $call:ident / $try_:ident / $timeout:ident / $deadline:ident $([$($gen:tt)*])?
+            ($($arg:ident: $argty:ty),*) -> $ret:ty = |$dl:ident| $body:expr;
+        )*
+    ) => {$(
+        $(#[$doc])*
+        pub fn $call$(<$($gen)*>)?(&mut $self, $($arg: $argty),*) -> $ret {
+            let $dl = crate::wait::Deadline::Never;
+            $body
+        }
+
+        #[doc = concat!("[`", stringify!($call), "`](Self::", stringify!($call), ") if it can be done now, without waiting.")]
+        ///
+        /// # Errors
+        #[doc = concat!($now_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
+        pub fn $try_$(<$($gen)*>)?(&mut $self, $($arg: $argty),*) -> $ret {
+            let $dl = crate::wait::Deadline::Now;
+            $body
+        }
+
+        #[doc = concat!("[`", stringify!($call), "`](Self::", stringify!($call), "), waiting at most `timeout`.")]
+        ///
+        /// # Errors
+        #[doc = concat!($late_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
+        pub fn $timeout$(<$($gen)*>)?(&mut $self, $($arg: $argty,)* timeout: std::time::Duration) -> $ret {
+            let $dl = crate::wait::Deadline::after(timeout);
+            $body
+        }
+
+        #[doc = concat!("[`", stringify!($call), "`](Self::", stringify!($call), "), waiting until `deadline` at most.")]
+        ///
+        /// # Errors
+        #[doc = concat!($late_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
+        pub fn $deadline$(<$($gen)*>)?(&mut $self, $($arg: $argty,)* deadline: std::time::Instant) -> $ret {
+            let $dl = crate::wait::Deadline::At(deadline);
+            $body
+        }
+    )*};
+}
+pub(crate) use byte_forms;
+
+/// The sending calls of an end that holds a [`Tx`] in `self.tx` and the
+/// handle of its segment in `self.shared`: `send` and `send_value`, each
+/// in the four forms of [`byte_forms!`].
+macro_rules! send_forms {
+    () => {
+        crate::queue::byte_ends::byte_forms! {
+            self, "[`ByteSendError::Full`](crate::queue::ByteSendError::Full)",
+            "[`ByteSendError::Timeout`](crate::queue::ByteSendError::Timeout)";
+
+            /// Sends a copy of `msg`, waiting while there is no room for it.
+            ///
+            /// # Errors
+            /// [`ByteSendError::Disconnected`](crate::queue::ByteSendError::Disconnected)
+            /// if the receiving end is gone,
+            /// [`ByteSendError::TooLarge`](crate::queue::ByteSendError::TooLarge),
+            /// [`ByteSendError::Corrupt`](crate::queue::ByteSendError::Corrupt).
+            send / try_send / send_timeout / send_deadline
+            (msg: &[u8]) -> Result<(), crate::queue::ByteSendError>
+                = |d| self.tx.send_until(self.shared.segment(), msg, d);
+
+            /// Sends the bytes of `value`, waiting while there is no room.
+            ///
+            /// # Errors
+            /// As [`send`](Self::send).
+            send_value / try_send_value / send_value_timeout / send_value_deadline [T: bytemuck::Pod]
+            (value: &T) -> Result<(), crate::queue::ByteSendError>
+                = |d| self.tx.send_until(self.shared.segment(), bytemuck::bytes_of(value), d);
+        }
+    };
+}
+pub(crate) use send_forms;
+
+/// The receiving calls of an end that holds an [`Rx`] in `self.rx` and the
+/// handle of its segment in `self.shared`: `recv`, `recv_into` and
+/// `recv_value`, each in the four forms of [`byte_forms!`], and `poll`
+/// (which takes its timeout), `try_poll` and `poll_deadline`.
+macro_rules! recv_forms {
+    () => {
+        crate::queue::byte_ends::byte_forms! {
+            self, "[`ByteRecvError::Empty`](crate::queue::ByteRecvError::Empty)",
+            "[`ByteRecvError::Timeout`](crate::queue::ByteRecvError::Timeout)";
+
+            /// Receives a message, waiting while none is there.
+            ///
+            /// # Errors
+            /// [`ByteRecvError::Disconnected`](crate::queue::ByteRecvError::Disconnected)
+            /// at the end of the stream (the sending end is gone and
+            /// everything it sent was received),
+            /// [`ByteRecvError::Corrupt`](crate::queue::ByteRecvError::Corrupt).
+            recv / try_recv / recv_timeout / recv_deadline
+            () -> Result<Vec<u8>, crate::queue::ByteRecvError>
+                = |d| self.rx.recv_until(self.shared.segment(), d);
+
+            /// Receives a message into `buf`, returning its length.
+            ///
+            /// # Errors
+            /// [`ByteRecvError::BufferTooSmall`](crate::queue::ByteRecvError::BufferTooSmall)
+            /// (the message stays queued), and those of [`recv`](Self::recv).
+            recv_into / try_recv_into / recv_into_timeout / recv_into_deadline
+            (buf: &mut [u8]) -> Result<usize, crate::queue::ByteRecvError>
+                = |d| self.rx.recv_into_until(self.shared.segment(), buf, d);
+
+            /// Receives a value sent with `send_value`.
+            ///
+            /// # Errors
+            /// [`ByteRecvError::WrongSize`](crate::queue::ByteRecvError::WrongSize)
+            /// if the message is not `size_of::<T>()` bytes (it is
+            /// consumed), and those of [`recv`](Self::recv).
+            recv_value / try_recv_value / recv_value_timeout / recv_value_deadline [T: bytemuck::Pod]
+            () -> Result<T, crate::queue::ByteRecvError>
+                = |d| self.rx.recv_value_until(self.shared.segment(), d);
+        }
+
+        /// Waits at most `timeout` until a message is there: `Ok(true)` if
+        /// one is, `Ok(false)` on timeout. `Duration::ZERO` just looks.
+        ///
+        /// # Errors
+        /// [`ByteRecvError::Disconnected`](crate::queue::ByteRecvError::Disconnected)
+        /// at the end of the stream,
+        /// [`ByteRecvError::Corrupt`](crate::queue::ByteRecvError::Corrupt).
+        pub fn poll(&mut self, timeout: std::time::Duration) -> Result<bool, crate::queue::ByteRecvError> {
+            use crate::wait::Deadline;
+            let deadline = if timeout.is_zero() { Deadline::Now } else { Deadline::after(timeout) };
+            self.rx.poll_until(self.shared.segment(), deadline)
+        }
+
+        /// Whether a message is there now (as `poll(Duration::ZERO)`).
+        ///
+        /// # Errors
+        /// As [`poll`](Self::poll).
+        pub fn try_poll(&mut self) -> Result<bool, crate::queue::ByteRecvError> {
+            self.rx.poll_until(self.shared.segment(), crate::wait::Deadline::Now)
+        }
+
+        /// Waits until `deadline` at most until a message is there:
+        /// `Ok(true)` if one is, `Ok(false)` when the time is up.
+        ///
+        /// # Errors
+        /// As [`poll`](Self::poll).
+        pub fn poll_deadline(&mut self, deadline: std::time::Instant) -> Result<bool, crate::queue::ByteRecvError> {
+            self.rx.poll_until(self.shared.segment(), crate::wait::Deadline::At(deadline))
+        }
+    };
+}
+pub(crate) use recv_forms;
+
+/// Takes `end` of `ring` for `seg`'s handle, then makes its cursor with
+/// `cursor`; gives the end back if the ring's indices are impossible.
+fn claim_end<C>(
+    ring: ByteRing,
+    seg: &RawSegment,
+    end: End,
+    cursor: impl FnOnce(ByteRing) -> Result<C, Corrupt>,
+) -> Result<C, Error> {
+    crate::primitive::asym::register();
+    ring.claim(end, seg.token(), seg).map_err(|()| busy(seg.name(), end))?;
+    cursor(ring).map_err(|c| {
+        ring.release(end, seg.token());
+        Error::Corrupt { name: seg.name().to_owned(), reason: c.0 }
+    })
+}
+
 /// The sending half of an endpoint: the producer cursor of one ring.
 pub(crate) struct Tx {
     pub(super) prod: Producer,
@@ -59,16 +241,9 @@ pub(crate) struct Tx {
 
 impl Tx {
     /// Takes the sender end of `ring` for `seg`'s handle.
-    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Tx, Error> {
-        crate::primitive::asym::register();
-        ring.claim(End::Sender, seg.token(), seg).map_err(|()| busy(seg.name(), End::Sender))?;
-        match Producer::new(ring) {
-            Ok(prod) => Ok(Tx { prod, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
-            Err(c) => {
-                ring.release(End::Sender, seg.token());
-                Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
-            }
-        }
+    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment, strategy: WaitStrategy) -> Result<Tx, Error> {
+        let prod = claim_end(ring, seg, End::Sender, Producer::new)?;
+        Ok(Tx { prod, strategy, peer: PeerCheck::default() })
     }
 
     pub(crate) fn release(&mut self, seg: &RawSegment) {
@@ -168,16 +343,9 @@ pub(crate) struct Rx {
 
 impl Rx {
     /// Takes the receiver end of `ring` for `seg`'s handle.
-    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment) -> Result<Rx, Error> {
-        crate::primitive::asym::register();
-        ring.claim(End::Receiver, seg.token(), seg).map_err(|()| busy(seg.name(), End::Receiver))?;
-        match Consumer::new(ring) {
-            Ok(cons) => Ok(Rx { cons, strategy: WaitStrategy::Adaptive, peer: PeerCheck::default() }),
-            Err(c) => {
-                ring.release(End::Receiver, seg.token());
-                Err(Error::Corrupt { name: seg.name().to_owned(), reason: c.0 })
-            }
-        }
+    pub(crate) fn claim(ring: ByteRing, seg: &RawSegment, strategy: WaitStrategy) -> Result<Rx, Error> {
+        let cons = claim_end(ring, seg, End::Receiver, Consumer::new)?;
+        Ok(Rx { cons, strategy, peer: PeerCheck::default() })
     }
 
     pub(crate) fn release(&mut self, seg: &RawSegment) {
@@ -310,31 +478,80 @@ impl Rx {
     }
 }
 
-/// Where a ring lies in a segment: its state at `offset` from the data.
-fn ring_in(seg: &RawSegment, offset: usize, cap: u64) -> ByteRing {
-    // SAFETY: the data region is 64-byte aligned (Spec) and holds the ring's
-    // state and `cap` bytes at `offset` (checked against the header at open,
-    // made at create); the mapping lives in `seg`, which outlives the view
-    // in every holder (they keep the Arc that owns `seg`).
-    unsafe { ByteRing::new(NonNull::new_unchecked(seg.data_ptr().add(offset)), cap) }
+/// The state of a segment of `N` byte rings of `cap` bytes each: a ring's
+/// state then its data, one ring after the other (each starts 64-byte
+/// aligned: the state's size and the capacity are multiples of 64). One
+/// ring is a [`ByteQueue`](crate::ByteQueue), two (one each way) a
+/// [`Pipe`](crate::Pipe). This is the first ring's state; the rest is the
+/// tail.
+#[repr(transparent)]
+pub(crate) struct ByteRings<const N: usize> {
+    first: RingState,
 }
 
-/// Creates or opens a segment of `kind` holding `rings` byte rings of
-/// `cap` bytes each, one after the other.
-pub(crate) fn ring_spec(kind: ObjectKind, cap: u64, rings: usize) -> Spec {
-    Spec::new(kind, Fingerprint::of::<u8>(cap), rings * (byte_ring::STATE_SIZE + cap as usize), 64)
+// SAFETY: repr(transparent) over a ring's state, which is repr(C) atomics
+// only (any bits valid, no pointers, no drop glue); the data bytes after it
+// are plain bytes, reached only by the holder of an end.
+unsafe impl<const N: usize> ShmSafe for ByteRings<N> {}
+
+impl<const N: usize> SegmentState for ByteRings<N> {
+    const KINDS: &'static [ObjectKind] = if N == 1 { &[ObjectKind::ByteQueue] } else { &[ObjectKind::Pipe] };
+    /// The capacity of each ring in bytes.
+    type Params = u64;
+    type Init<'a> = ();
+
+    fn fingerprint(&cap: &u64) -> Fingerprint {
+        Fingerprint::of::<u8>(cap)
+    }
+
+    fn layout(&cap: &u64, _slots: u32) -> Result<StateLayout, Error> {
+        let size = usize::try_from(cap)
+            .ok()
+            .and_then(|cap| cap.checked_add(byte_ring::STATE_SIZE))
+            .and_then(|ring| ring.checked_mul(N))
+            .ok_or_else(|| Error::InvalidArgument(format!("a ring of {cap} bytes is too large")))?;
+        Ok(StateLayout { size, align: 64 })
+    }
+
+    /// Zeroed memory is the initial state: both indices at 0, no end held.
+    fn init(&mut self, _tail: &mut [u8], _cap: &u64, _slots: u32, (): ()) {}
+
+    fn params_of(name: &str, header: &Header) -> Result<u64, Error> {
+        check_capacity(name, header.capacity)?;
+        Ok(header.capacity)
+    }
+
+    /// `open_or_create` takes an existing object as it is, whatever its
+    /// capacity, as `open` does.
+    fn check_existing(_name: &str, _header: &Header, _asked: &u64, _found: &u64) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn wanted() -> String {
+        Self::KINDS[0].name().to_owned()
+    }
 }
 
-pub(crate) fn ring_at(seg: &RawSegment, index: usize) -> ByteRing {
-    let cap = seg.header().capacity;
-    ring_in(seg, index * (byte_ring::STATE_SIZE + cap as usize), cap)
-}
+impl<const N: usize> Handle<ByteRings<N>> {
+    /// The capacity of each ring in bytes.
+    pub(crate) fn ring_cap(&self) -> u64 {
+        *self.params()
+    }
 
-/// Opens a segment of `kind` made of `rings` byte rings.
-pub(crate) fn open_rings(name: &str, opts: &OpenOptions, kind: ObjectKind, rings: usize) -> Result<RawSegment, Error> {
-    let wanted = kind.name().to_owned();
-    RawSegment::open_sized(name, opts, kind, &wanted, |h: &Header| {
-        check_capacity(name, h.capacity)?;
-        Ok(ring_spec(kind, h.capacity, rings))
-    })
+    /// A view of ring `index` (below `N`).
+    pub(crate) fn ring(&self, index: usize) -> ByteRing {
+        debug_assert!(index < N);
+        let cap = self.ring_cap();
+        // SAFETY: the state is 64-byte aligned (the layout) and holds
+        // `N` rings of a state and `cap` bytes each (checked against
+        // the header at open, made at create), so ring `index` starts
+        // 64-byte aligned inside it, with a capacity checked by
+        // `params_of` or `ring_capacity`; the mapping lives in this handle,
+        // which outlives the view in every holder (they keep the `Arc`
+        // that owns it).
+        unsafe {
+            let at = index * (byte_ring::STATE_SIZE + cap as usize);
+            ByteRing::new(NonNull::new_unchecked(self.data_ptr().add(at)), cap)
+        }
+    }
 }

@@ -494,6 +494,7 @@ impl Consumer {
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
+    use crate::loom_support::{Alive, model};
     use loom::sync::Arc;
 
     struct Mem {
@@ -542,22 +543,10 @@ mod loom_models {
         }
     }
 
-    struct Always;
-    impl Liveness for Always {
-        fn token(&self) -> Token {
-            Token::from_bits(1)
-        }
-        fn is_alive(&self, _: Token) -> bool {
-            true
-        }
-    }
-
     /// Messages of varying sizes through a 64-byte ring that must pad and
     /// wrap: each arrives once, whole, in order; a sleeping end is woken.
     fn exchange(sizes: &'static [usize], strategy: WaitStrategy) {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
-        b.check(move || {
+        model(2, move || {
             let mem = Mem::new(64);
             let m2 = mem.clone();
             let producer = loom::thread::spawn(move || {
@@ -571,7 +560,7 @@ mod loom_models {
                             break;
                         }
                         let ring = *p.ring();
-                        let w = ring.wait(End::Sender, &Always, strategy, Deadline::Never, || p.fits(len).unwrap());
+                        let w = ring.wait(End::Sender, &Alive(1), strategy, Deadline::Never, || p.fits(len).unwrap());
                         assert_eq!(w, Waited::Ready);
                     }
                 }
@@ -583,7 +572,7 @@ mod loom_models {
                         break r;
                     }
                     let ring = *c.ring();
-                    let w = ring.wait(End::Receiver, &Always, strategy, Deadline::Never, || c.has_data());
+                    let w = ring.wait(End::Receiver, &Alive(1), strategy, Deadline::Never, || c.has_data());
                     assert_eq!(w, Waited::Ready);
                 };
                 // SAFETY: r is the record peek just returned.

@@ -6,29 +6,17 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytemuck::Pod;
-
-use super::byte_ends::{Rx, Tx, open_rings, ring_at, ring_capacity, ring_spec};
-use super::byte_ring::{self, ByteRing, Record, Reserved};
+use super::SharedHandle;
+use super::byte_ends::{ByteRings, Rx, Tx, byte_forms, recv_forms, ring_capacity, send_forms};
+use super::byte_ring::{self, Record, Reserved};
 use super::errors::{ByteRecvError, ByteSendError};
 use crate::error::Error;
-use crate::segment::header::ObjectKind;
-use crate::segment::{OpenOptions, RawSegment, open_or_create_with};
+use crate::handle::{Handle, handle_api};
 use crate::wait::{Deadline, WaitStrategy};
 
-/// The mapping and the view of its ring, shared by a queue's handle and its
-/// ends in this process.
-struct Shared {
-    seg: RawSegment,
-    ring: ByteRing,
-}
-
-// SAFETY: `ring` points into the mapping owned by `seg`; the ring state is
-// only accessed through atomics, and its data by the one holder of each end
-// (the role words of endpoint.rs).
-unsafe impl Send for Shared {}
-// SAFETY: as above.
-unsafe impl Sync for Shared {}
+/// The mapping of a queue's ring, shared by its handle and its ends in this
+/// process.
+type Shared = Handle<ByteRings<1>>;
 
 /// A queue of variable-size byte messages, shared by name, from one
 /// [`ByteSender`] to one [`ByteReceiver`] (each in any process). The
@@ -64,87 +52,30 @@ unsafe impl Sync for Shared {}
 /// assert_eq!(&*rx.recv_ref().unwrap(), b"abc");   // read in place
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct ByteQueue {
-    shared: Arc<Shared>,
+pub struct ByteQueue(SharedHandle<Shared>);
+
+handle_api! {
+    impl[] ByteQueue, "queue", " with a ring of `capacity_bytes` (rounded up to a power of two, at least 64, at most 2 GiB); each message takes its length rounded up to 8, plus 8 bytes";
+    wrap(|handle| ByteQueue(SharedHandle::new(handle)));
+    create(capacity_bytes: usize) => (ring_capacity(capacity_bytes)?, ());
+    waits;
 }
 
 impl ByteQueue {
-    /// Creates the queue `name` with a ring of `capacity_bytes` (rounded up
-    /// to a power of two, at least 64, at most 2 GiB). Each message takes its
-    /// length rounded up to 8, plus 8 bytes.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
-    /// [`Error::InvalidArgument`] for a zero or too large capacity.
-    pub fn create(name: &str, capacity_bytes: usize) -> Result<Self, Error> {
-        Self::create_with(name, capacity_bytes, &OpenOptions::default())
-    }
-
-    /// [`ByteQueue::create`] with options.
-    ///
-    /// # Errors
-    /// As [`ByteQueue::create`].
-    pub fn create_with(name: &str, capacity_bytes: usize, opts: &OpenOptions) -> Result<Self, Error> {
-        let cap = ring_capacity(capacity_bytes)?;
-        let seg = RawSegment::create(name, &ring_spec(ObjectKind::ByteQueue, cap, 1), opts, |_| {})?;
-        Ok(Self::from_segment(seg))
-    }
-
-    fn from_segment(seg: RawSegment) -> Self {
-        let ring = ring_at(&seg, 0);
-        ByteQueue { shared: Arc::new(Shared { seg, ring }) }
-    }
-
-    /// Opens the existing queue `name`.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::Corrupt`] for an
-    /// impossible capacity, and the other checks of a segment open.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
-    }
-
-    /// [`ByteQueue::open`] with options.
-    ///
-    /// # Errors
-    /// As [`ByteQueue::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        open_rings(name, opts, ObjectKind::ByteQueue, 1).map(Self::from_segment)
-    }
-
-    /// Opens `name`, or creates it with `capacity_bytes`: safe when
-    /// processes race.
-    ///
-    /// # Errors
-    /// As [`ByteQueue::open`] and [`ByteQueue::create`].
-    pub fn open_or_create(name: &str, capacity_bytes: usize) -> Result<Self, Error> {
-        open_or_create_with(name, || Self::create(name, capacity_bytes), || Self::open(name))
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.shared.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.shared.seg.persist();
-    }
-
     /// The ring's size in bytes.
     pub fn capacity(&self) -> usize {
-        self.shared.ring.capacity() as usize
+        self.0.shared.ring_cap() as usize
     }
 
     /// The longest message the queue carries: the capacity less 8 bytes.
     pub fn max_message_len(&self) -> usize {
-        byte_ring::max_message(self.shared.ring.capacity()) as usize
+        byte_ring::max_message(self.0.shared.ring_cap()) as usize
     }
 
     /// Bytes of published messages not yet received (a snapshot, headers
     /// and padding included).
     pub fn used_bytes(&self) -> usize {
-        self.shared.ring.used() as usize
+        self.0.shared.ring(0).used() as usize
     }
 
     /// Whether the queue looks empty now.
@@ -152,23 +83,25 @@ impl ByteQueue {
         self.used_bytes() == 0
     }
 
-    /// Takes the sending end.
+    /// Takes the sending end, with this handle's wait strategy.
     ///
     /// # Errors
     /// [`Error::Busy`] if a live endpoint (this process's included) holds
     /// it; [`Error::Corrupt`] if the ring's indices are impossible.
     pub fn sender(&self) -> Result<ByteSender, Error> {
-        let tx = Tx::claim(self.shared.ring, &self.shared.seg)?;
-        Ok(ByteSender { shared: self.shared.clone(), tx })
+        let shared = &self.0.shared;
+        let tx = Tx::claim(shared.ring(0), shared.segment(), self.0.strategy)?;
+        Ok(ByteSender { shared: shared.clone(), tx })
     }
 
-    /// Takes the receiving end.
+    /// Takes the receiving end, with this handle's wait strategy.
     ///
     /// # Errors
     /// As [`ByteQueue::sender`].
     pub fn receiver(&self) -> Result<ByteReceiver, Error> {
-        let rx = Rx::claim(self.shared.ring, &self.shared.seg)?;
-        Ok(ByteReceiver { shared: self.shared.clone(), rx })
+        let shared = &self.0.shared;
+        let rx = Rx::claim(shared.ring(0), shared.segment(), self.0.strategy)?;
+        Ok(ByteReceiver { shared: shared.clone(), rx })
     }
 }
 
@@ -178,85 +111,83 @@ impl fmt::Debug for ByteQueue {
     }
 }
 
-/// The sending end of a [`ByteQueue`]. Move it to another thread if needed;
-/// it is not shared.
-pub struct ByteSender {
-    shared: Arc<Shared>,
-    tx: Tx,
+/// What the two ends of a [`ByteQueue`] have alike, written once for
+/// [`ByteSender`] and [`ByteReceiver`]: the end (the handle's `Arc` and
+/// the half of the ring it holds), the wait strategy, the snapshot of the
+/// ring, giving the end up on drop, and `Debug`.
+macro_rules! byte_end {
+    ($(#[$doc:meta])* $end:ident($half:ident: $Half:ty), $blocks:literal) => {
+        $(#[$doc])*
+        pub struct $end {
+            shared: Arc<Shared>,
+            $half: $Half,
+        }
+
+        // SAFETY: the cursor points into the mapping the Arc keeps alive;
+        // the end is held by this endpoint alone, whichever thread uses it.
+        unsafe impl Send for $end {}
+
+        impl $end {
+            #[doc = concat!("Sets how this endpoint waits when the queue is ", $blocks, ".")]
+            pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+                self.$half.strategy = strategy;
+                self
+            }
+
+            /// The ring's size in bytes.
+            pub fn capacity(&self) -> usize {
+                self.shared.ring_cap() as usize
+            }
+
+            /// Bytes of published messages not yet received (a snapshot,
+            /// headers and padding included).
+            pub fn used_bytes(&self) -> usize {
+                self.shared.ring(0).used() as usize
+            }
+
+            /// Whether the queue looks empty now.
+            pub fn is_empty(&self) -> bool {
+                self.used_bytes() == 0
+            }
+        }
+
+        impl Drop for $end {
+            fn drop(&mut self) {
+                self.$half.release(self.shared.segment());
+            }
+        }
+
+        impl fmt::Debug for $end {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($end)).field("queue", &self.shared.name()).finish_non_exhaustive()
+            }
+        }
+    };
 }
 
-// SAFETY: the producer cursor points into the mapping the Arc keeps alive;
-// the end is held by this endpoint alone, whichever thread uses it.
-unsafe impl Send for ByteSender {}
+byte_end!(
+    /// The sending end of a [`ByteQueue`]. Move it to another thread if
+    /// needed; it is not shared.
+    ByteSender(tx: Tx), "full"
+);
+
+byte_end!(
+    /// The receiving end of a [`ByteQueue`]. Move it to another thread if
+    /// needed; it is not shared.
+    ///
+    /// A `try_` receive on an empty queue is cheap: a sender that let go of
+    /// its end gives `Disconnected` at once, one that died on one call in
+    /// 1024 (the check is a syscall).
+    ByteReceiver(rx: Rx), "empty"
+);
 
 impl ByteSender {
-    /// Sets how this endpoint waits when the queue is full.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.tx.strategy = strategy;
-        self
-    }
-
     /// The longest message this queue carries.
     pub fn max_message_len(&self) -> usize {
         self.tx.max()
     }
 
-    /// The ring's size in bytes.
-    pub fn capacity(&self) -> usize {
-        self.shared.ring.capacity() as usize
-    }
-
-    /// Bytes of published messages not yet received (a snapshot, headers
-    /// and padding included).
-    pub fn used_bytes(&self) -> usize {
-        self.shared.ring.used() as usize
-    }
-
-    /// Whether the queue looks empty now.
-    pub fn is_empty(&self) -> bool {
-        self.used_bytes() == 0
-    }
-
-    /// Sends a copy of `msg`, waiting while the queue is full.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Disconnected`], [`ByteSendError::TooLarge`],
-    /// [`ByteSendError::Corrupt`].
-    pub fn send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.shared.seg, msg, Deadline::Never)
-    }
-
-    /// Sends `msg` if there is room now.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Full`], and those of [`ByteSender::send`].
-    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.shared.seg, msg, Deadline::Now)
-    }
-
-    /// Sends `msg`, waiting at most `timeout` for room.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Timeout`], and those of [`ByteSender::send`].
-    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.shared.seg, msg, Deadline::after(timeout))
-    }
-
-    /// Sends `msg`, waiting until `deadline` at most for room.
-    ///
-    /// # Errors
-    /// [`ByteSendError::Timeout`], and those of [`ByteSender::send`].
-    pub fn send_deadline(&mut self, msg: &[u8], deadline: Instant) -> Result<(), ByteSendError> {
-        self.tx.send_until(&self.shared.seg, msg, Deadline::At(deadline))
-    }
-
-    /// Sends the bytes of `value`.
-    ///
-    /// # Errors
-    /// As [`ByteSender::send`].
-    pub fn send_value<T: Pod>(&mut self, value: &T) -> Result<(), ByteSendError> {
-        self.send(bytemuck::bytes_of(value))
-    }
+    send_forms!();
 
     /// Sends every message of `msgs` in order, waiting for room as needed,
     /// and publishes them in as few index updates as the room allows (one,
@@ -267,7 +198,8 @@ impl ByteSender {
     /// As [`ByteSender::send`]; the messages before the one that failed were
     /// sent. A message too large fails the batch before anything is sent.
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<usize, ByteSendError> {
-        let (sent, res) = self.tx.send_batch_until(&self.shared.seg, msgs.len(), |i| msgs[i].as_ref(), Deadline::Never);
+        let (sent, res) =
+            self.tx.send_batch_until(self.shared.segment(), msgs.len(), |i| msgs[i].as_ref(), Deadline::Never);
         res.map(|()| sent)
     }
 
@@ -278,55 +210,63 @@ impl ByteSender {
     /// [`ByteSendError::Disconnected`], [`ByteSendError::TooLarge`] or
     /// [`ByteSendError::Corrupt`], with nothing sent.
     pub fn try_send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<usize, ByteSendError> {
-        match self.tx.send_batch_until(&self.shared.seg, msgs.len(), |i| msgs[i].as_ref(), Deadline::Now) {
-            (sent, Err(ByteSendError::Full)) => Ok(sent),
+        self.send_batch_partly(msgs, Deadline::Now)
+    }
+
+    /// [`ByteSender::send_batch`], waiting at most `timeout` for room in
+    /// all; returns how many were sent (fewer than `msgs.len()` if the time
+    /// ran out).
+    ///
+    /// # Errors
+    /// As [`ByteSender::try_send_batch`].
+    pub fn send_batch_timeout<M: AsRef<[u8]>>(
+        &mut self,
+        msgs: &[M],
+        timeout: Duration,
+    ) -> Result<usize, ByteSendError> {
+        self.send_batch_partly(msgs, Deadline::after(timeout))
+    }
+
+    /// [`ByteSender::send_batch`], waiting until `deadline` at most for
+    /// room; returns how many were sent (fewer than `msgs.len()` if the
+    /// time ran out).
+    ///
+    /// # Errors
+    /// As [`ByteSender::try_send_batch`].
+    pub fn send_batch_deadline<M: AsRef<[u8]>>(
+        &mut self,
+        msgs: &[M],
+        deadline: Instant,
+    ) -> Result<usize, ByteSendError> {
+        self.send_batch_partly(msgs, Deadline::At(deadline))
+    }
+
+    /// Sends what it can of `msgs` until `deadline`: an error only when
+    /// nothing was sent, and not for a lack of room or time.
+    fn send_batch_partly<M: AsRef<[u8]>>(&mut self, msgs: &[M], deadline: Deadline) -> Result<usize, ByteSendError> {
+        match self.tx.send_batch_until(self.shared.segment(), msgs.len(), |i| msgs[i].as_ref(), deadline) {
+            (sent, Err(ByteSendError::Full | ByteSendError::Timeout)) => Ok(sent),
             (0, Err(e)) => Err(e),
             (sent, _) => Ok(sent),
         }
     }
 
-    /// Reserves `len` bytes in the ring to write a message in place,
-    /// waiting while the queue is full. The message is sent when the grant
-    /// is [committed](WriteGrant::commit), and abandoned if the grant is
-    /// dropped uncommitted. The bytes hold whatever was there before.
-    ///
-    /// # Errors
-    /// As [`ByteSender::send`].
-    pub fn reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, ByteSendError> {
-        self.reserve_until(len, Deadline::Never)
-    }
+    byte_forms! {
+        self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
 
-    /// [`ByteSender::reserve`] if there is room now.
-    ///
-    /// # Errors
-    /// As [`ByteSender::try_send`].
-    pub fn try_reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, ByteSendError> {
-        self.reserve_until(len, Deadline::Now)
-    }
-
-    /// [`ByteSender::reserve`], waiting at most `timeout` for room.
-    ///
-    /// # Errors
-    /// As [`ByteSender::send_timeout`].
-    pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, ByteSendError> {
-        self.reserve_until(len, Deadline::after(timeout))
-    }
-
-    fn reserve_until(&mut self, len: usize, deadline: Deadline) -> Result<WriteGrant<'_>, ByteSendError> {
-        let r = self.tx.reserve_until(&self.shared.seg, len, deadline)?;
-        Ok(WriteGrant { tx: &mut self.tx, r, done: false })
-    }
-}
-
-impl Drop for ByteSender {
-    fn drop(&mut self) {
-        self.tx.release(&self.shared.seg);
-    }
-}
-
-impl fmt::Debug for ByteSender {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteSender").field("queue", &self.shared.seg.name()).finish_non_exhaustive()
+        /// Reserves `len` bytes in the ring to write a message in place,
+        /// waiting while the queue is full. The message is sent when the
+        /// grant is [committed](WriteGrant::commit), and abandoned if the
+        /// grant is dropped uncommitted. The bytes hold whatever was there
+        /// before.
+        ///
+        /// # Errors
+        /// As [`ByteSender::send`].
+        reserve / try_reserve / reserve_timeout / reserve_deadline
+        (len: usize) -> Result<WriteGrant<'_>, ByteSendError> = |d| {
+            let r = self.tx.reserve_until(self.shared.segment(), len, d)?;
+            Ok(WriteGrant { tx: &mut self.tx, r, done: false })
+        };
     }
 }
 
@@ -386,39 +326,7 @@ impl fmt::Debug for WriteGrant<'_> {
     }
 }
 
-/// The receiving end of a [`ByteQueue`]. Move it to another thread if
-/// needed; it is not shared.
-pub struct ByteReceiver {
-    shared: Arc<Shared>,
-    rx: Rx,
-}
-
-// SAFETY: as for ByteSender.
-unsafe impl Send for ByteReceiver {}
-
 impl ByteReceiver {
-    /// Sets how this endpoint waits when the queue is empty.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        self.rx.strategy = strategy;
-        self
-    }
-
-    /// The ring's size in bytes.
-    pub fn capacity(&self) -> usize {
-        self.shared.ring.capacity() as usize
-    }
-
-    /// Bytes of published messages not yet received (a snapshot, headers
-    /// and padding included).
-    pub fn used_bytes(&self) -> usize {
-        self.shared.ring.used() as usize
-    }
-
-    /// Whether the queue looks empty now.
-    pub fn is_empty(&self) -> bool {
-        self.used_bytes() == 0
-    }
-
     /// A blocking iterator over the messages: each `next` is a
     /// [`recv`](ByteReceiver::recv), and the iteration ends at the end of
     /// the stream (the sender is gone and everything it sent was received),
@@ -444,142 +352,32 @@ impl ByteReceiver {
         ByteTryIter { rx: self }
     }
 
-    /// Receives a message, waiting while the queue is empty.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Disconnected`] at the end of the stream,
-    /// [`ByteRecvError::Corrupt`].
-    pub fn recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.shared.seg, Deadline::Never)
-    }
+    recv_forms!();
 
-    /// Receives a message if one is there now. On an empty queue this is
-    /// cheap: a sender that let go of its end gives `Disconnected` at once,
-    /// one that died on one call in 1024 (the check is a syscall).
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Empty`], and those of [`ByteReceiver::recv`].
-    pub fn try_recv(&mut self) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.shared.seg, Deadline::Now)
-    }
+    byte_forms! {
+        self, "[`ByteRecvError::Empty`]", "[`ByteRecvError::Timeout`]";
 
-    /// Receives a message, waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv`].
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.shared.seg, Deadline::after(timeout))
-    }
+        /// Receives a message in place, waiting while the queue is empty:
+        /// the grant derefs to the message's bytes in the ring, which are
+        /// freed when it is dropped.
+        ///
+        /// # Errors
+        /// As [`ByteReceiver::recv`].
+        recv_ref / try_recv_ref / recv_ref_timeout / recv_ref_deadline
+        () -> Result<ReadGrant<'_>, ByteRecvError> = |d| {
+            let r = self.rx.next_until(self.shared.segment(), d)?;
+            Ok(ReadGrant { rx: &mut self.rx, r })
+        };
 
-    /// Receives a message, waiting until `deadline` at most.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv`].
-    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<Vec<u8>, ByteRecvError> {
-        self.rx.recv_until(&self.shared.seg, Deadline::At(deadline))
-    }
-
-    /// Receives a message into `buf`, returning its length.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::BufferTooSmall`] (the message stays queued), and
-    /// those of [`ByteReceiver::recv`].
-    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.shared.seg, buf, Deadline::Never)
-    }
-
-    /// [`ByteReceiver::recv_into`] if a message is there now.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Empty`], and those of [`ByteReceiver::recv_into`].
-    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.shared.seg, buf, Deadline::Now)
-    }
-
-    /// [`ByteReceiver::recv_into`], waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Timeout`], and those of [`ByteReceiver::recv_into`].
-    pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, ByteRecvError> {
-        self.rx.recv_into_until(&self.shared.seg, buf, Deadline::after(timeout))
-    }
-
-    /// Receives a message sent with [`ByteSender::send_value`].
-    ///
-    /// # Errors
-    /// [`ByteRecvError::WrongSize`] if the message is not `size_of::<T>()`
-    /// bytes (it is consumed), and those of [`ByteReceiver::recv`].
-    pub fn recv_value<T: Pod>(&mut self) -> Result<T, ByteRecvError> {
-        self.rx.recv_value_until(&self.shared.seg, Deadline::Never)
-    }
-
-    /// Receives a message in place, waiting while the queue is empty: the
-    /// grant derefs to the message's bytes in the ring, which are freed when
-    /// it is dropped.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::recv`].
-    pub fn recv_ref(&mut self) -> Result<ReadGrant<'_>, ByteRecvError> {
-        let r = self.rx.next_until(&self.shared.seg, Deadline::Never)?;
-        Ok(ReadGrant { rx: &mut self.rx, r })
-    }
-
-    /// [`ByteReceiver::recv_ref`] if a message is there now.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::try_recv`].
-    pub fn try_recv_ref(&mut self) -> Result<ReadGrant<'_>, ByteRecvError> {
-        let r = self.rx.next_until(&self.shared.seg, Deadline::Now)?;
-        Ok(ReadGrant { rx: &mut self.rx, r })
-    }
-
-    /// [`ByteReceiver::recv_ref`], waiting at most `timeout`.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::recv_timeout`].
-    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, ByteRecvError> {
-        let r = self.rx.next_until(&self.shared.seg, Deadline::after(timeout))?;
-        Ok(ReadGrant { rx: &mut self.rx, r })
-    }
-
-    /// Waits for a message, then hands each message there (up to `max`) to
-    /// `f` in place, and frees them all with one index update. Returns how
-    /// many were handled.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::recv`], when no message was handled.
-    pub fn recv_batch(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, ByteRecvError> {
-        self.rx.recv_batch_until(&self.shared.seg, max, Deadline::Never, f)
-    }
-
-    /// [`ByteReceiver::recv_batch`] without waiting.
-    ///
-    /// # Errors
-    /// As [`ByteReceiver::try_recv`], when no message was handled.
-    pub fn try_recv_batch(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, ByteRecvError> {
-        self.rx.recv_batch_until(&self.shared.seg, max, Deadline::Now, f)
-    }
-
-    /// Waits at most `timeout` until a message is there: `Ok(true)` if one
-    /// is, `Ok(false)` on timeout.
-    ///
-    /// # Errors
-    /// [`ByteRecvError::Disconnected`] at the end of the stream,
-    /// [`ByteRecvError::Corrupt`].
-    pub fn poll(&mut self, timeout: Duration) -> Result<bool, ByteRecvError> {
-        self.rx.poll_until(&self.shared.seg, Deadline::after(timeout))
-    }
-}
-
-impl Drop for ByteReceiver {
-    fn drop(&mut self) {
-        self.rx.release(&self.shared.seg);
-    }
-}
-
-impl fmt::Debug for ByteReceiver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteReceiver").field("queue", &self.shared.seg.name()).finish_non_exhaustive()
+        /// Waits for a message, then hands each message there (up to
+        /// `max`) to `f` in place, and frees them all with one index
+        /// update. Returns how many were handled.
+        ///
+        /// # Errors
+        /// As [`ByteReceiver::recv`], when no message was handled.
+        recv_batch / try_recv_batch / recv_batch_timeout / recv_batch_deadline [F: FnMut(&[u8])]
+        (max: usize, f: F) -> Result<usize, ByteRecvError>
+            = |d| self.rx.recv_batch_until(self.shared.segment(), max, d, f);
     }
 }
 
@@ -609,42 +407,14 @@ impl fmt::Debug for ReadGrant<'_> {
     }
 }
 
-/// A blocking iterator over a [`ByteReceiver`]'s messages, made by
-/// [`ByteReceiver::iter`]: ends at the end of the stream.
-pub struct ByteIter<'a> {
-    rx: &'a mut ByteReceiver,
-}
+super::receiver_iter!(
+    /// A blocking iterator over a [`ByteReceiver`]'s messages, made by
+    /// [`ByteReceiver::iter`]: ends at the end of the stream.
+    ByteIter<'a>(&'a mut ByteReceiver) -> Vec<u8> = recv
+);
 
-impl Iterator for ByteIter<'_> {
-    type Item = Vec<u8>;
-
-    fn next(&mut self) -> Option<Vec<u8>> {
-        self.rx.recv().ok()
-    }
-}
-
-impl fmt::Debug for ByteIter<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteIter").field("rx", &self.rx).finish()
-    }
-}
-
-/// A non-blocking iterator over a [`ByteReceiver`]'s messages, made by
-/// [`ByteReceiver::try_iter`]: ends when the queue is empty.
-pub struct ByteTryIter<'a> {
-    rx: &'a mut ByteReceiver,
-}
-
-impl Iterator for ByteTryIter<'_> {
-    type Item = Vec<u8>;
-
-    fn next(&mut self) -> Option<Vec<u8>> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl fmt::Debug for ByteTryIter<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteTryIter").field("rx", &self.rx).finish()
-    }
-}
+super::receiver_iter!(
+    /// A non-blocking iterator over a [`ByteReceiver`]'s messages, made by
+    /// [`ByteReceiver::try_iter`]: ends when the queue is empty.
+    ByteTryIter<'a>(&'a mut ByteReceiver) -> Vec<u8> = try_recv
+);

@@ -18,84 +18,129 @@ use super::{mpmc, spsc};
 use crate::error::Error;
 use crate::wait::{Deadline, WaitStrategy};
 
-/// The flavour a [`Sender`] runs.
-enum SenderFlavor<T: Pod> {
-    Mpmc(mpmc::Sender<T>),
-    Spsc(spsc::Sender<T>),
+/// What the two ends of a queue have alike, written once for [`Sender`]
+/// and [`Receiver`]: the end over its flavour, attaching, the wait strategy,
+/// `try_clone` and `Clone` (which panics on a single-producer end), the
+/// snapshot of the queue's length, and `Debug`. `$who` is "sender" or
+/// "receiver", `$side` "sending" or "receiving", `$blocks` when the end
+/// waits.
+macro_rules! end_common {
+    ($end:ident, $flavor:ident, $who:literal, $side:literal, $blocks:literal) => {
+        #[doc = concat!("The flavour a [`", stringify!($end), "`] runs.")]
+        enum $flavor<T: Pod> {
+            Mpmc(mpmc::$end<T>),
+            Spsc(spsc::$end<T>),
+        }
+
+        #[doc = concat!("The ", $side, " end of a [`Queue`](crate::Queue). `Send`, not `Sync`: for")]
+        /// another thread, clone it. On a
+        /// [single-producer queue](crate::Queue::create_spsc) this is the
+        #[doc = concat!("one ", $side, " end, which has no clone: `clone` panics there, and")]
+        #[doc = concat!("[`try_clone`](", stringify!($end), "::try_clone) gives [`Error::Busy`].")]
+        pub struct $end<T: Pod> {
+            flavor: $flavor<T>,
+            _not_sync: PhantomData<std::cell::Cell<()>>,
+        }
+
+        impl<T: Pod> $end<T> {
+            pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Result<Self, Error> {
+                let flavor = match shared.flavor {
+                    Flavor::Mpmc => $flavor::Mpmc(mpmc::$end::attach(shared, strategy)),
+                    Flavor::Spsc => $flavor::Spsc(spsc::$end::attach(shared, strategy)?),
+                };
+                Ok($end { flavor, _not_sync: PhantomData })
+            }
+
+            fn shared(&self) -> &Arc<Shared<T>> {
+                match &self.flavor {
+                    $flavor::Mpmc(e) => &e.shared,
+                    $flavor::Spsc(e) => &e.shared,
+                }
+            }
+
+            fn strategy(&self) -> WaitStrategy {
+                match &self.flavor {
+                    $flavor::Mpmc(e) => e.strategy,
+                    $flavor::Spsc(e) => e.strategy,
+                }
+            }
+
+            #[doc = concat!("Sets how this endpoint waits when the queue is ", $blocks, ".")]
+            pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+                match &mut self.flavor {
+                    $flavor::Mpmc(e) => e.strategy = strategy,
+                    $flavor::Spsc(e) => e.strategy = strategy,
+                }
+                self
+            }
+
+            #[doc = concat!("Another ", $who, " on the same queue, with the same wait strategy.")]
+            ///
+            /// # Errors
+            /// [`Error::Busy`] on a
+            /// [single-producer queue](crate::Queue::create_spsc), whose
+            #[doc = concat!($side, " end this endpoint holds.")]
+            pub fn try_clone(&self) -> Result<Self, Error> {
+                $end::attach(self.shared().clone(), self.strategy())
+            }
+
+            /// How many messages the queue holds at most.
+            pub fn capacity(&self) -> usize {
+                self.shared().capacity
+            }
+
+            /// Messages in the queue now (a snapshot; includes ones being
+            /// written).
+            pub fn len(&self) -> usize {
+                self.shared().ring().len() as usize
+            }
+
+            /// Whether the queue looks empty now.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// Whether the queue looks full now.
+            pub fn is_full(&self) -> bool {
+                self.len() >= self.capacity()
+            }
+        }
+
+        #[doc = concat!("Another ", $who, " on a multi-producer queue, as")]
+        #[doc = concat!("[`try_clone`](", stringify!($end), "::try_clone) makes it.")]
+        ///
+        /// # Panics
+        /// On a [single-producer queue](crate::Queue::create_spsc), whose
+        #[doc = concat!($side, " end this endpoint holds (use [`try_clone`](", stringify!($end), "::try_clone),")]
+        /// which gives [`Error::Busy`]). A single-producer queue has exactly
+        #[doc = concat!("one ", $who, ": a clone of it cannot exist.")]
+        impl<T: Pod> Clone for $end<T> {
+            fn clone(&self) -> Self {
+                match &self.flavor {
+                    $flavor::Mpmc(e) => $end {
+                        flavor: $flavor::Mpmc(mpmc::$end::attach(e.shared.clone(), e.strategy)),
+                        _not_sync: PhantomData,
+                    },
+                    $flavor::Spsc(e) => panic!(
+                        concat!("the ", $who, " of single-producer queue '{}' cannot be cloned (try_clone gives Busy)"),
+                        e.shared.seg().name()
+                    ),
+                }
+            }
+        }
+
+        impl<T: Pod> fmt::Debug for $end<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($end)).field("queue", &self.shared().seg().name()).finish_non_exhaustive()
+            }
+        }
+    };
 }
 
-/// The sending end of a [`Queue`](crate::Queue). `Send`, not `Sync`: for
-/// another thread, clone it. On a
-/// [single-producer queue](crate::Queue::create_spsc) this is the one
-/// sending end, which has no clone: `clone` panics there, and
-/// [`try_clone`](Sender::try_clone) gives [`Error::Busy`].
-pub struct Sender<T: Pod> {
-    flavor: SenderFlavor<T>,
-    _not_sync: PhantomData<std::cell::Cell<()>>,
-}
+end_common!(Sender, SenderFlavor, "sender", "sending", "full");
+end_common!(Receiver, ReceiverFlavor, "receiver", "receiving", "empty");
 
 impl<T: Pod> Sender<T> {
-    pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Result<Self, Error> {
-        let flavor = match shared.flavor {
-            Flavor::Mpmc => SenderFlavor::Mpmc(mpmc::Sender::attach(shared, strategy)),
-            Flavor::Spsc => SenderFlavor::Spsc(spsc::Sender::attach(shared, strategy)?),
-        };
-        Ok(Sender { flavor, _not_sync: PhantomData })
-    }
-
-    fn shared(&self) -> &Arc<Shared<T>> {
-        match &self.flavor {
-            SenderFlavor::Mpmc(s) => &s.shared,
-            SenderFlavor::Spsc(s) => &s.shared,
-        }
-    }
-
-    fn strategy(&self) -> WaitStrategy {
-        match &self.flavor {
-            SenderFlavor::Mpmc(s) => s.strategy,
-            SenderFlavor::Spsc(s) => s.strategy,
-        }
-    }
-
-    /// Sets how this endpoint waits when the queue is full.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        match &mut self.flavor {
-            SenderFlavor::Mpmc(s) => s.strategy = strategy,
-            SenderFlavor::Spsc(s) => s.strategy = strategy,
-        }
-        self
-    }
-
-    /// Another sending endpoint on the same queue, with the same wait
-    /// strategy.
-    ///
-    /// # Errors
-    /// [`Error::Busy`] on a [single-producer queue](crate::Queue::create_spsc),
-    /// whose sending end this endpoint holds.
-    pub fn try_clone(&self) -> Result<Self, Error> {
-        Sender::attach(self.shared().clone(), self.strategy())
-    }
-
-    /// How many messages the queue holds at most.
-    pub fn capacity(&self) -> usize {
-        self.shared().capacity
-    }
-
-    /// Messages in the queue now (a snapshot; includes ones being written).
-    pub fn len(&self) -> usize {
-        self.shared().ring().len() as usize
-    }
-
-    /// Whether the queue looks empty now.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether the queue looks full now: a `try_send` would likely fail.
-    pub fn is_full(&self) -> bool {
-        self.len() >= self.capacity()
-    }
-
     /// Sends every value of `values` in order, waiting for room as needed.
     /// On a [single-producer queue](crate::Queue::create_spsc) the index update and
     /// the wake-up check are made once per batch (or per run that fits)
@@ -105,13 +150,51 @@ impl<T: Pod> Sender<T> {
     /// [`SendError::Disconnected`] with the number of values sent before
     /// every receiver was gone.
     pub fn send_batch(&self, values: &[T]) -> Result<(), SendError<usize>> {
+        self.send_batch_until(values, Deadline::Never).map(drop)
+    }
+
+    /// Sends the longest prefix of `values` that fits now; returns how many
+    /// were sent (0 if the queue is full).
+    ///
+    /// # Errors
+    /// As [`Sender::send_batch`].
+    pub fn try_send_batch(&self, values: &[T]) -> Result<usize, SendError<usize>> {
+        self.send_batch_until(values, Deadline::Now)
+    }
+
+    /// [`Sender::send_batch`], waiting at most `timeout` for room in all;
+    /// returns how many were sent (fewer than `values.len()` if the time
+    /// ran out).
+    ///
+    /// # Errors
+    /// As [`Sender::send_batch`].
+    pub fn send_batch_timeout(&self, values: &[T], timeout: Duration) -> Result<usize, SendError<usize>> {
+        self.send_batch_until(values, Deadline::after(timeout))
+    }
+
+    /// [`Sender::send_batch`], waiting until `deadline` at most for room;
+    /// returns how many were sent (fewer than `values.len()` if the time
+    /// ran out).
+    ///
+    /// # Errors
+    /// As [`Sender::send_batch`].
+    pub fn send_batch_deadline(&self, values: &[T], deadline: Instant) -> Result<usize, SendError<usize>> {
+        self.send_batch_until(values, Deadline::At(deadline))
+    }
+
+    /// Sends `values` in order until `deadline`; how many were sent.
+    fn send_batch_until(&self, values: &[T], deadline: Deadline) -> Result<usize, SendError<usize>> {
         if let SenderFlavor::Spsc(s) = &self.flavor {
-            return s.send_batch(values);
+            return s.send_batch_until(values, deadline);
         }
         for (i, &v) in values.iter().enumerate() {
-            self.send(v).map_err(|_| SendError::Disconnected(i))?;
+            match self.send_until(v, deadline) {
+                Ok(()) => {}
+                Err(SendTimeoutError::Timeout(_)) => return Ok(i),
+                Err(SendTimeoutError::Disconnected(_)) => return Err(SendError::Disconnected(i)),
+            }
         }
-        Ok(())
+        Ok(values.len())
     }
 
     /// Sends `value`, waiting while the queue is full.
@@ -158,114 +241,7 @@ impl<T: Pod> Sender<T> {
     }
 }
 
-/// Another sender on a multi-producer queue, as
-/// [`try_clone`](Sender::try_clone) makes it.
-///
-/// # Panics
-/// On a [single-producer queue](crate::Queue::create_spsc), whose sending
-/// end this endpoint holds (use [`try_clone`](Sender::try_clone), which gives
-/// [`Error::Busy`]). A single-producer queue has exactly one sender: a clone
-/// of it cannot exist.
-impl<T: Pod> Clone for Sender<T> {
-    fn clone(&self) -> Self {
-        match &self.flavor {
-            SenderFlavor::Mpmc(s) => Sender {
-                flavor: SenderFlavor::Mpmc(mpmc::Sender::attach(s.shared.clone(), s.strategy)),
-                _not_sync: PhantomData,
-            },
-            SenderFlavor::Spsc(s) => {
-                panic!(
-                    "the sender of single-producer queue '{}' cannot be cloned (try_clone gives Busy)",
-                    s.shared.seg.name()
-                )
-            }
-        }
-    }
-}
-
-impl<T: Pod> fmt::Debug for Sender<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("queue", &self.shared().seg.name()).finish_non_exhaustive()
-    }
-}
-
-/// The flavour a [`Receiver`] runs.
-enum ReceiverFlavor<T: Pod> {
-    Mpmc(mpmc::Receiver<T>),
-    Spsc(spsc::Receiver<T>),
-}
-
-/// The receiving end of a [`Queue`](crate::Queue). `Send`, not `Sync`: for
-/// another thread, clone it. On a
-/// [single-producer queue](crate::Queue::create_spsc) this is the one
-/// receiving end, which has no clone: `clone` panics there, and
-/// [`try_clone`](Receiver::try_clone) gives [`Error::Busy`].
-pub struct Receiver<T: Pod> {
-    flavor: ReceiverFlavor<T>,
-    _not_sync: PhantomData<std::cell::Cell<()>>,
-}
-
 impl<T: Pod> Receiver<T> {
-    pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Result<Self, Error> {
-        let flavor = match shared.flavor {
-            Flavor::Mpmc => ReceiverFlavor::Mpmc(mpmc::Receiver::attach(shared, strategy)),
-            Flavor::Spsc => ReceiverFlavor::Spsc(spsc::Receiver::attach(shared, strategy)?),
-        };
-        Ok(Receiver { flavor, _not_sync: PhantomData })
-    }
-
-    fn shared(&self) -> &Arc<Shared<T>> {
-        match &self.flavor {
-            ReceiverFlavor::Mpmc(r) => &r.shared,
-            ReceiverFlavor::Spsc(r) => &r.shared,
-        }
-    }
-
-    fn strategy(&self) -> WaitStrategy {
-        match &self.flavor {
-            ReceiverFlavor::Mpmc(r) => r.strategy,
-            ReceiverFlavor::Spsc(r) => r.strategy,
-        }
-    }
-
-    /// Sets how this endpoint waits when the queue is empty.
-    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
-        match &mut self.flavor {
-            ReceiverFlavor::Mpmc(r) => r.strategy = strategy,
-            ReceiverFlavor::Spsc(r) => r.strategy = strategy,
-        }
-        self
-    }
-
-    /// Another receiving endpoint on the same queue, with the same wait
-    /// strategy.
-    ///
-    /// # Errors
-    /// [`Error::Busy`] on a [single-producer queue](crate::Queue::create_spsc).
-    pub fn try_clone(&self) -> Result<Self, Error> {
-        Receiver::attach(self.shared().clone(), self.strategy())
-    }
-
-    /// How many messages the queue holds at most.
-    pub fn capacity(&self) -> usize {
-        self.shared().capacity
-    }
-
-    /// Messages in the queue now (a snapshot; includes ones being written).
-    pub fn len(&self) -> usize {
-        self.shared().ring().len() as usize
-    }
-
-    /// Whether the queue looks empty now: a `try_recv` would likely fail.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether the queue looks full now.
-    pub fn is_full(&self) -> bool {
-        self.len() >= self.capacity()
-    }
-
     /// Waits for a message, then moves the messages there (up to
     /// `buf.len()`) into `buf`; returns how many. On a
     /// [single-producer queue](crate::Queue::create_spsc) the index update and the
@@ -274,13 +250,46 @@ impl<T: Pod> Receiver<T> {
     /// # Errors
     /// [`RecvError`] if the queue is empty and every sender is gone.
     pub fn recv_batch(&self, buf: &mut [T]) -> Result<usize, RecvError> {
+        self.recv_batch_until(buf, Deadline::Never).map_err(|_| RecvError)
+    }
+
+    /// Moves the messages there now (up to `buf.len()`) into `buf`;
+    /// returns how many.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`].
+    pub fn try_recv_batch(&self, buf: &mut [T]) -> Result<usize, TryRecvError> {
+        self.recv_batch_until(buf, Deadline::Now).map_err(|e| match e {
+            RecvTimeoutError::Timeout => TryRecvError::Empty,
+            RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+        })
+    }
+
+    /// [`Receiver::recv_batch`], waiting at most `timeout` for a message.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_timeout`].
+    pub fn recv_batch_timeout(&self, buf: &mut [T], timeout: Duration) -> Result<usize, RecvTimeoutError> {
+        self.recv_batch_until(buf, Deadline::after(timeout))
+    }
+
+    /// [`Receiver::recv_batch`], waiting until `deadline` at most for a
+    /// message.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_timeout`].
+    pub fn recv_batch_deadline(&self, buf: &mut [T], deadline: Instant) -> Result<usize, RecvTimeoutError> {
+        self.recv_batch_until(buf, Deadline::At(deadline))
+    }
+
+    fn recv_batch_until(&self, buf: &mut [T], deadline: Deadline) -> Result<usize, RecvTimeoutError> {
         if buf.is_empty() {
             return Ok(0);
         }
         if let ReceiverFlavor::Spsc(r) = &self.flavor {
-            return r.recv_batch(buf);
+            return r.recv_batch_until(buf, deadline);
         }
-        buf[0] = self.recv()?;
+        buf[0] = self.recv_until(deadline)?;
         let mut n = 1;
         while n < buf.len() {
             match self.try_recv() {
@@ -372,36 +381,6 @@ impl<T: Pod> Receiver<T> {
     }
 }
 
-/// Another receiver on a multi-producer queue, as
-/// [`try_clone`](Receiver::try_clone) makes it.
-///
-/// # Panics
-/// On a [single-producer queue](crate::Queue::create_spsc), whose receiving end
-/// this endpoint holds (use [`try_clone`](Receiver::try_clone), which gives
-/// [`Error::Busy`]).
-impl<T: Pod> Clone for Receiver<T> {
-    fn clone(&self) -> Self {
-        match &self.flavor {
-            ReceiverFlavor::Mpmc(r) => Receiver {
-                flavor: ReceiverFlavor::Mpmc(mpmc::Receiver::attach(r.shared.clone(), r.strategy)),
-                _not_sync: PhantomData,
-            },
-            ReceiverFlavor::Spsc(r) => {
-                panic!(
-                    "the receiver of single-producer queue '{}' cannot be cloned (try_clone gives Busy)",
-                    r.shared.seg.name()
-                )
-            }
-        }
-    }
-}
-
-impl<T: Pod> fmt::Debug for Receiver<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("queue", &self.shared().seg.name()).finish_non_exhaustive()
-    }
-}
-
 impl<'a, T: Pod> IntoIterator for &'a Receiver<T> {
     type Item = T;
     type IntoIter = Iter<'a, T>;
@@ -411,42 +390,15 @@ impl<'a, T: Pod> IntoIterator for &'a Receiver<T> {
     }
 }
 
-/// A blocking iterator over a [`Receiver`]'s messages, made by
-/// [`Receiver::iter`]: ends when the queue is empty and every sender is gone.
-pub struct Iter<'a, T: Pod> {
-    rx: &'a Receiver<T>,
-}
+super::receiver_iter!(
+    /// A blocking iterator over a [`Receiver`]'s messages, made by
+    /// [`Receiver::iter`]: ends when the queue is empty and every sender is
+    /// gone.
+    Iter<'a, T>(&'a Receiver<T>) -> T = recv
+);
 
-impl<T: Pod> Iterator for Iter<'_, T> {
-    type Item = T;
-
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<T: Pod> fmt::Debug for Iter<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter").field("rx", self.rx).finish()
-    }
-}
-
-/// A non-blocking iterator over a [`Receiver`]'s messages, made by
-/// [`Receiver::try_iter`]: ends when the queue is empty.
-pub struct TryIter<'a, T: Pod> {
-    rx: &'a Receiver<T>,
-}
-
-impl<T: Pod> Iterator for TryIter<'_, T> {
-    type Item = T;
-
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl<T: Pod> fmt::Debug for TryIter<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryIter").field("rx", self.rx).finish()
-    }
-}
+super::receiver_iter!(
+    /// A non-blocking iterator over a [`Receiver`]'s messages, made by
+    /// [`Receiver::try_iter`]: ends when the queue is empty.
+    TryIter<'a, T>(&'a Receiver<T>) -> T = try_recv
+);

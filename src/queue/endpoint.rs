@@ -145,12 +145,12 @@ impl<T: Pod> Shared<T> {
         if let Some(entry) = self.my_entry() {
             entry.senders.store(0, Ordering::Relaxed);
             entry.receivers.store(0, Ordering::Relaxed);
-            entry.token.store(self.seg.token().to_bits(), Ordering::Release);
+            entry.token.store(self.seg().token().to_bits(), Ordering::Release);
         }
     }
 
     pub(super) fn my_entry(&self) -> Option<&EndpointEntry> {
-        self.endpoints().get(self.seg.token().slot() as usize)
+        self.endpoints().get(self.seg().token().slot() as usize)
     }
 
     /// Whether some registered endpoint of the kind `count` selects is alive.
@@ -160,7 +160,7 @@ impl<T: Pod> Shared<T> {
                 return false;
             }
             let token = Token::from_bits(e.token.load(Ordering::Acquire));
-            token.slot() as usize == slot && self.seg.is_alive(token)
+            token.slot() as usize == slot && self.seg().is_alive(token)
         })
     }
 
@@ -227,13 +227,13 @@ impl<T: Pod> Shared<T> {
     pub(super) fn claim(&self, end: End) -> Result<(), Error> {
         asym::register();
         let (word, ever) = self.role(end);
-        claim_role(word, ever, self.seg.token(), &self.seg).map_err(|()| busy(self.seg.name(), end))
+        claim_role(word, ever, self.seg().token(), self.seg()).map_err(|()| busy(self.seg().name(), end))
     }
 
     /// Single-producer queues: gives `end` up and wakes the other side,
     /// which may now be disconnected.
     pub(super) fn release(&self, end: End) {
-        release_role(self.role(end).0, self.seg.token());
+        release_role(self.role(end).0, self.seg().token());
         self.state().ctl.waits.notify(end.peer(), true);
     }
 }

@@ -68,70 +68,71 @@ value_error!(
     }
 );
 
-/// `recv` failed: the queue is empty and every sender is gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecvError;
+/// Writes an error with no value to hand back: a unit struct, or an enum
+/// of unit variants, each with its message.
+macro_rules! unit_error {
+    ($(#[$doc:meta])* struct $name:ident => $msg:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name;
 
-impl fmt::Display for RecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("receiving on an empty queue whose senders have all gone")
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str($msg)
+            }
+        }
+
+        impl std::error::Error for $name {}
+    };
+    ($(#[$doc:meta])* enum $name:ident { $($(#[$vdoc:meta])* $variant:ident => $msg:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $($name::$variant => $msg,)*
+                })
+            }
+        }
+
+        impl std::error::Error for $name {}
+    };
+}
+
+unit_error!(
+    /// `recv` failed: the queue is empty and every sender is gone.
+    struct RecvError => "receiving on an empty queue whose senders have all gone"
+);
+
+unit_error!(
+    /// `try_recv` failed.
+    enum TryRecvError {
+        /// Nothing to receive now.
+        Empty => "receiving on an empty queue",
+        /// Empty, and every sender has gone.
+        Disconnected => "receiving on an empty queue whose senders have all gone",
     }
-}
+);
 
-impl std::error::Error for RecvError {}
-
-/// `try_recv` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TryRecvError {
-    /// Nothing to receive now.
-    Empty,
-    /// Empty, and every sender has gone.
-    Disconnected,
-}
-
-impl fmt::Display for TryRecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TryRecvError::Empty => "receiving on an empty queue",
-            TryRecvError::Disconnected => "receiving on an empty queue whose senders have all gone",
-        })
+unit_error!(
+    /// `recv_timeout` failed.
+    enum RecvTimeoutError {
+        /// Nothing arrived before the deadline.
+        Timeout => "timed out receiving on an empty queue",
+        /// Empty, and every sender has gone.
+        Disconnected => "receiving on an empty queue whose senders have all gone",
     }
-}
+);
 
-impl std::error::Error for TryRecvError {}
-
-/// `recv_timeout` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecvTimeoutError {
-    /// Nothing arrived before the deadline.
-    Timeout,
-    /// Empty, and every sender has gone.
-    Disconnected,
-}
-
-impl fmt::Display for RecvTimeoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RecvTimeoutError::Timeout => "timed out receiving on an empty queue",
-            RecvTimeoutError::Disconnected => "receiving on an empty queue whose senders have all gone",
-        })
-    }
-}
-
-impl std::error::Error for RecvTimeoutError {}
-
-/// `task_done` was called more times than messages were sent, or on a queue
-/// not created joinable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskDoneError;
-
-impl fmt::Display for TaskDoneError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("task_done called more times than messages were sent (or the queue is not joinable)")
-    }
-}
-
-impl std::error::Error for TaskDoneError {}
+unit_error!(
+    /// `task_done` was called more times than messages were sent, or on a
+    /// queue not created joinable.
+    struct TaskDoneError => "task_done called more times than messages were sent (or the queue is not joinable)"
+);
 
 /// A send on a [`ByteSender`](crate::ByteSender) or a
 /// [`Connection`](crate::Connection) failed. The message was not sent.

@@ -48,7 +48,69 @@ pub use byte_ring::fuzz_byte_ring;
 #[doc(hidden)]
 pub use slot_ring::fuzz_ring;
 
+use std::sync::Arc;
+
 use crate::primitive::AtomicU64;
+use crate::segment::RawSegment;
+use crate::wait::WaitStrategy;
+
+/// The handle of a queue object whose endpoints share its mapping (a
+/// [`Queue`]'s [`Shared`](typed) state, a [`ByteQueue`]'s or a
+/// [`Pipe`](crate::Pipe)'s [`Handle`](crate::handle::Handle)): each
+/// endpoint keeps a clone of the `Arc`, and starts with the wait strategy
+/// of the handle that made it.
+#[derive(Debug)]
+pub(crate) struct SharedHandle<X> {
+    pub(crate) shared: Arc<X>,
+    pub(crate) strategy: WaitStrategy,
+}
+
+impl<X: AsRef<RawSegment>> SharedHandle<X> {
+    pub(crate) fn new(shared: X) -> Self {
+        SharedHandle { shared: Arc::new(shared), strategy: WaitStrategy::default() }
+    }
+
+    /// The segment name.
+    pub(crate) fn name(&self) -> &str {
+        (*self.shared).as_ref().name()
+    }
+
+    /// Keeps the name after this (creating) handle is dropped.
+    pub(crate) fn persist(&self) {
+        (*self.shared).as_ref().persist();
+    }
+
+    /// The wait strategy of the endpoints made from now on.
+    pub(crate) fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.strategy = strategy;
+    }
+}
+
+/// Writes an iterator over a receiver's messages, each `next` one call of
+/// `$call` (`recv` or `try_recv`), whose error ends it.
+macro_rules! receiver_iter {
+    ($(#[$doc:meta])* $name:ident<$lt:lifetime $(, $T:ident)?>($rx:ty) -> $item:ty = $call:ident) => {
+        $(#[$doc])*
+        pub struct $name<$lt $(, $T: bytemuck::Pod)?> {
+            rx: $rx,
+        }
+
+        impl<$($T: bytemuck::Pod)?> Iterator for $name<'_ $(, $T)?> {
+            type Item = $item;
+
+            fn next(&mut self) -> Option<$item> {
+                self.rx.$call().ok()
+            }
+        }
+
+        impl<$($T: bytemuck::Pod)?> std::fmt::Debug for $name<'_ $(, $T)?> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("rx", &self.rx).finish()
+            }
+        }
+    };
+}
+use receiver_iter;
 
 /// One cache line holding one index (a 64-bit position that only grows), so
 /// that the two sides of a ring do not share a line.

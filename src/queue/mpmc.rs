@@ -15,10 +15,9 @@ use super::endpoint::{End, PeerCheck};
 use super::errors::{RecvTimeoutError, SendTimeoutError};
 use super::slot_ring::{Put, Ring, Take};
 use super::typed::Shared;
-use super::waits::{POLL_MAX, POLL_MIN};
-use crate::primitive::{Ordering, fence, futex_wait};
+use crate::primitive::Ordering;
 use crate::segment::registry::{Liveness, Token};
-use crate::wait::{Deadline, SpinWait, WaitStrategy};
+use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, WaitStrategy, Waiter};
 
 /// A sending endpoint of a multi-producer queue: counted in the queue while
 /// it lives.
@@ -43,58 +42,63 @@ impl<T: Pod> Sender<T> {
         if sh.receivers_gone(false) {
             return Err(SendTimeoutError::Disconnected(value));
         }
-        let ring = sh.ring();
-        let me = sh.seg.token();
-        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy });
-        let mut poll = POLL_MIN;
-        loop {
-            let reading = match ring.try_put(value, me) {
-                Put::Done => {
-                    sh.notify_receivers(false);
-                    return Ok(());
-                }
-                Put::Full => None,
-                Put::Reading(token) => Some(token),
-            };
-            if deadline == Deadline::Now && !self.peer.due() {
-                // A poll: no liveness syscall this time.
-                return Err(SendTimeoutError::Timeout(value));
-            }
-            if spin.spin() {
-                continue;
-            }
-            if let Some(token) = reading.filter(|&t| !sh.seg.is_alive(t)) {
-                if ring.free_dead_reader(token) {
-                    sh.notify_senders(true);
-                }
-                continue;
-            }
-            if sh.receivers_gone(true) {
-                return Err(SendTimeoutError::Disconnected(value));
-            }
-            if !spin.parks() {
-                if deadline.sleep_for(poll).is_none() {
-                    return Err(SendTimeoutError::Timeout(value));
-                }
-                continue;
-            }
-            let w = &sh.state().ctl.waits;
-            w.send_sleepers.fetch_add(1, Ordering::SeqCst);
-            // Pairs with the fence in notify_senders (see recv).
-            fence(Ordering::SeqCst);
-            let seq = w.space_seq.load(Ordering::SeqCst);
-            if let Put::Done = ring.try_put(value, me) {
-                w.send_sleepers.fetch_sub(1, Ordering::SeqCst);
+        match sh.ring().try_put(value, sh.seg().token()) {
+            Put::Done => {
                 sh.notify_receivers(false);
-                return Ok(());
+                Ok(())
             }
-            let Some(nap) = deadline.sleep_for(poll) else {
-                w.send_sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Err(SendTimeoutError::Timeout(value));
-            };
-            futex_wait(&w.space_seq, seq, Some(nap));
-            w.send_sleepers.fetch_sub(1, Ordering::SeqCst);
-            poll = (poll * 2).min(POLL_MAX);
+            first => self.put_slow(value, deadline, first),
+        }
+    }
+
+    /// The queue was full (`first` says how): waits for room on the
+    /// parking layer, freeing the slot of a reader that died on the way.
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&self, value: T, deadline: Deadline, first: Put) -> Result<(), SendTimeoutError<T>> {
+        let sh = &*self.shared;
+        let (ring, me) = (sh.ring(), sh.seg().token());
+        let w = &sh.state().ctl.waits;
+        // The fences pair with the one in notify_senders (see recv).
+        let sleepers = Sleepers { word: &w.space_seq, announce: Announce::Count(&w.send_sleepers, Handshake::Fence) };
+        let (mut first, mut reading) = (Some(first), None);
+        let sent = Waiter::new(deadline, self.strategy, Naps::polling()).sleep_counted(&sleepers, |turn| match turn {
+            Turn::Look { .. } => {
+                reading = match first.take().unwrap_or_else(|| ring.try_put(value, me)) {
+                    Put::Done => return Step::Done(Ok(())),
+                    Put::Full => None,
+                    Put::Reading(token) => Some(token),
+                };
+                if deadline == Deadline::Now && !self.peer.due() {
+                    // A poll: no liveness syscall this time.
+                    return Step::Done(Err(SendTimeoutError::Timeout(value)));
+                }
+                Step::Wait
+            }
+            Turn::Stuck => {
+                if let Some(token) = reading.filter(|&t| !sh.seg().is_alive(t)) {
+                    if ring.free_dead_reader(token) {
+                        sh.notify_senders(true);
+                    }
+                    return Step::Retry;
+                }
+                if sh.receivers_gone(true) {
+                    return Step::Done(Err(SendTimeoutError::Disconnected(value)));
+                }
+                Step::Wait
+            }
+            Turn::Announced(_) => match ring.try_put(value, me) {
+                Put::Done => Step::Done(Ok(())),
+                _ => Step::Wait,
+            },
+        });
+        match sent {
+            Ok(Ok(())) => {
+                sh.notify_receivers(false);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(SendTimeoutError::Timeout(value)),
         }
     }
 }
@@ -149,65 +153,66 @@ impl<T: Pod> Receiver<T> {
     /// Receives a message, waiting per `deadline` while the queue is empty.
     pub(super) fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         let sh = &*self.shared;
-        let ring = sh.ring();
-        let me = sh.seg.token();
-        let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy });
-        let mut poll = POLL_MIN;
-        loop {
-            let writer = match self.take(&ring, me) {
-                Take::Got(v) => return Ok(v),
-                Take::InFlight(token) => Some(token),
-                Take::Empty | Take::Skipped => None,
-            };
-            if deadline == Deadline::Now && !self.peer.due() {
-                // A poll: no liveness syscall this time; senders that were
-                // dropped are still seen at once.
-                let c = &sh.state().ctl;
-                let dropped = c.ever_sender.load(Ordering::Acquire) != 0 && c.senders.load(Ordering::Acquire) == 0;
-                return match self.take(&ring, me) {
-                    Take::Got(v) => Ok(v),
-                    _ if dropped && writer.is_none() => Err(RecvTimeoutError::Disconnected),
-                    _ => Err(RecvTimeoutError::Timeout),
-                };
-            }
-            if spin.spin() {
-                continue;
-            }
-            if let Some(token) = writer.filter(|&t| !sh.seg.is_alive(t)) {
-                ring.skip_dead_writer(token);
-                continue;
-            }
-            if writer.is_none() && sh.senders_gone() {
-                // A last message may have landed since the check above.
-                return match self.take(&ring, me) {
-                    Take::Got(v) => Ok(v),
-                    _ => Err(RecvTimeoutError::Disconnected),
-                };
-            }
-            if !spin.parks() {
-                if deadline.sleep_for(poll).is_none() {
-                    return Err(RecvTimeoutError::Timeout);
-                }
-                continue;
-            }
-            let w = &sh.state().ctl.waits;
-            w.recv_sleepers.fetch_add(1, Ordering::SeqCst);
-            // Pairs with the fence in notify_receivers: either the sender
-            // sees us counted, or we see its message below.
-            fence(Ordering::SeqCst);
-            let seq = w.items_seq.load(Ordering::SeqCst);
-            if let Take::Got(v) = self.take(&ring, me) {
-                w.recv_sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Ok(v);
-            }
-            let Some(nap) = deadline.sleep_for(poll) else {
-                w.recv_sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Err(RecvTimeoutError::Timeout);
-            };
-            futex_wait(&w.items_seq, seq, Some(nap));
-            w.recv_sleepers.fetch_sub(1, Ordering::SeqCst);
-            poll = (poll * 2).min(POLL_MAX);
+        match self.take(&sh.ring(), sh.seg().token()) {
+            Take::Got(v) => Ok(v),
+            first => self.recv_slow(deadline, first),
         }
+    }
+
+    /// The queue was empty (`first` says how): waits for a message on the
+    /// parking layer, skipping the claim of a sender that died on the way.
+    #[cold]
+    #[inline(never)]
+    fn recv_slow(&self, deadline: Deadline, first: Take<T>) -> Result<T, RecvTimeoutError> {
+        let sh = &*self.shared;
+        let (ring, me) = (sh.ring(), sh.seg().token());
+        let w = &sh.state().ctl.waits;
+        // The fences pair with the one in notify_receivers: either the
+        // sender sees us counted, or we see its message when announced.
+        let sleepers = Sleepers { word: &w.items_seq, announce: Announce::Count(&w.recv_sleepers, Handshake::Fence) };
+        let (mut first, mut writer) = (Some(first), None);
+        Waiter::new(deadline, self.strategy, Naps::polling())
+            .sleep_counted(&sleepers, |turn| match turn {
+                Turn::Look { .. } => {
+                    writer = match first.take().unwrap_or_else(|| self.take(&ring, me)) {
+                        Take::Got(v) => return Step::Done(Ok(v)),
+                        Take::InFlight(token) => Some(token),
+                        Take::Empty | Take::Skipped => None,
+                    };
+                    if deadline == Deadline::Now && !self.peer.due() {
+                        // A poll: no liveness syscall this time; senders
+                        // that were dropped are still seen at once.
+                        let c = &sh.state().ctl;
+                        let dropped =
+                            c.ever_sender.load(Ordering::Acquire) != 0 && c.senders.load(Ordering::Acquire) == 0;
+                        return Step::Done(match self.take(&ring, me) {
+                            Take::Got(v) => Ok(v),
+                            _ if dropped && writer.is_none() => Err(RecvTimeoutError::Disconnected),
+                            _ => Err(RecvTimeoutError::Timeout),
+                        });
+                    }
+                    Step::Wait
+                }
+                Turn::Stuck => {
+                    if let Some(token) = writer.filter(|&t| !sh.seg().is_alive(t)) {
+                        ring.skip_dead_writer(token);
+                        return Step::Retry;
+                    }
+                    if writer.is_none() && sh.senders_gone() {
+                        // A last message may have landed since the look.
+                        return Step::Done(match self.take(&ring, me) {
+                            Take::Got(v) => Ok(v),
+                            _ => Err(RecvTimeoutError::Disconnected),
+                        });
+                    }
+                    Step::Wait
+                }
+                Turn::Announced(_) => match self.take(&ring, me) {
+                    Take::Got(v) => Step::Done(Ok(v)),
+                    _ => Step::Wait,
+                },
+            })
+            .unwrap_or(Err(RecvTimeoutError::Timeout))
     }
 }
 

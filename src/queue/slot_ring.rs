@@ -483,6 +483,7 @@ fn ring_state(cap: usize) -> (QueueState, Vec<Slot<u64>>) {
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
+    use crate::loom_support::model;
     use loom::sync::Arc;
 
     struct Model {
@@ -506,16 +507,10 @@ mod loom_models {
         }
     }
 
-    fn builder() -> loom::model::Builder {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
-        b
-    }
-
     /// Sends `per` messages from each of `producers` threads through a ring
     /// of `cap` slots to one consumer; checks exactly-once, per-producer order.
     fn exchange(cap: usize, producers: u64, per: u64) {
-        builder().check(move || {
+        model(2, move || {
             let m = Model::new(cap);
             let handles: Vec<_> = (0..producers)
                 .map(|id| {
@@ -565,7 +560,7 @@ mod loom_models {
     /// messages through two slots (a wrap), each exactly once, in order.
     #[test]
     fn loom_spsc_slots_exclusive() {
-        builder().check(|| {
+        model(2, || {
             let m = Model::new(2);
             let producer = {
                 let m = m.clone();
@@ -604,7 +599,7 @@ mod loom_models {
     /// and nothing half-written is delivered.
     #[test]
     fn loom_dead_claim_is_skipped() {
-        builder().check(|| {
+        model(2, || {
             let m = Model::new(2);
             let dead_token = Token::from_bits(5);
             // The dying producer: claims position 0 and stops forever.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytemuck::Pod;
 
 use super::endpoint::{End, PeerCheck, role_gone, role_released};
-use super::errors::{RecvError, RecvTimeoutError, SendError, SendTimeoutError};
+use super::errors::{RecvTimeoutError, SendError, SendTimeoutError};
 use super::slot_ring::Ring;
 use super::typed::Shared;
 use super::waits::{Waited, wait_for};
@@ -78,12 +78,18 @@ impl<T: Pod> Sender<T> {
         }
     }
 
-    /// Sends every value of `values` in order, waiting for room as needed;
-    /// the index update and the wake-up check are made once per batch (or
-    /// per run that fits).
-    pub(super) fn send_batch(&self, values: &[T]) -> Result<(), SendError<usize>> {
+    /// Sends every value of `values` in order, waiting per `deadline` for
+    /// room as needed; the index update and the wake-up check are made once
+    /// per batch (or per run that fits). How many were sent (fewer than
+    /// `values.len()` only if the time ran out).
+    pub(super) fn send_batch_until(&self, values: &[T], deadline: Deadline) -> Result<usize, SendError<usize>> {
         let sh = &*self.shared;
         let cur = &self.cursor;
+        let (word, ever) = sh.role(End::Receiver);
+        if role_released(word, ever) {
+            // As `put`: a receiver that let go is seen at once, once a batch.
+            return Err(SendError::Disconnected(0));
+        }
         if sh.joinable() {
             sh.state().ctl.unfinished.fetch_add(values.len() as u32, Ordering::AcqRel);
         }
@@ -94,17 +100,20 @@ impl<T: Pod> Sender<T> {
             }
             // Full: let the receiver have what is published, then wait.
             cur.publish(&ring, sh);
-            if self.put(v, Deadline::Never).is_err() {
+            if let Err(e) = self.put(v, deadline) {
                 if sh.joinable() {
                     for _ in i..values.len() {
                         sh.finish_one();
                     }
                 }
-                return Err(SendError::Disconnected(i));
+                return match e {
+                    SendTimeoutError::Timeout(_) => Ok(i),
+                    SendTimeoutError::Disconnected(_) => Err(SendError::Disconnected(i)),
+                };
             }
         }
         cur.publish(&ring, sh);
-        Ok(())
+        Ok(values.len())
     }
 }
 
@@ -172,13 +181,14 @@ impl<T: Pod> Receiver<T> {
         Ok(Receiver { shared, strategy, cursor, peer: PeerCheck::default() })
     }
 
-    /// Waits for a message, then moves the messages there (up to
-    /// `buf.len()`) into `buf`, freeing them with one index update; returns
-    /// how many. `buf` is not empty.
-    pub(super) fn recv_batch(&self, buf: &mut [T]) -> Result<usize, RecvError> {
+    /// Waits per `deadline` for a message, then moves the messages there
+    /// (up to `buf.len()`) into `buf`, freeing them with one index update;
+    /// returns how many. `buf` is not empty.
+    pub(super) fn recv_batch_until(&self, buf: &mut [T], deadline: Deadline) -> Result<usize, RecvTimeoutError> {
         let sh = &*self.shared;
         let cur = &self.cursor;
         let ring = sh.ring();
+        let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
         loop {
             let mut n = 0;
             while n < buf.len() {
@@ -192,9 +202,10 @@ impl<T: Pod> Receiver<T> {
                 return Ok(n);
             }
             let pos = cur.next.get();
-            match sh.wait(End::Receiver, self.strategy, Deadline::Never, &self.peer, || ring.ready_at(pos)) {
-                Waited::Ready | Waited::TimedOut => {}
-                Waited::PeerGone => return Err(RecvError),
+            match sh.wait(End::Receiver, strategy, deadline, &self.peer, || ring.ready_at(pos)) {
+                Waited::Ready => {}
+                Waited::TimedOut => return Err(RecvTimeoutError::Timeout),
+                Waited::PeerGone => return Err(RecvTimeoutError::Disconnected),
             }
         }
     }
@@ -282,7 +293,7 @@ impl<T: Pod> Shared<T> {
     ) -> Waited {
         let (word, ever) = self.role(end.peer());
         if deadline == Deadline::Now {
-            let gone = peer_check.gone(word, ever, &self.seg);
+            let gone = peer_check.gone(word, ever, self.seg());
             return if ready() {
                 Waited::Ready
             } else if gone {
@@ -292,6 +303,6 @@ impl<T: Pod> Shared<T> {
             };
         }
         let (seq_word, sleepers) = self.state().ctl.waits.words(end);
-        wait_for(seq_word, sleepers, || role_gone(word, ever, &self.seg), strategy, deadline, ready)
+        wait_for(seq_word, sleepers, || role_gone(word, ever, self.seg()), strategy, deadline, ready)
     }
 }

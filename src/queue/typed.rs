@@ -1,65 +1,154 @@
 //! [`Queue<T>`]: a bounded queue of `T: Pod` shared by name, any number of
-//! senders and receivers in any processes — the handle: the queue's layout
-//! in its segment, the state its ends share in this process, and the
-//! constructors. The ends are in `channel.rs`.
+//! senders and receivers in any processes — the handle: the queue's state
+//! in its segment (a [`SegmentState`] of either kind), the state its ends
+//! share in this process, and the constructors. The ends are in
+//! `channel.rs`.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
+use super::SharedHandle;
 use super::channel::{Receiver, Sender};
 use super::endpoint::{End, EndpointEntry};
 use super::errors::SendTimeoutError;
 use super::slot_ring::{JOINABLE, MAX_CAPACITY, QueueState, Ring, Slot};
-use super::waits::{POLL_MAX, POLL_MIN};
 use crate::error::Error;
-use crate::primitive::{Ordering, fence, futex_wait, futex_wake};
+use crate::handle::{Handle, SegmentState, StateLayout, handle_api};
+use crate::primitive::{Ordering, fence, futex_wake};
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
-use crate::segment::{OpenOptions, RawSegment, Spec, open_or_create_with};
-use crate::wait::{Deadline, WaitStrategy};
-
-/// Where the parts of a queue's state lie, from the start of its data.
-struct Layout {
-    endpoints: usize,
-    slots: usize,
-    size: usize,
-}
-
-/// Both kinds, [`ObjectKind::Queue`] and [`ObjectKind::SpscQueue`], have the
-/// same layout: the state, the endpoint table, then the ring of slots.
-fn layout<T>(capacity: u64, registry_slots: u32) -> Option<Layout> {
-    let endpoints = std::mem::size_of::<QueueState>();
-    let align = std::mem::align_of::<Slot<T>>().max(64);
-    let after = endpoints + registry_slots as usize * std::mem::size_of::<EndpointEntry>();
-    let slots = after.div_ceil(align) * align;
-    let ring = (capacity as usize).checked_mul(std::mem::size_of::<Slot<T>>())?;
-    Some(Layout { endpoints, slots, size: ring.checked_add(slots)? })
-}
-
-fn spec<T>(kind: ObjectKind, capacity: u64, registry_slots: u32) -> Result<(Spec, Layout), Error> {
-    let lay = layout::<T>(capacity, registry_slots)
-        .ok_or_else(|| Error::InvalidArgument(format!("a queue of {capacity} elements is too large")))?;
-    let align = std::mem::align_of::<Slot<T>>().max(std::mem::align_of::<QueueState>());
-    Ok((Spec::new(kind, Fingerprint::of::<T>(capacity), lay.size, align), lay))
-}
+use crate::segment::{OpenOptions, RawSegment, ShmSafe};
+use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, WaitStrategy, Waiter};
 
 /// Which algorithm a queue runs, fixed by its kind at create.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) enum Flavor {
     /// [`ObjectKind::Queue`]: `mpmc.rs`.
+    #[default]
     Mpmc,
     /// [`ObjectKind::SpscQueue`]: `spsc.rs`.
     Spsc,
 }
 
+/// What a queue is created with, and what an opener learns: the capacity
+/// and flavour from the header, whether it is joinable from the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct QueueParams {
+    capacity: u64,
+    flavor: Flavor,
+    joinable: bool,
+}
+
+impl QueueParams {
+    /// A queue of at least `capacity` messages (rounded up to a power of
+    /// two).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a zero capacity or one past 2^30.
+    fn new(capacity: usize, flavor: Flavor, joinable: bool) -> Result<Self, Error> {
+        if capacity == 0 || capacity as u64 > MAX_CAPACITY {
+            return Err(Error::InvalidArgument(format!("queue capacity {capacity} is not in 1..=2^30")));
+        }
+        Ok(QueueParams { capacity: (capacity as u64).next_power_of_two(), flavor, joinable })
+    }
+}
+
+/// A queue's state in its segment, for messages of `T`. Both kinds,
+/// [`ObjectKind::Queue`] and [`ObjectKind::SpscQueue`], have the same
+/// layout: this state, the endpoint table (one [`EndpointEntry`] per
+/// registry slot), then the ring of slots, aligned for them and to a cache
+/// line.
+#[repr(transparent)]
+pub(crate) struct QueueHead<T> {
+    state: QueueState,
+    _slots: PhantomData<fn() -> T>,
+}
+
+// SAFETY: repr(transparent) over the queue's state, which is repr(C)
+// atomics only (any bits valid, no pointers, no drop glue); the endpoint
+// table and the slots after it are atomics and `Pod` data, reached only
+// through the slot protocol of slot_ring.rs.
+unsafe impl<T: Pod> ShmSafe for QueueHead<T> {}
+
+/// Where the ring of slots starts, from the start of the state.
+fn slots_offset<T>(registry_slots: u32) -> usize {
+    let align = std::mem::align_of::<Slot<T>>().max(64);
+    let after = std::mem::size_of::<QueueState>() + registry_slots as usize * std::mem::size_of::<EndpointEntry>();
+    after.div_ceil(align) * align
+}
+
+impl<T: Pod> SegmentState for QueueHead<T> {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::Queue, ObjectKind::SpscQueue];
+    type Params = QueueParams;
+    type Init<'a> = ();
+
+    fn kind(params: &QueueParams) -> ObjectKind {
+        match params.flavor {
+            Flavor::Mpmc => ObjectKind::Queue,
+            Flavor::Spsc => ObjectKind::SpscQueue,
+        }
+    }
+
+    fn fingerprint(params: &QueueParams) -> Fingerprint {
+        Fingerprint::of::<T>(params.capacity)
+    }
+
+    fn layout(params: &QueueParams, registry_slots: u32) -> Result<StateLayout, Error> {
+        let size = usize::try_from(params.capacity)
+            .ok()
+            .and_then(|n| n.checked_mul(std::mem::size_of::<Slot<T>>()))
+            .and_then(|n| n.checked_add(slots_offset::<T>(registry_slots)))
+            .ok_or_else(|| Error::InvalidArgument(format!("a queue of {} elements is too large", params.capacity)))?;
+        let align = std::mem::align_of::<Slot<T>>().max(std::mem::align_of::<QueueState>());
+        Ok(StateLayout { size, align })
+    }
+
+    /// The endpoint table stays zero (no endpoint yet); each slot is made
+    /// free for its first lap.
+    fn init(&mut self, tail: &mut [u8], params: &QueueParams, registry_slots: u32, (): ()) {
+        self.state.ctl.flags.store(if params.joinable { JOINABLE } else { 0 }, Ordering::Relaxed);
+        let at = slots_offset::<T>(registry_slots) - std::mem::size_of::<Self>();
+        debug_assert!(tail.len() >= at + params.capacity as usize * std::mem::size_of::<Slot<T>>());
+        // SAFETY: the layout puts `capacity` slots at `at` in the tail,
+        // aligned for them (the state's start is aligned to the layout's
+        // alignment, and their offset is a multiple of theirs); zeroed
+        // memory is a valid slot, which `init` then stamps.
+        let slots = unsafe {
+            std::slice::from_raw_parts(tail.as_mut_ptr().add(at).cast::<Slot<T>>(), params.capacity as usize)
+        };
+        Ring::new(&self.state, slots).init();
+    }
+
+    fn params_of(name: &str, header: &Header) -> Result<QueueParams, Error> {
+        if !header.capacity.is_power_of_two() || header.capacity > MAX_CAPACITY {
+            return Err(Error::Corrupt {
+                name: name.to_owned(),
+                reason: format!("queue capacity {}", header.capacity),
+            });
+        }
+        let flavor = if header.kind == ObjectKind::SpscQueue as u32 { Flavor::Spsc } else { Flavor::Mpmc };
+        Ok(QueueParams { capacity: header.capacity, flavor, joinable: false })
+    }
+
+    fn check_opened(&self, _name: &str, params: &mut QueueParams) -> Result<(), Error> {
+        params.joinable = self.state.ctl.flags.load(Ordering::Relaxed) & JOINABLE != 0;
+        Ok(())
+    }
+
+    /// `open_or_create` takes an existing queue of `T` as it is, whatever
+    /// its capacity and mode, as [`Queue::open`] does.
+    fn check_existing(_name: &str, _header: &Header, _asked: &QueueParams, _found: &QueueParams) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
 /// The mapping and pointers into it, shared by a queue's handle and its
 /// endpoints in this process.
-pub(super) struct Shared<T> {
-    pub(super) seg: RawSegment,
-    state: NonNull<QueueState>,
+pub(super) struct Shared<T: Pod> {
+    handle: Handle<QueueHead<T>>,
     endpoints: NonNull<EndpointEntry>,
     n_endpoints: usize,
     slots: NonNull<Slot<T>>,
@@ -67,40 +156,44 @@ pub(super) struct Shared<T> {
     pub(super) flavor: Flavor,
 }
 
-// SAFETY: the pointers point into the mapping owned by `seg`; the state is
-// designed for concurrent use from any thread of any process (atomics and
+// SAFETY: the pointers point into the mapping owned by `handle`; the state
+// is designed for concurrent use from any thread of any process (atomics and
 // the slot claim protocol of slot_ring.rs).
 unsafe impl<T: Pod> Send for Shared<T> {}
 // SAFETY: as above.
 unsafe impl<T: Pod> Sync for Shared<T> {}
 
 impl<T: Pod> Shared<T> {
-    fn new(seg: RawSegment, lay: &Layout) -> Self {
-        let base = seg.data_ptr();
-        let h = seg.header();
-        let (n_endpoints, capacity) = (h.registry_slots as usize, h.capacity as usize);
-        let flavor = if h.kind == ObjectKind::SpscQueue as u32 { Flavor::Spsc } else { Flavor::Mpmc };
-        // SAFETY: the layout was computed from the header's capacity and slot
-        // count and checked against the data size at open (or made at
-        // create); every offset is inside the data region and aligned.
+    fn new(handle: Handle<QueueHead<T>>) -> Self {
+        let base = handle.data_ptr();
+        let n_endpoints = handle.segment().header().registry_slots as usize;
+        let &QueueParams { capacity, flavor, .. } = handle.params();
+        // SAFETY: the handle checked the data region's size against the
+        // layout of this capacity and slot count (or made it so at
+        // create); every offset is inside it and aligned.
         let shared = unsafe {
             Shared {
-                state: NonNull::new_unchecked(base.cast()),
-                endpoints: NonNull::new_unchecked(base.add(lay.endpoints).cast()),
+                endpoints: NonNull::new_unchecked(base.add(std::mem::size_of::<QueueState>()).cast()),
                 n_endpoints,
-                slots: NonNull::new_unchecked(base.add(lay.slots).cast()),
-                capacity,
+                slots: NonNull::new_unchecked(base.add(slots_offset::<T>(n_endpoints as u32)).cast()),
+                capacity: capacity as usize,
                 flavor,
-                seg,
+                handle,
             }
         };
         shared.claim_entry();
         shared
     }
 
+    /// The segment: this process's liveness token, the peers' liveness.
+    #[inline]
+    pub(super) fn seg(&self) -> &RawSegment {
+        self.handle.segment()
+    }
+
+    #[inline]
     pub(super) fn state(&self) -> &QueueState {
-        // SAFETY: points into our mapping, which lives as long as self.
-        unsafe { self.state.as_ref() }
+        &self.handle.state().state
     }
 
     pub(super) fn endpoints(&self) -> &[EndpointEntry] {
@@ -142,30 +235,23 @@ impl<T: Pod> Shared<T> {
         true
     }
 
+    /// Waits until no message is unfinished: polls, and sleeps at once
+    /// (no spinning) on the parking layer.
     fn join_until(&self, deadline: Deadline) -> bool {
         let w = &self.state().ctl;
-        let mut poll = POLL_MIN;
-        loop {
-            if w.unfinished.load(Ordering::Acquire) == 0 {
-                return true;
-            }
-            w.join_sleepers.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let seq = w.done_seq.load(Ordering::SeqCst);
-            let done = w.unfinished.load(Ordering::SeqCst) == 0;
-            let nap = if done { None } else { deadline.sleep_for(poll) };
-            if let Some(nap) = nap {
-                futex_wait(&w.done_seq, seq, Some(nap));
-            }
-            w.join_sleepers.fetch_sub(1, Ordering::SeqCst);
-            if done {
-                return true;
-            }
-            if nap.is_none() {
-                return false;
-            }
-            poll = (poll * 2).min(POLL_MAX);
-        }
+        // The fences pair with the one in finish_one.
+        let sleepers = Sleepers { word: &w.done_seq, announce: Announce::Count(&w.join_sleepers, Handshake::Fence) };
+        Waiter::new(deadline, WaitStrategy::Park, Naps::polling())
+            .sleep_counted(&sleepers, |turn| {
+                // SeqCst once announced: the sleeper's load of the handshake.
+                let order = if let Turn::Announced(_) = turn { Ordering::SeqCst } else { Ordering::Acquire };
+                match turn {
+                    Turn::Stuck => Step::Wait,
+                    _ if w.unfinished.load(order) == 0 => Step::Done(()),
+                    _ => Step::Wait,
+                }
+            })
+            .is_ok()
     }
 
     /// Sends `value` with `put`, counting it as unfinished first on a
@@ -214,6 +300,10 @@ impl<T: Pod> Shared<T> {
 /// returns `Disconnected(value)`; receivers that were killed are noticed when
 /// the queue is full (a send would otherwise wait).
 ///
+/// [`Queue::open`] opens a queue of `T` in either mode and learns its
+/// capacity from the segment; [`Queue::open_or_create`] likewise takes an
+/// existing queue as it is.
+///
 /// ```
 /// use shmkit::Queue;
 /// # let name = format!("doc-queue-{}", std::process::id());
@@ -226,34 +316,28 @@ impl<T: Pod> Shared<T> {
 /// assert!(rx.recv().is_err()); // every sender gone: Disconnected, not a hang
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Queue<T: Pod> {
-    shared: Arc<Shared<T>>,
+pub struct Queue<T: Pod>(SharedHandle<Shared<T>>);
+
+handle_api! {
+    impl[T: Pod] Queue<T>, "queue", " holding up to `capacity` messages (rounded up to a power of two, at most 2^30), for any number of senders and receivers";
+    wrap(Self::from_handle);
+    create(capacity: usize) => (QueueParams::new(capacity, Flavor::Mpmc, false)?, ());
+    waits;
 }
 
 impl<T: Pod> Queue<T> {
-    /// Creates the queue `name` holding up to `capacity` messages (rounded up
-    /// to a power of two, at most 2^30). Exclusive.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
-    /// [`Error::InvalidArgument`] for a zero or too large capacity.
-    pub fn create(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::create_with(name, capacity, &OpenOptions::default())
+    fn from_handle(handle: Handle<QueueHead<T>>) -> Self {
+        Queue(SharedHandle::new(Shared::new(handle)))
     }
 
-    fn capacity_for(capacity: usize) -> Result<u64, Error> {
-        if capacity == 0 || capacity as u64 > MAX_CAPACITY {
-            return Err(Error::InvalidArgument(format!("queue capacity {capacity} is not in 1..=2^30")));
-        }
-        Ok((capacity as u64).next_power_of_two())
-    }
-
-    /// [`Queue::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Queue::create`].
-    pub fn create_with(name: &str, capacity: usize, opts: &OpenOptions) -> Result<Self, Error> {
-        Self::create_inner(name, capacity, opts, ObjectKind::Queue, 0)
+    fn create_mode(
+        name: &str,
+        capacity: usize,
+        flavor: Flavor,
+        joinable: bool,
+        opts: &OpenOptions,
+    ) -> Result<Self, Error> {
+        Handle::create_with(name, QueueParams::new(capacity, flavor, joinable)?, (), opts).map(Self::from_handle)
     }
 
     /// Creates a queue for one sender and one receiver at a time, at the
@@ -274,7 +358,15 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_spsc(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::create_inner(name, capacity, &OpenOptions::default(), ObjectKind::SpscQueue, 0)
+        Self::create_spsc_with(name, capacity, &OpenOptions::default())
+    }
+
+    /// [`Queue::create_spsc`] with options.
+    ///
+    /// # Errors
+    /// As [`Queue::create`].
+    pub fn create_spsc_with(name: &str, capacity: usize, opts: &OpenOptions) -> Result<Self, Error> {
+        Self::create_mode(name, capacity, Flavor::Spsc, false, opts)
     }
 
     /// Creates a queue that tracks delivery, like Python's `JoinableQueue`:
@@ -286,7 +378,15 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_joinable(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::create_inner(name, capacity, &OpenOptions::default(), ObjectKind::Queue, JOINABLE)
+        Self::create_joinable_with(name, capacity, &OpenOptions::default())
+    }
+
+    /// [`Queue::create_joinable`] with options.
+    ///
+    /// # Errors
+    /// As [`Queue::create`].
+    pub fn create_joinable_with(name: &str, capacity: usize, opts: &OpenOptions) -> Result<Self, Error> {
+        Self::create_mode(name, capacity, Flavor::Mpmc, true, opts)
     }
 
     /// A [single-producer queue](Queue::create_spsc) that tracks delivery
@@ -297,93 +397,35 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_spsc_joinable(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::create_inner(name, capacity, &OpenOptions::default(), ObjectKind::SpscQueue, JOINABLE)
+        Self::create_spsc_joinable_with(name, capacity, &OpenOptions::default())
     }
 
-    fn create_inner(
-        name: &str,
-        capacity: usize,
-        opts: &OpenOptions,
-        kind: ObjectKind,
-        flags: u32,
-    ) -> Result<Self, Error> {
-        let cap = Self::capacity_for(capacity)?;
-        let (spec, lay) = spec::<T>(kind, cap, opts.slots())?;
-        let slots_at = lay.slots;
-        let seg = RawSegment::create(name, &spec, opts, |p| {
-            // SAFETY: the data region is zeroed, writable and aligned, and
-            // starts with the state.
-            let state = unsafe { &*p.cast::<QueueState>() };
-            state.ctl.flags.store(flags, Ordering::Relaxed);
-            // SAFETY: the layout holds `cap` slots at this offset.
-            let slots = unsafe { std::slice::from_raw_parts(p.add(slots_at).cast::<Slot<T>>(), cap as usize) };
-            Ring::new(state, slots).init();
-        })?;
-        Ok(Queue { shared: Arc::new(Shared::new(seg, &lay)) })
-    }
-
-    /// Opens the existing queue `name` of `T`, whatever its capacity.
+    /// [`Queue::create_spsc_joinable`] with options.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::WrongType`],
-    /// [`Error::Corrupt`] for an impossible capacity, and the other checks.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &OpenOptions::default())
+    /// As [`Queue::create`].
+    pub fn create_spsc_joinable_with(name: &str, capacity: usize, opts: &OpenOptions) -> Result<Self, Error> {
+        Self::create_mode(name, capacity, Flavor::Spsc, true, opts)
     }
 
-    /// [`Queue::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Queue::open`].
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, Error> {
-        let wanted = format!("Queue<{}>", std::any::type_name::<T>());
-        let mut lay = None;
-        let kinds = [ObjectKind::Queue, ObjectKind::SpscQueue];
-        let seg = RawSegment::open_sized_kinds(name, opts, &kinds, &wanted, |h: &Header| {
-            if !h.capacity.is_power_of_two() || h.capacity > MAX_CAPACITY {
-                return Err(Error::Corrupt { name: name.to_owned(), reason: format!("queue capacity {}", h.capacity) });
-            }
-            let kind = if h.kind == ObjectKind::SpscQueue as u32 { ObjectKind::SpscQueue } else { ObjectKind::Queue };
-            let (spec, l) = spec::<T>(kind, h.capacity, h.registry_slots)?;
-            lay = Some(l);
-            Ok(spec)
-        })?;
-        let lay = lay.ok_or_else(|| Error::Corrupt { name: name.to_owned(), reason: "no layout".into() })?;
-        Ok(Queue { shared: Arc::new(Shared::new(seg, &lay)) })
-    }
-
-    /// Opens `name`, or creates it with `capacity`: safe when processes race.
-    ///
-    /// # Errors
-    /// As [`Queue::open`] and [`Queue::create`].
-    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
-        open_or_create_with(name, || Self::create(name, capacity), || Self::open(name))
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.shared.seg.name()
-    }
-
-    /// Keeps the name after this (creating) handle is dropped.
-    pub fn persist(&self) {
-        self.shared.seg.persist();
+    fn shared(&self) -> &Shared<T> {
+        &self.0.shared
     }
 
     /// How many messages the queue holds at most.
     pub fn capacity(&self) -> usize {
-        self.shared.capacity
+        self.shared().capacity
     }
 
     /// Messages in the queue now (a snapshot; includes ones being written).
     pub fn len(&self) -> usize {
-        self.shared.ring().len() as usize
+        self.shared().ring().len() as usize
     }
 
     /// Whether this queue serves one sender and one receiver at a time
     /// (made with [`Queue::create_spsc`]).
     pub fn is_spsc(&self) -> bool {
-        self.shared.flavor == Flavor::Spsc
+        self.shared().flavor == Flavor::Spsc
     }
 
     /// Whether the queue looks empty now.
@@ -404,41 +446,59 @@ impl<T: Pod> Queue<T> {
     /// leaves it unfinished for ever (as in Python): use
     /// [`Queue::join_timeout`] when that matters.
     pub fn join(&self) {
-        self.shared.join_until(Deadline::Never);
+        self.shared().join_until(Deadline::Never);
+    }
+
+    /// Whether every message sent has been marked done now (`true` on a
+    /// queue that is not joinable).
+    pub fn try_join(&self) -> bool {
+        self.shared().join_until(Deadline::Now)
     }
 
     /// [`Queue::join`], waiting at most `timeout`; `true` if every message
     /// was marked done.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.shared.join_until(Deadline::after(timeout))
+        self.shared().join_until(Deadline::after(timeout))
+    }
+
+    /// [`Queue::join`], waiting until `deadline` at most; `true` if every
+    /// message was marked done.
+    pub fn join_deadline(&self, deadline: Instant) -> bool {
+        self.shared().join_until(Deadline::At(deadline))
     }
 
     /// Messages sent and not yet marked done (0 for a plain queue).
     pub fn unfinished(&self) -> usize {
-        self.shared.state().ctl.unfinished.load(Ordering::Acquire) as usize
+        self.shared().state().ctl.unfinished.load(Ordering::Acquire) as usize
     }
 
-    /// A new sending endpoint.
+    /// A new sending endpoint, with this handle's wait strategy.
     ///
     /// # Errors
     /// Only for a [single-producer queue](Queue::create_spsc):
     /// [`Error::Busy`] while a live endpoint holds the sending end,
     /// [`Error::Corrupt`] if its indices are impossible.
     pub fn sender(&self) -> Result<Sender<T>, Error> {
-        Sender::attach(self.shared.clone(), WaitStrategy::Adaptive)
+        Sender::attach(self.0.shared.clone(), self.0.strategy)
     }
 
-    /// A new receiving endpoint.
+    /// A new receiving endpoint, with this handle's wait strategy.
     ///
     /// # Errors
     /// As [`Queue::sender`], for the receiving end.
     pub fn receiver(&self) -> Result<Receiver<T>, Error> {
-        Receiver::attach(self.shared.clone(), WaitStrategy::Adaptive)
+        Receiver::attach(self.0.shared.clone(), self.0.strategy)
     }
 }
 
 impl<T: Pod> fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Queue").field("name", &self.name()).field("capacity", &self.capacity()).finish_non_exhaustive()
+    }
+}
+
+impl<T: Pod> AsRef<RawSegment> for Shared<T> {
+    fn as_ref(&self) -> &RawSegment {
+        self.seg()
     }
 }

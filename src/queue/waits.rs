@@ -1,6 +1,6 @@
 //! Sleeping and waking the two sides of a queue: the futex words and sleeper
-//! counts every ring keeps ([`Waits`]), and the wait loop of an end held by
-//! one endpoint ([`wait_for`]).
+//! counts every ring keeps ([`Waits`]), and the wait of an end held by one
+//! endpoint ([`wait_for`], on the parking layer of `wait.rs`).
 //!
 //! # Protocol
 //!
@@ -12,15 +12,9 @@
 //! when nobody sleeps. Either the waiter sees the change in its re-check, or
 //! the waker sees the waiter counted.
 
-use std::time::Duration;
-
 use super::endpoint::End;
-use crate::primitive::{AtomicU32, Ordering, asym, fence, futex_wait, futex_wake};
-use crate::wait::{Deadline, SpinWait, WaitStrategy};
-
-/// Shortest and longest sleep between liveness checks of a waiting end.
-pub(crate) const POLL_MIN: Duration = Duration::from_millis(1);
-pub(crate) const POLL_MAX: Duration = Duration::from_millis(16);
+use crate::primitive::{AtomicU32, Ordering, fence, futex_wake};
+use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, WaitStrategy, Waiter};
 
 /// Futex words and sleeper counts of the two sides of a ring. The first
 /// 16 bytes of every queue's wait line (the layout is shared memory).
@@ -92,11 +86,12 @@ pub(crate) enum Waited {
 }
 
 /// Waits until `ready()` holds, the deadline passes, or `peer_gone()`
-/// (called only before sleeping, as it may cost a syscall): spins per
-/// `strategy` (not at all for `Deadline::Now`), then sleeps on the futex
-/// word `seq`, counted in `sleepers`, in naps of 1 ms doubling to 16 ms.
-/// The waker stores what `ready` reads, makes the hot barrier of
-/// [`asym`] and wakes `seq` if `sleepers` is not zero.
+/// (called only before sleeping, as it may cost a syscall), on the parking
+/// layer: spins per `strategy` (not at all for `Deadline::Now`), then sleeps
+/// on the futex word `seq_word`, counted in `sleepers`, in the polling naps
+/// of [`Naps::polling`]. The waker stores what `ready` reads, makes the hot
+/// barrier of [`asym`](crate::primitive::asym) and wakes `seq_word` if
+/// `sleepers` is not zero ([`Handshake::Asym`]).
 pub(crate) fn wait_for(
     seq_word: &AtomicU32,
     sleepers: &AtomicU32,
@@ -105,43 +100,19 @@ pub(crate) fn wait_for(
     deadline: Deadline,
     mut ready: impl FnMut() -> bool,
 ) -> Waited {
-    let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy });
-    let mut poll = POLL_MIN;
-    loop {
-        if ready() {
-            return Waited::Ready;
-        }
-        if spin.spin() {
-            continue;
-        }
-        if peer_gone() {
-            // A last message may have landed before the peer left.
-            return if ready() { Waited::Ready } else { Waited::PeerGone };
-        }
-        if !spin.parks() {
-            if deadline.sleep_for(poll).is_none() {
-                return Waited::TimedOut;
+    let sleepers = Sleepers { word: seq_word, announce: Announce::Count(sleepers, Handshake::Asym) };
+    Waiter::new(deadline, strategy, Naps::polling())
+        .sleep_counted(&sleepers, |turn| match turn {
+            Turn::Look { .. } | Turn::Announced(_) => {
+                if ready() {
+                    Step::Done(Waited::Ready)
+                } else {
+                    Step::Wait
+                }
             }
-            continue;
-        }
-        sleepers.fetch_add(1, Ordering::SeqCst);
-        // Pairs with the waker's barrier.
-        if !asym::cold() {
-            // The peer may publish without a barrier we could force: sleep
-            // in short naps only.
-            poll = POLL_MIN;
-        }
-        let seq = seq_word.load(Ordering::SeqCst);
-        if ready() {
-            sleepers.fetch_sub(1, Ordering::SeqCst);
-            return Waited::Ready;
-        }
-        let Some(nap) = deadline.sleep_for(poll) else {
-            sleepers.fetch_sub(1, Ordering::SeqCst);
-            return Waited::TimedOut;
-        };
-        futex_wait(seq_word, seq, Some(nap));
-        sleepers.fetch_sub(1, Ordering::SeqCst);
-        poll = (poll * 2).min(POLL_MAX);
-    }
+            // A last message may have landed before the peer left.
+            Turn::Stuck if peer_gone() => Step::Done(if ready() { Waited::Ready } else { Waited::PeerGone }),
+            Turn::Stuck => Step::Wait,
+        })
+        .unwrap_or(Waited::TimedOut)
 }

@@ -229,56 +229,6 @@ impl RawSegment {
         Ok(seg)
     }
 
-    /// Opens `name`, which must hold a `kind` (else [`Error::WrongKind`]
-    /// naming `wanted`), then checks it against the spec that `make_spec`
-    /// derives from the header (for objects whose capacity the opener does
-    /// not know, such as an Array).
-    pub fn open_sized(
-        name: &str,
-        opts: &OpenOptions,
-        kind: ObjectKind,
-        wanted: &str,
-        make_spec: impl FnOnce(&Header) -> Result<Spec, Error>,
-    ) -> Result<RawSegment, Error> {
-        Self::open_sized_kinds(name, opts, &[kind], wanted, make_spec)
-    }
-
-    /// [`RawSegment::open_sized`] for an object stored as one of `kinds`
-    /// (a queue in either mode); `make_spec` picks by the header's kind.
-    pub fn open_sized_kinds(
-        name: &str,
-        opts: &OpenOptions,
-        kinds: &[ObjectKind],
-        wanted: &str,
-        make_spec: impl FnOnce(&Header) -> Result<Spec, Error>,
-    ) -> Result<RawSegment, Error> {
-        let seg = RawSegment::open_any(name, opts)?;
-        if !kinds.iter().any(|&k| seg.header.kind == k as u32) {
-            return Err(Error::WrongKind {
-                name: name.to_owned(),
-                holds: seg.header.describe(),
-                wanted: wanted.to_owned(),
-            });
-        }
-        let spec = make_spec(&seg.header)?;
-        seg.expect(spec.kind, &spec.fingerprint, false)?;
-        if seg.header.data_size != spec.data_size {
-            return Err(Error::Corrupt {
-                name: name.to_owned(),
-                reason: format!(
-                    "state of {} bytes, expected {} for {}",
-                    seg.header.data_size,
-                    spec.data_size,
-                    spec.fingerprint.describe(spec.kind)
-                ),
-            });
-        }
-        if seg.header.data_offset % spec.data_align != 0 {
-            return Err(Error::Corrupt { name: name.to_owned(), reason: "misaligned state".into() });
-        }
-        Ok(seg)
-    }
-
     /// Opens `name` whatever it holds, after the file, permission and header
     /// checks (for inspection).
     pub fn open_any(name: &str, opts: &OpenOptions) -> Result<RawSegment, Error> {
