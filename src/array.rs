@@ -81,7 +81,7 @@ impl<T: ShmType> SegmentState for ArrayHead<T> {
     type Init<'a> = Option<&'a [T]>;
 
     fn fingerprint(len: &u64) -> Fingerprint {
-        Fingerprint::of_type::<T>(*len)
+        Fingerprint::of::<T>(*len)
     }
 
     fn layout(&len: &u64, _slots: u32) -> Result<StateLayout, Error> {

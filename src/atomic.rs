@@ -66,7 +66,7 @@ pub(crate) struct AtomicCell<T: AtomicInt>(T::Atomic);
 // SAFETY: a transparent wrapper of a ShmSafe atomic.
 unsafe impl<T: AtomicInt> ShmSafe for AtomicCell<T> {}
 
-simple_state!(impl[T: AtomicInt] AtomicCell<T>: Atomic, of described T, init |cell, value: T| cell.0 = T::new_atomic(value));
+simple_state!(impl[T: AtomicInt] AtomicCell<T>: Atomic, of T, init |cell, value: T| cell.0 = T::new_atomic(value));
 
 handle_api! { impl[T: AtomicInt] Atomic<T>, "atomic", " holding `init`"; create(init: T) => ((), init); }
 

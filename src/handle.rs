@@ -481,23 +481,17 @@ pub(crate) use handle_api;
 /// creator's value into the zeroed state.
 ///
 /// ```ignore
-/// simple_state!(impl[T: Pod] MutexCell<T>: Mutex, of T, init |cell, value: T| *cell.data.get_mut() = value);
+/// simple_state!(impl[T: ShmType] MutexCell<T>: Mutex, of T, init |cell, value: T| *cell.data.get_mut() = value);
 /// ```
 macro_rules! simple_state {
-    (impl[$($gen:tt)*] $state:ty: $kind:ident, of described $elem:ty, init |$s:ident, $v:ident: $vty:ty| $body:expr) => {
-        crate::handle::simple_state!(@impl [$($gen)*] $state, $kind, of_type, $elem, |$s, $v: $vty| $body);
-    };
     (impl[$($gen:tt)*] $state:ty: $kind:ident, of $elem:ty, init |$s:ident, $v:ident: $vty:ty| $body:expr) => {
-        crate::handle::simple_state!(@impl [$($gen)*] $state, $kind, of, $elem, |$s, $v: $vty| $body);
-    };
-    (@impl [$($gen:tt)*] $state:ty, $kind:ident, $of:ident, $elem:ty, |$s:ident, $v:ident: $vty:ty| $body:expr) => {
         impl<$($gen)*> crate::handle::SegmentState for $state {
             const KINDS: &'static [crate::ObjectKind] = &[crate::ObjectKind::$kind];
             type Params = ();
             type Init<'a> = $vty;
 
             fn fingerprint((): &()) -> crate::segment::header::Fingerprint {
-                crate::segment::header::Fingerprint::$of::<$elem>(1)
+                crate::segment::header::Fingerprint::of::<$elem>(1)
             }
 
             fn init(&mut self, _tail: &mut [u8], (): &(), _slots: u32, $v: $vty) {
@@ -542,7 +536,7 @@ mod tests {
         type Init<'a> = u32;
 
         fn fingerprint(params: &ProbeParams) -> Fingerprint {
-            Fingerprint::of_type::<Probe>(params.len)
+            Fingerprint::of::<Probe>(params.len)
         }
 
         fn layout(params: &ProbeParams, _slots: u32) -> Result<StateLayout, Error> {

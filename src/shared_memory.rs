@@ -65,7 +65,7 @@ impl SegmentState for Block {
     type Init<'a> = ();
 
     fn fingerprint(size: &u64) -> Fingerprint {
-        Fingerprint::of_type::<u8>(*size)
+        Fingerprint::of::<u8>(*size)
     }
 
     fn layout(&size: &u64, _slots: u32) -> Result<StateLayout, Error> {

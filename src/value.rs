@@ -40,7 +40,7 @@ pub(crate) struct ValueCell<T>(MutexCell<T>);
 // SAFETY: a transparent wrapper of a ShmSafe MutexCell.
 unsafe impl<T: ShmType> ShmSafe for ValueCell<T> {}
 
-simple_state!(impl[T: ShmType] ValueCell<T>: Value, of described T, init |cell, value: T| *cell.0.get_mut() = value);
+simple_state!(impl[T: ShmType] ValueCell<T>: Value, of T, init |cell, value: T| *cell.0.get_mut() = value);
 
 handle_api! { impl[T: ShmType] Value<T>, "value", " holding `init`"; create(init: T) => ((), init); waits; }
 

@@ -318,3 +318,27 @@ fn a_corrupted_description_is_corrupt_not_a_panic() {
     file.write_all_at(&desc, desc_at).unwrap();
     assert_eq!(Value::<here::Job>::open(n).unwrap().load(), job(1));
 }
+
+#[test]
+fn queues_name_the_field_in_both_modes() {
+    let names = Names::new("queue-type", 2);
+    let (a, b) = (names.get(0), names.get(1));
+    let q = shmkit::Queue::<here::Job>::create(a, 64).unwrap();
+    assert_eq!(
+        wrong_type(shmkit::Queue::<retyped::Job>::open(a)),
+        format!("segment '{a}' holds Queue<Job>[64]; field 'weight' is f32 at offset 8 there, u32 at offset 8 here")
+    );
+    let same = shmkit::Queue::<same::Job>::open(a).unwrap();
+    q.sender().unwrap().send(job(9)).unwrap();
+    assert_eq!(same.receiver().unwrap().recv().unwrap(), same::Job { id: 9, weight: 4.5, flags: 0xf09 });
+    // A queue is taken as it is, whatever capacity open_or_create names.
+    assert_eq!(shmkit::Queue::<same::Job>::open_or_create(a, 8).unwrap().capacity(), 64);
+
+    let _s = shmkit::Queue::<here::Job>::create_spsc(b, 16).unwrap();
+    assert_eq!(
+        wrong_type(shmkit::Queue::<swapped::Job>::open(b)),
+        format!(
+            "segment '{b}' holds SpscQueue<Job>[16]; field 'flags' is u32 at offset 12 there, u32 at offset 8 here"
+        )
+    );
+}

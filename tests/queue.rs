@@ -607,6 +607,13 @@ fn single_producer_senders_killed_at_random_points_never_tear_or_lose() {
 #[repr(C)]
 struct NoDebug(u32);
 
+impl shmkit::ShmLayout for NoDebug {
+    fn type_desc() -> shmkit::TypeDesc {
+        let field = shmkit::Field::new("0", 0, <u32 as shmkit::ShmLayout>::type_desc());
+        shmkit::TypeDesc::structure("NoDebug", 4, 4, vec![field])
+    }
+}
+
 /// The ends of a multi-producer queue clone like crossbeam's: a clone is
 /// one more endpoint, so the queue is disconnected only when the last
 /// clone of a side is dropped.

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytemuck::Pod;
+use crate::ShmType;
 
 use super::errors::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
@@ -27,7 +27,7 @@ use crate::wait::{Deadline, WaitStrategy};
 macro_rules! end_common {
     ($end:ident, $flavor:ident, $who:literal, $side:literal, $blocks:literal) => {
         #[doc = concat!("The flavour a [`", stringify!($end), "`] runs.")]
-        enum $flavor<T: Pod> {
+        enum $flavor<T: ShmType> {
             Mpmc(mpmc::$end<T>),
             Spsc(spsc::$end<T>),
         }
@@ -37,12 +37,12 @@ macro_rules! end_common {
         /// [single-producer queue](crate::Queue::create_spsc) this is the
         #[doc = concat!("one ", $side, " end, which has no clone: `clone` panics there, and")]
         #[doc = concat!("[`try_clone`](", stringify!($end), "::try_clone) gives [`Error::Busy`].")]
-        pub struct $end<T: Pod> {
+        pub struct $end<T: ShmType> {
             flavor: $flavor<T>,
             _not_sync: PhantomData<std::cell::Cell<()>>,
         }
 
-        impl<T: Pod> $end<T> {
+        impl<T: ShmType> $end<T> {
             pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Result<Self, Error> {
                 let flavor = match shared.flavor {
                     Flavor::Mpmc => $flavor::Mpmc(mpmc::$end::attach(shared, strategy)),
@@ -114,7 +114,7 @@ macro_rules! end_common {
         #[doc = concat!($side, " end this endpoint holds (use [`try_clone`](", stringify!($end), "::try_clone),")]
         /// which gives [`Error::Busy`]). A single-producer queue has exactly
         #[doc = concat!("one ", $who, ": a clone of it cannot exist.")]
-        impl<T: Pod> Clone for $end<T> {
+        impl<T: ShmType> Clone for $end<T> {
             fn clone(&self) -> Self {
                 match &self.flavor {
                     $flavor::Mpmc(e) => $end {
@@ -129,7 +129,7 @@ macro_rules! end_common {
             }
         }
 
-        impl<T: Pod> fmt::Debug for $end<T> {
+        impl<T: ShmType> fmt::Debug for $end<T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($end)).field("queue", &self.shared().seg().name()).finish_non_exhaustive()
             }
@@ -140,7 +140,7 @@ macro_rules! end_common {
 end_common!(Sender, SenderFlavor, "sender", "sending", "full");
 end_common!(Receiver, ReceiverFlavor, "receiver", "receiving", "empty");
 
-impl<T: Pod> Sender<T> {
+impl<T: ShmType> Sender<T> {
     /// Sends every value of `values` in order, waiting for room as needed.
     /// On a [single-producer queue](crate::Queue::create_spsc) the index update and
     /// the wake-up check are made once per batch (or per run that fits)
@@ -241,7 +241,7 @@ impl<T: Pod> Sender<T> {
     }
 }
 
-impl<T: Pod> Receiver<T> {
+impl<T: ShmType> Receiver<T> {
     /// Waits for a message, then moves the messages there (up to
     /// `buf.len()`) into `buf`; returns how many. On a
     /// [single-producer queue](crate::Queue::create_spsc) the index update and the
@@ -381,7 +381,7 @@ impl<T: Pod> Receiver<T> {
     }
 }
 
-impl<'a, T: Pod> IntoIterator for &'a Receiver<T> {
+impl<'a, T: ShmType> IntoIterator for &'a Receiver<T> {
     type Item = T;
     type IntoIter = Iter<'a, T>;
 

@@ -22,7 +22,7 @@
 //! in the queue and per handle in an [`EndpointEntry`] of its registry slot,
 //! so that a waiter can tell, after a crash, whether any of them is alive.
 
-use bytemuck::Pod;
+use crate::ShmType;
 
 use super::typed::Shared;
 use crate::error::Error;
@@ -138,7 +138,7 @@ pub(crate) struct EndpointEntry {
 
 /// Attaching endpoints to a [`Queue`](crate::Queue) and telling whether the
 /// other side is gone.
-impl<T: Pod> Shared<T> {
+impl<T: ShmType> Shared<T> {
     /// Claims our endpoint entry: our registry slot is ours alone, so
     /// whatever counts a dead previous holder left are reset first.
     pub(super) fn claim_entry(&self) {

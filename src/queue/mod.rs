@@ -1,4 +1,4 @@
-//! Queues across processes: [`Queue<T>`](crate::Queue) for `T: Pod` messages,
+//! Queues across processes: [`Queue<T>`](crate::Queue) for `T: ShmType` messages,
 //! [`ByteQueue`] for variable-size byte messages.
 //!
 //! # Layout of the module
@@ -91,11 +91,11 @@ impl<X: AsRef<RawSegment>> SharedHandle<X> {
 macro_rules! receiver_iter {
     ($(#[$doc:meta])* $name:ident<$lt:lifetime $(, $T:ident)?>($rx:ty) -> $item:ty = $call:ident) => {
         $(#[$doc])*
-        pub struct $name<$lt $(, $T: bytemuck::Pod)?> {
+        pub struct $name<$lt $(, $T: crate::ShmType)?> {
             rx: $rx,
         }
 
-        impl<$($T: bytemuck::Pod)?> Iterator for $name<'_ $(, $T)?> {
+        impl<$($T: crate::ShmType)?> Iterator for $name<'_ $(, $T)?> {
             type Item = $item;
 
             fn next(&mut self) -> Option<$item> {
@@ -103,7 +103,7 @@ macro_rules! receiver_iter {
             }
         }
 
-        impl<$($T: bytemuck::Pod)?> std::fmt::Debug for $name<'_ $(, $T)?> {
+        impl<$($T: crate::ShmType)?> std::fmt::Debug for $name<'_ $(, $T)?> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($name)).field("rx", &self.rx).finish()
             }

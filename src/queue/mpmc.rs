@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use bytemuck::Pod;
+use crate::ShmType;
 
 use super::endpoint::{End, PeerCheck};
 use super::errors::{RecvTimeoutError, SendTimeoutError};
@@ -21,7 +21,7 @@ use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, Wai
 
 /// A sending endpoint of a multi-producer queue: counted in the queue while
 /// it lives.
-pub(super) struct Sender<T: Pod> {
+pub(super) struct Sender<T: ShmType> {
     pub(super) shared: Arc<Shared<T>>,
     pub(super) strategy: WaitStrategy,
     /// How often a `try_send` on a full queue checks the receivers'
@@ -29,7 +29,7 @@ pub(super) struct Sender<T: Pod> {
     peer: PeerCheck,
 }
 
-impl<T: Pod> Sender<T> {
+impl<T: ShmType> Sender<T> {
     /// Counts a new sender on `shared`'s queue.
     pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
         shared.count_in(End::Sender);
@@ -103,7 +103,7 @@ impl<T: Pod> Sender<T> {
     }
 }
 
-impl<T: Pod> Drop for Sender<T> {
+impl<T: ShmType> Drop for Sender<T> {
     fn drop(&mut self) {
         // Receivers asleep on an empty queue may now be disconnected.
         self.shared.count_out(End::Sender);
@@ -112,7 +112,7 @@ impl<T: Pod> Drop for Sender<T> {
 
 /// A receiving endpoint of a multi-producer queue: counted in the queue
 /// while it lives.
-pub(super) struct Receiver<T: Pod> {
+pub(super) struct Receiver<T: ShmType> {
     pub(super) shared: Arc<Shared<T>>,
     pub(super) strategy: WaitStrategy,
     /// How often a `try_recv` on an empty queue checks the senders'
@@ -120,7 +120,7 @@ pub(super) struct Receiver<T: Pod> {
     peer: PeerCheck,
 }
 
-impl<T: Pod> Receiver<T> {
+impl<T: ShmType> Receiver<T> {
     /// Counts a new receiver on `shared`'s queue.
     pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
         shared.count_in(End::Receiver);
@@ -216,7 +216,7 @@ impl<T: Pod> Receiver<T> {
     }
 }
 
-impl<T: Pod> Drop for Receiver<T> {
+impl<T: ShmType> Drop for Receiver<T> {
     fn drop(&mut self) {
         // Senders asleep on a full queue may now be disconnected.
         self.shared.count_out(End::Receiver);

@@ -14,7 +14,7 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use bytemuck::Pod;
+use crate::ShmType;
 
 use super::endpoint::{End, PeerCheck, role_gone, role_released};
 use super::errors::{RecvTimeoutError, SendError, SendTimeoutError};
@@ -27,7 +27,7 @@ use crate::wait::{Deadline, WaitStrategy};
 
 /// The sending endpoint of a single-producer queue: holds the sending end
 /// while it lives.
-pub(super) struct Sender<T: Pod> {
+pub(super) struct Sender<T: ShmType> {
     pub(super) shared: Arc<Shared<T>>,
     pub(super) strategy: WaitStrategy,
     cursor: SendCursor,
@@ -36,7 +36,7 @@ pub(super) struct Sender<T: Pod> {
     peer: PeerCheck,
 }
 
-impl<T: Pod> Sender<T> {
+impl<T: ShmType> Sender<T> {
     /// Takes the sending end of `shared`'s queue.
     ///
     /// # Errors
@@ -117,7 +117,7 @@ impl<T: Pod> Sender<T> {
     }
 }
 
-impl<T: Pod> Drop for Sender<T> {
+impl<T: ShmType> Drop for Sender<T> {
     fn drop(&mut self) {
         self.shared.release(End::Sender);
     }
@@ -151,7 +151,7 @@ impl SendCursor {
     /// Stores the tail up to here (Release: `len()` and a successor's
     /// `resume_put` see the messages) and wakes the receiver if it sleeps.
     #[inline]
-    fn publish<T: Pod>(&self, ring: &Ring<'_, T>, sh: &Shared<T>) {
+    fn publish<T: ShmType>(&self, ring: &Ring<'_, T>, sh: &Shared<T>) {
         ring.tail().store(self.next.get(), Ordering::Release);
         sh.wake(End::Receiver);
     }
@@ -159,7 +159,7 @@ impl SendCursor {
 
 /// The receiving endpoint of a single-producer queue: holds the receiving
 /// end while it lives.
-pub(super) struct Receiver<T: Pod> {
+pub(super) struct Receiver<T: ShmType> {
     pub(super) shared: Arc<Shared<T>>,
     pub(super) strategy: WaitStrategy,
     cursor: RecvCursor,
@@ -168,7 +168,7 @@ pub(super) struct Receiver<T: Pod> {
     peer: PeerCheck,
 }
 
-impl<T: Pod> Receiver<T> {
+impl<T: ShmType> Receiver<T> {
     /// Takes the receiving end of `shared`'s queue.
     ///
     /// # Errors
@@ -232,7 +232,7 @@ impl<T: Pod> Receiver<T> {
     }
 }
 
-impl<T: Pod> Drop for Receiver<T> {
+impl<T: ShmType> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.shared.release(End::Receiver);
     }
@@ -268,7 +268,7 @@ impl RecvCursor {
 }
 
 /// Sleeping and waking the two ends of a single-producer queue.
-impl<T: Pod> Shared<T> {
+impl<T: ShmType> Shared<T> {
     /// After moving an index with a Release store, wakes `end` if it
     /// sleeps. The barrier is the asymmetric one: free here, paid by the
     /// side about to sleep.

@@ -1,4 +1,4 @@
-//! [`Queue<T>`]: a bounded queue of `T: Pod` shared by name, any number of
+//! [`Queue<T>`]: a bounded queue of `T: ShmType` shared by name, any number of
 //! senders and receivers in any processes — the handle: the queue's state
 //! in its segment (a [`SegmentState`] of either kind), the state its ends
 //! share in this process, and the constructors. The ends are in
@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use bytemuck::Pod;
+use crate::ShmType;
 
 use super::SharedHandle;
 use super::channel::{Receiver, Sender};
@@ -71,7 +71,7 @@ pub(crate) struct QueueHead<T> {
 // atomics only (any bits valid, no pointers, no drop glue); the endpoint
 // table and the slots after it are atomics and `Pod` data, reached only
 // through the slot protocol of slot_ring.rs.
-unsafe impl<T: Pod> ShmSafe for QueueHead<T> {}
+unsafe impl<T: ShmType> ShmSafe for QueueHead<T> {}
 
 /// Where the ring of slots starts, from the start of the state.
 fn slots_offset<T>(registry_slots: u32) -> usize {
@@ -80,7 +80,7 @@ fn slots_offset<T>(registry_slots: u32) -> usize {
     after.div_ceil(align) * align
 }
 
-impl<T: Pod> SegmentState for QueueHead<T> {
+impl<T: ShmType> SegmentState for QueueHead<T> {
     const KINDS: &'static [ObjectKind] = &[ObjectKind::Queue, ObjectKind::SpscQueue];
     type Params = QueueParams;
     type Init<'a> = ();
@@ -147,7 +147,7 @@ impl<T: Pod> SegmentState for QueueHead<T> {
 
 /// The mapping and pointers into it, shared by a queue's handle and its
 /// endpoints in this process.
-pub(super) struct Shared<T: Pod> {
+pub(super) struct Shared<T: ShmType> {
     handle: Handle<QueueHead<T>>,
     endpoints: NonNull<EndpointEntry>,
     n_endpoints: usize,
@@ -159,11 +159,11 @@ pub(super) struct Shared<T: Pod> {
 // SAFETY: the pointers point into the mapping owned by `handle`; the state
 // is designed for concurrent use from any thread of any process (atomics and
 // the slot claim protocol of slot_ring.rs).
-unsafe impl<T: Pod> Send for Shared<T> {}
+unsafe impl<T: ShmType> Send for Shared<T> {}
 // SAFETY: as above.
-unsafe impl<T: Pod> Sync for Shared<T> {}
+unsafe impl<T: ShmType> Sync for Shared<T> {}
 
-impl<T: Pod> Shared<T> {
+impl<T: ShmType> Shared<T> {
     fn new(handle: Handle<QueueHead<T>>) -> Self {
         let base = handle.data_ptr();
         let n_endpoints = handle.segment().header().registry_slots as usize;
@@ -285,7 +285,7 @@ impl<T: Pod> Shared<T> {
     }
 }
 
-/// A bounded queue of `T: Pod` shared by name between processes: any number
+/// A bounded queue of `T: ShmType` shared by name between processes: any number
 /// of [`Sender`]s and [`Receiver`]s in any processes, FIFO per sender.
 ///
 /// Lock-free: a send or receive is a few atomic operations on the shared
@@ -316,16 +316,16 @@ impl<T: Pod> Shared<T> {
 /// assert!(rx.recv().is_err()); // every sender gone: Disconnected, not a hang
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Queue<T: Pod>(SharedHandle<Shared<T>>);
+pub struct Queue<T: ShmType>(SharedHandle<Shared<T>>);
 
 handle_api! {
-    impl[T: Pod] Queue<T>, "queue", " holding up to `capacity` messages (rounded up to a power of two, at most 2^30), for any number of senders and receivers";
+    impl[T: ShmType] Queue<T>, "queue", " holding up to `capacity` messages (rounded up to a power of two, at most 2^30), for any number of senders and receivers";
     wrap(Self::from_handle);
     create(capacity: usize) => (QueueParams::new(capacity, Flavor::Mpmc, false)?, ());
     waits;
 }
 
-impl<T: Pod> Queue<T> {
+impl<T: ShmType> Queue<T> {
     fn from_handle(handle: Handle<QueueHead<T>>) -> Self {
         Queue(SharedHandle::new(Shared::new(handle)))
     }
@@ -491,13 +491,13 @@ impl<T: Pod> Queue<T> {
     }
 }
 
-impl<T: Pod> fmt::Debug for Queue<T> {
+impl<T: ShmType> fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Queue").field("name", &self.name()).field("capacity", &self.capacity()).finish_non_exhaustive()
     }
 }
 
-impl<T: Pod> AsRef<RawSegment> for Shared<T> {
+impl<T: ShmType> AsRef<RawSegment> for Shared<T> {
     fn as_ref(&self) -> &RawSegment {
         self.seg()
     }

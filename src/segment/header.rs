@@ -32,7 +32,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::Error;
-use crate::shm_type::{MAX_ENCODING_LEN, ShmLayout, TypeDesc, first_difference};
+use crate::shm_type::{MAX_ENCODING_LEN, ShmLayout, first_difference};
 
 /// First eight bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"SHMKIT\0\x01";
@@ -194,22 +194,9 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// The fingerprint of `capacity` elements of `T`, named by its Rust
-    /// type name: for the objects whose element bound is not yet
-    /// [`ShmLayout`](crate::ShmLayout).
-    pub fn of<T>(capacity: u64) -> Fingerprint {
-        let name: String =
-            std::any::type_name::<T>().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-        let desc = TypeDesc::primitive(name, std::mem::size_of::<T>(), std::mem::align_of::<T>());
-        Self::from_desc::<T>(desc, capacity)
-    }
-
     /// The fingerprint of `capacity` elements of `T`.
-    pub fn of_type<T: ShmLayout>(capacity: u64) -> Fingerprint {
-        Self::from_desc::<T>(T::type_desc(), capacity)
-    }
-
-    fn from_desc<T>(desc: TypeDesc, capacity: u64) -> Fingerprint {
+    pub fn of<T: ShmLayout>(capacity: u64) -> Fingerprint {
+        let desc = T::type_desc();
         Fingerprint {
             elem_size: std::mem::size_of::<T>() as u64,
             elem_align: std::mem::align_of::<T>() as u64,
@@ -497,13 +484,13 @@ mod tests {
 
     #[test]
     fn describe_matches_the_documented_form() {
-        assert_eq!(Fingerprint::of_type::<f32>(1024).describe(ObjectKind::Array), "Array<f32>[1024]");
-        assert_eq!(Fingerprint::of_type::<u64>(1).describe(ObjectKind::Value), "Value<u64>");
+        assert_eq!(Fingerprint::of::<f32>(1024).describe(ObjectKind::Array), "Array<f32>[1024]");
+        assert_eq!(Fingerprint::of::<u64>(1).describe(ObjectKind::Value), "Value<u64>");
     }
 
     #[test]
     fn checksum_covers_every_field_but_init() {
-        let fp = Fingerprint::of_type::<u64>(1);
+        let fp = Fingerprint::of::<u64>(1);
         let h = Header::new(ObjectKind::Value, &fp, 4096, 64, 512, 576, 16, 0);
         let bytes = bytemuck::bytes_of(&h);
         for (i, byte) in bytes.iter().enumerate() {

@@ -83,7 +83,7 @@ pub(crate) struct Raw<T>(T);
 // SAFETY: a transparent wrapper of a ShmSafe T.
 unsafe impl<T: ShmSafe> ShmSafe for Raw<T> {}
 
-simple_state!(impl[T: ShmSafe + ShmLayout] Raw<T>: Raw, of described T, init |state, init: T| {
+simple_state!(impl[T: ShmSafe + ShmLayout] Raw<T>: Raw, of T, init |state, init: T| {
     const { assert!(!std::mem::needs_drop::<T>(), "ShmSafe types must not need Drop") };
     state.0 = init;
 });

@@ -447,7 +447,7 @@ impl SegmentState for BarrierCell {
     /// No element type: the state's own canonical name (`BarrierCell`),
     /// which messages never show.
     fn fingerprint(_parties: &u32) -> Fingerprint {
-        Fingerprint::of_type::<BarrierCell>(1)
+        Fingerprint::of::<BarrierCell>(1)
     }
 
     fn check_init(&parties: &u32, (): &()) -> Result<(), Error> {

@@ -309,7 +309,7 @@ fn timed<G>(r: LockResult<(G, bool)>) -> LockResult<(G, WaitTimeoutResult)> {
 pub struct Condvar(Handle<CondvarCell>);
 
 // Zero is a condvar nobody waits on.
-simple_state!(impl[] CondvarCell: Condvar, of described CondvarCell, init |_cell, _none: ()| ());
+simple_state!(impl[] CondvarCell: Condvar, of CondvarCell, init |_cell, _none: ()| ());
 
 handle_api! { impl[] Condvar, "condvar", ""; create() => ((), ()); waits; }
 

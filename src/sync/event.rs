@@ -191,7 +191,7 @@ impl fmt::Debug for EventCell {
 pub struct Event(Handle<EventCell>);
 
 // Zero is a clear event.
-simple_state!(impl[] EventCell: Event, of described EventCell, init |_cell, _none: ()| ());
+simple_state!(impl[] EventCell: Event, of EventCell, init |_cell, _none: ()| ());
 
 handle_api! { impl[] Event, "event", ", clear"; create() => ((), ()); waits; }
 

@@ -361,7 +361,7 @@ impl<T: Pod> MutexCell<T> {
 }
 
 // Zero is an unlocked lock word: only the data is written.
-simple_state!(impl[T: ShmType] MutexCell<T>: Mutex, of described T, init |cell, value: T| *cell.get_mut() = value);
+simple_state!(impl[T: ShmType] MutexCell<T>: Mutex, of T, init |cell, value: T| *cell.get_mut() = value);
 
 /// Writes the four forms of a robust lock call, e.g. `lock`, `try_lock`,
 /// `lock_timeout` and `lock_deadline`, for a handle type whose

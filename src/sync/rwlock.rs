@@ -581,7 +581,7 @@ impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 pub struct RwLock<T: ShmType>(Handle<RwLockCell<T>>);
 
 // Zero is an unlocked state with no readers: only the data is written.
-simple_state!(impl[T: ShmType] RwLockCell<T>: RwLock, of described T, init |cell, value: T| *cell.data.get_mut() = value);
+simple_state!(impl[T: ShmType] RwLockCell<T>: RwLock, of T, init |cell, value: T| *cell.data.get_mut() = value);
 
 handle_api! { impl[T: ShmType] RwLock<T>, "lock", " holding `value`"; create(value: T) => ((), value); waits; }
 

@@ -89,7 +89,7 @@ impl<K: Flavor> SegmentState for SemaphoreState<K> {
     type Init<'a> = u32;
 
     fn fingerprint(_owned: &bool) -> Fingerprint {
-        Fingerprint::of_type::<SemaphoreCell>(1)
+        Fingerprint::of::<SemaphoreCell>(1)
     }
 
     fn layout(_owned: &bool, _slots: u32) -> Result<StateLayout, Error> {

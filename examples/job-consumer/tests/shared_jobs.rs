@@ -36,7 +36,6 @@ fn run_role(role: &str, args: &[String]) -> i32 {
 }
 
 #[test]
-#[ignore = "Queue<T> still names its element by Rust type path; it takes ShmType next"]
 fn two_crates_share_queues_a_value_and_an_array() {
     // Only the prefix's file names are removed by Names: the objects are
     // named `<prefix>.<what>`.

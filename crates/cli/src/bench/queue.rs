@@ -11,8 +11,6 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
-use bytemuck::Pod;
-
 use super::link::{Link, Patience, SLICE};
 use super::transport::{Ctx, Entry, Handoff, Outcome, Transport, err, measure, serve_peer, strategy};
 use super::{KIB, MIB, Session};
@@ -149,7 +147,7 @@ impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
 /// Sends `v`, waiting in slices of [`SLICE`] while the queue is full, so
 /// that a hung peer or Ctrl-C ends the wait.
 #[inline]
-pub(crate) fn send_patiently<T: Pod>(tx: &Sender<T>, v: T) -> io::Result<()> {
+pub(crate) fn send_patiently<T: shmkit::ShmType>(tx: &Sender<T>, v: T) -> io::Result<()> {
     let mut v = match tx.try_send(v) {
         Ok(()) => return Ok(()),
         Err(TrySendError::Full(v)) => v,
@@ -169,7 +167,7 @@ pub(crate) fn send_patiently<T: Pod>(tx: &Sender<T>, v: T) -> io::Result<()> {
 /// Receives a message, waiting in slices of [`SLICE`] while the queue is
 /// empty; `None` once every sender has gone.
 #[inline]
-pub(crate) fn recv_patiently<T: Pod>(rx: &Receiver<T>) -> io::Result<Option<T>> {
+pub(crate) fn recv_patiently<T: shmkit::ShmType>(rx: &Receiver<T>) -> io::Result<Option<T>> {
     match rx.try_recv() {
         Ok(v) => return Ok(Some(v)),
         Err(TryRecvError::Disconnected) => return Ok(None),
