@@ -52,5 +52,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(info.registry_slots <= MAX_SLOTS, "too many registry slots");
         assert!(info.type_name.len() <= 128 * 3, "type name longer than its field");
         assert!(info.elem_align.is_power_of_two(), "element alignment {}", info.elem_align);
+        if let Some(desc) = &info.type_description {
+            assert!(desc.len() <= 64 * 1024, "type description of {} bytes", desc.len());
+            assert!(
+                offset >= HEADER_SIZE as u64 + u64::from(info.registry_slots) * 4 + desc.len() as u64,
+                "state overlaps the type description"
+            );
+        }
     }
 });
