@@ -589,6 +589,20 @@ mod tests {
         assert_eq!(Job::type_desc().fingerprint(), 0xe552_0faa_4ac6_44fa);
     }
 
+    /// The sizes and offsets docs/FORMAT.md gives for the embeddable states.
+    #[cfg(not(loom))]
+    #[test]
+    fn format_md_cell_layouts() {
+        let desc = |d: TypeDesc| (d.encode(), d.size, d.align);
+        assert_eq!(desc(crate::EventCell::type_desc()), ("EventCell".into(), 4, 4));
+        assert_eq!(desc(crate::CondvarCell::type_desc()), ("CondvarCell".into(), 8, 4));
+        assert_eq!(desc(crate::SemaphoreCell::type_desc()), ("SemaphoreCell".into(), 16, 4));
+        assert_eq!(desc(crate::BarrierCell::type_desc()), ("BarrierCell".into(), 8256, 64));
+        assert_eq!(desc(crate::MutexCell::<u64>::type_desc()).0, "MutexCell{data:u64@8}#16/8");
+        assert_eq!(desc(crate::MutexCell::<u8>::type_desc()).0, "MutexCell{data:u8@4}#8/4");
+        assert_eq!(desc(crate::RwLockCell::<u64>::type_desc()).0, "RwLockCell{data:u64@4104}#4160/64");
+    }
+
     #[test]
     fn fnv1a_reference_values() {
         // The published FNV-1a 64 test vectors.

@@ -488,6 +488,33 @@ mod tests {
         assert_eq!(Fingerprint::of::<u64>(1).describe(ObjectKind::Value), "Value<u64>");
     }
 
+    /// The offsets docs/FORMAT.md gives for the header.
+    #[test]
+    fn format_md_header_offsets() {
+        use std::mem::offset_of;
+        let at = [
+            (offset_of!(Header, version), 8),
+            (offset_of!(Header, kind), 12),
+            (offset_of!(Header, init), 16),
+            (offset_of!(Header, total_size), 24),
+            (offset_of!(Header, registry_slots), 36),
+            (offset_of!(Header, data_offset), 40),
+            (offset_of!(Header, creator_slot), 56),
+            (offset_of!(Header, elem_size), 64),
+            (offset_of!(Header, type_hash), 80),
+            (offset_of!(Header, capacity), 88),
+            (offset_of!(Header, type_name_len), 96),
+            (offset_of!(Header, desc_len), 100),
+            (offset_of!(Header, checksum), 104),
+            (offset_of!(Header, desc_offset), 112),
+            (offset_of!(Header, type_name), 128),
+        ];
+        for (i, (found, documented)) in at.into_iter().enumerate() {
+            assert_eq!(found, documented, "field {i}");
+        }
+        assert_eq!(READY, u32::from_le_bytes(*b"YDER"));
+    }
+
     #[test]
     fn checksum_covers_every_field_but_init() {
         let fp = Fingerprint::of::<u64>(1);
