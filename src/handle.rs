@@ -7,11 +7,13 @@
 //! strategy; the object adds its own operations on `&S`. The public
 //! constructor set of every object is written once, by [`handle_api!`].
 //!
-//! Opening checks, in order: the file and header ([`RawSegment`]), the kind
-//! (one of [`SegmentState::KINDS`]), the parameters the header implies
-//! ([`SegmentState::params_of`]), kind and fingerprint, the state's size and
-//! alignment, then what the state itself keeps
-//! ([`SegmentState::check_opened`]).
+//! Opening checks, in order: the file, header and stored type description
+//! ([`RawSegment`]), the kind (one of [`SegmentState::KINDS`]), the
+//! parameters the header implies ([`SegmentState::params_of`]), the element
+//! type (its layout fingerprint; a mismatch names the first differing
+//! field), the state's size and alignment, what the state itself keeps
+//! ([`SegmentState::check_opened`]), and for `open_or_create` what was asked
+//! ([`SegmentState::check_existing`]).
 
 use std::fmt;
 use std::ptr::NonNull;

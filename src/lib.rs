@@ -39,6 +39,37 @@
 //! # Ok::<(), shmkit::Error>(())
 //! ```
 //!
+//! # Your own types
+//!
+//! Objects hold [`ShmType`]s: numbers, arrays of them, and `#[repr(C)]`
+//! structs that derive it. Identity is the layout (names, offsets and types
+//! of the fields), not the Rust path of the type, so two programs built
+//! separately share a struct they both define; a program whose definition
+//! differs is refused with the first differing field. `docs/FORMAT.md`
+//! specifies the encoding, so that C and Python compute the same
+//! fingerprint.
+//!
+//! ```
+//! # #[cfg(feature = "derive")] {
+//! use shmkit::bytemuck::{Pod, Zeroable};
+//! use shmkit::{Queue, ShmType};
+//! # let name = format!("tour-q-{}", std::process::id());
+//!
+//! #[derive(Clone, Copy, Pod, Zeroable, ShmType)]
+//! #[repr(C)]
+//! struct Job {
+//!     id: u64,
+//!     weight: f32,
+//!     flags: u32,
+//! }
+//!
+//! let jobs = Queue::<Job>::create(&name, 64)?;
+//! jobs.sender()?.send(Job { id: 1, weight: 0.5, flags: 0 }).unwrap();
+//! assert_eq!(Queue::<Job>::open(&name)?.receiver()?.recv().unwrap().id, 1);
+//! # }
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
 //! # Robustness
 //!
 //! If a process dies holding a lock, the next locker gets the lock with
