@@ -572,11 +572,19 @@ mod tests {
     #[test]
     fn a_notify_whose_wake_never_came_is_noticed() {
         let seg = segment("nowake");
-        std::thread::scope(|s| {
-            let waiter = s.spawn(|| *seg.cv.wait_while(seg.value.lock(&seg).unwrap(), |v| *v == 0).unwrap());
-            wait_until_asleep(&seg);
-            *seg.value.lock(&seg).unwrap() = 1;
+        wake_sleeping_waiter(&seg, |seg| {
+            *seg.value.lock(seg).unwrap() = 1;
             seg.cv.seq.fetch_add(1, Ordering::AcqRel);
+        });
+    }
+
+    /// Runs `wake` once a waiter for a non-zero value sleeps, and checks
+    /// that the waiter returns with the value 1 that `wake` must store.
+    fn wake_sleeping_waiter(seg: &Segment<Shared>, wake: impl FnOnce(&Segment<Shared>)) {
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| *seg.cv.wait_while(seg.value.lock(seg).unwrap(), |v| *v == 0).unwrap());
+            wait_until_asleep(seg);
+            wake(seg);
             assert_eq!(waiter.join().unwrap(), 1);
         });
     }
@@ -586,13 +594,10 @@ mod tests {
     #[test]
     fn corrupted_words_do_no_harm() {
         let seg = segment("corrupt");
-        std::thread::scope(|s| {
-            let waiter = s.spawn(|| *seg.cv.wait_while(seg.value.lock(&seg).unwrap(), |v| *v == 0).unwrap());
-            wait_until_asleep(&seg);
+        wake_sleeping_waiter(&seg, |seg| {
             seg.cv.waiters.store(0, Ordering::Relaxed);
-            *seg.value.lock(&seg).unwrap() = 1;
+            *seg.value.lock(seg).unwrap() = 1;
             seg.cv.notify_one();
-            assert_eq!(waiter.join().unwrap(), 1);
         });
         seg.cv.waiters.store(u32::MAX, Ordering::Relaxed);
         seg.cv.seq.store(u32::MAX, Ordering::Relaxed);
