@@ -190,6 +190,7 @@ pub(crate) struct SpinWait {
 
 impl SpinWait {
     /// A spinner for `strategy`; `Park`, and `Adaptive` on one CPU, never spin.
+    #[inline]
     pub fn new(strategy: WaitStrategy) -> SpinWait {
         let mode = match strategy {
             WaitStrategy::Park => SpinMode::None,
@@ -203,6 +204,7 @@ impl SpinWait {
     /// Also stops spinning (for good) once `deadline` has passed, looked at
     /// every [`CLOCK_EVERY`] calls, so that a timed wait does not spin past
     /// its deadline by a whole budget or check period.
+    #[inline]
     pub fn until(mut self, deadline: Deadline) -> SpinWait {
         if let Deadline::At(at) = deadline {
             self.until = Some(at);
@@ -211,6 +213,7 @@ impl SpinWait {
     }
 
     /// Whether `now` is past the deadline given to [`SpinWait::until`].
+    #[inline]
     fn late(&self, now: Instant) -> bool {
         self.until.is_some_and(|at| now >= at)
     }
@@ -218,6 +221,7 @@ impl SpinWait {
     /// Waits a moment; `false` once the budget is spent (for `Spin`: once
     /// per check period). A spinner that must share its CPU yields instead
     /// of pausing, so its peer can run.
+    #[inline]
     pub fn spin(&mut self) -> bool {
         self.calls = self.calls.wrapping_add(1);
         match self.mode {
@@ -250,6 +254,7 @@ impl SpinWait {
 
     /// Whether the caller should sleep once `spin` returns `false` (after its
     /// checks). `false` for `Spin`: it checks, then spins on.
+    #[inline]
     pub fn parks(&self) -> bool {
         self.mode != SpinMode::Forever
     }
@@ -464,41 +469,28 @@ pub(crate) struct Waiter {
     slept: bool,
 }
 
-/// Where [`Waiter::prepare`] leaves the loop.
-enum Next<R> {
-    Look,
-    Done(R),
-    Expired,
-    Sleep(Option<Duration>),
-}
-
 impl Waiter {
     /// A wait until `deadline`, spinning as `strategy` allows (not at all
     /// for `Deadline::Now`), sleeping in `naps`.
+    #[inline]
     pub(crate) fn new(deadline: Deadline, strategy: WaitStrategy, naps: Naps) -> Waiter {
         let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { strategy };
         Waiter { spin: SpinWait::new(strategy).until(deadline), naps, deadline, slept: false }
     }
 
-    /// The part of a turn between a look that says `Wait` and the announce:
-    /// spin, the liveness hook, the deadline.
-    fn prepare<R>(&mut self, hook: impl FnOnce() -> Step<R>) -> Next<R> {
-        if self.spin.spin() {
-            return Next::Look;
-        }
-        match hook() {
-            Step::Done(r) => return Next::Done(r),
-            Step::Retry => return Next::Look,
-            Step::Wait => {}
-        }
-        let Some(nap) = self.naps.next(self.deadline) else {
-            return Next::Expired;
-        };
-        if !self.spin.parks() {
-            // A `Spin` waiter: it has made its checks; it spins on.
-            return Next::Look;
-        }
-        Next::Sleep(nap)
+    /// After a look that said `Wait`: spin, or go on to the liveness hook.
+    #[inline]
+    fn after_look(&mut self) -> Turn {
+        if self.spin.spin() { Turn::Look { slept: self.slept } } else { Turn::Stuck }
+    }
+
+    /// After a liveness hook that said `Wait`: the nap to sleep (`Ok(None)`
+    /// for a `Spin` waiter, which has made its checks and spins on), or
+    /// `Err` once the deadline has passed.
+    #[inline]
+    fn after_stuck(&mut self) -> Result<Option<Option<Duration>>, ()> {
+        let nap = self.naps.next(self.deadline).ok_or(())?;
+        Ok(self.spin.parks().then_some(nap))
     }
 
     /// Helper (a), the parked-bit idiom: waits on `word`, whose bit `bit`
@@ -506,6 +498,9 @@ impl Waiter {
     /// the word with `load` and hands it to `turn` with a
     /// [`Turn::Look`] or [`Turn::Stuck`]. To sleep, sets `bit` by CAS on the
     /// value seen and sleeps while the word is that value with `bit`.
+    ///
+    /// `turn` is called from one place only, so that it can be inlined into
+    /// the spin loop (the loop is a small state machine over [`Turn`]).
     pub(crate) fn park_bit<R>(
         &mut self,
         word: &AtomicU32,
@@ -513,30 +508,40 @@ impl Waiter {
         load: Ordering,
         mut turn: impl FnMut(Turn, u32) -> Step<R>,
     ) -> Result<R, Expired> {
+        let mut next = Turn::Look { slept: self.slept };
+        let mut cur = word.load(load);
         loop {
-            let cur = word.load(load);
-            match turn(Turn::Look { slept: self.slept }, cur) {
-                Step::Done(r) => return Ok(r),
-                Step::Retry => continue,
-                Step::Wait => {}
-            }
-            let nap = match self.prepare(|| turn(Turn::Stuck, cur)) {
-                Next::Look => continue,
-                Next::Done(r) => return Ok(r),
-                Next::Expired => return Err(Expired { word: cur, slept: self.slept }),
-                Next::Sleep(nap) => nap,
+            next = match (next, turn(next, cur)) {
+                (_, Step::Done(r)) => return Ok(r),
+                (Turn::Look { .. }, Step::Wait) => self.after_look(),
+                (Turn::Stuck, Step::Wait) => {
+                    match self.after_stuck() {
+                        Err(()) => return Err(Expired { word: cur, slept: self.slept }),
+                        Ok(None) => {}
+                        // Relaxed: the bit only has to be in the word before
+                        // we sleep; the futex compares it atomically with the
+                        // waker's RMW, which is ordered with this CAS by the
+                        // word's modification order.
+                        Ok(Some(nap)) => {
+                            if cur & bit != 0
+                                || word
+                                    .compare_exchange_weak(cur, cur | bit, Ordering::Relaxed, Ordering::Relaxed)
+                                    .is_ok()
+                            {
+                                futex_wait(word, cur | bit, nap);
+                                self.slept = true;
+                                self.naps.grow();
+                            }
+                        }
+                    }
+                    Turn::Look { slept: self.slept }
+                }
+                // `Retry`, or a turn this helper never gives.
+                _ => Turn::Look { slept: self.slept },
             };
-            // Relaxed: the bit only has to be in the word before we sleep;
-            // the futex compares it atomically with the waker's RMW, which
-            // is ordered with this CAS by the word's modification order.
-            if cur & bit == 0
-                && word.compare_exchange_weak(cur, cur | bit, Ordering::Relaxed, Ordering::Relaxed).is_err()
-            {
-                continue;
+            if let Turn::Look { .. } = next {
+                cur = word.load(load);
             }
-            futex_wait(word, cur | bit, nap);
-            self.slept = true;
-            self.naps.grow();
         }
     }
 
@@ -547,39 +552,44 @@ impl Waiter {
     /// the value handed over, then withdraws. `Done` or `Retry` there
     /// withdraw first. The deadline is looked at before announcing: a wait
     /// that cannot sleep does not announce itself.
+    ///
+    /// `turn` is called from one place only, as in [`Waiter::park_bit`].
     pub(crate) fn sleep_counted<R>(
         &mut self,
         sleepers: &Sleepers<'_>,
         mut turn: impl FnMut(Turn) -> Step<R>,
     ) -> Result<R, Expired> {
+        let mut next = Turn::Look { slept: self.slept };
+        let mut nap = None;
         loop {
-            match turn(Turn::Look { slept: self.slept }) {
-                Step::Done(r) => return Ok(r),
-                Step::Retry => continue,
-                Step::Wait => {}
-            }
-            let mut nap = match self.prepare(|| turn(Turn::Stuck)) {
-                Next::Look => continue,
-                Next::Done(r) => return Ok(r),
-                Next::Expired => return Err(Expired { word: 0, slept: self.slept }),
-                Next::Sleep(nap) => nap,
-            };
-            let expected = sleepers.announce(self, &mut nap);
-            match turn(Turn::Announced(expected)) {
-                Step::Wait => {}
-                Step::Done(r) => {
+            next = match (next, turn(next)) {
+                (Turn::Announced(_), Step::Done(r)) => {
                     sleepers.withdraw(false);
                     return Ok(r);
                 }
-                Step::Retry => {
-                    sleepers.withdraw(false);
-                    continue;
+                (_, Step::Done(r)) => return Ok(r),
+                (Turn::Look { .. }, Step::Wait) => self.after_look(),
+                (Turn::Stuck, Step::Wait) => match self.after_stuck() {
+                    Err(()) => return Err(Expired { word: 0, slept: self.slept }),
+                    Ok(None) => Turn::Look { slept: self.slept },
+                    Ok(Some(n)) => {
+                        nap = n;
+                        Turn::Announced(sleepers.announce(self, &mut nap))
+                    }
+                },
+                (Turn::Announced(expected), step) => {
+                    if let Step::Wait = step {
+                        futex_wait(sleepers.word, expected, nap);
+                        sleepers.withdraw(true);
+                        self.slept = true;
+                        self.naps.grow();
+                    } else {
+                        sleepers.withdraw(false);
+                    }
+                    Turn::Look { slept: self.slept }
                 }
-            }
-            futex_wait(sleepers.word, expected, nap);
-            sleepers.withdraw(true);
-            self.slept = true;
-            self.naps.grow();
+                (_, Step::Retry) => Turn::Look { slept: self.slept },
+            };
         }
     }
 

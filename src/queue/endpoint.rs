@@ -86,6 +86,7 @@ pub(crate) fn release_role(word: &AtomicU32, me: Token) {
 }
 
 /// Whether the end was held once and has been given up (no liveness check).
+#[inline]
 pub(crate) fn role_released(word: &AtomicU32, ever: &AtomicU32) -> bool {
     ever.load(Ordering::Acquire) != 0 && word.load(Ordering::Acquire) == 0
 }

@@ -36,7 +36,10 @@ impl<T: ShmType> Sender<T> {
         Sender { shared, strategy, peer: PeerCheck::default() }
     }
 
-    /// Sends `value`, waiting per `deadline` while the queue is full.
+    /// Sends `value`, waiting per `deadline` while the queue is full. Not
+    /// inlined into the flavour dispatch of `channel.rs`: a single-producer
+    /// send through the same function would pay for this one's size.
+    #[inline(never)]
     pub(super) fn put(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
         let sh = &*self.shared;
         if sh.receivers_gone(false) {
@@ -53,7 +56,6 @@ impl<T: ShmType> Sender<T> {
 
     /// The queue was full (`first` says how): waits for room on the
     /// parking layer, freeing the slot of a reader that died on the way.
-    #[cold]
     #[inline(never)]
     fn put_slow(&self, value: T, deadline: Deadline, first: Put) -> Result<(), SendTimeoutError<T>> {
         let sh = &*self.shared;
@@ -128,6 +130,7 @@ impl<T: ShmType> Receiver<T> {
     }
 
     /// One receive attempt; removes skipped dead claims on the way.
+    #[inline]
     fn take(&self, ring: &Ring<'_, T>, me: Token) -> Take<T> {
         let sh = &*self.shared;
         loop {
@@ -150,7 +153,9 @@ impl<T: ShmType> Receiver<T> {
         }
     }
 
-    /// Receives a message, waiting per `deadline` while the queue is empty.
+    /// Receives a message, waiting per `deadline` while the queue is empty
+    /// (not inlined into the flavour dispatch, as `Sender::put`).
+    #[inline(never)]
     pub(super) fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         let sh = &*self.shared;
         match self.take(&sh.ring(), sh.seg().token()) {
@@ -161,38 +166,45 @@ impl<T: ShmType> Receiver<T> {
 
     /// The queue was empty (`first` says how): waits for a message on the
     /// parking layer, skipping the claim of a sender that died on the way.
-    #[cold]
     #[inline(never)]
     fn recv_slow(&self, deadline: Deadline, first: Take<T>) -> Result<T, RecvTimeoutError> {
         let sh = &*self.shared;
         let (ring, me) = (sh.ring(), sh.seg().token());
+        let mut writer = match first {
+            Take::InFlight(token) => Some(token),
+            _ => None,
+        };
+        if deadline == Deadline::Now && !self.peer.due() {
+            // A poll: no liveness syscall this time; senders that were
+            // dropped are still seen at once.
+            let c = &sh.state().ctl;
+            let dropped = c.ever_sender.load(Ordering::Acquire) != 0 && c.senders.load(Ordering::Acquire) == 0;
+            return match self.take(&ring, me) {
+                Take::Got(v) => Ok(v),
+                _ if dropped && writer.is_none() => Err(RecvTimeoutError::Disconnected),
+                _ => Err(RecvTimeoutError::Timeout),
+            };
+        }
         let w = &sh.state().ctl.waits;
         // The fences pair with the one in notify_receivers: either the
         // sender sees us counted, or we see its message when announced.
         let sleepers = Sleepers { word: &w.items_seq, announce: Announce::Count(&w.recv_sleepers, Handshake::Fence) };
-        let (mut first, mut writer) = (Some(first), None);
+        let mut looked = false;
         Waiter::new(deadline, self.strategy, Naps::polling())
             .sleep_counted(&sleepers, |turn| match turn {
-                Turn::Look { .. } => {
-                    writer = match first.take().unwrap_or_else(|| self.take(&ring, me)) {
-                        Take::Got(v) => return Step::Done(Ok(v)),
-                        Take::InFlight(token) => Some(token),
-                        Take::Empty | Take::Skipped => None,
-                    };
-                    if deadline == Deadline::Now && !self.peer.due() {
-                        // A poll: no liveness syscall this time; senders
-                        // that were dropped are still seen at once.
-                        let c = &sh.state().ctl;
-                        let dropped =
-                            c.ever_sender.load(Ordering::Acquire) != 0 && c.senders.load(Ordering::Acquire) == 0;
-                        return Step::Done(match self.take(&ring, me) {
-                            Take::Got(v) => Ok(v),
-                            _ if dropped && writer.is_none() => Err(RecvTimeoutError::Disconnected),
-                            _ => Err(RecvTimeoutError::Timeout),
-                        });
+                // The first look is the caller's attempt.
+                Turn::Look { .. } if !std::mem::replace(&mut looked, true) => Step::Wait,
+                Turn::Look { .. } => match self.take(&ring, me) {
+                    Take::Got(v) => Step::Done(Ok(v)),
+                    Take::InFlight(token) => {
+                        writer = Some(token);
+                        Step::Wait
                     }
-                    Step::Wait
-                }
+                    Take::Empty | Take::Skipped => {
+                        writer = None;
+                        Step::Wait
+                    }
+                },
                 Turn::Stuck => {
                     if let Some(token) = writer.filter(|&t| !sh.seg().is_alive(t)) {
                         ring.skip_dead_writer(token);
