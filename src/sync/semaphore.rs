@@ -121,6 +121,7 @@ impl<K: Flavor> SegmentState for SemaphoreState<K> {
 }
 
 impl<K: Flavor> Handle<SemaphoreState<K>> {
+    #[inline]
     fn owned(&self) -> bool {
         *self.params()
     }
@@ -130,18 +131,31 @@ impl<K: Flavor> Handle<SemaphoreState<K>> {
         Owners { lock: &state.lock, words: &state.owners }
     }
 
+    /// Plain mode inlines into the caller; owned mode, with its table, is
+    /// a call of its own, so that the plain path stays small.
+    #[inline]
     fn acquire_until(&self, deadline: Deadline) -> bool {
-        let cell = &self.state().cell;
         if self.owned() {
-            self.owners().acquire(cell, self.segment(), deadline, self.strategy())
+            self.acquire_owned(deadline)
         } else {
-            cell.acquire_until(deadline, self.strategy())
+            self.state().cell.acquire_until(deadline, self.strategy())
         }
     }
 
+    #[inline(never)]
+    fn acquire_owned(&self, deadline: Deadline) -> bool {
+        self.owners().acquire(&self.state().cell, self.segment(), deadline, self.strategy())
+    }
+
+    /// As [`Handle::acquire_until`]: the owned mode is a call of its own.
+    #[inline]
     fn release_n(&self, n: u32) -> Result<(), ReleaseError> {
-        let cell = &self.state().cell;
-        if self.owned() { self.owners().release(cell, self.segment(), n, self.strategy()) } else { cell.add(n, false) }
+        if self.owned() { self.release_owned(n) } else { self.state().cell.add(n, false) }
+    }
+
+    #[inline(never)]
+    fn release_owned(&self, n: u32) -> Result<(), ReleaseError> {
+        self.owners().release(&self.state().cell, self.segment(), n, self.strategy())
     }
 
     fn held(&self) -> u32 {
@@ -167,6 +181,7 @@ macro_rules! common_api {
 
         impl $ty {
             /// Takes a permit, blocking until one is available.
+            #[inline]
             pub fn acquire(&self) {
                 // Without a deadline the acquire only returns with a permit.
                 while !self.0.acquire_until(Deadline::Never) {}
@@ -174,6 +189,7 @@ macro_rules! common_api {
 
             /// Takes a permit if one is available now. In owned mode this
             /// first returns the permits of holders known dead.
+            #[inline]
             pub fn try_acquire(&self) -> bool {
                 self.0.acquire_until(Deadline::Now)
             }
@@ -197,6 +213,7 @@ macro_rules! common_api {
             /// [`ReleaseError::Full`] past the bound; in owned mode
             /// [`ReleaseError::NotHeld`] if this handle holds no permit.
             /// The count is unchanged on error.
+            #[inline]
             pub fn release(&self) -> Result<(), ReleaseError> {
                 self.0.release_n(1)
             }
@@ -206,6 +223,7 @@ macro_rules! common_api {
             ///
             /// # Errors
             /// As `release`.
+            #[inline]
             pub fn release_n(&self, n: u32) -> Result<(), ReleaseError> {
                 self.0.release_n(n)
             }

@@ -185,6 +185,7 @@ impl SemaphoreCell {
         (self.flags() & BOUNDED != 0).then(|| self.limit())
     }
 
+    #[inline]
     pub(crate) fn flags(&self) -> u32 {
         // Relaxed: written once before the segment is published (or the
         // cell is shared), and never again.
@@ -192,6 +193,7 @@ impl SemaphoreCell {
     }
 
     /// The most the count may reach by releases.
+    #[inline]
     fn limit(&self) -> u32 {
         if self.flags() & BOUNDED != 0 { self.bound.load(Ordering::Relaxed).min(MAX_PERMITS) } else { MAX_PERMITS }
     }
@@ -282,6 +284,7 @@ impl SemaphoreCell {
 
     /// Adds `n` permits: refused past the limit, or, with `saturate`,
     /// clamped to it (returning permits of the dead, which must not fail).
+    #[inline]
     pub(crate) fn add(&self, n: u32, saturate: bool) -> Result<(), ReleaseError> {
         if n == 0 {
             return Ok(());
