@@ -100,6 +100,11 @@ pub(crate) fn wait_for(
     deadline: Deadline,
     mut ready: impl FnMut() -> bool,
 ) -> Waited {
+    // Room or a message often comes while the caller got here: answer that
+    // before the waiter is set up.
+    if ready() {
+        return Waited::Ready;
+    }
     let sleepers = Sleepers { word: seq_word, announce: Announce::Count(sleepers, Handshake::Asym) };
     Waiter::new(deadline, strategy, Naps::polling())
         .sleep_counted(&sleepers, |turn| match turn {
