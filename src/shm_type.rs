@@ -128,6 +128,14 @@ impl TypeDesc {
         TypeDesc { name: name.into(), size: size as u64, align: align as u64, shape: Shape::Struct(fields) }
     }
 
+    /// A shmkit cell `C` around user data `T` at `data_offset`, e.g.
+    /// `MutexCell{data:u32@4}#8/4`: the lock words before the data are fixed
+    /// by the format version, so only the data and where it lies are named.
+    pub(crate) fn cell<C, T: ShmLayout>(name: &str, data_offset: usize) -> TypeDesc {
+        let data = Field::new("data", data_offset, T::type_desc());
+        TypeDesc::structure(name, std::mem::size_of::<C>(), std::mem::align_of::<C>(), vec![data])
+    }
+
     /// The canonical encoding, e.g. `Job{id:u64@0,weight:f32@8,flags:u32@12}#16/8`:
     ///
     /// ```text
@@ -307,34 +315,27 @@ macro_rules! primitives {
     )* };
 }
 
-/// The fixed-width name of a pointer-sized integer on this target.
-const fn sized_name(signed: bool) -> &'static str {
-    match (signed, std::mem::size_of::<usize>()) {
-        (false, 8) => "u64",
-        (false, 4) => "u32",
-        (false, _) => "u16",
-        (true, 8) => "i64",
-        (true, 4) => "i32",
-        (true, _) => "i16",
-    }
-}
-
-const fn sized_atomic_name(signed: bool) -> &'static str {
-    match (signed, std::mem::size_of::<usize>()) {
-        (false, 8) => "AtomicU64",
-        (false, 4) => "AtomicU32",
-        (false, _) => "AtomicU16",
-        (true, 8) => "AtomicI64",
-        (true, 4) => "AtomicI32",
-        (true, _) => "AtomicI16",
-    }
+/// The fixed-width name of a pointer-sized integer on this target (`u64`),
+/// or of its atomic (`AtomicU64`).
+const fn sized_name(signed: bool, atomic: bool) -> &'static str {
+    const NAMES: [[&str; 4]; 3] = [
+        ["u64", "i64", "AtomicU64", "AtomicI64"],
+        ["u32", "i32", "AtomicU32", "AtomicI32"],
+        ["u16", "i16", "AtomicU16", "AtomicI16"],
+    ];
+    let width = match std::mem::size_of::<usize>() {
+        8 => 0,
+        4 => 1,
+        _ => 2,
+    };
+    NAMES[width][signed as usize + 2 * atomic as usize]
 }
 
 primitives!(
     u8 => "u8", u16 => "u16", u32 => "u32", u64 => "u64", u128 => "u128",
     i8 => "i8", i16 => "i16", i32 => "i32", i64 => "i64", i128 => "i128",
     f32 => "f32", f64 => "f64",
-    usize => sized_name(false), isize => sized_name(true),
+    usize => sized_name(false, false), isize => sized_name(true, false),
 );
 
 primitives!(
@@ -342,7 +343,7 @@ primitives!(
     atomic::AtomicU32 => "AtomicU32", atomic::AtomicU64 => "AtomicU64",
     atomic::AtomicI8 => "AtomicI8", atomic::AtomicI16 => "AtomicI16",
     atomic::AtomicI32 => "AtomicI32", atomic::AtomicI64 => "AtomicI64",
-    atomic::AtomicUsize => sized_atomic_name(false), atomic::AtomicIsize => sized_atomic_name(true),
+    atomic::AtomicUsize => sized_name(false, true), atomic::AtomicIsize => sized_name(true, true),
 );
 
 primitives!(
@@ -647,26 +648,28 @@ mod tests {
         let p = |s: &str| parse(s).unwrap();
         let here = p("Job{id:u64@0,weight:f32@8,flags:u32@12}#16/8");
         let diff = |there: &str| first_difference(&p(there), &here);
-        assert_eq!(
-            diff("Job{id:u64@0,weight:u32@8,flags:u32@12}#16/8").unwrap(),
-            "field 'weight' is u32 at offset 8 there, f32 at offset 8 here"
-        );
-        assert_eq!(
-            diff("Job{id:u64@0,flags:u32@8,weight:f32@12}#16/8").unwrap(),
-            "field 'weight' is f32 at offset 12 there, f32 at offset 8 here"
-        );
-        assert_eq!(
-            diff("Job{id:u64@0,weight:f32@8}#16/8").unwrap(),
-            "field 'flags' is missing there (u32 at offset 12 here)"
-        );
-        assert_eq!(
-            diff("Job{id:u64@0,weight:f32@8,flags:u32@12,more:u64@16}#24/8").unwrap(),
-            "field 'more' is missing here (u64 at offset 16 there)"
-        );
-        assert_eq!(
-            diff("Job{id:u64@0,weight:f32@8,flags:u32@12}#32/16").unwrap(),
-            "Job is 32 bytes aligned to 16 there, 16 bytes aligned to 8 here"
-        );
+        let cases = [
+            (
+                "Job{id:u64@0,weight:u32@8,flags:u32@12}#16/8",
+                "field 'weight' is u32 at offset 8 there, f32 at offset 8 here",
+            ),
+            (
+                "Job{id:u64@0,flags:u32@8,weight:f32@12}#16/8",
+                "field 'weight' is f32 at offset 12 there, f32 at offset 8 here",
+            ),
+            ("Job{id:u64@0,weight:f32@8}#16/8", "field 'flags' is missing there (u32 at offset 12 here)"),
+            (
+                "Job{id:u64@0,weight:f32@8,flags:u32@12,more:u64@16}#24/8",
+                "field 'more' is missing here (u64 at offset 16 there)",
+            ),
+            (
+                "Job{id:u64@0,weight:f32@8,flags:u32@12}#32/16",
+                "Job is 32 bytes aligned to 16 there, 16 bytes aligned to 8 here",
+            ),
+        ];
+        for (there, want) in cases {
+            assert_eq!(diff(there).as_deref(), Some(want), "{there}");
+        }
         assert_eq!(diff("Task{id:u64@0,weight:f32@8,flags:u32@12}#16/8"), None);
         let nested = |inner: &str| p(&format!("Outer{{pos:[V{{x:{inner}@0}}#4/4; 2]@0}}#8/4"));
         assert_eq!(

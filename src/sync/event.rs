@@ -196,27 +196,23 @@ simple_state!(impl[] EventCell: Event, of EventCell, init |_cell, _none: ()| ())
 handle_api! { impl[] Event, "event", ", clear"; create() => ((), ()); waits; }
 
 impl Event {
-    fn raw(&self) -> &EventCell {
-        self.0.state()
-    }
-
     fn wait_until(&self, deadline: Deadline) -> bool {
-        self.raw().wait_until(deadline, self.0.strategy())
+        self.0.state().wait_until(deadline, self.0.strategy())
     }
 
     /// Sets the flag and wakes every waiter in every process.
     pub fn set(&self) {
-        self.raw().set();
+        self.0.state().set();
     }
 
     /// Clears the flag.
     pub fn clear(&self) {
-        self.raw().clear();
+        self.0.state().clear();
     }
 
     /// Whether the flag is set now.
     pub fn is_set(&self) -> bool {
-        self.raw().is_set()
+        self.0.state().is_set()
     }
 
     /// Waits until the flag is set (or was set since the call began).

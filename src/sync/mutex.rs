@@ -13,7 +13,7 @@ use bytemuck::Pod;
 
 use crate::handle::{Handle, handle_api, simple_state};
 use crate::segment::{RawSegment, Segment, ShmSafe};
-use crate::shm_type::{Field, ShmLayout, ShmType, TypeDesc};
+use crate::shm_type::{ShmLayout, ShmType, TypeDesc};
 use crate::sync::raw_mutex::{LockFail, RawMutex};
 use crate::wait::{Deadline, WaitStrategy};
 
@@ -241,12 +241,7 @@ impl<T> fmt::Debug for MutexCell<T> {
 /// lock word before it is fixed by the format version.
 impl<T: ShmLayout> ShmLayout for MutexCell<T> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::structure(
-            "MutexCell",
-            std::mem::size_of::<Self>(),
-            std::mem::align_of::<Self>(),
-            vec![Field::new("data", std::mem::offset_of!(Self, data), T::type_desc())],
-        )
+        TypeDesc::cell::<Self, T>("MutexCell", std::mem::offset_of!(Self, data))
     }
 }
 

@@ -70,7 +70,7 @@ use crate::primitive::{AtomicU32, Ordering, futex_wake, model_fence};
 use crate::segment::registry::{Liveness, MAX_SLOTS, Token};
 use crate::segment::token::{Holds, SlotTable};
 use crate::segment::{RawSegment, Segment, ShmSafe};
-use crate::shm_type::{Field, ShmLayout, ShmType, TypeDesc};
+use crate::shm_type::{ShmLayout, ShmType, TypeDesc};
 use crate::sync::mutex::{LockError, LockResult, TryLockError, TryLockResult, lock_forms};
 use crate::sync::raw_mutex::{DIRTY, LOCKED, LockFail, PARKED, RawMutex};
 use crate::wait::{Announce, Deadline, Handshake, Naps, POLL_MAX, Sleepers, Step, Turn, WaitStrategy, Waiter};
@@ -336,12 +336,7 @@ unsafe impl<T: Pod> ShmSafe for RwLockCell<T> {}
 /// words before it are fixed by the format version.
 impl<T: ShmLayout> ShmLayout for RwLockCell<T> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::structure(
-            "RwLockCell",
-            std::mem::size_of::<Self>(),
-            std::mem::align_of::<Self>(),
-            vec![Field::new("data", std::mem::offset_of!(Self, data), T::type_desc())],
-        )
+        TypeDesc::cell::<Self, T>("RwLockCell", std::mem::offset_of!(Self, data))
     }
 }
 
