@@ -333,7 +333,7 @@ impl<S: SegmentState> fmt::Debug for Handle<S> {
 /// `open_or_create_with`, `name`, `persist`, and with `waits` also
 /// `with_wait_strategy`.
 ///
-/// ```ignore
+/// ```text
 /// handle_api! {
 ///     impl[T: Pod] Value<T>, "value", " holding `value`";
 ///     create(value: T) => ((), value);
@@ -482,7 +482,7 @@ pub(crate) use handle_api;
 /// parameters, the fingerprint of one `$elem`, and an init that writes the
 /// creator's value into the zeroed state.
 ///
-/// ```ignore
+/// ```text
 /// simple_state!(impl[T: ShmType] MutexCell<T>: Mutex, of T, init |cell, value: T| *cell.data.get_mut() = value);
 /// ```
 macro_rules! simple_state {

@@ -57,7 +57,7 @@ pub(crate) fn check_capacity(name: &str, cap: u64) -> Result<(), Error> {
 /// is given. `$self` is `self` as the bodies name it; then the errors of a
 /// call that may not wait, and of one whose time ran out.
 ///
-/// ```ignore
+/// ```text
 /// byte_forms! { self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
 ///     /// Sends a copy of `msg`, waiting while there is no room.
 ///     send / try_send / send_timeout / send_deadline (msg: &[u8]) -> Result<(), ByteSendError>

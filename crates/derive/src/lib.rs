@@ -6,7 +6,7 @@
 //! Use it through shmkit's re-export (`shmkit::ShmType`, the default
 //! `derive` feature):
 //!
-//! ```ignore
+//! ```text
 //! #[derive(Clone, Copy, Pod, Zeroable, ShmType)]
 //! #[repr(C)]
 //! #[shm(name = "Job")] // optional: the default is the struct's own name
