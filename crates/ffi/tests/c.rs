@@ -93,8 +93,17 @@ impl Name {
 }
 
 impl Drop for Name {
+    /// Removes the name and every name the C peer made under it as a prefix
+    /// (`NAME-v`, `NAME-q`, ...), also when the peer failed half-way.
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/dev/shm/shmkit.{}", self.0));
+        let Ok(dir) = std::fs::read_dir("/dev/shm") else { return };
+        let (exact, prefix) = (format!("shmkit.{}", self.0), format!("shmkit.{}-", self.0));
+        for entry in dir.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file == exact || file.starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 }
 
