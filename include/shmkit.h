@@ -334,6 +334,13 @@ typedef struct shmkit_queue shmkit_queue;
 typedef struct shmkit_receiver shmkit_receiver;
 
 /**
+ * A robust, writer-preferring reader-writer lock around one element of a
+ * built-in type, shared by name (Rust `shmkit::RwLock<T>`). Thread-safe:
+ * several threads may hold read locks through one handle.
+ */
+typedef struct shmkit_rwlock shmkit_rwlock;
+
+/**
  * A counting semaphore shared by name (Rust `shmkit::Semaphore`, or
  * `shmkit::BoundedSemaphore` when made bounded). Thread-safe.
  */
@@ -1643,6 +1650,134 @@ shmkit_status shmkit_connection_recv_deadline(const shmkit_connection *c,
  * one this library returned and that was not freed.
  */
 shmkit_status shmkit_connection_free(shmkit_connection *c);
+
+/**
+ * Creates, opens or open-or-creates (`how`) the reader-writer lock `name`
+ * around one element of the built-in type `elem`, holding `init`
+ * (`init_len` = its size; NULL and 0 for zero) if it creates it.
+ * Ownership, thread-safety and errors as `shmkit_value_new`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_new(const char *name,
+                                uint32_t how,
+                                const shmkit_type *elem,
+                                const void *init,
+                                size_t init_len,
+                                const shmkit_options *opts,
+                                shmkit_rwlock **out);
+
+/**
+ * Takes a read lock, blocking while a writer holds or waits for the lock,
+ * and writes a pointer to the element to `*data` (read it only) until
+ * `shmkit_rwlock_unlock`. SHMKIT_OWNER_DIED: a writer died holding the lock
+ * and no writer has repaired it since (the read lock is held).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_read(const shmkit_rwlock *r, void **data);
+
+/**
+ * `shmkit_rwlock_read` if that is possible now (SHMKIT_WOULD_BLOCK if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_try_read(const shmkit_rwlock *r, void **data);
+
+/**
+ * `shmkit_rwlock_read` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_read_timeout(const shmkit_rwlock *r, uint64_t timeout_ns, void **data);
+
+/**
+ * `shmkit_rwlock_read` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_read_deadline(const shmkit_rwlock *r,
+                                          uint64_t deadline_ns,
+                                          void **data);
+
+/**
+ * Takes the write lock, blocking while readers or a writer hold it, and
+ * writes a pointer to the element to `*data` until `shmkit_rwlock_unlock`.
+ * SHMKIT_OWNER_DIED: a writer died holding it (the lock is held: repair the
+ * data).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_write(const shmkit_rwlock *r, void **data);
+
+/**
+ * `shmkit_rwlock_write` if that is possible now (SHMKIT_WOULD_BLOCK if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_try_write(const shmkit_rwlock *r, void **data);
+
+/**
+ * `shmkit_rwlock_write` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_write_timeout(const shmkit_rwlock *r, uint64_t timeout_ns, void **data);
+
+/**
+ * `shmkit_rwlock_write` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_write_deadline(const shmkit_rwlock *r,
+                                           uint64_t deadline_ns,
+                                           void **data);
+
+/**
+ * Releases the lock taken last through this handle (a read lock or the
+ * write lock; SHMKIT_INVALID_ARGUMENT if it holds none). Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_unlock(const shmkit_rwlock *r);
+
+/**
+ * Keeps the name after this (creating) handle is freed.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_persist(const shmkit_rwlock *r);
+
+/**
+ * Frees the handle (releasing the locks it holds). As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_free(shmkit_rwlock *r);
 
 /**
  * Creates, opens or open-or-creates (`how`) the event `name` (created

@@ -23,11 +23,13 @@
 mod data;
 mod handle;
 mod queue;
+mod rwlock;
 mod sync;
 mod types;
 
 pub use data::*;
 pub use queue::*;
+pub use rwlock::*;
 pub use sync::*;
 pub use types::*;
 

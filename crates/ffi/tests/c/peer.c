@@ -365,6 +365,29 @@ static int all(const char *prefix) {
     CHECK(shmkit_mutex_free(m));
     CHECK(shmkit_condvar_free(cv));
 
+    shmkit_rwlock *rw = NULL, *rw2 = NULL;
+    uint64_t five = 5;
+    void *r1 = NULL, *r2 = NULL;
+    CHECK(shmkit_rwlock_new(join(prefix, "rw"), SHMKIT_CREATE, u64, &five, sizeof five, &opts, &rw));
+    CHECK(shmkit_rwlock_new(join(prefix, "rw"), SHMKIT_OPEN, u64, NULL, 0, &opts, &rw2));
+    CHECK(shmkit_rwlock_read(rw, &r1));
+    CHECK(shmkit_rwlock_try_read(rw2, &r2));
+    if (*(uint64_t *)r1 != 5 || *(uint64_t *)r2 != 5) fail("rwlock read");
+    EXPECT(shmkit_rwlock_try_write(rw2, &data), SHMKIT_WOULD_BLOCK, "held");
+    CHECK(shmkit_rwlock_unlock(rw2));
+    CHECK(shmkit_rwlock_unlock(rw));
+    CHECK(shmkit_rwlock_write_timeout(rw2, 100 * MS, &data));
+    *(uint64_t *)data = 6;
+    EXPECT(shmkit_rwlock_read_timeout(rw, 5 * MS, &r1), SHMKIT_TIMEOUT, "timed out");
+    CHECK(shmkit_rwlock_unlock(rw2));
+    EXPECT(shmkit_rwlock_unlock(rw2), SHMKIT_INVALID_ARGUMENT, "no lock");
+    CHECK(shmkit_rwlock_read(rw, &r1));
+    if (*(uint64_t *)r1 != 6) fail("rwlock write");
+    /* Freed holding a read lock: the free releases it. */
+    CHECK(shmkit_rwlock_free(rw));
+    CHECK(shmkit_rwlock_write_deadline(rw2, shmkit_now_ns() + 100 * MS, &data));
+    CHECK(shmkit_rwlock_free(rw2));
+
     shmkit_atomic_u64 *a64 = NULL;
     shmkit_atomic_u32 *a32 = NULL;
     uint64_t x = 0;
