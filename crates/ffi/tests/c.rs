@@ -359,6 +359,51 @@ fn the_c_example_runs() {
     let _ = std::fs::remove_file(exe);
 }
 
+#[test]
+fn the_static_library_links() {
+    let dir = out_dir();
+    let (src, exe) =
+        (dir.join(format!("static-{}.c", std::process::id())), dir.join(format!("static-{}", std::process::id())));
+    std::fs::write(
+        &src,
+        r#"#include "shmkit.h"
+#include <stdio.h>
+int main(void) {
+    shmkit_type *t = NULL;
+    uint64_t fp = 0;
+    if (shmkit_type_new_primitive(SHMKIT_U64, &t) != SHMKIT_OK) return 1;
+    if (shmkit_type_fingerprint(t, &fp) != SHMKIT_OK || shmkit_type_free(t) != SHMKIT_OK) return 2;
+    printf("%016llx\n", (unsigned long long)fp);
+    return shmkit_unlink("x/y") == SHMKIT_INVALID_NAME ? 0 : 3;
+}
+"#,
+    )
+    .unwrap();
+    let include = root().join("include");
+    let r = gcc(&[
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-I",
+        include.to_str().unwrap(),
+        src.to_str().unwrap(),
+        lib_dir().join("libshmkit_ffi.a").to_str().unwrap(),
+        "-lpthread",
+        "-ldl",
+        "-lm",
+        "-o",
+        exe.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "linking the static library:\n{}", String::from_utf8_lossy(&r.stderr));
+    let out = Command::new(&exe).output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    // docs/FORMAT.md's fingerprint of u64.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4d35d3193e8d66f2");
+    let _ = std::fs::remove_file(src);
+    let _ = std::fs::remove_file(exe);
+}
+
 /// Nothing under `prefix` is left in /dev/shm.
 fn assert_no_segments(prefix: &str) {
     let left: Vec<_> = std::fs::read_dir("/dev/shm")
