@@ -10,12 +10,16 @@
  *   holder died holding it (repair the data, then unlock).
  * - Results come through out-pointers, written only on success (and on
  *   SHMKIT_OWNER_DIED, SHMKIT_BUFFER_TOO_SMALL where said).
- * - Handles are opaque pointers. A handle made by a *_new (or _sender,
- *   _receiver, _connect, _create) function is owned by the caller and
- *   released by the matching *_free, which accepts NULL; freeing a handle
- *   twice returns SHMKIT_INVALID_HANDLE instead of crashing. Handles of
- *   objects are thread-safe unless a function says otherwise; queue ends
- *   (senders, receivers, connections) are used by one thread at a time.
+ * - Handles are opaque pointers. A handle made by a *_new, *_sender,
+ *   *_receiver or *_connect function is owned by the caller and released
+ *   by the matching *_free, which accepts NULL; freeing a handle twice
+ *   returns SHMKIT_INVALID_HANDLE instead of crashing. No other thread may
+ *   use a handle while it is freed. Handles are thread-safe unless a
+ *   function says otherwise; byte-queue ends and pipe connections are used
+ *   by one thread at a time (a concurrent call returns SHMKIT_BUSY).
+ * - A lock taken through a handle (value, mutex, array, rwlock) belongs to
+ *   that handle until its unlock; the data pointer it hands out is valid
+ *   until then.
  * - Names are NUL-terminated UTF-8 strings of 1-200 [A-Za-z0-9._-].
  * - Blocking calls come in four forms: x() blocks as long as it takes,
  *   try_x() never blocks (SHMKIT_WOULD_BLOCK, SHMKIT_FULL or SHMKIT_EMPTY),
