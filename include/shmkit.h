@@ -41,15 +41,50 @@
 #include <stdint.h>
 
 /**
+ * `how` of a `_new` function: create the name exclusively.
+ */
+#define SHMKIT_CREATE 1
+
+/**
+ * Type code: `float` (Rust `f32`).
+ */
+#define SHMKIT_F32 9
+
+/**
+ * Type code: `double` (Rust `f64`).
+ */
+#define SHMKIT_F64 10
+
+/**
  * Waits as long as it takes: the timeout of the `_timeout` forms and the
  * deadline of the `_deadline` forms.
  */
 #define SHMKIT_FOREVER UINT64_MAX
 
 /**
- * `how` of a `_new` function: create the name exclusively.
+ * Type code: `int16_t` (Rust `i16`).
  */
-#define SHMKIT_CREATE 1
+#define SHMKIT_I16 4
+
+/**
+ * Type code: `int32_t` (Rust `i32`).
+ */
+#define SHMKIT_I32 6
+
+/**
+ * Type code: `int64_t` (Rust `i64`).
+ */
+#define SHMKIT_I64 8
+
+/**
+ * Type code: `int8_t` (Rust `i8`).
+ */
+#define SHMKIT_I8 2
+
+/**
+ * `SHMKIT_MPMC`: any number of senders and receivers.
+ */
+#define SHMKIT_MPMC 0
 
 /**
  * `how` of a `_new` function: open the existing name.
@@ -63,39 +98,9 @@
 #define SHMKIT_OPEN_OR_CREATE 3
 
 /**
- * Wait strategy: spin briefly, then sleep in the kernel (the default).
- */
-#define SHMKIT_WAIT_ADAPTIVE 0
-
-/**
- * Wait strategy: only spin (lowest latency, burns a CPU while waiting).
- */
-#define SHMKIT_WAIT_SPIN 1
-
-/**
- * Wait strategy: sleep at once.
- */
-#define SHMKIT_WAIT_PARK 2
-
-/**
- * `SHMKIT_MPMC`: any number of senders and receivers.
- */
-#define SHMKIT_MPMC 0
-
-/**
  * `SHMKIT_SPSC`: one sender and one receiver at a time (faster: no CAS).
  */
 #define SHMKIT_SPSC 1
-
-/**
- * Type code: `uint8_t` (Rust `u8`).
- */
-#define SHMKIT_U8 1
-
-/**
- * Type code: `int8_t` (Rust `i8`).
- */
-#define SHMKIT_I8 2
 
 /**
  * Type code: `uint16_t` (Rust `u16`).
@@ -103,19 +108,9 @@
 #define SHMKIT_U16 3
 
 /**
- * Type code: `int16_t` (Rust `i16`).
- */
-#define SHMKIT_I16 4
-
-/**
  * Type code: `uint32_t` (Rust `u32`).
  */
 #define SHMKIT_U32 5
-
-/**
- * Type code: `int32_t` (Rust `i32`).
- */
-#define SHMKIT_I32 6
 
 /**
  * Type code: `uint64_t` (Rust `u64`).
@@ -123,19 +118,24 @@
 #define SHMKIT_U64 7
 
 /**
- * Type code: `int64_t` (Rust `i64`).
+ * Type code: `uint8_t` (Rust `u8`).
  */
-#define SHMKIT_I64 8
+#define SHMKIT_U8 1
 
 /**
- * Type code: `float` (Rust `f32`).
+ * Wait strategy: spin briefly, then sleep in the kernel (the default).
  */
-#define SHMKIT_F32 9
+#define SHMKIT_WAIT_ADAPTIVE 0
 
 /**
- * Type code: `double` (Rust `f64`).
+ * Wait strategy: sleep at once.
  */
-#define SHMKIT_F64 10
+#define SHMKIT_WAIT_PARK 2
+
+/**
+ * Wait strategy: only spin (lowest latency, burns a CPU while waiting).
+ */
+#define SHMKIT_WAIT_SPIN 1
 
 /**
  * What every function returns. `SHMKIT_OK` (0) is success; on any other
@@ -406,251 +406,61 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The default options: mode 0600, 256 liveness slots, adaptive waiting,
- * owner-only files accepted. Thread-safe, never blocks.
- */
-shmkit_options shmkit_options_default(void);
-
-/**
- * This thread's last error message: the text of the last status other
- * than `SHMKIT_OK` returned on this thread (the library's own wording),
- * or "" if none. Never NULL. The string belongs to shmkit and stays valid
- * until the next shmkit call on this thread. Never blocks.
- */
-const char *shmkit_last_error_message(void);
-
-/**
- * A short constant name of `status`, e.g. "SHMKIT_TIMEOUT" (a static
- * string, never NULL; "SHMKIT_UNKNOWN" for a value that is not a status).
- */
-const char *shmkit_status_name(int32_t status);
-
-/**
- * The current CLOCK_MONOTONIC time in nanoseconds: add a timeout to it to
- * make the `deadline_ns` of a `_deadline` form. Thread-safe, never blocks.
- */
-uint64_t shmkit_now_ns(void);
-
-/**
- * Removes the name `name` (existing mappings stay valid; the object lives
- * on until its last handle goes). Thread-safe, never blocks.
- *
- * Errors: SHMKIT_NULL_POINTER, SHMKIT_INVALID_NAME, SHMKIT_NOT_FOUND,
- * SHMKIT_IO.
+ * Frees the handle. As `shmkit_value_free`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_unlink(const char *name);
+shmkit_status shmkit_array_free(shmkit_array *a);
 
 /**
- * Creates, opens or open-or-creates (`how`: `SHMKIT_CREATE`, `SHMKIT_OPEN`,
- * `SHMKIT_OPEN_OR_CREATE`) the value `name` of element type `ty`, holding
- * `init` (`init_len` = the type's size; NULL and 0 for zeroes) if it
- * creates it. The handle is the caller's (`shmkit_value_free`); a creating
- * handle removes the name when freed unless `shmkit_value_persist` was
- * called. Thread-safe, never blocks (an open waits briefly for a creator
- * that is still filling the segment in).
- *
- * Errors: SHMKIT_NULL_POINTER, SHMKIT_INVALID_NAME, SHMKIT_ALREADY_EXISTS,
- * SHMKIT_NOT_FOUND, SHMKIT_WRONG_KIND, SHMKIT_WRONG_TYPE (the message names
- * the first differing field), SHMKIT_INVALID_ARGUMENT, SHMKIT_CORRUPT,
- * SHMKIT_PERMISSION_DENIED, SHMKIT_NO_SPACE, SHMKIT_IO.
+ * Copies element `index` into `out` (`len` = the type's size), under the
+ * lock. SHMKIT_INVALID_ARGUMENT past the end. Blocks as
+ * `shmkit_value_load`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_value_new(const char *name,
-                               uint32_t how,
-                               const shmkit_type *ty,
-                               const void *init,
-                               size_t init_len,
-                               const shmkit_options *opts,
-                               shmkit_value **out);
+shmkit_status shmkit_array_get(const shmkit_array *a, size_t index, void *out, size_t len);
 
 /**
- * Copies the value into `out` (`len` = the type's size), under the lock.
- * Blocks while another handle holds the lock; must not be called while
- * this handle holds it (SHMKIT_BUSY). Thread-safe.
+ * The number of elements, written to `*len`. Never blocks.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_value_load(const shmkit_value *v, void *out, size_t len);
+shmkit_status shmkit_array_len(const shmkit_array *a, size_t *len);
 
 /**
- * Replaces the value with `len` bytes at `value` (`len` = the type's
- * size), under the lock; this repairs what a dead holder left. Blocks as
- * `shmkit_value_load`. Thread-safe.
+ * Takes the array's lock and writes a pointer to its first element to
+ * `*data` (valid until `shmkit_array_unlock`). As `shmkit_value_lock`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_value_store(const shmkit_value *v, const void *value, size_t len);
+shmkit_status shmkit_array_lock(const shmkit_array *a, void **data);
 
 /**
- * Takes the value's lock, blocking as long as it takes, and writes a
- * pointer to the data (the type's size, aligned for it) to `*data`: valid
- * until `shmkit_value_unlock`. SHMKIT_OWNER_DIED: the lock is held and its
- * previous holder died holding it (repair the data). The lock belongs to
- * the handle: do not lock the same handle twice without unlocking.
+ * `shmkit_array_lock` waiting until CLOCK_MONOTONIC `deadline_ns` at most.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_value_lock(const shmkit_value *v, void **data);
+shmkit_status shmkit_array_lock_deadline(const shmkit_array *a, uint64_t deadline_ns, void **data);
 
 /**
- * `shmkit_value_lock` if the lock is free now (SHMKIT_WOULD_BLOCK if not).
+ * `shmkit_array_lock` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_value_try_lock(const shmkit_value *v, void **data);
-
-/**
- * `shmkit_value_lock` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_value_lock_timeout(const shmkit_value *v, uint64_t timeout_ns, void **data);
-
-/**
- * `shmkit_value_lock` waiting until CLOCK_MONOTONIC `deadline_ns` at most.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_value_lock_deadline(const shmkit_value *v, uint64_t deadline_ns, void **data);
-
-/**
- * Releases the lock taken through this handle (SHMKIT_INVALID_ARGUMENT if
- * it holds none). Never blocks.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_value_unlock(const shmkit_value *v);
-
-/**
- * Keeps the name after this (creating) handle is freed. Never blocks.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_value_persist(const shmkit_value *v);
-
-/**
- * Frees the handle (releasing its lock if it holds it; removing the name
- * if it created it and did not persist it). NULL is fine; a second free is
- * SHMKIT_INVALID_HANDLE. No other thread may use the handle meanwhile.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_value_free(shmkit_value *v);
-
-/**
- * Creates, opens or open-or-creates (`how`) the mutex `name` around one
- * element of type `ty` (for a payload of N opaque bytes,
- * `shmkit_type_new_bytes(N)`), holding `init` (`init_len` = the type's
- * size; NULL and 0 for zeroes) if it creates it. Ownership, thread-safety
- * and errors as `shmkit_value_new`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_mutex_new(const char *name,
-                               uint32_t how,
-                               const shmkit_type *ty,
-                               const void *init,
-                               size_t init_len,
-                               const shmkit_options *opts,
-                               shmkit_mutex **out);
-
-/**
- * Takes the lock, blocking until that is possible or its holder is known
- * dead (within milliseconds of its death), and writes a pointer to the
- * payload to `*data`, valid until `shmkit_mutex_unlock`. SHMKIT_OWNER_DIED:
- * the lock is held and its previous holder died holding it (repair the
- * payload, then unlock; the next locker is told nothing more). The lock
- * belongs to the handle: do not lock the same handle twice without
- * unlocking (threads that each lock should each open a handle).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_mutex_lock(const shmkit_mutex *m, void **data);
-
-/**
- * `shmkit_mutex_lock` if the lock is free now (SHMKIT_WOULD_BLOCK if not).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_mutex_try_lock(const shmkit_mutex *m, void **data);
-
-/**
- * `shmkit_mutex_lock` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_mutex_lock_timeout(const shmkit_mutex *m, uint64_t timeout_ns, void **data);
-
-/**
- * `shmkit_mutex_lock` waiting until CLOCK_MONOTONIC `deadline_ns` at most.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_mutex_lock_deadline(const shmkit_mutex *m, uint64_t deadline_ns, void **data);
-
-/**
- * Releases the lock taken through this handle (SHMKIT_INVALID_ARGUMENT if
- * it holds none). Never blocks.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_mutex_unlock(const shmkit_mutex *m);
-
-/**
- * Keeps the name after this (creating) handle is freed. Never blocks.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_mutex_persist(const shmkit_mutex *m);
-
-/**
- * Frees the handle (releasing its lock if it holds it). As
- * `shmkit_value_free`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_mutex_free(shmkit_mutex *m);
+shmkit_status shmkit_array_lock_timeout(const shmkit_array *a, uint64_t timeout_ns, void **data);
 
 /**
  * Creates, opens or open-or-creates (`how`) the array `name` of `len`
@@ -674,24 +484,13 @@ shmkit_status shmkit_array_new(const char *name,
                                shmkit_array **out);
 
 /**
- * The number of elements, written to `*len`. Never blocks.
+ * Keeps the name after this (creating) handle is freed. Never blocks.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_array_len(const shmkit_array *a, size_t *len);
-
-/**
- * Copies element `index` into `out` (`len` = the type's size), under the
- * lock. SHMKIT_INVALID_ARGUMENT past the end. Blocks as
- * `shmkit_value_load`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_array_get(const shmkit_array *a, size_t index, void *out, size_t len);
+shmkit_status shmkit_array_persist(const shmkit_array *a);
 
 /**
  * Sets element `index` to `len` bytes at `value` (`len` = the type's
@@ -704,16 +503,6 @@ shmkit_status shmkit_array_get(const shmkit_array *a, size_t index, void *out, s
 shmkit_status shmkit_array_set(const shmkit_array *a, size_t index, const void *value, size_t len);
 
 /**
- * Takes the array's lock and writes a pointer to its first element to
- * `*data` (valid until `shmkit_array_unlock`). As `shmkit_value_lock`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_array_lock(const shmkit_array *a, void **data);
-
-/**
  * `shmkit_array_lock` if the lock is free now (SHMKIT_WOULD_BLOCK if not).
  *
  * # Safety
@@ -721,24 +510,6 @@ shmkit_status shmkit_array_lock(const shmkit_array *a, void **data);
  * one this library returned and that was not freed.
  */
 shmkit_status shmkit_array_try_lock(const shmkit_array *a, void **data);
-
-/**
- * `shmkit_array_lock` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_array_lock_timeout(const shmkit_array *a, uint64_t timeout_ns, void **data);
-
-/**
- * `shmkit_array_lock` waiting until CLOCK_MONOTONIC `deadline_ns` at most.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_array_lock_deadline(const shmkit_array *a, uint64_t deadline_ns, void **data);
 
 /**
  * Releases the lock taken through this handle. Never blocks.
@@ -750,13 +521,27 @@ shmkit_status shmkit_array_lock_deadline(const shmkit_array *a, uint64_t deadlin
 shmkit_status shmkit_array_unlock(const shmkit_array *a);
 
 /**
- * Keeps the name after this (creating) handle is freed. Never blocks.
+ * As `shmkit_atomic_u64_compare_exchange`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_array_persist(const shmkit_array *a);
+shmkit_status shmkit_atomic_u32_compare_exchange(const shmkit_atomic_u32 *a,
+                                                 uint32_t expected,
+                                                 uint32_t desired,
+                                                 uint32_t *actual);
+
+/**
+ * As `shmkit_atomic_u64_fetch_add`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_atomic_u32_fetch_add(const shmkit_atomic_u32 *a,
+                                          uint32_t delta,
+                                          uint32_t *previous);
 
 /**
  * Frees the handle. As `shmkit_value_free`.
@@ -765,7 +550,90 @@ shmkit_status shmkit_array_persist(const shmkit_array *a);
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_array_free(shmkit_array *a);
+shmkit_status shmkit_atomic_u32_free(shmkit_atomic_u32 *a);
+
+/**
+ * As `shmkit_atomic_u64_load`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_atomic_u32_load(const shmkit_atomic_u32 *a, uint32_t *value);
+
+/**
+ * As `shmkit_atomic_u64_new`, for a `uint32_t`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_atomic_u32_new(const char *name,
+                                    uint32_t how,
+                                    uint32_t init,
+                                    const shmkit_options *opts,
+                                    shmkit_atomic_u32 **out);
+
+/**
+ * Keeps the name after this (creating) handle is freed.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_atomic_u32_persist(const shmkit_atomic_u32 *a);
+
+/**
+ * As `shmkit_atomic_u64_store`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_atomic_u32_store(const shmkit_atomic_u32 *a, uint32_t value);
+
+/**
+ * Stores `desired` if the value is `expected`. Writes the value found to
+ * `*actual` (may be NULL); the exchange happened iff it equals `expected`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_atomic_u64_compare_exchange(const shmkit_atomic_u64 *a,
+                                                 uint64_t expected,
+                                                 uint64_t desired,
+                                                 uint64_t *actual);
+
+/**
+ * Adds `delta` (wrapping) and writes the previous value to `*previous`
+ * (which may be NULL).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_atomic_u64_fetch_add(const shmkit_atomic_u64 *a,
+                                          uint64_t delta,
+                                          uint64_t *previous);
+
+/**
+ * Frees the handle. As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_atomic_u64_free(shmkit_atomic_u64 *a);
+
+/**
+ * Writes the current value to `*value`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_atomic_u64_load(const shmkit_atomic_u64 *a, uint64_t *value);
 
 /**
  * Creates, opens or open-or-creates (`how`) the atomic `name`, holding
@@ -784,13 +652,13 @@ shmkit_status shmkit_atomic_u64_new(const char *name,
                                     shmkit_atomic_u64 **out);
 
 /**
- * Writes the current value to `*value`.
+ * Keeps the name after this (creating) handle is freed.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_atomic_u64_load(const shmkit_atomic_u64 *a, uint64_t *value);
+shmkit_status shmkit_atomic_u64_persist(const shmkit_atomic_u64 *a);
 
 /**
  * Stores `value`.
@@ -802,101 +670,28 @@ shmkit_status shmkit_atomic_u64_load(const shmkit_atomic_u64 *a, uint64_t *value
 shmkit_status shmkit_atomic_u64_store(const shmkit_atomic_u64 *a, uint64_t value);
 
 /**
- * Adds `delta` (wrapping) and writes the previous value to `*previous`
- * (which may be NULL).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_atomic_u64_fetch_add(const shmkit_atomic_u64 *a,
-                                          uint64_t delta,
-                                          uint64_t *previous);
-
-/**
- * Stores `desired` if the value is `expected`. Writes the value found to
- * `*actual` (may be NULL); the exchange happened iff it equals `expected`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_atomic_u64_compare_exchange(const shmkit_atomic_u64 *a,
-                                                 uint64_t expected,
-                                                 uint64_t desired,
-                                                 uint64_t *actual);
-
-/**
- * Keeps the name after this (creating) handle is freed.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_atomic_u64_persist(const shmkit_atomic_u64 *a);
-
-/**
  * Frees the handle. As `shmkit_value_free`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_atomic_u64_free(shmkit_atomic_u64 *a);
+shmkit_status shmkit_barrier_free(shmkit_barrier *b);
 
 /**
- * As `shmkit_atomic_u64_new`, for a `uint32_t`.
+ * Creates, opens or open-or-creates (`how`) the barrier `name` for
+ * `parties` parties (1 to 64). Ownership, thread-safety and errors as
+ * `shmkit_value_new`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_atomic_u32_new(const char *name,
-                                    uint32_t how,
-                                    uint32_t init,
-                                    const shmkit_options *opts,
-                                    shmkit_atomic_u32 **out);
-
-/**
- * As `shmkit_atomic_u64_load`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_atomic_u32_load(const shmkit_atomic_u32 *a, uint32_t *value);
-
-/**
- * As `shmkit_atomic_u64_store`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_atomic_u32_store(const shmkit_atomic_u32 *a, uint32_t value);
-
-/**
- * As `shmkit_atomic_u64_fetch_add`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_atomic_u32_fetch_add(const shmkit_atomic_u32 *a,
-                                          uint32_t delta,
-                                          uint32_t *previous);
-
-/**
- * As `shmkit_atomic_u64_compare_exchange`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_atomic_u32_compare_exchange(const shmkit_atomic_u32 *a,
-                                                 uint32_t expected,
-                                                 uint32_t desired,
-                                                 uint32_t *actual);
+shmkit_status shmkit_barrier_new(const char *name,
+                                 uint32_t how,
+                                 uint32_t parties,
+                                 const shmkit_options *opts,
+                                 shmkit_barrier **out);
 
 /**
  * Keeps the name after this (creating) handle is freed.
@@ -905,88 +700,61 @@ shmkit_status shmkit_atomic_u32_compare_exchange(const shmkit_atomic_u32 *a,
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_atomic_u32_persist(const shmkit_atomic_u32 *a);
+shmkit_status shmkit_barrier_persist(const shmkit_barrier *b);
 
 /**
- * Frees the handle. As `shmkit_value_free`.
+ * Repairs a broken barrier for a new round. Never blocks.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_atomic_u32_free(shmkit_atomic_u32 *a);
+shmkit_status shmkit_barrier_reset(const shmkit_barrier *b);
 
 /**
- * Creates, opens or open-or-creates (`how`) the queue `name` of elements
- * of the built-in type `elem` (made by `shmkit_type_new_primitive`),
- * holding up to `capacity` elements (rounded up to a power of two, at most
- * 2^30), `flavor` `SHMKIT_MPMC` or `SHMKIT_SPSC` (used when it creates
- * it; an open learns both). Ownership, thread-safety and errors as
- * `shmkit_value_new`. Never blocks.
+ * Arrives without waiting: SHMKIT_OK only for the last party of a round;
+ * otherwise SHMKIT_TIMEOUT, and the barrier is broken (as Rust's
+ * `try_wait`).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_queue_new(const char *name,
-                               uint32_t how,
-                               const shmkit_type *elem,
-                               size_t capacity,
-                               uint32_t flavor,
-                               const shmkit_options *opts,
-                               shmkit_queue **out);
+shmkit_status shmkit_barrier_try_wait(const shmkit_barrier *b, bool *is_leader);
 
 /**
- * Makes a sending end of the queue, owned by the caller
- * (`shmkit_sender_free`; when every sender of a queue is freed or its
- * process died, receivers get SHMKIT_DISCONNECTED once it is empty).
- * SHMKIT_BUSY: the single-producer queue's sender is held by a live
- * process. Never blocks.
+ * Waits until every party has arrived; `*is_leader` (may be NULL) is true
+ * for exactly one party of each round. SHMKIT_BROKEN: a party died, timed
+ * out, or the barrier was reset.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_queue_sender(const shmkit_queue *q, shmkit_sender **out);
+shmkit_status shmkit_barrier_wait(const shmkit_barrier *b, bool *is_leader);
 
 /**
- * Makes a receiving end of the queue, owned by the caller
- * (`shmkit_receiver_free`; when every receiver is gone, senders get
- * SHMKIT_DISCONNECTED). SHMKIT_BUSY as `shmkit_queue_sender`.
+ * `shmkit_barrier_wait` waiting until CLOCK_MONOTONIC `deadline_ns`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_queue_receiver(const shmkit_queue *q, shmkit_receiver **out);
+shmkit_status shmkit_barrier_wait_deadline(const shmkit_barrier *b,
+                                           uint64_t deadline_ns,
+                                           bool *is_leader);
 
 /**
- * The number of messages in the queue now (a snapshot), written to
- * `*len`. Never blocks.
+ * `shmkit_barrier_wait` waiting at most `timeout_ns` (SHMKIT_TIMEOUT, and
+ * the barrier is broken for every party).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_queue_len(const shmkit_queue *q, size_t *len);
-
-/**
- * The queue's capacity in elements, written to `*capacity`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_queue_capacity(const shmkit_queue *q, size_t *capacity);
-
-/**
- * Keeps the name after this (creating) handle is freed.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_queue_persist(const shmkit_queue *q);
+shmkit_status shmkit_barrier_wait_timeout(const shmkit_barrier *b,
+                                          uint64_t timeout_ns,
+                                          bool *is_leader);
 
 /**
  * Frees the queue handle (its ends stay usable). As `shmkit_value_free`.
@@ -995,214 +763,7 @@ shmkit_status shmkit_queue_persist(const shmkit_queue *q);
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_queue_free(shmkit_queue *q);
-
-/**
- * Sends one element (the queue's element size, read from `elem`),
- * blocking while the queue is full. SHMKIT_DISCONNECTED: every receiver
- * has gone. Thread-safe.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_sender_send(const shmkit_sender *s, const void *elem);
-
-/**
- * `shmkit_sender_send` if there is room now (SHMKIT_FULL if not).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_sender_try_send(const shmkit_sender *s, const void *elem);
-
-/**
- * `shmkit_sender_send` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_sender_send_timeout(const shmkit_sender *s,
-                                         const void *elem,
-                                         uint64_t timeout_ns);
-
-/**
- * `shmkit_sender_send` waiting until CLOCK_MONOTONIC `deadline_ns` at most.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_sender_send_deadline(const shmkit_sender *s,
-                                          const void *elem,
-                                          uint64_t deadline_ns);
-
-/**
- * Sends `count` elements from `elems` in order, blocking until all are
- * sent; `*sent` is the number sent (all, or 0 with SHMKIT_DISCONNECTED).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_sender_send_batch(const shmkit_sender *s,
-                                       const void *elems,
-                                       size_t count,
-                                       size_t *sent);
-
-/**
- * Sends as many of the `count` elements as fit now, in order; `*sent` is
- * how many (SHMKIT_FULL if not all).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_sender_try_send_batch(const shmkit_sender *s,
-                                           const void *elems,
-                                           size_t count,
-                                           size_t *sent);
-
-/**
- * `shmkit_sender_send_batch` waiting at most `timeout_ns`; `*sent` is how
- * many were sent (SHMKIT_TIMEOUT if not all).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_sender_send_batch_timeout(const shmkit_sender *s,
-                                               const void *elems,
-                                               size_t count,
-                                               size_t *sent,
-                                               uint64_t timeout_ns);
-
-/**
- * `shmkit_sender_send_batch` waiting until CLOCK_MONOTONIC `deadline_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_sender_send_batch_deadline(const shmkit_sender *s,
-                                                const void *elems,
-                                                size_t count,
-                                                size_t *sent,
-                                                uint64_t deadline_ns);
-
-/**
- * Frees the sending end (the last sender gone disconnects the receivers).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_sender_free(shmkit_sender *s);
-
-/**
- * Receives one element into `out` (the queue's element size), blocking
- * while the queue is empty. SHMKIT_DISCONNECTED: empty and every sender
- * has gone (exited or died). Thread-safe.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_receiver_recv(const shmkit_receiver *r, void *out);
-
-/**
- * `shmkit_receiver_recv` if a message is there now (SHMKIT_EMPTY if not).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_receiver_try_recv(const shmkit_receiver *r, void *out);
-
-/**
- * `shmkit_receiver_recv` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_receiver_recv_timeout(const shmkit_receiver *r,
-                                           void *out,
-                                           uint64_t timeout_ns);
-
-/**
- * `shmkit_receiver_recv` waiting until CLOCK_MONOTONIC `deadline_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_receiver_recv_deadline(const shmkit_receiver *r,
-                                            void *out,
-                                            uint64_t deadline_ns);
-
-/**
- * Receives up to `max` elements into `out` (aligned for the element
- * type), blocking until at least one is there; `*got` is how many.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_receiver_recv_batch(const shmkit_receiver *r,
-                                         void *out,
-                                         size_t max,
-                                         size_t *got);
-
-/**
- * `shmkit_receiver_recv_batch` taking what is there now (SHMKIT_EMPTY if
- * nothing).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_receiver_try_recv_batch(const shmkit_receiver *r,
-                                             void *out,
-                                             size_t max,
-                                             size_t *got);
-
-/**
- * `shmkit_receiver_recv_batch` waiting at most `timeout_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_receiver_recv_batch_timeout(const shmkit_receiver *r,
-                                                 void *out,
-                                                 size_t max,
-                                                 size_t *got,
-                                                 uint64_t timeout_ns);
-
-/**
- * `shmkit_receiver_recv_batch` waiting until CLOCK_MONOTONIC `deadline_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_receiver_recv_batch_deadline(const shmkit_receiver *r,
-                                                  void *out,
-                                                  size_t max,
-                                                  size_t *got,
-                                                  uint64_t deadline_ns);
-
-/**
- * Frees the receiving end.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_receiver_free(shmkit_receiver *r);
+shmkit_status shmkit_byte_queue_free(shmkit_byte_queue *q);
 
 /**
  * Creates, opens or open-or-creates (`how`) the byte queue `name` with a
@@ -1221,15 +782,13 @@ shmkit_status shmkit_byte_queue_new(const char *name,
                                     shmkit_byte_queue **out);
 
 /**
- * Takes the sending end (SHMKIT_BUSY if a live process holds it; a dead
- * holder's end is taken over). Owned by the caller
- * (`shmkit_byte_sender_free`, which gives the end back). Never blocks.
+ * Keeps the name after this (creating) handle is freed.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_byte_queue_sender(const shmkit_byte_queue *q, shmkit_byte_sender **out);
+shmkit_status shmkit_byte_queue_persist(const shmkit_byte_queue *q);
 
 /**
  * Takes the receiving end. As `shmkit_byte_queue_sender`.
@@ -1241,149 +800,24 @@ shmkit_status shmkit_byte_queue_sender(const shmkit_byte_queue *q, shmkit_byte_s
 shmkit_status shmkit_byte_queue_receiver(const shmkit_byte_queue *q, shmkit_byte_receiver **out);
 
 /**
- * Keeps the name after this (creating) handle is freed.
+ * Takes the sending end (SHMKIT_BUSY if a live process holds it; a dead
+ * holder's end is taken over). Owned by the caller
+ * (`shmkit_byte_sender_free`, which gives the end back). Never blocks.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_byte_queue_persist(const shmkit_byte_queue *q);
+shmkit_status shmkit_byte_queue_sender(const shmkit_byte_queue *q, shmkit_byte_sender **out);
 
 /**
- * Frees the queue handle (its ends stay usable). As `shmkit_value_free`.
+ * Frees the receiving end (a held message is released).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_byte_queue_free(shmkit_byte_queue *q);
-
-/**
- * Sends the `len` bytes at `msg` as one message, blocking while there is
- * no room. SHMKIT_TOO_LARGE: longer than the queue ever carries;
- * SHMKIT_DISCONNECTED: the receiver has gone.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_send(const shmkit_byte_sender *s, const void *msg, size_t len);
-
-/**
- * `shmkit_byte_sender_send` if there is room now (SHMKIT_FULL if not).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_try_send(const shmkit_byte_sender *s, const void *msg, size_t len);
-
-/**
- * `shmkit_byte_sender_send` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_send_timeout(const shmkit_byte_sender *s,
-                                              const void *msg,
-                                              size_t len,
-                                              uint64_t timeout_ns);
-
-/**
- * `shmkit_byte_sender_send` waiting until CLOCK_MONOTONIC `deadline_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_send_deadline(const shmkit_byte_sender *s,
-                                               const void *msg,
-                                               size_t len,
-                                               uint64_t deadline_ns);
-
-/**
- * Zero-copy send: reserves `len` bytes in the ring, blocking while there
- * is no room, and writes their address to `*buf` (8-byte aligned). Write
- * the message there, then `shmkit_byte_sender_commit` (or `_abort`). Until
- * then the sender does nothing else (SHMKIT_BUSY).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_reserve(const shmkit_byte_sender *s, size_t len, void **buf);
-
-/**
- * `shmkit_byte_sender_reserve` if there is room now (SHMKIT_FULL if not).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_try_reserve(const shmkit_byte_sender *s, size_t len, void **buf);
-
-/**
- * `shmkit_byte_sender_reserve` waiting at most `timeout_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_reserve_timeout(const shmkit_byte_sender *s,
-                                                 size_t len,
-                                                 void **buf,
-                                                 uint64_t timeout_ns);
-
-/**
- * `shmkit_byte_sender_reserve` waiting until CLOCK_MONOTONIC `deadline_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_reserve_deadline(const shmkit_byte_sender *s,
-                                                  size_t len,
-                                                  void **buf,
-                                                  uint64_t deadline_ns);
-
-/**
- * Publishes the first `len` bytes (at most the reserved length) of the
- * reservation as one message. Never blocks.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_commit(const shmkit_byte_sender *s, size_t len);
-
-/**
- * Drops the reservation: nothing is sent. Never blocks.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_abort(const shmkit_byte_sender *s);
-
-/**
- * The longest message the queue carries, written to `*max`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_max_message_len(const shmkit_byte_sender *s, size_t *max);
-
-/**
- * Frees the sending end (an outstanding reservation is dropped); the
- * receiver sees SHMKIT_DISCONNECTED once it has read what is left.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_sender_free(shmkit_byte_sender *s);
+shmkit_status shmkit_byte_receiver_free(shmkit_byte_receiver *r);
 
 /**
  * Receives the next message into `buf` (`cap` bytes), blocking while the
@@ -1399,31 +833,6 @@ shmkit_status shmkit_byte_receiver_recv(const shmkit_byte_receiver *r,
                                         void *buf,
                                         size_t cap,
                                         size_t *len);
-
-/**
- * `shmkit_byte_receiver_recv` if a message is there now (SHMKIT_EMPTY).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_receiver_try_recv(const shmkit_byte_receiver *r,
-                                            void *buf,
-                                            size_t cap,
-                                            size_t *len);
-
-/**
- * `shmkit_byte_receiver_recv` waiting at most `timeout_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_byte_receiver_recv_timeout(const shmkit_byte_receiver *r,
-                                                void *buf,
-                                                size_t cap,
-                                                size_t *len,
-                                                uint64_t timeout_ns);
 
 /**
  * `shmkit_byte_receiver_recv` waiting until CLOCK_MONOTONIC `deadline_ns`.
@@ -1453,15 +862,17 @@ shmkit_status shmkit_byte_receiver_recv_ref(const shmkit_byte_receiver *r,
                                             size_t *len);
 
 /**
- * `shmkit_byte_receiver_recv_ref` if a message is there now.
+ * `shmkit_byte_receiver_recv_ref` waiting until CLOCK_MONOTONIC
+ * `deadline_ns`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_byte_receiver_try_recv_ref(const shmkit_byte_receiver *r,
-                                                const void **data,
-                                                size_t *len);
+shmkit_status shmkit_byte_receiver_recv_ref_deadline(const shmkit_byte_receiver *r,
+                                                     const void **data,
+                                                     size_t *len,
+                                                     uint64_t deadline_ns);
 
 /**
  * `shmkit_byte_receiver_recv_ref` waiting at most `timeout_ns`.
@@ -1476,17 +887,17 @@ shmkit_status shmkit_byte_receiver_recv_ref_timeout(const shmkit_byte_receiver *
                                                     uint64_t timeout_ns);
 
 /**
- * `shmkit_byte_receiver_recv_ref` waiting until CLOCK_MONOTONIC
- * `deadline_ns`.
+ * `shmkit_byte_receiver_recv` waiting at most `timeout_ns`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_byte_receiver_recv_ref_deadline(const shmkit_byte_receiver *r,
-                                                     const void **data,
-                                                     size_t *len,
-                                                     uint64_t deadline_ns);
+shmkit_status shmkit_byte_receiver_recv_timeout(const shmkit_byte_receiver *r,
+                                                void *buf,
+                                                size_t cap,
+                                                size_t *len,
+                                                uint64_t timeout_ns);
 
 /**
  * Frees the message held by `recv_ref` (its pointer is then invalid).
@@ -1498,38 +909,194 @@ shmkit_status shmkit_byte_receiver_recv_ref_deadline(const shmkit_byte_receiver 
 shmkit_status shmkit_byte_receiver_release(const shmkit_byte_receiver *r);
 
 /**
- * Frees the receiving end (a held message is released).
+ * `shmkit_byte_receiver_recv` if a message is there now (SHMKIT_EMPTY).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_byte_receiver_free(shmkit_byte_receiver *r);
+shmkit_status shmkit_byte_receiver_try_recv(const shmkit_byte_receiver *r,
+                                            void *buf,
+                                            size_t cap,
+                                            size_t *len);
 
 /**
- * Creates, opens or open-or-creates (`how`) the pipe `name`, holding
- * `capacity_bytes` each way (0 for the default). Ownership, thread-safety
- * and errors as `shmkit_value_new`. Never blocks.
+ * `shmkit_byte_receiver_recv_ref` if a message is there now.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_pipe_new(const char *name,
-                              uint32_t how,
-                              size_t capacity_bytes,
-                              const shmkit_options *opts,
-                              shmkit_pipe **out);
+shmkit_status shmkit_byte_receiver_try_recv_ref(const shmkit_byte_receiver *r,
+                                                const void **data,
+                                                size_t *len);
 
 /**
- * Takes a free end of the pipe (SHMKIT_BUSY if live processes hold both).
- * Owned by the caller (`shmkit_connection_free`). Never blocks.
+ * Drops the reservation: nothing is sent. Never blocks.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_pipe_connect(const shmkit_pipe *p, shmkit_connection **out);
+shmkit_status shmkit_byte_sender_abort(const shmkit_byte_sender *s);
+
+/**
+ * Publishes the first `len` bytes (at most the reserved length) of the
+ * reservation as one message. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_commit(const shmkit_byte_sender *s, size_t len);
+
+/**
+ * Frees the sending end (an outstanding reservation is dropped); the
+ * receiver sees SHMKIT_DISCONNECTED once it has read what is left.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_free(shmkit_byte_sender *s);
+
+/**
+ * The longest message the queue carries, written to `*max`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_max_message_len(const shmkit_byte_sender *s, size_t *max);
+
+/**
+ * Zero-copy send: reserves `len` bytes in the ring, blocking while there
+ * is no room, and writes their address to `*buf` (8-byte aligned). Write
+ * the message there, then `shmkit_byte_sender_commit` (or `_abort`). Until
+ * then the sender does nothing else (SHMKIT_BUSY).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_reserve(const shmkit_byte_sender *s, size_t len, void **buf);
+
+/**
+ * `shmkit_byte_sender_reserve` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_reserve_deadline(const shmkit_byte_sender *s,
+                                                  size_t len,
+                                                  void **buf,
+                                                  uint64_t deadline_ns);
+
+/**
+ * `shmkit_byte_sender_reserve` waiting at most `timeout_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_reserve_timeout(const shmkit_byte_sender *s,
+                                                 size_t len,
+                                                 void **buf,
+                                                 uint64_t timeout_ns);
+
+/**
+ * Sends the `len` bytes at `msg` as one message, blocking while there is
+ * no room. SHMKIT_TOO_LARGE: longer than the queue ever carries;
+ * SHMKIT_DISCONNECTED: the receiver has gone.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_send(const shmkit_byte_sender *s, const void *msg, size_t len);
+
+/**
+ * `shmkit_byte_sender_send` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_send_deadline(const shmkit_byte_sender *s,
+                                               const void *msg,
+                                               size_t len,
+                                               uint64_t deadline_ns);
+
+/**
+ * `shmkit_byte_sender_send` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_send_timeout(const shmkit_byte_sender *s,
+                                              const void *msg,
+                                              size_t len,
+                                              uint64_t timeout_ns);
+
+/**
+ * `shmkit_byte_sender_reserve` if there is room now (SHMKIT_FULL if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_try_reserve(const shmkit_byte_sender *s, size_t len, void **buf);
+
+/**
+ * `shmkit_byte_sender_send` if there is room now (SHMKIT_FULL if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_byte_sender_try_send(const shmkit_byte_sender *s, const void *msg, size_t len);
+
+/**
+ * Frees the handle. As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_condvar_free(shmkit_condvar *c);
+
+/**
+ * Creates, opens or open-or-creates (`how`) the condition variable
+ * `name`. Ownership, thread-safety and errors as `shmkit_value_new`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_condvar_new(const char *name,
+                                 uint32_t how,
+                                 const shmkit_options *opts,
+                                 shmkit_condvar **out);
+
+/**
+ * Wakes every waiter, in every process. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_condvar_notify_all(const shmkit_condvar *c);
+
+/**
+ * Wakes one waiter. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_condvar_notify_one(const shmkit_condvar *c);
 
 /**
  * Keeps the name after this (creating) handle is freed.
@@ -1538,59 +1105,52 @@ shmkit_status shmkit_pipe_connect(const shmkit_pipe *p, shmkit_connection **out)
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_pipe_persist(const shmkit_pipe *p);
+shmkit_status shmkit_condvar_persist(const shmkit_condvar *c);
 
 /**
- * Frees the pipe handle (connections stay usable).
+ * Releases the mutex `m` (locked through this handle), sleeps until
+ * notified, then locks `m` again (it is held again on return, whatever
+ * the status). Spurious wake-ups happen: wait in a loop over your
+ * condition. SHMKIT_OWNER_DIED: a holder of `m` died meanwhile.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_pipe_free(shmkit_pipe *p);
+shmkit_status shmkit_condvar_wait(const shmkit_condvar *c, const shmkit_mutex *m);
 
 /**
- * Sends `len` bytes to the other end, blocking while there is no room.
- * SHMKIT_DISCONNECTED: the other end closed or died.
+ * `shmkit_condvar_wait` waiting until CLOCK_MONOTONIC `deadline_ns`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_connection_send(const shmkit_connection *c, const void *msg, size_t len);
+shmkit_status shmkit_condvar_wait_deadline(const shmkit_condvar *c,
+                                           const shmkit_mutex *m,
+                                           uint64_t deadline_ns);
 
 /**
- * `shmkit_connection_send` if there is room now (SHMKIT_FULL if not).
+ * `shmkit_condvar_wait` waiting at most `timeout_ns` (SHMKIT_TIMEOUT; `m`
+ * is locked again).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_connection_try_send(const shmkit_connection *c, const void *msg, size_t len);
+shmkit_status shmkit_condvar_wait_timeout(const shmkit_condvar *c,
+                                          const shmkit_mutex *m,
+                                          uint64_t timeout_ns);
 
 /**
- * `shmkit_connection_send` waiting at most `timeout_ns`.
+ * Closes this end (the other end gets SHMKIT_DISCONNECTED once it has read
+ * what is left).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_connection_send_timeout(const shmkit_connection *c,
-                                             const void *msg,
-                                             size_t len,
-                                             uint64_t timeout_ns);
-
-/**
- * `shmkit_connection_send` waiting until CLOCK_MONOTONIC `deadline_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_connection_send_deadline(const shmkit_connection *c,
-                                              const void *msg,
-                                              size_t len,
-                                              uint64_t deadline_ns);
+shmkit_status shmkit_connection_free(shmkit_connection *c);
 
 /**
  * Receives the next message from the other end into `buf` (`cap` bytes);
@@ -1608,16 +1168,17 @@ shmkit_status shmkit_connection_recv(const shmkit_connection *c,
                                      size_t *len);
 
 /**
- * `shmkit_connection_recv` if a message is there now (SHMKIT_EMPTY).
+ * `shmkit_connection_recv` waiting until CLOCK_MONOTONIC `deadline_ns`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_connection_try_recv(const shmkit_connection *c,
-                                         void *buf,
-                                         size_t cap,
-                                         size_t *len);
+shmkit_status shmkit_connection_recv_deadline(const shmkit_connection *c,
+                                              void *buf,
+                                              size_t cap,
+                                              size_t *len,
+                                              uint64_t deadline_ns);
 
 /**
  * `shmkit_connection_recv` waiting at most `timeout_ns`.
@@ -1633,27 +1194,499 @@ shmkit_status shmkit_connection_recv_timeout(const shmkit_connection *c,
                                              uint64_t timeout_ns);
 
 /**
- * `shmkit_connection_recv` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ * Sends `len` bytes to the other end, blocking while there is no room.
+ * SHMKIT_DISCONNECTED: the other end closed or died.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_connection_recv_deadline(const shmkit_connection *c,
-                                              void *buf,
-                                              size_t cap,
-                                              size_t *len,
+shmkit_status shmkit_connection_send(const shmkit_connection *c, const void *msg, size_t len);
+
+/**
+ * `shmkit_connection_send` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_connection_send_deadline(const shmkit_connection *c,
+                                              const void *msg,
+                                              size_t len,
                                               uint64_t deadline_ns);
 
 /**
- * Closes this end (the other end gets SHMKIT_DISCONNECTED once it has read
- * what is left).
+ * `shmkit_connection_send` waiting at most `timeout_ns`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_connection_free(shmkit_connection *c);
+shmkit_status shmkit_connection_send_timeout(const shmkit_connection *c,
+                                             const void *msg,
+                                             size_t len,
+                                             uint64_t timeout_ns);
+
+/**
+ * `shmkit_connection_recv` if a message is there now (SHMKIT_EMPTY).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_connection_try_recv(const shmkit_connection *c,
+                                         void *buf,
+                                         size_t cap,
+                                         size_t *len);
+
+/**
+ * `shmkit_connection_send` if there is room now (SHMKIT_FULL if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_connection_try_send(const shmkit_connection *c, const void *msg, size_t len);
+
+/**
+ * Clears the flag. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_event_clear(const shmkit_event *e);
+
+/**
+ * Frees the handle. As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_event_free(shmkit_event *e);
+
+/**
+ * Writes whether the flag is set to `*is_set`. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_event_is_set(const shmkit_event *e, bool *is_set);
+
+/**
+ * Creates, opens or open-or-creates (`how`) the event `name` (created
+ * clear). Ownership, thread-safety and errors as `shmkit_value_new`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_event_new(const char *name,
+                               uint32_t how,
+                               const shmkit_options *opts,
+                               shmkit_event **out);
+
+/**
+ * Keeps the name after this (creating) handle is freed.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_event_persist(const shmkit_event *e);
+
+/**
+ * Sets the flag and wakes every waiter. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_event_set(const shmkit_event *e);
+
+/**
+ * SHMKIT_OK if the flag is set, SHMKIT_WOULD_BLOCK if not.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_event_try_wait(const shmkit_event *e);
+
+/**
+ * Blocks until the flag is set.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_event_wait(const shmkit_event *e);
+
+/**
+ * `shmkit_event_wait` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_event_wait_deadline(const shmkit_event *e, uint64_t deadline_ns);
+
+/**
+ * `shmkit_event_wait` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_event_wait_timeout(const shmkit_event *e, uint64_t timeout_ns);
+
+/**
+ * This thread's last error message: the text of the last status other
+ * than `SHMKIT_OK` returned on this thread (the library's own wording),
+ * or "" if none. Never NULL. The string belongs to shmkit and stays valid
+ * until the next shmkit call on this thread. Never blocks.
+ */
+const char *shmkit_last_error_message(void);
+
+/**
+ * Frees the handle (releasing its lock if it holds it). As
+ * `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_mutex_free(shmkit_mutex *m);
+
+/**
+ * Takes the lock, blocking until that is possible or its holder is known
+ * dead (within milliseconds of its death), and writes a pointer to the
+ * payload to `*data`, valid until `shmkit_mutex_unlock`. SHMKIT_OWNER_DIED:
+ * the lock is held and its previous holder died holding it (repair the
+ * payload, then unlock; the next locker is told nothing more). The lock
+ * belongs to the handle: do not lock the same handle twice without
+ * unlocking (threads that each lock should each open a handle).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_mutex_lock(const shmkit_mutex *m, void **data);
+
+/**
+ * `shmkit_mutex_lock` waiting until CLOCK_MONOTONIC `deadline_ns` at most.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_mutex_lock_deadline(const shmkit_mutex *m, uint64_t deadline_ns, void **data);
+
+/**
+ * `shmkit_mutex_lock` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_mutex_lock_timeout(const shmkit_mutex *m, uint64_t timeout_ns, void **data);
+
+/**
+ * Creates, opens or open-or-creates (`how`) the mutex `name` around one
+ * element of type `ty` (for a payload of N opaque bytes,
+ * `shmkit_type_new_bytes(N)`), holding `init` (`init_len` = the type's
+ * size; NULL and 0 for zeroes) if it creates it. Ownership, thread-safety
+ * and errors as `shmkit_value_new`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_mutex_new(const char *name,
+                               uint32_t how,
+                               const shmkit_type *ty,
+                               const void *init,
+                               size_t init_len,
+                               const shmkit_options *opts,
+                               shmkit_mutex **out);
+
+/**
+ * Keeps the name after this (creating) handle is freed. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_mutex_persist(const shmkit_mutex *m);
+
+/**
+ * `shmkit_mutex_lock` if the lock is free now (SHMKIT_WOULD_BLOCK if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_mutex_try_lock(const shmkit_mutex *m, void **data);
+
+/**
+ * Releases the lock taken through this handle (SHMKIT_INVALID_ARGUMENT if
+ * it holds none). Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_mutex_unlock(const shmkit_mutex *m);
+
+/**
+ * The current CLOCK_MONOTONIC time in nanoseconds: add a timeout to it to
+ * make the `deadline_ns` of a `_deadline` form. Thread-safe, never blocks.
+ */
+uint64_t shmkit_now_ns(void);
+
+/**
+ * The default options: mode 0600, 256 liveness slots, adaptive waiting,
+ * owner-only files accepted. Thread-safe, never blocks.
+ */
+shmkit_options shmkit_options_default(void);
+
+/**
+ * Takes a free end of the pipe (SHMKIT_BUSY if live processes hold both).
+ * Owned by the caller (`shmkit_connection_free`). Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_pipe_connect(const shmkit_pipe *p, shmkit_connection **out);
+
+/**
+ * Frees the pipe handle (connections stay usable).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_pipe_free(shmkit_pipe *p);
+
+/**
+ * Creates, opens or open-or-creates (`how`) the pipe `name`, holding
+ * `capacity_bytes` each way (0 for the default). Ownership, thread-safety
+ * and errors as `shmkit_value_new`. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_pipe_new(const char *name,
+                              uint32_t how,
+                              size_t capacity_bytes,
+                              const shmkit_options *opts,
+                              shmkit_pipe **out);
+
+/**
+ * Keeps the name after this (creating) handle is freed.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_pipe_persist(const shmkit_pipe *p);
+
+/**
+ * The queue's capacity in elements, written to `*capacity`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_queue_capacity(const shmkit_queue *q, size_t *capacity);
+
+/**
+ * Frees the queue handle (its ends stay usable). As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_queue_free(shmkit_queue *q);
+
+/**
+ * The number of messages in the queue now (a snapshot), written to
+ * `*len`. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_queue_len(const shmkit_queue *q, size_t *len);
+
+/**
+ * Creates, opens or open-or-creates (`how`) the queue `name` of elements
+ * of the built-in type `elem` (made by `shmkit_type_new_primitive`),
+ * holding up to `capacity` elements (rounded up to a power of two, at most
+ * 2^30), `flavor` `SHMKIT_MPMC` or `SHMKIT_SPSC` (used when it creates
+ * it; an open learns both). Ownership, thread-safety and errors as
+ * `shmkit_value_new`. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_queue_new(const char *name,
+                               uint32_t how,
+                               const shmkit_type *elem,
+                               size_t capacity,
+                               uint32_t flavor,
+                               const shmkit_options *opts,
+                               shmkit_queue **out);
+
+/**
+ * Keeps the name after this (creating) handle is freed.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_queue_persist(const shmkit_queue *q);
+
+/**
+ * Makes a receiving end of the queue, owned by the caller
+ * (`shmkit_receiver_free`; when every receiver is gone, senders get
+ * SHMKIT_DISCONNECTED). SHMKIT_BUSY as `shmkit_queue_sender`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_queue_receiver(const shmkit_queue *q, shmkit_receiver **out);
+
+/**
+ * Makes a sending end of the queue, owned by the caller
+ * (`shmkit_sender_free`; when every sender of a queue is freed or its
+ * process died, receivers get SHMKIT_DISCONNECTED once it is empty).
+ * SHMKIT_BUSY: the single-producer queue's sender is held by a live
+ * process. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_queue_sender(const shmkit_queue *q, shmkit_sender **out);
+
+/**
+ * Frees the receiving end.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_receiver_free(shmkit_receiver *r);
+
+/**
+ * Receives one element into `out` (the queue's element size), blocking
+ * while the queue is empty. SHMKIT_DISCONNECTED: empty and every sender
+ * has gone (exited or died). Thread-safe.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_receiver_recv(const shmkit_receiver *r, void *out);
+
+/**
+ * Receives up to `max` elements into `out` (aligned for the element
+ * type), blocking until at least one is there; `*got` is how many.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_receiver_recv_batch(const shmkit_receiver *r,
+                                         void *out,
+                                         size_t max,
+                                         size_t *got);
+
+/**
+ * `shmkit_receiver_recv_batch` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_receiver_recv_batch_deadline(const shmkit_receiver *r,
+                                                  void *out,
+                                                  size_t max,
+                                                  size_t *got,
+                                                  uint64_t deadline_ns);
+
+/**
+ * `shmkit_receiver_recv_batch` waiting at most `timeout_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_receiver_recv_batch_timeout(const shmkit_receiver *r,
+                                                 void *out,
+                                                 size_t max,
+                                                 size_t *got,
+                                                 uint64_t timeout_ns);
+
+/**
+ * `shmkit_receiver_recv` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_receiver_recv_deadline(const shmkit_receiver *r,
+                                            void *out,
+                                            uint64_t deadline_ns);
+
+/**
+ * `shmkit_receiver_recv` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_receiver_recv_timeout(const shmkit_receiver *r,
+                                           void *out,
+                                           uint64_t timeout_ns);
+
+/**
+ * `shmkit_receiver_recv` if a message is there now (SHMKIT_EMPTY if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_receiver_try_recv(const shmkit_receiver *r, void *out);
+
+/**
+ * `shmkit_receiver_recv_batch` taking what is there now (SHMKIT_EMPTY if
+ * nothing).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_receiver_try_recv_batch(const shmkit_receiver *r,
+                                             void *out,
+                                             size_t max,
+                                             size_t *got);
+
+/**
+ * Frees the handle (releasing the locks it holds). As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_free(shmkit_rwlock *r);
 
 /**
  * Creates, opens or open-or-creates (`how`) the reader-writer lock `name`
@@ -1674,6 +1707,15 @@ shmkit_status shmkit_rwlock_new(const char *name,
                                 shmkit_rwlock **out);
 
 /**
+ * Keeps the name after this (creating) handle is freed.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_persist(const shmkit_rwlock *r);
+
+/**
  * Takes a read lock, blocking while a writer holds or waits for the lock,
  * and writes a pointer to the element to `*data` (read it only) until
  * `shmkit_rwlock_unlock`. SHMKIT_OWNER_DIED: a writer died holding the lock
@@ -1686,13 +1728,15 @@ shmkit_status shmkit_rwlock_new(const char *name,
 shmkit_status shmkit_rwlock_read(const shmkit_rwlock *r, void **data);
 
 /**
- * `shmkit_rwlock_read` if that is possible now (SHMKIT_WOULD_BLOCK if not).
+ * `shmkit_rwlock_read` waiting until CLOCK_MONOTONIC `deadline_ns`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_rwlock_try_read(const shmkit_rwlock *r, void **data);
+shmkit_status shmkit_rwlock_read_deadline(const shmkit_rwlock *r,
+                                          uint64_t deadline_ns,
+                                          void **data);
 
 /**
  * `shmkit_rwlock_read` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
@@ -1704,15 +1748,32 @@ shmkit_status shmkit_rwlock_try_read(const shmkit_rwlock *r, void **data);
 shmkit_status shmkit_rwlock_read_timeout(const shmkit_rwlock *r, uint64_t timeout_ns, void **data);
 
 /**
- * `shmkit_rwlock_read` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ * `shmkit_rwlock_read` if that is possible now (SHMKIT_WOULD_BLOCK if not).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_rwlock_read_deadline(const shmkit_rwlock *r,
-                                          uint64_t deadline_ns,
-                                          void **data);
+shmkit_status shmkit_rwlock_try_read(const shmkit_rwlock *r, void **data);
+
+/**
+ * `shmkit_rwlock_write` if that is possible now (SHMKIT_WOULD_BLOCK if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_try_write(const shmkit_rwlock *r, void **data);
+
+/**
+ * Releases the lock taken last through this handle (a read lock or the
+ * write lock; SHMKIT_INVALID_ARGUMENT if it holds none). Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_rwlock_unlock(const shmkit_rwlock *r);
 
 /**
  * Takes the write lock, blocking while readers or a writer hold it, and
@@ -1727,24 +1788,6 @@ shmkit_status shmkit_rwlock_read_deadline(const shmkit_rwlock *r,
 shmkit_status shmkit_rwlock_write(const shmkit_rwlock *r, void **data);
 
 /**
- * `shmkit_rwlock_write` if that is possible now (SHMKIT_WOULD_BLOCK if not).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_rwlock_try_write(const shmkit_rwlock *r, void **data);
-
-/**
- * `shmkit_rwlock_write` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_rwlock_write_timeout(const shmkit_rwlock *r, uint64_t timeout_ns, void **data);
-
-/**
  * `shmkit_rwlock_write` waiting until CLOCK_MONOTONIC `deadline_ns`.
  *
  * # Safety
@@ -1756,117 +1799,40 @@ shmkit_status shmkit_rwlock_write_deadline(const shmkit_rwlock *r,
                                            void **data);
 
 /**
- * Releases the lock taken last through this handle (a read lock or the
- * write lock; SHMKIT_INVALID_ARGUMENT if it holds none). Never blocks.
+ * `shmkit_rwlock_write` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_rwlock_unlock(const shmkit_rwlock *r);
+shmkit_status shmkit_rwlock_write_timeout(const shmkit_rwlock *r, uint64_t timeout_ns, void **data);
 
 /**
- * Keeps the name after this (creating) handle is freed.
+ * Takes a permit, blocking until one is free.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_rwlock_persist(const shmkit_rwlock *r);
+shmkit_status shmkit_semaphore_acquire(const shmkit_semaphore *s);
 
 /**
- * Frees the handle (releasing the locks it holds). As `shmkit_value_free`.
+ * `shmkit_semaphore_acquire` waiting until CLOCK_MONOTONIC `deadline_ns`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_rwlock_free(shmkit_rwlock *r);
+shmkit_status shmkit_semaphore_acquire_deadline(const shmkit_semaphore *s, uint64_t deadline_ns);
 
 /**
- * Creates, opens or open-or-creates (`how`) the event `name` (created
- * clear). Ownership, thread-safety and errors as `shmkit_value_new`.
+ * `shmkit_semaphore_acquire` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_event_new(const char *name,
-                               uint32_t how,
-                               const shmkit_options *opts,
-                               shmkit_event **out);
-
-/**
- * Sets the flag and wakes every waiter. Never blocks.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_event_set(const shmkit_event *e);
-
-/**
- * Clears the flag. Never blocks.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_event_clear(const shmkit_event *e);
-
-/**
- * Writes whether the flag is set to `*is_set`. Never blocks.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_event_is_set(const shmkit_event *e, bool *is_set);
-
-/**
- * Blocks until the flag is set.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_event_wait(const shmkit_event *e);
-
-/**
- * SHMKIT_OK if the flag is set, SHMKIT_WOULD_BLOCK if not.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_event_try_wait(const shmkit_event *e);
-
-/**
- * `shmkit_event_wait` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_event_wait_timeout(const shmkit_event *e, uint64_t timeout_ns);
-
-/**
- * `shmkit_event_wait` waiting until CLOCK_MONOTONIC `deadline_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_event_wait_deadline(const shmkit_event *e, uint64_t deadline_ns);
-
-/**
- * Keeps the name after this (creating) handle is freed.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_event_persist(const shmkit_event *e);
+shmkit_status shmkit_semaphore_acquire_timeout(const shmkit_semaphore *s, uint64_t timeout_ns);
 
 /**
  * Frees the handle. As `shmkit_value_free`.
@@ -1875,7 +1841,7 @@ shmkit_status shmkit_event_persist(const shmkit_event *e);
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_event_free(shmkit_event *e);
+shmkit_status shmkit_semaphore_free(shmkit_semaphore *s);
 
 /**
  * Creates, opens or open-or-creates (`how`) the semaphore `name` with
@@ -1896,40 +1862,13 @@ shmkit_status shmkit_semaphore_new(const char *name,
                                    shmkit_semaphore **out);
 
 /**
- * Takes a permit, blocking until one is free.
+ * Keeps the name after this (creating) handle is freed.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_semaphore_acquire(const shmkit_semaphore *s);
-
-/**
- * Takes a permit if one is free now (SHMKIT_WOULD_BLOCK if not).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_semaphore_try_acquire(const shmkit_semaphore *s);
-
-/**
- * `shmkit_semaphore_acquire` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_semaphore_acquire_timeout(const shmkit_semaphore *s, uint64_t timeout_ns);
-
-/**
- * `shmkit_semaphore_acquire` waiting until CLOCK_MONOTONIC `deadline_ns`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_semaphore_acquire_deadline(const shmkit_semaphore *s, uint64_t deadline_ns);
+shmkit_status shmkit_semaphore_persist(const shmkit_semaphore *s);
 
 /**
  * Returns a permit, waking a waiter. SHMKIT_INVALID_ARGUMENT: a bounded
@@ -1942,6 +1881,15 @@ shmkit_status shmkit_semaphore_acquire_deadline(const shmkit_semaphore *s, uint6
 shmkit_status shmkit_semaphore_release(const shmkit_semaphore *s);
 
 /**
+ * Takes a permit if one is free now (SHMKIT_WOULD_BLOCK if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_semaphore_try_acquire(const shmkit_semaphore *s);
+
+/**
  * The number of free permits now (a snapshot), written to `*value`.
  *
  * # Safety
@@ -1951,205 +1899,192 @@ shmkit_status shmkit_semaphore_release(const shmkit_semaphore *s);
 shmkit_status shmkit_semaphore_value(const shmkit_semaphore *s, uint32_t *value);
 
 /**
- * Keeps the name after this (creating) handle is freed.
+ * Frees the sending end (the last sender gone disconnects the receivers).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_semaphore_persist(const shmkit_semaphore *s);
+shmkit_status shmkit_sender_free(shmkit_sender *s);
 
 /**
- * Frees the handle. As `shmkit_value_free`.
+ * Sends one element (the queue's element size, read from `elem`),
+ * blocking while the queue is full. SHMKIT_DISCONNECTED: every receiver
+ * has gone. Thread-safe.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_semaphore_free(shmkit_semaphore *s);
+shmkit_status shmkit_sender_send(const shmkit_sender *s, const void *elem);
 
 /**
- * Creates, opens or open-or-creates (`how`) the barrier `name` for
- * `parties` parties (1 to 64). Ownership, thread-safety and errors as
- * `shmkit_value_new`.
+ * Sends `count` elements from `elems` in order, blocking until all are
+ * sent; `*sent` is the number sent (all, or 0 with SHMKIT_DISCONNECTED).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_barrier_new(const char *name,
-                                 uint32_t how,
-                                 uint32_t parties,
-                                 const shmkit_options *opts,
-                                 shmkit_barrier **out);
+shmkit_status shmkit_sender_send_batch(const shmkit_sender *s,
+                                       const void *elems,
+                                       size_t count,
+                                       size_t *sent);
 
 /**
- * Waits until every party has arrived; `*is_leader` (may be NULL) is true
- * for exactly one party of each round. SHMKIT_BROKEN: a party died, timed
- * out, or the barrier was reset.
+ * `shmkit_sender_send_batch` waiting until CLOCK_MONOTONIC `deadline_ns`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_barrier_wait(const shmkit_barrier *b, bool *is_leader);
+shmkit_status shmkit_sender_send_batch_deadline(const shmkit_sender *s,
+                                                const void *elems,
+                                                size_t count,
+                                                size_t *sent,
+                                                uint64_t deadline_ns);
 
 /**
- * Arrives without waiting: SHMKIT_OK only for the last party of a round;
- * otherwise SHMKIT_TIMEOUT, and the barrier is broken (as Rust's
- * `try_wait`).
+ * `shmkit_sender_send_batch` waiting at most `timeout_ns`; `*sent` is how
+ * many were sent (SHMKIT_TIMEOUT if not all).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_barrier_try_wait(const shmkit_barrier *b, bool *is_leader);
+shmkit_status shmkit_sender_send_batch_timeout(const shmkit_sender *s,
+                                               const void *elems,
+                                               size_t count,
+                                               size_t *sent,
+                                               uint64_t timeout_ns);
 
 /**
- * `shmkit_barrier_wait` waiting at most `timeout_ns` (SHMKIT_TIMEOUT, and
- * the barrier is broken for every party).
+ * `shmkit_sender_send` waiting until CLOCK_MONOTONIC `deadline_ns` at most.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_barrier_wait_timeout(const shmkit_barrier *b,
-                                          uint64_t timeout_ns,
-                                          bool *is_leader);
+shmkit_status shmkit_sender_send_deadline(const shmkit_sender *s,
+                                          const void *elem,
+                                          uint64_t deadline_ns);
 
 /**
- * `shmkit_barrier_wait` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ * `shmkit_sender_send` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_barrier_wait_deadline(const shmkit_barrier *b,
-                                           uint64_t deadline_ns,
-                                           bool *is_leader);
+shmkit_status shmkit_sender_send_timeout(const shmkit_sender *s,
+                                         const void *elem,
+                                         uint64_t timeout_ns);
 
 /**
- * Repairs a broken barrier for a new round. Never blocks.
+ * `shmkit_sender_send` if there is room now (SHMKIT_FULL if not).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_barrier_reset(const shmkit_barrier *b);
+shmkit_status shmkit_sender_try_send(const shmkit_sender *s, const void *elem);
 
 /**
- * Keeps the name after this (creating) handle is freed.
+ * Sends as many of the `count` elements as fit now, in order; `*sent` is
+ * how many (SHMKIT_FULL if not all).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_barrier_persist(const shmkit_barrier *b);
+shmkit_status shmkit_sender_try_send_batch(const shmkit_sender *s,
+                                           const void *elems,
+                                           size_t count,
+                                           size_t *sent);
 
 /**
- * Frees the handle. As `shmkit_value_free`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
+ * A short constant name of `status`, e.g. "SHMKIT_TIMEOUT" (a static
+ * string, never NULL; "SHMKIT_UNKNOWN" for a value that is not a status).
  */
-shmkit_status shmkit_barrier_free(shmkit_barrier *b);
+const char *shmkit_status_name(int32_t status);
 
 /**
- * Creates, opens or open-or-creates (`how`) the condition variable
- * `name`. Ownership, thread-safety and errors as `shmkit_value_new`.
+ * Appends the field `name` of type `field_type` (copied) at `offset`
+ * (`offsetof`) to the struct type `st`. Not thread-safe on the same `st`;
+ * never blocks.
+ *
+ * Errors: SHMKIT_NULL_POINTER, SHMKIT_INVALID_HANDLE,
+ * SHMKIT_INVALID_ARGUMENT (`st` is not a struct, a bad name, a duplicate
+ * field, a field that runs past the struct's size or is misaligned).
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_condvar_new(const char *name,
-                                 uint32_t how,
-                                 const shmkit_options *opts,
-                                 shmkit_condvar **out);
+shmkit_status shmkit_type_add_field(shmkit_type *st,
+                                    const char *name,
+                                    size_t offset,
+                                    const shmkit_type *field_type);
 
 /**
- * Releases the mutex `m` (locked through this handle), sleeps until
- * notified, then locks `m` again (it is held again on return, whatever
- * the status). Spurious wake-ups happen: wait in a loop over your
- * condition. SHMKIT_OWNER_DIED: a holder of `m` died meanwhile.
+ * `shmkit_type_add_field` for a field that is an array `code[len]` of a
+ * built-in type.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_condvar_wait(const shmkit_condvar *c, const shmkit_mutex *m);
+shmkit_status shmkit_type_add_field_array(shmkit_type *st,
+                                          const char *name,
+                                          size_t offset,
+                                          uint32_t code,
+                                          size_t len);
 
 /**
- * `shmkit_condvar_wait` waiting at most `timeout_ns` (SHMKIT_TIMEOUT; `m`
- * is locked again).
+ * `shmkit_type_add_field` with a built-in type code for the field's type.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_condvar_wait_timeout(const shmkit_condvar *c,
-                                          const shmkit_mutex *m,
-                                          uint64_t timeout_ns);
+shmkit_status shmkit_type_add_field_primitive(shmkit_type *st,
+                                              const char *name,
+                                              size_t offset,
+                                              uint32_t code);
 
 /**
- * `shmkit_condvar_wait` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ * Writes the type's canonical encoding (e.g.
+ * `Job{id:u64@0,weight:f32@8,flags:u32@12}#16/8`) and a NUL to `buf` of
+ * `cap` bytes, and its length without the NUL to `*len`. If `cap` is too
+ * small, returns SHMKIT_BUFFER_TOO_SMALL with the length in `*len` (`buf`
+ * may then be NULL). Never blocks.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_condvar_wait_deadline(const shmkit_condvar *c,
-                                           const shmkit_mutex *m,
-                                           uint64_t deadline_ns);
+shmkit_status shmkit_type_encode(const shmkit_type *ty, char *buf, size_t cap, size_t *len);
 
 /**
- * Wakes one waiter. Never blocks.
+ * The type's fingerprint (FNV-1a 64 of its canonical encoding: what a
+ * Rust `#[derive(ShmType)]` struct of the same layout has), written to
+ * `*fingerprint`. Never blocks.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_condvar_notify_one(const shmkit_condvar *c);
+shmkit_status shmkit_type_fingerprint(const shmkit_type *ty, uint64_t *fingerprint);
 
 /**
- * Wakes every waiter, in every process. Never blocks.
+ * Frees a type handle (NULL is fine; a second free is
+ * SHMKIT_INVALID_HANDLE). Objects made with it are not affected.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_condvar_notify_all(const shmkit_condvar *c);
-
-/**
- * Keeps the name after this (creating) handle is freed.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_condvar_persist(const shmkit_condvar *c);
-
-/**
- * Frees the handle. As `shmkit_value_free`.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_condvar_free(shmkit_condvar *c);
-
-/**
- * Makes the built-in type `code` (`SHMKIT_U8` .. `SHMKIT_F64`). Owned by
- * the caller (`shmkit_type_free`). Thread-safe, never blocks.
- *
- * Errors: SHMKIT_INVALID_ARGUMENT (unknown code), SHMKIT_NULL_POINTER.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_type_new_primitive(uint32_t code, shmkit_type **out);
+shmkit_status shmkit_type_free(shmkit_type *ty);
 
 /**
  * Makes the array type `elem[len]` (Rust `[T; len]`) from a copy of
@@ -2176,6 +2111,18 @@ shmkit_status shmkit_type_new_array(const shmkit_type *elem, size_t len, shmkit_
 shmkit_status shmkit_type_new_bytes(size_t len, shmkit_type **out);
 
 /**
+ * Makes the built-in type `code` (`SHMKIT_U8` .. `SHMKIT_F64`). Owned by
+ * the caller (`shmkit_type_free`). Thread-safe, never blocks.
+ *
+ * Errors: SHMKIT_INVALID_ARGUMENT (unknown code), SHMKIT_NULL_POINTER.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_type_new_primitive(uint32_t code, shmkit_type **out);
+
+/**
  * Starts a struct type named `name` (letters, digits, `_`: the Rust
  * struct's name, or its `#[shm(name = "...")]`) of `size` bytes aligned to
  * `align` (`sizeof` and `_Alignof` of the C struct). Add its fields in
@@ -2195,50 +2142,6 @@ shmkit_status shmkit_type_new_struct(const char *name,
                                      shmkit_type **out);
 
 /**
- * Appends the field `name` of type `field_type` (copied) at `offset`
- * (`offsetof`) to the struct type `st`. Not thread-safe on the same `st`;
- * never blocks.
- *
- * Errors: SHMKIT_NULL_POINTER, SHMKIT_INVALID_HANDLE,
- * SHMKIT_INVALID_ARGUMENT (`st` is not a struct, a bad name, a duplicate
- * field, a field that runs past the struct's size or is misaligned).
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_type_add_field(shmkit_type *st,
-                                    const char *name,
-                                    size_t offset,
-                                    const shmkit_type *field_type);
-
-/**
- * `shmkit_type_add_field` with a built-in type code for the field's type.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_type_add_field_primitive(shmkit_type *st,
-                                              const char *name,
-                                              size_t offset,
-                                              uint32_t code);
-
-/**
- * `shmkit_type_add_field` for a field that is an array `code[len]` of a
- * built-in type.
- *
- * # Safety
- * Every pointer argument is NULL or valid as described above; a handle is
- * one this library returned and that was not freed.
- */
-shmkit_status shmkit_type_add_field_array(shmkit_type *st,
-                                          const char *name,
-                                          size_t offset,
-                                          uint32_t code,
-                                          size_t len);
-
-/**
  * The type's size in bytes, written to `*size`. Never blocks.
  *
  * # Safety
@@ -2248,38 +2151,135 @@ shmkit_status shmkit_type_add_field_array(shmkit_type *st,
 shmkit_status shmkit_type_size(const shmkit_type *ty, size_t *size);
 
 /**
- * The type's fingerprint (FNV-1a 64 of its canonical encoding: what a
- * Rust `#[derive(ShmType)]` struct of the same layout has), written to
- * `*fingerprint`. Never blocks.
+ * Removes the name `name` (existing mappings stay valid; the object lives
+ * on until its last handle goes). Thread-safe, never blocks.
+ *
+ * Errors: SHMKIT_NULL_POINTER, SHMKIT_INVALID_NAME, SHMKIT_NOT_FOUND,
+ * SHMKIT_IO.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_type_fingerprint(const shmkit_type *ty, uint64_t *fingerprint);
+shmkit_status shmkit_unlink(const char *name);
 
 /**
- * Writes the type's canonical encoding (e.g.
- * `Job{id:u64@0,weight:f32@8,flags:u32@12}#16/8`) and a NUL to `buf` of
- * `cap` bytes, and its length without the NUL to `*len`. If `cap` is too
- * small, returns SHMKIT_BUFFER_TOO_SMALL with the length in `*len` (`buf`
- * may then be NULL). Never blocks.
+ * Frees the handle (releasing its lock if it holds it; removing the name
+ * if it created it and did not persist it). NULL is fine; a second free is
+ * SHMKIT_INVALID_HANDLE. No other thread may use the handle meanwhile.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_type_encode(const shmkit_type *ty, char *buf, size_t cap, size_t *len);
+shmkit_status shmkit_value_free(shmkit_value *v);
 
 /**
- * Frees a type handle (NULL is fine; a second free is
- * SHMKIT_INVALID_HANDLE). Objects made with it are not affected.
+ * Copies the value into `out` (`len` = the type's size), under the lock.
+ * Blocks while another handle holds the lock; must not be called while
+ * this handle holds it (SHMKIT_BUSY). Thread-safe.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
  * one this library returned and that was not freed.
  */
-shmkit_status shmkit_type_free(shmkit_type *ty);
+shmkit_status shmkit_value_load(const shmkit_value *v, void *out, size_t len);
+
+/**
+ * Takes the value's lock, blocking as long as it takes, and writes a
+ * pointer to the data (the type's size, aligned for it) to `*data`: valid
+ * until `shmkit_value_unlock`. SHMKIT_OWNER_DIED: the lock is held and its
+ * previous holder died holding it (repair the data). The lock belongs to
+ * the handle: do not lock the same handle twice without unlocking.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_value_lock(const shmkit_value *v, void **data);
+
+/**
+ * `shmkit_value_lock` waiting until CLOCK_MONOTONIC `deadline_ns` at most.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_value_lock_deadline(const shmkit_value *v, uint64_t deadline_ns, void **data);
+
+/**
+ * `shmkit_value_lock` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_value_lock_timeout(const shmkit_value *v, uint64_t timeout_ns, void **data);
+
+/**
+ * Creates, opens or open-or-creates (`how`: `SHMKIT_CREATE`, `SHMKIT_OPEN`,
+ * `SHMKIT_OPEN_OR_CREATE`) the value `name` of element type `ty`, holding
+ * `init` (`init_len` = the type's size; NULL and 0 for zeroes) if it
+ * creates it. The handle is the caller's (`shmkit_value_free`); a creating
+ * handle removes the name when freed unless `shmkit_value_persist` was
+ * called. Thread-safe, never blocks (an open waits briefly for a creator
+ * that is still filling the segment in).
+ *
+ * Errors: SHMKIT_NULL_POINTER, SHMKIT_INVALID_NAME, SHMKIT_ALREADY_EXISTS,
+ * SHMKIT_NOT_FOUND, SHMKIT_WRONG_KIND, SHMKIT_WRONG_TYPE (the message names
+ * the first differing field), SHMKIT_INVALID_ARGUMENT, SHMKIT_CORRUPT,
+ * SHMKIT_PERMISSION_DENIED, SHMKIT_NO_SPACE, SHMKIT_IO.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_value_new(const char *name,
+                               uint32_t how,
+                               const shmkit_type *ty,
+                               const void *init,
+                               size_t init_len,
+                               const shmkit_options *opts,
+                               shmkit_value **out);
+
+/**
+ * Keeps the name after this (creating) handle is freed. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_value_persist(const shmkit_value *v);
+
+/**
+ * Replaces the value with `len` bytes at `value` (`len` = the type's
+ * size), under the lock; this repairs what a dead holder left. Blocks as
+ * `shmkit_value_load`. Thread-safe.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_value_store(const shmkit_value *v, const void *value, size_t len);
+
+/**
+ * `shmkit_value_lock` if the lock is free now (SHMKIT_WOULD_BLOCK if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_value_try_lock(const shmkit_value *v, void **data);
+
+/**
+ * Releases the lock taken through this handle (SHMKIT_INVALID_ARGUMENT if
+ * it holds none). Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_value_unlock(const shmkit_value *v);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -20,14 +20,20 @@
 // call.
 #![allow(clippy::too_many_arguments)]
 
+mod atomic;
+mod bytes;
 mod data;
 mod handle;
+mod pipe;
 mod queue;
 mod rwlock;
 mod sync;
 mod types;
 
+pub use atomic::*;
+pub use bytes::*;
 pub use data::*;
+pub use pipe::*;
 pub use queue::*;
 pub use rwlock::*;
 pub use sync::*;
