@@ -101,6 +101,18 @@ pub(crate) trait SegmentState: ShmSafe + Sized {
         Ok(Self::Params::default())
     }
 
+    /// The parameters to open with when the opener brings its own
+    /// (`template`): an object whose element type is described at run time
+    /// (`crate::dynamic`) learns it from the opener, not from the header,
+    /// and the fingerprint check then compares the two. By default the
+    /// template is ignored and the header's parameters are used.
+    ///
+    /// # Errors
+    /// As [`SegmentState::params_of`].
+    fn params_for_open(name: &str, header: &Header, _template: Option<&Self::Params>) -> Result<Self::Params, Error> {
+        Self::params_of(name, header)
+    }
+
     /// Checks an opened state, whose size and alignment are checked: what
     /// it keeps is untrusted (another process, or a corrupted file, wrote
     /// it). May complete `params` with what the state keeps.
@@ -199,6 +211,16 @@ impl<S: SegmentState> Handle<S> {
         Self::open_checked(name, opts, None)
     }
 
+    /// Opens `name` with the opener's own parameters as a template (see
+    /// [`SegmentState::params_for_open`]): for objects whose element type is
+    /// described at run time.
+    ///
+    /// # Errors
+    /// As [`Handle::open_with`].
+    pub fn open_template(name: &str, template: &S::Params, opts: &OpenOptions) -> Result<Self, Error> {
+        Self::open_checked_from(name, opts, Some(template), None)
+    }
+
     /// Opens `name`, or creates it with `params` and `init()`: safe when
     /// processes race. `init` runs for each create attempt; an existing
     /// object must pass [`SegmentState::check_existing`].
@@ -219,12 +241,25 @@ impl<S: SegmentState> Handle<S> {
     }
 
     fn open_checked(name: &str, opts: &OpenOptions, asked: Option<&S::Params>) -> Result<Self, Error> {
+        Self::open_checked_from(name, opts, asked, asked)
+    }
+
+    fn open_checked_from(
+        name: &str,
+        opts: &OpenOptions,
+        template: Option<&S::Params>,
+        asked: Option<&S::Params>,
+    ) -> Result<Self, Error> {
         let seg = RawSegment::open_any(name, opts)?;
         let header = seg.header();
         if !S::KINDS.iter().any(|&k| header.kind == k as u32) {
-            return Err(Error::WrongKind { name: name.to_owned(), holds: header.describe(), wanted: S::wanted() });
+            let wanted = match (template, asked) {
+                (Some(t), None) => S::fingerprint(t).describe_any_capacity(S::KINDS[0]),
+                _ => S::wanted(),
+            };
+            return Err(Error::WrongKind { name: name.to_owned(), holds: header.describe(), wanted });
         }
-        let params = S::params_of(name, header)?;
+        let params = S::params_for_open(name, header, template)?;
         let (kind, fingerprint) = (S::kind(&params), S::fingerprint(&params));
         // The element type, naming the first differing field; the capacity
         // and kind asked for (if any) are check_existing's.

@@ -96,6 +96,7 @@ extern crate self as shmkit;
 mod array;
 mod atomic;
 pub(crate) mod copy;
+pub mod dynamic;
 mod error;
 #[cfg(feature = "failpoints")]
 #[doc(hidden)]

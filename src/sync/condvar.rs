@@ -160,7 +160,7 @@ impl CondvarCell {
 
     /// The whole wait: announce, unlock, sleep, re-lock. The flag is
     /// whether the deadline passed without a notify.
-    pub(crate) fn wait_until<'a, T>(
+    pub(crate) fn wait_until<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
         deadline: Deadline,
@@ -179,7 +179,7 @@ impl CondvarCell {
     }
 
     /// The `_while` forms: wait while `condition` holds, until `deadline`.
-    pub(crate) fn wait_while_until<'a, T>(
+    pub(crate) fn wait_while_until<'a, T: ?Sized>(
         &self,
         mut guard: MutexGuard<'a, T>,
         deadline: Deadline,
@@ -208,7 +208,7 @@ impl CondvarCell {
     /// # Errors
     /// [`LockError::OwnerDied`] with the guard if, when re-locking, a holder
     /// of the mutex had died holding it.
-    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+    pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
         strip(self.wait_until(guard, Deadline::Never, WaitStrategy::Adaptive))
     }
 
@@ -217,7 +217,7 @@ impl CondvarCell {
     ///
     /// # Errors
     /// As [`CondvarCell::wait`].
-    pub fn wait_timeout<'a, T>(
+    pub fn wait_timeout<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
         timeout: Duration,
@@ -229,7 +229,7 @@ impl CondvarCell {
     ///
     /// # Errors
     /// As [`CondvarCell::wait`]; the condition is not checked again then.
-    pub fn wait_while<'a, T>(
+    pub fn wait_while<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
         condition: impl FnMut(&mut T) -> bool,
@@ -242,7 +242,7 @@ impl CondvarCell {
     ///
     /// # Errors
     /// As [`CondvarCell::wait`].
-    pub fn wait_timeout_while<'a, T>(
+    pub fn wait_timeout_while<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
         timeout: Duration,
@@ -318,11 +318,15 @@ impl Condvar {
         self.0.state()
     }
 
-    fn wait_until<'a, T>(&self, guard: MutexGuard<'a, T>, deadline: Deadline) -> LockResult<(MutexGuard<'a, T>, bool)> {
+    fn wait_until<'a, T: ?Sized>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Deadline,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
         self.raw().wait_until(guard, deadline, self.0.strategy())
     }
 
-    fn wait_while_until<'a, T>(
+    fn wait_while_until<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
         deadline: Deadline,
@@ -351,7 +355,7 @@ impl Condvar {
     /// # Errors
     /// [`LockError::OwnerDied`] with the guard if, when re-locking, a holder
     /// of the mutex had died holding it: repair the data as after `lock()`.
-    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+    pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
         strip(self.wait_until(guard, Deadline::Never))
     }
 
@@ -360,7 +364,7 @@ impl Condvar {
     ///
     /// # Errors
     /// As [`Condvar::wait`].
-    pub fn wait_timeout<'a, T>(
+    pub fn wait_timeout<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
         timeout: Duration,
@@ -372,7 +376,7 @@ impl Condvar {
     ///
     /// # Errors
     /// As [`Condvar::wait`].
-    pub fn wait_deadline<'a, T>(
+    pub fn wait_deadline<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
         deadline: Instant,
@@ -384,7 +388,7 @@ impl Condvar {
     ///
     /// # Errors
     /// As [`Condvar::wait`]; the condition is not checked again then.
-    pub fn wait_while<'a, T, F: FnMut(&mut T) -> bool>(
+    pub fn wait_while<'a, T: ?Sized, F: FnMut(&mut T) -> bool>(
         &self,
         guard: MutexGuard<'a, T>,
         condition: F,
@@ -397,7 +401,7 @@ impl Condvar {
     ///
     /// # Errors
     /// As [`Condvar::wait`].
-    pub fn wait_timeout_while<'a, T, F: FnMut(&mut T) -> bool>(
+    pub fn wait_timeout_while<'a, T: ?Sized, F: FnMut(&mut T) -> bool>(
         &self,
         guard: MutexGuard<'a, T>,
         timeout: Duration,
@@ -411,7 +415,7 @@ impl Condvar {
     ///
     /// # Errors
     /// As [`Condvar::wait`].
-    pub fn wait_deadline_while<'a, T, F: FnMut(&mut T) -> bool>(
+    pub fn wait_deadline_while<'a, T: ?Sized, F: FnMut(&mut T) -> bool>(
         &self,
         guard: MutexGuard<'a, T>,
         deadline: Instant,

@@ -1,0 +1,513 @@
+/*
+ * The C peer of the cross-language tests (tests/c.rs): one program, one
+ * role per run, each a real process beside the Rust test process.
+ *
+ *   peer queue_send NAME N         send 0..N-1 on the Queue<u64> NAME
+ *   peer mutex_create NAME N       create Mutex<u64> NAME, then N increments
+ *   peer mutex_inc NAME N          N increments of the Mutex<u64> NAME
+ *   peer mutex_hold NAME           lock it, half-update, then hang (killed)
+ *   peer value_create NAME         create Value<Job> NAME = {7, 0.5, 3}
+ *   peer value_check NAME ID       open Value<Job> NAME, expect id == ID
+ *   peer value_bad NAME            open it with `weight` as uint32_t: refused
+ *   peer bytes_send NAME N SEED    N random messages, zero-copy, on a ByteQueue
+ *   peer errors PREFIX             every error path returns its status
+ *   peer all PREFIX                create, use and free every object kind
+ *
+ * Exit status 0 on success; a failure prints one line to stderr.
+ */
+#include "shmkit.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MS 1000000ull
+
+static void fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "peer: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+/* CHECK(call): the call must return SHMKIT_OK. */
+#define CHECK(call)                                                                                    \
+    do {                                                                                               \
+        shmkit_status st_ = (call);                                                                    \
+        if (st_ != SHMKIT_OK)                                                                          \
+            fail("%s:%d: %s -> %s: %s", __FILE__, __LINE__, #call, shmkit_status_name(st_),           \
+                 shmkit_last_error_message());                                                         \
+    } while (0)
+
+/* EXPECT(call, status, text): the call returns `status` and a message that
+ * contains `text`. */
+#define EXPECT(call, status, text)                                                                     \
+    do {                                                                                               \
+        shmkit_status st_ = (call);                                                                    \
+        if (st_ != (status))                                                                           \
+            fail("%s:%d: %s -> %s, expected %s (%s)", __FILE__, __LINE__, #call,                      \
+                 shmkit_status_name(st_), #status, shmkit_last_error_message());                       \
+        if (strstr(shmkit_last_error_message(), (text)) == NULL)                                       \
+            fail("%s:%d: %s: message \"%s\" lacks \"%s\"", __FILE__, __LINE__, #call,                 \
+                 shmkit_last_error_message(), (text));                                                 \
+    } while (0)
+
+/* The Rust test's #[derive(ShmType)] struct Job. */
+typedef struct {
+    uint64_t id;
+    float weight;
+    uint32_t flags;
+} Job;
+
+static shmkit_type *job_type(int weight_code) {
+    shmkit_type *t = NULL;
+    CHECK(shmkit_type_new_struct("Job", sizeof(Job), _Alignof(Job), &t));
+    CHECK(shmkit_type_add_field_primitive(t, "id", offsetof(Job, id), SHMKIT_U64));
+    CHECK(shmkit_type_add_field_primitive(t, "weight", offsetof(Job, weight), weight_code));
+    CHECK(shmkit_type_add_field_primitive(t, "flags", offsetof(Job, flags), SHMKIT_U32));
+    return t;
+}
+
+static shmkit_type *prim(uint32_t code) {
+    shmkit_type *t = NULL;
+    CHECK(shmkit_type_new_primitive(code, &t));
+    return t;
+}
+
+static uint64_t rng_next(uint64_t *x) {
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    return *x * 0x2545F4914F6CDD1Dull;
+}
+
+static int queue_send(const char *name, uint64_t n) {
+    shmkit_type *u64 = prim(SHMKIT_U64);
+    shmkit_queue *q = NULL;
+    shmkit_sender *tx = NULL;
+    CHECK(shmkit_queue_new(name, SHMKIT_OPEN, u64, 0, SHMKIT_MPMC, NULL, &q));
+    CHECK(shmkit_queue_sender(q, &tx));
+    uint64_t i = 0;
+    /* The first half one by one, the rest in batches. */
+    for (; i < n / 2; i++) CHECK(shmkit_sender_send(tx, &i));
+    uint64_t batch[100];
+    while (i < n) {
+        size_t k = 0, sent = 0;
+        for (; k < 100 && i + k < n; k++) batch[k] = i + k;
+        CHECK(shmkit_sender_send_batch(tx, batch, k, &sent));
+        if (sent != k) fail("sent %zu of %zu", sent, k);
+        i += k;
+    }
+    CHECK(shmkit_sender_free(tx));
+    CHECK(shmkit_queue_free(q));
+    CHECK(shmkit_type_free(u64));
+    return 0;
+}
+
+static void increments(shmkit_mutex *m, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        void *data = NULL;
+        CHECK(shmkit_mutex_lock(m, &data));
+        *(uint64_t *)data += 1;
+        CHECK(shmkit_mutex_unlock(m));
+    }
+}
+
+static int mutex_role(const char *role, const char *name, uint64_t n) {
+    shmkit_type *u64 = prim(SHMKIT_U64);
+    shmkit_mutex *m = NULL;
+    if (strcmp(role, "mutex_create") == 0) {
+        CHECK(shmkit_mutex_new(name, SHMKIT_CREATE, u64, NULL, 0, NULL, &m));
+        /* The test process removes the name. */
+        CHECK(shmkit_mutex_persist(m));
+        printf("READY\n");
+        fflush(stdout);
+    } else {
+        CHECK(shmkit_mutex_new(name, SHMKIT_OPEN, u64, NULL, 0, NULL, &m));
+    }
+    if (strcmp(role, "mutex_hold") == 0) {
+        void *data = NULL;
+        CHECK(shmkit_mutex_lock(m, &data));
+        *(uint64_t *)data = 999999; /* half an update */
+        printf("HOLDING\n");
+        fflush(stdout);
+        for (;;) pause();
+    }
+    increments(m, n);
+    CHECK(shmkit_mutex_free(m));
+    CHECK(shmkit_type_free(u64));
+    return 0;
+}
+
+static int value_role(const char *role, const char *name, const char *arg) {
+    shmkit_type *job = job_type(strcmp(role, "value_bad") == 0 ? SHMKIT_U32 : SHMKIT_F32);
+    shmkit_value *v = NULL;
+    if (strcmp(role, "value_create") == 0) {
+        Job init = {7, 0.5f, 3};
+        uint64_t fp = 0;
+        CHECK(shmkit_type_fingerprint(job, &fp));
+        CHECK(shmkit_value_new(name, SHMKIT_CREATE, job, &init, sizeof init, NULL, &v));
+        CHECK(shmkit_value_persist(v));
+        printf("FP %016llx\n", (unsigned long long)fp);
+    } else if (strcmp(role, "value_check") == 0) {
+        Job got;
+        CHECK(shmkit_value_new(name, SHMKIT_OPEN, job, NULL, 0, NULL, &v));
+        CHECK(shmkit_value_load(v, &got, sizeof got));
+        if (got.id != strtoull(arg, NULL, 10) || got.weight != 2.5f || got.flags != 9)
+            fail("value_check: got {%llu, %f, %u}", (unsigned long long)got.id, got.weight, got.flags);
+        printf("OK\n");
+    } else {
+        EXPECT(shmkit_value_new(name, SHMKIT_OPEN, job, NULL, 0, NULL, &v), SHMKIT_WRONG_TYPE, "field 'weight'");
+        printf("REFUSED %s\n", shmkit_last_error_message());
+    }
+    CHECK(shmkit_value_free(v));
+    CHECK(shmkit_type_free(job));
+    return 0;
+}
+
+static int bytes_send(const char *name, uint64_t n, uint64_t seed) {
+    shmkit_byte_queue *q = NULL;
+    shmkit_byte_sender *tx = NULL;
+    CHECK(shmkit_byte_queue_new(name, SHMKIT_OPEN, 0, NULL, &q));
+    CHECK(shmkit_byte_queue_sender(q, &tx));
+    uint64_t x = seed;
+    for (uint64_t i = 0; i < n; i++) {
+        size_t len = (size_t)(rng_next(&x) % 3001);
+        uint64_t fill = rng_next(&x);
+        /* Every 7th reserves more than it commits. */
+        size_t extra = i % 7 == 0 ? 16 : 0;
+        void *buf = NULL;
+        CHECK(shmkit_byte_sender_reserve(tx, len + extra, &buf));
+        unsigned char *p = buf;
+        for (size_t j = 0; j < len; j++) p[j] = (unsigned char)(fill + j * 31);
+        CHECK(shmkit_byte_sender_commit(tx, len));
+    }
+    CHECK(shmkit_byte_sender_free(tx));
+    CHECK(shmkit_byte_queue_free(q));
+    return 0;
+}
+
+static char *join(const char *prefix, const char *tag) {
+    static char buf[8][256];
+    static int next = 0;
+    char *b = buf[next++ % 8];
+    snprintf(b, 256, "%s-%s", prefix, tag);
+    return b;
+}
+
+static int errors(const char *prefix) {
+    shmkit_type *u64 = prim(SHMKIT_U64), *u32 = prim(SHMKIT_U32);
+    shmkit_value *v = NULL, *v2 = NULL;
+    shmkit_mutex *m = NULL, *m2 = NULL;
+    shmkit_event *e = NULL;
+    void *data = NULL;
+
+    /* Names. */
+    EXPECT(shmkit_value_new("bad/name", SHMKIT_CREATE, u64, NULL, 0, NULL, &v), SHMKIT_INVALID_NAME, "invalid segment name");
+    EXPECT(shmkit_value_new("", SHMKIT_CREATE, u64, NULL, 0, NULL, &v), SHMKIT_INVALID_NAME, "invalid segment name");
+    EXPECT(shmkit_value_new(join(prefix, "none"), SHMKIT_OPEN, u64, NULL, 0, NULL, &v), SHMKIT_NOT_FOUND, "does not exist");
+    EXPECT(shmkit_unlink(join(prefix, "none")), SHMKIT_NOT_FOUND, "does not exist");
+    EXPECT(shmkit_value_new(join(prefix, "v"), 42, u64, NULL, 0, NULL, &v), SHMKIT_INVALID_ARGUMENT, "SHMKIT_CREATE");
+
+    /* Exclusive create, kind, type. */
+    CHECK(shmkit_value_new(join(prefix, "v"), SHMKIT_CREATE, u64, NULL, 0, NULL, &v));
+    EXPECT(shmkit_value_new(join(prefix, "v"), SHMKIT_CREATE, u64, NULL, 0, NULL, &v2), SHMKIT_ALREADY_EXISTS, "already exists");
+    EXPECT(shmkit_mutex_new(join(prefix, "v"), SHMKIT_OPEN, u64, NULL, 0, NULL, &m), SHMKIT_WRONG_KIND, "Value<u64>");
+    EXPECT(shmkit_value_new(join(prefix, "v"), SHMKIT_OPEN, u32, NULL, 0, NULL, &v2), SHMKIT_WRONG_TYPE, "holds Value<u64>");
+    CHECK(shmkit_event_new(join(prefix, "e"), SHMKIT_CREATE, NULL, &e));
+    EXPECT(shmkit_value_new(join(prefix, "e"), SHMKIT_OPEN, u64, NULL, 0, NULL, &v2), SHMKIT_WRONG_KIND, "Event");
+    uint32_t small = 1;
+    EXPECT(shmkit_value_new(join(prefix, "w"), SHMKIT_CREATE, u64, &small, sizeof small, NULL, &v2), SHMKIT_INVALID_ARGUMENT, "initial bytes");
+    uint64_t out = 0;
+    EXPECT(shmkit_value_load(v, &out, 4), SHMKIT_INVALID_ARGUMENT, "4 bytes");
+
+    /* Timeouts and would-block. */
+    CHECK(shmkit_mutex_new(join(prefix, "m"), SHMKIT_CREATE, u64, NULL, 0, NULL, &m));
+    CHECK(shmkit_mutex_new(join(prefix, "m"), SHMKIT_OPEN, u64, NULL, 0, NULL, &m2));
+    CHECK(shmkit_mutex_lock(m, &data));
+    EXPECT(shmkit_mutex_try_lock(m2, &data), SHMKIT_WOULD_BLOCK, "held");
+    EXPECT(shmkit_mutex_lock_timeout(m2, 20 * MS, &data), SHMKIT_TIMEOUT, "timed out");
+    EXPECT(shmkit_mutex_lock_deadline(m2, shmkit_now_ns() + 20 * MS, &data), SHMKIT_TIMEOUT, "timed out");
+    EXPECT(shmkit_mutex_unlock(m2), SHMKIT_INVALID_ARGUMENT, "not locked");
+    CHECK(shmkit_mutex_unlock(m));
+    CHECK(shmkit_mutex_lock_timeout(m2, 20 * MS, &data));
+    CHECK(shmkit_mutex_unlock(m2));
+    EXPECT(shmkit_event_wait_timeout(e, 10 * MS), SHMKIT_TIMEOUT, "timed out");
+
+    /* Null pointers, bad handles, double free. */
+    EXPECT(shmkit_value_new(NULL, SHMKIT_CREATE, u64, NULL, 0, NULL, &v2), SHMKIT_NULL_POINTER, "name is NULL");
+    EXPECT(shmkit_value_new(join(prefix, "x"), SHMKIT_CREATE, NULL, NULL, 0, NULL, &v2), SHMKIT_NULL_POINTER, "shmkit_type");
+    EXPECT(shmkit_value_new(join(prefix, "x"), SHMKIT_CREATE, u64, NULL, 0, NULL, NULL), SHMKIT_NULL_POINTER, "NULL");
+    EXPECT(shmkit_mutex_lock(NULL, &data), SHMKIT_NULL_POINTER, "shmkit_mutex");
+    EXPECT(shmkit_mutex_lock(m, NULL), SHMKIT_NULL_POINTER, "data");
+    EXPECT(shmkit_value_store(v, NULL, 8), SHMKIT_NULL_POINTER, "value");
+    EXPECT(shmkit_mutex_lock((shmkit_mutex *)v, &data), SHMKIT_INVALID_HANDLE, "shmkit_mutex");
+    CHECK(shmkit_mutex_free(m2));
+    EXPECT(shmkit_mutex_free(m2), SHMKIT_INVALID_HANDLE, "freed");
+    CHECK(shmkit_mutex_free(NULL));
+
+    /* Queues: empty, full, buffer too small, disconnected. */
+    shmkit_queue *q = NULL;
+    shmkit_sender *tx = NULL;
+    shmkit_receiver *rx = NULL;
+    CHECK(shmkit_queue_new(join(prefix, "q"), SHMKIT_CREATE, u64, 2, SHMKIT_SPSC, NULL, &q));
+    CHECK(shmkit_queue_sender(q, &tx));
+    CHECK(shmkit_queue_receiver(q, &rx));
+    shmkit_sender *tx2 = NULL;
+    EXPECT(shmkit_queue_sender(q, &tx2), SHMKIT_BUSY, "sender");
+    EXPECT(shmkit_receiver_try_recv(rx, &out), SHMKIT_EMPTY, "empty");
+    EXPECT(shmkit_receiver_recv_timeout(rx, &out, 10 * MS), SHMKIT_TIMEOUT, "timed out");
+    uint64_t one = 1;
+    CHECK(shmkit_sender_try_send(tx, &one));
+    CHECK(shmkit_sender_try_send(tx, &one));
+    EXPECT(shmkit_sender_try_send(tx, &one), SHMKIT_FULL, "full");
+    EXPECT(shmkit_sender_send_timeout(tx, &one, 10 * MS), SHMKIT_TIMEOUT, "timed out");
+    CHECK(shmkit_sender_free(tx));
+    CHECK(shmkit_receiver_recv(rx, &out));
+    CHECK(shmkit_receiver_recv(rx, &out));
+    EXPECT(shmkit_receiver_recv(rx, &out), SHMKIT_DISCONNECTED, "senders have all gone");
+    CHECK(shmkit_receiver_free(rx));
+    CHECK(shmkit_queue_free(q));
+    shmkit_type *job = job_type(SHMKIT_F32);
+    EXPECT(shmkit_queue_new(join(prefix, "qj"), SHMKIT_CREATE, job, 4, SHMKIT_MPMC, NULL, &q), SHMKIT_INVALID_ARGUMENT, "not supported");
+    CHECK(shmkit_type_free(job));
+
+    shmkit_byte_queue *bq = NULL;
+    shmkit_byte_sender *btx = NULL;
+    shmkit_byte_receiver *brx = NULL;
+    CHECK(shmkit_byte_queue_new(join(prefix, "b"), SHMKIT_CREATE, 256, NULL, &bq));
+    CHECK(shmkit_byte_queue_sender(bq, &btx));
+    CHECK(shmkit_byte_queue_receiver(bq, &brx));
+    char msg[100] = "hello, world";
+    char small_buf[4];
+    size_t len = 0;
+    CHECK(shmkit_byte_sender_send(btx, msg, sizeof msg));
+    EXPECT(shmkit_byte_receiver_recv(brx, small_buf, sizeof small_buf, &len), SHMKIT_BUFFER_TOO_SMALL, "100 bytes");
+    if (len != sizeof msg) fail("needed length %zu, expected %zu", len, sizeof msg);
+    CHECK(shmkit_byte_receiver_recv(brx, msg, sizeof msg, &len));
+    static char big[10000];
+    EXPECT(shmkit_byte_sender_send(btx, big, sizeof big), SHMKIT_TOO_LARGE, "longer");
+    void *buf = NULL;
+    CHECK(shmkit_byte_sender_reserve(btx, 8, &buf));
+    EXPECT(shmkit_byte_sender_send(btx, msg, 1), SHMKIT_BUSY, "reservation");
+    EXPECT(shmkit_byte_sender_commit(btx, 9), SHMKIT_INVALID_ARGUMENT, "reservation of 8");
+    CHECK(shmkit_byte_sender_abort(btx));
+    EXPECT(shmkit_byte_receiver_try_recv(brx, msg, sizeof msg, &len), SHMKIT_EMPTY, "empty");
+    CHECK(shmkit_byte_sender_free(btx));
+    EXPECT(shmkit_byte_receiver_recv(brx, msg, sizeof msg, &len), SHMKIT_DISCONNECTED, "sender has gone");
+    CHECK(shmkit_byte_receiver_free(brx));
+    CHECK(shmkit_byte_queue_free(bq));
+
+    /* A panic-free failure leaves the last message in place; OK does not clear it. */
+    CHECK(shmkit_value_free(v));
+    CHECK(shmkit_mutex_free(m));
+    CHECK(shmkit_event_free(e));
+    CHECK(shmkit_type_free(u64));
+    CHECK(shmkit_type_free(u32));
+    EXPECT(shmkit_type_free(u32), SHMKIT_INVALID_HANDLE, "shmkit_type");
+    printf("OK\n");
+    return 0;
+}
+
+static int all(const char *prefix) {
+    shmkit_options opts = shmkit_options_default();
+    opts.registry_slots = 16;
+    shmkit_type *u64 = prim(SHMKIT_U64), *f32 = prim(SHMKIT_F32), *job = job_type(SHMKIT_F32);
+    shmkit_type *bytes = NULL, *arr = NULL;
+    CHECK(shmkit_type_new_bytes(24, &bytes));
+    CHECK(shmkit_type_new_array(f32, 4, &arr));
+    char enc[128];
+    size_t enc_len = 0;
+    CHECK(shmkit_type_encode(job, enc, sizeof enc, &enc_len));
+    if (strcmp(enc, "Job{id:u64@0,weight:f32@8,flags:u32@12}#16/8") != 0) fail("encoding %s", enc);
+    EXPECT(shmkit_type_encode(job, enc, 4, &enc_len), SHMKIT_BUFFER_TOO_SMALL, "the encoding needs");
+
+    shmkit_value *v = NULL;
+    Job j = {1, 2.0f, 3}, k;
+    CHECK(shmkit_value_new(join(prefix, "v"), SHMKIT_CREATE, job, &j, sizeof j, &opts, &v));
+    void *data = NULL;
+    CHECK(shmkit_value_lock(v, &data));
+    ((Job *)data)->id = 5;
+    EXPECT(shmkit_value_load(v, &k, sizeof k), SHMKIT_BUSY, "holds the lock");
+    CHECK(shmkit_value_unlock(v));
+    CHECK(shmkit_value_load(v, &k, sizeof k));
+    if (k.id != 5) fail("value");
+    CHECK(shmkit_value_free(v));
+
+    shmkit_array *a = NULL;
+    float fs[4] = {1, 2, 3, 4};
+    size_t n = 0;
+    CHECK(shmkit_array_new(join(prefix, "a"), SHMKIT_CREATE, arr, 3, NULL, 0, &opts, &a));
+    CHECK(shmkit_array_set(a, 2, fs, sizeof fs));
+    CHECK(shmkit_array_get(a, 2, fs, sizeof fs));
+    CHECK(shmkit_array_len(a, &n));
+    EXPECT(shmkit_array_get(a, 3, fs, sizeof fs), SHMKIT_INVALID_ARGUMENT, "out of bounds");
+    CHECK(shmkit_array_lock(a, &data));
+    CHECK(shmkit_array_unlock(a));
+    CHECK(shmkit_array_free(a));
+
+    shmkit_mutex *m = NULL;
+    shmkit_condvar *cv = NULL;
+    CHECK(shmkit_mutex_new(join(prefix, "m"), SHMKIT_OPEN_OR_CREATE, bytes, NULL, 0, &opts, &m));
+    CHECK(shmkit_condvar_new(join(prefix, "cv"), SHMKIT_CREATE, &opts, &cv));
+    CHECK(shmkit_mutex_lock(m, &data));
+    memset(data, 1, 24);
+    EXPECT(shmkit_condvar_wait_timeout(cv, m, 5 * MS), SHMKIT_TIMEOUT, "timed out");
+    CHECK(shmkit_condvar_notify_all(cv));
+    CHECK(shmkit_mutex_unlock(m));
+    /* Freed while locked: the free unlocks. */
+    CHECK(shmkit_mutex_lock(m, &data));
+    CHECK(shmkit_mutex_free(m));
+    CHECK(shmkit_condvar_free(cv));
+
+    shmkit_rwlock *rw = NULL, *rw2 = NULL;
+    uint64_t five = 5;
+    void *r1 = NULL, *r2 = NULL;
+    CHECK(shmkit_rwlock_new(join(prefix, "rw"), SHMKIT_CREATE, u64, &five, sizeof five, &opts, &rw));
+    CHECK(shmkit_rwlock_new(join(prefix, "rw"), SHMKIT_OPEN, u64, NULL, 0, &opts, &rw2));
+    CHECK(shmkit_rwlock_read(rw, &r1));
+    CHECK(shmkit_rwlock_try_read(rw2, &r2));
+    if (*(uint64_t *)r1 != 5 || *(uint64_t *)r2 != 5) fail("rwlock read");
+    EXPECT(shmkit_rwlock_try_write(rw2, &data), SHMKIT_WOULD_BLOCK, "held");
+    CHECK(shmkit_rwlock_unlock(rw2));
+    CHECK(shmkit_rwlock_unlock(rw));
+    CHECK(shmkit_rwlock_write_timeout(rw2, 100 * MS, &data));
+    *(uint64_t *)data = 6;
+    EXPECT(shmkit_rwlock_read_timeout(rw, 5 * MS, &r1), SHMKIT_TIMEOUT, "timed out");
+    CHECK(shmkit_rwlock_unlock(rw2));
+    EXPECT(shmkit_rwlock_unlock(rw2), SHMKIT_INVALID_ARGUMENT, "no lock");
+    CHECK(shmkit_rwlock_read(rw, &r1));
+    if (*(uint64_t *)r1 != 6) fail("rwlock write");
+    /* Freed holding a read lock: the free releases it. */
+    CHECK(shmkit_rwlock_free(rw));
+    CHECK(shmkit_rwlock_write_deadline(rw2, shmkit_now_ns() + 100 * MS, &data));
+    CHECK(shmkit_rwlock_free(rw2));
+
+    shmkit_atomic_u64 *a64 = NULL;
+    shmkit_atomic_u32 *a32 = NULL;
+    uint64_t x = 0;
+    uint32_t y = 0;
+    CHECK(shmkit_atomic_u64_new(join(prefix, "a64"), SHMKIT_CREATE, 10, &opts, &a64));
+    CHECK(shmkit_atomic_u64_fetch_add(a64, 5, &x));
+    CHECK(shmkit_atomic_u64_compare_exchange(a64, 15, 20, &x));
+    CHECK(shmkit_atomic_u64_load(a64, &x));
+    if (x != 20) fail("atomic u64 %llu", (unsigned long long)x);
+    CHECK(shmkit_atomic_u32_new(join(prefix, "a32"), SHMKIT_CREATE, 1, &opts, &a32));
+    CHECK(shmkit_atomic_u32_store(a32, 7));
+    CHECK(shmkit_atomic_u32_compare_exchange(a32, 1, 2, &y));
+    if (y != 7) fail("atomic u32 %u", y);
+    CHECK(shmkit_atomic_u64_free(a64));
+    CHECK(shmkit_atomic_u32_free(a32));
+
+    shmkit_queue *q = NULL;
+    shmkit_sender *tx = NULL;
+    shmkit_receiver *rx = NULL;
+    uint64_t vals[8] = {1, 2, 3, 4, 5, 6, 7, 8}, got[8];
+    size_t sent = 0, recvd = 0;
+    CHECK(shmkit_queue_new(join(prefix, "q"), SHMKIT_CREATE, u64, 16, SHMKIT_MPMC, &opts, &q));
+    CHECK(shmkit_queue_sender(q, &tx));
+    CHECK(shmkit_queue_receiver(q, &rx));
+    CHECK(shmkit_sender_send_batch(tx, vals, 8, &sent));
+    CHECK(shmkit_receiver_recv_batch_timeout(rx, got, 8, &recvd, 100 * MS));
+    CHECK(shmkit_queue_len(q, &n));
+    CHECK(shmkit_sender_free(tx));
+    CHECK(shmkit_receiver_free(rx));
+    CHECK(shmkit_queue_free(q));
+
+    shmkit_byte_queue *bq = NULL;
+    shmkit_byte_sender *btx = NULL;
+    shmkit_byte_receiver *brx = NULL;
+    const void *ref = NULL;
+    size_t len = 0;
+    CHECK(shmkit_byte_queue_new(join(prefix, "b"), SHMKIT_CREATE, 4096, &opts, &bq));
+    CHECK(shmkit_byte_queue_sender(bq, &btx));
+    CHECK(shmkit_byte_queue_receiver(bq, &brx));
+    CHECK(shmkit_byte_sender_send(btx, "abc", 3));
+    CHECK(shmkit_byte_receiver_recv_ref(brx, &ref, &len));
+    if (len != 3 || memcmp(ref, "abc", 3) != 0) fail("recv_ref");
+    CHECK(shmkit_byte_receiver_release(brx));
+    CHECK(shmkit_byte_sender_reserve(btx, 5, &data));
+    /* Freed with a reservation and a held message outstanding. */
+    CHECK(shmkit_byte_sender_send_timeout(btx, "x", 1, 0) == SHMKIT_BUSY ? SHMKIT_OK : SHMKIT_INTERNAL);
+    CHECK(shmkit_byte_sender_free(btx));
+    CHECK(shmkit_byte_receiver_free(brx));
+    CHECK(shmkit_byte_queue_free(bq));
+
+    shmkit_pipe *p = NULL;
+    shmkit_connection *c1 = NULL, *c2 = NULL;
+    char buf[16];
+    CHECK(shmkit_pipe_new(join(prefix, "p"), SHMKIT_CREATE, 0, &opts, &p));
+    CHECK(shmkit_pipe_connect(p, &c1));
+    CHECK(shmkit_pipe_connect(p, &c2));
+    CHECK(shmkit_connection_send(c1, "ping", 4));
+    CHECK(shmkit_connection_recv_timeout(c2, buf, sizeof buf, &len, 100 * MS));
+    CHECK(shmkit_connection_send(c2, "pong", 4));
+    CHECK(shmkit_connection_recv(c1, buf, sizeof buf, &len));
+    CHECK(shmkit_connection_free(c1));
+    EXPECT(shmkit_connection_recv(c2, buf, sizeof buf, &len), SHMKIT_DISCONNECTED, "gone");
+    CHECK(shmkit_connection_free(c2));
+    CHECK(shmkit_pipe_free(p));
+
+    shmkit_event *e = NULL;
+    bool set = false;
+    CHECK(shmkit_event_new(join(prefix, "e"), SHMKIT_CREATE, &opts, &e));
+    EXPECT(shmkit_event_try_wait(e), SHMKIT_WOULD_BLOCK, "not set");
+    CHECK(shmkit_event_set(e));
+    CHECK(shmkit_event_wait(e));
+    CHECK(shmkit_event_is_set(e, &set));
+    CHECK(shmkit_event_clear(e));
+    CHECK(shmkit_event_free(e));
+
+    shmkit_semaphore *s = NULL, *bs = NULL;
+    uint32_t val = 0;
+    CHECK(shmkit_semaphore_new(join(prefix, "s"), SHMKIT_CREATE, 1, false, &opts, &s));
+    CHECK(shmkit_semaphore_acquire(s));
+    EXPECT(shmkit_semaphore_try_acquire(s), SHMKIT_WOULD_BLOCK, "permit");
+    EXPECT(shmkit_semaphore_acquire_timeout(s, 5 * MS), SHMKIT_TIMEOUT, "permit");
+    CHECK(shmkit_semaphore_release(s));
+    CHECK(shmkit_semaphore_value(s, &val));
+    CHECK(shmkit_semaphore_new(join(prefix, "bs"), SHMKIT_CREATE, 1, true, &opts, &bs));
+    EXPECT(shmkit_semaphore_release(bs), SHMKIT_INVALID_ARGUMENT, "");
+    EXPECT(shmkit_semaphore_new(join(prefix, "bs"), SHMKIT_OPEN, 1, false, &opts, &s), SHMKIT_WRONG_KIND, "");
+    CHECK(shmkit_semaphore_free(s));
+    CHECK(shmkit_semaphore_free(bs));
+
+    shmkit_barrier *b = NULL;
+    bool leader = false;
+    CHECK(shmkit_barrier_new(join(prefix, "bar"), SHMKIT_CREATE, 1, &opts, &b));
+    CHECK(shmkit_barrier_wait(b, &leader));
+    if (!leader) fail("a barrier of one party: its party leads");
+    CHECK(shmkit_barrier_free(b));
+    CHECK(shmkit_barrier_new(join(prefix, "bar2"), SHMKIT_CREATE, 2, &opts, &b));
+    EXPECT(shmkit_barrier_wait_timeout(b, 5 * MS, &leader), SHMKIT_TIMEOUT, "timed out");
+    EXPECT(shmkit_barrier_wait(b, &leader), SHMKIT_BROKEN, "broken");
+    CHECK(shmkit_barrier_reset(b));
+    CHECK(shmkit_barrier_free(b));
+
+    CHECK(shmkit_type_free(u64));
+    CHECK(shmkit_type_free(f32));
+    CHECK(shmkit_type_free(job));
+    CHECK(shmkit_type_free(bytes));
+    CHECK(shmkit_type_free(arr));
+    printf("OK\n");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) fail("usage: peer ROLE NAME [ARGS]");
+    const char *role = argv[1], *name = argv[2];
+    uint64_t n = argc > 3 ? strtoull(argv[3], NULL, 10) : 0;
+    if (strcmp(role, "queue_send") == 0) return queue_send(name, n);
+    if (strncmp(role, "mutex_", 6) == 0) return mutex_role(role, name, n);
+    if (strncmp(role, "value_", 6) == 0) return value_role(role, name, argc > 3 ? argv[3] : "");
+    if (strcmp(role, "bytes_send") == 0) return bytes_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
+    if (strcmp(role, "errors") == 0) return errors(name);
+    if (strcmp(role, "all") == 0) return all(name);
+    fail("unknown role %s", role);
+    return 1;
+}
