@@ -9,7 +9,8 @@ use std::io;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The name breaks the naming rules (1–200 of `[A-Za-z0-9._-]`, not `.`/`..`).
+    /// The name breaks the naming rules (1–200 of `[A-Za-z0-9._-]`, not `.`/`..`,
+    /// not starting with `-`).
     InvalidName {
         /// The name, escaped for printing.
         name: String,
