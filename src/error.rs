@@ -9,7 +9,8 @@ use std::io;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The name breaks the naming rules (1–200 of `[A-Za-z0-9._-]`, not `.`/`..`).
+    /// The name breaks the naming rules (1–200 of `[A-Za-z0-9._-]`, not `.`/`..`,
+    /// not starting with `-`).
     InvalidName {
         /// The name, escaped for printing.
         name: String,
@@ -113,7 +114,10 @@ pub enum Error {
         /// Number of slots.
         slots: u32,
     },
-    /// The shm filesystem has no room for the segment.
+    /// The segment does not fit: it is larger than the shm filesystem's
+    /// free space or than the memory the kernel can give out
+    /// (`MemAvailable`). A segment is memory (a tmpfs file), reserved whole
+    /// when it is created.
     NoSpace {
         /// The segment name.
         name: String,
@@ -136,6 +140,15 @@ pub enum Error {
     },
     /// An argument is out of range (e.g. a capacity of zero).
     InvalidArgument(String),
+    /// The object cannot be used in a `fork()`ed child through a handle
+    /// its parent made (an end only one process may hold): open it anew in
+    /// the child.
+    Forked {
+        /// The segment name.
+        name: String,
+        /// What cannot be shared with the parent, e.g. `"sender"`.
+        what: &'static str,
+    },
     /// Another OS error.
     Io {
         /// What was being done.
@@ -211,7 +224,11 @@ impl fmt::Display for Error {
                 write!(f, "segment '{name}' has all {slots} liveness slots taken by live handles")
             }
             Error::NoSpace { name, bytes } => {
-                write!(f, "no room in the shm filesystem for segment '{name}' ({bytes} bytes)")
+                write!(
+                    f,
+                    "no room for segment '{name}' ({bytes} bytes): a segment is memory (a tmpfs file in /dev/shm), \
+                     and the shm filesystem's free space or the available memory is smaller"
+                )
             }
             Error::PermissionDenied { name } => {
                 write!(f, "permission denied for segment '{name}'")
@@ -220,6 +237,11 @@ impl fmt::Display for Error {
                 write!(f, "the {end} of segment '{name}' is held by a live process")
             }
             Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            Error::Forked { name, what } => write!(
+                f,
+                "the {what} of segment '{name}' was made by the parent of this fork()ed process and cannot be \
+                 shared with it; open the segment anew in the child"
+            ),
             Error::Io { op, name, source } => write!(f, "{op} segment '{name}': {source}"),
         }
     }

@@ -301,7 +301,8 @@ impl<S: SegmentState> Handle<S> {
         self.seg.name()
     }
 
-    /// Keeps the name after this (creating) handle is dropped.
+    /// Keeps the name after this (creating) handle is dropped, and marks
+    /// the segment persisted (see [`RawSegment::persist`]).
     pub fn persist(&self) {
         self.seg.persist();
     }
@@ -485,7 +486,9 @@ macro_rules! handle_api {
                 self.0.name()
             }
 
-            /// Keeps the name after this (creating) handle is dropped.
+            /// Keeps the name after this (creating) handle is dropped, and
+            /// marks the segment persisted in its header, so that
+            /// `shmkit gc` leaves it alone once its creator is gone.
             pub fn persist(&self) {
                 self.0.persist();
             }

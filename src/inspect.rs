@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::name::FILE_PREFIX;
-use crate::segment::header::{HEADER_SIZE, Header, INIT_OFFSET, ObjectKind};
+use crate::segment::header::{FLAG_PERSISTED, FLAGS_OFFSET, HEADER_SIZE, Header, INIT_OFFSET, ObjectKind};
 use crate::segment::{OpenOptions, RawSegment, check_published, registry};
 use crate::sync::raw_mutex::RawMutex;
 use crate::sys;
@@ -53,6 +53,9 @@ pub struct SegmentInfo {
     pub registry_slots: u32,
     /// Offset and size of the object state.
     pub data: (u64, u64),
+    /// Whether `persist()` was called on a handle of it: `shmkit gc` leaves
+    /// it alone unless asked (`--include-persisted`).
+    pub persisted: bool,
 }
 
 /// The header's facts plus who holds which slot. `fd` must be a file
@@ -80,6 +83,7 @@ fn info_of(name: &str, h: &Header, desc: String, fd: BorrowedFd<'_>) -> SegmentI
         live_handles: live,
         registry_slots: h.registry_slots,
         data: (h.data_offset, h.data_size),
+        persisted: h.persisted(),
     }
 }
 
@@ -215,6 +219,85 @@ pub fn info(name: &str) -> Result<SegmentInfo, Error> {
 pub fn info_with(name: &str, opts: &OpenOptions) -> Result<SegmentInfo, Error> {
     let (header, desc, fd) = RawSegment::peek(name, opts)?;
     Ok(info_of(name, &header, desc, fd.as_fd()))
+}
+
+/// What [`collect`] did with a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Collected {
+    /// Removed: no live handle (its creator's included) was attached.
+    Removed,
+    /// Left alone: a live handle is attached.
+    InUse,
+    /// Left alone: it is persisted ([`SegmentInfo::persisted`]) and
+    /// persisted segments were not asked for.
+    Persisted,
+    /// Left alone: the name was removed or given to another segment while
+    /// it was being collected.
+    Changed,
+}
+
+/// Whether a segment whose file is open as `fd` must be kept, and why: a
+/// live handle holds a slot, or it is persisted (read from the file now,
+/// not from a header snapshot) and `include_persisted` is false.
+fn keep_reason(fd: BorrowedFd<'_>, slots: u32, include_persisted: bool) -> Option<Collected> {
+    // An error reading a lock is taken as "held": never remove a live one.
+    if (0..slots).any(|s| registry::slot_held(fd, s).unwrap_or(true)) {
+        return Some(Collected::InUse);
+    }
+    let flags = sys::read_u32_at(fd, FLAGS_OFFSET as u64).unwrap_or(FLAG_PERSISTED);
+    (!include_persisted && flags & FLAG_PERSISTED != 0).then_some(Collected::Persisted)
+}
+
+/// Removes the segment `name` if no live handle is attached to it (its
+/// creator is gone, and nobody else uses it) and, unless
+/// `include_persisted`, it was not persisted: what `shmkit gc --yes` does
+/// for each segment.
+///
+/// Safe against a segment that changes meanwhile: the name is first moved
+/// aside (renamed to a private name in the shm directory, so that nobody
+/// can open it by name any more), then the moved file is checked to be the
+/// one inspected and still unused, and only then removed; otherwise it is
+/// put back under its name. A segment created anew under the name after
+/// the first look is never removed. A process that opened the name just
+/// before it was moved and has not registered yet keeps its mapping, as
+/// after any removal.
+///
+/// # Errors
+/// The open checks of the segment layer ([`Error::NotFound`] if the name
+/// is gone); [`Error::Io`] if the name could not be moved or put back (a
+/// segment created under the name while it was moved aside keeps the name;
+/// the message names where the old one was left).
+pub fn collect(name: &str, include_persisted: bool) -> Result<Collected, Error> {
+    let (header, _desc, fd) = RawSegment::peek(name, &OpenOptions::default())?;
+    let slots = header.registry_slots;
+    if let Some(kept) = keep_reason(fd.as_fd(), slots, include_persisted) {
+        return Ok(kept);
+    }
+    let io = |op: &'static str, e: std::io::Error| Error::Io { op, name: name.to_owned(), source: e };
+    let id = sys::fstat(fd.as_fd()).map_err(|e| io("stat", e))?.id;
+    let path = crate::name::path_of(name)?;
+    let aside = crate::name::temp_path_of(name)?;
+    match sys::rename_noreplace(&path, &aside) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Collected::Changed),
+        Err(e) => return Err(io("move aside", e)),
+    }
+    // Nobody can open it by name now: what we check is what we remove.
+    let outcome = if sys::lstat_id(&aside).ok() != Some(id) {
+        Some(Collected::Changed)
+    } else {
+        keep_reason(fd.as_fd(), slots, include_persisted)
+    };
+    let Some(kept) = outcome else {
+        sys::unlink(&aside).map_err(|e| io("remove", e))?;
+        return Ok(Collected::Removed);
+    };
+    sys::rename_noreplace(&aside, &path).map_err(|e| {
+        let left = aside.to_string_lossy().into_owned();
+        io("put back", std::io::Error::new(e.kind(), format!("{e}; the segment was left as {left}")))
+    })?;
+    Ok(kept)
 }
 
 /// The path of the file behind `name`, e.g. `/dev/shm/shmkit.NAME`.

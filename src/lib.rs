@@ -75,7 +75,11 @@
 //! If a process dies holding a lock, the next locker gets the lock with
 //! [`LockError::OwnerDied`] (within milliseconds) and repairs the data.
 //! Liveness is tracked with open-file-description locks, which the kernel
-//! drops when a process dies, so PID reuse cannot fool it.
+//! drops when a process dies, so PID reuse cannot fool it. A handle used in
+//! a `fork()`ed child registers the child as a party of its own before its
+//! first operation: the child never acts under its parent's identity.
+//! [`sigbus_guard`] makes the death of a process that touches a segment
+//! another process truncated legible.
 //!
 //! # Layers
 //!
@@ -113,6 +117,7 @@ pub mod queue;
 mod segment;
 mod shared_memory;
 mod shm_type;
+mod sigbus;
 mod sync;
 mod sys;
 mod value;
@@ -140,6 +145,7 @@ pub use shm_type::{Field, Shape, ShmLayout, ShmType, TypeDesc, fnv1a};
 /// type) for a `#[repr(C)]` struct; `#[shm(name = "...")]` sets the name.
 #[cfg(feature = "derive")]
 pub use shmkit_derive::ShmType;
+pub use sigbus::sigbus_guard;
 pub use sync::barrier::{Barrier, BarrierCell, BarrierError, BarrierWaitResult, MAX_PARTIES};
 pub use sync::condvar::{Condvar, CondvarCell, WaitTimeoutResult};
 pub use sync::event::{Event, EventCell};

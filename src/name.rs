@@ -12,7 +12,8 @@ pub const FILE_PREFIX: &str = "shmkit.";
 /// Longest name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 200;
 
-/// Checks a segment name: 1–200 characters of `[A-Za-z0-9._-]`, not `.` or `..`.
+/// Checks a segment name: 1–200 characters of `[A-Za-z0-9._-]`, not `.` or
+/// `..`, not starting with `-` (it would read as an option to `shmkit`).
 ///
 /// # Errors
 /// [`Error::InvalidName`] saying which rule the name breaks.
@@ -23,6 +24,8 @@ pub fn validate(name: &str) -> Result<(), Error> {
         "it is longer than 200 characters"
     } else if name == "." || name == ".." {
         "'.' and '..' are reserved"
+    } else if name.starts_with('-') {
+        "it starts with '-', which would read as an option on a command line; names may not start with '-'"
     } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
         "only A-Z, a-z, 0-9, '.', '_' and '-' are allowed"
     } else {
@@ -58,11 +61,15 @@ mod tests {
 
     #[test]
     fn rules() {
-        for bad in ["", ".", "..", "a/b", "a\0b", "a b", "é", &"x".repeat(201)] {
+        for bad in ["", ".", "..", "a/b", "a\0b", "a b", "é", "-x", "--help", "-", &"x".repeat(201)] {
             assert!(matches!(validate(bad), Err(Error::InvalidName { .. })), "{bad:?}");
         }
-        for good in ["a", "...", "a.b-c_D9", &"x".repeat(200)] {
+        for good in ["a", "...", "a.b-c_D9", "a-", "a--b", "_-x", &"x".repeat(200)] {
             validate(good).unwrap();
+        }
+        match validate("-x") {
+            Err(e @ Error::InvalidName { .. }) => assert!(e.to_string().contains("may not start with '-'"), "{e}"),
+            other => panic!("{other:?}"),
         }
     }
 }

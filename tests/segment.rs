@@ -18,6 +18,8 @@ const LIMIT: Duration = Duration::from_secs(120);
 const HEADER: usize = 256;
 /// Offset of the init word in the header.
 const INIT_AT: usize = 16;
+/// Offset of the header's flags word (bit 0: persisted), outside the checksum.
+const FLAGS_AT: usize = 60;
 /// The init word's value once a segment is published ("REDY").
 const READY: u32 = 0x5245_4459;
 
@@ -603,6 +605,9 @@ fn random_header_damage_is_always_an_error() {
                         head[INIT_AT..INIT_AT + 4].copy_from_slice(&init.to_ne_bytes());
                     }
                 }
+                // The flags word (persisted) changes while a segment is in
+                // use and lies outside the checksum: damage elsewhere.
+                head[FLAGS_AT..FLAGS_AT + 4].copy_from_slice(&orig_head[FLAGS_AT..FLAGS_AT + 4]);
             }
             file.write_all_at(&head, 0).unwrap();
             let opened = Value::<u64>::open_with(&name, &short_wait());
@@ -628,11 +633,12 @@ fn random_header_damage_is_always_an_error() {
 }
 
 /// The header checksum a creator writes: FNV-1a over the header with the
-/// init word (16..20) and the checksum (104..112) taken as zero.
+/// init word (16..20), the flags word (60..64) and the checksum (104..112)
+/// taken as zero.
 fn header_checksum(head: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (i, &b) in head[..HEADER].iter().enumerate() {
-        let b = if (16..20).contains(&i) || (104..112).contains(&i) { 0 } else { b };
+        let b = if (16..20).contains(&i) || (60..64).contains(&i) || (104..112).contains(&i) { 0 } else { b };
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }

@@ -294,6 +294,19 @@ impl<T: ShmType> Shared<T> {
 /// reclaimed once it is known dead (by the liveness registry, never by a
 /// timeout: a stopped sender keeps its claim).
 ///
+/// That last point has a cost in the multi-producer mode: messages are
+/// received in the order their slots were claimed, so a *live* sender
+/// stopped between its claim and its commit (by `SIGSTOP`, a debugger, a
+/// page fault on a loaded machine) holds up every receiver behind its slot
+/// until it resumes. Where one producer suffices, use the single-producer
+/// mode ([`Queue::create_spsc`]) or a [`ByteQueue`](crate::ByteQueue),
+/// whose sender publishes with one store and holds up nobody.
+///
+/// The queue's slots are memory (a tmpfs file in `/dev/shm`), reserved
+/// whole at create: a create larger than the shm filesystem's free space
+/// or the available memory fails with
+/// [`Error::NoSpace`](crate::Error::NoSpace).
+///
 /// A receive on an empty queue whose senders have all gone — dropped, exited
 /// or killed — returns `Disconnected` instead of hanging; before any sender
 /// ever attached it waits. A send whose receivers have all been dropped

@@ -13,16 +13,19 @@
 //! 40      data_offset      where the object's state starts (64-aligned)
 //! 48      data_size
 //! 56      creator_slot     registry slot the creator holds
+//! 60      flags            bit 0 PERSISTED (set by `persist()`), changes after publish
 //! 64      elem_size  | elem_align | type_hash | capacity   (the fingerprint)
 //! 96      type_name_len
 //! 100     desc_len         bytes of the type description
-//! 104     checksum         FNV-1a over the header with init and checksum zeroed
+//! 104     checksum         FNV-1a over the header with init, flags and checksum zeroed
 //! 112     desc_offset      where the type description starts (after the registry)
 //! 120     (reserved, zero)
 //! 128     type_name        up to 128 bytes, for error messages and `shmkit ls`
 //! ```
-//! Everything but `init` is written once, before `init` is set to READY with
-//! Release ordering; after that it never changes, so the checksum covers it.
+//! Everything but `init` and `flags` is written once, before `init` is set
+//! to READY with Release ordering; after that it never changes, so the
+//! checksum covers it. `flags` is a word of bits set atomically (`fetch_or`)
+//! while the segment is in use, outside the checksum.
 //!
 //! The type description (the canonical encoding of the element type, see
 //! [`crate::shm_type`]) lies at `desc_offset`, right after the liveness
@@ -45,6 +48,9 @@ pub const FORMAT_VERSION: u32 = 2;
 pub const HEADER_SIZE: usize = 256;
 /// Value of the init word once the creator has published the segment.
 pub const READY: u32 = 0x5245_4459; // "REDY"
+/// Bit of the header's `flags` word: `persist()` was called on a handle of
+/// the segment, so `shmkit gc` leaves it alone although its creator is gone.
+pub const FLAG_PERSISTED: u32 = 1;
 /// Longest element type name kept in the header.
 const TYPE_NAME_MAX: usize = 128;
 
@@ -253,7 +259,7 @@ pub struct Header {
     pub data_offset: u64,
     pub data_size: u64,
     pub creator_slot: u32,
-    pub _pad0: u32,
+    pub flags: u32,
     pub elem_size: u64,
     pub elem_align: u64,
     pub type_hash: u64,
@@ -269,6 +275,8 @@ pub struct Header {
 const _: () = assert!(std::mem::size_of::<Header>() == HEADER_SIZE);
 /// Byte offset of the init word inside the header.
 pub const INIT_OFFSET: usize = std::mem::offset_of!(Header, init);
+/// Byte offset of the flags word inside the header.
+pub const FLAGS_OFFSET: usize = std::mem::offset_of!(Header, flags);
 
 impl Header {
     /// A header for a new segment, `init` still zero and the checksum filled.
@@ -307,12 +315,19 @@ impl Header {
         h
     }
 
-    /// FNV-1a over the header with `init` and `checksum` taken as zero.
+    /// FNV-1a over the header with `init`, `flags` and `checksum` taken as
+    /// zero.
     pub fn compute_checksum(&self) -> u64 {
         let mut copy = *self;
         copy.init = 0;
+        copy.flags = 0;
         copy.checksum = 0;
         fnv1a(bytemuck::bytes_of(&copy))
+    }
+
+    /// Whether the header's snapshot has [`FLAG_PERSISTED`] set.
+    pub fn persisted(&self) -> bool {
+        self.flags & FLAG_PERSISTED != 0
     }
 
     /// The element type name stored in the header (lossy if damaged).
@@ -500,6 +515,7 @@ mod tests {
             (offset_of!(Header, registry_slots), 36),
             (offset_of!(Header, data_offset), 40),
             (offset_of!(Header, creator_slot), 56),
+            (offset_of!(Header, flags), 60),
             (offset_of!(Header, elem_size), 64),
             (offset_of!(Header, type_hash), 80),
             (offset_of!(Header, capacity), 88),
@@ -516,16 +532,17 @@ mod tests {
     }
 
     #[test]
-    fn checksum_covers_every_field_but_init() {
+    fn checksum_covers_every_field_but_init_and_flags() {
         let fp = Fingerprint::of::<u64>(1);
         let h = Header::new(ObjectKind::Value, &fp, 4096, 64, 512, 576, 16, 0);
         let bytes = bytemuck::bytes_of(&h);
         for (i, byte) in bytes.iter().enumerate() {
             let mut damaged = h;
             bytemuck::bytes_of_mut(&mut damaged)[i] ^= 0x40;
-            let in_init = (INIT_OFFSET..INIT_OFFSET + 4).contains(&i);
+            let unchecked =
+                (INIT_OFFSET..INIT_OFFSET + 4).contains(&i) || (FLAGS_OFFSET..FLAGS_OFFSET + 4).contains(&i);
             let detected = damaged.validate("t", 4096).is_err();
-            assert_eq!(detected, !in_init, "byte {i} (was {byte:#x})");
+            assert_eq!(detected, !unchecked, "byte {i} (was {byte:#x})");
         }
     }
 }

@@ -6,6 +6,7 @@
 //! the object state starting at a multiple of 64 (or of its alignment).
 //! `docs/FORMAT.md` is the full contract.
 
+pub(crate) mod fork;
 pub(crate) mod header;
 pub(crate) mod registry;
 pub(crate) mod token;
@@ -14,15 +15,15 @@ mod typed;
 pub use typed::{Segment, ShmSafe};
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::AtomicBool;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::Error;
 use crate::name;
 use crate::sys;
-use header::{Fingerprint, HEADER_SIZE, Header, INIT_OFFSET, ObjectKind, READY};
+use header::{FLAG_PERSISTED, FLAGS_OFFSET, Fingerprint, HEADER_SIZE, Header, INIT_OFFSET, ObjectKind, READY};
 use registry::Registration;
 use std::sync::atomic::{AtomicU32, Ordering};
 use token::Token;
@@ -121,22 +122,68 @@ impl Spec {
     }
 }
 
+/// A segment file's descriptor, tracked for the `fork` child handler while
+/// it is open (see [`fork`]).
+struct SegmentFd {
+    fd: OwnedFd,
+    /// Its entry in the fork handler's table; `None` if the table was full.
+    entry: Option<usize>,
+}
+
+impl SegmentFd {
+    fn new(fd: OwnedFd) -> SegmentFd {
+        let entry = fork::track(fd.as_raw_fd());
+        SegmentFd { fd, entry }
+    }
+
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for SegmentFd {
+    fn drop(&mut self) {
+        // Untracked before the descriptor closes (the field drops after).
+        if let Some(entry) = self.entry {
+            fork::untrack(entry);
+        }
+    }
+}
+
 /// A mapped segment: the file, the mapping and the checked header.
 ///
 /// Internal: objects wrap it and expose typed state. The handle that created
 /// the name unlinks it on drop unless [`RawSegment::persist`] was called.
+///
+/// Its liveness identity (registry slot and token) belongs to the process
+/// that claimed it: used in a `fork()`ed child, the handle first claims a
+/// slot of its own on a fresh open file description (see [`fork`]).
 pub(crate) struct RawSegment {
     name: String,
     path: CString,
+    /// The mapping as the SIGBUS guard knows it; declared before `map` so
+    /// that it is forgotten before the unmap.
+    _sigbus: crate::sigbus::Record,
     map: MmapRaw,
-    fd: OwnedFd,
+    fd: SegmentFd,
     header: Header,
     /// The element type's description (checked against the header's hash).
     desc: String,
     /// Unlink the name on drop (creator and not persisted).
     owns_name: AtomicBool,
-    /// The liveness slot this handle holds (claimed at open or create).
-    registration: Registration,
+    /// The fork generation the handle was made in: only that process (not
+    /// a forked child) unlinks the name on drop.
+    born: u32,
+    /// The liveness slot this handle holds: the fork generation it was
+    /// claimed in (high 32 bits) and its token (low 32 bits).
+    identity: AtomicU64,
+    /// Serializes the re-registration of a forked child's threads.
+    fork_lock: std::sync::Mutex<()>,
+}
+
+/// An identity word: `registration` claimed in fork generation `generation`.
+fn identity_word(generation: u32, registration: Registration) -> u64 {
+    (u64::from(generation) << 32) | u64::from(registration.token().to_bits())
 }
 
 // SAFETY: the mapping is shared memory that every process and thread may
@@ -167,7 +214,9 @@ impl RawSegment {
         let slots = opts.registry_slots;
         spec.fingerprint.check()?;
         let (desc_offset, data_offset, total) = spec.layout(slots)?;
+        check_room(name, total)?;
         let fd = sys::create_exclusive(&temp, opts.mode).map_err(|e| Error::from_open("create", name, e))?;
+        let fd = SegmentFd::new(fd);
         // From here on, a failure must not leave the temporary file behind.
         let drop_temp = |e: Error| {
             let _ = sys::unlink(&temp);
@@ -179,21 +228,25 @@ impl RawSegment {
                 _ => Error::Io { op: "reserve memory for", name: name.to_owned(), source: e },
             })
         })?;
-        let map =
-            map_file(&fd, total).map_err(|e| drop_temp(Error::Io { op: "map", name: name.to_owned(), source: e }))?;
+        let map = map_file(fd.as_fd(), total)
+            .map_err(|e| drop_temp(Error::Io { op: "map", name: name.to_owned(), source: e }))?;
         // The creator registers first, so that `shmkit ls` can tell whether it
         // is alive. The registry is still all zeros and nobody else sees it.
-        let reg = claim_slot(name, &fd, &map, slots).map_err(drop_temp)?;
+        let born = fork::generation();
+        let reg = claim_slot(name, fd.as_fd(), &map, slots).map_err(drop_temp)?;
         let mut seg = RawSegment {
             name: name.to_owned(),
             path,
+            _sigbus: crate::sigbus::Record::new(name, map.as_ptr(), map.len()),
             map,
             fd,
             header: bytemuck::Zeroable::zeroed(),
             desc: spec.fingerprint.encoding.clone(),
             // Not ours to unlink until the link below succeeds.
             owns_name: AtomicBool::new(false),
-            registration: reg,
+            born,
+            identity: AtomicU64::new(identity_word(born, reg)),
+            fork_lock: std::sync::Mutex::new(()),
         };
         let header = Header::new(
             spec.kind,
@@ -233,16 +286,21 @@ impl RawSegment {
     /// checks (for inspection).
     pub fn open_any(name: &str, opts: &OpenOptions) -> Result<RawSegment, Error> {
         let Opened { path, fd, map, header, desc } = open_checked(name, opts)?;
-        let registration = claim_slot(name, &fd, &map, header.registry_slots)?;
+        let fd = SegmentFd::new(fd);
+        let born = fork::generation();
+        let registration = claim_slot(name, fd.as_fd(), &map, header.registry_slots)?;
         Ok(RawSegment {
             name: name.to_owned(),
             path,
+            _sigbus: crate::sigbus::Record::new(name, map.as_ptr(), map.len()),
             map,
             fd,
             header,
             desc,
             owns_name: AtomicBool::new(false),
-            registration,
+            born,
+            identity: AtomicU64::new(identity_word(born, registration)),
+            fork_lock: std::sync::Mutex::new(()),
         })
     }
 
@@ -281,9 +339,25 @@ impl RawSegment {
         self.header.expect_described(&self.name, Some(&self.desc), kind, fp, asked_capacity)
     }
 
-    /// Keep the name after this handle is dropped.
+    /// Keep the name after this handle is dropped, and mark the segment
+    /// persisted in its header (so `shmkit gc` leaves it alone).
     pub fn persist(&self) {
         self.owns_name.store(false, std::sync::atomic::Ordering::Relaxed);
+        // Relaxed: a flag for inspection, ordered with nothing else.
+        self.flags_word().fetch_or(FLAG_PERSISTED, Ordering::Relaxed);
+    }
+
+    /// Whether the segment is marked persisted (now, not at open).
+    #[allow(dead_code, reason = "segment API for the objects and tests")]
+    pub fn is_persisted(&self) -> bool {
+        self.flags_word().load(Ordering::Relaxed) & FLAG_PERSISTED != 0
+    }
+
+    fn flags_word(&self) -> &AtomicU32 {
+        // SAFETY: FLAGS_OFFSET is 4-aligned inside the header of the
+        // page-aligned mapping, which lives as long as `self`; the word is
+        // only accessed atomically once the segment is published.
+        unsafe { &*self.map.as_ptr().add(FLAGS_OFFSET).cast::<AtomicU32>() }
     }
 
     /// Start of the object state.
@@ -315,21 +389,73 @@ impl RawSegment {
         registry_words(&self.map, self.header.registry_slots)
     }
 
-    /// The liveness slot this handle holds.
-    #[allow(dead_code, reason = "segment API for the objects; inspection uses `peek`")]
+    /// The liveness slot this handle holds in this process. In a forked
+    /// child, the first call claims a slot of the child's own.
+    ///
+    /// # Panics
+    /// In a forked child that cannot register (see
+    /// [`RawSegment::register_after_fork`]).
+    #[inline]
     pub fn registration(&self) -> Registration {
-        self.registration
+        let id = self.identity.load(Ordering::Relaxed);
+        if (id >> 32) as u32 == fork::generation() {
+            return Registration::from_token(Token::from_bits(id as u32));
+        }
+        self.register_after_fork()
+    }
+
+    /// Claims a registry slot for this handle in a forked child, on a fresh
+    /// open file description of the segment file, so that the child never
+    /// acts under its parent's token nor holds its parent's locks.
+    ///
+    /// # Panics
+    /// If the child cannot get a description or a slot of its own (no
+    /// `/proc`, every slot held by a live handle): acting under the
+    /// parent's identity instead would make either process's death
+    /// invisible to the other.
+    #[cold]
+    #[inline(never)]
+    fn register_after_fork(&self) -> Registration {
+        let _turn = self.fork_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = fork::generation();
+        let id = self.identity.load(Ordering::Relaxed);
+        if (id >> 32) as u32 == generation {
+            return Registration::from_token(Token::from_bits(id as u32));
+        }
+        // The fork handler gave a tracked descriptor a fresh description
+        // already; doing it again (a description with no lock for another)
+        // covers an untracked one, or a handler that failed.
+        if !sys::reopen_fresh(self.fd.as_fd().as_raw_fd()) {
+            panic!(
+                "shmkit: segment '{}' is used in a fork()ed child, which could not open the segment file anew \
+                 (through /proc/self/fd) to register as a party of its own",
+                self.name
+            );
+        }
+        match claim_slot(&self.name, self.fd.as_fd(), &self.map, self.header.registry_slots) {
+            Ok(reg) => {
+                self.identity.store(identity_word(generation, reg), Ordering::Relaxed);
+                reg
+            }
+            Err(e) => panic!(
+                "shmkit: segment '{}' is used in a fork()ed child, which could not register as a party of its \
+                 own: {e}",
+                self.name
+            ),
+        }
     }
 
     /// Whether the holder named by `token` is alive (see [`registry::is_alive`]).
     pub fn is_alive(&self, token: Token) -> bool {
-        registry::is_alive(self.fd.as_fd(), self.generations(), token, Some(self.registration))
+        let mine = self.registration();
+        registry::is_alive(self.fd.as_fd(), self.generations(), token, Some(mine))
     }
 }
 
 impl registry::Liveness for RawSegment {
+    #[inline]
     fn token(&self) -> Token {
-        self.registration.token()
+        self.registration().token()
     }
 
     fn is_alive(&self, token: Token) -> bool {
@@ -339,7 +465,8 @@ impl registry::Liveness for RawSegment {
 
 impl Drop for RawSegment {
     fn drop(&mut self) {
-        if !self.owns_name.load(std::sync::atomic::Ordering::Relaxed) {
+        // A forked child's copy of the creating handle never owns the name.
+        if !self.owns_name.load(std::sync::atomic::Ordering::Relaxed) || self.born != fork::generation() {
             return;
         }
         // Unlink only if the name still refers to our file: it may have been
@@ -386,6 +513,32 @@ pub fn unlink(name: &str) -> Result<(), Error> {
     sys::unlink(&path).map_err(|e| Error::from_open("remove", name, e))
 }
 
+/// Segments from this size on are checked against the free memory before
+/// they are made (smaller ones cannot get a process OOM-killed, and a full
+/// shm filesystem fails their `posix_fallocate`).
+const CHECK_ROOM_FROM: u64 = 1 << 20;
+
+/// Refuses a segment of `bytes` that cannot fit: a segment is memory (a
+/// file in a tmpfs), reserved whole at create. Larger than the shm
+/// filesystem's free space, `posix_fallocate` would fail anyway; larger
+/// than the memory the kernel can give out (`MemAvailable`), it could
+/// succeed and get some process OOM-killed later. Unknown figures pass.
+///
+/// # Errors
+/// [`Error::NoSpace`].
+fn check_room(name: &str, bytes: u64) -> Result<(), Error> {
+    if bytes < CHECK_ROOM_FROM {
+        return Ok(());
+    }
+    let dir = CString::new(sys::SHM_DIR).map_err(|_| Error::InvalidArgument("shm directory".into()))?;
+    let fs_free = sys::fs_available(&dir).ok();
+    let mem_free = sys::mem_available();
+    if fs_free.is_some_and(|free| bytes > free) || mem_free.is_some_and(|free| bytes > free) {
+        return Err(Error::NoSpace { name: name.to_owned(), bytes });
+    }
+    Ok(())
+}
+
 /// The generation words of a registry of `slots` slots after the header.
 fn registry_words(map: &MmapRaw, slots: u32) -> &[AtomicU32] {
     debug_assert!(map.len() >= HEADER_SIZE + slots as usize * 4);
@@ -397,14 +550,14 @@ fn registry_words(map: &MmapRaw, slots: u32) -> &[AtomicU32] {
 }
 
 /// Claims a liveness slot for a new handle on `fd`.
-fn claim_slot(name: &str, fd: &OwnedFd, map: &MmapRaw, slots: u32) -> Result<Registration, Error> {
-    registry::register(fd.as_fd(), registry_words(map, slots), std::process::id())
+fn claim_slot(name: &str, fd: BorrowedFd<'_>, map: &MmapRaw, slots: u32) -> Result<Registration, Error> {
+    registry::register(fd, registry_words(map, slots), std::process::id())
         .map_err(|e| Error::Io { op: "register in", name: name.to_owned(), source: e })?
         .ok_or(Error::RegistryFull { name: name.to_owned(), slots })
 }
 
-fn map_file(fd: &OwnedFd, len: u64) -> std::io::Result<MmapRaw> {
-    MmapOptions::new().len(len as usize).map_raw(fd)
+fn map_file(fd: BorrowedFd<'_>, len: u64) -> std::io::Result<MmapRaw> {
+    MmapOptions::new().len(len as usize).map_raw(&fd)
 }
 
 /// What [`open_checked`] found: the file, its mapping, the checked header
@@ -464,7 +617,7 @@ fn map_published(name: &str, fd: &OwnedFd, opts: &OpenOptions) -> Result<(MmapRa
     if st.size > isize::MAX as u64 {
         return Err(Error::BadSize { name: name.to_owned(), size: st.size, expected: isize::MAX as u64 });
     }
-    let map = map_file(fd, st.size).map_err(|e| Error::Io { op: "map", name: name.to_owned(), source: e })?;
+    let map = map_file(fd.as_fd(), st.size).map_err(|e| Error::Io { op: "map", name: name.to_owned(), source: e })?;
     // SAFETY: INIT_OFFSET is 4-aligned inside the mapping; read atomically.
     let init = unsafe { &*map.as_ptr().add(INIT_OFFSET).cast::<AtomicU32>() }.load(Ordering::Acquire);
     check_published(name, init)?;

@@ -49,6 +49,12 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// The registration a token names (the holder's own, kept by a handle).
+    #[inline]
+    pub(crate) fn from_token(token: Token) -> Registration {
+        Registration { token }
+    }
+
     /// The slot index.
     pub fn slot(self) -> u32 {
         self.token.slot()

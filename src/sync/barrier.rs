@@ -29,7 +29,10 @@
 //!
 //! A party that arrives as the `i`th (`i = count` before its CAS) writes its
 //! liveness token and round into `arrivals[i]`, and clears the round when it
-//! leaves. A sleeping waiter polls (1 ms, doubling to 16 ms): it asks the
+//! leaves. The arrival that would complete the generation first asks the
+//! registry about every recorded arrival of its round: if one is dead, it
+//! breaks the generation and leaves with `Broken` instead of passing (a
+//! dead party's arrival does not count). A sleeping waiter polls (1 ms, doubling to 16 ms): it asks the
 //! segment's liveness registry about a few recorded arrivals of its round
 //! (rotating through them); a dead one breaks the barrier, so nobody waits
 //! for a party that can never come back. A party that dies *before* it
@@ -164,6 +167,16 @@ impl Core<'_> {
                 return Err(BarrierError::Broken);
             }
             if count + 1 == parties {
+                // The last arrival completes the generation only if every
+                // party that arrived before it is alive: a dead party's
+                // arrival must break the barrier, not count.
+                if poll && self.dead_among_arrivals(cur, count, live) {
+                    if self.break_round(cur) {
+                        return Err(BarrierError::Broken);
+                    }
+                    cur = self.state.load(Ordering::Acquire);
+                    continue;
+                }
                 let next = ((cur & !GEN_MASK) | (cur.wrapping_add(GEN_ONE) & GEN_MASK)) & !(COUNT_MASK | PARKED);
                 match self.state.compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire) {
                     Ok(_) => {
@@ -254,6 +267,20 @@ impl Core<'_> {
             }
         }
         false
+    }
+
+    /// Whether one of the `count` recorded arrivals of the round in `cur` is
+    /// dead: the check of the arrival that would complete the generation.
+    /// An entry not (yet) written for this round is taken as alive (its
+    /// party is between its arrival CAS and its entry write).
+    fn dead_among_arrivals(&self, cur: u32, count: u32, live: &impl Liveness) -> bool {
+        let round = cur >> ROUND_SHIFT;
+        let count = count.min(self.arrivals.len() as u32) as usize;
+        self.arrivals[..count].iter().any(|entry| {
+            // Acquire pairs with the arriving party's Release of its round.
+            entry.round.load(Ordering::Acquire) == round
+                && !live.is_alive(Token::from_bits(entry.token.load(Ordering::Relaxed)))
+        })
     }
 
     /// Breaks the generation seen in `cur` if it is still current and not
@@ -420,7 +447,9 @@ fn check_parties(parties: u32) -> Result<(), Error> {
 /// If a waiting party dies, or a party's timeout runs out, the barrier
 /// *breaks*: every waiter returns [`BarrierError::Broken`] (the one that
 /// timed out gets `TimedOut`) instead of hanging, and every later wait fails
-/// until [`reset`](Barrier::reset). A party that dies before it arrives
+/// until [`reset`](Barrier::reset). A dead party's arrival does not count:
+/// the party that arrives last checks that the others are alive and, if
+/// one died, gets `Broken` rather than completing the generation. A party that dies before it arrives
 /// looks like a slow one; bound that with [`wait_timeout`](Barrier::wait_timeout).
 ///
 /// The handle is `Send` and `Sync`; threads may share one handle (each
@@ -568,6 +597,71 @@ impl fmt::Debug for BarrierCell {
             .field("parties", &self.parties())
             .field("broken", &self.is_broken())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The holder of slot `me`; the holders of the slots in `dead` are dead.
+    struct Mock {
+        me: u32,
+        dead: &'static [u32],
+    }
+
+    impl Liveness for Mock {
+        fn token(&self) -> Token {
+            Token::from_slot_generation(self.me, 1)
+        }
+
+        fn is_alive(&self, token: Token) -> bool {
+            !self.dead.contains(&token.slot())
+        }
+    }
+
+    /// A barrier of `parties` where the parties of slots `1..parties` have
+    /// arrived (and wait) in round 0.
+    fn arrived(parties: u32) -> (AtomicU32, Vec<Arrival>) {
+        let arrivals: Vec<Arrival> = (0..parties).map(|_| Arrival::vacant()).collect();
+        for (i, entry) in arrivals.iter().enumerate().take(parties as usize - 1) {
+            entry.token.store(Token::from_slot_generation(i as u32 + 1, 1).to_bits(), Ordering::Relaxed);
+            entry.round.store(0, Ordering::Relaxed);
+        }
+        (AtomicU32::new(parties - 1), arrivals)
+    }
+
+    #[test]
+    fn the_last_arrival_does_not_count_dead_ones() {
+        let (state, arrivals) = arrived(3);
+        let core = Core { state: &state, arrivals: &arrivals, parties: 3 };
+        let live = Mock { me: 0, dead: &[1, 2] };
+        let r = core.wait(&live, Deadline::after(Duration::from_secs(5)), WaitStrategy::Park, true);
+        assert_eq!(r, Err(BarrierError::Broken));
+        assert!(core.is_broken());
+        // And it stays broken for the next arrival, rather than hanging.
+        let r = core.wait(&live, Deadline::after(Duration::from_secs(5)), WaitStrategy::Park, true);
+        assert_eq!(r, Err(BarrierError::Broken));
+    }
+
+    #[test]
+    fn the_last_arrival_passes_when_all_are_alive() {
+        let (state, arrivals) = arrived(3);
+        let core = Core { state: &state, arrivals: &arrivals, parties: 3 };
+        let r = core.wait(&Mock { me: 0, dead: &[] }, Deadline::Now, WaitStrategy::Park, true);
+        assert_eq!(r, Ok(true));
+        assert!(!core.is_broken());
+        assert_eq!(state.load(Ordering::Relaxed) >> ROUND_SHIFT, 1, "the generation completed");
+    }
+
+    #[test]
+    fn an_entry_not_written_yet_counts_as_alive() {
+        let (state, arrivals) = arrived(3);
+        // Party 2 did its arrival CAS but has not written its entry yet.
+        arrivals[1].round.store(VACANT, Ordering::Relaxed);
+        let core = Core { state: &state, arrivals: &arrivals, parties: 3 };
+        let r = core.wait(&Mock { me: 0, dead: &[2] }, Deadline::Now, WaitStrategy::Park, true);
+        assert_eq!(r, Ok(true));
     }
 }
 

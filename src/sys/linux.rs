@@ -247,6 +247,217 @@ pub fn ofd_is_locked(fd: BorrowedFd<'_>, offset: u64) -> io::Result<bool> {
     Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
 }
 
+/// Replaces the open file description behind descriptor `fd` by a fresh
+/// one of the same file, keeping the descriptor number and close-on-exec:
+/// opens `/proc/self/fd/FD` (a new description, holding no lock), checks it
+/// is the same file, and `dup3`s it over `fd`. The old description, and the
+/// OFD locks on it, stay with whoever else holds it (a parent after
+/// `fork`). `false`, changing nothing, if it could not be done.
+///
+/// Async-signal-safe (open, fstat, dup3, close; no allocation): callable in
+/// a `fork` child handler.
+pub fn reopen_fresh(fd: libc::c_int) -> bool {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    if fd < 0 {
+        return false;
+    }
+    let mut path = [0u8; 32];
+    path[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 10];
+    let (mut n, mut len) = (fd as u32, 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for (dst, &d) in path[PREFIX.len()..].iter_mut().zip(digits[..len].iter().rev()) {
+        *dst = d;
+    }
+    // `path` stays NUL-terminated: 14 + 10 digits < 32.
+    // SAFETY: `path` is a NUL-terminated string on our stack.
+    let fresh = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fresh < 0 {
+        return false;
+    }
+    let same = file_id_raw(fd).is_some() && file_id_raw(fd) == file_id_raw(fresh);
+    // SAFETY: both are descriptors of this process; dup3 atomically makes
+    // `fd` refer to the fresh description (closing its old reference).
+    let replaced = same && unsafe { libc::dup3(fresh, fd, libc::O_CLOEXEC) } == fd;
+    // SAFETY: `fresh` was opened above and is owned by nobody else.
+    unsafe { libc::close(fresh) };
+    replaced
+}
+
+/// Device and inode of an open descriptor (async-signal-safe).
+fn file_id_raw(fd: libc::c_int) -> Option<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is writable memory of the right size, filled on success.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded, so `st` is initialized.
+    let st = unsafe { st.assume_init() };
+    Some((st.st_dev, st.st_ino))
+}
+
+/// Registers `child` to run in the child process after every `fork()`
+/// (`pthread_atfork`). The handler must be async-signal-safe.
+pub fn at_fork_child(child: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: registers a function pointer that lives for the whole program.
+    match unsafe { libc::pthread_atfork(None, None, Some(child as unsafe extern "C" fn())) } {
+        0 => Ok(()),
+        err => Err(io::Error::from_raw_os_error(err)),
+    }
+}
+
+/// Bytes that unprivileged processes may still allocate on the filesystem
+/// that holds `path` (`statvfs`: `f_bavail * f_frsize`).
+pub fn fs_available(path: &CStr) -> io::Result<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is NUL-terminated; `st` is writable memory of the right
+    // size, filled by the kernel on success.
+    cvt(unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: statvfs succeeded, so `st` is initialized.
+    let st = unsafe { st.assume_init() };
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// `MemAvailable` of `/proc/meminfo` in bytes: the kernel's estimate of
+/// the memory that can be given out without swapping. `None` if unknown.
+pub fn mem_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Renames `old` to `new`, failing with `EEXIST` if `new` exists
+/// (`renameat2` with `RENAME_NOREPLACE`).
+pub fn rename_noreplace(old: &CStr, new: &CStr) -> io::Result<()> {
+    // SAFETY: both paths are valid NUL-terminated strings.
+    cvt(unsafe { libc::renameat2(libc::AT_FDCWD, old.as_ptr(), libc::AT_FDCWD, new.as_ptr(), libc::RENAME_NOREPLACE) })
+        .map(drop)
+}
+
+/// Reads the native-endian u32 at `offset` of an open file (`pread`).
+pub fn read_u32_at(fd: BorrowedFd<'_>, offset: u64) -> io::Result<u32> {
+    let mut buf = [0u8; 4];
+    // SAFETY: `buf` is 4 writable bytes.
+    let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), 4, offset as libc::off_t) };
+    match n {
+        4 => Ok(u32::from_ne_bytes(buf)),
+        -1 => Err(io::Error::last_os_error()),
+        _ => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+    }
+}
+
+/// The SIGBUS disposition found when [`install_sigbus_hook`] installed its
+/// handler: where a SIGBUS that is not ours goes.
+static SIGBUS_PREVIOUS: std::sync::OnceLock<libc::sigaction> = std::sync::OnceLock::new();
+/// What the SIGBUS handler calls with the fault address.
+static SIGBUS_HOOK: std::sync::OnceLock<fn(usize)> = std::sync::OnceLock::new();
+
+/// The SIGBUS handler: calls the hook with the fault address (the hook
+/// aborts if the address is its own), then hands the signal to the
+/// previous disposition.
+extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let addr = if info.is_null() {
+        0
+    } else {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO
+        // handler; for SIGBUS, si_addr is the fault address.
+        unsafe { (*info).si_addr() as usize }
+    };
+    if let Some(hook) = SIGBUS_HOOK.get() {
+        hook(addr);
+    }
+    let Some(prev) = SIGBUS_PREVIOUS.get() else { return default_and_return(sig) };
+    let handler = prev.sa_sigaction;
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+        // A fault cannot be ignored: with the default back, returning runs
+        // the faulting access again, and the kernel ends the process.
+        return default_and_return(sig);
+    }
+    if prev.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: with SA_SIGINFO the previous handler was installed as a
+        // three-argument handler; it receives what we received.
+        let f = unsafe {
+            std::mem::transmute::<libc::sighandler_t, extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)>(
+                handler,
+            )
+        };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: without SA_SIGINFO it was installed as a one-argument
+        // handler.
+        let f = unsafe { std::mem::transmute::<libc::sighandler_t, extern "C" fn(libc::c_int)>(handler) };
+        f(sig);
+    }
+}
+
+/// Restores the default disposition of `sig` (async-signal-safe).
+fn default_and_return(sig: libc::c_int) {
+    // SAFETY: sigaction is plain data for which all-zero is a valid value
+    // (SIG_DFL, no flags, empty mask).
+    let sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: `sa` is a valid sigaction that outlives the call.
+    unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) };
+}
+
+/// Installs (once per process) a SIGBUS handler that calls `hook` with the
+/// fault address, then passes the signal on to the handler that was
+/// installed before (or to the default action, which ends the process).
+/// `hook` runs in a signal handler: it must be async-signal-safe.
+/// `Ok(false)` if a hook was installed already.
+pub fn install_sigbus_hook(hook: fn(usize)) -> io::Result<bool> {
+    if SIGBUS_HOOK.set(hook).is_err() {
+        return Ok(false);
+    }
+    // SAFETY: sigaction is plain data for which all-zero is a valid value.
+    let mut prev: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null action only reads the current disposition into `prev`.
+    cvt(unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut prev) })?;
+    let _ = SIGBUS_PREVIOUS.set(prev);
+    // SAFETY: as above.
+    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    sa.sa_sigaction =
+        on_sigbus as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as libc::sighandler_t;
+    // SA_ONSTACK: a fault on a thread with an alternate stack (Rust's
+    // main thread has one for stack overflows) runs there.
+    sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    // SAFETY: `sa.sa_mask` is a valid sigset_t to initialize.
+    unsafe { libc::sigemptyset(&mut sa.sa_mask) };
+    // SAFETY: installs a handler whose work is async-signal-safe.
+    cvt(unsafe { libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut()) })?;
+    Ok(true)
+}
+
+/// Writes `bytes` to the standard error descriptor with `write(2)` only
+/// (async-signal-safe), ignoring errors.
+pub fn write_stderr(bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a valid readable buffer of its length.
+        let n = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        rest = &rest[n as usize..];
+    }
+}
+
+/// Ends the process with SIGABRT (async-signal-safe).
+pub fn abort() -> ! {
+    // SAFETY: abort has no preconditions and does not return.
+    unsafe { libc::abort() }
+}
+
 /// `membarrier` commands (linux/membarrier.h).
 const MEMBARRIER_CMD_QUERY: libc::c_int = 0;
 const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;

@@ -49,6 +49,9 @@ enum Command {
         names: Vec<String>,
     },
     /// Remove segments whose creator is gone and that no live handle uses.
+    ///
+    /// Segments a program kept with `persist()` are left alone unless
+    /// `--include-persisted` is given.
     Gc {
         /// Remove them; without this, only list what would be removed.
         #[arg(long)]
@@ -56,6 +59,9 @@ enum Command {
         /// Only consider segments whose name starts with this.
         #[arg(long, value_name = "PREFIX", default_value = "")]
         prefix: String,
+        /// Also remove persisted segments (kept on purpose with `persist()`).
+        #[arg(long)]
+        include_persisted: bool,
     },
     /// Measure shmkit against pipes, sockets, eventfd, Python, raw shared memory
     ///
@@ -127,7 +133,7 @@ fn main() -> ExitCode {
         Command::Ls { json } => ls(&mut out, json),
         Command::Info { name, json } => info(&mut out, &name, json),
         Command::Rm { names } => rm(&mut out, &names),
-        Command::Gc { yes, prefix } => gc(&mut out, yes, &prefix),
+        Command::Gc { yes, prefix, include_persisted } => gc(&mut out, yes, &prefix, include_persisted),
         Command::Bench(args) => {
             drop(out);
             return bench_cmd(args);
@@ -276,6 +282,7 @@ fn info(out: &mut impl Write, name: &str, json: bool) -> Result<(), Failure> {
         ("version", i.version.to_string()),
         ("creator", format!("pid {} ({})", i.creator_pid, if i.creator_alive { "alive" } else { "gone" })),
         ("handles", format!("{} live of {} slots", i.live_handles, i.registry_slots)),
+        ("persisted", if i.persisted { "yes (shmkit gc leaves it alone)" } else { "no" }.to_owned()),
         ("state", format!("{} bytes at offset {}", i.data.1, i.data.0)),
     ];
     for (key, value) in lines {
@@ -303,34 +310,41 @@ fn rm(out: &mut impl Write, names: &[String]) -> Result<(), Failure> {
     if failed { Err(Failure::Quiet) } else { Ok(()) }
 }
 
-fn gc(out: &mut impl Write, yes: bool, prefix: &str) -> Result<(), Failure> {
+fn gc(out: &mut impl Write, yes: bool, prefix: &str, include_persisted: bool) -> Result<(), Failure> {
+    use inspect::Collected;
     let mut rows = survey()?;
     rows.retain(|(name, _)| name.starts_with(prefix));
     let orphan = |i: &SegmentInfo| !i.creator_alive && i.live_handles == 0;
     let mut failed = false;
     let mut found = 0;
+    let mut persisted_left = 0;
     for (name, r) in &rows {
         let Ok(i) = r else { continue };
         if !orphan(i) {
             continue;
         }
-        found += 1;
-        if !yes {
-            writeln!(out, "would remove {name} ({}, creator pid {} gone, no live handles)", i.holds, i.creator_pid)?;
+        if i.persisted && !include_persisted {
+            persisted_left += 1;
             continue;
         }
-        // Look again just before removing: someone may have attached since
-        // the survey. One who attaches after this look keeps its mapping;
-        // only the name goes.
-        match inspect::info_with(name, &list_options()) {
-            Ok(now) if orphan(&now) => {}
-            _ => {
-                writeln!(out, "kept {name}: it changed while collecting")?;
-                continue;
-            }
+        found += 1;
+        let persisted = if i.persisted { ", persisted" } else { "" };
+        if !yes {
+            writeln!(
+                out,
+                "would remove {name} ({}, creator pid {} gone, no live handles{persisted})",
+                i.holds, i.creator_pid
+            )?;
+            continue;
         }
-        match shmkit::unlink(name) {
-            Ok(()) => writeln!(out, "removed {name} ({})", i.holds)?,
+        // The library looks again, with the name moved aside, so that a
+        // handle attached since the survey, or a segment created anew under
+        // the name, is never removed.
+        match inspect::collect(name, include_persisted) {
+            Ok(Collected::Removed) => writeln!(out, "removed {name} ({})", i.holds)?,
+            Ok(Collected::InUse) => writeln!(out, "kept {name}: a handle attached while collecting")?,
+            Ok(Collected::Persisted) => writeln!(out, "kept {name}: it was persisted while collecting")?,
+            Ok(_) | Err(shmkit::Error::NotFound { .. }) => writeln!(out, "kept {name}: it changed while collecting")?,
             Err(e) => {
                 complain(&e.to_string());
                 failed = true;
@@ -343,6 +357,13 @@ fn gc(out: &mut impl Write, yes: bool, prefix: &str) -> Result<(), Failure> {
     } else if !yes {
         let scope = if prefix.is_empty() { String::new() } else { format!(" --prefix {prefix}") };
         writeln!(out, "run `shmkit gc --yes{scope}` to remove {found} segment(s)")?;
+    }
+    if persisted_left > 0 {
+        writeln!(
+            out,
+            "left alone {persisted_left} persisted segment(s) whose creator is gone (add --include-persisted to \
+             remove them)"
+        )?;
     }
     if unreadable > 0 {
         writeln!(out, "left alone {unreadable} segment(s) that could not be opened (see `shmkit ls`)")?;
@@ -386,6 +407,7 @@ fn info_json(i: &SegmentInfo, contents: Option<&Result<String, String>>) -> Stri
         ("creator_alive", i.creator_alive.to_string()),
         ("live_handles", i.live_handles.to_string()),
         ("registry_slots", i.registry_slots.to_string()),
+        ("persisted", i.persisted.to_string()),
         ("data_offset", i.data.0.to_string()),
         ("data_size", i.data.1.to_string()),
     ];

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Child, Names, say, watchdog};
-use shmkit::{Array, LockError, Mutex, Value};
+use shmkit::{Array, LockError, Mutex, Queue, Value};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -24,6 +24,14 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             let mut g = m.lock().unwrap_or_else(LockError::into_inner);
             g[0] = 9; // half an update
             say("LOCKED");
+            std::thread::sleep(Duration::from_secs(600));
+            0
+        }
+        // Creates a Value and waits to be killed: its name is left behind,
+        // not persisted, with no live handle.
+        "create" => {
+            let _v = Value::create(&args[0], 1u64).expect("create value");
+            say("CREATED");
             std::thread::sleep(Duration::from_secs(600));
             0
         }
@@ -249,9 +257,10 @@ fn corrupted_segment_is_an_error_line_and_the_listing_goes_on() {
 fn gc_lists_then_removes_orphans_only() {
     watchdog(LIMIT, "gc_lists_then_removes_orphans_only", || {
         let names = Names::new("cli-gc", 3);
-        let orphan = Value::create(&names[0], 1u64).unwrap();
-        orphan.persist();
-        drop(orphan);
+        // A creator killed: the name stays, not persisted, nobody attached.
+        let mut creator = Child::spawn_piped("create", &[&names[0]]);
+        creator.expect_line("CREATED");
+        creator.kill();
         let _kept = Value::create(&names[1], 2u64).unwrap();
         // Creator gone, but another handle still attached: not an orphan.
         let used = Value::create(&names[2], 3u64).unwrap();
@@ -285,5 +294,68 @@ fn gc_lists_then_removes_orphans_only() {
 
         let again = shmkit(&["gc", "--prefix", prefix]).success();
         assert!(again.stdout.contains("nothing to collect"), "{}", again.stdout);
+    });
+}
+
+/// Waits (bounded) until `gc` over `prefix` no longer sees a live handle of
+/// a dropped one: another test thread's fork briefly holds a copy of every
+/// descriptor (see `gc_lists_then_removes_orphans_only`).
+fn gc_until(args: &[&str], wanted: &str) -> Run {
+    let mut run = shmkit(args).success();
+    for _ in 0..50 {
+        if run.stdout.contains(wanted) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        run = shmkit(args).success();
+    }
+    run
+}
+
+#[test]
+fn gc_leaves_persisted_segments_unless_asked() {
+    watchdog(LIMIT, "gc_leaves_persisted_segments_unless_asked", || {
+        let names = Names::new("cli-gcp", 1);
+        // A queue with unread messages, kept on purpose by its creator.
+        {
+            let q = Queue::<u64>::create(&names[0], 16).unwrap();
+            let tx = q.sender().unwrap();
+            for i in 0..10 {
+                tx.send(i).unwrap();
+            }
+            q.persist();
+        }
+        let info = shmkit(&["info", &names[0]]).success();
+        assert!(field(&info, "persisted").starts_with("yes"), "{}", info.stdout);
+
+        let prefix = &names[0];
+        let left = "left alone 1 persisted segment(s)";
+        let dry = gc_until(&["gc", "--prefix", prefix], left);
+        assert!(dry.stdout.contains(left), "{}", dry.stdout);
+        assert!(!dry.stdout.contains("would remove"), "{}", dry.stdout);
+        let run = shmkit(&["gc", "--yes", "--prefix", prefix]).success();
+        assert!(!run.stdout.contains("removed"), "{}", run.stdout);
+        assert!(Path::new(&names.path(0)).exists());
+        // The messages are still there.
+        let q = Queue::<u64>::open(&names[0]).unwrap();
+        assert_eq!(q.len(), 10);
+        drop(q);
+
+        let wanted = format!("would remove {} ", &names[0]);
+        let dry = gc_until(&["gc", "--include-persisted", "--prefix", prefix], &wanted);
+        assert!(dry.stdout.contains(&wanted) && dry.stdout.contains("persisted)"), "{}", dry.stdout);
+        let run = shmkit(&["gc", "--yes", "--include-persisted", "--prefix", prefix]).success();
+        assert!(run.stdout.contains(&format!("removed {} ", &names[0])), "{}", run.stdout);
+        assert!(!Path::new(&names.path(0)).exists());
+    });
+}
+
+#[test]
+fn names_that_look_like_options_are_refused() {
+    watchdog(LIMIT, "names_that_look_like_options_are_refused", || {
+        assert!(matches!(Value::create("-x", 1u64), Err(shmkit::Error::InvalidName { .. })));
+        let run = shmkit(&["info", "--", "-x"]);
+        let line = run.one_line_failure();
+        assert!(line.contains("invalid segment name") && line.contains("may not start with '-'"), "{line}");
     });
 }

@@ -1,0 +1,316 @@
+//! What an attack found (issue 12), across real processes: a barrier whose
+//! dead parties' arrivals must not count, handles used in a `fork()`ed
+//! child, segments too large for the machine, and a truncated segment.
+
+mod common;
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use common::{Child, Names, say, watchdog};
+use shmkit::{Array, Barrier, BarrierError, Error, LockError, Mutex, Queue};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn child() {
+    common::child_main(run_role);
+}
+
+fn run_role(role: &str, args: &[String]) -> i32 {
+    match role {
+        // Arrives at the barrier and waits until killed.
+        "arrive" => {
+            let b = Barrier::open(&args[0]).expect("open barrier");
+            say("ARRIVING");
+            let _ = b.wait();
+            2
+        }
+        // Installs the SIGBUS guard, maps the segment, waits for the parent
+        // to truncate it, then touches it.
+        "touch-truncated" => {
+            shmkit::sigbus_guard().expect("install the guard");
+            let a = Array::<u64>::open(&args[0]).expect("open array");
+            say("MAPPED");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).expect("read go");
+            // The last element lies in a page past the new end of the file.
+            let _ = a.get(a.len() - 1);
+            eprintln!("touched a truncated segment and lived");
+            3
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn dead_parties_break_the_barrier_for_the_last_arrival() {
+    watchdog(LIMIT, "dead_parties_break_the_barrier_for_the_last_arrival", || {
+        let names = Names::new("rel-barrier", 1);
+        let b = Barrier::create(&names[0], 3).unwrap();
+        let mut parties: Vec<Child> = (0..2).map(|_| Child::spawn_piped("arrive", &[&names[0]])).collect();
+        for p in &mut parties {
+            p.expect_line("ARRIVING");
+        }
+        let start = Instant::now();
+        while b.arrived() < 2 {
+            assert!(start.elapsed() < LIMIT, "the two parties never arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Let them record their arrivals, then stop them (so that neither
+        // sees the other die and breaks the barrier itself) and kill them.
+        std::thread::sleep(Duration::from_millis(50));
+        for p in &parties {
+            p.signal(libc::SIGSTOP);
+        }
+        for p in parties {
+            p.kill();
+        }
+        assert!(!b.is_broken(), "nobody has looked yet");
+        // The last arrival must not pass as leader of dead parties...
+        assert_eq!(b.wait_timeout(Duration::from_secs(30)), Err(BarrierError::Broken));
+        // ...nor hang in a next generation.
+        assert_eq!(b.wait(), Err(BarrierError::Broken));
+        b.reset();
+        assert_eq!(b.arrived(), 0);
+    });
+}
+
+/// A forked child, SIGKILLed and reaped on drop (also when a test fails).
+struct Forked(libc::pid_t);
+
+impl Drop for Forked {
+    fn drop(&mut self) {
+        kill_and_reap(self.0);
+    }
+}
+
+/// Forks; the child runs `body` and `_exit`s with its result (101 if it
+/// panics). Only the calling thread exists in the child.
+fn fork_child(body: impl FnOnce() -> i32) -> Forked {
+    // SAFETY: the child runs `body`, which only uses shmkit handles, a
+    // pipe and raw syscalls, then leaves with `_exit` (no destructor or
+    // atexit handler of the parent's runs twice).
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = std::panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(101);
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(code) };
+    }
+    Forked(pid)
+}
+
+/// A pipe `(read end, write end)`.
+fn pipe() -> (libc::c_int, libc::c_int) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a writable array of two ints.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    (fds[0], fds[1])
+}
+
+/// Writes one byte to `fd`.
+fn signal_byte(fd: libc::c_int, byte: u8) {
+    // SAFETY: one readable byte.
+    unsafe { libc::write(fd, [byte].as_ptr().cast(), 1) };
+}
+
+/// Reads one byte from `fd` (0 at end of file).
+fn read_byte(fd: libc::c_int) -> u8 {
+    let mut b = [0u8];
+    // SAFETY: one writable byte.
+    let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
+    if n == 1 { b[0] } else { 0 }
+}
+
+/// SIGKILLs and reaps the forked child `pid` (nothing if reaped already).
+fn kill_and_reap(pid: libc::pid_t) {
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: `pid` is our own child; once reaped, the pid is not reused
+    // for a child of ours before we fork again, and waitpid then fails.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
+/// Sleeps until killed.
+fn park() -> ! {
+    loop {
+        // SAFETY: pause only waits for a signal.
+        unsafe { libc::pause() };
+    }
+}
+
+#[test]
+fn a_forked_child_that_dies_holding_the_lock_is_owner_died() {
+    watchdog(LIMIT, "a_forked_child_that_dies_holding_the_lock_is_owner_died", || {
+        let names = Names::new("rel-fork-mutex", 1);
+        let m = Mutex::create(&names[0], 0u64).unwrap();
+        *m.lock().unwrap() = 1;
+        let (rd, wr) = pipe();
+        let pid = fork_child(|| {
+            let mut g = m.lock().unwrap_or_else(LockError::into_inner);
+            *g = 2; // half an update
+            std::mem::forget(g);
+            signal_byte(wr, b'L');
+            park()
+        });
+        assert_eq!(read_byte(rd), b'L', "the child locked");
+        // The child acts as a party of its own: two live handles now.
+        assert_eq!(shmkit::inspect::info(&names[0]).unwrap().live_handles, 2);
+        assert!(matches!(m.try_lock(), Err(shmkit::TryLockError::WouldBlock)), "held by the live child");
+        drop(pid);
+        match m.lock() {
+            Err(LockError::OwnerDied(g)) => assert_eq!(*g, 2),
+            Ok(_) => panic!("the dead child's lock was not reported"),
+        }
+        assert_eq!(*m.lock().unwrap(), 2, "after OwnerDied the lock works as before");
+        // SAFETY: closing our pipe ends.
+        unsafe {
+            libc::close(rd);
+            libc::close(wr);
+        }
+    });
+}
+
+#[test]
+fn a_forked_child_does_not_unlink_its_parents_name() {
+    watchdog(LIMIT, "a_forked_child_does_not_unlink_its_parents_name", || {
+        let names = Names::new("rel-fork-name", 1);
+        // Never dropped in this process: only the child's copy is.
+        let m = std::mem::ManuallyDrop::new(Mutex::create(&names[0], 0u64).unwrap());
+        let pid = fork_child(move || {
+            // The creating handle, dropped in the child: the name stays.
+            let m = std::mem::ManuallyDrop::into_inner(m);
+            *m.lock().unwrap() += 1;
+            drop(m);
+            0
+        });
+        let mut status = 0;
+        // SAFETY: `pid` is our own child; `status` is writable.
+        unsafe { libc::waitpid(pid.0, &mut status, 0) };
+        std::mem::forget(pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status:#x}");
+        assert!(std::path::Path::new(&names.path(0)).exists(), "the child unlinked the parent's segment");
+        let _ = Mutex::<u64>::open(&names[0]).unwrap();
+        drop(names);
+    });
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_forked_childs_dead_claim_in_a_queue_is_skipped() {
+    use shmkit::{RecvTimeoutError, failpoint};
+    watchdog(LIMIT, "a_forked_childs_dead_claim_in_a_queue_is_skipped", || {
+        let names = Names::new("rel-fork-queue", 1);
+        let q = Queue::<u64>::create(&names[0], 4).unwrap();
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        let (rd, wr) = pipe();
+        let pid = fork_child(|| {
+            // The parent's sender, used in the child: its claim must name
+            // the child, not the parent.
+            failpoint::set(failpoint::QUEUE_AFTER_CLAIM);
+            signal_byte(wr, b'S');
+            let _ = tx.send(7);
+            1
+        });
+        assert_eq!(read_byte(rd), b'S');
+        let start = Instant::now();
+        while q.is_empty() {
+            assert!(start.elapsed() < LIMIT, "the child never claimed a slot");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A live child keeps its claim; the message behind it waits.
+        tx.send(8).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_millis(100)), Err(RecvTimeoutError::Timeout));
+        drop(pid);
+        // Dead, its claim is skipped: it does not look like the live parent.
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(8));
+        // SAFETY: closing our pipe ends.
+        unsafe {
+            libc::close(rd);
+            libc::close(wr);
+        }
+    });
+}
+
+#[test]
+fn a_segment_larger_than_memory_is_no_space() {
+    watchdog(LIMIT, "a_segment_larger_than_memory_is_no_space", || {
+        let names = Names::new("rel-nospace", 2);
+        match Array::<u64>::create(&names[0], 1 << 40) {
+            Err(Error::NoSpace { bytes, .. }) => assert!(bytes >= 8 << 40),
+            other => panic!("expected NoSpace, got {other:?}"),
+        }
+        match Queue::<[u64; 64]>::create(&names[1], 1 << 30) {
+            Err(e @ Error::NoSpace { .. }) => assert!(e.to_string().contains("memory"), "{e}"),
+            other => panic!("expected NoSpace, got {other:?}"),
+        }
+        assert!(!std::path::Path::new(&names.path(0)).exists());
+        assert!(!std::path::Path::new(&names.path(1)).exists());
+        // A reasonable size still works.
+        drop(Array::<u64>::create(&names[0], 1 << 18).unwrap());
+    });
+}
+
+#[test]
+fn names_may_not_start_with_a_dash() {
+    for name in ["-x", "--help", "-"] {
+        match Mutex::create(name, 0u32) {
+            Err(e @ Error::InvalidName { .. }) => assert!(e.to_string().contains("may not start with '-'"), "{e}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_truncated_segment_dies_legibly_with_the_guard() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    watchdog(LIMIT, "a_truncated_segment_dies_legibly_with_the_guard", || {
+        let names = Names::new("rel-sigbus", 1);
+        let _a = Array::<u64>::create(&names[0], 4096).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let mut child = Command::new(exe)
+            .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+            .env("SHMKIT_TEST_ROLE", "touch-truncated")
+            .env("SHMKIT_TEST_ARGS", &names[0])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0u8];
+        while !String::from_utf8_lossy(&seen).contains("MAPPED") {
+            assert_eq!(std::io::Read::read(&mut out, &mut byte).unwrap(), 1, "child ended before mapping");
+            seen.push(byte[0]);
+        }
+        // Another process of the same user truncates it.
+        std::fs::OpenOptions::new().write(true).open(names.path(0)).unwrap().set_len(0).unwrap();
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.signal(), Some(libc::SIGABRT), "status {:?}; stderr:\n{stderr}", output.status);
+        let line = stderr.lines().find(|l| l.starts_with("shmkit: SIGBUS")).unwrap_or_else(|| panic!("{stderr}"));
+        assert!(line.contains(&format!("segment '{}'", &names[0])) && line.contains("truncated"), "{line}");
+    });
+}
+
+#[test]
+fn persist_is_recorded_in_the_header_and_opens_still_check() {
+    let names = Names::new("rel-persist", 1);
+    let v = shmkit::Value::create(&names[0], 5u64).unwrap();
+    assert!(!shmkit::inspect::info(&names[0]).unwrap().persisted);
+    v.persist();
+    assert!(shmkit::inspect::info(&names[0]).unwrap().persisted);
+    // The flag lies outside the checksum: the segment still opens.
+    assert_eq!(shmkit::Value::<u64>::open(&names[0]).unwrap().load(), 5);
+    drop(v);
+    assert!(std::path::Path::new(&names.path(0)).exists(), "persisted: the name stays");
+}
