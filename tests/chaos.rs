@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Child, Names, say, watchdog};
+use common::{Names, say, watchdog};
 use shmkit::{Barrier, ByteQueue, Event, Mutex, Pipe, Queue, RwLock, Semaphore, TryLockError};
 
 /// Worker processes per kind (also the barrier's parties).
@@ -74,11 +74,18 @@ struct Watch {
     since_ms: AtomicU64,
     what: std::sync::Mutex<&'static str>,
     t0: Instant,
+    /// The longest call so far: milliseconds, and which.
+    longest: std::sync::Mutex<(u64, &'static str)>,
 }
 
 impl Watch {
     fn start() -> Arc<Watch> {
-        let w = Arc::new(Watch { since_ms: AtomicU64::new(0), what: std::sync::Mutex::new(""), t0: Instant::now() });
+        let w = Arc::new(Watch {
+            since_ms: AtomicU64::new(0),
+            what: std::sync::Mutex::new(""),
+            t0: Instant::now(),
+            longest: std::sync::Mutex::new((0, "")),
+        });
         let dog = w.clone();
         std::thread::spawn(move || {
             let limit = (CALL_TIMEOUT * 10 + MARGIN).as_millis() as u64;
@@ -99,9 +106,15 @@ impl Watch {
     /// Runs one call under the watch.
     fn call<R>(&self, what: &'static str, f: impl FnOnce() -> R) -> R {
         *self.what.lock().unwrap_or_else(|e| e.into_inner()) = what;
-        self.since_ms.store(self.t0.elapsed().as_millis() as u64 + 1, Ordering::Release);
+        let start = self.t0.elapsed().as_millis() as u64 + 1;
+        self.since_ms.store(start, Ordering::Release);
         let r = f();
         self.since_ms.store(0, Ordering::Release);
+        let took = self.t0.elapsed().as_millis() as u64 + 1 - start;
+        let mut longest = self.longest.lock().unwrap_or_else(|e| e.into_inner());
+        if took > longest.0 {
+            *longest = (took, what);
+        }
         r
     }
 }
@@ -183,7 +196,8 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         "event" => use_event(&w, &mut t, &mut rng, name, end),
         other => panic!("unknown kind {other}"),
     }
-    say(&format!("TALLY {} {}", t.ok, t.err));
+    let (ms, what) = *w.longest.lock().unwrap_or_else(|e| e.into_inner());
+    say(&format!("TALLY {} {} {ms} {what}", t.ok, t.err));
     0
 }
 
@@ -477,10 +491,89 @@ unsafe fn load(at: *mut u8, width: u32) -> u64 {
     }
 }
 
-fn spawn_worker(kind: &str, name: &str, seed: u64, secs: f64) -> Child {
-    let mut c = Child::spawn_piped("use", &[kind, name, &seed.to_string(), &format!("{secs:.3}")]);
-    c.expect_line("READY");
-    c
+/// A worker process: this test binary run again with the role `use`, as
+/// `common::Child` starts one, but kept here so that the way a worker
+/// ended — exit code or signal — is known, also for one that ended before
+/// the SIGKILL meant to replace it.
+struct Worker {
+    child: std::process::Child,
+    out: std::process::ChildStdout,
+}
+
+impl Worker {
+    fn spawn(kind: &str, name: &str, seed: u64, secs: f64) -> Worker {
+        let args = [kind, name, &seed.to_string(), &format!("{secs:.3}")].join("\u{1f}");
+        let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+            .env("SHMKIT_TEST_ROLE", "use")
+            .env("SHMKIT_TEST_ARGS", args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn a worker");
+        let out = child.stdout.take().expect("piped stdout");
+        let mut w = Worker { child, out };
+        let line = w.line_with(&["READY"]);
+        assert!(line.contains("READY"), "worker did not start: {line:?}");
+        w
+    }
+
+    /// Reads lines until one contains one of `marks` (or the end: "").
+    fn line_with(&mut self, marks: &[&str]) -> String {
+        loop {
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            loop {
+                match std::io::Read::read(&mut self.out, &mut byte) {
+                    Ok(0) => return String::from_utf8_lossy(&line).into_owned(),
+                    Ok(_) if byte[0] == b'\n' => break,
+                    Ok(_) => line.push(byte[0]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => panic!("read a worker's stdout: {e}"),
+                }
+            }
+            let line = String::from_utf8_lossy(&line).into_owned();
+            if marks.iter().any(|m| line.contains(m)) {
+                return line;
+            }
+        }
+    }
+
+    /// SIGKILLs it. A worker that ended before the signal must have
+    /// finished its run (exit code 0): a panic (101), a hang (3) or a
+    /// crash (another signal) fails the test.
+    fn kill(mut self, kind: &str) {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(st) = self.child.try_wait().expect("wait for a worker") {
+            assert!(st.success(), "chaos {kind}: a worker ended before its kill: {st}");
+            return;
+        }
+        let _ = self.child.kill();
+        let st = self.child.wait().expect("wait for a worker");
+        assert!(
+            st.success() || st.signal() == Some(libc::SIGKILL),
+            "chaos {kind}: a worker ended before its kill: {st}"
+        );
+    }
+
+    /// Waits for the end of its run: its tally line and exit code 0.
+    fn finish(mut self, kind: &str) -> String {
+        let line = self.line_with(&["TALLY", "HANG"]);
+        assert!(!line.contains("HANG"), "chaos {kind}: a call hung: {line}");
+        let st = self.child.wait().expect("wait for a worker");
+        assert!(st.success(), "chaos {kind}: a worker failed: {st} (101: a panic, 3: a hang, a signal: a crash)");
+        line
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// One kind's run; prints its summary line.
@@ -519,7 +612,7 @@ fn chaos(kind: &'static str) {
 
         let t0 = Instant::now();
         let end = t0 + Duration::from_secs_f64(secs);
-        let mut workers: Vec<Child> = (0..WORKERS).map(|_| spawn_worker(kind, &name, rng.next(), secs)).collect();
+        let mut workers: Vec<Worker> = (0..WORKERS).map(|_| Worker::spawn(kind, &name, rng.next(), secs)).collect();
         let (mut writes, mut kills, mut heals) = (0u64, 0u64, 0u64);
         let mut next_kill = t0 + Duration::from_millis(100 + rng.below(300));
         let mut next_heal = t0 + Duration::from_millis(200 + rng.below(400));
@@ -547,33 +640,30 @@ fn chaos(kind: &'static str) {
             if Instant::now() >= next_kill {
                 let i = rng.below(WORKERS as u64) as usize;
                 let left = end.saturating_duration_since(Instant::now()).as_secs_f64();
-                let fresh = spawn_worker(kind, &name, rng.next(), left);
-                std::mem::replace(&mut workers[i], fresh).kill();
+                let fresh = Worker::spawn(kind, &name, rng.next(), left);
+                std::mem::replace(&mut workers[i], fresh).kill(kind);
                 kills += 1;
                 next_kill = Instant::now() + Duration::from_millis(100 + rng.below(400));
             }
         }
-        let (mut ok, mut err) = (0u64, 0u64);
-        for mut w in workers {
-            let line = loop {
-                let line = w.read_line();
-                if line.is_empty() || line.contains("TALLY") || line.contains("HANG") {
-                    break line;
+        let (mut ok, mut err, mut longest) = (0u64, 0u64, (0u64, String::new()));
+        for w in workers {
+            let line = w.finish(kind);
+            let f: Vec<&str> = line.rsplit("TALLY ").next().unwrap_or("").split_whitespace().collect();
+            if let [o, e, ms, what] = f[..] {
+                ok += o.parse::<u64>().unwrap_or(0);
+                err += e.parse::<u64>().unwrap_or(0);
+                let ms = ms.parse().unwrap_or(0);
+                if ms > longest.0 {
+                    longest = (ms, what.to_owned());
                 }
-            };
-            assert!(!line.contains("HANG"), "chaos {kind}: a call hung: {line}");
-            let code = w.wait(MARGIN * 2 + Duration::from_secs(30));
-            assert_eq!(code, Some(0), "chaos {kind}: a worker failed (None: killed by a signal we did not send)");
-            let f: Vec<u64> =
-                line.rsplit("TALLY ").next().unwrap_or("").split_whitespace().filter_map(|x| x.parse().ok()).collect();
-            if let [o, e] = f[..] {
-                ok += o;
-                err += e;
             }
         }
         eprintln!(
-            "chaos {kind}: {:.1} s, {writes} writes, {kills} kills, {ok} calls ok, {err} failed as errors, {heals} heals, 0 panics, 0 crashes, 0 hangs",
-            t0.elapsed().as_secs_f64()
+            "chaos {kind}: {:.1} s, {writes} writes, {kills} kills, {ok} calls ok, {err} failed as errors, {heals} heals, 0 panics, 0 crashes, 0 hangs, longest call {} ms ({})",
+            t0.elapsed().as_secs_f64(),
+            longest.0,
+            longest.1
         );
         drop(map);
     });
