@@ -89,8 +89,14 @@ impl Watch {
         let dog = w.clone();
         std::thread::spawn(move || {
             let limit = (CALL_TIMEOUT * 10 + MARGIN).as_millis() as u64;
+            let mut told = 0;
             loop {
                 std::thread::sleep(Duration::from_millis(50));
+                let (ms, what) = *dog.longest.lock().unwrap_or_else(|e| e.into_inner());
+                if ms > told {
+                    told = ms;
+                    say(&format!("LONGEST {ms} {what}"));
+                }
                 let since = dog.since_ms.load(Ordering::Acquire);
                 let now = dog.t0.elapsed().as_millis() as u64 + 1;
                 if since != 0 && now.saturating_sub(since) > limit {
@@ -119,13 +125,16 @@ impl Watch {
     }
 }
 
-/// Outcomes of a worker's calls.
+/// Outcomes of a worker's calls, reported every 100 ms (`TALLY ok err`,
+/// so that a worker killed by the test has its figures counted too) and
+/// at the end.
 #[derive(Default)]
 struct Tally {
     ok: u64,
     err: u64,
     /// Failures in a row.
     streak: u32,
+    reported: Option<Instant>,
 }
 
 impl Tally {
@@ -140,6 +149,11 @@ impl Tally {
         } else {
             self.err += 1;
             self.streak += 1;
+        }
+        let now = Instant::now();
+        if self.reported.is_none_or(|at| now.duration_since(at) >= Duration::from_millis(100)) {
+            self.reported = Some(now);
+            say(&format!("TALLY {} {}", self.ok, self.err));
         }
     }
 
@@ -197,7 +211,8 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         other => panic!("unknown kind {other}"),
     }
     let (ms, what) = *w.longest.lock().unwrap_or_else(|e| e.into_inner());
-    say(&format!("TALLY {} {} {ms} {what}", t.ok, t.err));
+    say(&format!("LONGEST {ms} {what}"));
+    say(&format!("TALLY {} {}", t.ok, t.err));
     0
 }
 
@@ -540,30 +555,71 @@ impl Worker {
         }
     }
 
-    /// SIGKILLs it. A worker that ended before the signal must have
-    /// finished its run (exit code 0): a panic (101), a hang (3) or a
-    /// crash (another signal) fails the test.
-    fn kill(mut self, kind: &str) {
+    /// SIGKILLs it and returns its figures. A worker that ended before the
+    /// signal must have finished its run (exit code 0): a panic (101), a
+    /// hang (3) or a crash (another signal) fails the test.
+    fn kill(mut self, kind: &str) -> Figures {
         use std::os::unix::process::ExitStatusExt;
         if let Some(st) = self.child.try_wait().expect("wait for a worker") {
             assert!(st.success(), "chaos {kind}: a worker ended before its kill: {st}");
-            return;
+        } else {
+            let _ = self.child.kill();
+            let st = self.child.wait().expect("wait for a worker");
+            assert!(
+                st.success() || st.signal() == Some(libc::SIGKILL),
+                "chaos {kind}: a worker ended before its kill: {st}"
+            );
         }
-        let _ = self.child.kill();
-        let st = self.child.wait().expect("wait for a worker");
-        assert!(
-            st.success() || st.signal() == Some(libc::SIGKILL),
-            "chaos {kind}: a worker ended before its kill: {st}"
-        );
+        self.figures(kind)
     }
 
-    /// Waits for the end of its run: its tally line and exit code 0.
-    fn finish(mut self, kind: &str) -> String {
-        let line = self.line_with(&["TALLY", "HANG"]);
-        assert!(!line.contains("HANG"), "chaos {kind}: a call hung: {line}");
+    /// Waits for the end of its run (exit code 0) and returns its figures.
+    fn finish(mut self, kind: &str) -> Figures {
+        let figures = self.figures(kind);
         let st = self.child.wait().expect("wait for a worker");
         assert!(st.success(), "chaos {kind}: a worker failed: {st} (101: a panic, 3: a hang, a signal: a crash)");
-        line
+        figures
+    }
+
+    /// Reads what it printed, to the end of its output.
+    fn figures(&mut self, kind: &str) -> Figures {
+        let mut f = Figures::default();
+        loop {
+            let line = self.line_with(&["TALLY", "HANG", "LONGEST"]);
+            assert!(!line.contains("HANG"), "chaos {kind}: a call hung: {line}");
+            if line.is_empty() {
+                return f;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "TALLY" || *w == "LONGEST").unwrap_or(0);
+            match words[at..] {
+                ["TALLY", ok, err] => {
+                    f.ok = ok.parse().unwrap_or(f.ok);
+                    f.err = err.parse().unwrap_or(f.err);
+                }
+                ["LONGEST", ms, what] => f.longest = (ms.parse().unwrap_or(0), what.to_owned()),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// What a worker reported: calls that succeeded, calls that failed with an
+/// error, and its longest call (milliseconds, which).
+#[derive(Default)]
+struct Figures {
+    ok: u64,
+    err: u64,
+    longest: (u64, String),
+}
+
+impl Figures {
+    fn add(&mut self, other: Figures) {
+        self.ok += other.ok;
+        self.err += other.err;
+        if other.longest.0 > self.longest.0 {
+            self.longest = other.longest;
+        }
     }
 }
 
@@ -614,6 +670,7 @@ fn chaos(kind: &'static str) {
         let end = t0 + Duration::from_secs_f64(secs);
         let mut workers: Vec<Worker> = (0..WORKERS).map(|_| Worker::spawn(kind, &name, rng.next(), secs)).collect();
         let (mut writes, mut kills, mut heals) = (0u64, 0u64, 0u64);
+        let mut all = Figures::default();
         let mut next_kill = t0 + Duration::from_millis(100 + rng.below(300));
         let mut next_heal = t0 + Duration::from_millis(200 + rng.below(400));
         while Instant::now() < end {
@@ -641,29 +698,21 @@ fn chaos(kind: &'static str) {
                 let i = rng.below(WORKERS as u64) as usize;
                 let left = end.saturating_duration_since(Instant::now()).as_secs_f64();
                 let fresh = Worker::spawn(kind, &name, rng.next(), left);
-                std::mem::replace(&mut workers[i], fresh).kill(kind);
+                all.add(std::mem::replace(&mut workers[i], fresh).kill(kind));
                 kills += 1;
                 next_kill = Instant::now() + Duration::from_millis(100 + rng.below(400));
             }
         }
-        let (mut ok, mut err, mut longest) = (0u64, 0u64, (0u64, String::new()));
         for w in workers {
-            let line = w.finish(kind);
-            let f: Vec<&str> = line.rsplit("TALLY ").next().unwrap_or("").split_whitespace().collect();
-            if let [o, e, ms, what] = f[..] {
-                ok += o.parse::<u64>().unwrap_or(0);
-                err += e.parse::<u64>().unwrap_or(0);
-                let ms = ms.parse().unwrap_or(0);
-                if ms > longest.0 {
-                    longest = (ms, what.to_owned());
-                }
-            }
+            all.add(w.finish(kind));
         }
         eprintln!(
-            "chaos {kind}: {:.1} s, {writes} writes, {kills} kills, {ok} calls ok, {err} failed as errors, {heals} heals, 0 panics, 0 crashes, 0 hangs, longest call {} ms ({})",
+            "chaos {kind}: {:.1} s, {writes} writes, {kills} kills, {} calls ok, {} failed as errors, {heals} heals, 0 panics, 0 crashes, 0 hangs, longest call {} ms ({})",
             t0.elapsed().as_secs_f64(),
-            longest.0,
-            longest.1
+            all.ok,
+            all.err,
+            all.longest.0,
+            all.longest.1
         );
         drop(map);
     });
