@@ -331,10 +331,10 @@ fn use_pipe(w: &Watch, t: &mut Tally, rng: &mut Rng, name: &str, end: Instant) {
 fn lock_outcome<G>(t: &mut Tally, r: Result<G, TryLockError<G>>, mut with: impl FnMut(G)) {
     match r {
         Ok(g) | Err(TryLockError::OwnerDied(g)) => {
-            t.ok += 1;
+            t.flag(true);
             with(g);
         }
-        Err(_) => t.err += 1,
+        Err(_) => t.flag(false),
     }
 }
 
