@@ -153,6 +153,42 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             }
             0
         }
+        "lin" => {
+            // One party of the crossbeam-style loops: `recv` sends then
+            // polls, `send` polls to send then receives; every poll must
+            // succeed. Prints how many it made.
+            let q = Queue::<[u64; 512]>::open(&args[0]).expect("open queue");
+            let n: u64 = args[2].parse().expect("count");
+            let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+            say("READY");
+            for i in 0..n {
+                if args[1] == "recv" {
+                    tx.send(big(i)).expect("receivers are there");
+                    if let Err(e) = rx.try_recv() {
+                        say(&format!("FAILED try_recv {e:?} at {i}, len {}", q.len()));
+                        return 1;
+                    }
+                } else {
+                    if let Err(e) = tx.try_send(big(i)) {
+                        say(&format!("FAILED try_send {e:?} at {i}, len {}", q.len()));
+                        return 1;
+                    }
+                    rx.recv().expect("senders are there");
+                }
+            }
+            say("DONE");
+            0
+        }
+        "recv-some" => {
+            // Receives `args[1]` messages, then drops its end and exits.
+            let q = Queue::<u64>::open(&args[0]).expect("open queue");
+            let rx = q.receiver().expect("the receiving end");
+            for _ in 0..args[1].parse::<u32>().expect("count") {
+                rx.recv().expect("a message");
+            }
+            say("DONE");
+            0
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -795,4 +831,356 @@ fn batch_forms_send_what_fits_and_wait_as_told() {
         assert_eq!(tx.try_send_batch(&[1]), Err(shmkit::SendError::Disconnected(0)), "spsc {spsc}");
         assert_eq!(tx.send_batch_timeout(&[1], Duration::from_secs(5)), Err(shmkit::SendError::Disconnected(0)));
     }
+}
+
+/// The queue kinds the crossbeam-style tests run on.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Mpmc,
+    Joinable,
+    Spsc,
+    SpscJoinable,
+}
+
+impl Mode {
+    const ALL: [Mode; 4] = [Mode::Mpmc, Mode::Joinable, Mode::Spsc, Mode::SpscJoinable];
+
+    fn create<T: shmkit::ShmType>(self, name: &str, capacity: usize) -> Queue<T> {
+        match self {
+            Mode::Mpmc => Queue::create(name, capacity),
+            Mode::Joinable => Queue::create_joinable(name, capacity),
+            Mode::Spsc => Queue::create_spsc(name, capacity),
+            Mode::SpscJoinable => Queue::create_spsc_joinable(name, capacity),
+        }
+        .unwrap()
+    }
+
+    fn single_producer(self) -> bool {
+        matches!(self, Mode::Spsc | Mode::SpscJoinable)
+    }
+}
+
+/// crossbeam-channel's `linearizable` (`send_first`) and its sending-side
+/// counterpart, with capacity 4 and four threads (one holding both ends on
+/// a single-producer queue), each doing `count` rounds: either send, then
+/// poll to receive — a send that returned has published its message, so
+/// the poll always finds one (maybe another thread's) — or poll to send,
+/// then receive — at most three messages are queued (one per other
+/// thread), so the poll always finds room, even while the slot next in
+/// line is still being read. Messages of `T` are `msg(i)`: large ones
+/// widen the window in which a slot is claimed but not yet published or
+/// freed.
+fn linearizable<T: shmkit::ShmType>(send_first: bool, count: u64, msg: fn(u64) -> T, modes: &[Mode]) {
+    for &mode in modes {
+        let names = Names::new("q-lin", 1);
+        let name = names.get(0).to_owned();
+        watchdog(Duration::from_secs(120), "linearizable", move || {
+            let q = mode.create::<T>(&name, 4);
+            let threads = if mode.single_producer() { 1 } else { 4 };
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+                    let q = &q;
+                    scope.spawn(move || {
+                        for i in 0..count {
+                            if send_first {
+                                tx.send(msg(i)).unwrap();
+                                if let Err(e) = rx.try_recv() {
+                                    panic!("{mode:?}: try_recv {e:?} after a completed send (len {})", q.len());
+                                }
+                            } else {
+                                if let Err(e) = tx.try_send(msg(i)) {
+                                    panic!("{mode:?}: try_send {e:?} below capacity (len {})", q.len());
+                                }
+                                rx.recv().unwrap();
+                            }
+                        }
+                    });
+                }
+            });
+            assert!(q.is_empty());
+        });
+    }
+}
+
+/// A 4 KiB message.
+fn big(i: u64) -> [u64; 512] {
+    [i; 512]
+}
+
+#[test]
+fn try_recv_after_a_completed_send_never_says_empty() {
+    linearizable(true, 25_000, |i| i, &Mode::ALL);
+    linearizable(true, 5_000, big, &[Mode::Mpmc, Mode::Joinable]);
+}
+
+#[test]
+fn try_send_below_capacity_never_says_full() {
+    linearizable(false, 25_000, |i| i, &Mode::ALL);
+    linearizable(false, 5_000, big, &[Mode::Mpmc, Mode::Joinable]);
+}
+
+/// Both promises with the ends on different threads, in every mode:
+/// a receiver polls only for a message whose send completed and that no
+/// other receiver has reserved; a sender polls only when the messages
+/// sent and not yet received leave room. Every poll must succeed.
+#[test]
+fn polls_are_linearizable_with_separate_senders_and_receivers() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    const PER: u64 = 20_000;
+    for mode in Mode::ALL {
+        let names = Names::new("q-lin-ends", 1);
+        let name = names.get(0).to_owned();
+        watchdog(Duration::from_secs(120), "linearizable ends", move || {
+            let q = mode.create(&name, 4);
+            let cap = q.capacity() as u64;
+            let each = if mode.single_producer() { 1 } else { 2 };
+            let total = PER * each;
+            // Sends completed / receives reserved (try_recv side), sends
+            // reserved / receives completed (try_send side).
+            let (sent, rx_reserved) = (AtomicU64::new(0), AtomicU64::new(0));
+            let (tx_reserved, received) = (AtomicU64::new(0), AtomicU64::new(0));
+            let reserve = |counter: &AtomicU64, limit: u64| {
+                let cur = counter.load(SeqCst);
+                cur < limit && counter.compare_exchange(cur, cur + 1, SeqCst, SeqCst).is_ok()
+            };
+            std::thread::scope(|scope| {
+                for _ in 0..each {
+                    // A sender: half of its messages by `send`, half by a
+                    // poll that must find room.
+                    let tx = q.sender().unwrap();
+                    let (sent, tx_reserved, received) = (&sent, &tx_reserved, &received);
+                    scope.spawn(move || {
+                        let mut mine = 0;
+                        while mine < PER {
+                            if mine % 2 == 0 {
+                                if !reserve(tx_reserved, received.load(SeqCst) + cap) {
+                                    std::thread::yield_now();
+                                    continue;
+                                }
+                                if let Err(e) = tx.try_send(mine) {
+                                    panic!("{mode:?}: try_send {e:?} with room reserved");
+                                }
+                            } else {
+                                // Reserve a place as well, so that the polls'
+                                // count of what is queued stays exact.
+                                while !reserve(tx_reserved, received.load(SeqCst) + cap) {
+                                    std::thread::yield_now();
+                                }
+                                tx.send(mine).unwrap();
+                            }
+                            sent.fetch_add(1, SeqCst);
+                            mine += 1;
+                        }
+                    });
+                }
+                for _ in 0..each {
+                    // A receiver: polls for reserved messages, and receives
+                    // by `recv` when it wins no reservation.
+                    let rx = q.receiver().unwrap();
+                    let (sent, rx_reserved, received) = (&sent, &rx_reserved, &received);
+                    scope.spawn(move || {
+                        while rx_reserved.load(SeqCst) < total {
+                            if !reserve(rx_reserved, sent.load(SeqCst)) {
+                                std::thread::yield_now();
+                                continue;
+                            }
+                            if let Err(e) = rx.try_recv() {
+                                panic!("{mode:?}: try_recv {e:?} for a completed, reserved send");
+                            }
+                            received.fetch_add(1, SeqCst);
+                        }
+                    });
+                }
+            });
+            assert_eq!(received.load(SeqCst), total);
+            assert!(q.is_empty());
+        });
+    }
+}
+
+/// The loops of [`linearizable`] across processes, with 4 KiB messages:
+/// three processes on one queue, two sending then polling, one polling to
+/// send then receiving.
+#[test]
+fn polls_are_linearizable_across_processes() {
+    let names = Names::new("q-lin-proc", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(180), "linearizable across processes", move || {
+        let _q = Queue::<[u64; 512]>::create(&name, 4).unwrap();
+        let n = "10000";
+        let mut kids: Vec<Child> =
+            ["recv", "recv", "send"].iter().map(|side| Child::spawn_piped("lin", &[&name, side, n])).collect();
+        for k in &mut kids {
+            k.expect_line("READY");
+        }
+        for mut k in kids {
+            let line = loop {
+                let line = k.read_line();
+                if line.is_empty() || line.contains("DONE") || line.contains("FAILED") {
+                    break line;
+                }
+            };
+            assert!(line.contains("DONE"), "a poll failed: {line}");
+            k.expect_success(Duration::from_secs(60));
+        }
+    });
+}
+
+/// Waits until `cond` holds (at most 10 s).
+fn until(mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A sender parked between claim and commit holds the head: a poll waits
+/// for it a bounded time, then says `Empty` (a stopped sender keeps its
+/// claim, and the published message behind it is not taken out of order);
+/// the next poll says so at once. Once the claimer is dead, polls skip its
+/// claim and the message behind it arrives.
+#[test]
+fn try_recv_waits_briefly_for_a_live_claim_and_skips_a_dead_one() {
+    let names = Names::new("q-poll-claim", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "poll with a parked claimer", move || {
+        let q = Queue::<[u64; 4]>::create(&name, 8).unwrap();
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        let mut c = Child::spawn_piped("park-send", &[&name, &failpoint::QUEUE_BEFORE_COMMIT.to_string()]);
+        c.expect_line("PARKING");
+        until(|| !q.is_empty());
+        assert_eq!(q.len(), 1, "the child claimed the head slot");
+        tx.send(message(1, 1)).unwrap();
+        assert_eq!(q.len(), 2);
+        let t0 = Instant::now();
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "not around the claim, and not torn");
+        eprintln!("first poll behind a parked claim: {:?}", t0.elapsed());
+        assert!(t0.elapsed() >= Duration::from_millis(10), "the poll waited for the claim");
+        for _ in 0..10 {
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "the same stalled claim");
+        }
+        assert_eq!(q.len(), 2);
+        c.kill();
+        // Dead: a poll finds it out (the liveness check is due once in a
+        // while) and skips the claim.
+        let mut polls = 0;
+        let got = loop {
+            polls += 1;
+            match rx.try_recv() {
+                Ok(m) => break m,
+                Err(TryRecvError::Empty) if polls < 5000 => {}
+                Err(e) => panic!("after {polls} polls: {e:?}"),
+            }
+        };
+        assert_eq!(got, message(1, 1), "after {polls} polls");
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        assert!(q.is_empty());
+    });
+}
+
+/// A receiver parked while it reads the slot next in line for the tail: the
+/// queue holds three messages in four slots, and a `try_send` waits for
+/// the read a bounded time, then says `Full` (the stopped reader keeps its
+/// claim); the next poll says so at once. Once the reader is dead, a poll
+/// frees its slot and sends.
+#[test]
+fn try_send_waits_briefly_for_a_live_reader_and_frees_a_dead_ones_slot() {
+    let names = Names::new("q-poll-reader", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "poll with a parked reader", move || {
+        let q = Queue::<[u64; 4]>::create(&name, 4).unwrap();
+        let tx = q.sender().unwrap();
+        let mut c = Child::spawn_piped("park-recv", &[&name]);
+        c.expect_line("PARKING");
+        tx.send(message(1, 0)).unwrap();
+        until(|| q.is_empty());
+        assert!(q.is_empty(), "the child claimed the message for reading");
+        for i in 1..4 {
+            tx.try_send(message(1, i)).unwrap();
+        }
+        assert_eq!(q.len(), 3);
+        let t0 = Instant::now();
+        assert!(matches!(tx.try_send(message(1, 4)), Err(TrySendError::Full(_))), "the stopped reader keeps its slot");
+        eprintln!("first poll behind a parked reader: {:?}", t0.elapsed());
+        assert!(t0.elapsed() >= Duration::from_millis(10), "the poll waited for the reader");
+        for _ in 0..10 {
+            assert!(matches!(tx.try_send(message(1, 4)), Err(TrySendError::Full(_))));
+        }
+        c.kill();
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            match tx.try_send(message(1, 4)) {
+                Ok(()) => break,
+                Err(TrySendError::Full(_)) if polls < 5000 => {}
+                Err(e) => panic!("after {polls} polls: {e:?}"),
+            }
+        }
+        assert_eq!(q.len(), 4, "after {polls} polls");
+        let rx = q.receiver().unwrap();
+        for i in 1..5 {
+            assert_eq!(rx.try_recv(), Ok(message(1, i)));
+        }
+    });
+}
+
+/// Once every receiver is gone, a send — single or batch, in every form
+/// and mode — is `Disconnected`, queues nothing, and leaves nothing counted
+/// as unfinished.
+#[test]
+fn sends_after_the_receivers_left_queue_nothing() {
+    let names = Names::new("q-gone-batch", Mode::ALL.len());
+    for (i, mode) in Mode::ALL.into_iter().enumerate() {
+        let q = mode.create(&names[i], 8);
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        tx.send(1).unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+        if matches!(mode, Mode::Joinable | Mode::SpscJoinable) {
+            rx.task_done().unwrap();
+        }
+        drop(rx);
+        let gone = shmkit::SendError::<usize>::Disconnected;
+        assert_eq!(tx.send(4), Err(shmkit::SendError::Disconnected(4)), "{mode:?}");
+        assert_eq!(tx.try_send(4), Err(TrySendError::Disconnected(4)), "{mode:?}");
+        assert_eq!(tx.send_batch(&[5, 6, 7]), Err(gone(0)), "{mode:?}");
+        assert_eq!(tx.try_send_batch(&[5, 6, 7]), Err(gone(0)), "{mode:?}");
+        assert_eq!(tx.send_batch_timeout(&[5, 6, 7], Duration::from_secs(1)), Err(gone(0)), "{mode:?}");
+        assert_eq!((q.len(), q.unfinished()), (0, 0), "{mode:?}: nothing queued, nothing counted");
+        assert!(q.try_join(), "{mode:?}");
+    }
+}
+
+/// The same with the receiver in another process: one that exits (its end
+/// released) is seen at once; one that is killed is seen once the queue is
+/// full, and a batch sends what fits before, counting only that.
+#[test]
+fn single_producer_batches_after_the_receiving_process_left() {
+    let names = Names::new("q-gone-proc", 2);
+    let (a, b) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(Duration::from_secs(60), "batches after the receiver left", move || {
+        // Exited.
+        let q = Queue::<u64>::create_spsc_joinable(&a, 8).unwrap();
+        let tx = q.sender().unwrap();
+        tx.send_batch(&[1, 2]).unwrap();
+        let mut c = Child::spawn_piped("recv-some", &[&a, "2"]);
+        c.expect_line("DONE");
+        c.expect_success(Duration::from_secs(10));
+        assert_eq!(tx.send_batch(&[5, 6, 7]), Err(shmkit::SendError::Disconnected(0)));
+        // The two received were never marked done: they stay counted.
+        assert_eq!((q.len(), q.unfinished()), (0, 2));
+
+        // Killed while holding the end.
+        let q = Queue::<u64>::create_spsc_joinable(&b, 4).unwrap();
+        let tx = q.sender().unwrap();
+        let c = Child::spawn("recv-some", &[&b, "1000"]);
+        tx.send(1).unwrap();
+        until(|| q.is_empty());
+        c.signal(libc::SIGSTOP);
+        assert_eq!(tx.send_batch_timeout(&[10, 11], Duration::from_secs(5)), Ok(2));
+        c.kill();
+        assert_eq!(tx.send_batch(&[12, 13, 14, 15]), Err(shmkit::SendError::Disconnected(2)));
+        assert_eq!(q.len(), 4, "what fitted stays queued");
+        assert_eq!(q.unfinished(), 1 + 4, "the sent ones are counted, the refused ones are not");
+    });
 }

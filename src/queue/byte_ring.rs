@@ -276,7 +276,10 @@ impl Producer {
     /// Free bytes past `write`, reloading the head if `need` do not fit.
     fn room(&mut self, need: u64) -> Result<bool, Corrupt> {
         let cap = self.ring.cap;
-        if self.write.wrapping_sub(self.head) + need <= cap {
+        // Saturating: a cached head may lie past `write` (a hostile head
+        // read while unpublished records were written, which `rollback` then
+        // gave back); that is "no room", and the reload below reports it.
+        if self.write.wrapping_sub(self.head).saturating_add(need) <= cap {
             return Ok(true);
         }
         // Acquire: the consumer's reads of the freed bytes happen before we
@@ -609,6 +612,9 @@ mod loom_models {
 /// The layout of `data`: byte 0 picks the capacity (64 to 512 bytes), byte 1
 /// a sequence of operations, then 8 bytes each for the head and the tail
 /// (their low 12 bits, around a base that may wrap), then the ring's bytes.
+/// A send whose length byte has its high bit set is given back instead of
+/// published, after a hostile head (read from the ring's bytes) was stored
+/// and seen.
 #[cfg(all(any(test, fuzzing), not(loom)))]
 pub fn fuzz_byte_ring(data: &[u8]) {
     let byte = |i: usize| data.get(i).copied().unwrap_or(0);
@@ -648,7 +654,16 @@ pub fn fuzz_byte_ring(data: &[u8]) {
                 let len = usize::from(byte(2 + k)) % (cap as usize - HEADER as usize + 1);
                 if let Ok(Some(r)) = p.try_reserve(len) {
                     p.fill(r, &vec![k as u8; len]);
-                    p.publish();
+                    if byte(2 + k) & 0x80 == 0 {
+                        p.publish();
+                    } else {
+                        // A hostile head written while the record is not
+                        // published yet, seen by a reload (a full-ring
+                        // check), then the record given back.
+                        ring.state().head.pos.store(tail.wrapping_add(word(26 + 8 * k) & 0x1ff), Ordering::Relaxed);
+                        let _ = p.fits(cap as usize - HEADER as usize);
+                        p.rollback();
+                    }
                 }
                 let _ = p.fits(len);
             }

@@ -6,8 +6,32 @@
 //! is told `Disconnected` once every sender is gone, a sender on a full
 //! queue once every receiver is. A sender or receiver that died holding a
 //! slot's claim is found by its token and its claim undone.
+//!
+//! # What `try_send` and `try_recv` promise
+//!
+//! As crossbeam-channel's bounded channel: `try_recv` says `Empty` only
+//! when nothing lies between head and tail, and `try_send` says `Full` only
+//! when the queue holds `capacity` messages (published or being written).
+//! Two states in between are not an answer yet, and a poll waits for them
+//! on the parking layer, for at most [`IN_FLIGHT_WAIT`]:
+//!
+//! - the head slot is claimed by a sender that has not published it yet
+//!   (`try_recv`): messages are taken in slot order, never around an
+//!   in-flight one, so FIFO per sender and the order of the ring hold;
+//! - the tail slot is still being read by a receiver of the previous lap
+//!   (`try_send`).
+//!
+//! The claimer is normally between two stores, or descheduled: the wait
+//! ends as soon as it publishes (or frees). A claimer found dead is undone
+//! at once. A claimer stopped for longer (SIGSTOP, a debugger) makes the
+//! poll answer `Empty` / `Full` after the bound; the endpoint remembers that
+//! claim, and later polls that meet the same claim answer at once, as they
+//! did before this wait existed. Blocking calls are unchanged: they wait as
+//! long as their deadline allows.
 
+use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ShmType;
 
@@ -19,6 +43,33 @@ use crate::primitive::Ordering;
 use crate::segment::registry::{Liveness, Token};
 use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, WaitStrategy, Waiter};
 
+/// Longest a `try_send` or `try_recv` waits for a claim in progress (see the
+/// module docs): long enough for a claimer that lost its CPU between its
+/// claim and its publish to be scheduled again on a busy machine, short
+/// enough that a stopped one costs a poll little, once.
+pub(crate) const IN_FLIGHT_WAIT: Duration = Duration::from_millis(20);
+
+/// A slot claim: the claimer's token and the position.
+type Claim = (Token, u64);
+
+/// The claim a poll last waited for in vain (see the module docs).
+#[derive(Default)]
+struct Stalled(Cell<Option<Claim>>);
+
+impl Stalled {
+    /// How long a poll that met `claim` may wait for it: [`IN_FLIGHT_WAIT`],
+    /// or not at all if a poll already waited for it in vain.
+    fn deadline(&self, claim: Claim) -> Deadline {
+        if self.0.get() == Some(claim) { Deadline::Now } else { Deadline::after(IN_FLIGHT_WAIT) }
+    }
+
+    fn remember(&self, claim: Option<Claim>) {
+        if claim.is_some() {
+            self.0.set(claim);
+        }
+    }
+}
+
 /// A sending endpoint of a multi-producer queue: counted in the queue while
 /// it lives.
 pub(super) struct Sender<T: ShmType> {
@@ -27,13 +78,15 @@ pub(super) struct Sender<T: ShmType> {
     /// How often a `try_send` on a full queue checks the receivers'
     /// liveness.
     peer: PeerCheck,
+    /// The reader's claim a `try_send` last waited for in vain.
+    stalled: Stalled,
 }
 
 impl<T: ShmType> Sender<T> {
     /// Counts a new sender on `shared`'s queue.
     pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
         shared.count_in(End::Sender);
-        Sender { shared, strategy, peer: PeerCheck::default() }
+        Sender { shared, strategy, peer: PeerCheck::default(), stalled: Stalled::default() }
     }
 
     /// Sends `value`, waiting per `deadline` while the queue is full. Not
@@ -55,30 +108,70 @@ impl<T: ShmType> Sender<T> {
     }
 
     /// The queue was full (`first` says how): waits for room on the
-    /// parking layer, freeing the slot of a reader that died on the way.
+    /// parking layer, freeing the slot of a reader that died on the way. A
+    /// poll (`Deadline::Now`) that found the tail slot still being read waits
+    /// for that reader briefly (see the module docs).
     #[inline(never)]
     fn put_slow(&self, value: T, deadline: Deadline, first: Put) -> Result<(), SendTimeoutError<T>> {
+        if deadline == Deadline::Now {
+            self.put_wait::<true>(value, deadline, first)
+        } else {
+            self.put_wait::<false>(value, deadline, first)
+        }
+    }
+
+    /// [`Sender::put_slow`] for a poll (`POLL`) or a blocking call, as
+    /// [`Receiver::recv_wait`].
+    #[inline(always)]
+    fn put_wait<const POLL: bool>(&self, value: T, deadline: Deadline, first: Put) -> Result<(), SendTimeoutError<T>> {
         let sh = &*self.shared;
         let (ring, me) = (sh.ring(), sh.seg().token());
         let w = &sh.state().ctl.waits;
         // The fences pair with the one in notify_senders (see recv).
         let sleepers = Sleepers { word: &w.space_seq, announce: Announce::Count(&w.send_sleepers, Handshake::Fence) };
-        let (mut first, mut reading) = (Some(first), None);
-        let sent = Waiter::new(deadline, self.strategy, Naps::polling()).sleep_counted(&sleepers, |turn| match turn {
+        let poll = POLL;
+        let until = match first {
+            Put::Reading(token, pos) if poll => self.stalled.deadline((token, pos)),
+            _ => deadline,
+        };
+        // As in `Receiver::recv_wait`: a blocking wait's first look is the
+        // caller's attempt.
+        let mut reading = match first {
+            Put::Reading(token, pos) if !POLL => Some((token, pos)),
+            _ => None,
+        };
+        let mut first = if POLL { Some(first) } else { None };
+        let mut looked = POLL;
+        let sent = Waiter::new(until, self.strategy, Naps::polling()).sleep_counted(&sleepers, |turn| match turn {
+            Turn::Look { .. } if !std::mem::replace(&mut looked, true) => Step::Wait,
             Turn::Look { .. } => {
                 reading = match first.take().unwrap_or_else(|| ring.try_put(value, me)) {
                     Put::Done => return Step::Done(Ok(())),
                     Put::Full => None,
-                    Put::Reading(token) => Some(token),
+                    Put::Reading(token, pos) => Some((token, pos)),
                 };
-                if deadline == Deadline::Now && !self.peer.due() {
-                    // A poll: no liveness syscall this time.
-                    return Step::Done(Err(SendTimeoutError::Timeout(value)));
+                if poll && (until == Deadline::Now || reading.is_none()) {
+                    // Full (or a reader already waited for in vain): the
+                    // answer is now, with no liveness syscall unless due.
+                    if !self.peer.due() {
+                        return Step::Done(Err(SendTimeoutError::Timeout(value)));
+                    }
+                    if let Some((token, _)) = reading.filter(|&(t, _)| !sh.seg().is_alive(t)) {
+                        if ring.free_dead_reader(token) {
+                            sh.notify_senders(true);
+                        }
+                        return Step::Retry;
+                    }
+                    return Step::Done(Err(if sh.receivers_gone(true) {
+                        SendTimeoutError::Disconnected(value)
+                    } else {
+                        SendTimeoutError::Timeout(value)
+                    }));
                 }
                 Step::Wait
             }
             Turn::Stuck => {
-                if let Some(token) = reading.filter(|&t| !sh.seg().is_alive(t)) {
+                if let Some((token, _)) = reading.filter(|&(t, _)| !sh.seg().is_alive(t)) {
                     if ring.free_dead_reader(token) {
                         sh.notify_senders(true);
                     }
@@ -91,6 +184,9 @@ impl<T: ShmType> Sender<T> {
             }
             Turn::Announced(_) => match ring.try_put(value, me) {
                 Put::Done => Step::Done(Ok(())),
+                // A poll whose reader is done, the queue full after all:
+                // answer on the next look.
+                Put::Full if poll => Step::Retry,
                 _ => Step::Wait,
             },
         });
@@ -100,7 +196,12 @@ impl<T: ShmType> Sender<T> {
                 Ok(())
             }
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(SendTimeoutError::Timeout(value)),
+            Err(_) => {
+                if poll {
+                    self.stalled.remember(reading);
+                }
+                Err(SendTimeoutError::Timeout(value))
+            }
         }
     }
 }
@@ -120,13 +221,15 @@ pub(super) struct Receiver<T: ShmType> {
     /// How often a `try_recv` on an empty queue checks the senders'
     /// liveness.
     peer: PeerCheck,
+    /// The sender's claim a `try_recv` last waited for in vain.
+    stalled: Stalled,
 }
 
 impl<T: ShmType> Receiver<T> {
     /// Counts a new receiver on `shared`'s queue.
     pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
         shared.count_in(End::Receiver);
-        Receiver { shared, strategy, peer: PeerCheck::default() }
+        Receiver { shared, strategy, peer: PeerCheck::default(), stalled: Stalled::default() }
     }
 
     /// One receive attempt; removes skipped dead claims on the way.
@@ -164,67 +267,120 @@ impl<T: ShmType> Receiver<T> {
         }
     }
 
-    /// The queue was empty (`first` says how): waits for a message on the
-    /// parking layer, skipping the claim of a sender that died on the way.
-    #[inline(never)]
-    fn recv_slow(&self, deadline: Deadline, first: Take<T>) -> Result<T, RecvTimeoutError> {
+    /// Moves the messages published at the head now (up to `buf.len()`)
+    /// into `buf`, waiting for none; returns how many. The rest of a batch.
+    pub(super) fn take_ready(&self, buf: &mut [T]) -> usize {
         let sh = &*self.shared;
         let (ring, me) = (sh.ring(), sh.seg().token());
-        let mut writer = match first {
-            Take::InFlight(token) => Some(token),
-            _ => None,
-        };
-        if deadline == Deadline::Now && !self.peer.due() {
-            // A poll: no liveness syscall this time; senders that were
-            // dropped are still seen at once.
-            let c = &sh.state().ctl;
-            let dropped = c.ever_sender.load(Ordering::Acquire) != 0 && c.senders.load(Ordering::Acquire) == 0;
-            return match self.take(&ring, me) {
-                Take::Got(v) => Ok(v),
-                _ if dropped && writer.is_none() => Err(RecvTimeoutError::Disconnected),
-                _ => Err(RecvTimeoutError::Timeout),
-            };
+        for (n, slot) in buf.iter_mut().enumerate() {
+            match self.take(&ring, me) {
+                Take::Got(v) => *slot = v,
+                _ => return n,
+            }
         }
+        buf.len()
+    }
+
+    /// The queue was empty (`first` says how): waits for a message on the
+    /// parking layer, skipping the claim of a sender that died on the way.
+    /// A poll (`Deadline::Now`) that found the head message in flight waits
+    /// for it briefly (see the module docs).
+    #[inline(never)]
+    fn recv_slow(&self, deadline: Deadline, first: Take<T>) -> Result<T, RecvTimeoutError> {
+        if deadline == Deadline::Now {
+            self.recv_wait::<true>(deadline, first)
+        } else {
+            self.recv_wait::<false>(deadline, first)
+        }
+    }
+
+    /// [`Receiver::recv_slow`] for a poll (`POLL`) or a blocking call: two
+    /// instances, so that a blocking wait's spin loop carries none of the
+    /// poll's branches.
+    #[inline(always)]
+    fn recv_wait<const POLL: bool>(&self, deadline: Deadline, first: Take<T>) -> Result<T, RecvTimeoutError> {
+        let sh = &*self.shared;
+        let (ring, me) = (sh.ring(), sh.seg().token());
         let w = &sh.state().ctl.waits;
         // The fences pair with the one in notify_receivers: either the
         // sender sees us counted, or we see its message when announced.
         let sleepers = Sleepers { word: &w.items_seq, announce: Announce::Count(&w.recv_sleepers, Handshake::Fence) };
-        let mut looked = false;
-        Waiter::new(deadline, self.strategy, Naps::polling())
-            .sleep_counted(&sleepers, |turn| match turn {
-                // The first look is the caller's attempt.
-                Turn::Look { .. } if !std::mem::replace(&mut looked, true) => Step::Wait,
-                Turn::Look { .. } => match self.take(&ring, me) {
-                    Take::Got(v) => Step::Done(Ok(v)),
-                    Take::InFlight(token) => {
-                        writer = Some(token);
-                        Step::Wait
+        let poll = POLL;
+        let until = match first {
+            Take::InFlight(token, pos) if poll => self.stalled.deadline((token, pos)),
+            _ => deadline,
+        };
+        // A blocking wait's first look is the caller's attempt: it only
+        // names the writer. A poll looks at that attempt's outcome first.
+        let mut writer = match first {
+            Take::InFlight(token, pos) if !POLL => Some((token, pos)),
+            _ => None,
+        };
+        let mut first = if POLL { Some(first) } else { None };
+        let mut looked = POLL;
+        let got = Waiter::new(until, self.strategy, Naps::polling()).sleep_counted(&sleepers, |turn| match turn {
+            Turn::Look { .. } if !std::mem::replace(&mut looked, true) => Step::Wait,
+            Turn::Look { .. } => {
+                writer = match first.take().unwrap_or_else(|| self.take(&ring, me)) {
+                    Take::Got(v) => return Step::Done(Ok(v)),
+                    Take::InFlight(token, pos) => Some((token, pos)),
+                    Take::Empty | Take::Skipped => None,
+                };
+                if poll && (until == Deadline::Now || writer.is_none()) {
+                    // Empty (or a claim already waited for in vain): the
+                    // answer is now. Senders that were dropped are seen at
+                    // once, dead ones (a syscall) when the check is due.
+                    let due = self.peer.due();
+                    if due {
+                        if let Some((token, _)) = writer.filter(|&(t, _)| !sh.seg().is_alive(t)) {
+                            ring.skip_dead_writer(token);
+                            return Step::Retry;
+                        }
                     }
-                    Take::Empty | Take::Skipped => {
-                        writer = None;
-                        Step::Wait
-                    }
-                },
-                Turn::Stuck => {
-                    if let Some(token) = writer.filter(|&t| !sh.seg().is_alive(t)) {
-                        ring.skip_dead_writer(token);
-                        return Step::Retry;
-                    }
-                    if writer.is_none() && sh.senders_gone() {
-                        // A last message may have landed since the look.
-                        return Step::Done(match self.take(&ring, me) {
-                            Take::Got(v) => Ok(v),
-                            _ => Err(RecvTimeoutError::Disconnected),
-                        });
-                    }
-                    Step::Wait
+                    let c = &sh.state().ctl;
+                    let gone = writer.is_none()
+                        && if due {
+                            sh.senders_gone()
+                        } else {
+                            c.ever_sender.load(Ordering::Acquire) != 0 && c.senders.load(Ordering::Acquire) == 0
+                        };
+                    // A last message may have landed since the look.
+                    return Step::Done(match self.take(&ring, me) {
+                        Take::Got(v) => Ok(v),
+                        _ if gone => Err(RecvTimeoutError::Disconnected),
+                        _ => Err(RecvTimeoutError::Timeout),
+                    });
                 }
-                Turn::Announced(_) => match self.take(&ring, me) {
-                    Take::Got(v) => Step::Done(Ok(v)),
-                    _ => Step::Wait,
-                },
-            })
-            .unwrap_or(Err(RecvTimeoutError::Timeout))
+                Step::Wait
+            }
+            Turn::Stuck => {
+                if let Some((token, _)) = writer.filter(|&(t, _)| !sh.seg().is_alive(t)) {
+                    ring.skip_dead_writer(token);
+                    return Step::Retry;
+                }
+                if writer.is_none() && sh.senders_gone() {
+                    // A last message may have landed since the look.
+                    return Step::Done(match self.take(&ring, me) {
+                        Take::Got(v) => Ok(v),
+                        _ => Err(RecvTimeoutError::Disconnected),
+                    });
+                }
+                Step::Wait
+            }
+            Turn::Announced(_) => match self.take(&ring, me) {
+                Take::Got(v) => Step::Done(Ok(v)),
+                // A poll whose message was taken by another receiver:
+                // answer on the next look.
+                Take::Empty if poll => Step::Retry,
+                _ => Step::Wait,
+            },
+        });
+        got.unwrap_or_else(|_| {
+            if poll {
+                self.stalled.remember(writer);
+            }
+            Err(RecvTimeoutError::Timeout)
+        })
     }
 }
 

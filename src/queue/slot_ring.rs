@@ -157,8 +157,8 @@ pub(crate) enum Take<T> {
     Got(T),
     /// Nothing published at the head.
     Empty,
-    /// The head message is being written by `token`.
-    InFlight(Token),
+    /// The head message, at this position, is being written by `token`.
+    InFlight(Token, u64),
     /// A dead producer's skipped claim was removed and its slot freed: try
     /// again (and tell senders there is room).
     Skipped,
@@ -169,8 +169,9 @@ pub(crate) enum Put {
     Done,
     /// The slot still holds the previous lap's message.
     Full,
-    /// The slot is being read by `token` (previous lap).
-    Reading(Token),
+    /// The slot of the tail, at this position, is being read by `token`
+    /// (previous lap): the queue holds fewer than `cap` messages.
+    Reading(Token, u64),
 }
 
 /// A view of a ring in some memory: the state, and `cap` slots.
@@ -265,7 +266,7 @@ impl<'a, T: Copy> Ring<'a, T> {
             if lap == pos.wrapping_sub(cap) as u32 {
                 // Previous lap not consumed yet.
                 if low & TAG_MASK == READING {
-                    return Put::Reading(Token::from_bits(low));
+                    return Put::Reading(Token::from_bits(low), pos);
                 }
                 if tail.pos.load(Ordering::Acquire) == pos {
                     return Put::Full;
@@ -327,7 +328,7 @@ impl<'a, T: Copy> Ring<'a, T> {
                         return Take::Skipped;
                     }
                 }
-                WRITING => return Take::InFlight(Token::from_bits(low)),
+                WRITING => return Take::InFlight(Token::from_bits(low), pos),
                 FREE => return Take::Empty,
                 // READING: another consumer has it; corrupted tags too.
                 _ => Self::advance(head, pos, pos.wrapping_add(1)),
@@ -623,7 +624,7 @@ mod loom_models {
                         assert_eq!(v, 42, "only the live producer's message is delivered");
                         break;
                     }
-                    Take::InFlight(t) if t == dead_token => {
+                    Take::InFlight(t, _) if t == dead_token => {
                         assert!(m.ring().skip_dead_writer(t));
                     }
                     _ => loom::thread::yield_now(),
@@ -660,13 +661,13 @@ pub fn fuzz_ring(data: &[u8]) {
         let token = Token::from_bits(u32::from(byte(k)));
         match (ops >> k) & 1 {
             0 => match ring.try_take(token) {
-                Take::InFlight(t) => {
+                Take::InFlight(t, _) => {
                     ring.skip_dead_writer(t);
                 }
                 Take::Got(_) | Take::Empty | Take::Skipped => {}
             },
             _ => {
-                if let Put::Reading(t) = ring.try_put(k as u64, token) {
+                if let Put::Reading(t, _) = ring.try_put(k as u64, token) {
                     ring.free_dead_reader(t);
                 }
             }
