@@ -18,14 +18,16 @@ use shmkit::inspect::check_header;
 const HEADER_SIZE: usize = 256;
 const INIT: std::ops::Range<usize> = 16..20;
 const CHECKSUM: std::ops::Range<usize> = 104..112;
+/// The flags word (persisted), outside the checksum like `init`.
+const FLAGS: std::ops::Range<usize> = 60..64;
 const MAX_SLOTS: u32 = 1024;
 
-/// FNV-1a, 64-bit, over the header with the init word and the checksum
-/// taken as zero: the checksum a creator writes.
+/// FNV-1a, 64-bit, over the header with the init word, the flags word and
+/// the checksum taken as zero: the checksum a creator writes.
 fn header_checksum(head: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (i, &b) in head.iter().enumerate() {
-        let b = if INIT.contains(&i) || CHECKSUM.contains(&i) { 0 } else { b };
+        let b = if INIT.contains(&i) || FLAGS.contains(&i) || CHECKSUM.contains(&i) { 0 } else { b };
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
