@@ -55,8 +55,8 @@ unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
 ///
 /// `T` is [`ShmSafe`] (safe to share) and [`ShmLayout`] (its layout is
 /// described, so that an opener with another layout is refused, naming the
-/// first field that differs): `#[repr(C)]` with `#[derive(ShmType)]` and an
-/// `unsafe impl ShmSafe`.
+/// first field that differs): `#[repr(C)]` with `#[derive(ShmType)]`, and
+/// `ShmSafe` implemented for it (an `unsafe` trait: see its contract).
 ///
 /// Read it through `Deref` (`&T`); change it through the atomics and shmkit
 /// raw states inside `T`, such as [`MutexCell`](crate::MutexCell), whose

@@ -2,6 +2,7 @@
 //! tiny (`--iters`), checking that the numbers are sane and the outputs
 //! well-formed, never how fast anything is.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! The `shmkit` command-line tool, run as a separate process on segments
 //! this test creates with the library.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
