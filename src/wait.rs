@@ -500,7 +500,10 @@ impl Waiter {
     /// value seen and sleeps while the word is that value with `bit`.
     ///
     /// `turn` is called from one place only, so that it can be inlined into
-    /// the spin loop (the loop is a small state machine over [`Turn`]).
+    /// the spin loop (the loop is a small state machine over [`Turn`]); the
+    /// helper itself always inlines into its caller's slow path, so that
+    /// the whole wait is one function.
+    #[inline(always)]
     pub(crate) fn park_bit<R>(
         &mut self,
         word: &AtomicU32,
@@ -554,6 +557,7 @@ impl Waiter {
     /// that cannot sleep does not announce itself.
     ///
     /// `turn` is called from one place only, as in [`Waiter::park_bit`].
+    #[inline(always)]
     pub(crate) fn sleep_counted<R>(
         &mut self,
         sleepers: &Sleepers<'_>,

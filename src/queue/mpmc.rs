@@ -111,7 +111,7 @@ impl<T: ShmType> Sender<T> {
     /// parking layer, freeing the slot of a reader that died on the way. A
     /// poll (`Deadline::Now`) that found the tail slot still being read waits
     /// for that reader briefly (see the module docs).
-    #[inline(never)]
+    #[inline]
     fn put_slow(&self, value: T, deadline: Deadline, first: Put) -> Result<(), SendTimeoutError<T>> {
         if deadline == Deadline::Now {
             self.put_wait::<true>(value, deadline, first)
@@ -122,7 +122,7 @@ impl<T: ShmType> Sender<T> {
 
     /// [`Sender::put_slow`] for a poll (`POLL`) or a blocking call, as
     /// [`Receiver::recv_wait`].
-    #[inline(always)]
+    #[inline(never)]
     fn put_wait<const POLL: bool>(&self, value: T, deadline: Deadline, first: Put) -> Result<(), SendTimeoutError<T>> {
         let sh = &*self.shared;
         let (ring, me) = (sh.ring(), sh.seg().token());
@@ -285,7 +285,7 @@ impl<T: ShmType> Receiver<T> {
     /// parking layer, skipping the claim of a sender that died on the way.
     /// A poll (`Deadline::Now`) that found the head message in flight waits
     /// for it briefly (see the module docs).
-    #[inline(never)]
+    #[inline]
     fn recv_slow(&self, deadline: Deadline, first: Take<T>) -> Result<T, RecvTimeoutError> {
         if deadline == Deadline::Now {
             self.recv_wait::<true>(deadline, first)
@@ -296,8 +296,9 @@ impl<T: ShmType> Receiver<T> {
 
     /// [`Receiver::recv_slow`] for a poll (`POLL`) or a blocking call: two
     /// instances, so that a blocking wait's spin loop carries none of the
-    /// poll's branches.
-    #[inline(always)]
+    /// poll's branches; each a call of its own, so that the parking layer's
+    /// loop inlines into it.
+    #[inline(never)]
     fn recv_wait<const POLL: bool>(&self, deadline: Deadline, first: Take<T>) -> Result<T, RecvTimeoutError> {
         let sh = &*self.shared;
         let (ring, me) = (sh.ring(), sh.seg().token());
