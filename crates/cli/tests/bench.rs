@@ -68,7 +68,9 @@ fn check_rows(json: &Value) -> Vec<Value> {
         }
         let name = row["transport"].as_str().expect("transport name");
         assert!(
-            ["shmkit", "raw", "pipe", "unix", "eventfd", "iceoryx2", "python"].iter().any(|p| name.starts_with(p)),
+            ["shmkit", "raw", "pipe", "unix", "eventfd", "iceoryx2", "python", "c-"]
+                .iter()
+                .any(|p| name.starts_with(p)),
             "transport name {name}"
         );
         let pattern = row["pattern"].as_str().expect("pattern");
@@ -311,5 +313,41 @@ fn the_library_harness_runs_from_a_test() {
         }
         assert!(report.table().contains("unix-stream"));
         assert!(leftovers(std::process::id()).is_empty());
+    });
+}
+
+#[test]
+fn the_c_peer_rows_run_beside_their_rust_rows() {
+    watchdog(LIMIT, "C peer rows", || {
+        let filter = "c-spsc,c-bytequeue,shmkit-spsc/adaptive,shmkit-bytequeue/adaptive";
+        let out = shmkit(&["bench", "--iters", "200", "--size", "8,64", "--filter", filter, "--no-python", "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+        if stderr.contains("built without a C compiler") {
+            eprintln!("skipped: shmkit was built without a C compiler");
+            return;
+        }
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        let rows = check_rows(&json);
+        let two_cpus = json["machine"]["cpus"].as_u64().unwrap_or(1) >= 2;
+        let has = |t: &str, w: &str, p: &str, size: u64| {
+            rows.iter().any(|r| r["transport"] == t && r["wait"] == w && r["pattern"] == p && r["size"] == size)
+        };
+        let mut wanted =
+            vec![("c-spsc", "adaptive", 8), ("c-bytequeue", "adaptive", 8), ("c-bytequeue", "adaptive", 64)];
+        if two_cpus {
+            wanted.extend([("c-spsc", "spin", 8), ("c-bytequeue", "spin", 64)]);
+        }
+        for (t, w, size) in wanted {
+            for p in ["pingpong", "stream"] {
+                assert!(has(t, w, p, size), "no {t}/{w} {p} {size} B row; stderr:\n{stderr}");
+            }
+        }
+        // Queue<u64>: 8-byte messages only, silently.
+        assert!(!has("c-spsc", "adaptive", "pingpong", 64), "c-spsc at 64 B");
+        assert!(!stderr.contains("Notes:"), "stderr:\n{stderr}");
+        // Their ratios to the Rust rows of the same run.
+        assert!(stderr.contains("C peer vs Rust peer"), "stderr:\n{stderr}");
+        assert!(stderr.lines().any(|l| l.contains("c-spsc") && l.contains("shmkit-spsc")), "stderr:\n{stderr}");
     });
 }

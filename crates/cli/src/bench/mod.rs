@@ -18,6 +18,7 @@
 //! [`registry`] (see the [`transport`] module docs to add one).
 
 mod bytes;
+mod c;
 mod fanin;
 mod filter;
 #[cfg(feature = "peers")]
@@ -533,13 +534,18 @@ fn plan_jobs(cfg: &Config, entries: &[Entry], python: bool) -> Result<Vec<Job>, 
 pub fn run(cfg: &Config, progress: &mut (dyn Progress + Send)) -> Result<Report, RunError> {
     let python_version = if cfg.python { python::version() } else { None };
     let entries = registry();
-    let jobs = plan_jobs(cfg, &entries, python_version.is_some())?;
+    let mut jobs = plan_jobs(cfg, &entries, python_version.is_some())?;
     let allowed = sys::allowed_cpus().unwrap_or_default();
     let cpus = if allowed.len() >= 2 { Some((allowed[0], allowed[1])) } else { None };
     let mut session = Session { cfg: cfg.clone(), cpus, seq: 0 };
     let mut report = Report { machine: machine(cfg, cpus, python_version.clone()), results: Vec::new(), notes: vec![] };
     if cfg.python && python_version.is_none() {
         report.notes.push("python3 not found on PATH: Python rows skipped".into());
+    }
+    let is_c = |j: &Job| matches!(j, Job::Link { entry, .. } if entries[*entry].name.starts_with("c-"));
+    if !c::BUILT && jobs.iter().any(is_c) {
+        jobs.retain(|j| !is_c(j));
+        report.notes.push("built without a C compiler: C peer rows (c-spsc, c-bytequeue) skipped".into());
     }
     let result = std::thread::scope(|scope| {
         std::thread::Builder::new()

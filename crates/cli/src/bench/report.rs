@@ -106,6 +106,53 @@ fn grid(out: &mut String, rows: &[Vec<String>], right: &[usize]) {
     }
 }
 
+/// The Rust row a C-peer row is compared with.
+fn rust_twin(c_transport: &str) -> Option<&'static str> {
+    match c_transport {
+        "c-spsc" => Some("shmkit-spsc"),
+        "c-bytequeue" => Some("shmkit-bytequeue"),
+        _ => None,
+    }
+}
+
+/// The C-peer rows against the Rust rows of the same channel, wait and
+/// size: p50 for ping-pong, messages/s for streaming.
+fn c_vs_rust(out: &mut String, rows: &[Record]) {
+    let mut t =
+        vec![["size", "pattern", "C row", "Rust row", "wait", "C", "Rust", "C/Rust"].map(String::from).to_vec()];
+    for r in rows {
+        let Some(twin) = rust_twin(&r.transport) else { continue };
+        let Some(rust) =
+            rows.iter().find(|b| b.transport == twin && b.wait == r.wait && b.pattern == r.pattern && b.size == r.size)
+        else {
+            continue;
+        };
+        let (c, base) = if r.pattern == "pingpong" {
+            (r.p50_ns.map_or("-".into(), duration_label), rust.p50_ns.map_or("-".into(), duration_label))
+        } else {
+            (
+                format!("{} msg/s", count_label(r.msgs_per_s).trim_end()),
+                format!("{} msg/s", count_label(rust.msgs_per_s).trim_end()),
+            )
+        };
+        t.push(vec![
+            size_label(r.size),
+            r.pattern.clone(),
+            r.transport.clone(),
+            twin.into(),
+            r.wait.clone(),
+            c,
+            base,
+            ratio_label(speedup(r, Some(rust))),
+        ]);
+    }
+    if t.len() > 1 {
+        let _ =
+            writeln!(out, "\nC peer vs Rust peer (same channel; ping-pong by p50, streaming by msgs/s; >1 = C faster)");
+        grid(out, &t, &[5, 6, 7]);
+    }
+}
+
 /// Renders the whole report.
 pub fn render(rep: &Report) -> String {
     let m = &rep.machine;
@@ -179,6 +226,7 @@ pub fn render(rep: &Report) -> String {
         }
         grid(&mut out, &t, &[3, 4, 5, 6, 7]);
     }
+    c_vs_rust(&mut out, rows);
     let ops: Vec<&Record> = rows.iter().filter(|r| r.pattern == "op").collect();
     if !ops.is_empty() {
         let _ = writeln!(

@@ -244,6 +244,11 @@ pub fn registry() -> Vec<Entry> {
             .describe("two ByteQueues (variable-size records), copy in and out"),
         Entry::of::<super::bytes::Bytes<false>>("shmkit-bytequeue", "adaptive"),
         Entry::of::<super::bytes::Bytes<false>>("shmkit-bytequeue", "park"),
+        // The same channels with the peer written in C over the C ABI.
+        super::c::spsc_entry("spin").spinning(),
+        super::c::spsc_entry("adaptive"),
+        super::c::bytes_entry("spin").spinning(),
+        super::c::bytes_entry("adaptive"),
         Entry::of::<super::bytes::Bytes<true>>("shmkit-grant", "spin")
             .spinning()
             .describe("two ByteQueues, zero-copy: reserve/commit and recv_ref, payload written and read in place"),
