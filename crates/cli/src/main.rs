@@ -107,6 +107,14 @@ struct BenchArgs {
     /// Skip the Python multiprocessing rows.
     #[arg(long)]
     no_python: bool,
+    /// Measure every row N times, in interleaved rounds (rows shuffled each
+    /// round); report medians, ranges, and ratios taken per round.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
+    /// Measure nothing: compare two reports written by `--json` (AFTER
+    /// against BEFORE), marking only changes outside both runs' ranges.
+    #[arg(long, num_args = 2, value_names = ["BEFORE.json", "AFTER.json"], conflicts_with_all = ["full", "quick", "filter", "plot", "iters", "size", "repeat", "json"])]
+    compare: Option<Vec<std::path::PathBuf>>,
 }
 
 /// Why a command failed.
@@ -457,8 +465,32 @@ impl bench::Progress for Bar {
     }
 }
 
+/// `shmkit bench --compare BEFORE AFTER`.
+fn compare_cmd(before: &std::path::Path, after: &std::path::Path) -> ExitCode {
+    use bench::rounds;
+    let loaded = rounds::load(before).and_then(|b| Ok((b, rounds::load(after)?)));
+    let result = loaded.and_then(|(b, a)| rounds::compare(&b, &a));
+    match result {
+        Ok((changes, notes)) => {
+            let text =
+                rounds::render_compare(&before.display().to_string(), &after.display().to_string(), &changes, &notes);
+            match write!(io::stdout().lock(), "{text}") {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            }
+        }
+        Err(e) => {
+            complain(&e.to_string());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn bench_cmd(args: BenchArgs) -> ExitCode {
     use std::io::IsTerminal;
+    if let Some([before, after]) = args.compare.as_deref() {
+        return compare_cmd(before, after);
+    }
     let filter = match args.filter.as_deref().map(bench::Filter::parse).transpose() {
         Ok(f) => f,
         Err(e) => {
@@ -483,6 +515,7 @@ fn bench_cmd(args: BenchArgs) -> ExitCode {
     cfg.sizes = args.size;
     cfg.filter = filter;
     cfg.python = !args.no_python;
+    cfg.repeat = args.repeat as usize;
     let target = if io::stderr().is_terminal() {
         indicatif::ProgressDrawTarget::stderr()
     } else {

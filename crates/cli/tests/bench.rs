@@ -351,3 +351,57 @@ fn the_c_peer_rows_run_beside_their_rust_rows() {
         assert!(stderr.lines().any(|l| l.contains("c-spsc") && l.contains("shmkit-spsc")), "stderr:\n{stderr}");
     });
 }
+
+#[test]
+fn repeated_rounds_give_spreads_and_two_runs_compare() {
+    watchdog(LIMIT, "--repeat runs and --compare", || {
+        let (before, after) = (temp_file("before", "json"), temp_file("after", "json"));
+        let run = |path: &PathBuf| {
+            shmkit(&[
+                "bench",
+                "--iters",
+                "50",
+                "--repeat",
+                "3",
+                "--size",
+                "8",
+                "--filter",
+                "pipe,raw-flag,raw-ring",
+                "--no-python",
+                "--json",
+                path.to_str().unwrap(),
+            ])
+        };
+        let (a, b) = (run(&before), run(&after));
+        let texts = (std::fs::read_to_string(&before), std::fs::read_to_string(&after));
+        let cmp = shmkit(&["bench", "--compare", before.to_str().unwrap(), after.to_str().unwrap()]);
+        let missing = shmkit(&["bench", "--compare", before.to_str().unwrap(), "/nonexistent/after.json"]);
+        let _ = (std::fs::remove_file(&before), std::fs::remove_file(&after));
+        for out in [&a, &b] {
+            assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let table = String::from_utf8_lossy(&a.stdout);
+        assert!(table.contains("3 rounds") && table.contains("p50 range"), "table:\n{table}");
+        let json: Value = serde_json::from_str(&texts.0.expect("JSON file")).expect("JSON parses");
+        assert_eq!(json["machine"]["rounds"], 3);
+        for row in check_rows(&json) {
+            let spread = &row["spread"];
+            assert_eq!(spread["rounds"], 3, "row {row}");
+            let (lo, mid, hi) = (
+                num(&spread["figure"], "min").unwrap(),
+                num(&spread["figure"], "median").unwrap(),
+                num(&spread["figure"], "max").unwrap(),
+            );
+            assert!(lo <= mid && mid <= hi, "row {row}");
+            if row["transport"] == "pipe" {
+                assert_eq!(num(&spread["vs_pipe"], "median"), Some(1.0), "a row against itself: {row}");
+            }
+        }
+        assert_eq!(cmp.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&cmp.stderr));
+        let text = String::from_utf8_lossy(&cmp.stdout);
+        assert!(text.contains("pipe pingpong 8 B block") && text.contains("within the noise"), "{text}");
+        assert_eq!(missing.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&missing.stderr);
+        assert!(stderr.starts_with("shmkit: cannot read /nonexistent/after.json"), "{stderr}");
+    });
+}

@@ -30,6 +30,7 @@ mod primitives;
 mod python;
 mod queue;
 mod report;
+pub mod rounds;
 mod sem;
 mod shm;
 pub mod transport;
@@ -131,17 +132,20 @@ pub struct Config {
     pub filter: Option<Filter>,
     /// Run the Python rows if `python3` is on PATH.
     pub python: bool,
+    /// Rounds: every row is measured once per round, rows shuffled each
+    /// round; rows report the median and spread of their rounds.
+    pub repeat: usize,
 }
 
 impl Config {
     /// A quick run of everything.
     pub fn new(peer: PeerCommand) -> Config {
-        Config { peer, mode: Mode::Quick, iters: None, sizes: None, filter: None, python: true }
+        Config { peer, mode: Mode::Quick, iters: None, sizes: None, filter: None, python: true, repeat: 1 }
     }
 }
 
 /// The machine a run measured.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Machine {
     /// CPUs this process may use.
     pub cpus: usize,
@@ -156,13 +160,20 @@ pub struct Machine {
     pub mode: String,
     /// The python3 used, if any.
     pub python: Option<String>,
+    /// Rounds measured (`--repeat`).
+    #[serde(default = "one")]
+    pub rounds: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// One result row. Ping-pong rows: latencies of round trips, `msgs_per_s`
 /// = round trips per second. Stream rows: the four percentile fields are
 /// `None` and `mean_ns` is the mean time per message (1 / rate). `op` rows
 /// (primitives, `size` 0): percentiles over batches of operations.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     /// Transport (or primitive) name.
     pub transport: String,
@@ -186,6 +197,10 @@ pub struct Record {
     pub bytes_per_s: f64,
     /// Wait strategy (`spin`, `adaptive`, `park`, `block`; `-` for ops).
     pub wait: String,
+    /// With `--repeat`: how the row varied over the rounds (the fields
+    /// above are then medians of the rounds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<rounds::Spread>,
 }
 
 /// The `q`-quantile of sorted `v` by nearest rank.
@@ -217,6 +232,7 @@ impl Record {
             msgs_per_s: rate,
             bytes_per_s: rate * size as f64,
             wait: wait.to_owned(),
+            spread: None,
         }
     }
 
@@ -241,6 +257,7 @@ impl Record {
                     msgs_per_s: rate,
                     bytes_per_s: rate * size as f64,
                     wait: entry.wait.to_owned(),
+                    spread: None,
                 }
             }
         }
@@ -248,14 +265,14 @@ impl Record {
 }
 
 /// What a run gave.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// The machine.
     pub machine: Machine,
     /// The rows, in table order.
     pub results: Vec<Record>,
     /// What was skipped or failed, and why (not in the JSON).
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub notes: Vec<String>,
 }
 
@@ -460,6 +477,7 @@ fn machine(cfg: &Config, cpus: Option<(usize, usize)>, python: Option<String>) -
         pinned_cpus: cpus.map(|(a, b)| [a, b]),
         mode: mode.into(),
         python,
+        rounds: cfg.repeat.max(1),
     }
 }
 
@@ -551,7 +569,7 @@ pub fn run(cfg: &Config, progress: &mut (dyn Progress + Send)) -> Result<Report,
         std::thread::Builder::new()
             .name("bench".into())
             .stack_size(STACK)
-            .spawn_scoped(scope, || measure_all(&mut session, &entries, &jobs, &mut report, progress))
+            .spawn_scoped(scope, || measure_rounds(&mut session, &entries, &jobs, &mut report, progress))
             .map_err(|e| RunError::Failed(format!("cannot start the measuring thread: {e}")))?
             .join()
             .unwrap_or_else(|_| Err(RunError::Failed("the measuring thread panicked".into())))
@@ -560,7 +578,10 @@ pub fn run(cfg: &Config, progress: &mut (dyn Progress + Send)) -> Result<Report,
     result.map(|()| report)
 }
 
-fn measure_all(
+/// Measures every job once per round (in a shuffled order after the first
+/// round when there are several) and puts the rows, or with several rounds
+/// their medians and spreads, into `report`.
+fn measure_rounds(
     s: &mut Session,
     entries: &[Entry],
     jobs: &[Job],
@@ -577,17 +598,59 @@ fn measure_all(
             .notes
             .push("one CPU: processes not pinned; spinning transports skipped (both sides would share the CPU)".into()),
     }
-    progress.begin(jobs.len() as u64);
-    let mut python_jobs = Vec::new();
-    for job in jobs {
-        if sys::interrupted() {
+    let n = s.cfg.repeat.max(1);
+    // One step per row, and one for all the Python rows of a round.
+    let python = jobs.iter().filter(|j| matches!(j, Job::Python { .. })).count();
+    progress.begin(((jobs.len() - python + usize::from(python > 0)) * n) as u64);
+    let mut rounds = Vec::with_capacity(n);
+    for round in 0..n {
+        let order: Vec<usize> =
+            if n == 1 { (0..jobs.len()).collect() } else { rounds::shuffled(jobs.len(), round as u64 + 1) };
+        let mut rows = vec![Vec::new(); jobs.len()];
+        let outcome = measure_all(s, entries, jobs, &order, &mut rows, &mut report.notes, progress);
+        if let Err(e) = outcome {
             progress.end();
+            return Err(e);
+        }
+        // Rows in the planned order, whatever order they were measured in.
+        rounds.push(rows.into_iter().flatten().collect::<Vec<_>>());
+    }
+    progress.end();
+    let mut results = if n == 1 { rounds.pop().unwrap_or_default() } else { rounds::combine(&rounds) };
+    results.sort_by_key(|r| (pattern_rank(&r.pattern), r.size));
+    report.results = results;
+    // A size skipped for both patterns (or in every round) is said once.
+    let mut seen = std::collections::HashSet::new();
+    report.notes.retain(|n| seen.insert(n.clone()));
+    Ok(())
+}
+
+/// Measures `jobs` in the `order` given (indices into `jobs`), putting the
+/// rows of job `i` into `rows[i]` (all the Python rows, measured together
+/// last, go to the first Python job's place).
+fn measure_all(
+    s: &mut Session,
+    entries: &[Entry],
+    jobs: &[Job],
+    order: &[usize],
+    rows: &mut [Vec<Record>],
+    notes: &mut Vec<String>,
+    progress: &mut (dyn Progress + Send),
+) -> Result<(), RunError> {
+    let mut python_jobs = Vec::new();
+    for &i in order {
+        let job = &jobs[i];
+        if sys::interrupted() {
             return Err(RunError::Interrupted);
         }
-        progress.step(&job.label(entries));
+        if !matches!(job, Job::Python { .. }) {
+            progress.step(&job.label(entries));
+        }
         let outcome = match job {
-            Job::Link { entry, pattern, size } => measure_link(s, &entries[*entry], *pattern, *size, report),
-            Job::Primitive(name) => primitives::measure(s, name).map(|r| report.results.push(r)),
+            Job::Link { entry, pattern, size } => {
+                measure_link(s, &entries[*entry], *pattern, *size, &mut rows[i], notes)
+            }
+            Job::Primitive(name) => primitives::measure(s, name).map(|r| rows[i].push(r)),
             Job::Python { name, pattern, size } => {
                 python_jobs.push((*name, *pattern, *size));
                 Ok(())
@@ -595,35 +658,26 @@ fn measure_all(
         };
         if let Err(e) = outcome {
             if e.kind() == io::ErrorKind::Interrupted || sys::interrupted() {
-                progress.end();
                 return Err(RunError::Interrupted);
             }
-            report.notes.push(format!("{}: {e}", job.label(entries)));
+            notes.push(format!("{}: {e}", job.label(entries)));
         }
         // Segments of a failed measurement must not outlive it.
         if s.seq > 0 {
             remove_run_segments();
         }
     }
-    if !python_jobs.is_empty() {
+    if let Some(first) = jobs.iter().position(|j| matches!(j, Job::Python { .. })) {
         progress.step("python (multiprocessing)");
         match python::run(s, &python_jobs) {
-            Ok((rows, notes)) => {
-                report.results.extend(rows);
-                report.notes.extend(notes);
+            Ok((more_rows, more)) => {
+                rows[first].extend(more_rows);
+                notes.extend(more);
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                progress.end();
-                return Err(RunError::Interrupted);
-            }
-            Err(e) => report.notes.push(format!("python: {e}")),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(RunError::Interrupted),
+            Err(e) => notes.push(format!("python: {e}")),
         }
     }
-    progress.end();
-    report.results.sort_by_key(|r| (pattern_rank(&r.pattern), r.size));
-    // A size skipped for both patterns is said once.
-    let mut seen = std::collections::HashSet::new();
-    report.notes.retain(|n| seen.insert(n.clone()));
     Ok(())
 }
 
@@ -635,16 +689,23 @@ fn pattern_rank(p: &str) -> u8 {
     }
 }
 
-fn measure_link(s: &mut Session, e: &Entry, pattern: Pattern, size: usize, report: &mut Report) -> io::Result<()> {
+fn measure_link(
+    s: &mut Session,
+    e: &Entry,
+    pattern: Pattern,
+    size: usize,
+    results: &mut Vec<Record>,
+    notes: &mut Vec<String>,
+) -> io::Result<()> {
     if !e.only_sizes.is_empty() && !e.only_sizes.contains(&size) {
         if e.only_sizes.len() == 1 {
             return Ok(()); // a single-size row (e.g. shmkit-event): no note per size
         }
-        report.notes.push(format!("{} {} B: no instance for this size", e.key(), size));
+        notes.push(format!("{} {} B: no instance for this size", e.key(), size));
         return Ok(());
     }
     if size > e.max_size {
-        report.notes.push(format!("{} {}: skipped, {}", e.key(), report::size_label(size as u64), e.size_note));
+        notes.push(format!("{} {}: skipped, {}", e.key(), report::size_label(size as u64), e.size_note));
         return Ok(());
     }
     if e.spins && s.cpus.is_none() {
@@ -652,7 +713,7 @@ fn measure_link(s: &mut Session, e: &Entry, pattern: Pattern, size: usize, repor
     }
     let ctx = Ctx { size, wait: e.wait, pattern, prefix: s.next_prefix() };
     let outcome = (e.measure)(s, e, &ctx)?;
-    report.results.push(Record::from_outcome(e, size, outcome));
+    results.push(Record::from_outcome(e, size, outcome));
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::rounds::Range;
 use super::{Record, Report};
 
 /// `8 B`, `64 KiB`, `1 MiB`.
@@ -70,6 +71,31 @@ fn ratio_label(r: Option<f64>) -> String {
     }
 }
 
+/// A ratio cell: with rounds, the median of the per-round ratios and their
+/// range; otherwise the ratio of this run's rows.
+fn ratio_cell(row: &Record, base: Option<&Record>, spread: Option<Range>) -> String {
+    match spread {
+        Some(r) => {
+            format!("{} ({}–{})", ratio_label(Some(r.median)), ratio_label(Some(r.min)), ratio_label(Some(r.max)))
+        }
+        None => ratio_label(speedup(row, base)),
+    }
+}
+
+/// The range of the row's figure over the rounds (`-` if it has none).
+fn spread_cell(row: &Record, label: impl Fn(f64) -> String) -> String {
+    row.spread.as_ref().map_or("-".into(), |s| format!("{}–{}", label(s.figure.min), label(s.figure.max)))
+}
+
+/// A table of a single-round run has no range column (the fifth).
+fn drop_range_column(t: &mut [Vec<String>], multi: bool) {
+    if !multi {
+        t.iter_mut().filter(|row| row.len() > 4).for_each(|row| {
+            row.remove(4);
+        });
+    }
+}
+
 fn find<'a>(rows: &'a [Record], transport: &str, pattern: &str, size: u64) -> Option<&'a Record> {
     rows.iter().find(|r| r.transport == transport && r.pattern == pattern && r.size == size)
 }
@@ -82,7 +108,7 @@ fn speedup(row: &Record, base: Option<&Record>) -> Option<f64> {
 }
 
 /// Pads cells to column widths; columns listed in `right` are right-aligned.
-fn grid(out: &mut String, rows: &[Vec<String>], right: &[usize]) {
+pub(super) fn grid(out: &mut String, rows: &[Vec<String>], right: &[usize]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> =
         (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
@@ -162,19 +188,38 @@ pub fn render(rep: &Report) -> String {
         None => "not pinned (one CPU)".into(),
     };
     let cpus = if m.cpus == 1 { "1 CPU".to_owned() } else { format!("{} CPUs", m.cpus) };
-    let _ = writeln!(out, "shmkit bench ({} run) on {cpus}: {pin}", m.mode);
+    let rounds = if m.rounds > 1 {
+        format!(", {} rounds: medians, ranges min–max, ratios taken per round", m.rounds)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(out, "shmkit bench ({} run{rounds}) on {cpus}: {pin}", m.mode);
     let _ = writeln!(out, "kernel {}, {}", m.kernel, m.cpu_model);
     let _ = writeln!(out, "Every row copies the message in and out, except shmkit-grant (zero-copy: written and read");
     let _ = writeln!(out, "in place). Ratios compare with rows of this same run.");
     let rows = &rep.results;
+    let multi = m.rounds > 1;
     let pp: Vec<&Record> = rows.iter().filter(|r| r.pattern == "pingpong").collect();
     if !pp.is_empty() {
         let _ =
             writeln!(out, "\nPing-pong round trip (lower is better; vs pipe / vs floor: speed by p50, >1 = faster)");
         let mut t = vec![
-            ["size", "transport", "wait", "p50", "p99", "p99.9", "max", "mean", "trips/s", "vs pipe", "vs floor"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "size",
+                "transport",
+                "wait",
+                "p50",
+                "p50 range",
+                "p99",
+                "p99.9",
+                "max",
+                "mean",
+                "trips/s",
+                "vs pipe",
+                "vs floor",
+            ]
+            .map(String::from)
+            .to_vec(),
         ];
         let mut last = None;
         for r in pp {
@@ -188,22 +233,24 @@ pub fn render(rep: &Report) -> String {
                 r.transport.clone(),
                 r.wait.clone(),
                 d(r.p50_ns),
+                spread_cell(r, duration_label),
                 d(r.p99_ns),
                 d(r.p999_ns),
                 d(r.max_ns),
                 d(r.mean_ns),
                 count_label(r.msgs_per_s),
-                ratio_label(speedup(r, find(rows, "pipe", "pingpong", r.size))),
-                ratio_label(speedup(r, find(rows, "raw-flag", "pingpong", r.size))),
+                ratio_cell(r, find(rows, "pipe", "pingpong", r.size), r.spread.as_ref().and_then(|s| s.vs_pipe)),
+                ratio_cell(r, find(rows, "raw-flag", "pingpong", r.size), r.spread.as_ref().and_then(|s| s.vs_floor)),
             ]);
         }
-        grid(&mut out, &t, &[3, 4, 5, 6, 7, 8, 9, 10]);
+        drop_range_column(&mut t, multi);
+        grid(&mut out, &t, &(3..t[0].len()).collect::<Vec<_>>());
     }
     let st: Vec<&Record> = rows.iter().filter(|r| r.pattern == "stream").collect();
     if !st.is_empty() {
         let _ = writeln!(out, "\nStreaming, one way (higher is better; vs pipe / vs floor: by messages/s)");
         let mut t = vec![
-            ["size", "transport", "wait", "msgs/s", "bytes/s", "per msg", "vs pipe", "vs floor"]
+            ["size", "transport", "wait", "msgs/s", "msgs/s range", "bytes/s", "per msg", "vs pipe", "vs floor"]
                 .map(String::from)
                 .to_vec(),
         ];
@@ -218,13 +265,15 @@ pub fn render(rep: &Report) -> String {
                 r.transport.clone(),
                 r.wait.clone(),
                 count_label(r.msgs_per_s),
+                spread_cell(r, |v| count_label(v).trim_end().to_owned()),
                 bytes_label(r.bytes_per_s),
                 r.mean_ns.map_or("-".into(), duration_label),
-                ratio_label(speedup(r, find(rows, "pipe", "stream", r.size))),
-                ratio_label(speedup(r, find(rows, "raw-ring", "stream", r.size))),
+                ratio_cell(r, find(rows, "pipe", "stream", r.size), r.spread.as_ref().and_then(|s| s.vs_pipe)),
+                ratio_cell(r, find(rows, "raw-ring", "stream", r.size), r.spread.as_ref().and_then(|s| s.vs_floor)),
             ]);
         }
-        grid(&mut out, &t, &[3, 4, 5, 6, 7]);
+        drop_range_column(&mut t, multi);
+        grid(&mut out, &t, &(3..t[0].len()).collect::<Vec<_>>());
     }
     c_vs_rust(&mut out, rows);
     let ops: Vec<&Record> = rows.iter().filter(|r| r.pattern == "op").collect();
