@@ -164,9 +164,9 @@ impl Reader<Framed> for ToVec {
 }
 
 /// Reads a message into a buffer; refuses one longer than the buffer.
-struct Into<'b>(&'b mut [u8]);
+struct IntoBuf<'b>(&'b mut [u8]);
 
-impl Reader<Framed> for Into<'_> {
+impl Reader<Framed> for IntoBuf<'_> {
     type Out = Result<usize, ByteRecvError>;
 
     fn refuse(&mut self, layout: Framed, data: *const u8) -> Option<Self::Out> {
@@ -593,7 +593,7 @@ impl MessageReceiver {
         /// [`recv`](Self::recv).
         recv_into / try_recv_into / recv_into_timeout / recv_into_deadline (buf: &mut [u8])
             -> Result<usize, ByteRecvError>
-            = |d| self.recv_until(Into(buf), d);
+            = |d| self.recv_until(IntoBuf(buf), d);
 
         /// Receives a message and hands it to `f` in place, in the queue's
         /// memory (no copy); returns what `f` returns. The slot stays
@@ -617,5 +617,69 @@ impl Clone for MessageReceiver {
 impl fmt::Debug for MessageReceiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageReceiver").field("queue", &self.0.shared.seg().name()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::ptr::NonNull;
+
+    use super::*;
+    use crate::queue::slot_ring::{Ring, Take, test_state, test_word};
+    use crate::segment::registry::Token;
+
+    /// Framed slots whose lengths and states are arbitrary, as a corrupted
+    /// segment could hold them: every reader returns an error or a message
+    /// of at most `max` bytes, never panics or reads past its slot.
+    #[test]
+    fn corrupted_lengths_are_errors() {
+        let framed = Framed::new(20).unwrap();
+        let cap = 4;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..5_000u64 {
+            // u64 words so that the slots are aligned to 8.
+            let mut mem = vec![0u64; cap * framed.stride() / 8];
+            let x = crate::queue::fill_random(bytemuck::cast_slice_mut(&mut mem), &mut seed);
+            let head = x % 8;
+            let state = test_state(head + x % 3, head);
+            for i in 0..cap {
+                let at = i * framed.stride() / 8;
+                let lap = head + ((i as u64 + cap as u64 - head % cap as u64) % cap as u64);
+                mem[at] = test_word(lap, (x >> i) & 1 == 1);
+                // Half the rounds: plausible lengths.
+                if round % 2 == 0 {
+                    let len = (mem[at + 1] as u32) % 24;
+                    mem[at + 1] = (mem[at + 1] & !0xffff_ffff) | u64::from(len);
+                }
+            }
+            let base = NonNull::from(&mut mem[..]).cast::<u8>();
+            // SAFETY: `cap` slots of this layout in `mem`, aligned to 8,
+            // each state word initialized; only this test uses them.
+            let ring = unsafe { Ring::from_raw(&state, base, cap, framed) };
+            let me = Token::from_bits(1);
+            let mut buf = [0u8; 8];
+            for k in 0..6 {
+                let out = match k % 3 {
+                    0 => match ring.try_take(me, &mut ToVec) {
+                        Take::Got(r) => Some(r.map(|v| v.len())),
+                        _ => None,
+                    },
+                    1 => match ring.try_take(me, &mut IntoBuf(&mut buf)) {
+                        Take::Got(r) => Some(r),
+                        _ => None,
+                    },
+                    _ => match ring.try_take(me, &mut With(Some(|m: &[u8]| m.len()))) {
+                        Take::Got(r) => Some(r),
+                        _ => None,
+                    },
+                };
+                match out {
+                    Some(Ok(len)) => assert!(len <= 20, "a message of {len} bytes"),
+                    Some(Err(ByteRecvError::Corrupt(_) | ByteRecvError::BufferTooSmall { .. })) | None => {}
+                    Some(Err(e)) => panic!("unexpected {e:?}"),
+                }
+                let _ = ring.try_put(Frame(&[7; 20]), me);
+            }
+        }
     }
 }

@@ -703,14 +703,27 @@ impl<'a, L: SlotLayout> Ring<'a, L> {
     }
 }
 
+/// Test support: a queue state with the indices at `tail` and `head`.
+#[cfg(test)]
+pub(crate) fn test_state(tail: u64, head: u64) -> QueueState {
+    QueueState {
+        tail: Index { pos: AtomicU64::new(tail) },
+        head: Index { pos: AtomicU64::new(head) },
+        ctl: Control::new(),
+    }
+}
+
+/// Test support: the state word of slot data for position `lap` as
+/// published (`ready`) or free.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn test_word(lap: u64, ready: bool) -> u64 {
+    pack(lap, if ready { READY } else { FREE })
+}
+
 /// Test support: a fresh ring of `cap` slots of `u64`.
 #[cfg(test)]
 fn ring_state(cap: usize) -> (QueueState, Vec<Slot<u64>>) {
-    let state = QueueState {
-        tail: Index { pos: AtomicU64::new(0) },
-        head: Index { pos: AtomicU64::new(0) },
-        ctl: Control::new(),
-    };
+    let state = test_state(0, 0);
     let slots =
         (0..cap).map(|i| Slot { state: AtomicU64::new(pack(i as u64, FREE)), data: UnsafeCell::new(0) }).collect();
     (state, slots)
@@ -960,6 +973,37 @@ mod tests {
             assert_eq!(ring.take_at(5, &mut ReadValue), None);
             assert!(!ring.ready_at(8));
         }
+    }
+
+    /// A run-time layout is the layout of `Slot<T>` for the same size and
+    /// alignment: a described queue's slots are a typed queue's.
+    #[test]
+    fn stride_matches_the_typed_slot() {
+        fn check<T>() {
+            let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
+            let s = Stride::new(size, align).unwrap();
+            let t = Typed::<T>::new();
+            assert_eq!(
+                (s.stride(), s.data_offset(), s.align()),
+                (t.stride(), t.data_offset(), t.align()),
+                "{size}/{align}"
+            );
+        }
+        #[repr(C, align(32))]
+        struct A32([u8; 40]);
+        #[repr(C, align(128))]
+        struct A128(u8);
+        check::<()>();
+        check::<u8>();
+        check::<u32>();
+        check::<[u8; 13]>();
+        check::<u64>();
+        check::<[u64; 4]>();
+        check::<u128>();
+        check::<A32>();
+        check::<A128>();
+        assert_eq!(Stride::new(usize::MAX - 4, 8), None);
+        assert_eq!(Stride::new(8, 3), None);
     }
 
     /// Random ring states through every path ([`fuzz_ring`]): no panic, no
