@@ -413,12 +413,14 @@ impl<'a, L: SlotLayout> Ring<'a, L> {
 
     #[inline]
     fn slot(&self, pos: u64) -> SlotRef<'a> {
-        let at = (pos & self.mask) as usize * self.layout.stride();
-        // SAFETY: masked by `cap - 1`, so slot `at / stride` is one of the
-        // `cap` slots at `base` (`from_raw`'s contract), whose state word is
-        // an initialized atomic at its start, aligned.
+        let index = (pos & self.mask) as usize;
+        // SAFETY: masked by `cap - 1`, so `index < cap`, and `cap` slots of
+        // `stride` bytes are inside one allocation (`from_raw`'s contract):
+        // the product does not overflow (which, said to the compiler, lets
+        // it index as a slice does), and slot `index` is one of them, its
+        // state word an initialized atomic at its start, aligned.
         unsafe {
-            let slot = self.base.as_ptr().add(at);
+            let slot = self.base.as_ptr().add(index.unchecked_mul(self.layout.stride()));
             SlotRef { state: &*slot.cast::<AtomicU64>(), data: slot.add(self.layout.data_offset()) }
         }
     }
