@@ -1,6 +1,9 @@
 //! The multi-producer, multi-consumer flavour of [`Queue`](crate::Queue):
 //! any number of senders and receivers in any processes, each message's
-//! slot claimed by CAS (see `slot_ring.rs`).
+//! slot claimed by CAS (see `slot_ring.rs`). Generic over the slots'
+//! format, it also runs [`MessageQueue`](crate::MessageQueue) and the
+//! multi-producer [`DynQueue`](crate::dynamic::DynQueue): what a send
+//! writes is a `Message`, what a receive does with its slot a `Reader`.
 //!
 //! Endpoints are counted (see `endpoint.rs`): a receiver on an empty queue
 //! is told `Disconnected` once every sender is gone, a sender on a full
