@@ -134,6 +134,10 @@ pub use atomic::{Atomic, AtomicInt};
 pub use error::Error;
 pub use pipe::{Connection, DEFAULT_PIPE_CAPACITY, Pipe};
 pub use queue::{
+    Broadcast, BroadcastRecvError, BroadcastSendError, ByteBroadcast, BytePublisher, ByteSubscriber, Policy, Publisher,
+    Subscriber,
+};
+pub use queue::{
     ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, Queue, ReadGrant, Receiver, RecvError,
     RecvTimeoutError, SendError, SendTimeoutError, Sender, TaskDoneError, TryRecvError, TrySendError, WriteGrant,
 };

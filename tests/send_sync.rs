@@ -72,6 +72,8 @@ fn handles_are_send_and_sync() {
     assert_auto!(Queue<u64>: Send & Sync);
     assert_auto!(ByteQueue: Send & Sync);
     assert_auto!(Pipe: Send & Sync);
+    assert_auto!(shmkit::Broadcast<u64>: Send & Sync);
+    assert_auto!(shmkit::ByteBroadcast: Send & Sync);
 }
 
 /// Queue endpoints move to another thread but are not shared: each is one
@@ -84,6 +86,10 @@ fn endpoints_are_send_and_not_sync() {
     assert_auto!(ByteSender: Send & !Sync);
     assert_auto!(ByteReceiver: Send & !Sync);
     assert_auto!(Connection: Send & !Sync);
+    assert_auto!(shmkit::Publisher<u64>: Send & !Sync);
+    assert_auto!(shmkit::Subscriber<u64>: Send & !Sync);
+    assert_auto!(shmkit::BytePublisher: Send & !Sync);
+    assert_auto!(shmkit::ByteSubscriber: Send & !Sync);
 }
 
 /// Grants and iterators borrow their endpoint's cursor: they stay on its

@@ -15,12 +15,15 @@
 //! - `bytes.rs`: [`ByteQueue`] and its ends; `byte_ends.rs`: the sending and
 //!   receiving halves of a byte ring (also behind [`Pipe`](crate::Pipe));
 //!   `byte_ring.rs`: the ring of length-prefixed records;
+//! - `broadcast.rs`: [`Broadcast`] and [`ByteBroadcast`], one publisher and
+//!   any number of subscribers, each seeing every message;
 //! - `endpoint.rs`: who holds which end, liveness of the other side, attach;
 //! - `waits.rs`: the futex words and the wait loop of every ring;
 //! - `errors.rs`: the error types.
 
 #![deny(missing_debug_implementations)]
 
+pub(crate) mod broadcast;
 pub(crate) mod byte_ends;
 mod byte_ring;
 mod bytes;
@@ -33,6 +36,10 @@ mod spsc;
 mod typed;
 mod waits;
 
+pub use broadcast::{
+    Broadcast, BroadcastRecvError, BroadcastSendError, ByteBroadcast, BytePublisher, ByteSubscriber,
+    MAX_BROADCAST_CAPACITY, MAX_BROADCAST_MESSAGE, Policy, Publisher, Subscriber,
+};
 pub use bytes::{ByteIter, ByteQueue, ByteReceiver, ByteSender, ByteTryIter, ReadGrant, WriteGrant};
 pub use channel::{Iter, Receiver, Sender, TryIter};
 pub use errors::{

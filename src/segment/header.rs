@@ -91,6 +91,11 @@ pub enum ObjectKind {
     SpscQueue = 15,
     /// [`SharedMemory`](crate::SharedMemory): a block of raw bytes.
     SharedMemory = 16,
+    /// [`Broadcast`](crate::Broadcast): publish–subscribe of typed messages.
+    Broadcast = 18,
+    /// [`ByteBroadcast`](crate::ByteBroadcast): publish–subscribe of byte
+    /// messages.
+    ByteBroadcast = 19,
 }
 
 impl ObjectKind {
@@ -113,6 +118,8 @@ impl ObjectKind {
             14 => ObjectKind::Pipe,
             15 => ObjectKind::SpscQueue,
             16 => ObjectKind::SharedMemory,
+            18 => ObjectKind::Broadcast,
+            19 => ObjectKind::ByteBroadcast,
             _ => return None,
         })
     }
@@ -136,6 +143,8 @@ impl ObjectKind {
             ObjectKind::Pipe => "Pipe",
             ObjectKind::SpscQueue => "SpscQueue",
             ObjectKind::SharedMemory => "SharedMemory",
+            ObjectKind::Broadcast => "Broadcast",
+            ObjectKind::ByteBroadcast => "ByteBroadcast",
         }
     }
 
@@ -148,6 +157,8 @@ impl ObjectKind {
                 | ObjectKind::SpscQueue
                 | ObjectKind::ByteQueue
                 | ObjectKind::SharedMemory
+                | ObjectKind::Broadcast
+                | ObjectKind::ByteBroadcast
         )
     }
 
@@ -165,6 +176,7 @@ impl ObjectKind {
                 | ObjectKind::RwLock
                 | ObjectKind::Queue
                 | ObjectKind::SpscQueue
+                | ObjectKind::Broadcast
         )
     }
 }
