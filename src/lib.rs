@@ -115,6 +115,7 @@ mod pipe;
 mod primitive;
 pub mod queue;
 mod segment;
+mod select;
 mod shared_memory;
 mod shm_type;
 mod sigbus;
@@ -143,6 +144,7 @@ pub use queue::{
 };
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};
+pub use select::{Selectable, futex_waitv_available, try_wait_any, wait_any, wait_any_deadline, wait_any_timeout};
 pub use shared_memory::SharedMemory;
 pub use shm_type::{Field, Shape, ShmLayout, ShmType, TypeDesc, fnv1a};
 /// Derives [`ShmLayout`] (and so [`ShmType`] for a [`Pod`](bytemuck::Pod)

@@ -605,6 +605,9 @@ struct Sub<F: Form> {
     token: Token,
     strategy: WaitStrategy,
     peer: PeerCheck,
+    /// A `wait_any` found the publisher dead: the next poll checks
+    /// thoroughly, so that it says what the wait saw.
+    gone_hint: Cell<bool>,
 }
 
 /// What one look at the cursor's slot found.
@@ -646,7 +649,8 @@ impl<F: Form> Sub<F> {
                 let tail = shared.st().tail.pos.load(Ordering::SeqCst);
                 let cursor = tail - back.min(shared.capacity).min(tail);
                 e.cursor.store(cursor, Ordering::Release);
-                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer: PeerCheck::default() });
+                let peer = PeerCheck::default();
+                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer, gone_hint: Cell::new(false) });
             }
         }
         Err(Error::RegistryFull { name: shared.seg().name().to_owned(), slots: shared.entries as u32 })
@@ -730,7 +734,7 @@ impl<F: Form> Sub<F> {
             }
             let sh = Arc::clone(&self.shared);
             if deadline == Deadline::Now {
-                let gone = sh.publisher_gone(self.peer.due());
+                let gone = sh.publisher_gone(self.peer.due() || self.gone_hint.replace(false));
                 return Err(if gone { BroadcastRecvError::Disconnected } else { BroadcastRecvError::Empty });
             }
             let w = &sh.st().ctl.waits;
@@ -1234,5 +1238,49 @@ impl fmt::Debug for ByteSubscriber {
             .field("name", &self.inner.shared.seg().name())
             .field("cursor", &self.inner.cursor)
             .finish()
+    }
+}
+
+impl<F: Form> Sub<F> {
+    /// For [`wait_any`](crate::wait_any): a message, a lag or the end of
+    /// the stream to receive now.
+    fn select_ready(&self, thorough: bool) -> bool {
+        let sh = &*self.shared;
+        if sh.st().tail.pos.load(Ordering::Acquire) != self.cursor {
+            return true;
+        }
+        let gone = sh.publisher_gone(thorough);
+        if gone && thorough {
+            self.gone_hint.set(true);
+        }
+        gone
+    }
+
+    fn select_park(&self) -> crate::select::sealed::Park<'_> {
+        let w = &self.shared.st().ctl.waits;
+        crate::select::sealed::Park::Counted {
+            word: &w.items_seq,
+            count: &w.recv_sleepers,
+            asym: true,
+            wakes_one: false,
+        }
+    }
+}
+
+impl<T: ShmType> crate::select::sealed::Source for Subscriber<T> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        self.inner.select_ready(thorough)
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        self.inner.select_park()
+    }
+}
+
+impl crate::select::sealed::Source for ByteSubscriber {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        self.inner.select_ready(thorough)
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        self.inner.select_park()
     }
 }

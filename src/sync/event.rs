@@ -335,3 +335,19 @@ mod tests {
         });
     }
 }
+
+/// Ready once set, or set and cleared again, since the wait began (as
+/// [`Event::wait`] returns then).
+impl crate::select::sealed::Source for Event {
+    fn arm(&self) -> u32 {
+        self.0.state().word.load(Ordering::Acquire)
+    }
+    fn ready(&self, armed: u32, _thorough: bool) -> bool {
+        // Acquire: pairs with `set`'s Release.
+        let cur = self.0.state().word.load(Ordering::Acquire);
+        cur & SET != 0 || (cur ^ armed) & EPOCH_MASK != 0
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        crate::select::sealed::Park::Bit { word: &self.0.state().word, bit: PARKED }
+    }
+}
