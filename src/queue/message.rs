@@ -419,6 +419,7 @@ macro_rules! forms {
         }
     )*};
 }
+pub(super) use forms;
 
 /// The sending end of a [`MessageQueue`]: any number of them, in any
 /// processes. `Send` and `Sync`: its calls take `&self`, so threads may

@@ -18,6 +18,8 @@
 //! - `message.rs`: [`MessageQueue`] and its ends: variable-size byte
 //!   messages for any number of senders and receivers, on the multi-producer
 //!   flavour over slots of a size chosen at create;
+//! - `described.rs`: [`DynQueue`](crate::dynamic::DynQueue), a `Queue` of a
+//!   type described at run time, on both flavours;
 //! - `endpoint.rs`: who holds which end, liveness of the other side, attach;
 //! - `waits.rs`: the futex words and the wait loop of every ring;
 //! - `errors.rs`: the error types.
@@ -28,6 +30,7 @@ pub(crate) mod byte_ends;
 mod byte_ring;
 mod bytes;
 mod channel;
+pub(crate) mod described;
 mod endpoint;
 mod errors;
 mod message;

@@ -169,7 +169,6 @@ impl Stride {
     }
 
     /// Bytes of a slot's data.
-    #[allow(dead_code)]
     pub(crate) fn size(self) -> usize {
         self.size
     }
