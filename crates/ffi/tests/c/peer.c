@@ -10,6 +10,7 @@
  *   peer value_check NAME ID       open Value<Job> NAME, expect id == ID
  *   peer value_bad NAME            open it with `weight` as uint32_t: refused
  *   peer bytes_send NAME N SEED    N random messages, zero-copy, on a ByteQueue
+ *   peer mq_send NAME N ID         N messages of random sizes on the MessageQueue NAME
  *   peer errors PREFIX             every error path returns its status
  *   peer all PREFIX                create, use and free every object kind
  *
@@ -189,6 +190,38 @@ static int bytes_send(const char *name, uint64_t n, uint64_t seed) {
     }
     CHECK(shmkit_byte_sender_free(tx));
     CHECK(shmkit_byte_queue_free(q));
+    return 0;
+}
+
+/* Message `seq` of sender `id`: 16 bytes {id, seq}, then bytes derived from
+ * them, 16 to 200 bytes in all. */
+static size_t mq_message(uint64_t id, uint64_t seq, unsigned char *out) {
+    uint64_t x = (id << 32 | seq) + 1;
+    size_t len = 16 + (size_t)(rng_next(&x) % 185);
+    memcpy(out, &id, 8);
+    memcpy(out + 8, &seq, 8);
+    for (size_t j = 16; j < len; j++) out[j] = (unsigned char)(rng_next(&x) >> 56);
+    return len;
+}
+
+static int mq_send(const char *name, uint64_t n, uint64_t id) {
+    shmkit_message_queue *q = NULL;
+    shmkit_message_sender *tx = NULL;
+    size_t max = 0;
+    unsigned char msg[256];
+    CHECK(shmkit_message_queue_new(name, SHMKIT_OPEN, 0, 0, 0, NULL, &q));
+    CHECK(shmkit_message_queue_max_message_len(q, &max));
+    if (max != 200) fail("max_message_len %zu", max);
+    CHECK(shmkit_message_queue_sender(q, &tx));
+    EXPECT(shmkit_message_sender_try_send(tx, msg, 201), SHMKIT_TOO_LARGE, "longer than the queue carries");
+    for (uint64_t i = 0; i < n; i++) {
+        size_t len = mq_message(id, i, msg);
+        /* Alternate the blocking and the deadline forms. */
+        if (i % 2) CHECK(shmkit_message_sender_send(tx, msg, len));
+        else CHECK(shmkit_message_sender_send_deadline(tx, msg, len, shmkit_now_ns() + 60000 * MS));
+    }
+    CHECK(shmkit_message_sender_free(tx));
+    CHECK(shmkit_message_queue_free(q));
     return 0;
 }
 
@@ -438,6 +471,39 @@ static int all(const char *prefix) {
     CHECK(shmkit_byte_receiver_free(brx));
     CHECK(shmkit_byte_queue_free(bq));
 
+    shmkit_message_queue *mq = NULL, *mq2 = NULL;
+    shmkit_message_sender *mtx = NULL;
+    shmkit_message_receiver *mrx = NULL;
+    char mbuf[8];
+    CHECK(shmkit_message_queue_new(join(prefix, "mq"), SHMKIT_CREATE, 2, 8, SHMKIT_JOINABLE, &opts, &mq));
+    CHECK(shmkit_message_queue_new(join(prefix, "mq"), SHMKIT_OPEN_OR_CREATE, 64, 64, 0, &opts, &mq2));
+    CHECK(shmkit_message_queue_capacity(mq2, &n));
+    if (n != 2) fail("message queue capacity %zu", n);
+    CHECK(shmkit_message_queue_sender(mq, &mtx));
+    CHECK(shmkit_message_queue_receiver(mq2, &mrx));
+    EXPECT(shmkit_message_receiver_try_recv(mrx, mbuf, sizeof mbuf, &len), SHMKIT_EMPTY, "empty");
+    CHECK(shmkit_message_sender_send(mtx, "hello", 5));
+    CHECK(shmkit_message_sender_try_send(mtx, "", 0));
+    EXPECT(shmkit_message_sender_send_timeout(mtx, "x", 1, 5 * MS), SHMKIT_TIMEOUT, "timed out");
+    EXPECT(shmkit_message_sender_send(mtx, "123456789", 9), SHMKIT_TOO_LARGE, "9 bytes");
+    EXPECT(shmkit_message_receiver_recv(mrx, mbuf, 2, &len), SHMKIT_BUFFER_TOO_SMALL, "5 bytes");
+    if (len != 5) fail("needed length %zu", len);
+    CHECK(shmkit_message_receiver_recv_timeout(mrx, mbuf, sizeof mbuf, &len, 100 * MS));
+    if (len != 5 || memcmp(mbuf, "hello", 5) != 0) fail("message queue recv");
+    CHECK(shmkit_message_receiver_task_done(mrx));
+    EXPECT(shmkit_message_queue_join_timeout(mq, 0), SHMKIT_TIMEOUT, "not marked done");
+    CHECK(shmkit_message_receiver_recv_deadline(mrx, mbuf, sizeof mbuf, &len, shmkit_now_ns() + 100 * MS));
+    if (len != 0) fail("empty message");
+    CHECK(shmkit_message_receiver_task_done(mrx));
+    CHECK(shmkit_message_queue_join_timeout(mq, SHMKIT_FOREVER));
+    EXPECT(shmkit_message_receiver_task_done(mrx), SHMKIT_INVALID_ARGUMENT, "task_done");
+    CHECK(shmkit_message_queue_len(mq, &n));
+    CHECK(shmkit_message_sender_free(mtx));
+    EXPECT(shmkit_message_receiver_recv(mrx, mbuf, sizeof mbuf, &len), SHMKIT_DISCONNECTED, "gone");
+    CHECK(shmkit_message_receiver_free(mrx));
+    CHECK(shmkit_message_queue_free(mq2));
+    CHECK(shmkit_message_queue_free(mq));
+
     shmkit_pipe *p = NULL;
     shmkit_connection *c1 = NULL, *c2 = NULL;
     char buf[16];
@@ -506,6 +572,7 @@ int main(int argc, char **argv) {
     if (strncmp(role, "mutex_", 6) == 0) return mutex_role(role, name, n);
     if (strncmp(role, "value_", 6) == 0) return value_role(role, name, argc > 3 ? argv[3] : "");
     if (strcmp(role, "bytes_send") == 0) return bytes_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
+    if (strcmp(role, "mq_send") == 0) return mq_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 0);
     if (strcmp(role, "errors") == 0) return errors(name);
     if (strcmp(role, "all") == 0) return all(name);
     fail("unknown role %s", role);
