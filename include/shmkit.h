@@ -350,7 +350,8 @@ typedef struct shmkit_pipe shmkit_pipe;
 
 /**
  * A bounded queue of fixed-size elements shared by name (Rust
- * `shmkit::Queue<T>`): make ends with `shmkit_queue_sender` and
+ * `shmkit::Queue<T>`, or `shmkit::dynamic::DynQueue` for a described
+ * struct or array): make ends with `shmkit_queue_sender` and
  * `shmkit_queue_receiver`.
  */
 typedef struct shmkit_queue shmkit_queue;
@@ -1786,7 +1787,9 @@ shmkit_status shmkit_queue_len(const shmkit_queue *q, size_t *len);
 
 /**
  * Creates, opens or open-or-creates (`how`) the queue `name` of elements
- * of the built-in type `elem` (made by `shmkit_type_new_primitive`),
+ * of the type `elem`: a built-in type (`shmkit_type_new_primitive`), or a
+ * struct or array described with the `shmkit_type_*` calls (the queue is
+ * then the one a Rust `Queue<T>` of the same layout makes and opens),
  * holding up to `capacity` elements (rounded up to a power of two, at most
  * 2^30), `flavor` `SHMKIT_MPMC` or `SHMKIT_SPSC` (used when it creates
  * it; an open learns both). Ownership, thread-safety and errors as

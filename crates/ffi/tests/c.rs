@@ -293,6 +293,23 @@ fn byte_queue_from_a_zero_copy_c_sender_with_random_sizes() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Err(shmkit::ByteRecvError::Disconnected));
 }
 
+#[test]
+fn c_sends_structs_on_a_queue_a_rust_derive_receives() {
+    const N: u64 = 5_000;
+    let name = Name::new("jobq");
+    let q = Queue::<Job>::create(&name.0, 64).unwrap();
+    let rx = q.receiver().unwrap();
+    let kid = Kid::peer(&["jobq_send", &name.0, &N.to_string()]);
+    let deadline = Instant::now() + LIMIT;
+    for i in 0..N {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let want = Job { id: i, weight: i as f32 / 2.0, flags: i as u32 * 7 };
+        assert_eq!(rx.recv_timeout(left), Ok(want), "job {i}");
+    }
+    kid.success();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Err(RecvTimeoutError::Disconnected));
+}
+
 /// The C peer's `mq_message`: `{id, seq}` then bytes derived from them.
 fn mq_message(id: u64, seq: u64) -> Vec<u8> {
     let mut x = (id << 32 | seq) + 1;

@@ -11,6 +11,7 @@
  *   peer value_bad NAME            open it with `weight` as uint32_t: refused
  *   peer bytes_send NAME N SEED    N random messages, zero-copy, on a ByteQueue
  *   peer mq_send NAME N ID         N messages of random sizes on the MessageQueue NAME
+ *   peer jobq_send NAME N          send Job {i, i/2, 7i} for i < N on the Queue<Job> NAME
  *   peer errors PREFIX             every error path returns its status
  *   peer all PREFIX                create, use and free every object kind
  *
@@ -225,6 +226,31 @@ static int mq_send(const char *name, uint64_t n, uint64_t id) {
     return 0;
 }
 
+static int jobq_send(const char *name, uint64_t n) {
+    shmkit_type *job = job_type(SHMKIT_F32);
+    shmkit_queue *q = NULL;
+    shmkit_sender *tx = NULL;
+    CHECK(shmkit_queue_new(name, SHMKIT_OPEN, job, 0, SHMKIT_MPMC, NULL, &q));
+    CHECK(shmkit_queue_sender(q, &tx));
+    uint64_t i = 0;
+    for (; i < n / 2; i++) {
+        Job j = {i, (float)i / 2, (uint32_t)i * 7};
+        CHECK(shmkit_sender_send(tx, &j));
+    }
+    Job batch[10];
+    while (i < n) {
+        size_t k = 0, sent = 0;
+        for (; k < 10 && i + k < n; k++) batch[k] = (Job){i + k, (float)(i + k) / 2, (uint32_t)(i + k) * 7};
+        CHECK(shmkit_sender_send_batch(tx, batch, k, &sent));
+        if (sent != k) fail("sent %zu of %zu", sent, k);
+        i += k;
+    }
+    CHECK(shmkit_sender_free(tx));
+    CHECK(shmkit_queue_free(q));
+    CHECK(shmkit_type_free(job));
+    return 0;
+}
+
 static char *join(const char *prefix, const char *tag) {
     static char buf[8][256];
     static int next = 0;
@@ -306,9 +332,32 @@ static int errors(const char *prefix) {
     EXPECT(shmkit_receiver_recv(rx, &out), SHMKIT_DISCONNECTED, "senders have all gone");
     CHECK(shmkit_receiver_free(rx));
     CHECK(shmkit_queue_free(q));
-    shmkit_type *job = job_type(SHMKIT_F32);
-    EXPECT(shmkit_queue_new(join(prefix, "qj"), SHMKIT_CREATE, job, 4, SHMKIT_MPMC, NULL, &q), SHMKIT_INVALID_ARGUMENT, "not supported");
+    /* A queue of a described struct: the same errors, and another
+     * description of an existing one is refused. */
+    shmkit_type *job = job_type(SHMKIT_F32), *badjob = job_type(SHMKIT_U32);
+    Job jo = {1, 0.5f, 2}, ji;
+    uint64_t jobs[2 * sizeof(Job) / 8];
+    size_t njobs = 0;
+    CHECK(shmkit_queue_new(join(prefix, "qj"), SHMKIT_CREATE, job, 1, SHMKIT_SPSC, NULL, &q));
+    shmkit_queue *q2 = NULL;
+    EXPECT(shmkit_queue_new(join(prefix, "qj"), SHMKIT_OPEN, badjob, 0, SHMKIT_MPMC, NULL, &q2), SHMKIT_WRONG_TYPE, "weight");
+    CHECK(shmkit_queue_sender(q, &tx));
+    CHECK(shmkit_queue_receiver(q, &rx));
+    EXPECT(shmkit_queue_sender(q, &tx2), SHMKIT_BUSY, "sender");
+    EXPECT(shmkit_receiver_try_recv(rx, &ji), SHMKIT_EMPTY, "empty");
+    EXPECT(shmkit_receiver_try_recv_batch(rx, jobs, 2, &njobs), SHMKIT_EMPTY, "empty");
+    EXPECT(shmkit_receiver_recv_timeout(rx, &ji, 10 * MS), SHMKIT_TIMEOUT, "timed out");
+    CHECK(shmkit_sender_try_send(tx, &jo));
+    EXPECT(shmkit_sender_try_send(tx, &jo), SHMKIT_FULL, "full");
+    EXPECT(shmkit_sender_send_timeout(tx, &jo, 10 * MS), SHMKIT_TIMEOUT, "timed out");
+    CHECK(shmkit_receiver_recv(rx, &ji));
+    if (ji.id != 1 || ji.weight != 0.5f || ji.flags != 2) fail("job queue");
+    CHECK(shmkit_sender_free(tx));
+    EXPECT(shmkit_receiver_recv(rx, &ji), SHMKIT_DISCONNECTED, "gone");
+    CHECK(shmkit_receiver_free(rx));
+    CHECK(shmkit_queue_free(q));
     CHECK(shmkit_type_free(job));
+    CHECK(shmkit_type_free(badjob));
 
     shmkit_byte_queue *bq = NULL;
     shmkit_byte_sender *btx = NULL;
@@ -572,6 +621,7 @@ int main(int argc, char **argv) {
     if (strncmp(role, "mutex_", 6) == 0) return mutex_role(role, name, n);
     if (strncmp(role, "value_", 6) == 0) return value_role(role, name, argc > 3 ? argv[3] : "");
     if (strcmp(role, "bytes_send") == 0) return bytes_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
+    if (strcmp(role, "jobq_send") == 0) return jobq_send(name, n);
     if (strcmp(role, "mq_send") == 0) return mq_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 0);
     if (strcmp(role, "errors") == 0) return errors(name);
     if (strcmp(role, "all") == 0) return all(name);
