@@ -139,8 +139,9 @@ pub use queue::{
     Subscriber,
 };
 pub use queue::{
-    ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, Queue, ReadGrant, Receiver, RecvError,
-    RecvTimeoutError, SendError, SendTimeoutError, Sender, TaskDoneError, TryRecvError, TrySendError, WriteGrant,
+    ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, MessageQueue, MessageReceiver, MessageSender,
+    Queue, ReadGrant, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TaskDoneError,
+    TryRecvError, TrySendError, WriteGrant,
 };
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};

@@ -91,6 +91,9 @@ pub enum ObjectKind {
     SpscQueue = 15,
     /// [`SharedMemory`](crate::SharedMemory): a block of raw bytes.
     SharedMemory = 16,
+    /// [`MessageQueue`](crate::MessageQueue): a multi-producer queue of
+    /// variable-size byte messages in slots of a fixed size.
+    MessageQueue = 17,
     /// [`Broadcast`](crate::Broadcast): publish–subscribe of typed messages.
     Broadcast = 18,
     /// [`ByteBroadcast`](crate::ByteBroadcast): publish–subscribe of byte
@@ -118,6 +121,7 @@ impl ObjectKind {
             14 => ObjectKind::Pipe,
             15 => ObjectKind::SpscQueue,
             16 => ObjectKind::SharedMemory,
+            17 => ObjectKind::MessageQueue,
             18 => ObjectKind::Broadcast,
             19 => ObjectKind::ByteBroadcast,
             _ => return None,
@@ -145,6 +149,7 @@ impl ObjectKind {
             ObjectKind::SharedMemory => "SharedMemory",
             ObjectKind::Broadcast => "Broadcast",
             ObjectKind::ByteBroadcast => "ByteBroadcast",
+            ObjectKind::MessageQueue => "MessageQueue",
         }
     }
 
@@ -159,6 +164,7 @@ impl ObjectKind {
                 | ObjectKind::SharedMemory
                 | ObjectKind::Broadcast
                 | ObjectKind::ByteBroadcast
+                | ObjectKind::MessageQueue
         )
     }
 
