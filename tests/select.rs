@@ -148,3 +148,93 @@ fn a_blocked_acquirer_is_not_starved_by_a_wait_that_took_its_wake() {
         assert_eq!(waiter.join().unwrap(), Some(0));
     });
 }
+
+#[test]
+fn every_kind_of_receiver_wakes_the_wait_and_keeps_its_message() {
+    let names = Names::new("sel-recv", 6);
+    let n: Vec<String> = (0..6).map(|i| names.get(i).to_owned()).collect();
+    watchdog(LIMIT, "receivers", move || {
+        use shmkit::{ByteQueue, MessageQueue, Pipe, Queue};
+        let stop = Event::create(&n[0]).unwrap();
+        let mpmc = Queue::<u64>::create(&n[1], 8).unwrap();
+        let spsc = Queue::<u64>::create_spsc(&n[2], 8).unwrap();
+        let bytes = ByteQueue::create(&n[3], 4096).unwrap();
+        let pipe = Pipe::create(&n[4]).unwrap();
+        let msgs = MessageQueue::create(&n[5], 8, 64).unwrap();
+        let (mpmc_rx, spsc_rx, mut bytes_rx, mut conn, msgs_rx) = (
+            mpmc.receiver().unwrap(),
+            spsc.receiver().unwrap(),
+            bytes.receiver().unwrap(),
+            pipe.connect().unwrap(),
+            msgs.receiver().unwrap(),
+        );
+        // Each sender in turn, from another thread; the wait names it, and
+        // the message is still there for the receive. The senders live
+        // until the end (a gone sender would make its receiver ready).
+        let mut mpmc_tx = Some(mpmc.sender().unwrap());
+        let mut spsc_tx = Some(spsc.sender().unwrap());
+        let mut bytes_tx = Some(bytes.sender().unwrap());
+        let mut far = Some(Pipe::open(&n[4]).unwrap().connect().unwrap());
+        let mut msgs_tx = Some(msgs.sender().unwrap());
+        let later = |f: Box<dyn FnOnce() + Send>| {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                f();
+            })
+        };
+        for which in 1..=5 {
+            let sender = match which {
+                1 => {
+                    let tx = mpmc_tx.take().unwrap();
+                    later(Box::new(move || tx.send(1).unwrap()))
+                }
+                2 => {
+                    let tx = spsc_tx.take().unwrap();
+                    later(Box::new(move || tx.send(2).unwrap()))
+                }
+                3 => {
+                    let mut tx = bytes_tx.take().unwrap();
+                    later(Box::new(move || tx.send(b"three").unwrap()))
+                }
+                4 => {
+                    let mut tx = far.take().unwrap();
+                    later(Box::new(move || tx.send(b"four").unwrap()))
+                }
+                _ => {
+                    let tx = msgs_tx.take().unwrap();
+                    later(Box::new(move || tx.send(b"five").unwrap()))
+                }
+            };
+            // The stop event, and the receivers from this round's on (those
+            // of earlier rounds are at the end of their streams: ready).
+            let mut objects: Vec<&dyn Selectable> = vec![&stop];
+            objects.extend(
+                [&mpmc_rx as &dyn Selectable, &spsc_rx, &bytes_rx, &conn, &msgs_rx].into_iter().skip(which - 1),
+            );
+            let got = shmkit::wait_any_timeout(&objects, Duration::from_secs(20));
+            sender.join().unwrap(); // the sender is dropped with the closure
+            assert_eq!(got, Some(1), "sender {which}");
+            match which {
+                1 => assert_eq!(mpmc_rx.try_recv(), Ok(1)),
+                2 => assert_eq!(spsc_rx.try_recv(), Ok(2)),
+                3 => assert_eq!(bytes_rx.try_recv().unwrap(), b"three"),
+                4 => assert_eq!(conn.try_recv().unwrap(), b"four"),
+                _ => assert_eq!(msgs_rx.try_recv().unwrap(), b"five"),
+            }
+            // Dropped with its thread: from now on this receiver is at the
+            // end of its stream, which the next rounds must not mistake
+            // for the next sender: look only at the ones still to come.
+            let rest: Vec<&dyn Selectable> =
+                [&mpmc_rx as &dyn Selectable, &spsc_rx, &bytes_rx, &conn, &msgs_rx].into_iter().skip(which).collect();
+            assert_eq!(shmkit::try_wait_any(&rest), None, "nothing yet after round {which}");
+        }
+        // Senders that came and went: the end of each stream is ready too
+        // (each was dropped after its send above).
+        let objects: [&dyn Selectable; 5] = [&mpmc_rx, &spsc_rx, &bytes_rx, &conn, &msgs_rx];
+        assert_eq!(shmkit::try_wait_any(&objects), Some(0));
+        assert_eq!(shmkit::try_wait_any(&objects[1..]), Some(0));
+        assert_eq!(shmkit::try_wait_any(&objects[2..]), Some(0));
+        assert_eq!(shmkit::try_wait_any(&objects[3..]), Some(0));
+        assert_eq!(shmkit::try_wait_any(&objects[4..]), Some(0));
+    });
+}

@@ -327,6 +327,11 @@ impl fmt::Debug for WriteGrant<'_> {
 }
 
 impl ByteReceiver {
+    /// The ring it reads and its segment (for `wait_any`).
+    pub(super) fn ring_and_segment(&self) -> (&super::byte_ring::ByteRing, &crate::segment::RawSegment) {
+        (self.rx.ring(), self.shared.segment())
+    }
+
     /// A blocking iterator over the messages: each `next` is a
     /// [`recv`](ByteReceiver::recv), and the iteration ends at the end of
     /// the stream (the sender is gone and everything it sent was received),

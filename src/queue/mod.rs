@@ -30,7 +30,7 @@
 
 pub(crate) mod broadcast;
 pub(crate) mod byte_ends;
-mod byte_ring;
+pub(crate) mod byte_ring;
 mod bytes;
 mod channel;
 pub(crate) mod described;
@@ -38,6 +38,7 @@ mod endpoint;
 mod errors;
 mod message;
 mod mpmc;
+mod ready;
 mod slot_ring;
 mod spsc;
 mod typed;
