@@ -111,6 +111,7 @@ mod handle;
 #[cfg(all(test, loom))]
 mod loom_support;
 pub mod name;
+mod notify;
 mod pipe;
 mod primitive;
 pub mod queue;
@@ -133,6 +134,7 @@ pub use bytemuck;
 pub use array::{Array, ArrayGuard, IndexOutOfBounds};
 pub use atomic::{Atomic, AtomicInt};
 pub use error::Error;
+pub use notify::{Ready, ReadyFd, ready};
 pub use pipe::{Connection, DEFAULT_PIPE_CAPACITY, Pipe};
 pub use queue::{
     Broadcast, BroadcastRecvError, BroadcastSendError, ByteBroadcast, BytePublisher, ByteSubscriber, Policy, Publisher,

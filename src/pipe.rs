@@ -115,9 +115,9 @@ pub struct Connection {
 unsafe impl Send for Connection {}
 
 impl Connection {
-    /// The ring it reads and its segment (for `wait_any`).
-    pub(crate) fn ring_and_segment(&self) -> (&crate::queue::byte_ring::ByteRing, &crate::segment::RawSegment) {
-        (self.rx.ring(), self.shared.segment())
+    /// The ring it reads and the handle of its mapping (for `wait_any`).
+    pub(crate) fn ring_parts(&self) -> (&crate::queue::byte_ring::ByteRing, &Arc<Shared>) {
+        (self.rx.ring(), &self.shared)
     }
 }
 

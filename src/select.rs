@@ -79,6 +79,11 @@ pub(crate) mod sealed {
         fn ready(&self, armed: u32, thorough: bool) -> bool;
         /// Where to sleep.
         fn park(&self) -> Park<'_>;
+        /// An owned copy of this readiness check, for the background waiter
+        /// of [`ReadyFd`](crate::ReadyFd) and the async forms: queue ends
+        /// share their state; events and semaphores are opened again by
+        /// name.
+        fn probe(&self) -> Result<std::sync::Arc<dyn Source + Send + Sync>, crate::Error>;
     }
 }
 
@@ -131,6 +136,13 @@ pub fn wait_any_deadline(objects: &[&dyn Selectable], deadline: Instant) -> Opti
 }
 
 fn wait_any_until(objects: &[&dyn Selectable], deadline: Deadline) -> Option<usize> {
+    let sources: Vec<&dyn Source> = objects.iter().map(|&o| o as &dyn Source).collect();
+    wait_sources(&sources, deadline, WaitStrategy::Adaptive)
+}
+
+/// [`wait_any`] over the crate's own sources (the background waiter's
+/// probes among them).
+pub(crate) fn wait_sources(objects: &[&dyn Source], deadline: Deadline, strategy: WaitStrategy) -> Option<usize> {
     if objects.is_empty() {
         if let Some(nap) = deadline.sleep_for(Duration::MAX) {
             std::thread::sleep(nap);
@@ -142,8 +154,7 @@ fn wait_any_until(objects: &[&dyn Selectable], deadline: Deadline) -> Option<usi
     if let Some(i) = look(false) {
         return Some(i);
     }
-    let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { WaitStrategy::Adaptive })
-        .until(deadline);
+    let mut spin = SpinWait::new(if deadline == Deadline::Now { WaitStrategy::Park } else { strategy }).until(deadline);
     while spin.spin() {
         if let Some(i) = look(false) {
             return Some(i);
@@ -152,8 +163,10 @@ fn wait_any_until(objects: &[&dyn Selectable], deadline: Deadline) -> Option<usi
     let mut naps = Naps::polling();
     let mut words: Vec<(&AtomicU32, u32)> = Vec::with_capacity(objects.len());
     loop {
-        // The liveness hook: a dead peer makes a receive ready.
+        // The liveness hook: a dead peer makes a receive ready; the `try_`
+        // calls of this process then check liveness at once.
         if let Some(i) = look(true) {
+            crate::queue::note_death_seen();
             return Some(i);
         }
         let nap = naps.next(deadline)?;

@@ -99,9 +99,9 @@ fn endpoints_are_send_and_not_sync() {
     assert_auto!(ByteReceiver: Send & !Sync);
     assert_auto!(Connection: Send & !Sync);
     assert_auto!(shmkit::Publisher<u64>: Send & Sync); // its calls take &mut self
-    assert_auto!(shmkit::Subscriber<u64>: Send & !Sync);
+    assert_auto!(shmkit::Subscriber<u64>: Send & Sync);
     assert_auto!(shmkit::BytePublisher: Send & Sync);
-    assert_auto!(shmkit::ByteSubscriber: Send & !Sync);
+    assert_auto!(shmkit::ByteSubscriber: Send & Sync);
     assert_auto!(DynSender: Send & !Sync);
     assert_auto!(DynReceiver: Send & !Sync);
 }

@@ -605,9 +605,6 @@ struct Sub<F: Form> {
     token: Token,
     strategy: WaitStrategy,
     peer: PeerCheck,
-    /// A `wait_any` found the publisher dead: the next poll checks
-    /// thoroughly, so that it says what the wait saw.
-    gone_hint: Cell<bool>,
 }
 
 /// What one look at the cursor's slot found.
@@ -650,7 +647,7 @@ impl<F: Form> Sub<F> {
                 let cursor = tail - back.min(shared.capacity).min(tail);
                 e.cursor.store(cursor, Ordering::Release);
                 let peer = PeerCheck::default();
-                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer, gone_hint: Cell::new(false) });
+                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer });
             }
         }
         Err(Error::RegistryFull { name: shared.seg().name().to_owned(), slots: shared.entries as u32 })
@@ -713,8 +710,11 @@ impl<F: Form> Sub<F> {
     fn advance(&mut self, to: u64) {
         self.cursor = to;
         let sh = &*self.shared;
+        // The entry's cursor is what a lossless publisher waits for, and
+        // what a `ReadyFd` or async wait on this subscriber looks at (a
+        // store to this subscriber's own line).
+        sh.entry(self.entry).cursor.store(to, Ordering::Release);
         if sh.policy() == Policy::Lossless {
-            sh.entry(self.entry).cursor.store(to, Ordering::Release);
             asym::hot();
             sh.st().ctl.waits.wake_sleepers(End::Sender, false);
         }
@@ -734,7 +734,7 @@ impl<F: Form> Sub<F> {
             }
             let sh = Arc::clone(&self.shared);
             if deadline == Deadline::Now {
-                let gone = sh.publisher_gone(self.peer.due() || self.gone_hint.replace(false));
+                let gone = sh.publisher_gone(self.peer.due());
                 return Err(if gone { BroadcastRecvError::Disconnected } else { BroadcastRecvError::Empty });
             }
             let w = &sh.st().ctl.waits;
@@ -1241,23 +1241,15 @@ impl fmt::Debug for ByteSubscriber {
     }
 }
 
-impl<F: Form> Sub<F> {
+impl<F: Form> Shared<F> {
     /// For [`wait_any`](crate::wait_any): a message, a lag or the end of
-    /// the stream to receive now.
-    fn select_ready(&self, thorough: bool) -> bool {
-        let sh = &*self.shared;
-        if sh.st().tail.pos.load(Ordering::Acquire) != self.cursor {
-            return true;
-        }
-        let gone = sh.publisher_gone(thorough);
-        if gone && thorough {
-            self.gone_hint.set(true);
-        }
-        gone
+    /// the stream for the subscriber at `cursor`.
+    fn select_ready(&self, cursor: u64, thorough: bool) -> bool {
+        self.st().tail.pos.load(Ordering::Acquire) != cursor || self.publisher_gone(thorough)
     }
 
     fn select_park(&self) -> crate::select::sealed::Park<'_> {
-        let w = &self.shared.st().ctl.waits;
+        let w = &self.st().ctl.waits;
         crate::select::sealed::Park::Counted {
             word: &w.items_seq,
             count: &w.recv_sleepers,
@@ -1267,12 +1259,45 @@ impl<F: Form> Sub<F> {
     }
 }
 
+impl<F: Form> Sub<F> {
+    fn select_ready(&self, thorough: bool) -> bool {
+        self.shared.select_ready(self.cursor, thorough)
+    }
+
+    fn probe(&self) -> std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync> {
+        std::sync::Arc::new(SubProbe { shared: Arc::clone(&self.shared), entry: self.entry })
+    }
+}
+
+/// A subscriber's readiness for the background waiter: its cursor as the
+/// subscriber last stored it in its entry.
+struct SubProbe<F: Form> {
+    shared: Arc<Shared<F>>,
+    entry: usize,
+}
+
+impl<F: Form> crate::select::sealed::Source for SubProbe<F> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        let cursor = self.shared.entry(self.entry).cursor.load(Ordering::Acquire);
+        self.shared.select_ready(cursor, thorough)
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        self.shared.select_park()
+    }
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+        Ok(std::sync::Arc::new(SubProbe { shared: Arc::clone(&self.shared), entry: self.entry }))
+    }
+}
+
 impl<T: ShmType> crate::select::sealed::Source for Subscriber<T> {
     fn ready(&self, _armed: u32, thorough: bool) -> bool {
         self.inner.select_ready(thorough)
     }
     fn park(&self) -> crate::select::sealed::Park<'_> {
-        self.inner.select_park()
+        self.inner.shared.select_park()
+    }
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+        Ok(self.inner.probe())
     }
 }
 
@@ -1281,6 +1306,9 @@ impl crate::select::sealed::Source for ByteSubscriber {
         self.inner.select_ready(thorough)
     }
     fn park(&self) -> crate::select::sealed::Park<'_> {
-        self.inner.select_park()
+        self.inner.shared.select_park()
+    }
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+        Ok(self.inner.probe())
     }
 }

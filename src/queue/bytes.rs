@@ -327,9 +327,9 @@ impl fmt::Debug for WriteGrant<'_> {
 }
 
 impl ByteReceiver {
-    /// The ring it reads and its segment (for `wait_any`).
-    pub(super) fn ring_and_segment(&self) -> (&super::byte_ring::ByteRing, &crate::segment::RawSegment) {
-        (self.rx.ring(), self.shared.segment())
+    /// The ring it reads and the handle of its mapping (for `wait_any`).
+    pub(super) fn ring_parts(&self) -> (&super::byte_ring::ByteRing, &Arc<Shared>) {
+        (self.rx.ring(), &self.shared)
     }
 
     /// A blocking iterator over the messages: each `next` is a

@@ -57,6 +57,8 @@ pub use errors::{
 pub use message::{MAX_MESSAGE_LEN, MessageQueue, MessageReceiver, MessageSender};
 pub use typed::Queue;
 
+pub(crate) use endpoint::note_death_seen;
+
 #[cfg(all(any(test, fuzzing), not(loom)))]
 #[doc(hidden)]
 pub use byte_ring::fuzz_byte_ring;

@@ -391,6 +391,10 @@ macro_rules! select_semaphore {
             fn park(&self) -> crate::select::sealed::Park<'_> {
                 self.0.state().cell.select_parts().1
             }
+            /// The semaphore opened again by name.
+            fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+                Ok(std::sync::Arc::new(<$ty>::open(self.name())?))
+            }
         }
     )*};
 }

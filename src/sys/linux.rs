@@ -235,6 +235,35 @@ pub fn futex_waitv(words: &[(&AtomicU32, u32)], timeout: Option<Duration>) -> bo
     true
 }
 
+/// A new non-blocking, close-on-exec eventfd with a count of 0.
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers; a non-negative result is a new
+    // descriptor that we own.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: just created, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's count: it becomes readable.
+pub fn eventfd_signal(fd: BorrowedFd<'_>) {
+    let one: u64 = 1;
+    // SAFETY: writes the 8 bytes of `one` to a descriptor we borrow. A full
+    // count (EAGAIN) is readable already.
+    unsafe { libc::write(fd.as_raw_fd(), (&raw const one).cast(), 8) };
+}
+
+/// Reads an eventfd's count down to 0; whether it was signalled.
+pub fn eventfd_drain(fd: BorrowedFd<'_>) -> bool {
+    let mut count: u64 = 0;
+    // SAFETY: reads 8 bytes into `count` from a descriptor we borrow; a
+    // zero count gives EAGAIN (non-blocking).
+    let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut count).cast(), 8) };
+    n == 8 && count > 0
+}
+
 /// Wakes up to `count` waiters blocked on `word` in any process. Returns how
 /// many were woken.
 #[cfg_attr(loom, allow(dead_code))]
