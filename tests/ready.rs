@@ -181,3 +181,53 @@ fn an_async_event_wait_completes_on_a_set_from_another_thread() {
         block_on(shmkit::ready(&ev).unwrap());
     });
 }
+
+/// tokio: `recv_async` in a task of a current-thread runtime, and a
+/// `ReadyFd` watched by `AsyncFd`, side by side.
+#[test]
+fn tokio_runs_the_futures_and_watches_the_fd() {
+    let names = Names::new("tokio", 2);
+    let (q, e) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(LIMIT, "tokio", move || {
+        let queue = Queue::<u64>::create(&q, 64).unwrap();
+        let rx = queue.receiver().unwrap();
+        let stop = Event::create(&e).unwrap();
+        let fd = ReadyFd::new().unwrap();
+        fd.watch(&stop).unwrap();
+        let producer = {
+            let (q, e) = (q.clone(), e.clone());
+            std::thread::spawn(move || {
+                let tx = Queue::<u64>::open(&q).unwrap().sender().unwrap();
+                for i in 1..=50 {
+                    std::thread::sleep(Duration::from_micros(300));
+                    tx.send(i).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                Event::open(&e).unwrap().set();
+            })
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let sum = rt.block_on(async {
+            // SAFETY: the AsyncFd owns the ReadyFd, which owns its eventfd:
+            // the descriptor stays open and the same while it is registered.
+            let fd = unsafe { tokio::io::unix::AsyncFd::register(fd) }.unwrap();
+            let receiving = async {
+                let mut sum = 0;
+                for _ in 0..50 {
+                    sum += rx.recv_async().await.unwrap();
+                }
+                sum
+            };
+            let stopping = async {
+                let mut guard = fd.readable().await.unwrap();
+                guard.get_inner().clear();
+                guard.clear_ready();
+            };
+            let (sum, ()) = tokio::join!(receiving, stopping);
+            sum
+        });
+        producer.join().unwrap();
+        assert_eq!(sum, 50 * 51 / 2);
+        assert!(stop.is_set());
+    });
+}
