@@ -22,6 +22,10 @@ pub const QUEUE_AFTER_READ_CLAIM: u32 = 3;
 /// before it is linked in under its real name.
 pub const SEGMENT_BEFORE_LINK: u32 = 4;
 
+/// Broadcast publish: the message is written, its slot still says "being
+/// written", the tail not moved.
+pub const BROADCAST_BEFORE_COMMIT: u32 = 5;
+
 #[cfg(feature = "failpoints")]
 static ACTIVE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(NONE);
 

@@ -111,10 +111,12 @@ mod handle;
 #[cfg(all(test, loom))]
 mod loom_support;
 pub mod name;
+mod notify;
 mod pipe;
 mod primitive;
 pub mod queue;
 mod segment;
+mod select;
 mod shared_memory;
 mod shm_type;
 mod sigbus;
@@ -132,7 +134,12 @@ pub use bytemuck;
 pub use array::{Array, ArrayGuard, IndexOutOfBounds};
 pub use atomic::{Atomic, AtomicInt};
 pub use error::Error;
+pub use notify::{Ready, ReadyFd, ready};
 pub use pipe::{Connection, DEFAULT_PIPE_CAPACITY, Pipe};
+pub use queue::{
+    Broadcast, BroadcastRecvError, BroadcastSendError, ByteBroadcast, BytePublisher, ByteSubscriber, Policy, Publisher,
+    Subscriber,
+};
 pub use queue::{
     ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, MessageQueue, MessageReceiver, MessageSender,
     Queue, ReadGrant, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TaskDoneError,
@@ -140,6 +147,7 @@ pub use queue::{
 };
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};
+pub use select::{Selectable, futex_waitv_available, try_wait_any, wait_any, wait_any_deadline, wait_any_timeout};
 pub use shared_memory::SharedMemory;
 pub use shm_type::{Field, Shape, ShmLayout, ShmType, TypeDesc, fnv1a};
 /// Derives [`ShmLayout`] (and so [`ShmType`] for a [`Pod`](bytemuck::Pod)

@@ -115,6 +115,13 @@ pub struct Connection {
 unsafe impl Send for Connection {}
 
 impl Connection {
+    /// The ring it reads and the handle of its mapping (for `wait_any`).
+    pub(crate) fn ring_parts(&self) -> (&crate::queue::byte_ring::ByteRing, &Arc<Shared>) {
+        (self.rx.ring(), &self.shared)
+    }
+}
+
+impl Connection {
     /// Sets how this end waits (for room to send, or for a message).
     pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.tx.strategy = strategy;

@@ -306,14 +306,14 @@ impl Naps {
 
     /// The next nap: `Some(None)` sleeps without limit, `None` means the
     /// deadline has passed (or was `Now`).
-    fn next(&self, deadline: Deadline) -> Option<Option<Duration>> {
+    pub(crate) fn next(&self, deadline: Deadline) -> Option<Option<Duration>> {
         if deadline == Deadline::Never && self.next == Duration::MAX {
             return Some(None);
         }
         deadline.sleep_for(self.next).map(Some)
     }
 
-    fn grow(&mut self) {
+    pub(crate) fn grow(&mut self) {
         self.next = self.next.saturating_mul(2).min(self.max);
     }
 }
@@ -377,7 +377,7 @@ pub(crate) enum Handshake {
 
 impl Handshake {
     /// The sleeper's half; `false` if the waker may have skipped its fence.
-    fn cold(self) -> bool {
+    pub(crate) fn cold(self) -> bool {
         match self {
             Handshake::SeqCst => {
                 model_fence();

@@ -11,6 +11,7 @@ use shmkit::{
     Array, Atomic, Barrier, BoundedSemaphore, ByteQueue, Condvar, Connection, Event, MessageQueue, MessageReceiver,
     MessageSender, Mutex, MutexCell, Pipe, Queue, RwLock, Segment, Semaphore, SharedMemory, Value,
 };
+use shmkit::{Broadcast, ByteBroadcast, BytePublisher, ByteSubscriber, Publisher, Subscriber};
 
 /// `create`, `create_with`, `open`, `open_with`, `open_or_create`,
 /// `open_or_create_with`, `name` and `persist` of each type; with `waits`
@@ -72,6 +73,8 @@ fn every_object_has_the_same_constructors() {
         Queue<u64>, waits;
         ByteQueue, waits;
         Pipe, waits;
+        Broadcast<u64>, waits;
+        ByteBroadcast, waits;
         MessageQueue, waits;
         DynQueue, waits;
     }
@@ -91,6 +94,7 @@ fn every_object_has_the_same_constructors() {
 }
 
 type Each = fn(&[u8]);
+type Len = fn(&[u8]) -> usize;
 type With = fn(&[u8]) -> usize;
 
 #[test]
@@ -148,5 +152,14 @@ fn every_blocking_call_has_try_timeout_and_deadline_forms() {
             recv_into / try_recv_into / recv_into_timeout / recv_into_deadline,
             recv_value::<u64> / try_recv_value / recv_value_timeout / recv_value_deadline,
             poll / try_poll / poll / poll_deadline;
+        Publisher<u64>:
+            send / try_send / send_timeout / send_deadline,
+            send_batch / try_send_batch / send_batch_timeout / send_batch_deadline;
+        Subscriber<u64>: recv / try_recv / recv_timeout / recv_deadline;
+        BytePublisher: send / try_send / send_timeout / send_deadline;
+        ByteSubscriber:
+            recv / try_recv / recv_timeout / recv_deadline,
+            recv_into / try_recv_into / recv_into_timeout / recv_into_deadline,
+            recv_with::<usize, Len> / try_recv_with / recv_with_timeout / recv_with_deadline;
     }
 }

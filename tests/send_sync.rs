@@ -74,6 +74,8 @@ fn handles_are_send_and_sync() {
     assert_auto!(Queue<u64>: Send & Sync);
     assert_auto!(ByteQueue: Send & Sync);
     assert_auto!(Pipe: Send & Sync);
+    assert_auto!(shmkit::Broadcast<u64>: Send & Sync);
+    assert_auto!(shmkit::ByteBroadcast: Send & Sync);
     assert_auto!(MessageQueue: Send & Sync);
     assert_auto!(DynQueue: Send & Sync);
 }
@@ -96,6 +98,10 @@ fn endpoints_are_send_and_not_sync() {
     assert_auto!(ByteSender: Send & !Sync);
     assert_auto!(ByteReceiver: Send & !Sync);
     assert_auto!(Connection: Send & !Sync);
+    assert_auto!(shmkit::Publisher<u64>: Send & Sync); // its calls take &mut self
+    assert_auto!(shmkit::Subscriber<u64>: Send & Sync);
+    assert_auto!(shmkit::BytePublisher: Send & Sync);
+    assert_auto!(shmkit::ByteSubscriber: Send & Sync);
     assert_auto!(DynSender: Send & !Sync);
     assert_auto!(DynReceiver: Send & !Sync);
 }

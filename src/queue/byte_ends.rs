@@ -342,6 +342,11 @@ pub(crate) struct Rx {
 }
 
 impl Rx {
+    /// The ring this end reads.
+    pub(crate) fn ring(&self) -> &ByteRing {
+        self.cons.ring()
+    }
+
     /// Takes the receiver end of `ring` for `seg`'s handle.
     pub(crate) fn claim(ring: ByteRing, seg: &RawSegment, strategy: WaitStrategy) -> Result<Rx, Error> {
         let cons = claim_end(ring, seg, End::Receiver, Consumer::new)?;

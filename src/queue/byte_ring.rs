@@ -39,10 +39,11 @@
 use std::ptr::NonNull;
 
 use super::Index;
-use super::endpoint::{End, PeerCheck, claim_role, release_role, role_gone};
+use super::endpoint::{End, PeerCheck, claim_role, release_role, role_gone, role_released};
 use super::waits::{Waited, Waits, wait_for};
 use crate::primitive::{AtomicU32, AtomicU64, Ordering, asym};
 use crate::segment::registry::{Liveness, Token};
+use crate::select::sealed::Park;
 use crate::wait::{Deadline, WaitStrategy};
 
 /// Bytes of a record header.
@@ -176,6 +177,18 @@ impl ByteRing {
     pub(crate) fn gone(&self, end: End, live: &impl Liveness) -> bool {
         let (word, ever) = self.role(end);
         role_gone(word, ever, live)
+    }
+
+    /// For [`wait_any`](crate::wait_any), as the receiving end: a record
+    /// (or the end of the stream) to receive now, and where to sleep.
+    pub(crate) fn select_parts(&self, live: &impl Liveness, thorough: bool) -> (bool, Park<'_>) {
+        let (seq, sleepers) = self.state().ctl.waits.words(End::Receiver);
+        let park = Park::Counted { word: seq, count: sleepers, asym: true, wakes_one: true };
+        let ready = self.used() != 0 || {
+            let (word, ever) = self.role(End::Sender);
+            if thorough { role_gone(word, ever, live) } else { role_released(word, ever) }
+        };
+        (ready, park)
     }
 
     /// Stores `pos` into `index` and wakes `end` if it sleeps: the publish

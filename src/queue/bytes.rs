@@ -327,6 +327,11 @@ impl fmt::Debug for WriteGrant<'_> {
 }
 
 impl ByteReceiver {
+    /// The ring it reads and the handle of its mapping (for `wait_any`).
+    pub(super) fn ring_parts(&self) -> (&super::byte_ring::ByteRing, &Arc<Shared>) {
+        (self.rx.ring(), &self.shared)
+    }
+
     /// A blocking iterator over the messages: each `next` is a
     /// [`recv`](ByteReceiver::recv), and the iteration ends at the end of
     /// the stream (the sender is gone and everything it sent was received),

@@ -250,6 +250,16 @@ impl<T: ShmType> Sender<T> {
 }
 
 impl<T: ShmType> Receiver<T> {
+    /// The flavour, borrowed (for `wait_any`).
+    pub(super) fn either(&self) -> super::ready::Either<'_, Typed<T>> {
+        match &self.flavor {
+            ReceiverFlavor::Mpmc(e) => super::ready::Either::Mpmc(e),
+            ReceiverFlavor::Spsc(e) => super::ready::Either::Spsc(e),
+        }
+    }
+}
+
+impl<T: ShmType> Receiver<T> {
     /// Waits for a message, then moves the messages there (up to
     /// `buf.len()`) into `buf`; returns how many. On a
     /// [single-producer queue](crate::Queue::create_spsc) the index update and the

@@ -401,6 +401,16 @@ pub struct DynSender(SendFlavor);
 /// [`DynSender`].
 pub struct DynReceiver(RecvFlavor);
 
+impl DynReceiver {
+    /// The flavour, borrowed (for `wait_any`).
+    pub(super) fn either(&self) -> super::ready::Either<'_, DynSlots> {
+        match &self.0 {
+            RecvFlavor::Mpmc(e) => super::ready::Either::Mpmc(e),
+            RecvFlavor::Spsc(e) => super::ready::Either::Spsc(e),
+        }
+    }
+}
+
 /// Writes what both ends have alike: the shared state, the wait strategy,
 /// `try_clone`, the element size, and `Debug`.
 macro_rules! end_common {

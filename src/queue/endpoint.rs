@@ -103,20 +103,42 @@ pub(crate) fn role_gone(word: &AtomicU32, ever: &AtomicU32, live: &impl Liveness
 /// calls check whenever they are about to sleep.
 pub(crate) const PEER_CHECK_EVERY: u32 = 1024;
 
+/// Bumped when a readiness check of this process ([`wait_any`](crate::wait_any),
+/// the background waiter) found a peer dead: every [`PeerCheck`] is then
+/// due at its next call, so that a `try_` call says at once what the
+/// readiness check saw.
+static DEATHS_SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Makes every [`PeerCheck`] of this process due (see [`DEATHS_SEEN`]).
+pub(crate) fn note_death_seen() {
+    DEATHS_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Counts the cheap checks of a peer's end, so that the thorough one (a
-/// liveness syscall) is made once in [`PEER_CHECK_EVERY`].
-/// A process-local counter (Relaxed: a hint, so an endpoint shared by
+/// liveness syscall) is made once in [`PEER_CHECK_EVERY`], or at once after
+/// a readiness check of this process found a peer dead.
+/// Process-local counters (Relaxed: hints, so an endpoint shared by
 /// threads may count a call twice or miss one).
 #[derive(Debug, Default)]
-pub(crate) struct PeerCheck(std::sync::atomic::AtomicU32);
+pub(crate) struct PeerCheck {
+    calls: std::sync::atomic::AtomicU32,
+    deaths: std::sync::atomic::AtomicU32,
+}
 
 impl PeerCheck {
-    /// Counts a call; `true` once in [`PEER_CHECK_EVERY`].
+    /// Counts a call; `true` once in [`PEER_CHECK_EVERY`], and after a
+    /// death was seen.
     #[inline]
     pub(crate) fn due(&self) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
-        let n = self.0.load(Relaxed) + 1;
-        self.0.store(if n >= PEER_CHECK_EVERY { 0 } else { n }, Relaxed);
+        let seen = DEATHS_SEEN.load(Relaxed);
+        if seen != self.deaths.load(Relaxed) {
+            self.deaths.store(seen, Relaxed);
+            self.calls.store(0, Relaxed);
+            return true;
+        }
+        let n = self.calls.load(Relaxed) + 1;
+        self.calls.store(if n >= PEER_CHECK_EVERY { 0 } else { n }, Relaxed);
         n >= PEER_CHECK_EVERY
     }
 

@@ -511,6 +511,13 @@ impl fmt::Debug for MessageSender {
 pub struct MessageReceiver(mpmc::Receiver<Framed>);
 
 impl MessageReceiver {
+    /// The receiving end (for `wait_any`).
+    pub(super) fn inner(&self) -> &mpmc::Receiver<Framed> {
+        &self.0
+    }
+}
+
+impl MessageReceiver {
     /// Sets how this endpoint waits when the queue is empty.
     pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.0.strategy = strategy;

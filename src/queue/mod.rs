@@ -15,6 +15,8 @@
 //! - `bytes.rs`: [`ByteQueue`] and its ends; `byte_ends.rs`: the sending and
 //!   receiving halves of a byte ring (also behind [`Pipe`](crate::Pipe));
 //!   `byte_ring.rs`: the ring of length-prefixed records;
+//! - `broadcast.rs`: [`Broadcast`] and [`ByteBroadcast`], one publisher and
+//!   any number of subscribers, each seeing every message;
 //! - `message.rs`: [`MessageQueue`] and its ends: variable-size byte
 //!   messages for any number of senders and receivers, on the multi-producer
 //!   flavour over slots of a size chosen at create;
@@ -26,8 +28,9 @@
 
 #![deny(missing_debug_implementations)]
 
+pub(crate) mod broadcast;
 pub(crate) mod byte_ends;
-mod byte_ring;
+pub(crate) mod byte_ring;
 mod bytes;
 mod channel;
 pub(crate) mod described;
@@ -35,11 +38,16 @@ mod endpoint;
 mod errors;
 mod message;
 mod mpmc;
+mod ready;
 mod slot_ring;
 mod spsc;
 mod typed;
 mod waits;
 
+pub use broadcast::{
+    Broadcast, BroadcastRecvError, BroadcastSendError, ByteBroadcast, BytePublisher, ByteSubscriber,
+    MAX_BROADCAST_CAPACITY, MAX_BROADCAST_MESSAGE, Policy, Publisher, Subscriber,
+};
 pub use bytes::{ByteIter, ByteQueue, ByteReceiver, ByteSender, ByteTryIter, ReadGrant, WriteGrant};
 pub use channel::{Iter, Receiver, Sender, TryIter};
 pub use errors::{
@@ -48,6 +56,8 @@ pub use errors::{
 };
 pub use message::{MAX_MESSAGE_LEN, MessageQueue, MessageReceiver, MessageSender};
 pub use typed::Queue;
+
+pub(crate) use endpoint::note_death_seen;
 
 #[cfg(all(any(test, fuzzing), not(loom)))]
 #[doc(hidden)]

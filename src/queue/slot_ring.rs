@@ -432,6 +432,22 @@ impl<'a, L: SlotLayout> Ring<'a, L> {
         tail.saturating_sub(head).min(self.cap())
     }
 
+    /// Whether a receive would find a published message now, without
+    /// waiting for a sender mid-write: one of the first few positions from
+    /// the head holds one (a longer queue counts as ready).
+    pub fn any_ready(&self) -> bool {
+        let head = self.state.head.pos.load(Ordering::Acquire);
+        let tail = self.state.tail.pos.load(Ordering::Acquire);
+        match tail.saturating_sub(head) {
+            0 => false,
+            n if n > 8 => true,
+            _ => (head..tail).any(|p| {
+                let st = self.slot(p).state.load(Ordering::Acquire);
+                lap_of(st) == p as u32 && st as u32 & TAG_MASK == READY
+            }),
+        }
+    }
+
     /// Most rounds of one attempt. Each round that does not return makes
     /// progress (an index moves, or another party won a CAS), and a lagging
     /// index jumps to the slot's lap at once, so this bounds only the work a

@@ -94,6 +94,11 @@ pub enum ObjectKind {
     /// [`MessageQueue`](crate::MessageQueue): a multi-producer queue of
     /// variable-size byte messages in slots of a fixed size.
     MessageQueue = 17,
+    /// [`Broadcast`](crate::Broadcast): publish–subscribe of typed messages.
+    Broadcast = 18,
+    /// [`ByteBroadcast`](crate::ByteBroadcast): publish–subscribe of byte
+    /// messages.
+    ByteBroadcast = 19,
 }
 
 impl ObjectKind {
@@ -117,6 +122,8 @@ impl ObjectKind {
             15 => ObjectKind::SpscQueue,
             16 => ObjectKind::SharedMemory,
             17 => ObjectKind::MessageQueue,
+            18 => ObjectKind::Broadcast,
+            19 => ObjectKind::ByteBroadcast,
             _ => return None,
         })
     }
@@ -140,6 +147,8 @@ impl ObjectKind {
             ObjectKind::Pipe => "Pipe",
             ObjectKind::SpscQueue => "SpscQueue",
             ObjectKind::SharedMemory => "SharedMemory",
+            ObjectKind::Broadcast => "Broadcast",
+            ObjectKind::ByteBroadcast => "ByteBroadcast",
             ObjectKind::MessageQueue => "MessageQueue",
         }
     }
@@ -153,6 +162,8 @@ impl ObjectKind {
                 | ObjectKind::SpscQueue
                 | ObjectKind::ByteQueue
                 | ObjectKind::SharedMemory
+                | ObjectKind::Broadcast
+                | ObjectKind::ByteBroadcast
                 | ObjectKind::MessageQueue
         )
     }
@@ -171,6 +182,7 @@ impl ObjectKind {
                 | ObjectKind::RwLock
                 | ObjectKind::Queue
                 | ObjectKind::SpscQueue
+                | ObjectKind::Broadcast
         )
     }
 }

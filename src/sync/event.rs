@@ -335,3 +335,52 @@ mod tests {
         });
     }
 }
+
+/// Ready once set, or set and cleared again, since the wait began (as
+/// [`Event::wait`] returns then).
+impl crate::select::sealed::Source for Event {
+    fn arm(&self) -> u32 {
+        self.0.state().word.load(Ordering::Acquire)
+    }
+    fn ready(&self, armed: u32, _thorough: bool) -> bool {
+        fired(self.0.state().word.load(Ordering::Acquire), armed)
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        crate::select::sealed::Park::Bit { word: &self.0.state().word, bit: PARKED }
+    }
+    /// The event opened again by name; it reports "set" (a pulse since the
+    /// probe was made counts too, once).
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, crate::Error> {
+        let again = Event::open(self.name())?;
+        let since = self.0.state().word.load(Ordering::Acquire);
+        Ok(std::sync::Arc::new(EventProbe { event: again, since }))
+    }
+}
+
+/// Whether an event whose word was `armed` when a wait began has fired by
+/// the time it reads `cur` (as `wait` decides).
+fn fired(cur: u32, armed: u32) -> bool {
+    cur & SET != 0 || (cur ^ armed) & EPOCH_MASK != 0
+}
+
+/// An event's readiness for the background waiter: set, or pulsed since
+/// `since`.
+struct EventProbe {
+    event: Event,
+    since: u32,
+}
+
+impl crate::select::sealed::Source for EventProbe {
+    fn arm(&self) -> u32 {
+        self.since
+    }
+    fn ready(&self, armed: u32, thorough: bool) -> bool {
+        crate::select::sealed::Source::ready(&self.event, armed, thorough)
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        crate::select::sealed::Source::park(&self.event)
+    }
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, crate::Error> {
+        crate::select::sealed::Source::probe(&self.event)
+    }
+}

@@ -379,3 +379,23 @@ impl BoundedSemaphore {
 }
 
 common_api!(BoundedSemaphore, " with `initial` permits, which is also its bound");
+
+/// A free permit makes a semaphore ready (an owned semaphore's permits of
+/// dead holders come back only through an acquire).
+macro_rules! select_semaphore {
+    ($($ty:ty),*) => {$(
+        impl crate::select::sealed::Source for $ty {
+            fn ready(&self, _armed: u32, _thorough: bool) -> bool {
+                self.0.state().cell.select_parts().0
+            }
+            fn park(&self) -> crate::select::sealed::Park<'_> {
+                self.0.state().cell.select_parts().1
+            }
+            /// The semaphore opened again by name.
+            fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+                Ok(std::sync::Arc::new(<$ty>::open(self.name())?))
+            }
+        }
+    )*};
+}
+select_semaphore!(Semaphore, BoundedSemaphore);

@@ -6,7 +6,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Directory that holds the segment files (a tmpfs on Linux).
@@ -180,6 +180,88 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
             0u32,
         );
     }
+}
+
+/// `futex_waitv` (Linux 5.16): blocks until one of `words` no longer holds
+/// its expected value or is woken, for at most `timeout`. Returns `false`
+/// only if the kernel does not have the call (the caller then sleeps the
+/// timeout some other way); woken, timed out, interrupted or a value that
+/// already differs are all `true` ("re-check").
+///
+/// The futexes are process-shared 32-bit words. At most 128 words.
+#[cfg_attr(loom, allow(dead_code))]
+pub fn futex_waitv(words: &[(&AtomicU32, u32)], timeout: Option<Duration>) -> bool {
+    use std::sync::atomic::AtomicU8;
+    /// `struct futex_waitv` of the kernel ABI.
+    #[repr(C)]
+    struct Waitv {
+        val: u64,
+        uaddr: u64,
+        flags: u32,
+        reserved: u32,
+    }
+    const SYS_FUTEX_WAITV: libc::c_long = 449;
+    const FUTEX2_SIZE_U32: u32 = 2;
+    /// 0: not known yet; 1: the kernel has it; 2: it does not.
+    static HAVE: AtomicU8 = AtomicU8::new(0);
+    if HAVE.load(Ordering::Relaxed) == 2 || words.is_empty() || words.len() > 128 {
+        return false;
+    }
+    let waits: Vec<Waitv> = words
+        .iter()
+        .map(|(w, v)| Waitv { val: u64::from(*v), uaddr: w.as_ptr() as u64, flags: FUTEX2_SIZE_U32, reserved: 0 })
+        .collect();
+    // The timeout is absolute, on the clock named by the last argument.
+    let ts = timeout.and_then(|d| {
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes the timespec we pass.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let nanos = u128::try_from(now.tv_nsec).ok()? + d.as_nanos();
+        let secs = now.tv_sec.checked_add(libc::time_t::try_from(nanos / 1_000_000_000).ok()?)?;
+        Some(libc::timespec { tv_sec: secs, tv_nsec: (nanos % 1_000_000_000) as libc::c_long })
+    });
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `waits` is a live array of `len` kernel `futex_waitv`
+    // records naming valid, aligned 32-bit words that outlive the call;
+    // `ts_ptr` is null or a live timespec. The kernel only reads them.
+    let ret = unsafe {
+        libc::syscall(SYS_FUTEX_WAITV, waits.as_ptr(), waits.len() as libc::c_uint, 0u32, ts_ptr, libc::CLOCK_MONOTONIC)
+    };
+    if ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        HAVE.store(2, Ordering::Relaxed);
+        return false;
+    }
+    HAVE.store(1, Ordering::Relaxed);
+    true
+}
+
+/// A new non-blocking, close-on-exec eventfd with a count of 0.
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers; a non-negative result is a new
+    // descriptor that we own.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: just created, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's count: it becomes readable.
+pub fn eventfd_signal(fd: BorrowedFd<'_>) {
+    let one: u64 = 1;
+    // SAFETY: writes the 8 bytes of `one` to a descriptor we borrow. A full
+    // count (EAGAIN) is readable already.
+    unsafe { libc::write(fd.as_raw_fd(), (&raw const one).cast(), 8) };
+}
+
+/// Reads an eventfd's count down to 0; whether it was signalled.
+pub fn eventfd_drain(fd: BorrowedFd<'_>) -> bool {
+    let mut count: u64 = 0;
+    // SAFETY: reads 8 bytes into `count` from a descriptor we borrow; a
+    // zero count gives EAGAIN (non-blocking).
+    let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut count).cast(), 8) };
+    n == 8 && count > 0
 }
 
 /// Wakes up to `count` waiters blocked on `word` in any process. Returns how

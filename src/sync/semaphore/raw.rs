@@ -149,6 +149,18 @@ pub struct SemaphoreCell {
 unsafe impl ShmSafe for SemaphoreCell {}
 
 impl SemaphoreCell {
+    /// For [`wait_any`](crate::wait_any): a permit is there now, and where
+    /// a waiter sleeps (the count, with its sleeper count).
+    pub(crate) fn select_parts(&self) -> (bool, crate::select::sealed::Park<'_>) {
+        let park = crate::select::sealed::Park::Counted {
+            word: &self.count,
+            count: &self.sleepers,
+            asym: false,
+            wakes_one: true,
+        };
+        (self.count.load(Ordering::SeqCst) != 0, park)
+    }
+
     const_unless_loom! {
         /// A plain, unbounded semaphore holding `initial` permits (clamped to
         /// [`Semaphore::MAX_PERMITS`](crate::Semaphore::MAX_PERMITS)).

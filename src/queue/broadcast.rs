@@ -1,0 +1,1314 @@
+//! Publish–subscribe: [`Broadcast<T>`] and [`ByteBroadcast`], one publisher
+//! and any number of subscribers in any processes, each subscriber with a
+//! cursor of its own, so that every subscriber sees every message.
+//!
+//! # The ring
+//!
+//! `capacity` slots (a power of two); the message at position `p` goes to
+//! slot `p % capacity`, and the shared `tail` is the next position to
+//! publish. Each slot starts with a sequence word, a seqlock per slot:
+//!
+//! | slot sequence | meaning                                         |
+//! |---------------|-------------------------------------------------|
+//! | `2p + 1`      | the publisher is writing the message of `p`     |
+//! | `2p + 2`      | the slot holds the message of `p`               |
+//!
+//! The publisher stores `2p + 1`, a release fence, the message, `2p + 2`
+//! (release), then `tail = p + 1` (release), and wakes subscribers that
+//! sleep. A subscriber at cursor `c < tail` reads the sequence (acquire),
+//! copies the message out, makes an acquire fence and reads the sequence
+//! again: the copy is the message of `c` only if both reads gave `2c + 2`.
+//! A later sequence means the publisher has lapped the subscriber: the
+//! message is gone, and the subscriber is told how many it missed
+//! ([`BroadcastRecvError::Lagged`]) and goes on from the oldest message
+//! still in the ring. A publisher killed mid-write leaves `2p + 1` and a
+//! `tail` of `p`: nobody reads that slot, so no torn message is ever seen;
+//! the next publisher writes `p` again.
+//!
+//! # Policies
+//!
+//! - [`Policy::Lossy`]: the publisher never waits; slow subscribers lag.
+//! - [`Policy::Lossless`]: the publisher does not overwrite a message that a
+//!   live subscriber has not read: before it writes `p` it waits until every
+//!   subscriber's cursor is past `p - capacity`. Subscribers publish their
+//!   cursor in a table entry of their own (one cache line each), claimed
+//!   with their liveness token; the publisher drops the entry of a dead
+//!   subscriber (the liveness registry says so), so a killed subscriber
+//!   never stalls it.
+//!
+//! A subscriber joins at the tail (or `k` messages before it, if they are
+//! still in the ring). Subscribers hold at most
+//! [`OpenOptions::registry_slots`](crate::OpenOptions::registry_slots)
+//! entries at a time (256 by default).
+//!
+//! When the publisher is gone (dropped, or its process died) a subscriber
+//! that has read everything gets [`BroadcastRecvError::Disconnected`]; a new
+//! publisher may attach and go on.
+
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::Index;
+use super::SharedHandle;
+use super::byte_ends::byte_forms;
+use super::endpoint::{End, PeerCheck, claim_role, release_role, role_gone, role_released};
+use super::waits::{Waited, Waits, wait_for};
+use crate::ShmType;
+use crate::error::Error;
+use crate::handle::{Handle, SegmentState, StateLayout, handle_api};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, asym, fence};
+use crate::segment::header::{Fingerprint, Header, ObjectKind};
+use crate::segment::registry::{Liveness, Token};
+use crate::segment::{RawSegment, ShmSafe};
+use crate::wait::{Deadline, WaitStrategy};
+
+/// What a publisher does when the ring is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// Never wait: overwrite the oldest message. A subscriber that falls a
+    /// whole ring behind is told how many messages it missed.
+    #[default]
+    Lossy,
+    /// Wait for the slowest live subscriber: nothing is lost.
+    Lossless,
+}
+
+impl Policy {
+    fn to_word(self) -> u32 {
+        match self {
+            Policy::Lossy => 1,
+            Policy::Lossless => 2,
+        }
+    }
+
+    fn from_word(w: u32) -> Option<Policy> {
+        match w {
+            1 => Some(Policy::Lossy),
+            2 => Some(Policy::Lossless),
+            _ => None,
+        }
+    }
+}
+
+/// A publish failed; nothing was published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BroadcastSendError {
+    /// [`Policy::Lossless`]: a live subscriber has not read the message
+    /// this one would overwrite (`try_` forms).
+    Full,
+    /// [`Policy::Lossless`]: no room before the deadline (`_timeout` forms).
+    Timeout,
+    /// The message is longer than the broadcast carries.
+    TooLarge {
+        /// The message length.
+        len: usize,
+        /// The longest message this broadcast carries.
+        max: usize,
+    },
+}
+
+impl fmt::Display for BroadcastSendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BroadcastSendError::Full => f.write_str("publishing on a full lossless broadcast"),
+            BroadcastSendError::Timeout => f.write_str("timed out publishing on a full lossless broadcast"),
+            BroadcastSendError::TooLarge { len, max } => {
+                write!(f, "a message of {len} bytes is longer than the broadcast carries ({max} bytes)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BroadcastSendError {}
+
+/// A receive on a subscriber failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BroadcastRecvError {
+    /// Nothing new now (`try_` forms).
+    Empty,
+    /// Nothing new before the deadline (`_timeout` forms).
+    Timeout,
+    /// The publisher overwrote this many messages before this subscriber
+    /// read them; the next receive gives the oldest message still there.
+    Lagged(u64),
+    /// Nothing new, and the publisher is gone (dropped, or its process
+    /// exited or died).
+    Disconnected,
+    /// The buffer given to a `recv_into` form is shorter than the next
+    /// message, which stays unread.
+    BufferTooSmall {
+        /// The length of the next message.
+        len: usize,
+    },
+    /// A slot or index is impossible: the memory was corrupted.
+    Corrupt(String),
+}
+
+impl fmt::Display for BroadcastRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BroadcastRecvError::Empty => f.write_str("no new message"),
+            BroadcastRecvError::Timeout => f.write_str("timed out waiting for a new message"),
+            BroadcastRecvError::Lagged(n) => write!(f, "lagged behind the publisher: {n} message(s) missed"),
+            BroadcastRecvError::Disconnected => f.write_str("no new message and the publisher has gone"),
+            BroadcastRecvError::BufferTooSmall { len } => {
+                write!(f, "the next message has {len} bytes, more than the buffer holds")
+            }
+            BroadcastRecvError::Corrupt(why) => write!(f, "corrupted broadcast: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for BroadcastRecvError {}
+
+/// Largest capacity of a broadcast ring, in messages.
+pub const MAX_BROADCAST_CAPACITY: u64 = 1 << 30;
+/// Longest message of a [`ByteBroadcast`].
+pub const MAX_BROADCAST_MESSAGE: usize = 1 << 30;
+
+/// Bytes before a slot's message: the sequence word and the length.
+const SLOT_HEAD: usize = 16;
+
+/// The control line: how each side sleeps, the publisher's role, the
+/// policy. One cache line.
+#[repr(C, align(64))]
+struct Control {
+    /// Subscribers sleep on `items_seq` (counted in `recv_sleepers`); a
+    /// lossless publisher on `space_seq` (`send_sleepers`).
+    waits: Waits,
+    /// `HELD | token` of the publisher, 0 when there is none.
+    publisher: AtomicU32,
+    /// Non-zero once a publisher attached.
+    ever_publisher: AtomicU32,
+    /// [`Policy`] as a word (1 lossy, 2 lossless).
+    policy: AtomicU32,
+}
+
+/// The state at the start of a broadcast segment; the subscriber table and
+/// the slots follow it.
+#[repr(C)]
+struct BroadcastState {
+    ctl: Control,
+    tail: Index,
+}
+
+/// A subscriber's entry: who holds it, and the next position it reads.
+#[repr(C, align(64))]
+struct SubEntry {
+    owner: AtomicU32,
+    _pad: u32,
+    cursor: AtomicU64,
+}
+
+fn align_up(n: usize, align: usize) -> usize {
+    n.div_ceil(align) * align
+}
+
+/// Where the message starts in a slot, and the distance between slots.
+fn slot_geometry(msg_size: usize, msg_align: usize) -> (usize, usize) {
+    let data = align_up(SLOT_HEAD, msg_align);
+    (data, align_up(data + msg_size, msg_align.max(8)))
+}
+
+/// Where the slots start, from the start of the state.
+fn slots_offset(entries: u32, msg_align: usize) -> usize {
+    let table = std::mem::size_of::<BroadcastState>() + entries as usize * std::mem::size_of::<SubEntry>();
+    align_up(table, msg_align.max(64))
+}
+
+/// How a broadcast's messages look: a typed value, or bytes up to a bound.
+pub(crate) trait Form: 'static {
+    const KIND: ObjectKind;
+    /// The alignment of a message in its slot.
+    fn align() -> usize;
+    fn fingerprint(capacity: u64) -> Fingerprint;
+}
+
+/// Messages of `T`.
+pub(crate) struct Typed<T>(PhantomData<fn() -> T>);
+
+impl<T: ShmType> Form for Typed<T> {
+    const KIND: ObjectKind = ObjectKind::Broadcast;
+    fn align() -> usize {
+        std::mem::align_of::<T>()
+    }
+    fn fingerprint(capacity: u64) -> Fingerprint {
+        Fingerprint::of::<T>(capacity)
+    }
+}
+
+/// Byte messages up to a bound.
+pub(crate) struct Bytes;
+
+impl Form for Bytes {
+    const KIND: ObjectKind = ObjectKind::ByteBroadcast;
+    fn align() -> usize {
+        8
+    }
+    fn fingerprint(capacity: u64) -> Fingerprint {
+        Fingerprint::of::<u8>(capacity)
+    }
+}
+
+/// What a broadcast is created with, and what an opener learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Params {
+    capacity: u64,
+    /// Bytes a slot holds: `size_of::<T>()`, or a byte broadcast's longest
+    /// message.
+    msg_size: usize,
+    policy: Policy,
+}
+
+impl Params {
+    fn new(capacity: usize, msg_size: usize, policy: Policy) -> Result<Params, Error> {
+        if capacity == 0 || capacity as u64 > MAX_BROADCAST_CAPACITY {
+            return Err(Error::InvalidArgument(format!("broadcast capacity {capacity} is not in 1..=2^30")));
+        }
+        Ok(Params { capacity: (capacity as u64).next_power_of_two(), msg_size, policy })
+    }
+}
+
+/// The state of a broadcast of form `F`.
+#[repr(transparent)]
+pub(crate) struct Head<F> {
+    st: BroadcastState,
+    _form: PhantomData<fn() -> F>,
+}
+
+// SAFETY: repr(transparent) over repr(C) atomics (any bits valid, no
+// pointers, no drop glue); the table and slots after it are atomics and
+// plain bytes, reached only through the protocol of this module, which
+// checks every index it reads from them.
+unsafe impl<F: Form> ShmSafe for Head<F> {}
+
+impl<F: Form> SegmentState for Head<F> {
+    const KINDS: &'static [ObjectKind] = &[F::KIND];
+    type Params = Params;
+    type Init<'a> = ();
+
+    fn fingerprint(params: &Params) -> Fingerprint {
+        F::fingerprint(params.capacity)
+    }
+
+    fn layout(params: &Params, registry_slots: u32) -> Result<StateLayout, Error> {
+        let (_, stride) = slot_geometry(params.msg_size, F::align());
+        let size = usize::try_from(params.capacity)
+            .ok()
+            .and_then(|n| n.checked_mul(stride))
+            .and_then(|n| n.checked_add(slots_offset(registry_slots, F::align())))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("a broadcast of {} messages is too large", params.capacity))
+            })?;
+        Ok(StateLayout { size, align: F::align().max(64) })
+    }
+
+    fn init(&mut self, _tail: &mut [u8], params: &Params, _slots: u32, (): ()) {
+        // Zeroed slots read as "never written" (sequence 0 < 2p + 2).
+        self.st.ctl.policy.store(params.policy.to_word(), Ordering::Relaxed);
+    }
+
+    fn params_of(name: &str, header: &Header) -> Result<Params, Error> {
+        let corrupt = |reason: String| Error::Corrupt { name: name.to_owned(), reason };
+        let capacity = header.capacity;
+        if !capacity.is_power_of_two() || capacity > MAX_BROADCAST_CAPACITY {
+            return Err(corrupt(format!("broadcast capacity {capacity}")));
+        }
+        let msg_size = if F::KIND == ObjectKind::ByteBroadcast {
+            // The slot size follows from the state's size.
+            let slots = header.data_size.checked_sub(slots_offset(header.registry_slots, F::align()) as u64);
+            let stride = slots.filter(|s| s % capacity == 0).map(|s| s / capacity);
+            match stride {
+                Some(s) if s > SLOT_HEAD as u64 && s - (SLOT_HEAD as u64) <= MAX_BROADCAST_MESSAGE as u64 => {
+                    (s as usize) - SLOT_HEAD
+                }
+                _ => return Err(corrupt(format!("a state of {} bytes for {capacity} slots", header.data_size))),
+            }
+        } else {
+            header.elem_size as usize
+        };
+        Ok(Params { capacity, msg_size, policy: Policy::Lossy })
+    }
+
+    fn check_opened(&self, name: &str, params: &mut Params) -> Result<(), Error> {
+        let word = self.st.ctl.policy.load(Ordering::Relaxed);
+        params.policy = Policy::from_word(word)
+            .ok_or_else(|| Error::Corrupt { name: name.to_owned(), reason: format!("broadcast policy {word}") })?;
+        Ok(())
+    }
+
+    fn check_existing(name: &str, header: &Header, asked: &Params, found: &Params) -> Result<(), Error> {
+        header.expect(name, F::KIND, &F::fingerprint(asked.capacity))?;
+        if asked.policy != found.policy || asked.msg_size != found.msg_size {
+            return Err(Error::InvalidArgument(format!(
+                "broadcast '{name}' exists as {:?} with messages of up to {} bytes, not {:?} with {}",
+                found.policy, found.msg_size, asked.policy, asked.msg_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The process-local view of a broadcast that its handle, publisher and
+/// subscribers share.
+struct Shared<F: Form> {
+    handle: Handle<Head<F>>,
+    capacity: u64,
+    msg_size: usize,
+    data_off: usize,
+    stride: usize,
+    entries: usize,
+    slots_off: usize,
+}
+
+impl<F: Form> AsRef<RawSegment> for Shared<F> {
+    fn as_ref(&self) -> &RawSegment {
+        self.handle.segment()
+    }
+}
+
+impl<F: Form> Shared<F> {
+    fn new(handle: Handle<Head<F>>) -> Shared<F> {
+        let p = *handle.params();
+        let (data_off, stride) = slot_geometry(p.msg_size, F::align());
+        let entries = handle.segment().header().registry_slots as usize;
+        Shared {
+            capacity: p.capacity,
+            msg_size: p.msg_size,
+            data_off,
+            stride,
+            entries,
+            slots_off: slots_offset(entries as u32, F::align()),
+            handle,
+        }
+    }
+
+    #[inline]
+    fn st(&self) -> &BroadcastState {
+        &self.handle.state().st
+    }
+
+    #[inline]
+    fn seg(&self) -> &RawSegment {
+        self.handle.segment()
+    }
+
+    fn policy(&self) -> Policy {
+        self.handle.params().policy
+    }
+
+    fn entry(&self, i: usize) -> &SubEntry {
+        debug_assert!(i < self.entries);
+        // SAFETY: the layout puts `entries` SubEntry after the state, each
+        // 64-byte aligned (the state is 128 bytes at a 64-aligned start),
+        // inside the mapping; they are atomics (any bits valid).
+        unsafe { &*self.handle.data_ptr().add(std::mem::size_of::<BroadcastState>()).cast::<SubEntry>().add(i) }
+    }
+
+    /// The sequence word of the slot of position `p`, and where its length
+    /// and message are.
+    #[inline]
+    fn slot(&self, p: u64) -> (&AtomicU64, *mut u8) {
+        let i = (p & (self.capacity - 1)) as usize;
+        // SAFETY: `i < capacity`; the layout has `capacity` slots of
+        // `stride` bytes at `slots_off`, 8-aligned (stride and offset are
+        // multiples of 8), inside the mapping. The slot starts with its
+        // sequence word.
+        unsafe {
+            let base = self.handle.data_ptr().add(self.slots_off + i * self.stride);
+            (&*base.cast::<AtomicU64>(), base)
+        }
+    }
+
+    /// The slot's stored length (for bytes), read within the seqlock.
+    #[inline]
+    fn stored_len(base: *mut u8) -> u32 {
+        // SAFETY: the slot head has the length at offset 8, 4-aligned.
+        unsafe { base.add(8).cast::<AtomicU32>().as_ref().map_or(0, |a| a.load(Ordering::Relaxed)) }
+    }
+
+    #[inline]
+    fn data(&self, base: *mut u8) -> *mut u8 {
+        // SAFETY: the message area lies within the slot.
+        unsafe { base.add(self.data_off) }
+    }
+
+    /// Whether the publisher is gone; with `thorough`, a dead holder counts
+    /// as gone (a syscall).
+    fn publisher_gone(&self, thorough: bool) -> bool {
+        let c = &self.st().ctl;
+        if thorough {
+            role_gone(&c.publisher, &c.ever_publisher, self.seg())
+        } else {
+            role_released(&c.publisher, &c.ever_publisher)
+        }
+    }
+
+    /// Subscribers attached now (live or not yet found dead).
+    fn subscriber_count(&self) -> usize {
+        (0..self.entries).filter(|&i| self.entry(i).owner.load(Ordering::Relaxed) != 0).count()
+    }
+}
+
+/// The publishing end: one at a time per broadcast.
+struct Pub<F: Form> {
+    shared: Arc<Shared<F>>,
+    /// The next position to publish.
+    next: u64,
+    /// Lossless: every live subscriber's cursor was at least this when last
+    /// looked at.
+    floor: u64,
+    strategy: WaitStrategy,
+    /// How often a failing `try_` publish checks subscribers' liveness.
+    reap: PeerCheck,
+}
+
+impl<F: Form> Pub<F> {
+    fn attach(shared: Arc<Shared<F>>, strategy: WaitStrategy) -> Result<Self, Error> {
+        asym::register();
+        let c = &shared.st().ctl;
+        claim_role(&c.publisher, &c.ever_publisher, shared.seg().token(), shared.seg())
+            .map_err(|()| Error::Busy { name: shared.seg().name().to_owned(), end: "publisher" })?;
+        let next = shared.st().tail.pos.load(Ordering::Acquire);
+        Ok(Pub { shared, next, floor: 0, strategy, reap: PeerCheck::default() })
+    }
+
+    /// Lossless: the least cursor of the subscribers (dropping the entries
+    /// of dead ones when `reap`), or `next` if there are none.
+    fn min_cursor(&self, reap: bool) -> u64 {
+        let sh = &*self.shared;
+        let mut min = self.next;
+        for i in 0..sh.entries {
+            let e = sh.entry(i);
+            let owner = e.owner.load(Ordering::Acquire);
+            if owner == 0 {
+                continue;
+            }
+            if reap && !sh.seg().is_alive(Token::from_bits(owner)) {
+                // A dead subscriber: its entry goes, and it stalls nobody.
+                let _ = e.owner.compare_exchange(owner, 0, Ordering::AcqRel, Ordering::Relaxed);
+                continue;
+            }
+            min = min.min(e.cursor.load(Ordering::Acquire));
+        }
+        min
+    }
+
+    /// Lossless: waits until the `count` positions from `next` may be
+    /// written (every live subscriber is past the messages they replace).
+    fn make_room(&mut self, count: u64, deadline: Deadline) -> Result<(), BroadcastSendError> {
+        let sh = Arc::clone(&self.shared);
+        let cap = sh.capacity;
+        let last = self.next + count - 1;
+        if sh.policy() == Policy::Lossy || last < self.floor + cap {
+            return Ok(());
+        }
+        let w = &sh.st().ctl.waits;
+        let floor = Cell::new(self.floor);
+        let this = &*self;
+        let waited = wait_for(
+            &w.space_seq,
+            &w.send_sleepers,
+            || {
+                // The liveness hook: dead subscribers' entries go.
+                floor.set(this.min_cursor(true));
+                false
+            },
+            if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy },
+            deadline,
+            || {
+                floor.set(floor.get().max(this.min_cursor(false)));
+                last < floor.get() + cap
+            },
+        );
+        self.floor = floor.get();
+        match waited {
+            Waited::Ready => Ok(()),
+            Waited::TimedOut | Waited::PeerGone if deadline == Deadline::Now => {
+                // A poll does not sleep, so the liveness hook did not run:
+                // look for dead subscribers once in a while.
+                if self.reap.due() {
+                    self.floor = self.min_cursor(true);
+                    if last < self.floor + cap {
+                        return Ok(());
+                    }
+                }
+                Err(BroadcastSendError::Full)
+            }
+            Waited::TimedOut | Waited::PeerGone => Err(BroadcastSendError::Timeout),
+        }
+    }
+
+    /// Writes the message of position `p` with `write`, which fills the
+    /// slot's message area and returns the stored length.
+    #[inline]
+    fn write_slot(&self, p: u64, write: impl FnOnce(*mut u8) -> u32) {
+        let sh = &*self.shared;
+        let (seq, base) = sh.slot(p);
+        seq.store(2 * p + 1, Ordering::Relaxed);
+        // Orders the odd sequence before the message: a reader that sees
+        // any of the new bytes then sees the odd sequence on its re-check.
+        fence(Ordering::Release);
+        let len = write(sh.data(base));
+        // SAFETY: the length word of the slot head (see `stored_len`).
+        unsafe { (*base.add(8).cast::<AtomicU32>()).store(len, Ordering::Relaxed) };
+        crate::failpoint::hit(crate::failpoint::BROADCAST_BEFORE_COMMIT);
+        seq.store(2 * p + 2, Ordering::Release);
+    }
+
+    /// Makes the messages up to `next` visible and wakes sleeping
+    /// subscribers.
+    #[inline]
+    fn publish(&self) {
+        let st = self.shared.st();
+        st.tail.pos.store(self.next, Ordering::Release);
+        asym::hot();
+        st.ctl.waits.wake_sleepers(End::Receiver, true);
+    }
+
+    fn send_with(
+        &mut self,
+        len: usize,
+        deadline: Deadline,
+        write: impl FnOnce(*mut u8) -> u32,
+    ) -> Result<(), BroadcastSendError> {
+        if len > self.shared.msg_size {
+            return Err(BroadcastSendError::TooLarge { len, max: self.shared.msg_size });
+        }
+        self.make_room(1, deadline)?;
+        self.write_slot(self.next, write);
+        self.next += 1;
+        self.publish();
+        Ok(())
+    }
+}
+
+impl<F: Form> Drop for Pub<F> {
+    fn drop(&mut self) {
+        let sh = &*self.shared;
+        release_role(&sh.st().ctl.publisher, sh.seg().token());
+        sh.st().ctl.waits.notify(End::Receiver, true);
+    }
+}
+
+/// A subscribing end.
+struct Sub<F: Form> {
+    shared: Arc<Shared<F>>,
+    /// The next position to read.
+    cursor: u64,
+    /// This subscriber's entry in the table.
+    entry: usize,
+    token: Token,
+    strategy: WaitStrategy,
+    peer: PeerCheck,
+}
+
+/// What one look at the cursor's slot found.
+enum Look<R> {
+    Got(R),
+    Empty,
+    Lagged(u64),
+}
+
+impl<F: Form> Sub<F> {
+    /// Joins at `tail - back` (clamped to what the ring holds).
+    fn attach(shared: Arc<Shared<F>>, back: u64, strategy: WaitStrategy) -> Result<Self, Error> {
+        asym::register();
+        let me = shared.seg().token();
+        let tail = shared.st().tail.pos.load(Ordering::Acquire);
+        let cursor = tail - back.min(shared.capacity).min(tail);
+        let dummy = AtomicU32::new(0);
+        // A free entry first; then one whose holder died (a liveness check,
+        // a syscall, per held entry).
+        for reclaim in [false, true] {
+            for i in 0..shared.entries {
+                let e = shared.entry(i);
+                if (e.owner.load(Ordering::Relaxed) != 0) != reclaim
+                    || claim_role(&e.owner, &dummy, me, shared.seg()).is_err()
+                {
+                    continue;
+                }
+                // Held, with a cursor at or before what we read: a lossless
+                // publisher that looks now waits for it. Then the cursor
+                // moves to the tail as it is now: the publisher's last look
+                // came before it, so it may overwrite only messages before
+                // that tail (the `back` ones we asked for may be lost as we
+                // join, which is then reported as lagged, never read torn).
+                e.cursor.store(cursor, Ordering::SeqCst);
+                // Pairs with the publisher's hot barrier after each tail
+                // store: either its next look at the table sees us, or we
+                // see its tail (so its floor is at most our tail).
+                let _ = asym::cold();
+                let tail = shared.st().tail.pos.load(Ordering::SeqCst);
+                let cursor = tail - back.min(shared.capacity).min(tail);
+                e.cursor.store(cursor, Ordering::Release);
+                let peer = PeerCheck::default();
+                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer });
+            }
+        }
+        Err(Error::RegistryFull { name: shared.seg().name().to_owned(), slots: shared.entries as u32 })
+    }
+
+    /// One look at the slot of the cursor: the message read by `read`
+    /// (given the message area and the stored length; `Err` to leave it
+    /// unread), nothing new, or how many messages were lost.
+    #[inline]
+    fn look<R>(
+        &mut self,
+        read: &mut impl FnMut(*const u8, u32) -> Result<R, BroadcastRecvError>,
+    ) -> Result<Look<R>, BroadcastRecvError> {
+        let sh = &*self.shared;
+        loop {
+            let c = self.cursor;
+            let tail = sh.st().tail.pos.load(Ordering::Acquire);
+            if c >= tail {
+                if c > tail {
+                    return Err(BroadcastRecvError::Corrupt(format!("tail {tail} behind a cursor at {c}")));
+                }
+                return Ok(Look::Empty);
+            }
+            if tail - c > sh.capacity {
+                return Ok(Look::Lagged(self.skip_to(tail - sh.capacity)));
+            }
+            let (seq, base) = sh.slot(c);
+            let s1 = seq.load(Ordering::Acquire);
+            let want = 2 * c + 2;
+            if s1 < want {
+                return Err(BroadcastRecvError::Corrupt(format!(
+                    "slot of message {c} not written though the tail is {tail}"
+                )));
+            }
+            if s1 > want {
+                // Lapped while we looked: the message is gone.
+                let oldest = sh.st().tail.pos.load(Ordering::Acquire).saturating_sub(sh.capacity);
+                return Ok(Look::Lagged(self.skip_to(oldest.max(c + 1))));
+            }
+            let len = Shared::<F>::stored_len(base);
+            let got = read(sh.data(base), len);
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) != s1 {
+                continue; // overwritten meanwhile: the next look says how much was lost
+            }
+            let v = got?;
+            self.advance(c + 1);
+            return Ok(Look::Got(v));
+        }
+    }
+
+    /// Moves the cursor to `to` (past lost messages), returning how many.
+    fn skip_to(&mut self, to: u64) -> u64 {
+        let n = to - self.cursor;
+        self.advance(to);
+        n
+    }
+
+    #[inline]
+    fn advance(&mut self, to: u64) {
+        self.cursor = to;
+        let sh = &*self.shared;
+        // The entry's cursor is what a lossless publisher waits for, and
+        // what a `ReadyFd` or async wait on this subscriber looks at (a
+        // store to this subscriber's own line).
+        sh.entry(self.entry).cursor.store(to, Ordering::Release);
+        if sh.policy() == Policy::Lossless {
+            asym::hot();
+            sh.st().ctl.waits.wake_sleepers(End::Sender, false);
+        }
+    }
+
+    /// Receives with `read`, waiting until `deadline`.
+    fn recv_with<R>(
+        &mut self,
+        deadline: Deadline,
+        mut read: impl FnMut(*const u8, u32) -> Result<R, BroadcastRecvError>,
+    ) -> Result<R, BroadcastRecvError> {
+        loop {
+            match self.look(&mut read)? {
+                Look::Got(v) => return Ok(v),
+                Look::Lagged(n) => return Err(BroadcastRecvError::Lagged(n)),
+                Look::Empty => {}
+            }
+            let sh = Arc::clone(&self.shared);
+            if deadline == Deadline::Now {
+                let gone = sh.publisher_gone(self.peer.due());
+                return Err(if gone { BroadcastRecvError::Disconnected } else { BroadcastRecvError::Empty });
+            }
+            let w = &sh.st().ctl.waits;
+            let c = self.cursor;
+            let st = sh.st();
+            match wait_for(
+                &w.items_seq,
+                &w.recv_sleepers,
+                || sh.publisher_gone(true),
+                self.strategy,
+                deadline,
+                || st.tail.pos.load(Ordering::Acquire) != c,
+            ) {
+                Waited::Ready => {}
+                Waited::TimedOut => return Err(BroadcastRecvError::Timeout),
+                Waited::PeerGone => return Err(BroadcastRecvError::Disconnected),
+            }
+        }
+    }
+}
+
+impl<F: Form> Drop for Sub<F> {
+    fn drop(&mut self) {
+        let sh = &*self.shared;
+        release_role(&sh.entry(self.entry).owner, self.token);
+        if sh.policy() == Policy::Lossless {
+            // The publisher may have waited for us.
+            sh.st().ctl.waits.notify(End::Sender, true);
+        }
+    }
+}
+
+/// Copies `len` bytes out of a slot whose publisher may be overwriting it;
+/// the caller keeps the copy only if the slot's sequence did not move.
+///
+/// # Safety
+/// `src` is valid for `len` bytes of reads (a slot's message area) and
+/// `dst` for `len` bytes of writes.
+#[inline]
+unsafe fn copy_racy(src: *const u8, dst: *mut u8, len: usize) {
+    // The bytes are plain data (any bits valid) in shared memory that
+    // another process may be writing; a torn copy is detected by the
+    // sequence check and thrown away. The copy is volatile-free by design,
+    // as crossbeam's and the Linux kernel's seqlock readers are: the result
+    // is only used after the check.
+    // SAFETY: as the caller promises.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+}
+
+macro_rules! common_handle_methods {
+    () => {
+        /// Messages the ring holds (a power of two).
+        pub fn capacity(&self) -> usize {
+            self.0.shared.capacity as usize
+        }
+
+        /// What the publisher does when the ring is full.
+        pub fn policy(&self) -> Policy {
+            self.0.shared.policy()
+        }
+
+        /// Messages published so far (over the broadcast's life).
+        pub fn published(&self) -> u64 {
+            self.0.shared.st().tail.pos.load(Ordering::Acquire)
+        }
+
+        /// Subscribers attached now (one that died counts until a lossless
+        /// publisher or a new subscriber finds it dead).
+        pub fn subscriber_count(&self) -> usize {
+            self.0.shared.subscriber_count()
+        }
+
+        /// Most subscribers at a time (the segment's registry slots).
+        pub fn max_subscribers(&self) -> usize {
+            self.0.shared.entries
+        }
+    };
+}
+
+// ----------------------------------------------------------------- typed
+
+/// A publish–subscribe channel of `T` shared by name: one publisher, any
+/// number of subscribers in any processes, each with a cursor of its own,
+/// so that each sees every message.
+///
+/// The [`Policy`] chosen at create says what a full ring does: a lossy
+/// publisher never waits and overwrites the oldest message (a subscriber a
+/// whole ring behind gets [`BroadcastRecvError::Lagged`] with the count it
+/// missed, then goes on from the oldest message left); a lossless one waits
+/// for the slowest *live* subscriber (one that died is dropped, so it never
+/// stalls the publisher). Each slot is a seqlock: a reader never keeps a
+/// torn message, even from a publisher killed mid-write. When the publisher
+/// is gone, a subscriber that has read everything gets
+/// [`BroadcastRecvError::Disconnected`]; a new publisher may take over. The
+/// slot layout and protocol are in `docs/FORMAT.md` (§5.10).
+///
+/// ```no_run
+/// use shmkit::{Broadcast, Policy};
+///
+/// let prices = Broadcast::<[f64; 2]>::create("prices", 1024, Policy::Lossy)?;
+/// let mut publisher = prices.publisher()?;
+/// let mut sub = Broadcast::<[f64; 2]>::open("prices")?.subscribe()?;
+/// publisher.send([101.5, 101.75])?;
+/// assert_eq!(sub.recv()?, [101.5, 101.75]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Broadcast<T: ShmType>(SharedHandle<Shared<Typed<T>>>);
+
+impl<T: ShmType> Broadcast<T> {
+    fn from_handle(handle: Handle<Head<Typed<T>>>) -> Self {
+        Broadcast(SharedHandle::new(Shared::new(handle)))
+    }
+
+    /// Takes the publishing end.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] while a live publisher holds it.
+    pub fn publisher(&self) -> Result<Publisher<T>, Error> {
+        Ok(Publisher { inner: Pub::attach(Arc::clone(&self.0.shared), self.0.strategy)?, _t: PhantomData })
+    }
+
+    /// A new subscriber, which receives the messages published from now on.
+    ///
+    /// # Errors
+    /// [`Error::RegistryFull`] when every subscriber entry is held.
+    pub fn subscribe(&self) -> Result<Subscriber<T>, Error> {
+        self.subscribe_from_last(0)
+    }
+
+    /// A new subscriber that first receives the last `k` messages, as far as
+    /// the ring still holds them (a late joiner catching up).
+    ///
+    /// # Errors
+    /// As [`Broadcast::subscribe`].
+    pub fn subscribe_from_last(&self, k: usize) -> Result<Subscriber<T>, Error> {
+        let inner = Sub::attach(Arc::clone(&self.0.shared), k as u64, self.0.strategy)?;
+        Ok(Subscriber { inner, _t: PhantomData })
+    }
+
+    common_handle_methods!();
+}
+
+handle_api! {
+    impl[T: ShmType] Broadcast<T>, "broadcast", " with a ring of `capacity` messages (rounded up to a power of two) and the publisher's `policy` when it is full";
+    wrap(Self::from_handle);
+    create(capacity: usize, policy: Policy) => (Params::new(capacity, std::mem::size_of::<T>(), policy)?, ());
+    waits;
+}
+
+impl<T: ShmType> fmt::Debug for Broadcast<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broadcast")
+            .field("name", &self.name())
+            .field("capacity", &self.capacity())
+            .field("policy", &self.policy())
+            .finish()
+    }
+}
+
+/// The publishing end of a [`Broadcast`]; one at a time.
+pub struct Publisher<T: ShmType> {
+    inner: Pub<Typed<T>>,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T: ShmType> Publisher<T> {
+    byte_forms! { self, "[`BroadcastSendError::Full`] (lossless only)", "[`BroadcastSendError::Timeout`] (lossless only)";
+        /// Publishes `value` to every subscriber. A lossy broadcast never
+        /// waits; a lossless one waits while a live subscriber has not read
+        /// the message this one replaces.
+        ///
+        /// # Errors
+        /// None for a lossy broadcast.
+        send / try_send / send_timeout / send_deadline (value: T) -> Result<(), BroadcastSendError>
+            = |d| self.inner.send_with(std::mem::size_of::<T>(), d, |dst| {
+                // SAFETY: the slot's message area holds a T, aligned for it.
+                unsafe { std::ptr::write(dst.cast::<T>(), value) };
+                std::mem::size_of::<T>() as u32
+            });
+
+        /// Publishes `values` in order, making them visible together (one
+        /// wake-up): returns how many were published, all of them unless a
+        /// lossless wait ran out of time.
+        ///
+        /// # Errors
+        /// When not even the first could be published.
+        send_batch / try_send_batch / send_batch_timeout / send_batch_deadline (values: &[T]) -> Result<usize, BroadcastSendError>
+            = |d| self.send_batch_until(values, d);
+    }
+
+    fn send_batch_until(&mut self, values: &[T], deadline: Deadline) -> Result<usize, BroadcastSendError> {
+        let p = &mut self.inner;
+        let cap = p.shared.capacity as usize;
+        let mut done = 0;
+        while done < values.len() {
+            let chunk = (values.len() - done).min(cap);
+            if let Err(e) = p.make_room(chunk as u64, deadline) {
+                if done > 0 {
+                    return Ok(done);
+                }
+                return Err(e);
+            }
+            for &v in &values[done..done + chunk] {
+                p.write_slot(p.next, |dst| {
+                    // SAFETY: as in `send`.
+                    unsafe { std::ptr::write(dst.cast::<T>(), v) };
+                    std::mem::size_of::<T>() as u32
+                });
+                p.next += 1;
+            }
+            p.publish();
+            done += chunk;
+        }
+        Ok(done)
+    }
+}
+
+impl<T: ShmType> fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher")
+            .field("name", &self.inner.shared.seg().name())
+            .field("next", &self.inner.next)
+            .finish()
+    }
+}
+
+/// A subscriber of a [`Broadcast`]: its own cursor over the messages.
+pub struct Subscriber<T: ShmType> {
+    inner: Sub<Typed<T>>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: ShmType> Subscriber<T> {
+    byte_forms! { self, "[`BroadcastRecvError::Empty`]", "[`BroadcastRecvError::Timeout`]";
+        /// Receives the next message, waiting for one.
+        ///
+        /// # Errors
+        /// [`BroadcastRecvError::Lagged`] when messages were overwritten
+        /// before this subscriber read them (the next call gives the oldest
+        /// one left), [`BroadcastRecvError::Disconnected`] when nothing is
+        /// new and the publisher is gone.
+        recv / try_recv / recv_timeout / recv_deadline () -> Result<T, BroadcastRecvError>
+            = |d| self.inner.recv_with(d, |src, _| {
+                let mut v = T::zeroed();
+                // SAFETY: the slot's message area holds size_of::<T>() bytes;
+                // `v` is a T (any bits valid: Pod).
+                unsafe { copy_racy(src, (&raw mut v).cast::<u8>(), std::mem::size_of::<T>()) };
+                Ok(v)
+            });
+    }
+
+    /// Messages published and not yet received by this subscriber (more
+    /// than the capacity means it lags).
+    pub fn pending(&self) -> u64 {
+        self.inner.shared.st().tail.pos.load(Ordering::Acquire).saturating_sub(self.inner.cursor)
+    }
+}
+
+impl<T: ShmType> fmt::Debug for Subscriber<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("name", &self.inner.shared.seg().name())
+            .field("cursor", &self.inner.cursor)
+            .finish()
+    }
+}
+
+// ----------------------------------------------------------------- bytes
+
+/// A publish–subscribe channel of byte messages of up to a bound, shared
+/// by name: as [`Broadcast`], with messages of any length up to
+/// [`ByteBroadcast::max_message_len`].
+pub struct ByteBroadcast(SharedHandle<Shared<Bytes>>);
+
+fn byte_params(capacity: usize, max_message_len: usize, policy: Policy) -> Result<Params, Error> {
+    if max_message_len == 0 || max_message_len > MAX_BROADCAST_MESSAGE {
+        return Err(Error::InvalidArgument(format!(
+            "broadcast message bound {max_message_len} is not in 1..={MAX_BROADCAST_MESSAGE}"
+        )));
+    }
+    // Rounded so that the slot size (and with it the bound) can be read
+    // back from the state's size.
+    Params::new(capacity, align_up(max_message_len, 8), policy)
+}
+
+handle_api! {
+    impl[] ByteBroadcast, "byte broadcast", " with a ring of `capacity` messages (rounded up to a power of two) of up to `max_message_len` bytes (rounded up to a multiple of 8), and the publisher's `policy` when it is full";
+    wrap(ByteBroadcast::from_handle);
+    create(capacity: usize, max_message_len: usize, policy: Policy) => (byte_params(capacity, max_message_len, policy)?, ());
+    waits;
+}
+
+impl ByteBroadcast {
+    fn from_handle(handle: Handle<Head<Bytes>>) -> Self {
+        ByteBroadcast(SharedHandle::new(Shared::new(handle)))
+    }
+
+    /// The longest message.
+    pub fn max_message_len(&self) -> usize {
+        self.0.shared.msg_size
+    }
+
+    /// Takes the publishing end.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] while a live publisher holds it.
+    pub fn publisher(&self) -> Result<BytePublisher, Error> {
+        Ok(BytePublisher { inner: Pub::attach(Arc::clone(&self.0.shared), self.0.strategy)? })
+    }
+
+    /// A new subscriber, which receives the messages published from now on.
+    ///
+    /// # Errors
+    /// [`Error::RegistryFull`] when every subscriber entry is held.
+    pub fn subscribe(&self) -> Result<ByteSubscriber, Error> {
+        self.subscribe_from_last(0)
+    }
+
+    /// A new subscriber that first receives the last `k` messages still in
+    /// the ring.
+    ///
+    /// # Errors
+    /// As [`ByteBroadcast::subscribe`].
+    pub fn subscribe_from_last(&self, k: usize) -> Result<ByteSubscriber, Error> {
+        Ok(ByteSubscriber {
+            inner: Sub::attach(Arc::clone(&self.0.shared), k as u64, self.0.strategy)?,
+            scratch: Vec::new(),
+        })
+    }
+
+    common_handle_methods!();
+}
+
+impl fmt::Debug for ByteBroadcast {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteBroadcast")
+            .field("name", &self.name())
+            .field("capacity", &self.capacity())
+            .field("max_message_len", &self.max_message_len())
+            .field("policy", &self.policy())
+            .finish()
+    }
+}
+
+/// The publishing end of a [`ByteBroadcast`]; one at a time.
+pub struct BytePublisher {
+    inner: Pub<Bytes>,
+}
+
+impl BytePublisher {
+    byte_forms! { self, "[`BroadcastSendError::Full`] (lossless only)", "[`BroadcastSendError::Timeout`] (lossless only)";
+        /// Publishes a copy of `msg` to every subscriber (see
+        /// [`Publisher::send`]).
+        ///
+        /// # Errors
+        /// [`BroadcastSendError::TooLarge`] past the bound.
+        send / try_send / send_timeout / send_deadline (msg: &[u8]) -> Result<(), BroadcastSendError>
+            = |d| self.inner.send_with(msg.len(), d, |dst| {
+                // SAFETY: the slot's message area holds `max_message_len`
+                // bytes, and `msg` is no longer (checked by send_with).
+                unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), dst, msg.len()) };
+                msg.len() as u32
+            });
+    }
+
+    /// The longest message.
+    pub fn max_message_len(&self) -> usize {
+        self.inner.shared.msg_size
+    }
+}
+
+impl fmt::Debug for BytePublisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BytePublisher").field("name", &self.inner.shared.seg().name()).finish()
+    }
+}
+
+/// A subscriber of a [`ByteBroadcast`].
+pub struct ByteSubscriber {
+    inner: Sub<Bytes>,
+    /// The copy of the message `recv_with` reads.
+    scratch: Vec<u8>,
+}
+
+impl ByteSubscriber {
+    byte_forms! { self, "[`BroadcastRecvError::Empty`]", "[`BroadcastRecvError::Timeout`]";
+        /// Receives a copy of the next message (see [`Subscriber::recv`]).
+        ///
+        /// # Errors
+        /// As [`Subscriber::recv`].
+        recv / try_recv / recv_timeout / recv_deadline () -> Result<Vec<u8>, BroadcastRecvError>
+            = |d| {
+                let max = self.inner.shared.msg_size;
+                let mut out = vec![0u8; max];
+                let n = self.inner.recv_with(d, |src, len| {
+                    let len = checked_len(len, max)?;
+                    // SAFETY: the slot holds `max` bytes, `len <= max`.
+                    unsafe { copy_racy(src, out.as_mut_ptr(), len) };
+                    Ok(len)
+                })?;
+                out.truncate(n);
+                Ok(out)
+            };
+
+        /// Receives the next message into `buf`, returning its length; a
+        /// message longer than `buf` stays unread
+        /// ([`BroadcastRecvError::BufferTooSmall`] says how long it is).
+        ///
+        /// # Errors
+        /// As [`Subscriber::recv`].
+        recv_into / try_recv_into / recv_into_timeout / recv_into_deadline (buf: &mut [u8]) -> Result<usize, BroadcastRecvError>
+            = |d| {
+                let max = self.inner.shared.msg_size;
+                self.inner.recv_with(d, |src, len| {
+                    let len = checked_len(len, max)?;
+                    if len > buf.len() {
+                        return Err(BroadcastRecvError::BufferTooSmall { len });
+                    }
+                    // SAFETY: the slot holds `len` bytes, `buf` has room.
+                    unsafe { copy_racy(src, buf.as_mut_ptr(), len) };
+                    Ok(len)
+                })
+            };
+    }
+
+    /// Calls `f` with the next message and returns what it returns, without
+    /// allocating: `f` reads a checked copy in a buffer this subscriber
+    /// keeps and reuses (the slot itself may be overwritten by a lossy
+    /// publisher while it is read, so `f` never sees the slot in place).
+    ///
+    /// # Errors
+    /// As [`Subscriber::recv`]; `f` is not called then.
+    pub fn recv_with<R, F: FnOnce(&[u8]) -> R>(&mut self, f: F) -> Result<R, BroadcastRecvError> {
+        self.recv_with_until(Deadline::Never, f)
+    }
+
+    /// [`recv_with`](Self::recv_with) if a message is there now.
+    ///
+    /// # Errors
+    /// [`BroadcastRecvError::Empty`], and those of `recv_with`.
+    pub fn try_recv_with<R, F: FnOnce(&[u8]) -> R>(&mut self, f: F) -> Result<R, BroadcastRecvError> {
+        self.recv_with_until(Deadline::Now, f)
+    }
+
+    /// [`recv_with`](Self::recv_with), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`BroadcastRecvError::Timeout`], and those of `recv_with`.
+    pub fn recv_with_timeout<R, F: FnOnce(&[u8]) -> R>(
+        &mut self,
+        timeout: std::time::Duration,
+        f: F,
+    ) -> Result<R, BroadcastRecvError> {
+        self.recv_with_until(Deadline::after(timeout), f)
+    }
+
+    /// [`recv_with`](Self::recv_with), waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`BroadcastRecvError::Timeout`], and those of `recv_with`.
+    pub fn recv_with_deadline<R, F: FnOnce(&[u8]) -> R>(
+        &mut self,
+        deadline: std::time::Instant,
+        f: F,
+    ) -> Result<R, BroadcastRecvError> {
+        self.recv_with_until(Deadline::At(deadline), f)
+    }
+
+    fn recv_with_until<R>(&mut self, d: Deadline, f: impl FnOnce(&[u8]) -> R) -> Result<R, BroadcastRecvError> {
+        let max = self.inner.shared.msg_size;
+        let scratch = &mut self.scratch;
+        scratch.resize(max, 0);
+        let n = self.inner.recv_with(d, |src, len| {
+            let len = checked_len(len, max)?;
+            // SAFETY: the slot holds `max` bytes, `len <= max`.
+            unsafe { copy_racy(src, scratch.as_mut_ptr(), len) };
+            Ok(len)
+        })?;
+        Ok(f(&self.scratch[..n]))
+    }
+
+    /// Messages published and not yet received by this subscriber.
+    pub fn pending(&self) -> u64 {
+        self.inner.shared.st().tail.pos.load(Ordering::Acquire).saturating_sub(self.inner.cursor)
+    }
+}
+
+/// A stored length, checked against the bound (a torn read may show any
+/// value: the caller's sequence check then discards the result).
+fn checked_len(len: u32, max: usize) -> Result<usize, BroadcastRecvError> {
+    let len = len as usize;
+    if len > max {
+        return Err(BroadcastRecvError::Corrupt(format!("a message of {len} bytes in slots of {max}")));
+    }
+    Ok(len)
+}
+
+impl fmt::Debug for ByteSubscriber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteSubscriber")
+            .field("name", &self.inner.shared.seg().name())
+            .field("cursor", &self.inner.cursor)
+            .finish()
+    }
+}
+
+impl<F: Form> Shared<F> {
+    /// For [`wait_any`](crate::wait_any): a message, a lag or the end of
+    /// the stream for the subscriber at `cursor`.
+    fn select_ready(&self, cursor: u64, thorough: bool) -> bool {
+        self.st().tail.pos.load(Ordering::Acquire) != cursor || self.publisher_gone(thorough)
+    }
+
+    fn select_park(&self) -> crate::select::sealed::Park<'_> {
+        let w = &self.st().ctl.waits;
+        crate::select::sealed::Park::Counted {
+            word: &w.items_seq,
+            count: &w.recv_sleepers,
+            asym: true,
+            wakes_one: false,
+        }
+    }
+}
+
+impl<F: Form> Sub<F> {
+    fn select_ready(&self, thorough: bool) -> bool {
+        self.shared.select_ready(self.cursor, thorough)
+    }
+
+    fn probe(&self) -> std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync> {
+        std::sync::Arc::new(SubProbe { shared: Arc::clone(&self.shared), entry: self.entry })
+    }
+}
+
+/// A subscriber's readiness for the background waiter: its cursor as the
+/// subscriber last stored it in its entry.
+struct SubProbe<F: Form> {
+    shared: Arc<Shared<F>>,
+    entry: usize,
+}
+
+impl<F: Form> crate::select::sealed::Source for SubProbe<F> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        let cursor = self.shared.entry(self.entry).cursor.load(Ordering::Acquire);
+        self.shared.select_ready(cursor, thorough)
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        self.shared.select_park()
+    }
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+        Ok(std::sync::Arc::new(SubProbe { shared: Arc::clone(&self.shared), entry: self.entry }))
+    }
+}
+
+impl<T: ShmType> crate::select::sealed::Source for Subscriber<T> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        self.inner.select_ready(thorough)
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        self.inner.shared.select_park()
+    }
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+        Ok(self.inner.probe())
+    }
+}
+
+impl crate::select::sealed::Source for ByteSubscriber {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        self.inner.select_ready(thorough)
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        self.inner.shared.select_park()
+    }
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+        Ok(self.inner.probe())
+    }
+}

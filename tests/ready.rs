@@ -1,0 +1,233 @@
+//! ReadyFd and the async forms: a descriptor an event loop polls, and
+//! futures any executor can run, both woken by the background waiter.
+
+mod common;
+
+use std::future::Future;
+use std::os::fd::AsRawFd;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use common::{Child, Names, say, watchdog};
+use shmkit::{Broadcast, BroadcastRecvError, Event, Policy, Queue, ReadyFd, RecvError, Semaphore};
+
+#[test]
+fn child() {
+    common::child_main(run_role);
+}
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn run_role(role: &str, args: &[String]) -> i32 {
+    match role {
+        "send-later" => {
+            let q = Queue::<u64>::open(&args[0]).expect("open");
+            let tx = q.sender().expect("sender");
+            say("READY");
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(7).expect("send");
+            // Linger (the sender stays), until killed.
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        _ => 2,
+    }
+}
+
+/// Whether `fd` becomes readable within `ms` milliseconds.
+fn readable(fd: &ReadyFd, ms: i32) -> bool {
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    n == 1 && pfd.revents & libc::POLLIN != 0
+}
+
+/// A minimal executor: polls `f` on this thread, parking between wakes.
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn a_ready_fd_is_readable_while_something_is_ready_until_cleared() {
+    let names = Names::new("rfd", 2);
+    let (q, e) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(LIMIT, "ReadyFd", move || {
+        let queue = Queue::<u64>::create(&q, 8).unwrap();
+        let (tx, rx) = (queue.sender().unwrap(), queue.receiver().unwrap());
+        let stop = Event::create(&e).unwrap();
+        let fd = ReadyFd::new().unwrap();
+        fd.watch(&rx).unwrap();
+        fd.watch(&stop).unwrap();
+        assert!(!readable(&fd, 50), "nothing ready yet");
+        tx.send(1).unwrap();
+        assert!(readable(&fd, 10_000), "a message makes it readable");
+        assert!(readable(&fd, 0), "and it stays readable");
+        assert!(fd.clear());
+        // Still ready (the message is there): readable again at once.
+        assert!(readable(&fd, 10_000));
+        assert!(fd.clear());
+        assert_eq!(rx.try_recv(), Ok(1));
+        // Anything signalled before the receive is cleared here; after it,
+        // nothing is ready.
+        fd.clear();
+        assert!(!readable(&fd, 50), "drained: not readable");
+        stop.set();
+        assert!(readable(&fd, 10_000), "the event too");
+        drop(fd);
+    });
+}
+
+#[test]
+fn a_ready_fd_sees_a_message_from_another_process() {
+    let names = Names::new("rfd-proc", 1);
+    let q = names.get(0).to_owned();
+    watchdog(LIMIT, "ReadyFd across processes", move || {
+        let queue = Queue::<u64>::create_spsc(&q, 8).unwrap();
+        let rx = queue.receiver().unwrap();
+        let fd = ReadyFd::new().unwrap();
+        fd.watch(&rx).unwrap();
+        let mut c = Child::spawn_piped("send-later", &[&q]);
+        c.expect_line("READY");
+        assert!(readable(&fd, 20_000));
+        fd.clear();
+        assert_eq!(rx.try_recv(), Ok(7));
+        // The sender dies: end of stream is ready too.
+        c.kill();
+        assert!(readable(&fd, 20_000), "a dead sender makes the end of the stream ready");
+        assert_eq!(rx.try_recv(), Err(shmkit::TryRecvError::Disconnected));
+    });
+}
+
+#[test]
+fn async_receives_wait_without_blocking_and_end_with_the_stream() {
+    let names = Names::new("async", 3);
+    let (q, b, s) = (names.get(0).to_owned(), names.get(1).to_owned(), names.get(2).to_owned());
+    watchdog(LIMIT, "async", move || {
+        let queue = Queue::<u64>::create(&q, 8).unwrap();
+        let rx = queue.receiver().unwrap();
+        let bc = Broadcast::<u64>::create(&b, 8, Policy::Lossless).unwrap();
+        let mut sub = bc.subscribe().unwrap();
+        let sem = Semaphore::create(&s, 0).unwrap();
+        let producer = {
+            let (q, b, s) = (q.clone(), b.clone(), s.clone());
+            std::thread::spawn(move || {
+                let tx = Queue::<u64>::open(&q).unwrap().sender().unwrap();
+                let bc = Broadcast::<u64>::open(&b).unwrap();
+                let mut p = bc.publisher().unwrap();
+                for i in 0..100 {
+                    std::thread::sleep(Duration::from_micros(200));
+                    tx.send(i).unwrap();
+                    p.send(i).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                Semaphore::open(&s).unwrap().release().unwrap();
+            })
+        };
+        let (sum_q, sum_b) = block_on(async {
+            let (mut a, mut b) = (0, 0);
+            for _ in 0..100 {
+                a += rx.recv_async().await.unwrap();
+                b += sub.recv_async().await.unwrap();
+            }
+            sem.acquire_async().await.unwrap();
+            (a, b)
+        });
+        producer.join().unwrap();
+        assert_eq!((sum_q, sum_b), (4950, 4950));
+        // Every sender and the publisher are gone: the streams end.
+        assert_eq!(block_on(rx.recv_async()), Err(RecvError));
+        assert_eq!(block_on(sub.recv_async()), Err(BroadcastRecvError::Disconnected));
+    });
+}
+
+#[test]
+fn an_async_event_wait_completes_on_a_set_from_another_thread() {
+    let names = Names::new("async-ev", 1);
+    let e = names.get(0).to_owned();
+    watchdog(LIMIT, "async event", move || {
+        let ev = Event::create(&e).unwrap();
+        let setter = {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                Event::open(&e).unwrap().set();
+            })
+        };
+        block_on(ev.wait_async()).unwrap();
+        assert!(ev.is_set());
+        setter.join().unwrap();
+        // A dropped future leaves nothing behind: a new one still works.
+        ev.clear();
+        let fut = shmkit::ready(&ev).unwrap();
+        drop(fut);
+        ev.set();
+        block_on(shmkit::ready(&ev).unwrap());
+    });
+}
+
+/// tokio: `recv_async` in a task of a current-thread runtime, and a
+/// `ReadyFd` watched by `AsyncFd`, side by side.
+#[test]
+fn tokio_runs_the_futures_and_watches_the_fd() {
+    let names = Names::new("tokio", 2);
+    let (q, e) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(LIMIT, "tokio", move || {
+        let queue = Queue::<u64>::create(&q, 64).unwrap();
+        let rx = queue.receiver().unwrap();
+        let stop = Event::create(&e).unwrap();
+        let fd = ReadyFd::new().unwrap();
+        fd.watch(&stop).unwrap();
+        let producer = {
+            let (q, e) = (q.clone(), e.clone());
+            std::thread::spawn(move || {
+                let tx = Queue::<u64>::open(&q).unwrap().sender().unwrap();
+                for i in 1..=50 {
+                    std::thread::sleep(Duration::from_micros(300));
+                    tx.send(i).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                Event::open(&e).unwrap().set();
+            })
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let sum = rt.block_on(async {
+            // SAFETY: the AsyncFd owns the ReadyFd, which owns its eventfd:
+            // the descriptor stays open and the same while it is registered.
+            let fd = unsafe { tokio::io::unix::AsyncFd::register(fd) }.unwrap();
+            let receiving = async {
+                let mut sum = 0;
+                for _ in 0..50 {
+                    sum += rx.recv_async().await.unwrap();
+                }
+                sum
+            };
+            let stopping = async {
+                let mut guard = fd.readable().await.unwrap();
+                guard.get_inner().clear();
+                guard.clear_ready();
+            };
+            let (sum, ()) = tokio::join!(receiving, stopping);
+            sum
+        });
+        producer.join().unwrap();
+        assert_eq!(sum, 50 * 51 / 2);
+        assert!(stop.is_set());
+    });
+}
