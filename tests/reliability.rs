@@ -593,3 +593,64 @@ fn a_forked_child_that_cannot_register_gets_an_error_not_a_panic() {
         assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Err(shmkit::RecvTimeoutError::Disconnected));
     });
 }
+
+/// `shmkit gc`'s removal (`inspect::collect`) puts a segment back under its
+/// name when, moved aside, it turns out to be in use or not the one it
+/// looked at: the collector is paused between its first look and the move.
+#[cfg(feature = "failpoints")]
+#[test]
+fn gc_puts_back_a_segment_that_changed_while_it_was_collected() {
+    use shmkit::inspect::{self, Collected};
+    use shmkit::{Value, failpoint};
+    watchdog(LIMIT, "gc_puts_back_a_segment_that_changed_while_it_was_collected", || {
+        let names = Names::new("rel-gc-putback", 1);
+        let name = names[0].to_owned();
+        let orphan = |value: u64| {
+            // Persisted, so that the name outlives its creator: no live
+            // handle, collectable with `include_persisted`.
+            let v = Value::create(&name, value).unwrap();
+            v.persist();
+        };
+        let collect_paused = |meanwhile: &dyn Fn()| {
+            failpoint::pause_at(failpoint::COLLECT_BEFORE_MOVE_ASIDE);
+            let n = name.clone();
+            let collector = std::thread::spawn(move || inspect::collect(&n, true));
+            let start = Instant::now();
+            while !failpoint::reached() {
+                assert!(start.elapsed() < LIMIT, "the collector never reached the failpoint");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            meanwhile();
+            failpoint::resume();
+            collector.join().unwrap()
+        };
+
+        // A handle attached after the first look: in use, put back.
+        orphan(1);
+        let attached = std::cell::RefCell::new(None);
+        let got = collect_paused(&|| *attached.borrow_mut() = Some(Value::<u64>::open(&name).unwrap()));
+        assert_eq!(got.unwrap(), Collected::InUse);
+        let v = attached.into_inner().unwrap();
+        assert!(std::path::Path::new(&names.path(0)).exists(), "not put back");
+        v.store(2);
+        assert_eq!(Value::<u64>::open(&name).unwrap().load(), 2, "put back is the same segment");
+        drop(v);
+
+        // The name given to a new segment after the first look: the new one
+        // is moved aside, found to be another file, and put back.
+        let replaced = || {
+            shmkit::unlink(&name).unwrap();
+            orphan(3);
+        };
+        assert_eq!(collect_paused(&replaced).unwrap(), Collected::Changed);
+        assert_eq!(Value::<u64>::open(&name).unwrap().load(), 3, "the new segment was not put back");
+
+        // Unchanged, it is removed.
+        assert_eq!(inspect::collect(&name, true).unwrap(), Collected::Removed);
+        assert!(!std::path::Path::new(&names.path(0)).exists());
+        assert!(
+            !inspect::names().unwrap().iter().any(|n| n.contains("rel-gc-putback")),
+            "a moved-aside file was left behind"
+        );
+    });
+}
