@@ -107,7 +107,9 @@ pub enum Error {
         /// at offset 8 here` ("there" is the segment, "here" the caller).
         difference: Option<String>,
     },
-    /// Every slot of the segment's liveness registry is held by a live handle.
+    /// Every slot of the segment's liveness registry is held by a live handle
+    /// (at open, or in a `fork()`ed child that needs a slot of its own for a
+    /// handle its parent made).
     RegistryFull {
         /// The segment name.
         name: String,

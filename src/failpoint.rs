@@ -26,8 +26,43 @@ pub const SEGMENT_BEFORE_LINK: u32 = 4;
 /// written", the tail not moved.
 pub const BROADCAST_BEFORE_COMMIT: u32 = 5;
 
+/// `inspect::collect` (what `shmkit gc` does for a segment): the segment
+/// found unused, before its name is moved aside to be checked again.
+pub const COLLECT_BEFORE_MOVE_ASIDE: u32 = 6;
+
 #[cfg(feature = "failpoints")]
 static ACTIVE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(NONE);
+/// Whether the armed point pauses (until [`resume`]) rather than parks.
+#[cfg(feature = "failpoints")]
+static PAUSING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether a thread has reached the armed pausing point.
+#[cfg(feature = "failpoints")]
+static REACHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Arms `point` as a pause: the next thread of this process that reaches
+/// it waits there until [`resume`] (for a test that changes something at
+/// that moment and lets the protocol go on). [`reached`] tells when.
+#[cfg(feature = "failpoints")]
+pub fn pause_at(point: u32) {
+    use std::sync::atomic::Ordering::SeqCst;
+    REACHED.store(false, SeqCst);
+    PAUSING.store(true, SeqCst);
+    ACTIVE.store(point, SeqCst);
+}
+
+/// Whether a thread waits at the point armed by [`pause_at`].
+#[cfg(feature = "failpoints")]
+pub fn reached() -> bool {
+    REACHED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Disarms the point armed by [`pause_at`] and lets the paused thread go.
+#[cfg(feature = "failpoints")]
+pub fn resume() {
+    use std::sync::atomic::Ordering::SeqCst;
+    ACTIVE.store(NONE, SeqCst);
+    PAUSING.store(false, SeqCst);
+}
 
 /// Arms `point`: the next thread of this process that reaches it parks
 /// there forever (until the process is killed).
@@ -41,7 +76,22 @@ pub fn set(point: u32) {
 #[inline]
 pub(crate) fn hit(point: u32) {
     if ACTIVE.load(std::sync::atomic::Ordering::Relaxed) == point && point != NONE {
+        stop(point);
+    }
+}
+
+/// Waits at `point` until [`resume`] if it was armed by [`pause_at`];
+/// parks forever otherwise.
+#[cfg(feature = "failpoints")]
+#[cold]
+fn stop(point: u32) {
+    use std::sync::atomic::Ordering::SeqCst;
+    if !PAUSING.load(SeqCst) {
         park_forever();
+    }
+    REACHED.store(true, SeqCst);
+    while ACTIVE.load(SeqCst) == point {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

@@ -278,6 +278,7 @@ pub fn collect(name: &str, include_persisted: bool) -> Result<Collected, Error> 
     let id = sys::fstat(fd.as_fd()).map_err(|e| io("stat", e))?.id;
     let path = crate::name::path_of(name)?;
     let aside = crate::name::temp_path_of(name)?;
+    crate::failpoint::hit(crate::failpoint::COLLECT_BEFORE_MOVE_ASIDE);
     match sys::rename_noreplace(&path, &aside) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Collected::Changed),

@@ -314,3 +314,343 @@ fn persist_is_recorded_in_the_header_and_opens_still_check() {
     drop(v);
     assert!(std::path::Path::new(&names.path(0)).exists(), "persisted: the name stays");
 }
+
+/// Waits for the forked child to exit; its exit code (panics on a signal).
+fn exit_code(child: Forked) -> i32 {
+    let mut status = 0;
+    // SAFETY: `child.0` is our own child; `status` is writable.
+    unsafe { libc::waitpid(child.0, &mut status, 0) };
+    std::mem::forget(child);
+    assert!(libc::WIFEXITED(status), "child status {status:#x}");
+    libc::WEXITSTATUS(status)
+}
+
+/// In a forked child, the child's own copy of `x`, to drop or keep.
+fn copy<T>(x: &T) -> T {
+    // SAFETY: called only in a forked child, whose memory is a copy of the
+    // parent's: the original is never used nor dropped again in the child
+    // (it leaves with `_exit`), so the copy is the only owner there.
+    unsafe { std::ptr::read(x) }
+}
+
+/// In a forked child: 0 if every check held, else the number of the first
+/// that failed (printed).
+fn checks(list: &[(&str, bool)]) -> i32 {
+    for (i, (what, ok)) in list.iter().enumerate() {
+        if !ok {
+            eprintln!("child check {} failed: {what}", i + 1);
+            return i as i32 + 1;
+        }
+    }
+    0
+}
+
+#[test]
+fn endpoints_a_forked_child_drops_do_not_uncount_the_parents() {
+    use shmkit::{RecvTimeoutError, TryRecvError};
+    watchdog(LIMIT, "endpoints_a_forked_child_drops_do_not_uncount_the_parents", || {
+        let names = Names::new("rel-fork-ends-drop", 1);
+        let q = Queue::<u64>::create(&names[0], 8).unwrap();
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        let child = fork_child(|| {
+            // The copies, dropped in the child, and a clone made here.
+            let extra = tx.clone();
+            drop(extra);
+            drop(copy(&tx));
+            drop(copy(&rx));
+            0
+        });
+        assert_eq!(exit_code(child), 0);
+        // The parent's sender and receiver are still counted.
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "a false Disconnected");
+        assert_eq!(rx.recv_timeout(Duration::from_millis(50)), Err(RecvTimeoutError::Timeout));
+        tx.send(1).unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+        // The last real sender gone: a true Disconnected.
+        drop(tx);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        drop(q);
+    });
+}
+
+#[test]
+fn endpoints_a_forked_child_used_are_its_own_alive_or_dead() {
+    use shmkit::RecvTimeoutError;
+    for kill in [false, true] {
+        watchdog(LIMIT, "endpoints_a_forked_child_used_are_its_own_alive_or_dead", move || {
+            let names = Names::new("rel-fork-ends-use", 1);
+            let q = Queue::<u64>::create(&names[0], 8).unwrap();
+            let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+            tx.send(5).unwrap();
+            let (rd, wr) = pipe();
+            let child = fork_child(|| {
+                // The copies used in the child: a receive, then sends.
+                let got = rx.recv_timeout(Duration::from_secs(30));
+                tx.send(10).unwrap();
+                tx.send(11).unwrap();
+                signal_byte(wr, if got == Ok(5) { b'S' } else { b'X' });
+                if kill {
+                    park()
+                }
+                // Exits holding its copies (no destructor runs in `_exit`).
+                0
+            });
+            assert_eq!(read_byte(rd), b'S', "the child received the parent's message and sent");
+            assert_eq!(rx.recv(), Ok(10));
+            assert_eq!(rx.recv(), Ok(11));
+            // The parent's own sender is alive: no Disconnected.
+            assert_eq!(rx.recv_timeout(Duration::from_millis(50)), Err(RecvTimeoutError::Timeout));
+            drop(tx);
+            if kill {
+                // The child's live copy of the sender counts (its own).
+                assert_eq!(rx.recv_timeout(Duration::from_millis(100)), Err(RecvTimeoutError::Timeout));
+                drop(child);
+            } else {
+                assert_eq!(exit_code(child), 0);
+            }
+            // Every sender gone (the child's with the child).
+            assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Err(RecvTimeoutError::Disconnected));
+            // The parent's receiver is still counted: a new sender can send.
+            let tx = q.sender().unwrap();
+            tx.send(12).unwrap();
+            assert_eq!(rx.recv(), Ok(12));
+            // SAFETY: closing our pipe ends.
+            unsafe {
+                libc::close(rd);
+                libc::close(wr);
+            }
+        });
+    }
+}
+
+#[test]
+fn a_forked_copy_of_a_single_producer_end_does_not_drive_it() {
+    use shmkit::{ByteQueue, ByteRecvError, ByteSendError, Pipe, RecvTimeoutError, SendError, TryRecvError};
+    watchdog(LIMIT, "a_forked_copy_of_a_single_producer_end_does_not_drive_it", || {
+        let names = Names::new("rel-fork-spsc", 3);
+        let q = Queue::<u64>::create_spsc(&names[0], 8).unwrap();
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        tx.send(1).unwrap();
+        let bq = ByteQueue::create(&names[1], 4096).unwrap();
+        let (mut btx, mut brx) = (bq.sender().unwrap(), bq.receiver().unwrap());
+        btx.send(b"one").unwrap();
+        let pipe = Pipe::create(&names[2]).unwrap();
+        let (mut a, mut b) = (pipe.connect().unwrap(), pipe.connect().unwrap());
+        let child = fork_child(|| {
+            let res = checks(&[
+                ("spsc send", tx.send(2) == Err(SendError::Disconnected(2))),
+                ("spsc batch", tx.send_batch(&[3, 4]) == Err(SendError::Disconnected(0))),
+                ("spsc recv", rx.try_recv() == Err(TryRecvError::Disconnected)),
+                ("spsc recv_timeout", rx.recv_timeout(Duration::from_millis(1)) == Err(RecvTimeoutError::Disconnected)),
+                ("spsc new sender", matches!(q.sender(), Err(Error::Busy { .. }))),
+                ("bytes send", btx.send(b"two") == Err(ByteSendError::Forked)),
+                ("bytes recv", brx.try_recv() == Err(ByteRecvError::Forked)),
+                ("pipe send", a.send(b"x") == Err(ByteSendError::Forked)),
+                ("pipe recv", b.try_recv() == Err(ByteRecvError::Forked)),
+            ]);
+            // Dropped in the child: the parent keeps its ends.
+            drop((copy(&tx), copy(&rx), copy(&btx), copy(&brx), copy(&a), copy(&b)));
+            res
+        });
+        assert_eq!(exit_code(child), 0);
+        assert!(matches!(q.sender(), Err(Error::Busy { .. })), "the parent still holds the sending end");
+        tx.send(5).unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Ok(5));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        btx.send(b"three").unwrap();
+        assert_eq!(brx.recv().unwrap(), b"one");
+        assert_eq!(brx.recv().unwrap(), b"three");
+        a.send(b"ab").unwrap();
+        assert_eq!(b.recv().unwrap(), b"ab");
+        assert!(ByteSendError::Forked.to_string().contains("fork()ed"));
+    });
+}
+
+#[test]
+fn lock_guards_dropped_in_a_forked_child_leave_the_parents_lock_held() {
+    use shmkit::{RwLock, TryLockError};
+    watchdog(LIMIT, "lock_guards_dropped_in_a_forked_child_leave_the_parents_lock_held", || {
+        let names = Names::new("rel-fork-guards", 3);
+        let m = Mutex::create(&names[0], 0u64).unwrap();
+        let w = RwLock::create(&names[1], 0u64).unwrap();
+        let r = RwLock::create(&names[2], 0u64).unwrap();
+        let (mut mg, wg, rg) = (m.lock().unwrap(), w.write().unwrap(), r.read().unwrap());
+        *mg = 1;
+        let child = fork_child(|| {
+            drop(copy(&mg));
+            drop(copy(&wg));
+            drop(copy(&rg));
+            checks(&[
+                ("mutex still held", matches!(m.try_lock(), Err(TryLockError::WouldBlock))),
+                ("write lock still held", matches!(w.try_read(), Err(TryLockError::WouldBlock))),
+                ("read lock still held", matches!(r.try_write(), Err(TryLockError::WouldBlock))),
+                // The child's own read hold comes and goes as usual.
+                ("a read of the child's own", r.try_read().is_ok()),
+            ])
+        });
+        assert_eq!(exit_code(child), 0);
+        let (m2, w2, r2) = (
+            Mutex::<u64>::open(&names[0]).unwrap(),
+            RwLock::<u64>::open(&names[1]).unwrap(),
+            RwLock::<u64>::open(&names[2]).unwrap(),
+        );
+        assert!(matches!(m2.try_lock(), Err(TryLockError::WouldBlock)), "the child released the parent's mutex");
+        assert!(matches!(w2.try_read(), Err(TryLockError::WouldBlock)), "the child released the parent's write lock");
+        assert!(matches!(r2.try_write(), Err(TryLockError::WouldBlock)), "the child gave back the parent's read hold");
+        assert_eq!(*mg, 1);
+        drop((mg, wg, rg));
+        assert_eq!(*m2.try_lock().unwrap(), 1);
+        drop(w2.try_write().unwrap());
+        drop(r2.try_write().unwrap());
+    });
+}
+
+#[test]
+fn a_condvar_wait_with_a_guard_from_the_parent_takes_the_lock_in_the_childs_name() {
+    use shmkit::{Condvar, TryLockError};
+    watchdog(LIMIT, "a_condvar_wait_with_a_guard_from_the_parent_takes_the_lock_in_the_childs_name", || {
+        let names = Names::new("rel-fork-condvar", 2);
+        let m = Mutex::create(&names[0], 0u64).unwrap();
+        let cv = Condvar::create(&names[1]).unwrap();
+        let g = m.lock().unwrap();
+        let (rd, wr) = pipe();
+        let child = fork_child(|| {
+            signal_byte(wr, b'W');
+            // Releases nothing of the parent's; returns holding the lock in
+            // the child's own name, once the parent let go.
+            let (g, _) = cv.wait_timeout(copy(&g), Duration::from_millis(10)).unwrap_or_else(LockError::into_inner);
+            let held = matches!(m.try_lock(), Err(TryLockError::WouldBlock));
+            drop(g);
+            checks(&[("held by the child", held), ("released by the child", m.try_lock().is_ok())])
+        });
+        assert_eq!(read_byte(rd), b'W');
+        std::thread::sleep(Duration::from_millis(50));
+        // The parent still holds its lock while the child waits.
+        assert!(matches!(Mutex::<u64>::open(&names[0]).unwrap().try_lock(), Err(TryLockError::WouldBlock)));
+        drop(g);
+        assert_eq!(exit_code(child), 0);
+        drop(m.try_lock().unwrap());
+        // SAFETY: closing our pipe ends.
+        unsafe {
+            libc::close(rd);
+            libc::close(wr);
+        }
+    });
+}
+
+#[test]
+fn a_forked_child_that_cannot_register_gets_an_error_not_a_panic() {
+    use shmkit::{ByteQueue, OpenOptions, Semaphore, TryRecvError};
+    watchdog(LIMIT, "a_forked_child_that_cannot_register_gets_an_error_not_a_panic", || {
+        let names = Names::new("rel-fork-full", 3);
+        let one = OpenOptions::new().registry_slots(1);
+        // The parent's handles hold the only slot of each.
+        let q = Queue::<u64>::create_with(&names[0], 8, &one).unwrap();
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        let bq = ByteQueue::create_with(&names[1], 4096, &one).unwrap();
+        let sem = Semaphore::create_owned_with(&names[2], 2, &one).unwrap();
+        sem.acquire();
+        let child = fork_child(|| {
+            let full = |r: Result<(), Error>| match r {
+                Err(e @ Error::RegistryFull { .. }) => e.to_string().contains("liveness slots"),
+                other => {
+                    eprintln!("{other:?}");
+                    false
+                }
+            };
+            let res = checks(&[
+                ("queue sender", full(q.sender().map(drop))),
+                ("queue receiver", full(q.receiver().map(drop))),
+                ("clone of a copy", full(tx.try_clone().map(drop))),
+                ("byte queue sender", full(bq.sender().map(drop))),
+            ]);
+            // Dropping the copies neither waits nor panics nor uncounts the
+            // parent's endpoints, nor gives back the parent's permit.
+            drop((copy(&tx), copy(&rx), copy(&q), copy(&bq), copy(&sem)));
+            res
+        });
+        assert_eq!(exit_code(child), 0);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "the child uncounted the parent's sender");
+        tx.send(3).unwrap();
+        assert_eq!(rx.recv(), Ok(3));
+        assert_eq!((sem.held(), sem.value()), (1, 1), "the child gave back the parent's permit");
+        drop(tx);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+
+        // With two slots the child registers in the other one.
+        let names = Names::new("rel-fork-two", 1);
+        let q = Queue::<u64>::create_with(&names[0], 8, &OpenOptions::new().registry_slots(2)).unwrap();
+        let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+        let child = fork_child(|| {
+            let ok = tx.send(9).is_ok() && q.sender().is_ok();
+            let third = Queue::<u64>::open(&names[0]);
+            checks(&[("sends", ok), ("a third handle", matches!(third, Err(Error::RegistryFull { .. })))])
+        });
+        assert_eq!(exit_code(child), 0);
+        assert_eq!(rx.recv(), Ok(9));
+        drop(tx);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Err(shmkit::RecvTimeoutError::Disconnected));
+    });
+}
+
+/// `shmkit gc`'s removal (`inspect::collect`) puts a segment back under its
+/// name when, moved aside, it turns out to be in use or not the one it
+/// looked at: the collector is paused between its first look and the move.
+#[cfg(feature = "failpoints")]
+#[test]
+fn gc_puts_back_a_segment_that_changed_while_it_was_collected() {
+    use shmkit::inspect::{self, Collected};
+    use shmkit::{Value, failpoint};
+    watchdog(LIMIT, "gc_puts_back_a_segment_that_changed_while_it_was_collected", || {
+        let names = Names::new("rel-gc-putback", 1);
+        let name = names[0].to_owned();
+        let orphan = |value: u64| {
+            // Persisted, so that the name outlives its creator: no live
+            // handle, collectable with `include_persisted`.
+            let v = Value::create(&name, value).unwrap();
+            v.persist();
+        };
+        let collect_paused = |meanwhile: &dyn Fn()| {
+            failpoint::pause_at(failpoint::COLLECT_BEFORE_MOVE_ASIDE);
+            let n = name.clone();
+            let collector = std::thread::spawn(move || inspect::collect(&n, true));
+            let start = Instant::now();
+            while !failpoint::reached() {
+                assert!(start.elapsed() < LIMIT, "the collector never reached the failpoint");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            meanwhile();
+            failpoint::resume();
+            collector.join().unwrap()
+        };
+
+        // A handle attached after the first look: in use, put back.
+        orphan(1);
+        let attached = std::cell::RefCell::new(None);
+        let got = collect_paused(&|| *attached.borrow_mut() = Some(Value::<u64>::open(&name).unwrap()));
+        assert_eq!(got.unwrap(), Collected::InUse);
+        let v = attached.into_inner().unwrap();
+        assert!(std::path::Path::new(&names.path(0)).exists(), "not put back");
+        v.store(2);
+        assert_eq!(Value::<u64>::open(&name).unwrap().load(), 2, "put back is the same segment");
+        drop(v);
+
+        // The name given to a new segment after the first look: the new one
+        // is moved aside, found to be another file, and put back.
+        let replaced = || {
+            shmkit::unlink(&name).unwrap();
+            orphan(3);
+        };
+        assert_eq!(collect_paused(&replaced).unwrap(), Collected::Changed);
+        assert_eq!(Value::<u64>::open(&name).unwrap().load(), 3, "the new segment was not put back");
+
+        // Unchanged, it is removed.
+        assert_eq!(inspect::collect(&name, true).unwrap(), Collected::Removed);
+        assert!(!std::path::Path::new(&names.path(0)).exists());
+        assert!(
+            !inspect::names().unwrap().iter().any(|n| n.contains("rel-gc-putback")),
+            "a moved-aside file was left behind"
+        );
+    });
+}

@@ -14,6 +14,7 @@ use super::errors::{ByteRecvError, ByteSendError};
 use super::waits::Waited;
 use crate::error::Error;
 use crate::handle::{Handle, SegmentState, StateLayout};
+use crate::segment::fork;
 use crate::segment::header::{Fingerprint, Header, ObjectKind};
 use crate::segment::registry::Liveness;
 use crate::segment::{RawSegment, ShmSafe};
@@ -224,7 +225,7 @@ fn claim_end<C>(
     cursor: impl FnOnce(ByteRing) -> Result<C, Corrupt>,
 ) -> Result<C, Error> {
     crate::primitive::asym::register();
-    ring.claim(end, seg.token(), seg).map_err(|()| busy(seg.name(), end))?;
+    ring.claim(end, seg.try_registration()?.token(), seg).map_err(|()| busy(seg.name(), end))?;
     cursor(ring).map_err(|c| {
         ring.release(end, seg.token());
         Error::Corrupt { name: seg.name().to_owned(), reason: c.0 }
@@ -237,16 +238,23 @@ pub(crate) struct Tx {
     pub(crate) strategy: WaitStrategy,
     /// How often a send checks the receiver's liveness.
     peer: PeerCheck,
+    /// The fork generation the end was taken in: a copy in a `fork()`ed
+    /// child must not drive it (see `endpoint.rs`).
+    born: u32,
 }
 
 impl Tx {
     /// Takes the sender end of `ring` for `seg`'s handle.
     pub(crate) fn claim(ring: ByteRing, seg: &RawSegment, strategy: WaitStrategy) -> Result<Tx, Error> {
         let prod = claim_end(ring, seg, End::Sender, Producer::new)?;
-        Ok(Tx { prod, strategy, peer: PeerCheck::default() })
+        Ok(Tx { prod, strategy, peer: PeerCheck::default(), born: fork::generation() })
     }
 
+    /// Gives the end up; a copy in a `fork()`ed child leaves it alone.
     pub(crate) fn release(&mut self, seg: &RawSegment) {
+        if fork::forked_since(self.born) {
+            return;
+        }
         self.prod.rollback();
         self.prod.ring().release(End::Sender, seg.token());
     }
@@ -262,6 +270,9 @@ impl Tx {
         len: usize,
         deadline: Deadline,
     ) -> Result<Reserved, ByteSendError> {
+        if fork::forked_since(self.born) {
+            return Err(ByteSendError::Forked);
+        }
         if len > self.max() {
             return Err(ByteSendError::TooLarge { len, max: self.max() });
         }
@@ -304,6 +315,9 @@ impl Tx {
         msg: impl Fn(usize) -> &'m [u8],
         deadline: Deadline,
     ) -> (usize, Result<(), ByteSendError>) {
+        if fork::forked_since(self.born) {
+            return (0, Err(ByteSendError::Forked));
+        }
         let max = self.max();
         if let Some(len) = (0..n).map(|i| msg(i).len()).find(|&len| len > max) {
             return (0, Err(ByteSendError::TooLarge { len, max }));
@@ -339,6 +353,8 @@ pub(crate) struct Rx {
     /// How often a `try_` receive on an empty ring checks the sender's
     /// liveness.
     peer: PeerCheck,
+    /// As the sender's.
+    born: u32,
 }
 
 impl Rx {
@@ -350,15 +366,22 @@ impl Rx {
     /// Takes the receiver end of `ring` for `seg`'s handle.
     pub(crate) fn claim(ring: ByteRing, seg: &RawSegment, strategy: WaitStrategy) -> Result<Rx, Error> {
         let cons = claim_end(ring, seg, End::Receiver, Consumer::new)?;
-        Ok(Rx { cons, strategy, peer: PeerCheck::default() })
+        Ok(Rx { cons, strategy, peer: PeerCheck::default(), born: fork::generation() })
     }
 
+    /// Gives the end up; a copy in a `fork()`ed child leaves it alone.
     pub(crate) fn release(&mut self, seg: &RawSegment) {
+        if fork::forked_since(self.born) {
+            return;
+        }
         self.cons.ring().release(End::Receiver, seg.token());
     }
 
     /// The next record, waiting per `deadline`.
     pub(crate) fn next_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Record, ByteRecvError> {
+        if fork::forked_since(self.born) {
+            return Err(ByteRecvError::Forked);
+        }
         let ring = *self.cons.ring();
         loop {
             if let Some(r) = self.cons.peek()? {

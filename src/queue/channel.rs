@@ -45,6 +45,8 @@ macro_rules! end_common {
 
         impl<T: ShmType> $end<T> {
             pub(super) fn attach(shared: Arc<Shared<Typed<T>>>, strategy: WaitStrategy) -> Result<Self, Error> {
+                // A forked child that cannot register says so here.
+                shared.seg().try_registration()?;
                 let flavor = match shared.flavor {
                     Flavor::Mpmc => $flavor::Mpmc(mpmc::$end::attach(shared, strategy)),
                     Flavor::Spsc => $flavor::Spsc(spsc::$end::attach(shared, strategy)?),

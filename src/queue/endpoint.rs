@@ -21,11 +21,34 @@
 //! A multi-producer [`Queue`](crate::Queue) counts its senders and receivers,
 //! in the queue and per handle in an [`EndpointEntry`] of its registry slot,
 //! so that a waiter can tell, after a crash, whether any of them is alive.
+//!
+//! # Endpoints copied by `fork()`
+//!
+//! A forked child holds copies of the endpoints its parent held, counted
+//! under the parent's slot. They must be neither the parent's (dropped in
+//! the child they would uncount the parent's endpoints) nor nobody's (the
+//! parent's receivers would be told `Disconnected` while the child still
+//! sends):
+//!
+//! - Counted ends: a handle keeps a [`Tally`] of the endpoints it holds in
+//!   this process. When a forked child registers the handle under a slot of
+//!   its own (its first call on the queue, a drop included), the tally's
+//!   copies are counted there and in the queue's totals: the child's from
+//!   then on, uncounted by its drops, dead with it. A child that cannot
+//!   register never counted them: its drops change nothing.
+//! - Exclusive ends: only the process that took the role may drive the
+//!   end; a copy in a forked child answers `Disconnected` (the byte rings:
+//!   `Forked`), and its drop gives nothing up (the role word names the
+//!   parent's token, never the child's).
 
+use std::ptr::NonNull;
+
+use super::slot_ring::QueueState;
 use super::typed::{Format, Shared};
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, asym};
-use crate::segment::registry::{Liveness, Token};
+use crate::segment::ForkHook;
+use crate::segment::registry::{Liveness, Registration, Token};
 
 /// Set in a role word while an end is held, so a token of 0 still counts.
 const HELD: u32 = 1 << 31;
@@ -161,21 +184,96 @@ pub(crate) struct EndpointEntry {
     _pad: u32,
 }
 
+/// The endpoints of a multi-producer queue held through one handle in this
+/// process, as its registry slot's [`EndpointEntry`] counts them; a forked
+/// child counts its copies under its own slot from these (see the module
+/// docs). Installed as the handle's [`ForkHook`].
+pub(crate) struct Tally {
+    senders: std::sync::atomic::AtomicU32,
+    receivers: std::sync::atomic::AtomicU32,
+    /// The queue's state and its endpoint table (`n` entries), in the
+    /// mapping of the segment that owns this hook.
+    state: NonNull<QueueState>,
+    entries: NonNull<EndpointEntry>,
+    n: usize,
+}
+
+// SAFETY: the pointers lead into the mapping of the segment that owns the
+// hook (so they live as long as it), to shared state that is only accessed
+// atomically; the counts are atomics.
+unsafe impl Send for Tally {}
+// SAFETY: as above.
+unsafe impl Sync for Tally {}
+
+impl Tally {
+    fn count(&self, end: End) -> &std::sync::atomic::AtomicU32 {
+        match end {
+            End::Sender => &self.senders,
+            End::Receiver => &self.receivers,
+        }
+    }
+}
+
+impl ForkHook for Tally {
+    /// Counts the child's copies in its own entry and in the totals.
+    fn registered(&self, reg: Registration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // SAFETY: see the `Send` impl: the pointers are valid for the life
+        // of the segment that calls its own hook.
+        let (state, entries) =
+            unsafe { (self.state.as_ref(), std::slice::from_raw_parts(self.entries.as_ptr(), self.n)) };
+        let (senders, receivers) = (self.senders.load(Relaxed), self.receivers.load(Relaxed));
+        if let Some(entry) = entries.get(reg.slot() as usize) {
+            // Our new slot is ours alone: whatever a dead previous holder
+            // left goes.
+            entry.senders.store(senders, Ordering::Relaxed);
+            entry.receivers.store(receivers, Ordering::Relaxed);
+            entry.token.store(reg.token().to_bits(), Ordering::Release);
+        }
+        // The totals count the copies once more: the parent's own stay
+        // counted under the parent's slot.
+        state.ctl.senders.fetch_add(senders, Ordering::AcqRel);
+        state.ctl.receivers.fetch_add(receivers, Ordering::AcqRel);
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// Attaching endpoints to a [`Queue`](crate::Queue) and telling whether the
 /// other side is gone.
 impl<F: Format> Shared<F> {
     /// Claims our endpoint entry: our registry slot is ours alone, so
-    /// whatever counts a dead previous holder left are reset first.
+    /// whatever counts a dead previous holder left are reset first. Installs
+    /// the handle's [`Tally`].
     pub(super) fn claim_entry(&self) {
         if let Some(entry) = self.my_entry() {
             entry.senders.store(0, Ordering::Relaxed);
             entry.receivers.store(0, Ordering::Relaxed);
             entry.token.store(self.seg().token().to_bits(), Ordering::Release);
         }
+        let endpoints = self.endpoints();
+        self.seg().set_fork_hook(Box::new(Tally {
+            senders: Default::default(),
+            receivers: Default::default(),
+            state: NonNull::from(self.state()),
+            entries: NonNull::from(endpoints).cast(),
+            n: endpoints.len(),
+        }));
     }
 
     pub(super) fn my_entry(&self) -> Option<&EndpointEntry> {
-        self.endpoints().get(self.seg().token().slot() as usize)
+        self.entry(self.seg().token())
+    }
+
+    fn entry(&self, token: Token) -> Option<&EndpointEntry> {
+        self.endpoints().get(token.slot() as usize)
+    }
+
+    /// This handle's [`Tally`].
+    fn tally(&self) -> Option<&Tally> {
+        self.seg().fork_hook().and_then(|h| h.as_any().downcast_ref::<Tally>())
     }
 
     /// Whether some registered endpoint of the kind `count` selects is alive.
@@ -204,15 +302,21 @@ impl<F: Format> Shared<F> {
             && (c.receivers.load(Ordering::Acquire) == 0 || (thorough && !self.any_alive(|e| &e.receivers)))
     }
 
-    /// Multi-producer queues: counts a new endpoint of `end` (in the queue
-    /// and in this handle's entry).
+    /// Multi-producer queues: counts a new endpoint of `end` (in the queue,
+    /// in this handle's entry and in its tally).
     pub(super) fn count_in(&self, end: End) {
+        // First: in a forked child this registers, and counts the copies
+        // tallied so far (not this one) under the child's slot.
+        let me = self.seg().token();
         let c = &self.state().ctl;
         let (count, ever) = match end {
             End::Sender => (&c.senders, &c.ever_sender),
             End::Receiver => (&c.receivers, &c.ever_receiver),
         };
-        if let Some(e) = self.my_entry() {
+        if let Some(t) = self.tally() {
+            t.count(end).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(e) = self.entry(me) {
             match end {
                 End::Sender => e.senders.fetch_add(1, Ordering::AcqRel),
                 End::Receiver => e.receivers.fetch_add(1, Ordering::AcqRel),
@@ -224,9 +328,17 @@ impl<F: Format> Shared<F> {
 
     /// Multi-producer queues: uncounts a dropped endpoint of `end` and wakes
     /// the other side, which may now be disconnected.
+    ///
+    /// In a forked child this registers first (the copies are counted
+    /// under the child's slot, then this one is taken off); a child that
+    /// cannot register never counted its copies, and changes nothing.
     pub(super) fn count_out(&self, end: End) {
+        let Ok(me) = self.seg().try_registration() else { return };
         let c = &self.state().ctl;
-        if let Some(e) = self.my_entry() {
+        if let Some(t) = self.tally() {
+            t.count(end).fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(e) = self.entry(me.token()) {
             match end {
                 End::Sender => e.senders.fetch_sub(1, Ordering::AcqRel),
                 End::Receiver => e.receivers.fetch_sub(1, Ordering::AcqRel),
@@ -249,16 +361,25 @@ impl<F: Format> Shared<F> {
     }
 
     /// Single-producer queues: takes `end` for this handle.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] while a live endpoint holds it; in a forked child
+    /// that cannot register, the error of
+    /// [`RawSegment::try_registration`](crate::segment::RawSegment::try_registration).
     pub(super) fn claim(&self, end: End) -> Result<(), Error> {
         asym::register();
+        let me = self.seg().try_registration()?.token();
         let (word, ever) = self.role(end);
-        claim_role(word, ever, self.seg().token(), self.seg()).map_err(|()| busy(self.seg().name(), end))
+        claim_role(word, ever, me, self.seg()).map_err(|()| busy(self.seg().name(), end))
     }
 
     /// Single-producer queues: gives `end` up and wakes the other side,
-    /// which may now be disconnected.
+    /// which may now be disconnected. A copy dropped in a forked child gives
+    /// nothing up: the role word names its parent, not the child (and a
+    /// child that cannot register does not try).
     pub(super) fn release(&self, end: End) {
-        release_role(self.role(end).0, self.seg().token());
+        let Ok(me) = self.seg().try_registration() else { return };
+        release_role(self.role(end).0, me.token());
         self.state().ctl.waits.notify(end.peer(), true);
     }
 }

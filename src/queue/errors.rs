@@ -134,6 +134,10 @@ unit_error!(
     struct TaskDoneError => "task_done called more times than messages were sent (or the queue is not joinable)"
 );
 
+/// The message of `Forked`.
+const FORKED: &str = "this end of the queue was taken by the parent of this fork()ed process, which still drives \
+                      it; open the queue anew in the child";
+
 /// A send on a [`ByteSender`](crate::ByteSender) or a
 /// [`Connection`](crate::Connection) failed. The message was not sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +167,10 @@ pub enum ByteSendError {
     },
     /// The ring's shared indices are impossible: its memory was corrupted.
     Corrupt(String),
+    /// This end was taken by the parent of this `fork()`ed process, which
+    /// still drives it: a child never drives its parent's end. Open the
+    /// queue anew in the child and take an end of its own.
+    Forked,
 }
 
 impl fmt::Display for ByteSendError {
@@ -178,6 +186,7 @@ impl fmt::Display for ByteSendError {
                 write!(f, "a message of {len} bytes cannot be sent as an element of {expected} bytes")
             }
             ByteSendError::Corrupt(why) => write!(f, "corrupted queue: {why}"),
+            ByteSendError::Forked => f.write_str(FORKED),
         }
     }
 }
@@ -214,6 +223,10 @@ pub enum ByteRecvError {
     /// The ring's shared indices or a record header are impossible: its
     /// memory was corrupted.
     Corrupt(String),
+    /// This end was taken by the parent of this `fork()`ed process, which
+    /// still drives it: a child never drives its parent's end. Open the
+    /// queue anew in the child and take an end of its own.
+    Forked,
 }
 
 impl fmt::Display for ByteRecvError {
@@ -229,6 +242,7 @@ impl fmt::Display for ByteRecvError {
                 write!(f, "a message of {len} bytes cannot be read as a value of {expected} bytes")
             }
             ByteRecvError::Corrupt(why) => write!(f, "corrupted queue: {why}"),
+            ByteRecvError::Forked => f.write_str(FORKED),
         }
     }
 }

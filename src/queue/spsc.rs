@@ -23,6 +23,7 @@ use super::typed::{Format, Shared};
 use super::waits::{Waited, wait_for};
 use crate::error::Error;
 use crate::primitive::{Ordering, asym};
+use crate::segment::fork;
 use crate::wait::{Deadline, WaitStrategy};
 
 /// The sending endpoint of a single-producer queue: holds the sending end
@@ -31,6 +32,9 @@ pub(super) struct Sender<F: Format> {
     pub(super) shared: Arc<Shared<F>>,
     pub(super) strategy: WaitStrategy,
     cursor: SendCursor,
+    /// The fork generation the end was taken in: a copy in a `fork()`ed
+    /// child must not drive it (see `endpoint.rs`).
+    born: u32,
     /// How often a `try_send` on a full queue checks the receiver's
     /// liveness.
     peer: PeerCheck,
@@ -50,7 +54,7 @@ impl<F: Format> Sender<F> {
             next: Cell::new(ring.resume_put()),
             seen_head: Cell::new(ring.head().load(Ordering::Acquire)),
         };
-        Ok(Sender { shared, strategy, cursor, peer: PeerCheck::default() })
+        Ok(Sender { shared, strategy, cursor, peer: PeerCheck::default(), born: fork::generation() })
     }
 
     /// Publishes at the next position, with no read-modify-write, waiting
@@ -59,7 +63,7 @@ impl<F: Format> Sender<F> {
         let sh = &*self.shared;
         let cur = &self.cursor;
         let (word, ever) = sh.role(End::Receiver);
-        if role_released(word, ever) {
+        if role_released(word, ever) || fork::forked_since(self.born) {
             return Err(SendTimeoutError::Disconnected(value));
         }
         let ring = sh.ring();
@@ -89,7 +93,7 @@ impl<T: ShmType> Sender<Typed<T>> {
         let sh = &*self.shared;
         let cur = &self.cursor;
         let (word, ever) = sh.role(End::Receiver);
-        if role_released(word, ever) {
+        if role_released(word, ever) || fork::forked_since(self.born) {
             // As `put`: a receiver that let go is seen at once, once a batch.
             return Err(SendError::Disconnected(0));
         }
@@ -166,6 +170,8 @@ pub(super) struct Receiver<F: Format> {
     pub(super) shared: Arc<Shared<F>>,
     pub(super) strategy: WaitStrategy,
     cursor: RecvCursor,
+    /// As the sender's.
+    born: u32,
     /// How often a `try_recv` on an empty queue checks the sender's
     /// liveness.
     peer: PeerCheck,
@@ -181,7 +187,7 @@ impl<F: Format> Receiver<F> {
         // We hold the receiving end from here until drop: the cursor is the
         // capability to read slots and free them.
         let cursor = RecvCursor { next: Cell::new(shared.ring().resume_take()) };
-        Ok(Receiver { shared, strategy, cursor, peer: PeerCheck::default() })
+        Ok(Receiver { shared, strategy, cursor, peer: PeerCheck::default(), born: fork::generation() })
     }
 
     /// Receives a message read by `reader`, waiting per `deadline` while
@@ -195,6 +201,10 @@ impl<F: Format> Receiver<F> {
         let cur = &self.cursor;
         let ring = sh.ring();
         let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
+        // A copy of the end in a forked child never drives it.
+        if fork::forked_since(self.born) {
+            return Err(RecvTimeoutError::Disconnected);
+        }
         loop {
             if let Some(v) = cur.take(&ring, &mut reader) {
                 cur.release(&ring);
@@ -221,6 +231,9 @@ impl<T: ShmType> Receiver<Typed<T>> {
         let cur = &self.cursor;
         let ring = sh.ring();
         let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
+        if fork::forked_since(self.born) {
+            return Err(RecvTimeoutError::Disconnected);
+        }
         loop {
             let mut n = 0;
             while n < buf.len() {

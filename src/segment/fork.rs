@@ -47,6 +47,15 @@ pub(crate) fn generation() -> u32 {
     GENERATION.load(Ordering::Relaxed)
 }
 
+/// Whether this process is a `fork()`ed child of the one whose
+/// [`generation`] was `born`: one relaxed load. What a process-local
+/// object that acts under its maker's identity (a lock guard, the end of a
+/// single-producer queue) checks before it acts.
+#[inline]
+pub(crate) fn forked_since(born: u32) -> bool {
+    generation() != born
+}
+
 /// The `fork()` child handler: see the module docs. Async-signal-safe.
 extern "C" fn on_fork_child() {
     GENERATION.fetch_add(1, Ordering::Relaxed);

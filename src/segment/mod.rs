@@ -16,6 +16,7 @@ pub use typed::{Segment, ShmSafe};
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -179,6 +180,25 @@ pub(crate) struct RawSegment {
     identity: AtomicU64,
     /// Serializes the re-registration of a forked child's threads.
     fork_lock: std::sync::Mutex<()>,
+    /// What the object keeps under this handle's slot, moved to a forked
+    /// child's own slot when it registers (see [`ForkHook`]).
+    fork_hook: OnceLock<Box<dyn ForkHook>>,
+}
+
+/// State that a handle keeps per process under its registry slot (a
+/// queue's endpoint counts). A `fork()`ed child holds copies of what its
+/// parent held: when it registers the handle under a slot of its own, the
+/// hook counts those copies there, so that they are the child's (dropped
+/// in the child, they uncount the child; the child dead, they are dead)
+/// and never the parent's.
+pub(crate) trait ForkHook: Send + Sync + 'static {
+    /// Runs in a forked child that has just claimed `reg` for the handle,
+    /// before any of its threads acts under it (under the handle's
+    /// re-registration lock).
+    fn registered(&self, reg: Registration);
+
+    /// The hook as `Any`, for the object that installed it to find it.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// An identity word: `registration` claimed in fork generation `generation`.
@@ -247,6 +267,7 @@ impl RawSegment {
             born,
             identity: AtomicU64::new(identity_word(born, reg)),
             fork_lock: std::sync::Mutex::new(()),
+            fork_hook: OnceLock::new(),
         };
         let header = Header::new(
             spec.kind,
@@ -301,6 +322,7 @@ impl RawSegment {
             born,
             identity: AtomicU64::new(identity_word(born, registration)),
             fork_lock: std::sync::Mutex::new(()),
+            fork_hook: OnceLock::new(),
         })
     }
 
@@ -392,63 +414,110 @@ impl RawSegment {
     /// The liveness slot this handle holds in this process. In a forked
     /// child, the first call claims a slot of the child's own.
     ///
-    /// # Panics
-    /// In a forked child that cannot register (see
-    /// [`RawSegment::register_after_fork`]).
+    /// For the operations that have no error to return (a lock, an
+    /// acquire, a send through an endpoint the parent made): a forked child
+    /// that cannot register (see [`RawSegment::try_registration`]) waits,
+    /// retrying in naps of 1 to 16 ms, until it can. It never acts under its
+    /// parent's identity, and never panics.
     #[inline]
     pub fn registration(&self) -> Registration {
         let id = self.identity.load(Ordering::Relaxed);
         if (id >> 32) as u32 == fork::generation() {
             return Registration::from_token(Token::from_bits(id as u32));
         }
+        self.register_after_fork_waiting()
+    }
+
+    /// [`RawSegment::registration`] for the operations that return an
+    /// error: the same one relaxed load of the fork generation when the
+    /// handle is registered in this process.
+    ///
+    /// # Errors
+    /// In a forked child that cannot claim a slot of its own:
+    /// [`Error::RegistryFull`] when every slot is held by a live handle,
+    /// [`Error::Io`] when the segment file cannot be opened anew (through
+    /// `/proc/self/fd`).
+    #[inline]
+    pub fn try_registration(&self) -> Result<Registration, Error> {
+        let id = self.identity.load(Ordering::Relaxed);
+        if (id >> 32) as u32 == fork::generation() {
+            return Ok(Registration::from_token(Token::from_bits(id as u32)));
+        }
         self.register_after_fork()
+    }
+
+    /// Installs the hook that moves this handle's per-process state to a
+    /// forked child's own slot (the first hook stays; `false` if one was
+    /// there).
+    pub fn set_fork_hook(&self, hook: Box<dyn ForkHook>) -> bool {
+        self.fork_hook.set(hook).is_ok()
+    }
+
+    /// The hook installed with [`RawSegment::set_fork_hook`].
+    pub fn fork_hook(&self) -> Option<&dyn ForkHook> {
+        self.fork_hook.get().map(|h| &**h)
+    }
+
+    /// [`RawSegment::register_after_fork`], retried until it succeeds.
+    #[cold]
+    #[inline(never)]
+    fn register_after_fork_waiting(&self) -> Registration {
+        let mut nap = crate::wait::POLL_MIN;
+        loop {
+            if let Ok(reg) = self.register_after_fork() {
+                return reg;
+            }
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(crate::wait::POLL_MAX);
+        }
     }
 
     /// Claims a registry slot for this handle in a forked child, on a fresh
     /// open file description of the segment file, so that the child never
-    /// acts under its parent's token nor holds its parent's locks.
+    /// acts under its parent's token nor holds its parent's locks; then
+    /// lets the [`ForkHook`] move the handle's state there.
     ///
-    /// # Panics
+    /// # Errors
     /// If the child cannot get a description or a slot of its own (no
     /// `/proc`, every slot held by a live handle): acting under the
     /// parent's identity instead would make either process's death
-    /// invisible to the other.
+    /// invisible to the other. Nothing is changed; a later call tries again.
     #[cold]
     #[inline(never)]
-    fn register_after_fork(&self) -> Registration {
+    fn register_after_fork(&self) -> Result<Registration, Error> {
         let _turn = self.fork_lock.lock().unwrap_or_else(|e| e.into_inner());
         let generation = fork::generation();
         let id = self.identity.load(Ordering::Relaxed);
         if (id >> 32) as u32 == generation {
-            return Registration::from_token(Token::from_bits(id as u32));
+            return Ok(Registration::from_token(Token::from_bits(id as u32)));
         }
         // The fork handler gave a tracked descriptor a fresh description
         // already; doing it again (a description with no lock for another)
         // covers an untracked one, or a handler that failed.
         if !sys::reopen_fresh(self.fd.as_fd().as_raw_fd()) {
-            panic!(
-                "shmkit: segment '{}' is used in a fork()ed child, which could not open the segment file anew \
-                 (through /proc/self/fd) to register as a party of its own",
-                self.name
-            );
+            return Err(Error::Io {
+                op: "register a fork()ed child in",
+                name: self.name.clone(),
+                source: std::io::Error::other(
+                    "the child could not open the segment file anew (through /proc/self/fd) to register as a \
+                     party of its own",
+                ),
+            });
         }
-        match claim_slot(&self.name, self.fd.as_fd(), &self.map, self.header.registry_slots) {
-            Ok(reg) => {
-                self.identity.store(identity_word(generation, reg), Ordering::Relaxed);
-                reg
-            }
-            Err(e) => panic!(
-                "shmkit: segment '{}' is used in a fork()ed child, which could not register as a party of its \
-                 own: {e}",
-                self.name
-            ),
+        let reg = claim_slot(&self.name, self.fd.as_fd(), &self.map, self.header.registry_slots)?;
+        if let Some(hook) = self.fork_hook.get() {
+            hook.registered(reg);
         }
+        self.identity.store(identity_word(generation, reg), Ordering::Relaxed);
+        Ok(reg)
     }
 
     /// Whether the holder named by `token` is alive (see [`registry::is_alive`]).
     pub fn is_alive(&self, token: Token) -> bool {
-        let mine = self.registration();
-        registry::is_alive(self.fd.as_fd(), self.generations(), token, Some(mine))
+        // A forked child that could not register has no token of its own
+        // to recognise (and none of the parent's is its own).
+        let mine = self.try_registration().ok();
+        registry::is_alive(self.fd.as_fd(), self.generations(), token, mine)
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use crate::handle::{Handle, handle_api, simple_state};
+use crate::segment::fork;
 use crate::segment::{RawSegment, Segment, ShmSafe};
 use crate::shm_type::{ShmLayout, ShmType, TypeDesc};
 use crate::sync::raw_mutex::{LockFail, RawMutex};
@@ -104,6 +105,10 @@ pub struct MutexGuard<'a, T: ?Sized> {
     keep_dirty: bool,
     /// What taking the lock again needs (see [`MutexGuard::unlocked`]).
     relock: Relock<'a>,
+    /// The fork generation the lock was taken in: a copy of the guard in a
+    /// `fork()`ed child does not hold the lock (its parent does) and never
+    /// releases it.
+    born: u32,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -127,7 +132,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     /// The caller holds `raw`, and `data` is valid for reads and writes for
     /// `'a` and only accessed by holders of `raw`.
     pub(crate) unsafe fn new(raw: &'a RawMutex, data: NonNull<T>, relock: Relock<'a>) -> Self {
-        MutexGuard { raw, data, keep_dirty: false, relock, _not_send: PhantomData }
+        MutexGuard { raw, data, keep_dirty: false, relock, born: fork::generation(), _not_send: PhantomData }
     }
 
     /// Releases the lock, runs `f`, then takes the lock again (waiting as
@@ -135,15 +140,21 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     ///
     /// Re-locking is robust like `lock()`: if a holder died meanwhile, the
     /// guard comes back in [`LockError::OwnerDied`].
+    ///
+    /// A guard its parent made, in a `fork()`ed child, holds nothing: it
+    /// releases nothing, and the lock is then taken in the child's name.
     pub(crate) fn unlocked<R>(guard: Self, f: impl FnOnce() -> R) -> (R, LockResult<Self>) {
         // The guard must not unlock a second time when it goes: its fields
         // move into the new guard below.
         let guard = ManuallyDrop::new(guard);
         let (raw, data, relock) = (guard.raw, guard.data, guard.relock);
-        raw.unlock(guard.keep_dirty);
+        if !fork::forked_since(guard.born) {
+            raw.unlock(guard.keep_dirty);
+        }
         let result = f();
         let died = raw.lock_forever(relock.seg, relock.strategy);
-        let guard = MutexGuard { raw, data, keep_dirty: false, relock, _not_send: PhantomData };
+        let guard =
+            MutexGuard { raw, data, keep_dirty: false, relock, born: fork::generation(), _not_send: PhantomData };
         (result, wrap_blocking(died, || guard))
     }
 
@@ -169,8 +180,13 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 }
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    /// Unlocks; in a `fork()`ed child, the copy of its parent's guard
+    /// leaves the parent's lock alone.
+    #[inline]
     fn drop(&mut self) {
-        self.raw.unlock(self.keep_dirty);
+        if !fork::forked_since(self.born) {
+            self.raw.unlock(self.keep_dirty);
+        }
     }
 }
 

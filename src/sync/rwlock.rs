@@ -67,6 +67,7 @@ use bytemuck::Pod;
 
 use crate::handle::{Handle, handle_api, simple_state};
 use crate::primitive::{AtomicU32, Ordering, futex_wake, model_fence};
+use crate::segment::fork;
 use crate::segment::registry::{Liveness, MAX_SLOTS, Token};
 use crate::segment::token::{Holds, SlotTable};
 use crate::segment::{RawSegment, Segment, ShmSafe};
@@ -357,7 +358,7 @@ impl<T: Pod> RwLockCell<T> {
     }
 
     fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
-        RwLockWriteGuard { cell: self, _not_send: PhantomData }
+        RwLockWriteGuard { cell: self, born: fork::generation(), _not_send: PhantomData }
     }
 
     fn check_in<S: ShmSafe + ShmLayout>(&self, seg: &Segment<S>) -> u32 {
@@ -379,7 +380,7 @@ impl<T: Pod> RwLockCell<T> {
             return Err(TryLockError::WouldBlock);
         };
         let outcome = core.read(seg, deadline, strategy, true);
-        wrap(outcome, || RwLockReadGuard { cell: self, holds, _not_send: PhantomData })
+        wrap(outcome, || RwLockReadGuard { cell: self, holds, born: fork::generation(), _not_send: PhantomData })
     }
 
     fn write_in(
@@ -478,6 +479,9 @@ pub struct RwLockReadGuard<'a, T> {
     cell: &'a RwLockCell<T>,
     /// This handle's read holds.
     holds: Holds<'a>,
+    /// The fork generation the read lock was taken in: a copy of the guard
+    /// in a `fork()`ed child holds nothing and gives nothing back.
+    born: u32,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -495,8 +499,12 @@ impl<T> Deref for RwLockReadGuard<'_, T> {
 }
 
 impl<T> Drop for RwLockReadGuard<'_, T> {
+    /// Gives the read hold back; in a `fork()`ed child, the copy of its
+    /// parent's guard leaves the parent's hold alone.
     fn drop(&mut self) {
-        release_read(self.holds, &self.cell.drain);
+        if !fork::forked_since(self.born) {
+            release_read(self.holds, &self.cell.drain);
+        }
     }
 }
 
@@ -511,6 +519,9 @@ impl<T: fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
 #[must_use = "if unused the lock is released immediately"]
 pub struct RwLockWriteGuard<'a, T> {
     cell: &'a RwLockCell<T>,
+    /// The fork generation the write lock was taken in: a copy of the guard
+    /// in a `fork()`ed child does not hold the lock and never releases it.
+    born: u32,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -533,8 +544,12 @@ impl<T> DerefMut for RwLockWriteGuard<'_, T> {
 }
 
 impl<T> Drop for RwLockWriteGuard<'_, T> {
+    /// Unlocks; in a `fork()`ed child, the copy of its parent's guard
+    /// leaves the parent's lock alone.
     fn drop(&mut self) {
-        unlock_write(&self.cell.word, false);
+        if !fork::forked_since(self.born) {
+            unlock_write(&self.cell.word, false);
+        }
     }
 }
 

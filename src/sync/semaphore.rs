@@ -162,9 +162,11 @@ impl<K: Flavor> Handle<SemaphoreState<K>> {
         if self.owned() { self.owners().held_by(self.segment()) } else { 0 }
     }
 
-    /// Returns what this handle holds in owned mode.
+    /// Returns what this handle holds in owned mode. A forked child that
+    /// cannot register holds nothing (its parent's permits are its
+    /// parent's), and does not wait to find that out.
     fn close(&self) {
-        if self.owned() {
+        if self.owned() && self.segment().try_registration().is_ok() {
             self.owners().release_all(&self.state().cell, self.segment());
         }
     }
