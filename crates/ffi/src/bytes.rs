@@ -61,7 +61,11 @@ pub(crate) fn send_fail(e: ByteSendError) -> Fail {
         ByteSendError::Corrupt(_) => SHMKIT_CORRUPT,
         _ => SHMKIT_INTERNAL,
     };
-    Fail::new(status, e)
+    match e {
+        ByteSendError::Full => Fail::fixed(status, crate::texts::FULL),
+        ByteSendError::Timeout => Fail::fixed(status, crate::texts::SEND_TIMEOUT),
+        _ => Fail::new(status, e),
+    }
 }
 
 pub(crate) fn recv_fail(e: ByteRecvError) -> Fail {
@@ -73,7 +77,11 @@ pub(crate) fn recv_fail(e: ByteRecvError) -> Fail {
         ByteRecvError::Corrupt(_) => SHMKIT_CORRUPT,
         _ => SHMKIT_INTERNAL,
     };
-    Fail::new(status, e)
+    match e {
+        ByteRecvError::Empty => Fail::fixed(status, crate::texts::EMPTY),
+        ByteRecvError::Timeout => Fail::fixed(status, crate::texts::RECV_TIMEOUT),
+        _ => Fail::new(status, e),
+    }
 }
 
 /// The sender and the reservation C holds, if any.

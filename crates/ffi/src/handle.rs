@@ -65,6 +65,7 @@ pub(crate) unsafe fn export<O: Object>(out: *mut *mut O, inner: O::Inner) -> Out
 /// # Safety
 /// `p` is NULL or a handle returned by this library and not freed (a freed
 /// or foreign one is detected only as far as its tag can tell).
+#[inline]
 pub(crate) unsafe fn get<'a, O: Object>(p: *const O) -> Result<&'a O::Inner, Fail> {
     if p.is_null() {
         return Err(Fail::null(O::WHAT));
@@ -84,6 +85,7 @@ pub(crate) unsafe fn get<'a, O: Object>(p: *const O) -> Result<&'a O::Inner, Fai
     Ok(unsafe { &(*tagged).inner })
 }
 
+#[cold]
 fn invalid<O: Object>() -> Fail {
     Fail::new(
         shmkit_status::SHMKIT_INVALID_HANDLE,

@@ -244,25 +244,80 @@ pub unsafe extern "C" fn shmkit_unlink(name: *const c_char) -> shmkit_status {
 // ------------------------------------------------------------ machinery
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_ERROR: RefCell<Message> = const { RefCell::new(Message::Static(c"")) };
+}
+
+/// The text of a failure: a constant one (the common, expected outcomes of
+/// polls and timed waits, set without allocating or formatting), or one
+/// made for the occasion.
+#[derive(Debug)]
+pub(crate) enum Message {
+    Static(&'static CStr),
+    Owned(CString),
+}
+
+impl Message {
+    fn as_ptr(&self) -> *const c_char {
+        match self {
+            Message::Static(s) => s.as_ptr(),
+            Message::Owned(s) => s.as_ptr(),
+        }
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Message::Static(s) => s.to_string_lossy(),
+            Message::Owned(s) => s.to_string_lossy(),
+        };
+        f.write_str(&text)
+    }
 }
 
 /// A failure on its way to C: the status and the message.
 #[derive(Debug)]
-pub(crate) struct Fail(pub shmkit_status, pub String);
+pub(crate) struct Fail(pub shmkit_status, pub Message);
+
+/// A message as C reads it: cut at a NUL, if it has one.
+fn owned(msg: impl fmt::Display) -> Message {
+    let text = msg.to_string();
+    let text = text.split('\0').next().unwrap_or_default();
+    Message::Owned(CString::new(text).unwrap_or_default())
+}
 
 impl Fail {
     pub(crate) fn new(status: shmkit_status, msg: impl fmt::Display) -> Fail {
-        Fail(status, msg.to_string())
+        Fail(status, owned(msg))
+    }
+
+    /// A failure whose text is a constant: what a poll that finds nothing,
+    /// or a wait that times out, says (no allocation on that path). The
+    /// text is the library's `Display` of the same outcome.
+    pub(crate) const fn fixed(status: shmkit_status, msg: &'static CStr) -> Fail {
+        Fail(status, Message::Static(msg))
     }
 
     pub(crate) fn null(what: &str) -> Fail {
-        Fail(SHMKIT_NULL_POINTER, format!("{what} is NULL"))
+        Fail(SHMKIT_NULL_POINTER, owned(format_args!("{what} is NULL")))
     }
 
     pub(crate) fn arg(msg: impl fmt::Display) -> Fail {
-        Fail(SHMKIT_INVALID_ARGUMENT, msg.to_string())
+        Fail(SHMKIT_INVALID_ARGUMENT, owned(msg))
     }
+}
+
+/// The constant texts of [`Fail::fixed`], each the `Display` of the
+/// library's error for that outcome (a test checks they agree).
+pub(crate) mod texts {
+    use std::ffi::CStr;
+
+    pub const EMPTY: &CStr = c"receiving on an empty queue";
+    pub const RECV_TIMEOUT: &CStr = c"timed out receiving on an empty queue";
+    pub const FULL: &CStr = c"sending on a full queue";
+    pub const SEND_TIMEOUT: &CStr = c"timed out sending on a full queue";
+    pub const LOCK_HELD: &CStr = c"the lock is held by another live holder";
+    pub const LOCK_TIMEOUT: &CStr = c"timed out waiting for the lock";
 }
 
 impl From<Error> for Fail {
@@ -286,7 +341,7 @@ impl From<Error> for Fail {
             Error::InvalidArgument(_) => SHMKIT_INVALID_ARGUMENT,
             _ => SHMKIT_IO,
         };
-        Fail(status, e.to_string())
+        Fail(status, owned(e))
     }
 }
 
@@ -297,15 +352,16 @@ pub(crate) type Outcome = Result<shmkit_status, Fail>;
 
 /// Runs an exported function's body: failures and panics become statuses
 /// with this thread's message; no panic unwinds into C.
+#[inline(always)]
 pub(crate) fn call(body: impl FnOnce() -> Outcome) -> shmkit_status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(SHMKIT_OK)) => SHMKIT_OK,
         Ok(Ok(status)) => {
-            set_message(status_message(status));
+            set_message(Message::Static(status_message(status)));
             status
         }
         Ok(Err(Fail(status, msg))) => {
-            set_message(&msg);
+            set_message(msg);
             status
         }
         Err(panic) => {
@@ -314,23 +370,20 @@ pub(crate) fn call(body: impl FnOnce() -> Outcome) -> shmkit_status {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".into());
-            set_message(&format!("internal error in shmkit: {what}"));
+            set_message(owned(format_args!("internal error in shmkit: {what}")));
             SHMKIT_INTERNAL
         }
     }
 }
 
-fn status_message(status: shmkit_status) -> &'static str {
+fn status_message(status: shmkit_status) -> &'static CStr {
     match status {
-        SHMKIT_OWNER_DIED => "the previous holder of the lock died holding it; the data may need repair",
-        _ => "",
+        SHMKIT_OWNER_DIED => c"the previous holder of the lock died holding it; the data may need repair",
+        _ => c"",
     }
 }
 
-fn set_message(msg: &str) {
-    // A message with a NUL in it is cut there.
-    let msg = msg.split('\0').next().unwrap_or_default();
-    let msg = CString::new(msg).unwrap_or_default();
+fn set_message(msg: Message) {
     // try_with: during thread teardown the slot may be gone; the status
     // still tells what happened.
     let _ = LAST_ERROR.try_with(|m| *m.borrow_mut() = msg);
@@ -489,4 +542,28 @@ fn monotonic_ns() -> u64 {
     // CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}
+
+#[cfg(test)]
+mod fixed_texts {
+    use super::texts;
+    use shmkit::{
+        ByteRecvError, ByteSendError, RecvTimeoutError, SendTimeoutError, TryLockError, TryRecvError, TrySendError,
+    };
+
+    /// The constant texts are the library's words for the same outcomes.
+    #[test]
+    fn fixed_texts_are_the_library_display() {
+        let text = |c: &std::ffi::CStr| c.to_str().unwrap().to_owned();
+        assert_eq!(text(texts::EMPTY), TryRecvError::Empty.to_string());
+        assert_eq!(text(texts::EMPTY), ByteRecvError::Empty.to_string());
+        assert_eq!(text(texts::RECV_TIMEOUT), RecvTimeoutError::Timeout.to_string());
+        assert_eq!(text(texts::RECV_TIMEOUT), ByteRecvError::Timeout.to_string());
+        assert_eq!(text(texts::FULL), TrySendError::Full(0u8).to_string());
+        assert_eq!(text(texts::FULL), ByteSendError::Full.to_string());
+        assert_eq!(text(texts::SEND_TIMEOUT), SendTimeoutError::Timeout(0u8).to_string());
+        assert_eq!(text(texts::SEND_TIMEOUT), ByteSendError::Timeout.to_string());
+        assert_eq!(text(texts::LOCK_HELD), TryLockError::<()>::WouldBlock.to_string());
+        assert_eq!(text(texts::LOCK_TIMEOUT), TryLockError::<()>::TimedOut.to_string());
+    }
 }

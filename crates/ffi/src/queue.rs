@@ -492,6 +492,7 @@ fn recv_batch_described(d: &DynReceiver, out: *mut c_void, max: usize, got: *mut
 }
 
 impl AnySender {
+    #[inline]
     fn send(&self, elem: *const c_void, wait: Wait) -> Outcome {
         dispatch!(self, AnySender, s => {
             // SAFETY: `elem` holds one element (the caller's promise).
@@ -500,11 +501,11 @@ impl AnySender {
             match wait {
                 Wait::Forever => s.send(v).map_err(disconnected)?,
                 Wait::Now => s.try_send(v).map_err(|e| match e {
-                    TrySendError::Full(_) => Fail::new(SHMKIT_FULL, e),
+                    TrySendError::Full(_) => Fail::fixed(SHMKIT_FULL, crate::texts::FULL),
                     TrySendError::Disconnected(_) => disconnected(e),
                 })?,
                 Wait::Until(t) => s.send_deadline(v, t).map_err(|e| match e {
-                    SendTimeoutError::Timeout(_) => Fail::new(SHMKIT_TIMEOUT, e),
+                    SendTimeoutError::Timeout(_) => Fail::fixed(SHMKIT_TIMEOUT, crate::texts::SEND_TIMEOUT),
                     SendTimeoutError::Disconnected(_) => disconnected(e),
                 })?,
             }
@@ -547,6 +548,7 @@ impl AnySender {
 }
 
 impl AnyReceiver {
+    #[inline]
     fn recv(&self, out: *mut c_void, wait: Wait) -> Outcome {
         dispatch!(self, AnyReceiver, r => {
             // SAFETY: `out` holds one element (the caller's promise).
@@ -554,11 +556,11 @@ impl AnyReceiver {
             let v: T = match wait {
                 Wait::Forever => r.recv().map_err(disconnected)?,
                 Wait::Now => r.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => Fail::new(SHMKIT_EMPTY, e),
+                    TryRecvError::Empty => Fail::fixed(SHMKIT_EMPTY, crate::texts::EMPTY),
                     TryRecvError::Disconnected => disconnected(e),
                 })?,
                 Wait::Until(t) => r.recv_deadline(t).map_err(|e| match e {
-                    RecvTimeoutError::Timeout => Fail::new(SHMKIT_TIMEOUT, e),
+                    RecvTimeoutError::Timeout => Fail::fixed(SHMKIT_TIMEOUT, crate::texts::RECV_TIMEOUT),
                     RecvTimeoutError::Disconnected => disconnected(e),
                 })?,
             };
@@ -578,11 +580,11 @@ impl AnyReceiver {
             let n = match wait {
                 Wait::Forever => r.recv_batch(buf).map_err(disconnected)?,
                 Wait::Now => r.try_recv_batch(buf).map_err(|e| match e {
-                    TryRecvError::Empty => Fail::new(SHMKIT_EMPTY, e),
+                    TryRecvError::Empty => Fail::fixed(SHMKIT_EMPTY, crate::texts::EMPTY),
                     TryRecvError::Disconnected => disconnected(e),
                 })?,
                 Wait::Until(t) => r.recv_batch_deadline(buf, t).map_err(|e| match e {
-                    RecvTimeoutError::Timeout => Fail::new(SHMKIT_TIMEOUT, e),
+                    RecvTimeoutError::Timeout => Fail::fixed(SHMKIT_TIMEOUT, crate::texts::RECV_TIMEOUT),
                     RecvTimeoutError::Disconnected => disconnected(e),
                 })?,
             };

@@ -143,8 +143,8 @@ fn try_lock<G>(r: Result<G, TryLockError<G>>) -> Result<(G, bool), Fail> {
     match r {
         Ok(g) => Ok((g, false)),
         Err(TryLockError::OwnerDied(g)) => Ok((g, true)),
-        Err(e @ TryLockError::WouldBlock) => Err(Fail::new(SHMKIT_WOULD_BLOCK, e)),
-        Err(e @ TryLockError::TimedOut) => Err(Fail::new(SHMKIT_TIMEOUT, e)),
+        Err(TryLockError::WouldBlock) => Err(Fail::fixed(SHMKIT_WOULD_BLOCK, crate::texts::LOCK_HELD)),
+        Err(TryLockError::TimedOut) => Err(Fail::fixed(SHMKIT_TIMEOUT, crate::texts::LOCK_TIMEOUT)),
     }
 }
 

@@ -136,8 +136,8 @@ fn event_wait(e: &Event, wait: Wait) -> Outcome {
     };
     match (set, wait) {
         (true, _) => Ok(SHMKIT_OK),
-        (false, Wait::Now) => Err(Fail::new(SHMKIT_WOULD_BLOCK, "the event is not set")),
-        (false, _) => Err(Fail::new(SHMKIT_TIMEOUT, "timed out waiting for the event")),
+        (false, Wait::Now) => Err(Fail::fixed(SHMKIT_WOULD_BLOCK, c"the event is not set")),
+        (false, _) => Err(Fail::fixed(SHMKIT_TIMEOUT, c"timed out waiting for the event")),
     }
 }
 
@@ -270,8 +270,8 @@ fn acquire(s: &Sem, wait: Wait) -> Outcome {
     });
     match (got, wait) {
         (true, _) => Ok(SHMKIT_OK),
-        (false, Wait::Now) => Err(Fail::new(SHMKIT_WOULD_BLOCK, "no permit is free")),
-        (false, _) => Err(Fail::new(SHMKIT_TIMEOUT, "timed out waiting for a permit")),
+        (false, Wait::Now) => Err(Fail::fixed(SHMKIT_WOULD_BLOCK, c"no permit is free")),
+        (false, _) => Err(Fail::fixed(SHMKIT_TIMEOUT, c"timed out waiting for a permit")),
     }
 }
 
