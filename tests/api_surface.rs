@@ -94,6 +94,8 @@ fn every_object_has_the_same_constructors() {
 }
 
 type Each = fn(&[u8]);
+type Write = fn(&mut u64);
+type Read = fn(&u64) -> u64;
 type Len = fn(&[u8]) -> usize;
 type With = fn(&[u8]) -> usize;
 
@@ -119,9 +121,11 @@ fn every_blocking_call_has_try_timeout_and_deadline_forms() {
         Queue<u64>: join / try_join / join_timeout / join_deadline;
         Sender<u64>:
             send / try_send / send_timeout / send_deadline,
+            send_with::<Write> / try_send_with / send_with_timeout / send_with_deadline,
             send_batch / try_send_batch / send_batch_timeout / send_batch_deadline;
         Receiver<u64>:
             recv / try_recv / recv_timeout / recv_deadline,
+            recv_with::<u64, Read> / try_recv_with / recv_with_timeout / recv_with_deadline,
             recv_batch / try_recv_batch / recv_batch_timeout / recv_batch_deadline;
         ByteSender:
             send / try_send / send_timeout / send_deadline,

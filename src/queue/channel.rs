@@ -13,7 +13,7 @@ use crate::ShmType;
 use super::errors::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
 };
-use super::slot_ring::{ReadValue, Typed};
+use super::slot_ring::{ReadValue, ReadWith, Typed, WriteWith};
 use super::typed::{Flavor, Shared};
 use super::{mpmc, spsc};
 use crate::error::Error;
@@ -242,6 +242,74 @@ impl<T: ShmType> Sender<T> {
         self.send_until(value, Deadline::At(deadline))
     }
 
+    /// Sends a value written in place: `f` writes it into the queue's slot
+    /// directly (no `T` is built and copied, which matters for large `T`),
+    /// waiting while the queue is full. `f` sees the slot's previous bytes
+    /// and must write every field it means to send; it runs once, after
+    /// the slot is claimed, and the message is published when it returns. A
+    /// closure that borrows what it writes is `Copy`, as this needs.
+    ///
+    /// ```
+    /// # let name = format!("doc-send-with-{}", std::process::id());
+    /// let q = shmkit::Queue::<[u8; 4096]>::create(&name, 4)?;
+    /// let (tx, rx) = (q.sender()?, q.receiver()?);
+    /// let page = vec![7u8; 4096];
+    /// tx.send_with(|slot| slot.copy_from_slice(&page)).unwrap();
+    /// assert_eq!(rx.recv_with(|slot| slot.iter().map(|&b| u32::from(b)).sum::<u32>()), Ok(7 * 4096));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::Disconnected`] if every receiver is gone (`f` was not
+    /// called).
+    pub fn send_with<F: Fn(&mut T) + Copy>(&self, f: F) -> Result<(), SendError<()>> {
+        self.send_with_until(f, Deadline::Never).map_err(|_| SendError::Disconnected(()))
+    }
+
+    /// [`Sender::send_with`] if there is room now.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] or [`TrySendError::Disconnected`] (`f` was not
+    /// called).
+    pub fn try_send_with<F: Fn(&mut T) + Copy>(&self, f: F) -> Result<(), TrySendError<()>> {
+        self.send_with_until(f, Deadline::Now).map_err(|e| match e {
+            SendTimeoutError::Timeout(()) => TrySendError::Full(()),
+            SendTimeoutError::Disconnected(()) => TrySendError::Disconnected(()),
+        })
+    }
+
+    /// [`Sender::send_with`], waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] or `Disconnected` (`f` was not called).
+    pub fn send_with_timeout<F: Fn(&mut T) + Copy>(&self, f: F, timeout: Duration) -> Result<(), SendTimeoutError<()>> {
+        self.send_with_until(f, Deadline::after(timeout))
+    }
+
+    /// [`Sender::send_with`], waiting until `deadline` at most for room.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] or `Disconnected` (`f` was not called).
+    pub fn send_with_deadline<F: Fn(&mut T) + Copy>(
+        &self,
+        f: F,
+        deadline: Instant,
+    ) -> Result<(), SendTimeoutError<()>> {
+        self.send_with_until(f, Deadline::At(deadline))
+    }
+
+    fn send_with_until<F: Fn(&mut T) + Copy>(&self, f: F, deadline: Deadline) -> Result<(), SendTimeoutError<()>> {
+        let msg = WriteWith(f);
+        let sent = match &self.flavor {
+            SenderFlavor::Mpmc(s) => s.shared.counted(msg, |m| s.put(m, deadline)),
+            SenderFlavor::Spsc(s) => s.shared.counted(msg, |m| s.put(m, deadline)),
+        };
+        sent.map_err(|e| match e {
+            SendTimeoutError::Timeout(_) => SendTimeoutError::Timeout(()),
+            SendTimeoutError::Disconnected(_) => SendTimeoutError::Disconnected(()),
+        })
+    }
+
     #[inline]
     fn send_until(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
         match &self.flavor {
@@ -395,6 +463,56 @@ impl<T: ShmType> Receiver<T> {
     }
 
     #[inline]
+    /// Receives the next message in place: calls `f` with a reference to
+    /// the value in the queue's slot (no copy of a `T`, which matters for
+    /// large `T`) and returns what it returns; the slot is freed when `f`
+    /// returns. Waits while the queue is empty. A receiver killed inside
+    /// `f` loses the message on a multi-producer queue (its slot is freed),
+    /// and leaves it to its successor on a single-producer one, as `recv`.
+    ///
+    /// # Errors
+    /// [`RecvError`] once the queue is empty and every sender is gone.
+    pub fn recv_with<R, F: FnOnce(&T) -> R>(&self, f: F) -> Result<R, RecvError> {
+        self.recv_with_until(f, Deadline::Never).map_err(|_| RecvError)
+    }
+
+    /// [`Receiver::recv_with`] if a message is there now.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`] or [`TryRecvError::Disconnected`].
+    pub fn try_recv_with<R, F: FnOnce(&T) -> R>(&self, f: F) -> Result<R, TryRecvError> {
+        self.recv_with_until(f, Deadline::Now).map_err(|e| match e {
+            RecvTimeoutError::Timeout => TryRecvError::Empty,
+            RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+        })
+    }
+
+    /// [`Receiver::recv_with`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] or `Disconnected`.
+    pub fn recv_with_timeout<R, F: FnOnce(&T) -> R>(&self, f: F, timeout: Duration) -> Result<R, RecvTimeoutError> {
+        self.recv_with_until(f, Deadline::after(timeout))
+    }
+
+    /// [`Receiver::recv_with`], waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] or `Disconnected`.
+    pub fn recv_with_deadline<R, F: FnOnce(&T) -> R>(&self, f: F, deadline: Instant) -> Result<R, RecvTimeoutError> {
+        self.recv_with_until(f, Deadline::At(deadline))
+    }
+
+    fn recv_with_until<R, F: FnOnce(&T) -> R>(&self, f: F, deadline: Deadline) -> Result<R, RecvTimeoutError> {
+        let got = match &self.flavor {
+            ReceiverFlavor::Mpmc(r) => r.recv_until(ReadWith(Some(f)), deadline)?,
+            ReceiverFlavor::Spsc(r) => r.recv_until(ReadWith(Some(f)), deadline)?,
+        };
+        // A received message was read exactly once, so `got` is `Some`; a
+        // `None` (impossible) would mean nothing was received.
+        got.ok_or(RecvTimeoutError::Timeout)
+    }
+
     fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         match &self.flavor {
             ReceiverFlavor::Mpmc(r) => r.recv_until(ReadValue, deadline),

@@ -249,6 +249,40 @@ impl<T: Copy> Reader<Typed<T>> for ReadValue {
     }
 }
 
+/// The [`Message`] of an in-place send: `f` writes the value into the
+/// claimed slot itself, with no copy of a `T` on the way (a closure that
+/// borrows what it writes is `Copy`, so a send that finds no room keeps it).
+#[derive(Clone, Copy)]
+pub(crate) struct WriteWith<F>(pub(crate) F);
+
+impl<T: bytemuck::Pod, F: Fn(&mut T) + Copy> Message<Typed<T>> for WriteWith<F> {
+    #[inline(always)]
+    unsafe fn write(self, _layout: Typed<T>, data: *mut u8) {
+        // SAFETY: the data of a `Slot<T>` the caller claimed (the caller's
+        // contract): aligned for `T`, nobody else's, and a valid `T`
+        // whatever its bytes (`Pod`; the ring starts zeroed).
+        (self.0)(unsafe { &mut *data.cast::<T>() })
+    }
+}
+
+/// The [`Reader`] of an in-place receive: `f` reads the value in its slot
+/// while the slot is claimed, with no copy of a `T`.
+pub(crate) struct ReadWith<F>(pub(crate) Option<F>);
+
+impl<T: bytemuck::Pod, R, F: FnOnce(&T) -> R> Reader<Typed<T>> for ReadWith<F> {
+    type Out = Option<R>;
+
+    #[inline(always)]
+    unsafe fn read(&mut self, _layout: Typed<T>, data: *const u8) -> Option<R> {
+        // SAFETY: the data of a claimed `Slot<T>` holding a published `T`
+        // (the caller's contract); the reference lives while `f` runs,
+        // inside the claim.
+        let value = unsafe { &*data.cast::<T>() };
+        // A reader reads once per receive: `None` never comes back.
+        self.0.take().map(|f| f(value))
+    }
+}
+
 /// The wait line of a queue: how its sides sleep, which endpoints it has,
 /// and the joinable count. One cache line.
 #[repr(C, align(64))]
@@ -490,9 +524,13 @@ impl<'a, L: SlotLayout> Ring<'a, L> {
                 if slot.state.compare_exchange(st, claim, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                     Self::advance(tail, pos, pos.wrapping_add(1));
                     failpoint::hit(failpoint::QUEUE_AFTER_CLAIM);
+                    // An in-place writer that panics gives its claim up as a
+                    // dead producer's would be: nothing to deliver.
+                    let abandon = FreeOnDrop { state: slot.state, next: pack(pos, SKIP) };
                     // SAFETY: our WRITING claim gives us the slot's data
                     // exclusively until we publish.
                     unsafe { msg.write(self.layout, slot.data) };
+                    std::mem::forget(abandon);
                     failpoint::hit(failpoint::QUEUE_BEFORE_COMMIT);
                     // Release: the message is visible to whoever sees READY.
                     slot.state.store(pack(pos, READY), Ordering::Release);

@@ -30,6 +30,9 @@ pub const MPMC: u8 = 0;
 pub const SPSC: u8 = 1;
 /// The single-producer mode with batches.
 pub const SPSC_BATCH: u8 = 2;
+/// The single-producer mode, written and read in place (`send_with`,
+/// `recv_with`): one copy in and one out, no `[u8; N]` on the stack.
+pub const SPSC_IN_PLACE: u8 = 3;
 /// Most messages in one batch.
 const BATCH: usize = 64;
 
@@ -120,6 +123,11 @@ impl<const N: usize, const M: u8> Drop for QueueLink<N, M> {
 impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
     #[inline]
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        if M == SPSC_IN_PLACE {
+            let msg: &[u8; N] =
+                msg.try_into().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "wrong message size"))?;
+            return send_in_place(&self.tx, msg);
+        }
         let v: [u8; N] =
             msg.try_into().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "wrong message size"))?;
         if M == SPSC_BATCH {
@@ -138,9 +146,52 @@ impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
             buf.copy_from_slice(&self.take_batched()?);
             return Ok(());
         }
+        if M == SPSC_IN_PLACE {
+            return recv_in_place(&self.rx, buf);
+        }
         let v = recv_patiently(&self.rx)?.ok_or_else(disconnected)?;
         buf.copy_from_slice(&v);
         Ok(())
+    }
+}
+
+/// Writes `msg` into the queue's slot in place, waiting in slices of
+/// [`SLICE`] while the queue is full.
+#[inline]
+fn send_in_place<const N: usize>(tx: &Sender<[u8; N]>, msg: &[u8; N]) -> io::Result<()> {
+    let write = |slot: &mut [u8; N]| slot.copy_from_slice(msg);
+    match tx.try_send_with(write) {
+        Ok(()) => return Ok(()),
+        Err(TrySendError::Full(())) => {}
+        Err(TrySendError::Disconnected(())) => return Err(disconnected()),
+    }
+    let mut p = Patience::new();
+    loop {
+        match tx.send_with_timeout(write, SLICE) {
+            Ok(()) => return Ok(()),
+            Err(SendTimeoutError::Timeout(())) => p.check()?,
+            Err(SendTimeoutError::Disconnected(())) => return Err(disconnected()),
+        }
+    }
+}
+
+/// Reads the next message out of its slot into `buf`, waiting in slices of
+/// [`SLICE`] while the queue is empty.
+#[inline]
+fn recv_in_place<const N: usize>(rx: &Receiver<[u8; N]>, buf: &mut [u8]) -> io::Result<()> {
+    let mut read = |slot: &[u8; N]| buf.copy_from_slice(slot);
+    match rx.try_recv_with(&mut read) {
+        Ok(()) => return Ok(()),
+        Err(TryRecvError::Empty) => {}
+        Err(TryRecvError::Disconnected) => return Err(disconnected()),
+    }
+    let mut p = Patience::new();
+    loop {
+        match rx.recv_with_timeout(&mut read, SLICE) {
+            Ok(()) => return Ok(()),
+            Err(RecvTimeoutError::Timeout) => p.check()?,
+            Err(RecvTimeoutError::Disconnected) => return Err(disconnected()),
+        }
     }
 }
 
@@ -222,6 +273,13 @@ pub fn spsc_entry(wait: &'static str) -> Entry {
     Entry::new("shmkit-spsc", wait, measure_any::<SPSC>, serve_any::<SPSC>)
         .sizes(&[8, 64, KIB, 4096, 65536, MIB])
         .describe("two Queue<[u8; N]> made with create_spsc (single producer), copy in and out")
+}
+
+/// The registry entry of `shmkit-spsc-inplace` (spinning).
+pub fn spsc_in_place_entry() -> Entry {
+    Entry::new("shmkit-spsc-inplace", "spin", measure_any::<SPSC_IN_PLACE>, serve_any::<SPSC_IN_PLACE>)
+        .sizes(&[8, 64, KIB, 4096, 65536, MIB])
+        .describe("single-producer Queue<[u8; N]>, send_with/recv_with: the message copied into and out of the slot in place, once each")
 }
 
 /// The registry entry of `shmkit-spsc-batch` (spinning).

@@ -239,6 +239,7 @@ pub fn registry() -> Vec<Entry> {
         super::queue::spsc_entry("spin").spinning(),
         super::queue::spsc_entry("adaptive"),
         super::queue::spsc_batch_entry().spinning(),
+        super::queue::spsc_in_place_entry().spinning(),
         Entry::of::<super::bytes::Bytes<false>>("shmkit-bytequeue", "spin")
             .spinning()
             .describe("two ByteQueues (variable-size records), copy in and out"),
