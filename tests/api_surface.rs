@@ -159,8 +159,12 @@ fn every_blocking_call_has_try_timeout_and_deadline_forms() {
         Publisher<u64>:
             send / try_send / send_timeout / send_deadline,
             send_batch / try_send_batch / send_batch_timeout / send_batch_deadline;
-        Subscriber<u64>: recv / try_recv / recv_timeout / recv_deadline;
-        BytePublisher: send / try_send / send_timeout / send_deadline;
+        Subscriber<u64>:
+            recv / try_recv / recv_timeout / recv_deadline,
+            recv_with::<u64, Read> / try_recv_with / recv_with_timeout / recv_with_deadline;
+        BytePublisher:
+            send / try_send / send_timeout / send_deadline,
+            send_batch::<&[u8]> / try_send_batch / send_batch_timeout / send_batch_deadline;
         ByteSubscriber:
             recv / try_recv / recv_timeout / recv_deadline,
             recv_into / try_recv_into / recv_into_timeout / recv_into_deadline,

@@ -403,3 +403,37 @@ fn subscribers_in_other_processes_get_everything_then_disconnected() {
         }
     });
 }
+
+#[test]
+fn in_place_reads_and_byte_batches() {
+    let names = Names::new("bc-inplace", 2);
+    let (lossless, lossy) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(LIMIT, "in place and batches", move || {
+        for (name, policy) in [(&lossless, Policy::Lossless), (&lossy, Policy::Lossy)] {
+            let b = ByteBroadcast::create(name, 8, 64, policy).unwrap();
+            let mut sub = b.subscribe().unwrap();
+            let mut p = b.publisher().unwrap();
+            let msgs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; usize::from(i) * 3]).collect();
+            assert_eq!(
+                p.send_batch(&[vec![0u8; 65]]),
+                Err(BroadcastSendError::TooLarge { len: 65, max: 64 }),
+                "a batch with a message too large publishes nothing"
+            );
+            assert_eq!(p.send_batch(&msgs), Ok(5));
+            for m in &msgs {
+                assert_eq!(sub.recv_with(|got| got.to_vec()).unwrap(), *m, "{policy:?}");
+            }
+            assert_eq!(sub.try_recv_with(|got| got.len()), Err(BroadcastRecvError::Empty));
+        }
+        // Typed, in place, a late joiner's catch-up messages included.
+        let names = Names::new("bc-inplace-typed", 1);
+        let b = Broadcast::<[u64; 8]>::create(names.get(0), 8, Policy::Lossless).unwrap();
+        let mut p = b.publisher().unwrap();
+        p.send_batch(&[message(0), message(1)]).unwrap();
+        let mut late = b.subscribe_from_last(2).unwrap();
+        p.send(message(2)).unwrap();
+        for i in 0..3 {
+            assert_eq!(late.recv_with(|m| intact(m) && m[0] == i), Ok(true));
+        }
+    });
+}

@@ -570,6 +570,33 @@ impl<F: Form> Pub<F> {
         st.ctl.waits.wake_sleepers(End::Receiver, true);
     }
 
+    /// Publishes `n` messages, the `i`th written by `write(i, dst)`, in
+    /// runs of at most a ring each made visible together (one tail store,
+    /// one wake-up): how many were published, all unless a lossless wait
+    /// ran out of time. `Err` only if none was.
+    fn batch_until(
+        &mut self,
+        n: usize,
+        deadline: Deadline,
+        write: impl Fn(usize, *mut u8) -> u32,
+    ) -> Result<usize, BroadcastSendError> {
+        let cap = self.shared.capacity as usize;
+        let mut done = 0;
+        while done < n {
+            let chunk = (n - done).min(cap);
+            if let Err(e) = self.make_room(chunk as u64, deadline) {
+                return if done > 0 { Ok(done) } else { Err(e) };
+            }
+            for i in done..done + chunk {
+                self.write_slot(self.next, |dst| write(i, dst));
+                self.next += 1;
+            }
+            self.publish();
+            done += chunk;
+        }
+        Ok(done)
+    }
+
     fn send_with(
         &mut self,
         len: usize,
@@ -605,6 +632,10 @@ struct Sub<F: Form> {
     token: Token,
     strategy: WaitStrategy,
     peer: PeerCheck,
+    /// Lossless: from this position on the publisher cannot overwrite a
+    /// message before this subscriber's cursor passes it, so it may be read
+    /// in place (`u64::MAX`: never; see `attach`).
+    in_place_from: u64,
 }
 
 /// What one look at the cursor's slot found.
@@ -642,12 +673,19 @@ impl<F: Form> Sub<F> {
                 // Pairs with the publisher's hot barrier after each tail
                 // store: either its next look at the table sees us, or we
                 // see its tail (so its floor is at most our tail).
-                let _ = asym::cold();
+                let paired = asym::cold();
                 let tail = shared.st().tail.pos.load(Ordering::SeqCst);
                 let cursor = tail - back.min(shared.capacity).min(tail);
                 e.cursor.store(cursor, Ordering::Release);
+                // From `tail` on, a lossless publisher waits for us: its
+                // floor is at most `tail` (it saw our entry, or we saw its
+                // tail), so it writes `tail + capacity` only once our cursor
+                // is past `tail`. Not so for the `back` messages before it,
+                // nor if the barrier could not pair with the publisher's.
+                let lossless = shared.policy() == Policy::Lossless;
+                let in_place_from = if lossless && paired { tail } else { u64::MAX };
                 let peer = PeerCheck::default();
-                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer });
+                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer, in_place_from });
             }
         }
         Err(Error::RegistryFull { name: shared.seg().name().to_owned(), slots: shared.entries as u32 })
@@ -926,29 +964,11 @@ impl<T: ShmType> Publisher<T> {
     }
 
     fn send_batch_until(&mut self, values: &[T], deadline: Deadline) -> Result<usize, BroadcastSendError> {
-        let p = &mut self.inner;
-        let cap = p.shared.capacity as usize;
-        let mut done = 0;
-        while done < values.len() {
-            let chunk = (values.len() - done).min(cap);
-            if let Err(e) = p.make_room(chunk as u64, deadline) {
-                if done > 0 {
-                    return Ok(done);
-                }
-                return Err(e);
-            }
-            for &v in &values[done..done + chunk] {
-                p.write_slot(p.next, |dst| {
-                    // SAFETY: as in `send`.
-                    unsafe { std::ptr::write(dst.cast::<T>(), v) };
-                    std::mem::size_of::<T>() as u32
-                });
-                p.next += 1;
-            }
-            p.publish();
-            done += chunk;
-        }
-        Ok(done)
+        self.inner.batch_until(values.len(), deadline, |i, dst| {
+            // SAFETY: as in `send`.
+            unsafe { std::ptr::write(dst.cast::<T>(), values[i]) };
+            std::mem::size_of::<T>() as u32
+        })
     }
 }
 
@@ -984,6 +1004,71 @@ impl<T: ShmType> Subscriber<T> {
                 unsafe { copy_racy(src, (&raw mut v).cast::<u8>(), std::mem::size_of::<T>()) };
                 Ok(v)
             });
+    }
+
+    /// Calls `f` with the next message and returns what it returns: in
+    /// place in a lossless broadcast (no copy of a `T`; see
+    /// [`ByteSubscriber::recv_with`] for when), a checked copy otherwise.
+    ///
+    /// # Errors
+    /// As [`Subscriber::recv`]; `f` is not called then.
+    pub fn recv_with<R, F: FnOnce(&T) -> R>(&mut self, f: F) -> Result<R, BroadcastRecvError> {
+        self.recv_with_until(Deadline::Never, f)
+    }
+
+    /// [`recv_with`](Self::recv_with) if a message is there now.
+    ///
+    /// # Errors
+    /// [`BroadcastRecvError::Empty`], and those of `recv_with`.
+    pub fn try_recv_with<R, F: FnOnce(&T) -> R>(&mut self, f: F) -> Result<R, BroadcastRecvError> {
+        self.recv_with_until(Deadline::Now, f)
+    }
+
+    /// [`recv_with`](Self::recv_with), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`BroadcastRecvError::Timeout`], and those of `recv_with`.
+    pub fn recv_with_timeout<R, F: FnOnce(&T) -> R>(
+        &mut self,
+        timeout: std::time::Duration,
+        f: F,
+    ) -> Result<R, BroadcastRecvError> {
+        self.recv_with_until(Deadline::after(timeout), f)
+    }
+
+    /// [`recv_with`](Self::recv_with), waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`BroadcastRecvError::Timeout`], and those of `recv_with`.
+    pub fn recv_with_deadline<R, F: FnOnce(&T) -> R>(
+        &mut self,
+        deadline: std::time::Instant,
+        f: F,
+    ) -> Result<R, BroadcastRecvError> {
+        self.recv_with_until(Deadline::At(deadline), f)
+    }
+
+    fn recv_with_until<R, F: FnOnce(&T) -> R>(&mut self, d: Deadline, f: F) -> Result<R, BroadcastRecvError> {
+        if self.inner.cursor >= self.inner.in_place_from {
+            let mut f = Some(f);
+            return self.inner.recv_with(d, |src, _| {
+                // SAFETY: the slot holds a T, aligned, which the publisher
+                // does not write until our cursor passes it (lossless).
+                let v = unsafe { &*src.cast::<T>() };
+                f.take().map(|f| f(v)).ok_or_else(|| BroadcastRecvError::Corrupt("a message read twice".into()))
+            });
+        }
+        let v = self.recv_until_copy(d)?;
+        Ok(f(&v))
+    }
+
+    fn recv_until_copy(&mut self, d: Deadline) -> Result<T, BroadcastRecvError> {
+        self.inner.recv_with(d, |src, _| {
+            let mut v = T::zeroed();
+            // SAFETY: as in `recv`.
+            unsafe { copy_racy(src, (&raw mut v).cast::<u8>(), std::mem::size_of::<T>()) };
+            Ok(v)
+        })
     }
 
     /// Messages published and not yet received by this subscriber (more
@@ -1100,6 +1185,30 @@ impl BytePublisher {
             });
     }
 
+    byte_forms! { self, "[`BroadcastSendError::Full`] (lossless only)", "[`BroadcastSendError::Timeout`] (lossless only)";
+        /// Publishes `msgs` in order, made visible together (one wake-up per
+        /// run of at most a ring): how many were published, all of them
+        /// unless a lossless wait ran out of time.
+        ///
+        /// # Errors
+        /// [`BroadcastSendError::TooLarge`] if any message is (nothing is
+        /// published then), or when not even the first could be published.
+        send_batch / try_send_batch / send_batch_timeout / send_batch_deadline [M: AsRef<[u8]>] (msgs: &[M]) -> Result<usize, BroadcastSendError>
+            = |d| {
+                let max = self.inner.shared.msg_size;
+                if let Some(m) = msgs.iter().find(|m| m.as_ref().len() > max) {
+                    return Err(BroadcastSendError::TooLarge { len: m.as_ref().len(), max });
+                }
+                self.inner.batch_until(msgs.len(), d, |i, dst| {
+                    let m = msgs[i].as_ref();
+                    // SAFETY: the slot holds `max` bytes and `m` is no
+                    // longer (checked above).
+                    unsafe { std::ptr::copy_nonoverlapping(m.as_ptr(), dst, m.len()) };
+                    m.len() as u32
+                })
+            };
+    }
+
     /// The longest message.
     pub fn max_message_len(&self) -> usize {
         self.inner.shared.msg_size
@@ -1161,9 +1270,11 @@ impl ByteSubscriber {
     }
 
     /// Calls `f` with the next message and returns what it returns, without
-    /// allocating: `f` reads a checked copy in a buffer this subscriber
-    /// keeps and reuses (the slot itself may be overwritten by a lossy
-    /// publisher while it is read, so `f` never sees the slot in place).
+    /// allocating. In a lossless broadcast `f` reads the message in place:
+    /// the publisher does not overwrite it before this subscriber moves on
+    /// (except the catch-up messages of `subscribe_from_last`, which are
+    /// copied). A lossy publisher may overwrite a slot while it is read, so
+    /// there `f` reads a checked copy, in a buffer this subscriber reuses.
     ///
     /// # Errors
     /// As [`Subscriber::recv`]; `f` is not called then.
@@ -1205,6 +1316,19 @@ impl ByteSubscriber {
 
     fn recv_with_until<R>(&mut self, d: Deadline, f: impl FnOnce(&[u8]) -> R) -> Result<R, BroadcastRecvError> {
         let max = self.inner.shared.msg_size;
+        if self.inner.cursor >= self.inner.in_place_from {
+            // Lossless, and the publisher waits for us: in place.
+            let mut f = Some(f);
+            return self.inner.recv_with(d, |src, len| {
+                let len = checked_len(len, max)?;
+                // SAFETY: the slot holds `len <= max` bytes, which the
+                // publisher does not write until our cursor passes them.
+                let msg = unsafe { std::slice::from_raw_parts(src, len) };
+                // Read once: the slot cannot change under a lossless read,
+                // so no second look comes (it would mean corruption).
+                f.take().map(|f| f(msg)).ok_or_else(|| BroadcastRecvError::Corrupt("a message read twice".into()))
+            });
+        }
         let scratch = &mut self.scratch;
         scratch.resize(max, 0);
         let n = self.inner.recv_with(d, |src, len| {
