@@ -134,7 +134,9 @@ pub use bytemuck;
 pub use array::{Array, ArrayGuard, IndexOutOfBounds};
 pub use atomic::{Atomic, AtomicInt};
 pub use error::Error;
-pub use notify::{Ready, ReadyFd, ready};
+pub use notify::ReadyFd;
+#[cfg(feature = "async")]
+pub use notify::{Ready, ready};
 pub use pipe::{Connection, DEFAULT_PIPE_CAPACITY, Pipe};
 pub use queue::{
     Broadcast, BroadcastRecvError, BroadcastSendError, ByteBroadcast, BytePublisher, ByteSubscriber, Policy, Publisher,

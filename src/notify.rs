@@ -14,11 +14,15 @@
 //! Neither survives `fork()`: the child has no background thread. Make them
 //! after the fork.
 
+#[cfg(feature = "async")]
 use std::future::Future;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+#[cfg(feature = "async")]
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
+#[cfg(feature = "async")]
+use std::task::{Context, Poll};
 
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, futex_wait, futex_wake};
@@ -33,6 +37,7 @@ enum Target {
     /// A [`ReadyFd`]: signalled, then left alone until it is cleared.
     Fd(Arc<OwnedFd>),
     /// A [`Ready`] future: woken once, then forgotten.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     Waker(Waker),
 }
 
@@ -97,6 +102,7 @@ impl Registry {
     }
 
     /// Replaces the waker of `id`; `false` if it fired (and was dropped).
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     fn update_waker(&self, id: u64, waker: &Waker) -> bool {
         let mut regs = self.lock();
         match regs.1.iter_mut().find(|r| r.id == id) {
@@ -311,6 +317,7 @@ impl std::fmt::Debug for ReadyFd {
     }
 }
 
+#[cfg(feature = "async")]
 /// A future that completes when `object` is ready (see [`ReadyFd`] for
 /// what ready means); it consumes nothing. Works with any executor: the
 /// background thread wakes the task.
@@ -324,6 +331,7 @@ pub fn ready<S: Selectable + ?Sized>(object: &S) -> Result<Ready, Error> {
     Ok(Ready { probe, armed, reg: None, woken: false })
 }
 
+#[cfg(feature = "async")]
 /// The future of [`ready`].
 #[must_use = "a future does nothing unless awaited"]
 pub struct Ready {
@@ -334,6 +342,7 @@ pub struct Ready {
     woken: bool,
 }
 
+#[cfg(feature = "async")]
 impl Ready {
     fn unregister(&mut self) {
         if let (Some(id), Ok(r)) = (self.reg.take(), registry()) {
@@ -342,6 +351,7 @@ impl Ready {
     }
 }
 
+#[cfg(feature = "async")]
 impl Future for Ready {
     type Output = ();
 
@@ -374,28 +384,61 @@ impl Future for Ready {
     }
 }
 
+#[cfg(feature = "async")]
 impl Drop for Ready {
     fn drop(&mut self) {
         self.unregister();
     }
 }
 
+#[cfg(feature = "async")]
 impl std::fmt::Debug for Ready {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ready").field("registered", &self.reg.is_some()).finish_non_exhaustive()
     }
 }
 
-/// Waits, without blocking the thread, until `object` is ready. A probe
-/// that cannot be made (an event or semaphore no longer linked) ends the
-/// wait at once: the caller's `try_` call then answers.
+#[cfg(feature = "async")]
+/// Waits, without blocking the thread, until `object` is ready. If no
+/// probe can be made (an event, semaphore or mutex opened again by name
+/// that is no longer linked), waits one poll interval instead, so that the
+/// caller's `try_` call polls without spinning.
 async fn until_ready<S: Source + ?Sized>(object: &S) {
-    if let Ok(probe) = object.probe() {
-        let armed = probe.arm();
-        Ready { probe, armed, reg: None, woken: false }.await;
+    let probe = object.probe().unwrap_or_else(|_| Arc::new(Nap::new(crate::wait::POLL_MAX)));
+    let armed = probe.arm();
+    Ready { probe, armed, reg: None, woken: false }.await;
+}
+
+#[cfg(feature = "async")]
+/// A source that becomes ready once a moment has passed: the background
+/// waiter looks at it after each of its naps.
+struct Nap {
+    until: std::time::Instant,
+    word: AtomicU32,
+    sleepers: AtomicU32,
+}
+
+#[cfg(feature = "async")]
+impl Nap {
+    fn new(d: std::time::Duration) -> Nap {
+        Nap { until: std::time::Instant::now() + d, word: AtomicU32::new(0), sleepers: AtomicU32::new(0) }
     }
 }
 
+#[cfg(feature = "async")]
+impl Source for Nap {
+    fn ready(&self, _armed: u32, _thorough: bool) -> bool {
+        std::time::Instant::now() >= self.until
+    }
+    fn park(&self) -> Park<'_> {
+        Park::Counted { word: &self.word, count: &self.sleepers, asym: false, wakes_one: false }
+    }
+    fn probe(&self) -> Result<Probe, Error> {
+        Ok(Arc::new(Nap { until: self.until, word: AtomicU32::new(0), sleepers: AtomicU32::new(0) }))
+    }
+}
+
+#[cfg(feature = "async")]
 /// `recv_async` of a receiving end: its `try_recv` until it gives anything
 /// but `$empty`, waiting for readiness in between.
 macro_rules! recv_async {
@@ -420,6 +463,7 @@ macro_rules! recv_async {
     )*};
 }
 
+#[cfg(feature = "async")]
 recv_async! {
     impl[T: crate::ShmType] crate::Subscriber<T>, s: &mut Self, T, crate::BroadcastRecvError,
         crate::BroadcastRecvError::Empty => |e| e;
@@ -435,6 +479,7 @@ recv_async! {
         crate::ByteRecvError::Empty => |e| e;
 }
 
+#[cfg(feature = "async")]
 impl crate::Event {
     /// Waits until the event is set (or set and cleared again), as an
     /// async call: as [`wait`](crate::Event::wait), without blocking the
@@ -449,6 +494,7 @@ impl crate::Event {
     }
 }
 
+#[cfg(feature = "async")]
 /// `acquire_async` of a semaphore.
 macro_rules! acquire_async {
     ($($ty:ty),*) => {$(
@@ -471,4 +517,62 @@ macro_rules! acquire_async {
     )*};
 }
 
+#[cfg(feature = "async")]
 acquire_async!(crate::Semaphore, crate::BoundedSemaphore);
+
+#[cfg(feature = "async")]
+impl<T: crate::ShmType> crate::Sender<T> {
+    /// Sends `value` as an async call: waits for room without blocking the
+    /// thread, as `send` waits. Dropping the future before it completes
+    /// sends nothing.
+    ///
+    /// # Errors
+    /// [`SendError::Disconnected`](crate::SendError) with the value if every
+    /// receiver is gone.
+    pub async fn send_async(&self, value: T) -> Result<(), crate::SendError<T>> {
+        loop {
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(crate::TrySendError::Disconnected(v)) => return Err(crate::SendError::Disconnected(v)),
+                Err(crate::TrySendError::Full(_)) => until_ready(self).await,
+            }
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl crate::MessageSender {
+    /// Sends a copy of `msg` as an async call: waits for room without
+    /// blocking the thread. Dropping the future before it completes sends
+    /// nothing.
+    ///
+    /// # Errors
+    /// As [`send`](crate::MessageSender::send).
+    pub async fn send_async(&self, msg: &[u8]) -> Result<(), crate::ByteSendError> {
+        loop {
+            match self.try_send(msg) {
+                Err(crate::ByteSendError::Full) => until_ready(self).await,
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: crate::ShmType> crate::Mutex<T> {
+    /// Locks as an async call: waits without blocking the thread, as `lock`
+    /// waits (a dead holder's lock is taken over, with `OwnerDied`).
+    /// Dropping the future before it completes leaves the lock as it was.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`](crate::LockError) with the guard, as `lock`.
+    pub async fn lock_async(&self) -> crate::LockResult<crate::MutexGuard<'_, T>> {
+        loop {
+            match self.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(crate::TryLockError::OwnerDied(guard)) => return Err(crate::LockError::OwnerDied(guard)),
+                Err(_) => until_ready(self).await,
+            }
+        }
+    }
+}

@@ -3,15 +3,21 @@
 
 mod common;
 
+#[cfg(feature = "async")]
 use std::future::Future;
 use std::os::fd::AsRawFd;
+#[cfg(feature = "async")]
 use std::pin::pin;
+#[cfg(feature = "async")]
 use std::sync::Arc;
+#[cfg(feature = "async")]
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use common::{Child, Names, say, watchdog};
-use shmkit::{Broadcast, BroadcastRecvError, Event, Policy, Queue, ReadyFd, RecvError, Semaphore};
+#[cfg(feature = "async")]
+use shmkit::{Broadcast, BroadcastRecvError, Mutex, Policy, RecvError, Semaphore};
+use shmkit::{Event, Queue, ReadyFd};
 
 #[test]
 fn child() {
@@ -33,6 +39,31 @@ fn run_role(role: &str, args: &[String]) -> i32 {
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
+        // Holds the mutex until told (a line on stdin is not available:
+        // it holds it for 100 ms), then exits; or is killed holding it.
+        "hold-lock" => {
+            let m = shmkit::Mutex::<u64>::open(&args[0]).expect("open");
+            let mut g = m.lock().expect("lock");
+            *g = 41;
+            say("HOLDING");
+            let ms: u64 = args[1].parse().expect("ms");
+            std::thread::sleep(Duration::from_millis(ms));
+            *g = 42;
+            drop(g);
+            0
+        }
+        // Receives `n` messages slowly.
+        "drain-slowly" => {
+            let q = Queue::<u64>::open(&args[0]).expect("open");
+            let rx = q.receiver().expect("receiver");
+            say("READY");
+            let n: u64 = args[1].parse().expect("n");
+            for _ in 0..n {
+                std::thread::sleep(Duration::from_millis(2));
+                rx.recv().expect("recv");
+            }
+            0
+        }
         _ => 2,
     }
 }
@@ -45,6 +76,7 @@ fn readable(fd: &ReadyFd, ms: i32) -> bool {
     n == 1 && pfd.revents & libc::POLLIN != 0
 }
 
+#[cfg(feature = "async")]
 /// A minimal executor: polls `f` on this thread, parking between wakes.
 fn block_on<F: Future>(f: F) -> F::Output {
     struct Unpark(std::thread::Thread);
@@ -115,6 +147,7 @@ fn a_ready_fd_sees_a_message_from_another_process() {
     });
 }
 
+#[cfg(feature = "async")]
 #[test]
 fn async_receives_wait_without_blocking_and_end_with_the_stream() {
     let names = Names::new("async", 3);
@@ -157,6 +190,7 @@ fn async_receives_wait_without_blocking_and_end_with_the_stream() {
     });
 }
 
+#[cfg(feature = "async")]
 #[test]
 fn an_async_event_wait_completes_on_a_set_from_another_thread() {
     let names = Names::new("async-ev", 1);
@@ -182,6 +216,7 @@ fn an_async_event_wait_completes_on_a_set_from_another_thread() {
     });
 }
 
+#[cfg(feature = "async")]
 /// tokio: `recv_async` in a task of a current-thread runtime, and a
 /// `ReadyFd` watched by `AsyncFd`, side by side.
 #[test]
@@ -229,5 +264,52 @@ fn tokio_runs_the_futures_and_watches_the_fd() {
         producer.join().unwrap();
         assert_eq!(sum, 50 * 51 / 2);
         assert!(stop.is_set());
+    });
+}
+
+/// tokio across processes: `lock_async` waits for a holder in another
+/// process (and takes over a killed one's lock with `OwnerDied`), and
+/// `send_async` waits for room a receiver in another process makes.
+#[cfg(feature = "async")]
+#[test]
+fn tokio_lock_and_send_wait_for_other_processes() {
+    let names = Names::new("tokio-procs", 2);
+    let (m, q) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(LIMIT, "tokio across processes", move || {
+        let mutex = Mutex::<u64>::create(&m, 0).unwrap();
+        let queue = Queue::<u64>::create(&q, 2).unwrap();
+        let tx = queue.sender().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // A live holder: the lock comes when it lets go.
+        let mut holder = Child::spawn_piped("hold-lock", &[&m, "100"]);
+        holder.expect_line("HOLDING");
+        let seen = rt.block_on(async { *mutex.lock_async().await.unwrap() });
+        assert_eq!(seen, 42);
+        holder.expect_success(LIMIT);
+        // A killed holder: taken over, with OwnerDied.
+        let mut holder = Child::spawn_piped("hold-lock", &[&m, "60000"]);
+        holder.expect_line("HOLDING");
+        holder.kill();
+        let died = rt.block_on(async { matches!(mutex.lock_async().await, Err(shmkit::LockError::OwnerDied(_))) });
+        assert!(died, "the next locker is told the holder died");
+        // A full queue: sends wait for room the other process makes (our
+        // receiver, which takes nothing, keeps the queue connected after).
+        let rx = queue.receiver().unwrap();
+        let mut drain = Child::spawn_piped("drain-slowly", &[&q, "20"]);
+        drain.expect_line("READY");
+        rt.block_on(async {
+            for i in 0..20 {
+                tx.send_async(i).await.unwrap();
+            }
+        });
+        drain.expect_success(LIMIT);
+        // A dropped, pending send sends nothing and loses nothing.
+        tx.send(100).unwrap();
+        tx.send(101).unwrap();
+        rt.block_on(async {
+            let pending = tokio::time::timeout(Duration::from_millis(20), tx.send_async(102)).await;
+            assert!(pending.is_err(), "no room: still pending when dropped");
+        });
+        assert_eq!((rx.try_recv(), rx.try_recv(), rx.try_recv()), (Ok(100), Ok(101), Err(shmkit::TryRecvError::Empty)));
     });
 }

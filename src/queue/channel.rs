@@ -144,6 +144,13 @@ end_common!(Sender, SenderFlavor, "sender", "sending", "full");
 end_common!(Receiver, ReceiverFlavor, "receiver", "receiving", "empty");
 
 impl<T: ShmType> Sender<T> {
+    /// The queue's shared state (for `wait_any` and the async forms).
+    pub(super) fn shared_state(&self) -> &Arc<Shared<Typed<T>>> {
+        self.shared()
+    }
+}
+
+impl<T: ShmType> Sender<T> {
     /// Sends every value of `values` in order, waiting for room as needed.
     /// On a [single-producer queue](crate::Queue::create_spsc) the index update and
     /// the wake-up check are made once per batch (or per run that fits)

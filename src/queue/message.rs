@@ -427,6 +427,13 @@ pub(super) use forms;
 pub struct MessageSender(mpmc::Sender<Framed>);
 
 impl MessageSender {
+    /// The queue's shared state (for `wait_any` and the async forms).
+    pub(super) fn shared_state(&self) -> &std::sync::Arc<Shared<Framed>> {
+        &self.0.shared
+    }
+}
+
+impl MessageSender {
     /// Sets how this endpoint waits when the queue is full.
     pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.0.strategy = strategy;

@@ -65,6 +65,70 @@ impl<F: Format> Shared<F> {
     }
 }
 
+impl<F: Format> Shared<F> {
+    /// Room for a send (fewer than `capacity` messages queued or in flight),
+    /// or every receiver gone (a send would not block: it fails).
+    fn send_ready(&self, thorough: bool) -> bool {
+        if (self.ring().len() as usize) < self.capacity {
+            return true;
+        }
+        match self.flavor {
+            Flavor::Mpmc => self.receivers_gone(thorough),
+            Flavor::Spsc => {
+                let (word, ever) = self.role(End::Receiver);
+                if thorough { role_gone(word, ever, self.seg()) } else { role_released(word, ever) }
+            }
+        }
+    }
+
+    /// The senders' side of the wait line (receivers wake senders as
+    /// senders wake receivers).
+    fn send_park(&self) -> Park<'_> {
+        let w = &self.state().ctl.waits;
+        let spsc = self.flavor == Flavor::Spsc;
+        Park::Counted { word: &w.space_seq, count: &w.send_sleepers, asym: spsc, wakes_one: !spsc }
+    }
+}
+
+/// A queue's send readiness, for the background waiter.
+struct SendProbe<F: Format>(Arc<Shared<F>>);
+
+impl<F: Format> Source for SendProbe<F> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        self.0.send_ready(thorough)
+    }
+    fn park(&self) -> Park<'_> {
+        self.0.send_park()
+    }
+    fn probe(&self) -> Result<Probe, Error> {
+        Ok(Arc::new(SendProbe(Arc::clone(&self.0))))
+    }
+}
+
+/// `Source` for a sending end whose queue state is `$shared`: ready when a
+/// send would not block.
+macro_rules! send_source {
+    (impl[$($gen:tt)*] $ty:ty, |$s:ident| $shared:expr) => {
+        impl<$($gen)*> Source for $ty {
+            fn ready(&self, _armed: u32, thorough: bool) -> bool {
+                let $s = self;
+                $shared.send_ready(thorough)
+            }
+            fn park(&self) -> Park<'_> {
+                let $s = self;
+                $shared.send_park()
+            }
+            fn probe(&self) -> Result<Probe, Error> {
+                let $s = self;
+                Ok(Arc::new(SendProbe(Arc::clone($shared))))
+            }
+        }
+    };
+}
+
+send_source!(impl[T: ShmType] super::channel::Sender<T>, |s| s.shared_state());
+send_source!(impl[] super::message::MessageSender, |s| s.shared_state());
+
 /// A queue's receive readiness, for the background waiter.
 struct QueueProbe<F: Format>(Arc<Shared<F>>);
 

@@ -468,3 +468,18 @@ impl<T: ShmType> fmt::Debug for Mutex<T> {
         f.debug_struct("Mutex").field("name", &self.name()).finish_non_exhaustive()
     }
 }
+
+/// A mutex is ready when a lock would not wait: it is free, or its holder
+/// died (the lock then takes it over, with `OwnerDied`).
+impl<T: ShmType> crate::select::sealed::Source for Mutex<T> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        self.0.state().raw.select_parts(self.0.segment(), thorough).0
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        self.0.state().raw.select_parts(self.0.segment(), false).1
+    }
+    /// The mutex opened again by name.
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, crate::Error> {
+        Ok(std::sync::Arc::new(Mutex::<T>::open(self.name())?))
+    }
+}

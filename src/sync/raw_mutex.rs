@@ -170,6 +170,14 @@ impl RawMutex {
         })
     }
 
+    /// For [`wait_any`](crate::wait_any): free (or, `thorough`, held by a
+    /// dead holder: a lock takes it over), and where a waiter sleeps.
+    pub(crate) fn select_parts(&self, live: &impl Liveness, thorough: bool) -> (bool, crate::select::sealed::Park<'_>) {
+        let cur = self.word.load(Ordering::Relaxed);
+        let free = cur & LOCKED == 0 || (thorough && !live.is_alive(Token::from_bits(cur)));
+        (free, crate::select::sealed::Park::Bit { word: &self.word, bit: PARKED })
+    }
+
     /// The word, for a protocol built around it (the rwlock's readers).
     pub(crate) fn word(&self) -> &AtomicU32 {
         &self.word
