@@ -500,13 +500,27 @@ impl<F: Form> Pub<F> {
 
     /// Lossless: waits until the `count` positions from `next` may be
     /// written (every live subscriber is past the messages they replace).
+    #[inline]
     fn make_room(&mut self, count: u64, deadline: Deadline) -> Result<(), BroadcastSendError> {
-        let sh = Arc::clone(&self.shared);
-        let cap = sh.capacity;
         let last = self.next + count - 1;
-        if sh.policy() == Policy::Lossy || last < self.floor + cap {
+        if self.shared.policy() == Policy::Lossy || last < self.floor + self.shared.capacity {
             return Ok(());
         }
+        self.wait_for_room(last, count, deadline)
+    }
+
+    /// The slow path of [`Pub::make_room`]: look at the subscribers'
+    /// cursors, and wait.
+    #[cold]
+    fn wait_for_room(&mut self, last: u64, count: u64, deadline: Deadline) -> Result<(), BroadcastSendError> {
+        let sh = Arc::clone(&self.shared);
+        let cap = sh.capacity;
+        // A blocking publish that finds the ring nearly full waits until an
+        // eighth of it is free, so that a publisher running ahead of its
+        // slowest subscriber looks at the subscribers' cursors (a cache
+        // miss each) once per many messages, not once per message. A poll
+        // takes any room there is.
+        let slack = if deadline == Deadline::Now { 0 } else { (cap / 8).min(cap - count.min(cap)) };
         let w = &sh.st().ctl.waits;
         let floor = Cell::new(self.floor);
         let this = &*self;
@@ -522,7 +536,7 @@ impl<F: Form> Pub<F> {
             deadline,
             || {
                 floor.set(floor.get().max(this.min_cursor(false)));
-                last < floor.get() + cap
+                last + slack < floor.get() + cap
             },
         );
         self.floor = floor.get();
@@ -636,6 +650,8 @@ struct Sub<F: Form> {
     /// message before this subscriber's cursor passes it, so it may be read
     /// in place (`u64::MAX`: never; see `attach`).
     in_place_from: u64,
+    /// The tail as this subscriber last loaded it.
+    seen_tail: u64,
 }
 
 /// What one look at the cursor's slot found.
@@ -685,7 +701,7 @@ impl<F: Form> Sub<F> {
                 let lossless = shared.policy() == Policy::Lossless;
                 let in_place_from = if lossless && paired { tail } else { u64::MAX };
                 let peer = PeerCheck::default();
-                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer, in_place_from });
+                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer, in_place_from, seen_tail: tail });
             }
         }
         Err(Error::RegistryFull { name: shared.seg().name().to_owned(), slots: shared.entries as u32 })
@@ -702,7 +718,15 @@ impl<F: Form> Sub<F> {
         let sh = &*self.shared;
         loop {
             let c = self.cursor;
-            let tail = sh.st().tail.pos.load(Ordering::Acquire);
+            // The tail as last seen, loaded again only when the cursor has
+            // caught up with it: a subscriber behind the publisher reads
+            // slot after slot without touching the publisher's line.
+            let tail = if c < self.seen_tail {
+                self.seen_tail
+            } else {
+                self.seen_tail = sh.st().tail.pos.load(Ordering::Acquire);
+                self.seen_tail
+            };
             if c >= tail {
                 if c > tail {
                     return Err(BroadcastRecvError::Corrupt(format!("tail {tail} behind a cursor at {c}")));
@@ -722,7 +746,8 @@ impl<F: Form> Sub<F> {
             }
             if s1 > want {
                 // Lapped while we looked: the message is gone.
-                let oldest = sh.st().tail.pos.load(Ordering::Acquire).saturating_sub(sh.capacity);
+                self.seen_tail = sh.st().tail.pos.load(Ordering::Acquire);
+                let oldest = self.seen_tail.saturating_sub(sh.capacity);
                 return Ok(Look::Lagged(self.skip_to(oldest.max(c + 1))));
             }
             let len = Shared::<F>::stored_len(base);

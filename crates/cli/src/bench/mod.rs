@@ -17,6 +17,7 @@
 //! Transports implement [`Link`] and [`Transport`] and are listed in
 //! [`registry`] (see the [`transport`] module docs to add one).
 
+mod broadcast;
 mod bytes;
 mod c;
 mod fanin;
