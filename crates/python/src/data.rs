@@ -1,0 +1,478 @@
+//! `_shmkit.Data`: a value, array or mutex whose element type Python
+//! describes at run time (the library's `dynamic` objects), with its robust
+//! lock and its bytes as a buffer.
+//!
+//! The Python classes `Value`, `Array`, `RawValue`, `RawArray` subclass it
+//! (they need its buffer protocol), and `Lock`/`RLock` hold one of kind
+//! `"mutex"` around a `u32` (a Rust `Mutex<u32>`).
+
+use std::ffi::{CString, c_int, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, OnceLock};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyBufferError, PyIndexError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use shmkit::dynamic::{DynArray, DynMutex, DynValue};
+use shmkit::{Field, MutexGuard, TryLockError, TypeDesc};
+
+use crate::error::to_py;
+use crate::{Owned, deadline_of, wait_sliced};
+
+/// The three kinds of described object.
+enum Obj {
+    Value(DynValue),
+    Array(DynArray),
+    Mutex(DynMutex),
+}
+
+macro_rules! each {
+    ($obj:expr, $o:ident => $e:expr) => {
+        match $obj {
+            Obj::Value($o) => $e,
+            Obj::Array($o) => $e,
+            Obj::Mutex($o) => $e,
+        }
+    };
+}
+
+/// A held lock of a described object. The guard's lifetime is that of the
+/// [`Inner`] it points into, which the owning [`Data`] keeps (an `Arc`
+/// field declared after the guard's, so it outlives it).
+struct Held(MutexGuard<'static, [u8]>);
+
+// SAFETY: the lock word records this process's token, not a thread: a guard
+// made by one thread of the process may be dropped by another (as
+// `multiprocessing.Lock` may be released by another thread). The bytes it
+// points to are only touched through the Python object, under the GIL.
+unsafe impl Send for Held {}
+// SAFETY: as for Send; `&Held` gives no access (it is only moved and dropped).
+unsafe impl Sync for Held {}
+
+struct Inner {
+    obj: Obj,
+    /// First byte of the data in this mapping (0 until known; never for a
+    /// lock), and its length.
+    ptr: AtomicUsize,
+    len: usize,
+}
+
+type TryResult = Result<MutexGuard<'static, [u8]>, (bool, Option<MutexGuard<'static, [u8]>>)>;
+
+impl Inner {
+    /// One lock attempt of at most `slice` (`None`: a try). `Ok(guard)`
+    /// clean, `Err((true, Some(guard)))` acquired from a dead holder,
+    /// `Err((false, None))` not acquired.
+    fn try_lock_for(&'static self, slice: Option<Duration>) -> TryResult {
+        let r = each!(&self.obj, o => match slice { None => o.try_lock(), Some(d) => o.lock_timeout(d) });
+        match r {
+            Ok(g) => Ok(g),
+            Err(TryLockError::OwnerDied(g)) => Err((true, Some(g))),
+            Err(_) => Err((false, None)),
+        }
+    }
+}
+
+/// The native half of every shared value, array and lock.
+#[pyclass(subclass, module = "shmkit._shmkit", name = "Data")]
+pub(crate) struct Data {
+    /// The guard while this object holds the lock (declared before `inner`:
+    /// dropped first).
+    held: StdMutex<Option<Owned<Held>>>,
+    inner: OnceLock<Arc<Inner>>,
+    /// The previous holder died: reported by the next `acquire`.
+    died: StdMutex<bool>,
+    /// Buffer format and item size (`"B"`, 1 for structs).
+    format: StdMutex<(CString, usize)>,
+}
+
+/// Builds a `TypeDesc` from Python's description: `("p", name, size,
+/// align)`, `("a", elem, len)` or `("s", name, size, align, [(field,
+/// offset, desc), ...])`.
+fn type_desc(d: &Bound<'_, PyAny>) -> PyResult<TypeDesc> {
+    let t = d.cast::<PyTuple>()?;
+    let tag: String = t.get_item(0)?.extract()?;
+    match tag.as_str() {
+        "p" => Ok(TypeDesc::primitive(
+            t.get_item(1)?.extract::<String>()?,
+            t.get_item(2)?.extract()?,
+            t.get_item(3)?.extract()?,
+        )),
+        "a" => Ok(TypeDesc::array(type_desc(&t.get_item(1)?)?, t.get_item(2)?.extract()?)),
+        "s" => {
+            let list = t.get_item(4)?;
+            let list = list.cast::<PyList>()?;
+            let mut fields = Vec::with_capacity(list.len());
+            for f in list.iter() {
+                let f = f.cast::<PyTuple>()?;
+                fields.push(Field::new(
+                    f.get_item(0)?.extract::<String>()?,
+                    f.get_item(1)?.extract()?,
+                    type_desc(&f.get_item(2)?)?,
+                ));
+            }
+            Ok(TypeDesc::structure(
+                t.get_item(1)?.extract::<String>()?,
+                t.get_item(2)?.extract()?,
+                t.get_item(3)?.extract()?,
+                fields,
+            ))
+        }
+        _ => Err(PyValueError::new_err(format!("unknown type description tag {tag:?}"))),
+    }
+}
+
+impl Data {
+    fn inner(&self) -> PyResult<&Arc<Inner>> {
+        self.inner.get().ok_or_else(|| PyRuntimeError::new_err("the shared object is not set up"))
+    }
+
+    /// The inner object with the lifetime a stored guard needs.
+    fn inner_static(&self) -> PyResult<&'static Inner> {
+        let inner: &Inner = self.inner()?;
+        // SAFETY: `inner` lives in an `Arc` this object keeps until it is
+        // dropped, after `held` (field order); every guard made from the
+        // returned reference is stored in `held` or dropped before the
+        // method that made it returns.
+        Ok(unsafe { &*(inner as *const Inner) })
+    }
+}
+
+#[pymethods]
+impl Data {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyAny>>) -> Self {
+        Data {
+            held: StdMutex::new(None),
+            inner: OnceLock::new(),
+            died: StdMutex::new(false),
+            format: StdMutex::new((c"B".to_owned(), 1)),
+        }
+    }
+
+    /// Creates or opens the object: `kind` is "value", "array" or "mutex",
+    /// `mode` "create", "open" or "open_or_create"; `desc` describes one
+    /// element; `length` is an array's; `init` the initial bytes (all of
+    /// them), or None for zeroes. `format`/`itemsize` describe the buffer.
+    #[pyo3(signature = (name, kind, mode, desc, length, init, format, itemsize))]
+    #[allow(clippy::too_many_arguments)]
+    fn _setup(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        kind: &str,
+        mode: &str,
+        desc: &Bound<'_, PyAny>,
+        length: usize,
+        init: Option<Vec<u8>>,
+        format: &str,
+        itemsize: usize,
+    ) -> PyResult<()> {
+        if self.inner.get().is_some() {
+            return Err(PyRuntimeError::new_err("already set up"));
+        }
+        let ty = type_desc(desc)?;
+        let zeroes = || vec![0u8; ty.size as usize];
+        let obj = match (kind, mode) {
+            ("value", "create") => {
+                Obj::Value(DynValue::create(name, &ty, &init.unwrap_or_else(zeroes)).map_err(to_py)?)
+            }
+            ("value", "open_or_create") => Obj::Value(
+                DynValue::open_or_create_with(name, &ty, &init.unwrap_or_else(zeroes), &Default::default())
+                    .map_err(to_py)?,
+            ),
+            ("value", "open") => Obj::Value(DynValue::open(name, &ty).map_err(to_py)?),
+            ("mutex", "create") => {
+                Obj::Mutex(DynMutex::create(name, &ty, &init.unwrap_or_else(zeroes)).map_err(to_py)?)
+            }
+            ("mutex", "open_or_create") => Obj::Mutex(
+                DynMutex::open_or_create_with(name, &ty, &init.unwrap_or_else(zeroes), &Default::default())
+                    .map_err(to_py)?,
+            ),
+            ("mutex", "open") => Obj::Mutex(DynMutex::open(name, &ty).map_err(to_py)?),
+            ("array", "create") => Obj::Array(
+                DynArray::create_with(name, &ty, length, init.as_deref(), &Default::default()).map_err(to_py)?,
+            ),
+            ("array", "open_or_create") => {
+                Obj::Array(DynArray::open_or_create_with(name, &ty, length, &Default::default()).map_err(to_py)?)
+            }
+            ("array", "open") => Obj::Array(DynArray::open(name, &ty).map_err(to_py)?),
+            _ => return Err(PyValueError::new_err(format!("bad kind/mode {kind:?}/{mode:?}"))),
+        };
+        let len = each!(&obj, o => o.data_len());
+        let inner = Arc::new(Inner { obj, ptr: AtomicUsize::new(0), len });
+        let _ = self.inner.set(inner);
+        *self.format.lock().unwrap_or_else(|e| e.into_inner()) = (CString::new(format)?, itemsize.max(1));
+        if kind != "mutex" {
+            // Where the data lies in this mapping: read once, under the lock
+            // (the library gives the bytes only through a guard). A dead
+            // holder found here is reported by the next acquire.
+            let inner = self.inner_static()?;
+            let ptr = wait_sliced(py, None, move |slice| match inner.try_lock_for(Some(slice)) {
+                Ok(mut g) => Some((g.as_mut_ptr() as usize, false)),
+                Err((died, Some(mut g))) => Some((g.as_mut_ptr() as usize, died)),
+                Err(_) => None,
+            })?;
+            if let Some((ptr, died)) = ptr {
+                *self.died.lock().unwrap_or_else(|e| e.into_inner()) = died;
+                inner.ptr.store(ptr, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// The segment name.
+    #[getter]
+    fn name(&self) -> PyResult<String> {
+        Ok(each!(&self.inner()?.obj, o => o.name().to_owned()))
+    }
+
+    /// Keeps the name after this (creating) object is gone.
+    fn persist(&self) -> PyResult<()> {
+        each!(&self.inner()?.obj, o => o.persist());
+        Ok(())
+    }
+
+    /// Bytes of one element.
+    #[getter]
+    fn elem_size(&self) -> PyResult<usize> {
+        Ok(each!(&self.inner()?.obj, o => o.elem_size()))
+    }
+
+    /// Bytes of all the data.
+    #[getter]
+    fn nbytes(&self) -> PyResult<usize> {
+        Ok(self.inner()?.len)
+    }
+
+    /// Number of elements (1 but for an array).
+    #[getter]
+    fn length(&self) -> PyResult<usize> {
+        Ok(match &self.inner()?.obj {
+            Obj::Array(a) => a.len(),
+            _ => 1,
+        })
+    }
+
+    /// Takes the lock. `block=False` tries once; `timeout` is float seconds
+    /// (`None`: forever). Returns whether it was acquired; if the previous
+    /// holder died holding it, `_take_owner_died()` is true once after.
+    #[pyo3(signature = (block = true, timeout = None))]
+    fn _acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        let inner = self.inner_static()?;
+        let step = move |slice: Option<Duration>| match inner.try_lock_for(slice) {
+            Ok(g) => Some((Held(g), false)),
+            Err((died, Some(g))) => Some((Held(g), died)),
+            Err(_) => None,
+        };
+        let got =
+            if block { wait_sliced(py, deadline_of(timeout)?, move |slice| step(Some(slice)))? } else { step(None) };
+        let Some((held, died)) = got else { return Ok(false) };
+        let mut slot = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            // Another thread of this process held it through this object
+            // and released it between our slices: cannot happen, as the
+            // lock was ours; keep the invariant anyway.
+            drop(held);
+            return Err(PyRuntimeError::new_err("lock state out of step"));
+        }
+        *slot = Some(Owned::new(held));
+        if died {
+            *self.died.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        }
+        Ok(true)
+    }
+
+    /// Releases the lock this object holds; `False` if it holds none.
+    fn _release(&self) -> bool {
+        let taken = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        taken.is_some()
+    }
+
+    /// Whether this object holds the lock now.
+    fn _is_held(&self) -> bool {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Whether some process holds the lock now (a snapshot).
+    fn _is_locked(&self) -> PyResult<bool> {
+        Ok(each!(&self.inner()?.obj, o => o.is_locked()))
+    }
+
+    /// Whether a holder died holding the lock since the last call (read
+    /// once: the call clears it).
+    fn _take_owner_died(&self) -> bool {
+        std::mem::take(&mut *self.died.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A copy of `len` bytes at `offset` of the data (no locking: the
+    /// caller holds the lock or accepts a racy read, as `RawValue` does).
+    fn _read<'py>(&self, py: Python<'py>, offset: usize, len: usize) -> PyResult<Bound<'py, PyBytes>> {
+        let (ptr, total) = self.span()?;
+        check_range(offset, len, total)?;
+        // SAFETY: `offset..offset + len` is inside the data (checked), which
+        // the mapping this object keeps holds; bytes are plain data.
+        let bytes = unsafe { std::slice::from_raw_parts((ptr + offset) as *const u8, len) };
+        Ok(PyBytes::new(py, bytes))
+    }
+
+    /// Writes `bytes` at `offset` of the data (no locking, as `_read`).
+    fn _write(&self, offset: usize, bytes: &[u8]) -> PyResult<()> {
+        let (ptr, total) = self.span()?;
+        check_range(offset, bytes.len(), total)?;
+        // SAFETY: inside the data (checked), in the mapping this object
+        // keeps; any byte pattern is valid for the plain data held there.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), (ptr + offset) as *mut u8, bytes.len()) };
+        Ok(())
+    }
+
+    /// The data as a writable buffer (a memoryview, numpy.frombuffer):
+    /// no copy, no locking.
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        let (ptr, len, format, itemsize) = {
+            let me = slf.borrow();
+            let (ptr, len) = me.span()?;
+            let f = me.format.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            (ptr, len, f.0, f.1)
+        };
+        // SAFETY: the caller (CPython) passes a view to fill; the data
+        // stays mapped while the view holds a reference to this object.
+        unsafe { fill_view(view, flags, ptr as *mut c_void, len, format, itemsize, slf.into_any()) }
+    }
+
+    unsafe fn __releasebuffer__(&self, view: *mut pyo3::ffi::Py_buffer) {
+        // SAFETY: the view was filled by fill_view.
+        unsafe { release_view(view) }
+    }
+}
+
+impl Data {
+    /// `Condition.wait`: waits on `cv` with this lock, which this object
+    /// must hold; the lock is held again when this returns (also on an
+    /// error). False on timeout.
+    pub(crate) fn cond_wait(
+        &self,
+        py: Python<'_>,
+        cv: &shmkit::Condvar,
+        deadline: Option<std::time::Instant>,
+    ) -> PyResult<bool> {
+        let owned = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(owned) = owned else {
+            return Err(PyRuntimeError::new_err("cannot wait on un-acquired lock"));
+        };
+        let Some(held) = owned.into_inner() else {
+            return Err(PyRuntimeError::new_err("the lock was acquired by the parent before fork"));
+        };
+        let mut slot = Some(held);
+        let mut died = false;
+        let r = wait_sliced(py, deadline, |d| {
+            let Held(g) = slot.take().expect("put back after every slice");
+            let (g, timed_out, d2) = match cv.wait_timeout(g, d) {
+                Ok((g, t)) => (g, t.timed_out(), false),
+                Err(e) => {
+                    let (g, t) = e.into_inner();
+                    (g, t.timed_out(), true)
+                }
+            };
+            slot = Some(Held(g));
+            died |= d2;
+            (!timed_out).then_some(())
+        });
+        if let Some(held) = slot {
+            *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Owned::new(held));
+        }
+        if died {
+            *self.died.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        }
+        Ok(r?.is_some())
+    }
+
+    fn span(&self) -> PyResult<(usize, usize)> {
+        let inner = self.inner()?;
+        let ptr = inner.ptr.load(Ordering::Relaxed);
+        if ptr == 0 {
+            return Err(PyBufferError::new_err("a lock has no data buffer"));
+        }
+        Ok((ptr, inner.len))
+    }
+}
+
+fn check_range(offset: usize, len: usize, total: usize) -> PyResult<()> {
+    if offset.checked_add(len).is_none_or(|end| end > total) {
+        return Err(PyIndexError::new_err(format!("{len} bytes at {offset} past the end ({total} bytes)")));
+    }
+    Ok(())
+}
+
+/// Fills a one-dimensional writable buffer view of `len` bytes at `buf`,
+/// items of `itemsize` bytes in `format`.
+///
+/// # Safety
+/// `view` is a `Py_buffer` to fill (from `__getbuffer__`); `buf..buf+len`
+/// stays valid while `owner` lives.
+pub(crate) unsafe fn fill_view(
+    view: *mut pyo3::ffi::Py_buffer,
+    flags: c_int,
+    buf: *mut c_void,
+    len: usize,
+    format: CString,
+    itemsize: usize,
+    owner: Bound<'_, PyAny>,
+) -> PyResult<()> {
+    use pyo3::ffi;
+    if view.is_null() {
+        return Err(PyBufferError::new_err("view is null"));
+    }
+    let (format, itemsize) =
+        if itemsize > 0 && len % itemsize == 0 { (format, itemsize) } else { (c"B".to_owned(), 1) };
+    // SAFETY: `view` is valid to write (the caller's contract).
+    unsafe {
+        (*view).obj = owner.into_ptr();
+        (*view).buf = buf;
+        (*view).len = len as isize;
+        (*view).readonly = 0;
+        (*view).itemsize = itemsize as isize;
+        (*view).format =
+            if flags & ffi::PyBUF_FORMAT == ffi::PyBUF_FORMAT { format.into_raw() } else { std::ptr::null_mut() };
+        (*view).ndim = 1;
+        (*view).shape = std::ptr::null_mut();
+        (*view).strides = std::ptr::null_mut();
+        if flags & ffi::PyBUF_ND == ffi::PyBUF_ND {
+            // shape lives in `internal`: one Py_ssize_t we allocate.
+            let shape = Box::into_raw(Box::new((len / itemsize) as isize));
+            (*view).shape = shape;
+            (*view).internal = shape as *mut c_void;
+        }
+        if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES {
+            (*view).strides = &mut (*view).itemsize;
+        }
+        (*view).suboffsets = std::ptr::null_mut();
+    }
+    Ok(())
+}
+
+/// Frees what [`fill_view`] allocated.
+///
+/// # Safety
+/// `view` was filled by [`fill_view`] and is released once.
+pub(crate) unsafe fn release_view(view: *mut pyo3::ffi::Py_buffer) {
+    // SAFETY: `format` was made by `CString::into_raw` and `internal` by
+    // `Box::into_raw` in fill_view (or they are null).
+    unsafe {
+        if !(*view).format.is_null() {
+            drop(CString::from_raw((*view).format));
+            (*view).format = std::ptr::null_mut();
+        }
+        if !(*view).internal.is_null() {
+            drop(Box::from_raw((*view).internal as *mut isize));
+            (*view).internal = std::ptr::null_mut();
+        }
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Data>()?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! The native half of the Python module `shmkit`: thin wrappers over the
+//! library, imported as `shmkit._shmkit`.
+//!
+//! Everything a Python user sees (the names and semantics of
+//! `multiprocessing`, pickling, typecodes, docstrings) is in the pure-Python
+//! package `python/shmkit`; this crate only moves bytes and waits. Every
+//! rule (names, checks, robustness) stays in the library, so the binding
+//! cannot disagree with Rust.
+//!
+//! Two rules hold for every wrapper here:
+//! - Every wait releases the GIL and waits in slices of at most
+//!   [`SLICE`], checking for signals between them, so Ctrl-C interrupts it.
+//! - What a process holds (a lock guard, a queue or pipe end) is wrapped in
+//!   [`Owned`], which forgets its copy in a `fork()`ed child instead of
+//!   releasing the parent's hold.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+
+mod data;
+mod error;
+mod pipe;
+mod queue;
+mod shm;
+mod sync;
+
+/// The longest one wait lasts with the GIL released before signals are
+/// checked: Ctrl-C interrupts any wait within this (plus a wake-up).
+pub(crate) const SLICE: Duration = Duration::from_millis(50);
+
+/// A timeout from Python: `None` forever, else float seconds (negative is
+/// zero).
+pub(crate) fn deadline_of(timeout: Option<f64>) -> PyResult<Option<Instant>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_nan() => Err(pyo3::exceptions::PyValueError::new_err("timeout is NaN")),
+        Some(t) => {
+            let d = Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::from_secs(u32::MAX as u64));
+            Ok(Some(Instant::now().checked_add(d).unwrap_or_else(|| Instant::now() + Duration::from_secs(1 << 30))))
+        }
+    }
+}
+
+/// Runs `step` (a wait of at most the duration it is given) with the GIL
+/// released, slice after slice, until it returns `Some`, the deadline
+/// passes (`Ok(None)`) or a signal handler raises. The first slice runs
+/// even if the deadline has passed, so a zero timeout is one try.
+pub(crate) fn wait_sliced<R: Send>(
+    py: Python<'_>,
+    deadline: Option<Instant>,
+    mut step: impl FnMut(Duration) -> Option<R> + Send,
+) -> PyResult<Option<R>> {
+    loop {
+        let slice = match deadline {
+            None => SLICE,
+            Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+        };
+        if let Some(r) = py.detach(|| step(slice)) {
+            return Ok(Some(r));
+        }
+        py.check_signals()?;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+    }
+}
+
+/// Something this process holds (a lock guard, a queue or pipe end) that a
+/// `fork()`ed child must not release: a child's copy is forgotten, never
+/// dropped, as the library asks of inherited guards and ends.
+pub(crate) struct Owned<T> {
+    value: std::mem::ManuallyDrop<T>,
+    pid: u32,
+}
+
+impl<T> Owned<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Owned { value: std::mem::ManuallyDrop::new(value), pid: std::process::id() }
+    }
+
+    /// The value, unless this is a forked child's copy (then `None`, and
+    /// the copy is forgotten).
+    pub(crate) fn into_inner(self) -> Option<T> {
+        let mut me = std::mem::ManuallyDrop::new(self);
+        if me.is_ours() {
+            // SAFETY: taken once; `me` is never dropped (ManuallyDrop).
+            Some(unsafe { std::mem::ManuallyDrop::take(&mut me.value) })
+        } else {
+            None
+        }
+    }
+
+    /// Whether this process made it (it is not a forked child's copy).
+    pub(crate) fn is_ours(&self) -> bool {
+        self.pid == std::process::id()
+    }
+}
+
+impl<T> std::ops::Deref for Owned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> std::ops::DerefMut for Owned<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T> Drop for Owned<T> {
+    fn drop(&mut self) {
+        if self.is_ours() {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.value) }
+        }
+    }
+}
+
+/// The native module.
+#[pymodule]
+fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    error::register(m)?;
+    data::register(m)?;
+    sync::register(m)?;
+    pipe::register(m)?;
+    queue::register(m)?;
+    shm::register(m)?;
+    m.add_function(wrap_pyfunction!(unlink, m)?)?;
+    m.add("SLICE_SECONDS", SLICE.as_secs_f64())?;
+    Ok(())
+}
+
+/// Removes the name `name` (as `shmkit rm`); existing mappings stay valid.
+#[pyfunction]
+fn unlink(name: &str) -> PyResult<()> {
+    shmkit::unlink(name).map_err(error::to_py)
+}
