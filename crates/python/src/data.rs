@@ -40,7 +40,9 @@ macro_rules! each {
 /// A held lock of a described object. The guard's lifetime is that of the
 /// [`Inner`] it points into, which the owning [`Data`] keeps (an `Arc`
 /// field declared after the guard's, so it outlives it).
-struct Held(MutexGuard<'static, [u8]>);
+struct Held {
+    _guard: MutexGuard<'static, [u8]>,
+}
 
 // SAFETY: the lock word records this process's token, not a thread: a guard
 // made by one thread of the process may be dropped by another (as
@@ -263,8 +265,8 @@ impl Data {
     fn _acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
         let inner = self.inner_static()?;
         let step = move |slice: Option<Duration>| match inner.try_lock_for(slice) {
-            Ok(g) => Some((Held(g), false)),
-            Err((died, Some(g))) => Some((Held(g), died)),
+            Ok(g) => Some((Held { _guard: g }, false)),
+            Err((died, Some(g))) => Some((Held { _guard: g }, died)),
             Err(_) => None,
         };
         let got =
@@ -349,46 +351,6 @@ impl Data {
 }
 
 impl Data {
-    /// `Condition.wait`: waits on `cv` with this lock, which this object
-    /// must hold; the lock is held again when this returns (also on an
-    /// error). False on timeout.
-    pub(crate) fn cond_wait(
-        &self,
-        py: Python<'_>,
-        cv: &shmkit::Condvar,
-        deadline: Option<std::time::Instant>,
-    ) -> PyResult<bool> {
-        let owned = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(owned) = owned else {
-            return Err(PyRuntimeError::new_err("cannot wait on un-acquired lock"));
-        };
-        let Some(held) = owned.into_inner() else {
-            return Err(PyRuntimeError::new_err("the lock was acquired by the parent before fork"));
-        };
-        let mut slot = Some(held);
-        let mut died = false;
-        let r = wait_sliced(py, deadline, |d| {
-            let Held(g) = slot.take().expect("put back after every slice");
-            let (g, timed_out, d2) = match cv.wait_timeout(g, d) {
-                Ok((g, t)) => (g, t.timed_out(), false),
-                Err(e) => {
-                    let (g, t) = e.into_inner();
-                    (g, t.timed_out(), true)
-                }
-            };
-            slot = Some(Held(g));
-            died |= d2;
-            (!timed_out).then_some(())
-        });
-        if let Some(held) = slot {
-            *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Owned::new(held));
-        }
-        if died {
-            *self.died.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        }
-        Ok(r?.is_some())
-    }
-
     fn span(&self) -> PyResult<(usize, usize)> {
         let inner = self.inner()?;
         let ptr = inner.ptr.load(Ordering::Relaxed);

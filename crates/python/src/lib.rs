@@ -82,18 +82,6 @@ impl<T> Owned<T> {
         Owned { value: std::mem::ManuallyDrop::new(value), pid: std::process::id() }
     }
 
-    /// The value, unless this is a forked child's copy (then `None`, and
-    /// the copy is forgotten).
-    pub(crate) fn into_inner(self) -> Option<T> {
-        let mut me = std::mem::ManuallyDrop::new(self);
-        if me.is_ours() {
-            // SAFETY: taken once; `me` is never dropped (ManuallyDrop).
-            Some(unsafe { std::mem::ManuallyDrop::take(&mut me.value) })
-        } else {
-            None
-        }
-    }
-
     /// Whether this process made it (it is not a forked child's copy).
     pub(crate) fn is_ours(&self) -> bool {
         self.pid == std::process::id()

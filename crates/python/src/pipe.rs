@@ -233,6 +233,15 @@ impl Conn {
         drop(end);
     }
 
+    /// Which end of a duplex pipe this is (0 or 1); None for a byte queue's.
+    #[getter]
+    fn end(&self) -> Option<usize> {
+        match self.end.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+            Some(End::Duplex(c)) => Some(c.end()),
+            _ => None,
+        }
+    }
+
     #[getter]
     fn closed(&self) -> bool {
         self.end.lock().unwrap_or_else(|e| e.into_inner()).is_none()

@@ -1,11 +1,11 @@
-//! Semaphores, events, condition variables and barriers: thin wrappers whose
+//! Semaphores, events and barriers (a `Condition` is built on semaphores
+//! in Python, as multiprocessing builds it): thin wrappers whose
 //! waits release the GIL in slices (see [`wait_sliced`]).
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use shmkit::{BarrierError, BoundedSemaphore, Event, Semaphore};
 
-use crate::data::Data;
 use crate::error::to_py;
 use crate::{deadline_of, wait_sliced};
 
@@ -118,41 +118,6 @@ impl PyEvent {
     }
 }
 
-/// A condition variable; waits with the lock of a `Data` (a `Lock`/`RLock`).
-#[pyclass(module = "shmkit._shmkit", name = "Condvar")]
-pub(crate) struct PyCondvar(Box<shmkit::Condvar>);
-
-#[pymethods]
-impl PyCondvar {
-    #[new]
-    fn new(name: &str, mode: &str) -> PyResult<Self> {
-        Ok(PyCondvar(Box::new(by_mode!(shmkit::Condvar, name, mode, ()))))
-    }
-    #[getter]
-    fn name(&self) -> String {
-        self.0.name().to_owned()
-    }
-    fn persist(&self) {
-        self.0.persist()
-    }
-    #[pyo3(signature = (n = 1))]
-    fn notify(&self, n: usize) {
-        for _ in 0..n {
-            self.0.notify_one();
-        }
-    }
-    fn notify_all(&self) {
-        self.0.notify_all()
-    }
-    /// Waits for a notification with `lock` held by this process (its guard
-    /// is released during the wait and taken again). Returns False on
-    /// timeout; the lock is held again in any case.
-    #[pyo3(signature = (lock, timeout = None))]
-    fn wait(&self, py: Python<'_>, lock: PyRef<'_, Data>, timeout: Option<f64>) -> PyResult<bool> {
-        lock.cond_wait(py, &self.0, deadline_of(timeout)?)
-    }
-}
-
 /// A barrier.
 #[pyclass(module = "shmkit._shmkit", name = "Barrier")]
 pub(crate) struct PyBarrier(Box<shmkit::Barrier>);
@@ -215,7 +180,6 @@ impl PyBarrier {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySemaphore>()?;
     m.add_class::<PyEvent>()?;
-    m.add_class::<PyCondvar>()?;
     m.add_class::<PyBarrier>()?;
     m.add("BrokenBarrierError", m.py().get_type::<BrokenBarrierError>())?;
     Ok(())

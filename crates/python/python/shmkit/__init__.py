@@ -747,43 +747,67 @@ class Event(_Named):
         return _rebuild, (type(self), self.name, ())
 
 
-class Condition(_Named):
+class Condition:
     """A condition variable, like :class:`multiprocessing.Condition`.
 
     ``Condition(lock=None, *, name=None)``: ``lock`` is a shmkit
     :class:`Lock` or :class:`RLock` (default: a new RLock named
-    ``NAME.lock``). The condition variable is a Rust ``shmkit::Condvar``.
+    ``NAME.lock``). Built as multiprocessing builds it, on three semaphores
+    (``NAME.sleeping``, ``NAME.woken``, ``NAME.wait``), so ``notify(n)``
+    wakes exactly up to ``n`` waiters. A waiter that dies while waiting
+    cannot hang ``notify``: it waits at most ``NOTIFY_PATIENCE`` seconds
+    for each sleeper to wake.
     """
 
+    NOTIFY_PATIENCE = 5.0
+
     def __init__(self, lock=None, *, name=None):
-        name = name or _fresh_name("cond")
-        if lock is None:
-            lock = RLock(name=name + ".lock")
-        self._setlock(lock)
-        self._h = _shmkit.Condvar(name, "create")
+        self._make("create", name or _fresh_name("cond"), lock)
 
     @classmethod
     def open(cls, name, lock=None):
         """Attaches to the existing condition ``name`` (and its lock ``NAME.lock`` unless given)."""
         self = cls.__new__(cls)
-        self._setlock(lock if lock is not None else RLock.open(name + ".lock"))
-        self._h = _shmkit.Condvar(name, "open")
+        self._make("open", name, lock)
         return self
 
     @classmethod
     def open_or_create(cls, name, lock=None):
         """Attaches to the condition ``name``, creating it if there is none."""
         self = cls.__new__(cls)
-        self._setlock(lock if lock is not None else RLock.open_or_create(name + ".lock"))
-        self._h = _shmkit.Condvar(name, "open_or_create")
+        self._make("open_or_create", name, lock)
         return self
 
-    def _setlock(self, lock):
+    def _make(self, mode, name, lock):
+        if lock is None:
+            lock = {"create": RLock, "open": RLock.open, "open_or_create": RLock.open_or_create}[mode]
+            lock = lock(name=name + ".lock") if mode == "create" else lock(name + ".lock")
         if not isinstance(lock, (Lock, RLock)):
             raise TypeError("a shmkit Condition needs a shmkit Lock or RLock")
+        self._name = name
         self._lock = lock
         self.acquire = lock.acquire
         self.release = lock.release
+        sems = []
+        for part in ("sleeping", "woken", "wait"):
+            n = "%s.%s" % (name, part)
+            if mode == "open":
+                sems.append(Semaphore.open(n))
+            elif mode == "open_or_create":
+                sems.append(Semaphore.open_or_create(n, 0))
+            else:
+                sems.append(Semaphore(0, name=n))
+        self._sleeping, self._woken, self._wait_sem = sems
+
+    @property
+    def name(self):
+        return self._name
+
+    def persist(self):
+        """Keeps the names after this (creating) object is gone."""
+        for s in (self._sleeping, self._woken, self._wait_sem):
+            s.persist()
+        self._lock.persist()
 
     def __enter__(self):
         return self._lock.__enter__()
@@ -791,30 +815,35 @@ class Condition(_Named):
     def __exit__(self, *exc):
         return self._lock.__exit__(*exc)
 
-    def _check_owned(self):
+    def _check_owned(self, what):
         lock = self._lock
-        if isinstance(lock, RLock):
-            if not lock._is_owned():
-                raise RuntimeError("cannot wait on un-acquired lock")
-        elif not lock._is_held():
-            raise RuntimeError("cannot wait on un-acquired lock")
+        owned = lock._is_owned() if isinstance(lock, RLock) else lock._is_held()
+        if not owned:
+            raise RuntimeError("cannot %s un-acquired lock" % what)
 
     def wait(self, timeout=None):
         """Releases the lock, waits for a notify (at most ``timeout`` seconds), takes it again.
 
         Returns False if the timeout ran out.
         """
-        self._check_owned()
+        self._check_owned("wait on")
         lock = self._lock
-        saved = lock._save() if isinstance(lock, RLock) else None
+        self._sleeping.release()
+        if isinstance(lock, RLock):
+            saved = lock._save()
+            lock._data._release()
+        else:
+            saved = None
+            lock.release()
         try:
-            return self._h.wait(lock, timeout)
+            return self._wait_sem.acquire(True, timeout)
         finally:
+            self._woken.release()
             if saved is not None:
+                lock._acquire_native(lock, True, None)
                 lock._restore(saved)
-            if lock._take_owner_died():
-                lock.owner_died = True
-                _warn_died(lock)
+            else:
+                lock.acquire()
 
     def wait_for(self, predicate, timeout=None):
         """Waits until ``predicate()`` is true (at most ``timeout`` seconds); returns its last value."""
@@ -835,16 +864,30 @@ class Condition(_Named):
 
     def notify(self, n=1):
         """Wakes up to ``n`` waiters."""
-        self._check_owned()
-        self._h.notify(n)
+        self._check_owned("notify on")
+        # multiprocessing's algorithm: account for waiters that timed out
+        # since the last notify, then wake up to n sleepers one by one.
+        while self._woken.acquire(False):
+            self._sleeping.acquire(False)
+        sleepers = 0
+        while sleepers < n and self._sleeping.acquire(False):
+            self._wait_sem.release()
+            sleepers += 1
+        if sleepers:
+            for _ in range(sleepers):
+                self._woken.acquire(True, self.NOTIFY_PATIENCE)
+            while self._wait_sem.acquire(False):
+                pass
 
     def notify_all(self):
         """Wakes every waiter."""
-        self._check_owned()
-        self._h.notify_all()
+        self.notify(n=1 << 30)
 
     def __reduce__(self):
         return _rebuild, (type(self), self.name, (self._lock,))
+
+    def __repr__(self):
+        return "<shmkit.Condition %r>" % self.name
 
 
 class Barrier(_Named):

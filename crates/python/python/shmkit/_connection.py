@@ -31,8 +31,13 @@ class Connection:
     (``Pipe(capacity=...)``, 64 KiB by default).
     """
 
-    def __init__(self, handle, which, readable, writable):
+    def __init__(self, handle, which, readable, writable, pair=None, avoid=None):
         self._h = handle
+        # What the two Connections of one duplex Pipe() know of each other:
+        # the end the sibling took, so that this one takes the other end
+        # even after the sibling gave its end back.
+        self._pair = pair if pair is not None else {}
+        self._avoid = avoid
         self._which = which
         self._conn = None
         self._closed = False
@@ -78,7 +83,20 @@ class Connection:
             if self._conn is None or self._pid != _os.getpid():
                 # A fork()ed child never uses its parent's end: it takes
                 # its own (the parent's copy is forgotten, not released).
-                self._conn = self._h.connect(self._which)
+                conn = self._h.connect(self._which)
+                taken = conn.end
+                sibling = self._pair.get("taken")
+                avoid = sibling[1] if sibling and sibling[0] != id(self) else self._avoid
+                if taken is not None and taken == avoid:
+                    # The sibling's end, free again because the sibling
+                    # closed it: take the other one (the sibling's peer).
+                    other = self._h.connect(self._which)
+                    conn.close()
+                    conn = other
+                    taken = conn.end
+                if taken is not None:
+                    self._pair.setdefault("taken", (id(self), taken))
+                self._conn = conn
                 self._pid = _os.getpid()
             return self._conn
 
@@ -162,14 +180,20 @@ class Connection:
                 "this end of %r is in use in this process; close it before handing it to another"
                 % self.name
             )
-        return _attach, (self.name, self._which, self._h.duplex)
+        return _attach, (self.name, self._which, self._h.duplex, self._sibling_end())
+
+    def _sibling_end(self):
+        sibling = self._pair.get("taken")
+        return sibling[1] if sibling and sibling[0] != id(self) else self._avoid
 
     def __repr__(self):
         return "<shmkit.Connection %r %s>" % (self.name, self._which)
 
 
-def _attach(name, which, duplex):
-    return Connection.open(name, which, duplex)
+def _attach(name, which, duplex, avoid=None):
+    conn = Connection.open(name, which, duplex)
+    conn._avoid = avoid
+    return conn
 
 
 def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY):
@@ -184,5 +208,6 @@ def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY):
     name = name or _fresh("pipe")
     handle = _shmkit.PipeHandle(name, "create", duplex, capacity)
     if duplex:
-        return Connection(handle, "any", True, True), Connection(handle, "any", True, True)
+        pair = {}
+        return Connection(handle, "any", True, True, pair), Connection(handle, "any", True, True, pair)
     return Connection(handle, "recv", True, False), Connection(handle, "send", False, True)
