@@ -82,6 +82,11 @@
 #define SHMKIT_I8 2
 
 /**
+ * `flags` of `shmkit_message_queue_new`: track delivery (task_done/join).
+ */
+#define SHMKIT_JOINABLE 1
+
+/**
  * `SHMKIT_MPMC`: any number of senders and receivers.
  */
 #define SHMKIT_MPMC 0
@@ -313,6 +318,25 @@ typedef struct shmkit_connection shmkit_connection;
 typedef struct shmkit_event shmkit_event;
 
 /**
+ * A bounded queue of variable-size messages shared by name, for any
+ * number of senders and receivers (Rust `shmkit::MessageQueue`): make ends
+ * with `shmkit_message_queue_sender` and `shmkit_message_queue_receiver`.
+ */
+typedef struct shmkit_message_queue shmkit_message_queue;
+
+/**
+ * The receiving end of a `shmkit_message_queue`. Thread-safe: threads may
+ * share one.
+ */
+typedef struct shmkit_message_receiver shmkit_message_receiver;
+
+/**
+ * The sending end of a `shmkit_message_queue`. Thread-safe: threads may
+ * share one.
+ */
+typedef struct shmkit_message_sender shmkit_message_sender;
+
+/**
  * A robust `Mutex` around one element shared by name; the same object as a
  * Rust `shmkit::Mutex<T>` of the same layout.
  */
@@ -326,7 +350,8 @@ typedef struct shmkit_pipe shmkit_pipe;
 
 /**
  * A bounded queue of fixed-size elements shared by name (Rust
- * `shmkit::Queue<T>`): make ends with `shmkit_queue_sender` and
+ * `shmkit::Queue<T>`, or `shmkit::dynamic::DynQueue` for a described
+ * struct or array): make ends with `shmkit_queue_sender` and
  * `shmkit_queue_receiver`.
  */
 typedef struct shmkit_queue shmkit_queue;
@@ -1351,6 +1376,243 @@ shmkit_status shmkit_event_wait_timeout(const shmkit_event *e, uint64_t timeout_
 const char *shmkit_last_error_message(void);
 
 /**
+ * The queue's capacity in messages, written to `*capacity`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_capacity(const shmkit_message_queue *q, size_t *capacity);
+
+/**
+ * Frees the queue handle (its ends stay usable). As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_free(shmkit_message_queue *q);
+
+/**
+ * Waits until every message sent on a joinable queue has been marked done
+ * with `shmkit_message_receiver_task_done`, at most `timeout_ns`
+ * (`SHMKIT_FOREVER`: no limit; 0: just look). SHMKIT_TIMEOUT if some are
+ * left. Returns at once on a queue that is not joinable.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_join_timeout(const shmkit_message_queue *q, uint64_t timeout_ns);
+
+/**
+ * The number of messages in the queue now (a snapshot), written to
+ * `*len`. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_len(const shmkit_message_queue *q, size_t *len);
+
+/**
+ * The longest message the queue carries, in bytes, written to `*len`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_max_message_len(const shmkit_message_queue *q, size_t *len);
+
+/**
+ * Creates, opens or open-or-creates (`how`) the message queue `name`,
+ * holding up to `capacity` messages (rounded up to a power of two, at most
+ * 2^30) of at most `max_message_len` bytes each (at most 2^30).
+ * `flags` is 0 or `SHMKIT_JOINABLE` (used when it creates it; an open
+ * learns capacity, length and flags from the segment). Ownership,
+ * thread-safety and errors as `shmkit_value_new`. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_new(const char *name,
+                                       uint32_t how,
+                                       size_t capacity,
+                                       size_t max_message_len,
+                                       uint32_t flags,
+                                       const shmkit_options *opts,
+                                       shmkit_message_queue **out);
+
+/**
+ * Keeps the name after this (creating) handle is freed.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_persist(const shmkit_message_queue *q);
+
+/**
+ * Makes a receiving end of the queue, owned by the caller
+ * (`shmkit_message_receiver_free`; when every receiver is gone, senders
+ * get SHMKIT_DISCONNECTED). Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_receiver(const shmkit_message_queue *q,
+                                            shmkit_message_receiver **out);
+
+/**
+ * Makes a sending end of the queue, owned by the caller
+ * (`shmkit_message_sender_free`; when every sender is freed or its process
+ * died, receivers get SHMKIT_DISCONNECTED once the queue is empty). Never
+ * blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_sender(const shmkit_message_queue *q,
+                                          shmkit_message_sender **out);
+
+/**
+ * Frees the receiving end.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_receiver_free(shmkit_message_receiver *r);
+
+/**
+ * Receives the next message into `buf` (`cap` bytes), blocking while the
+ * queue is empty; `*len` is its length. SHMKIT_BUFFER_TOO_SMALL: `*len` is
+ * the length needed and the message stays in the queue.
+ * SHMKIT_DISCONNECTED: empty and every sender has gone. Thread-safe.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_receiver_recv(const shmkit_message_receiver *r,
+                                           void *buf,
+                                           size_t cap,
+                                           size_t *len);
+
+/**
+ * `shmkit_message_receiver_recv` waiting until CLOCK_MONOTONIC
+ * `deadline_ns` at most.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_receiver_recv_deadline(const shmkit_message_receiver *r,
+                                                    void *buf,
+                                                    size_t cap,
+                                                    size_t *len,
+                                                    uint64_t deadline_ns);
+
+/**
+ * `shmkit_message_receiver_recv` waiting at most `timeout_ns`
+ * (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_receiver_recv_timeout(const shmkit_message_receiver *r,
+                                                   void *buf,
+                                                   size_t cap,
+                                                   size_t *len,
+                                                   uint64_t timeout_ns);
+
+/**
+ * Marks one received message as finished (joinable queues).
+ * SHMKIT_INVALID_ARGUMENT: more than were sent, or the queue is not
+ * joinable.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_receiver_task_done(const shmkit_message_receiver *r);
+
+/**
+ * `shmkit_message_receiver_recv` if a message is there now (SHMKIT_EMPTY).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_receiver_try_recv(const shmkit_message_receiver *r,
+                                               void *buf,
+                                               size_t cap,
+                                               size_t *len);
+
+/**
+ * Frees the sending end (the last sender gone disconnects the receivers).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_sender_free(shmkit_message_sender *s);
+
+/**
+ * Sends a copy of the `len` bytes at `msg`, blocking while the queue is
+ * full. SHMKIT_TOO_LARGE: longer than the queue's `max_message_len`;
+ * SHMKIT_DISCONNECTED: every receiver has gone. Thread-safe.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_sender_send(const shmkit_message_sender *s,
+                                         const void *msg,
+                                         size_t len);
+
+/**
+ * `shmkit_message_sender_send` waiting until CLOCK_MONOTONIC
+ * `deadline_ns` at most.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_sender_send_deadline(const shmkit_message_sender *s,
+                                                  const void *msg,
+                                                  size_t len,
+                                                  uint64_t deadline_ns);
+
+/**
+ * `shmkit_message_sender_send` waiting at most `timeout_ns`
+ * (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_sender_send_timeout(const shmkit_message_sender *s,
+                                                 const void *msg,
+                                                 size_t len,
+                                                 uint64_t timeout_ns);
+
+/**
+ * `shmkit_message_sender_send` if there is room now (SHMKIT_FULL if not).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_sender_try_send(const shmkit_message_sender *s,
+                                             const void *msg,
+                                             size_t len);
+
+/**
  * Frees the handle (releasing its lock if it holds it). As
  * `shmkit_value_free`.
  *
@@ -1525,7 +1787,9 @@ shmkit_status shmkit_queue_len(const shmkit_queue *q, size_t *len);
 
 /**
  * Creates, opens or open-or-creates (`how`) the queue `name` of elements
- * of the built-in type `elem` (made by `shmkit_type_new_primitive`),
+ * of the type `elem`: a built-in type (`shmkit_type_new_primitive`), or a
+ * struct or array described with the `shmkit_type_*` calls (the queue is
+ * then the one a Rust `Queue<T>` of the same layout makes and opens),
  * holding up to `capacity` elements (rounded up to a power of two, at most
  * 2^30), `flavor` `SHMKIT_MPMC` or `SHMKIT_SPSC` (used when it creates
  * it; an open learns both). Ownership, thread-safety and errors as

@@ -3,8 +3,9 @@
 //!
 //! This is what other runtimes build on (the C ABI in `crates/ffi` does): a
 //! C program describes its `struct` (field names, offsets, types) and
-//! attaches to the same [`Value`](crate::Value), [`Mutex`](crate::Mutex) or
-//! [`Array`](crate::Array) a Rust program made with `#[derive(ShmType)]`.
+//! attaches to the same [`Value`](crate::Value), [`Mutex`](crate::Mutex),
+//! [`Array`](crate::Array) or [`Queue`](crate::Queue) ([`DynQueue`]) a Rust
+//! program made with `#[derive(ShmType)]`.
 //! The segment is the same, kind for kind and byte for byte; the element
 //! type is checked the same way (its fingerprint; a mismatch names the
 //! first differing field), so a description that differs from the creator's
@@ -51,6 +52,8 @@ use crate::shm_type::{Shape, TypeDesc};
 use crate::sync::mutex::{LockResult, MutexGuard, Relock, TryLockResult, lock_forms, wrap_blocking, wrap_try};
 use crate::sync::raw_mutex::RawMutex;
 use crate::wait::{Deadline, WaitStrategy};
+
+pub use crate::queue::described::{DynQueue, DynReceiver, DynSender};
 
 /// Largest alignment a described type may have.
 const MAX_ALIGN: u64 = 4096;
@@ -108,7 +111,7 @@ fn check_at(ty: &TypeDesc, path: &str, depth: usize) -> Result<(), Error> {
 }
 
 /// The fingerprint of `capacity` elements of the described `ty`.
-fn element(ty: &TypeDesc, capacity: u64) -> Result<Fingerprint, Error> {
+pub(crate) fn element(ty: &TypeDesc, capacity: u64) -> Result<Fingerprint, Error> {
     check_type(ty)?;
     Ok(Fingerprint {
         elem_size: ty.size,

@@ -134,8 +134,9 @@ pub use atomic::{Atomic, AtomicInt};
 pub use error::Error;
 pub use pipe::{Connection, DEFAULT_PIPE_CAPACITY, Pipe};
 pub use queue::{
-    ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, Queue, ReadGrant, Receiver, RecvError,
-    RecvTimeoutError, SendError, SendTimeoutError, Sender, TaskDoneError, TryRecvError, TrySendError, WriteGrant,
+    ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, MessageQueue, MessageReceiver, MessageSender,
+    Queue, ReadGrant, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TaskDoneError,
+    TryRecvError, TrySendError, WriteGrant,
 };
 pub use segment::header::ObjectKind;
 pub use segment::{OpenOptions, Segment, ShmSafe, unlink};

@@ -5,10 +5,11 @@
 
 use std::sync::atomic::AtomicU64;
 
+use shmkit::dynamic::{DynQueue, DynReceiver, DynSender};
 use shmkit::queue::{ByteReceiver, ByteSender, Receiver, Sender};
 use shmkit::{
-    Array, Atomic, Barrier, BoundedSemaphore, ByteQueue, Condvar, Connection, Event, Mutex, MutexCell, Pipe, Queue,
-    RwLock, Segment, Semaphore, SharedMemory, Value,
+    Array, Atomic, Barrier, BoundedSemaphore, ByteQueue, Condvar, Connection, Event, MessageQueue, MessageReceiver,
+    MessageSender, Mutex, MutexCell, Pipe, Queue, RwLock, Segment, Semaphore, SharedMemory, Value,
 };
 
 /// `create`, `create_with`, `open`, `open_with`, `open_or_create`,
@@ -71,6 +72,8 @@ fn every_object_has_the_same_constructors() {
         Queue<u64>, waits;
         ByteQueue, waits;
         Pipe, waits;
+        MessageQueue, waits;
+        DynQueue, waits;
     }
     // The other modes of a queue, each with its options form.
     let _ = Queue::<u64>::create_spsc;
@@ -79,9 +82,16 @@ fn every_object_has_the_same_constructors() {
     let _ = Queue::<u64>::create_joinable_with;
     let _ = Queue::<u64>::create_spsc_joinable;
     let _ = Queue::<u64>::create_spsc_joinable_with;
+    let _ = MessageQueue::create_joinable;
+    let _ = MessageQueue::create_joinable_with;
+    let _ = DynQueue::create_spsc;
+    let _ = DynQueue::create_spsc_with;
+    let _ = DynQueue::create_joinable;
+    let _ = DynQueue::create_joinable_with;
 }
 
 type Each = fn(&[u8]);
+type With = fn(&[u8]) -> usize;
 
 #[test]
 fn every_blocking_call_has_try_timeout_and_deadline_forms() {
@@ -122,6 +132,15 @@ fn every_blocking_call_has_try_timeout_and_deadline_forms() {
             recv_ref / try_recv_ref / recv_ref_timeout / recv_ref_deadline,
             recv_batch::<Each> / try_recv_batch / recv_batch_timeout / recv_batch_deadline,
             poll / try_poll / poll / poll_deadline;
+        MessageQueue: join / try_join / join_timeout / join_deadline;
+        MessageSender: send / try_send / send_timeout / send_deadline;
+        MessageReceiver:
+            recv / try_recv / recv_timeout / recv_deadline,
+            recv_into / try_recv_into / recv_into_timeout / recv_into_deadline,
+            recv_with::<usize, With> / try_recv_with / recv_with_timeout / recv_with_deadline;
+        DynQueue: join / try_join / join_timeout / join_deadline;
+        DynSender: send / try_send / send_timeout / send_deadline;
+        DynReceiver: recv / try_recv / recv_timeout / recv_deadline;
         Connection:
             send / try_send / send_timeout / send_deadline,
             send_value::<u64> / try_send_value / send_value_timeout / send_value_deadline,

@@ -11,12 +11,14 @@
 
 use std::sync::atomic::AtomicU64;
 
+use shmkit::dynamic::{DynQueue, DynReceiver, DynSender};
 use shmkit::queue::{ByteIter, ByteReceiver, ByteSender, ByteTryIter, Iter, Receiver, Sender, TryIter};
 use shmkit::{
     Array, ArrayGuard, Atomic, Barrier, BarrierCell, BoundedSemaphore, ByteQueue, Condvar, CondvarCell, Connection,
     Event, EventCell, Mutex, MutexCell, MutexGuard, Pipe, Queue, ReadGrant, RwLock, RwLockCell, RwLockReadGuard,
     RwLockWriteGuard, Segment, Semaphore, SemaphoreCell, SharedMemory, Value, ValueGuard, WriteGrant,
 };
+use shmkit::{MessageQueue, MessageReceiver, MessageSender};
 
 fn require_send<T: ?Sized + Send>() {}
 fn require_sync<T: ?Sized + Sync>() {}
@@ -72,6 +74,16 @@ fn handles_are_send_and_sync() {
     assert_auto!(Queue<u64>: Send & Sync);
     assert_auto!(ByteQueue: Send & Sync);
     assert_auto!(Pipe: Send & Sync);
+    assert_auto!(MessageQueue: Send & Sync);
+    assert_auto!(DynQueue: Send & Sync);
+}
+
+/// A message queue's ends take `&self` and keep no cursor: threads may
+/// share one (a binding hands one end to many threads).
+#[test]
+fn message_queue_endpoints_are_send_and_sync() {
+    assert_auto!(MessageSender: Send & Sync);
+    assert_auto!(MessageReceiver: Send & Sync);
 }
 
 /// Queue endpoints move to another thread but are not shared: each is one
@@ -84,6 +96,8 @@ fn endpoints_are_send_and_not_sync() {
     assert_auto!(ByteSender: Send & !Sync);
     assert_auto!(ByteReceiver: Send & !Sync);
     assert_auto!(Connection: Send & !Sync);
+    assert_auto!(DynSender: Send & !Sync);
+    assert_auto!(DynReceiver: Send & !Sync);
 }
 
 /// Grants and iterators borrow their endpoint's cursor: they stay on its

@@ -13,6 +13,7 @@ use crate::ShmType;
 use super::errors::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
 };
+use super::slot_ring::{ReadValue, Typed};
 use super::typed::{Flavor, Shared};
 use super::{mpmc, spsc};
 use crate::error::Error;
@@ -28,8 +29,8 @@ macro_rules! end_common {
     ($end:ident, $flavor:ident, $who:literal, $side:literal, $blocks:literal) => {
         #[doc = concat!("The flavour a [`", stringify!($end), "`] runs.")]
         enum $flavor<T: ShmType> {
-            Mpmc(mpmc::$end<T>),
-            Spsc(spsc::$end<T>),
+            Mpmc(mpmc::$end<Typed<T>>),
+            Spsc(spsc::$end<Typed<T>>),
         }
 
         #[doc = concat!("The ", $side, " end of a [`Queue`](crate::Queue). `Send`, not `Sync`: for")]
@@ -43,7 +44,7 @@ macro_rules! end_common {
         }
 
         impl<T: ShmType> $end<T> {
-            pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Result<Self, Error> {
+            pub(super) fn attach(shared: Arc<Shared<Typed<T>>>, strategy: WaitStrategy) -> Result<Self, Error> {
                 let flavor = match shared.flavor {
                     Flavor::Mpmc => $flavor::Mpmc(mpmc::$end::attach(shared, strategy)),
                     Flavor::Spsc => $flavor::Spsc(spsc::$end::attach(shared, strategy)?),
@@ -51,7 +52,7 @@ macro_rules! end_common {
                 Ok($end { flavor, _not_sync: PhantomData })
             }
 
-            fn shared(&self) -> &Arc<Shared<T>> {
+            fn shared(&self) -> &Arc<Shared<Typed<T>>> {
                 match &self.flavor {
                     $flavor::Mpmc(e) => &e.shared,
                     $flavor::Spsc(e) => &e.shared,
@@ -297,7 +298,7 @@ impl<T: ShmType> Receiver<T> {
             ReceiverFlavor::Spsc(r) => return r.recv_batch_until(buf, deadline),
             ReceiverFlavor::Mpmc(r) => r,
         };
-        buf[0] = r.recv_until(deadline)?;
+        buf[0] = r.recv_until(ReadValue, deadline)?;
         // The rest: what is published now, with no wait for a message in
         // flight (the batch has one already).
         Ok(1 + r.take_ready(&mut buf[1..]))
@@ -384,8 +385,8 @@ impl<T: ShmType> Receiver<T> {
     #[inline]
     fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         match &self.flavor {
-            ReceiverFlavor::Mpmc(r) => r.recv_until(deadline),
-            ReceiverFlavor::Spsc(r) => r.recv_until(deadline),
+            ReceiverFlavor::Mpmc(r) => r.recv_until(ReadValue, deadline),
+            ReceiverFlavor::Spsc(r) => r.recv_until(ReadValue, deadline),
         }
     }
 }

@@ -22,9 +22,7 @@
 //! in the queue and per handle in an [`EndpointEntry`] of its registry slot,
 //! so that a waiter can tell, after a crash, whether any of them is alive.
 
-use crate::ShmType;
-
-use super::typed::Shared;
+use super::typed::{Format, Shared};
 use crate::error::Error;
 use crate::primitive::{AtomicU32, Ordering, asym};
 use crate::segment::registry::{Liveness, Token};
@@ -107,14 +105,18 @@ pub(crate) const PEER_CHECK_EVERY: u32 = 1024;
 
 /// Counts the cheap checks of a peer's end, so that the thorough one (a
 /// liveness syscall) is made once in [`PEER_CHECK_EVERY`].
+/// A process-local counter (Relaxed: a hint, so an endpoint shared by
+/// threads may count a call twice or miss one).
 #[derive(Debug, Default)]
-pub(crate) struct PeerCheck(std::cell::Cell<u32>);
+pub(crate) struct PeerCheck(std::sync::atomic::AtomicU32);
 
 impl PeerCheck {
     /// Counts a call; `true` once in [`PEER_CHECK_EVERY`].
+    #[inline]
     pub(crate) fn due(&self) -> bool {
-        let n = self.0.get() + 1;
-        self.0.set(if n >= PEER_CHECK_EVERY { 0 } else { n });
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = self.0.load(Relaxed) + 1;
+        self.0.store(if n >= PEER_CHECK_EVERY { 0 } else { n }, Relaxed);
         n >= PEER_CHECK_EVERY
     }
 
@@ -139,7 +141,7 @@ pub(crate) struct EndpointEntry {
 
 /// Attaching endpoints to a [`Queue`](crate::Queue) and telling whether the
 /// other side is gone.
-impl<T: ShmType> Shared<T> {
+impl<F: Format> Shared<F> {
     /// Claims our endpoint entry: our registry slot is ours alone, so
     /// whatever counts a dead previous holder left are reset first.
     pub(super) fn claim_entry(&self) {

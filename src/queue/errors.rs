@@ -152,6 +152,15 @@ pub enum ByteSendError {
         /// The longest message this ring carries.
         max: usize,
     },
+    /// The message is not one element of a
+    /// [`DynQueue`](crate::dynamic::DynQueue): its length differs from the
+    /// element's size.
+    WrongSize {
+        /// The message length.
+        len: usize,
+        /// The size of the queue's element.
+        expected: usize,
+    },
     /// The ring's shared indices are impossible: its memory was corrupted.
     Corrupt(String),
 }
@@ -164,6 +173,9 @@ impl fmt::Display for ByteSendError {
             ByteSendError::Disconnected => f.write_str("sending on a queue whose receiver has gone"),
             ByteSendError::TooLarge { len, max } => {
                 write!(f, "a message of {len} bytes is longer than the queue carries ({max} bytes)")
+            }
+            ByteSendError::WrongSize { len, expected } => {
+                write!(f, "a message of {len} bytes cannot be sent as an element of {expected} bytes")
             }
             ByteSendError::Corrupt(why) => write!(f, "corrupted queue: {why}"),
         }
@@ -191,9 +203,10 @@ pub enum ByteRecvError {
         len: usize,
     },
     /// The message has a different size than the type asked for; it was
-    /// consumed.
+    /// consumed. (From a [`DynQueue`](crate::dynamic::DynQueue)'s receiver:
+    /// the buffer is not one element long, and nothing was consumed.)
     WrongSize {
-        /// The message length.
+        /// The message length (the buffer's, from a `DynQueue`).
         len: usize,
         /// The size of the type asked for.
         expected: usize,

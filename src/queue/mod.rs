@@ -15,6 +15,11 @@
 //! - `bytes.rs`: [`ByteQueue`] and its ends; `byte_ends.rs`: the sending and
 //!   receiving halves of a byte ring (also behind [`Pipe`](crate::Pipe));
 //!   `byte_ring.rs`: the ring of length-prefixed records;
+//! - `message.rs`: [`MessageQueue`] and its ends: variable-size byte
+//!   messages for any number of senders and receivers, on the multi-producer
+//!   flavour over slots of a size chosen at create;
+//! - `described.rs`: [`DynQueue`](crate::dynamic::DynQueue), a `Queue` of a
+//!   type described at run time, on both flavours;
 //! - `endpoint.rs`: who holds which end, liveness of the other side, attach;
 //! - `waits.rs`: the futex words and the wait loop of every ring;
 //! - `errors.rs`: the error types.
@@ -25,8 +30,10 @@ pub(crate) mod byte_ends;
 mod byte_ring;
 mod bytes;
 mod channel;
+pub(crate) mod described;
 mod endpoint;
 mod errors;
+mod message;
 mod mpmc;
 mod slot_ring;
 mod spsc;
@@ -39,6 +46,7 @@ pub use errors::{
     ByteRecvError, ByteSendError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError,
     TryRecvError, TrySendError,
 };
+pub use message::{MAX_MESSAGE_LEN, MessageQueue, MessageReceiver, MessageSender};
 pub use typed::Queue;
 
 #[cfg(all(any(test, fuzzing), not(loom)))]

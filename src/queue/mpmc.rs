@@ -1,6 +1,9 @@
 //! The multi-producer, multi-consumer flavour of [`Queue`](crate::Queue):
 //! any number of senders and receivers in any processes, each message's
-//! slot claimed by CAS (see `slot_ring.rs`).
+//! slot claimed by CAS (see `slot_ring.rs`). Generic over the slots'
+//! format, it also runs [`MessageQueue`](crate::MessageQueue) and the
+//! multi-producer [`DynQueue`](crate::dynamic::DynQueue): what a send
+//! writes is a `Message`, what a receive does with its slot a `Reader`.
 //!
 //! Endpoints are counted (see `endpoint.rs`): a receiver on an empty queue
 //! is told `Disconnected` once every sender is gone, a sender on a full
@@ -29,16 +32,16 @@
 //! did before this wait existed. Blocking calls are unchanged: they wait as
 //! long as their deadline allows.
 
-use std::cell::Cell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32 as LocalU32, AtomicU64 as LocalU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::ShmType;
 
 use super::endpoint::{End, PeerCheck};
 use super::errors::{RecvTimeoutError, SendTimeoutError};
-use super::slot_ring::{Put, Ring, Take};
-use super::typed::Shared;
+use super::slot_ring::{Message, Put, ReadValue, Reader, Ring, Take, Typed};
+use super::typed::{Format, Shared};
 use crate::primitive::Ordering;
 use crate::segment::registry::{Liveness, Token};
 use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, WaitStrategy, Waiter};
@@ -52,28 +55,43 @@ pub(crate) const IN_FLIGHT_WAIT: Duration = Duration::from_millis(20);
 /// A slot claim: the claimer's token and the position.
 type Claim = (Token, u64);
 
-/// The claim a poll last waited for in vain (see the module docs).
+/// The claim a poll last waited for in vain (see the module docs): a hint
+/// local to the endpoint, in Relaxed atomics so that an endpoint may be
+/// shared by threads (a torn pair only makes a poll wait once more).
 #[derive(Default)]
-struct Stalled(Cell<Option<Claim>>);
+struct Stalled {
+    /// The claimer's token bits plus one; 0 for none.
+    token: LocalU32,
+    pos: LocalU64,
+}
 
 impl Stalled {
     /// How long a poll that met `claim` may wait for it: [`IN_FLIGHT_WAIT`],
     /// or not at all if a poll already waited for it in vain.
+    #[inline]
     fn deadline(&self, claim: Claim) -> Deadline {
-        if self.0.get() == Some(claim) { Deadline::Now } else { Deadline::after(IN_FLIGHT_WAIT) }
+        if self.get() == Some(claim) { Deadline::Now } else { Deadline::after(IN_FLIGHT_WAIT) }
     }
 
+    #[inline]
+    fn get(&self) -> Option<Claim> {
+        let token = self.token.load(Relaxed);
+        (token != 0).then(|| (Token::from_bits(token - 1), self.pos.load(Relaxed)))
+    }
+
+    #[inline]
     fn remember(&self, claim: Option<Claim>) {
-        if claim.is_some() {
-            self.0.set(claim);
+        if let Some((token, pos)) = claim {
+            self.pos.store(pos, Relaxed);
+            self.token.store(token.to_bits() + 1, Relaxed);
         }
     }
 }
 
 /// A sending endpoint of a multi-producer queue: counted in the queue while
 /// it lives.
-pub(super) struct Sender<T: ShmType> {
-    pub(super) shared: Arc<Shared<T>>,
+pub(super) struct Sender<F: Format> {
+    pub(super) shared: Arc<Shared<F>>,
     pub(super) strategy: WaitStrategy,
     /// How often a `try_send` on a full queue checks the receivers'
     /// liveness.
@@ -82,9 +100,9 @@ pub(super) struct Sender<T: ShmType> {
     stalled: Stalled,
 }
 
-impl<T: ShmType> Sender<T> {
+impl<F: Format> Sender<F> {
     /// Counts a new sender on `shared`'s queue.
-    pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
+    pub(super) fn attach(shared: Arc<Shared<F>>, strategy: WaitStrategy) -> Self {
         shared.count_in(End::Sender);
         Sender { shared, strategy, peer: PeerCheck::default(), stalled: Stalled::default() }
     }
@@ -93,7 +111,7 @@ impl<T: ShmType> Sender<T> {
     /// inlined into the flavour dispatch of `channel.rs`: a single-producer
     /// send through the same function would pay for this one's size.
     #[inline(never)]
-    pub(super) fn put(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+    pub(super) fn put<M: Message<F>>(&self, value: M, deadline: Deadline) -> Result<(), SendTimeoutError<M>> {
         let sh = &*self.shared;
         if sh.receivers_gone(false) {
             return Err(SendTimeoutError::Disconnected(value));
@@ -112,18 +130,23 @@ impl<T: ShmType> Sender<T> {
     /// poll (`Deadline::Now`) that found the tail slot still being read waits
     /// for that reader briefly (see the module docs).
     #[inline]
-    fn put_slow(&self, value: T, deadline: Deadline, first: Put) -> Result<(), SendTimeoutError<T>> {
+    fn put_slow<M: Message<F>>(&self, value: M, deadline: Deadline, first: Put) -> Result<(), SendTimeoutError<M>> {
         if deadline == Deadline::Now {
-            self.put_wait::<true>(value, deadline, first)
+            self.put_wait::<true, M>(value, deadline, first)
         } else {
-            self.put_wait::<false>(value, deadline, first)
+            self.put_wait::<false, M>(value, deadline, first)
         }
     }
 
     /// [`Sender::put_slow`] for a poll (`POLL`) or a blocking call, as
     /// [`Receiver::recv_wait`].
     #[inline(never)]
-    fn put_wait<const POLL: bool>(&self, value: T, deadline: Deadline, first: Put) -> Result<(), SendTimeoutError<T>> {
+    fn put_wait<const POLL: bool, M: Message<F>>(
+        &self,
+        value: M,
+        deadline: Deadline,
+        first: Put,
+    ) -> Result<(), SendTimeoutError<M>> {
         let sh = &*self.shared;
         let (ring, me) = (sh.ring(), sh.seg().token());
         let w = &sh.state().ctl.waits;
@@ -206,7 +229,7 @@ impl<T: ShmType> Sender<T> {
     }
 }
 
-impl<T: ShmType> Drop for Sender<T> {
+impl<F: Format> Drop for Sender<F> {
     fn drop(&mut self) {
         // Receivers asleep on an empty queue may now be disconnected.
         self.shared.count_out(End::Sender);
@@ -215,8 +238,8 @@ impl<T: ShmType> Drop for Sender<T> {
 
 /// A receiving endpoint of a multi-producer queue: counted in the queue
 /// while it lives.
-pub(super) struct Receiver<T: ShmType> {
-    pub(super) shared: Arc<Shared<T>>,
+pub(super) struct Receiver<F: Format> {
+    pub(super) shared: Arc<Shared<F>>,
     pub(super) strategy: WaitStrategy,
     /// How often a `try_recv` on an empty queue checks the senders'
     /// liveness.
@@ -225,19 +248,19 @@ pub(super) struct Receiver<T: ShmType> {
     stalled: Stalled,
 }
 
-impl<T: ShmType> Receiver<T> {
+impl<F: Format> Receiver<F> {
     /// Counts a new receiver on `shared`'s queue.
-    pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
+    pub(super) fn attach(shared: Arc<Shared<F>>, strategy: WaitStrategy) -> Self {
         shared.count_in(End::Receiver);
         Receiver { shared, strategy, peer: PeerCheck::default(), stalled: Stalled::default() }
     }
 
     /// One receive attempt; removes skipped dead claims on the way.
     #[inline]
-    fn take(&self, ring: &Ring<'_, T>, me: Token) -> Take<T> {
+    fn take<R: Reader<F>>(&self, ring: &Ring<'_, F>, me: Token, reader: &mut R) -> Take<R::Out> {
         let sh = &*self.shared;
         loop {
-            match ring.try_take(me) {
+            match ring.try_take(me, reader) {
                 Take::Skipped => {
                     // A dead sender's claim: it was counted as unfinished,
                     // and it held a slot that is free now.
@@ -256,29 +279,20 @@ impl<T: ShmType> Receiver<T> {
         }
     }
 
-    /// Receives a message, waiting per `deadline` while the queue is empty
-    /// (not inlined into the flavour dispatch, as `Sender::put`).
+    /// Receives a message read by `reader`, waiting per `deadline` while
+    /// the queue is empty (not inlined into the flavour dispatch, as
+    /// `Sender::put`).
     #[inline(never)]
-    pub(super) fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+    pub(super) fn recv_until<R: Reader<F>>(
+        &self,
+        mut reader: R,
+        deadline: Deadline,
+    ) -> Result<R::Out, RecvTimeoutError> {
         let sh = &*self.shared;
-        match self.take(&sh.ring(), sh.seg().token()) {
+        match self.take(&sh.ring(), sh.seg().token(), &mut reader) {
             Take::Got(v) => Ok(v),
-            first => self.recv_slow(deadline, first),
+            first => self.recv_slow(deadline, first, reader),
         }
-    }
-
-    /// Moves the messages published at the head now (up to `buf.len()`)
-    /// into `buf`, waiting for none; returns how many. The rest of a batch.
-    pub(super) fn take_ready(&self, buf: &mut [T]) -> usize {
-        let sh = &*self.shared;
-        let (ring, me) = (sh.ring(), sh.seg().token());
-        for (n, slot) in buf.iter_mut().enumerate() {
-            match self.take(&ring, me) {
-                Take::Got(v) => *slot = v,
-                _ => return n,
-            }
-        }
-        buf.len()
     }
 
     /// The queue was empty (`first` says how): waits for a message on the
@@ -286,11 +300,16 @@ impl<T: ShmType> Receiver<T> {
     /// A poll (`Deadline::Now`) that found the head message in flight waits
     /// for it briefly (see the module docs).
     #[inline]
-    fn recv_slow(&self, deadline: Deadline, first: Take<T>) -> Result<T, RecvTimeoutError> {
+    fn recv_slow<R: Reader<F>>(
+        &self,
+        deadline: Deadline,
+        first: Take<R::Out>,
+        reader: R,
+    ) -> Result<R::Out, RecvTimeoutError> {
         if deadline == Deadline::Now {
-            self.recv_wait::<true>(deadline, first)
+            self.recv_wait::<true, R>(deadline, first, reader)
         } else {
-            self.recv_wait::<false>(deadline, first)
+            self.recv_wait::<false, R>(deadline, first, reader)
         }
     }
 
@@ -299,7 +318,12 @@ impl<T: ShmType> Receiver<T> {
     /// poll's branches; each a call of its own, so that the parking layer's
     /// loop inlines into it.
     #[inline(never)]
-    fn recv_wait<const POLL: bool>(&self, deadline: Deadline, first: Take<T>) -> Result<T, RecvTimeoutError> {
+    fn recv_wait<const POLL: bool, R: Reader<F>>(
+        &self,
+        deadline: Deadline,
+        first: Take<R::Out>,
+        mut reader: R,
+    ) -> Result<R::Out, RecvTimeoutError> {
         let sh = &*self.shared;
         let (ring, me) = (sh.ring(), sh.seg().token());
         let w = &sh.state().ctl.waits;
@@ -322,7 +346,7 @@ impl<T: ShmType> Receiver<T> {
         let got = Waiter::new(until, self.strategy, Naps::polling()).sleep_counted(&sleepers, |turn| match turn {
             Turn::Look { .. } if !std::mem::replace(&mut looked, true) => Step::Wait,
             Turn::Look { .. } => {
-                writer = match first.take().unwrap_or_else(|| self.take(&ring, me)) {
+                writer = match first.take().unwrap_or_else(|| self.take(&ring, me, &mut reader)) {
                     Take::Got(v) => return Step::Done(Ok(v)),
                     Take::InFlight(token, pos) => Some((token, pos)),
                     Take::Empty | Take::Skipped => None,
@@ -346,7 +370,7 @@ impl<T: ShmType> Receiver<T> {
                             c.ever_sender.load(Ordering::Acquire) != 0 && c.senders.load(Ordering::Acquire) == 0
                         };
                     // A last message may have landed since the look.
-                    return Step::Done(match self.take(&ring, me) {
+                    return Step::Done(match self.take(&ring, me, &mut reader) {
                         Take::Got(v) => Ok(v),
                         _ if gone => Err(RecvTimeoutError::Disconnected),
                         _ => Err(RecvTimeoutError::Timeout),
@@ -361,14 +385,14 @@ impl<T: ShmType> Receiver<T> {
                 }
                 if writer.is_none() && sh.senders_gone() {
                     // A last message may have landed since the look.
-                    return Step::Done(match self.take(&ring, me) {
+                    return Step::Done(match self.take(&ring, me, &mut reader) {
                         Take::Got(v) => Ok(v),
                         _ => Err(RecvTimeoutError::Disconnected),
                     });
                 }
                 Step::Wait
             }
-            Turn::Announced(_) => match self.take(&ring, me) {
+            Turn::Announced(_) => match self.take(&ring, me, &mut reader) {
                 Take::Got(v) => Step::Done(Ok(v)),
                 // A poll whose message was taken by another receiver:
                 // answer on the next look.
@@ -385,7 +409,24 @@ impl<T: ShmType> Receiver<T> {
     }
 }
 
-impl<T: ShmType> Drop for Receiver<T> {
+/// The rest of a batch, for a `Queue<T>`.
+impl<T: ShmType> Receiver<Typed<T>> {
+    /// Moves the messages published at the head now (up to `buf.len()`)
+    /// into `buf`, waiting for none; returns how many.
+    pub(super) fn take_ready(&self, buf: &mut [T]) -> usize {
+        let sh = &*self.shared;
+        let (ring, me) = (sh.ring(), sh.seg().token());
+        for (n, slot) in buf.iter_mut().enumerate() {
+            match self.take(&ring, me, &mut ReadValue) {
+                Take::Got(v) => *slot = v,
+                _ => return n,
+            }
+        }
+        buf.len()
+    }
+}
+
+impl<F: Format> Drop for Receiver<F> {
     fn drop(&mut self) {
         // Senders asleep on a full queue may now be disconnected.
         self.shared.count_out(End::Receiver);

@@ -43,11 +43,26 @@
 //! Those accessors are `unsafe fn`s: they are sound only for the holder of
 //! the end, and are reached only through the cursors of `spsc.rs`, which
 //! exist only while their endpoint holds its end.
+//!
+//! # Slot layouts
+//!
+//! The ring is a base pointer and a stride: slot `i` starts `i * stride`
+//! bytes after the base, its state word first, its data at a fixed offset
+//! after it. A [`SlotLayout`] gives the two numbers: for `Queue<T>` they are
+//! constants of `T` ([`Typed`], the layout of [`Slot<T>`]), so the typed
+//! path computes a slot's address as indexing a `[Slot<T>]` does; a
+//! [`MessageQueue`](crate::MessageQueue) or a described
+//! [`DynQueue`](crate::dynamic::DynQueue) carries them at run time
+//! ([`Stride`]). What a send writes into a claimed slot is a [`Message`],
+//! what a receive does with a claimed slot's data a [`Reader`]; the state
+//! words and the protocol above are the same for all.
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 use crate::failpoint;
-use crate::primitive::{AtomicU32, AtomicU64, Ordering};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, fence};
 use crate::segment::registry::Token;
 
 use super::Index;
@@ -72,11 +87,166 @@ fn lap_of(state: u64) -> u32 {
     (state >> 32) as u32
 }
 
-/// One message slot.
+/// One message slot of a `Queue<T>`: the layout [`Typed<T>`] describes.
 #[repr(C)]
 pub(crate) struct Slot<T> {
     state: AtomicU64,
     data: UnsafeCell<T>,
+}
+
+/// Where a ring's slots lie: the bytes from one slot's start to the next,
+/// and the offset of a slot's data after its state word (which is at the
+/// slot's start).
+pub(crate) trait SlotLayout: Copy {
+    /// Bytes from the start of one slot to the next: a multiple of the
+    /// slot's alignment, at least the data's end.
+    fn stride(self) -> usize;
+    /// Offset of a slot's data from the slot's start.
+    fn data_offset(self) -> usize;
+    /// Alignment of a slot.
+    fn align(self) -> usize;
+}
+
+/// The layout of [`Slot<T>`]: both numbers are constants of `T`, so
+/// a typed ring's addresses compile as indexing a `[Slot<T>]` does.
+pub(crate) struct Typed<T>(PhantomData<fn() -> T>);
+
+impl<T> Typed<T> {
+    pub(crate) const fn new() -> Self {
+        Typed(PhantomData)
+    }
+}
+
+impl<T> Clone for Typed<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Typed<T> {}
+
+impl<T> SlotLayout for Typed<T> {
+    #[inline(always)]
+    fn stride(self) -> usize {
+        std::mem::size_of::<Slot<T>>()
+    }
+
+    #[inline(always)]
+    fn data_offset(self) -> usize {
+        std::mem::offset_of!(Slot<T>, data)
+    }
+
+    #[inline(always)]
+    fn align(self) -> usize {
+        std::mem::align_of::<Slot<T>>()
+    }
+}
+
+/// A slot layout chosen at run time: the layout a [`Slot<T>`] has for a
+/// `T` of `size` bytes aligned to `align` (a `#[repr(C)]` struct of the
+/// state word and the data), so a described element type's slots are a
+/// `Queue<T>`'s byte for byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Stride {
+    stride: usize,
+    data_offset: usize,
+    size: usize,
+    align: usize,
+}
+
+impl Stride {
+    /// The layout for data of `size` bytes aligned to `align` (a power of
+    /// two); `None` if it overflows.
+    pub(crate) fn new(size: usize, align: usize) -> Option<Stride> {
+        if !align.is_power_of_two() {
+            return None;
+        }
+        let word = std::mem::size_of::<AtomicU64>();
+        let slot_align = align.max(std::mem::align_of::<AtomicU64>());
+        let data_offset = word.checked_next_multiple_of(align)?;
+        let stride = data_offset.checked_add(size)?.checked_next_multiple_of(slot_align)?;
+        Some(Stride { stride, data_offset, size, align: slot_align })
+    }
+
+    /// Bytes of a slot's data.
+    pub(crate) fn size(self) -> usize {
+        self.size
+    }
+}
+
+impl SlotLayout for Stride {
+    #[inline]
+    fn stride(self) -> usize {
+        self.stride
+    }
+
+    #[inline]
+    fn data_offset(self) -> usize {
+        self.data_offset
+    }
+
+    #[inline]
+    fn align(self) -> usize {
+        self.align
+    }
+}
+
+/// What a send writes into a slot of layout `L`.
+pub(crate) trait Message<L>: Copy {
+    /// Writes this message into a slot's data.
+    ///
+    /// # Safety
+    /// `data` is the data of a slot of `layout` that the caller has claimed
+    /// (nobody else reads or writes it until the caller publishes it): as
+    /// long as the layout's data and aligned for it.
+    unsafe fn write(self, layout: L, data: *mut u8);
+}
+
+impl<T: Copy> Message<Typed<T>> for T {
+    #[inline(always)]
+    unsafe fn write(self, _layout: Typed<T>, data: *mut u8) {
+        // SAFETY: the data of a `Slot<T>` the caller claimed (the
+        // caller's contract): aligned for `T`, and nobody else's.
+        unsafe { data.cast::<T>().write(self) }
+    }
+}
+
+/// What a receive does with the data of a slot of layout `L` it claimed.
+pub(crate) trait Reader<L> {
+    /// What the receive gives.
+    type Out;
+
+    /// Before the multi-consumer [`Ring::try_take`] claims the published
+    /// message at `data`: `Some(answer)` to leave the message queued and
+    /// answer that instead (a buffer too small for it). The message may be
+    /// taken and the slot written again meanwhile, so this reads only
+    /// atomics of the slot; the answer is given only if the slot did not
+    /// change meanwhile. The single-consumer accessors do not ask.
+    #[inline(always)]
+    fn refuse(&mut self, _layout: L, _data: *const u8) -> Option<Self::Out> {
+        None
+    }
+
+    /// Reads the message out of a claimed slot's data.
+    ///
+    /// # Safety
+    /// `data` is the data of a slot of `layout` holding a published message
+    /// that the caller has claimed (no one writes it until it frees it).
+    unsafe fn read(&mut self, layout: L, data: *const u8) -> Self::Out;
+}
+
+/// The [`Reader`] of a `Queue<T>`: copies the `T` out.
+pub(crate) struct ReadValue;
+
+impl<T: Copy> Reader<Typed<T>> for ReadValue {
+    type Out = T;
+
+    #[inline(always)]
+    unsafe fn read(&mut self, _layout: Typed<T>, data: *const u8) -> T {
+        // SAFETY: the data of a claimed `Slot<T>` holding a published `T`
+        // (the caller's contract).
+        unsafe { data.cast::<T>().read() }
+    }
 }
 
 /// The wait line of a queue: how its sides sleep, which endpoints it has,
@@ -174,18 +344,60 @@ pub(crate) enum Put {
     Reading(Token, u64),
 }
 
-/// A view of a ring in some memory: the state, and `cap` slots.
-pub(crate) struct Ring<'a, T> {
+/// A view of a ring in some memory: the state, and `cap` slots of layout
+/// `L` from `base`.
+pub(crate) struct Ring<'a, L> {
     state: &'a QueueState,
-    slots: &'a [Slot<T>],
+    base: NonNull<u8>,
     mask: u64,
+    layout: L,
+    _slots: PhantomData<&'a [u8]>,
 }
 
-impl<'a, T: Copy> Ring<'a, T> {
+/// A slot of a ring: its state word and where its data starts.
+struct SlotRef<'a> {
+    state: &'a AtomicU64,
+    data: *mut u8,
+}
+
+/// Stores `next` into a claimed slot's state word when dropped: the
+/// consumer's free, made on unwinding too.
+struct FreeOnDrop<'a> {
+    state: &'a AtomicU64,
+    next: u64,
+}
+
+impl Drop for FreeOnDrop<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.state.store(self.next, Ordering::Release);
+    }
+}
+
+#[cfg(any(test, fuzzing))]
+impl<'a, T> Ring<'a, Typed<T>> {
     /// A view of `slots`, whose length must be a power of two.
     pub fn new(state: &'a QueueState, slots: &'a [Slot<T>]) -> Self {
         debug_assert!(slots.len().is_power_of_two());
-        Ring { state, slots, mask: slots.len() as u64 - 1 }
+        // SAFETY: `slots.len()` slots of `Typed<T>`'s layout, alive and
+        // borrowed for 'a; their data is in `UnsafeCell`s, written only by
+        // the claim protocol.
+        unsafe { Ring::from_raw(state, NonNull::from(slots).cast(), slots.len(), Typed::new()) }
+    }
+}
+
+impl<'a, L: SlotLayout> Ring<'a, L> {
+    /// A view of `cap` slots of `layout` from `base`.
+    ///
+    /// # Safety
+    /// `cap` is a power of two; `base` points to `cap * layout.stride()`
+    /// bytes aligned for the slots, alive for 'a, written by no one but
+    /// this protocol (each slot's state word an atomic, its data behind
+    /// the claims), each slot's state word initialized.
+    #[inline]
+    pub unsafe fn from_raw(state: &'a QueueState, base: NonNull<u8>, cap: usize, layout: L) -> Self {
+        debug_assert!(cap.is_power_of_two());
+        Ring { state, base, mask: cap as u64 - 1, layout, _slots: PhantomData }
     }
 
     fn cap(&self) -> u64 {
@@ -194,14 +406,23 @@ impl<'a, T: Copy> Ring<'a, T> {
 
     /// Writes the initial state into zeroed memory: slot `i` free for lap `i`.
     pub fn init(&self) {
-        for (i, slot) in self.slots.iter().enumerate() {
-            slot.state.store(pack(i as u64, FREE), Ordering::Relaxed);
+        for i in 0..self.cap() {
+            self.slot(i).state.store(pack(i, FREE), Ordering::Relaxed);
         }
     }
 
-    fn slot(&self, pos: u64) -> &Slot<T> {
-        // In range: masked by len - 1 of a power-of-two length.
-        &self.slots[(pos & self.mask) as usize]
+    #[inline]
+    fn slot(&self, pos: u64) -> SlotRef<'a> {
+        let index = (pos & self.mask) as usize;
+        // SAFETY: masked by `cap - 1`, so `index < cap`, and `cap` slots of
+        // `stride` bytes are inside one allocation (`from_raw`'s contract):
+        // the product does not overflow (which, said to the compiler, lets
+        // it index as a slice does), and slot `index` is one of them, its
+        // state word an initialized atomic at its start, aligned.
+        unsafe {
+            let slot = self.base.as_ptr().add(index.unchecked_mul(self.layout.stride()));
+            SlotRef { state: &*slot.cast::<AtomicU64>(), data: slot.add(self.layout.data_offset()) }
+        }
     }
 
     /// Messages published or in flight (a snapshot).
@@ -233,8 +454,8 @@ impl<'a, T: Copy> Ring<'a, T> {
         (ahead >= self.cap()).then(|| pos.wrapping_add(ahead - self.cap() + 1))
     }
 
-    /// One attempt to publish `value`, as the holder of `token`.
-    pub fn try_put(&self, value: T, token: Token) -> Put {
+    /// One attempt to publish `msg`, as the holder of `token`.
+    pub fn try_put<M: Message<L>>(&self, msg: M, token: Token) -> Put {
         let cap = self.cap();
         let tail = &self.state.tail;
         for _ in 0..self.rounds() {
@@ -254,8 +475,8 @@ impl<'a, T: Copy> Ring<'a, T> {
                     Self::advance(tail, pos, pos.wrapping_add(1));
                     failpoint::hit(failpoint::QUEUE_AFTER_CLAIM);
                     // SAFETY: our WRITING claim gives us the slot's data
-                    // exclusively until we publish; T: Copy (Pod).
-                    unsafe { slot.data.get().write(value) };
+                    // exclusively until we publish.
+                    unsafe { msg.write(self.layout, slot.data) };
                     failpoint::hit(failpoint::QUEUE_BEFORE_COMMIT);
                     // Release: the message is visible to whoever sees READY.
                     slot.state.store(pack(pos, READY), Ordering::Release);
@@ -285,8 +506,10 @@ impl<'a, T: Copy> Ring<'a, T> {
         Put::Full
     }
 
-    /// One attempt to take the head message, as the holder of `token`.
-    pub fn try_take(&self, token: Token) -> Take<T> {
+    /// One attempt to take the head message, as the holder of `token`,
+    /// read by `reader` (which may refuse it: then its answer is given as
+    /// [`Take::Got`] and the message stays queued).
+    pub fn try_take<R: Reader<L>>(&self, token: Token, reader: &mut R) -> Take<R::Out> {
         let cap = self.cap();
         let head = &self.state.head;
         for _ in 0..self.rounds() {
@@ -307,17 +530,31 @@ impl<'a, T: Copy> Ring<'a, T> {
             }
             match low & TAG_MASK {
                 READY => {
+                    if let Some(answer) = reader.refuse(self.layout, slot.data) {
+                        // As a seqlock reader: the reader's loads happen
+                        // before this re-load (Acquire fence), so if the
+                        // slot still holds the message of `pos`, what it
+                        // read was that message's.
+                        fence(Ordering::Acquire);
+                        if slot.state.load(Ordering::Relaxed) == st {
+                            return Take::Got(answer);
+                        }
+                        continue;
+                    }
                     let claim = pack(pos, READING | token.to_bits());
                     if slot.state.compare_exchange(st, claim, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                         Self::advance(head, pos, pos.wrapping_add(1));
+                        // Frees the slot for the next lap when the read is
+                        // done, or if the reader unwinds (a user's closure
+                        // reading in place). Release: our read is done before
+                        // the producer of the next lap may write.
+                        let free = FreeOnDrop { state: slot.state, next: pack(pos.wrapping_add(cap), FREE) };
                         // SAFETY: our READING claim gives us the slot
                         // exclusively; the producer's Release store of
                         // READY, seen by our Acquire, published the data.
-                        let value = unsafe { slot.data.get().read() };
+                        let value = unsafe { reader.read(self.layout, slot.data) };
                         failpoint::hit(failpoint::QUEUE_AFTER_READ_CLAIM);
-                        // Release: our read is done before the producer of
-                        // the next lap may write.
-                        slot.state.store(pack(pos.wrapping_add(cap), FREE), Ordering::Release);
+                        drop(free);
                         return Take::Got(value);
                     }
                 }
@@ -364,7 +601,7 @@ impl<'a, T: Copy> Ring<'a, T> {
     /// process writes a slot of this ring, and `seen_head` was loaded from
     /// this ring's head.
     #[inline]
-    pub unsafe fn put_at(&self, pos: u64, value: T, seen_head: &mut u64) -> bool {
+    pub unsafe fn put_at<M: Message<L>>(&self, pos: u64, msg: M, seen_head: &mut u64) -> bool {
         if pos.wrapping_sub(*seen_head) >= self.cap() {
             // Acquire: the consumer's reads of the slot happen before we
             // overwrite it.
@@ -378,7 +615,7 @@ impl<'a, T: Copy> Ring<'a, T> {
         // is done with this slot, and we are its only producer (the
         // caller's contract): nobody reads or writes its data until we
         // publish.
-        unsafe { slot.data.get().write(value) };
+        unsafe { msg.write(self.layout, slot.data) };
         slot.state.store(pack(pos, READY), Ordering::Release);
         true
     }
@@ -398,7 +635,7 @@ impl<'a, T: Copy> Ring<'a, T> {
     /// of a single-producer queue (its receiving cursor), so nobody else
     /// publishes a head for this ring.
     #[inline]
-    pub unsafe fn take_at(&self, pos: u64) -> Option<T> {
+    pub unsafe fn take_at<R: Reader<L>>(&self, pos: u64, reader: &mut R) -> Option<R::Out> {
         let slot = self.slot(pos);
         if slot.state.load(Ordering::Acquire) != pack(pos, READY) {
             return None;
@@ -407,7 +644,7 @@ impl<'a, T: Copy> Ring<'a, T> {
         // store), and the producer does not write the slot again before a
         // head past `pos` is published, which only we do (the caller's
         // contract).
-        Some(unsafe { slot.data.get().read() })
+        Some(unsafe { reader.read(self.layout, slot.data) })
     }
 
     /// Single consumer: publishes that every message before `pos` was taken.
@@ -468,14 +705,27 @@ impl<'a, T: Copy> Ring<'a, T> {
     }
 }
 
+/// Test support: a queue state with the indices at `tail` and `head`.
+#[cfg(test)]
+pub(crate) fn test_state(tail: u64, head: u64) -> QueueState {
+    QueueState {
+        tail: Index { pos: AtomicU64::new(tail) },
+        head: Index { pos: AtomicU64::new(head) },
+        ctl: Control::new(),
+    }
+}
+
+/// Test support: the state word of slot data for position `lap` as
+/// published (`ready`) or free.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn test_word(lap: u64, ready: bool) -> u64 {
+    pack(lap, if ready { READY } else { FREE })
+}
+
 /// Test support: a fresh ring of `cap` slots of `u64`.
 #[cfg(test)]
 fn ring_state(cap: usize) -> (QueueState, Vec<Slot<u64>>) {
-    let state = QueueState {
-        tail: Index { pos: AtomicU64::new(0) },
-        head: Index { pos: AtomicU64::new(0) },
-        ctl: Control::new(),
-    };
+    let state = test_state(0, 0);
     let slots =
         (0..cap).map(|i| Slot { state: AtomicU64::new(pack(i as u64, FREE)), data: UnsafeCell::new(0) }).collect();
     (state, slots)
@@ -503,7 +753,7 @@ mod loom_models {
             let (state, slots) = ring_state(cap);
             Arc::new(Model { state, slots })
         }
-        fn ring(&self) -> Ring<'_, u64> {
+        fn ring(&self) -> Ring<'_, Typed<u64>> {
             Ring::new(&self.state, &self.slots)
         }
     }
@@ -528,7 +778,7 @@ mod loom_models {
                 .collect();
             let mut got = Vec::new();
             while got.len() < (producers * per) as usize {
-                match m.ring().try_take(Token::from_bits(9)) {
+                match m.ring().try_take(Token::from_bits(9), &mut ReadValue) {
                     Take::Got(v) => got.push(v),
                     _ => loom::thread::yield_now(),
                 }
@@ -579,7 +829,7 @@ mod loom_models {
             for pos in 0..3u64 {
                 let v = loop {
                     // SAFETY: this thread is the ring's only consumer.
-                    if let Some(v) = unsafe { m.ring().take_at(pos) } {
+                    if let Some(v) = unsafe { m.ring().take_at(pos, &mut ReadValue) } {
                         break v;
                     }
                     loom::thread::yield_now();
@@ -619,7 +869,7 @@ mod loom_models {
                 })
             };
             loop {
-                match m.ring().try_take(Token::from_bits(9)) {
+                match m.ring().try_take(Token::from_bits(9), &mut ReadValue) {
                     Take::Got(v) => {
                         assert_eq!(v, 42, "only the live producer's message is delivered");
                         break;
@@ -660,7 +910,7 @@ pub fn fuzz_ring(data: &[u8]) {
     for k in 0..16 {
         let token = Token::from_bits(u32::from(byte(k)));
         match (ops >> k) & 1 {
-            0 => match ring.try_take(token) {
+            0 => match ring.try_take(token, &mut ReadValue) {
                 Take::InFlight(t, _) => {
                     ring.skip_dead_writer(t);
                 }
@@ -681,7 +931,7 @@ pub fn fuzz_ring(data: &[u8]) {
     // calls are sequential, so no slot is written while it is read.
     unsafe {
         let _ = ring.put_at(put, 7, &mut seen_head) || ring.room_at(put);
-        let _ = ring.take_at(take).is_some() || ring.ready_at(take);
+        let _ = ring.take_at(take, &mut ReadValue).is_some() || ring.ready_at(take);
         ring.consumed(take.wrapping_add(1));
     }
 }
@@ -705,7 +955,7 @@ mod tests {
                 assert!(ring.put_at(pos, 10 + pos, &mut seen_head));
             }
             // Full until the consumer publishes a head: taking is not enough.
-            assert_eq!(ring.take_at(0), Some(10));
+            assert_eq!(ring.take_at(0, &mut ReadValue), Some(10));
             assert!(!ring.put_at(4, 14, &mut seen_head));
             assert!(!ring.room_at(4));
             ring.consumed(1);
@@ -718,13 +968,44 @@ mod tests {
             assert_eq!(ring.resume_put(), 5);
             // The consumer took 1 and 2 and died before publishing: they come
             // again, and a lap-old stamp is not mistaken for a message.
-            assert_eq!(ring.take_at(1), Some(11));
-            assert_eq!(ring.take_at(2), Some(12));
+            assert_eq!(ring.take_at(1, &mut ReadValue), Some(11));
+            assert_eq!(ring.take_at(2, &mut ReadValue), Some(12));
             assert_eq!(ring.resume_take(), 1);
-            assert_eq!(ring.take_at(1), Some(11));
-            assert_eq!(ring.take_at(5), None);
+            assert_eq!(ring.take_at(1, &mut ReadValue), Some(11));
+            assert_eq!(ring.take_at(5, &mut ReadValue), None);
             assert!(!ring.ready_at(8));
         }
+    }
+
+    /// A run-time layout is the layout of `Slot<T>` for the same size and
+    /// alignment: a described queue's slots are a typed queue's.
+    #[test]
+    fn stride_matches_the_typed_slot() {
+        fn check<T>() {
+            let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
+            let s = Stride::new(size, align).unwrap();
+            let t = Typed::<T>::new();
+            assert_eq!(
+                (s.stride(), s.data_offset(), s.align()),
+                (t.stride(), t.data_offset(), t.align()),
+                "{size}/{align}"
+            );
+        }
+        #[repr(C, align(32))]
+        struct A32([u8; 40]);
+        #[repr(C, align(128))]
+        struct A128(u8);
+        check::<()>();
+        check::<u8>();
+        check::<u32>();
+        check::<[u8; 13]>();
+        check::<u64>();
+        check::<[u64; 4]>();
+        check::<u128>();
+        check::<A32>();
+        check::<A128>();
+        assert_eq!(Stride::new(usize::MAX - 4, 8), None);
+        assert_eq!(Stride::new(8, 3), None);
     }
 
     /// Random ring states through every path ([`fuzz_ring`]): no panic, no

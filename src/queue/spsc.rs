@@ -18,8 +18,8 @@ use crate::ShmType;
 
 use super::endpoint::{End, PeerCheck, role_gone, role_released};
 use super::errors::{RecvTimeoutError, SendError, SendTimeoutError};
-use super::slot_ring::Ring;
-use super::typed::Shared;
+use super::slot_ring::{Message, ReadValue, Reader, Ring, Typed};
+use super::typed::{Format, Shared};
 use super::waits::{Waited, wait_for};
 use crate::error::Error;
 use crate::primitive::{Ordering, asym};
@@ -27,8 +27,8 @@ use crate::wait::{Deadline, WaitStrategy};
 
 /// The sending endpoint of a single-producer queue: holds the sending end
 /// while it lives.
-pub(super) struct Sender<T: ShmType> {
-    pub(super) shared: Arc<Shared<T>>,
+pub(super) struct Sender<F: Format> {
+    pub(super) shared: Arc<Shared<F>>,
     pub(super) strategy: WaitStrategy,
     cursor: SendCursor,
     /// How often a `try_send` on a full queue checks the receiver's
@@ -36,12 +36,12 @@ pub(super) struct Sender<T: ShmType> {
     peer: PeerCheck,
 }
 
-impl<T: ShmType> Sender<T> {
+impl<F: Format> Sender<F> {
     /// Takes the sending end of `shared`'s queue.
     ///
     /// # Errors
     /// [`Error::Busy`] while a live endpoint holds it.
-    pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Result<Self, Error> {
+    pub(super) fn attach(shared: Arc<Shared<F>>, strategy: WaitStrategy) -> Result<Self, Error> {
         shared.claim(End::Sender)?;
         let ring = shared.ring();
         // We hold the sending end from here until drop: the cursor is the
@@ -55,7 +55,7 @@ impl<T: ShmType> Sender<T> {
 
     /// Publishes at the next position, with no read-modify-write, waiting
     /// per `deadline` while the queue is full.
-    pub(super) fn put(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+    pub(super) fn put<M: Message<F>>(&self, value: M, deadline: Deadline) -> Result<(), SendTimeoutError<M>> {
         let sh = &*self.shared;
         let cur = &self.cursor;
         let (word, ever) = sh.role(End::Receiver);
@@ -77,7 +77,10 @@ impl<T: ShmType> Sender<T> {
             }
         }
     }
+}
 
+/// Batches, for a `Queue<T>`.
+impl<T: ShmType> Sender<Typed<T>> {
     /// Sends every value of `values` in order, waiting per `deadline` for
     /// room as needed; the index update and the wake-up check are made once
     /// per batch (or per run that fits). How many were sent (fewer than
@@ -117,7 +120,7 @@ impl<T: ShmType> Sender<T> {
     }
 }
 
-impl<T: ShmType> Drop for Sender<T> {
+impl<F: Format> Drop for Sender<F> {
     fn drop(&mut self) {
         self.shared.release(End::Sender);
     }
@@ -134,7 +137,7 @@ struct SendCursor {
 impl SendCursor {
     /// Publishes `value` at the next position if there is room.
     #[inline]
-    fn put<T: Copy>(&self, ring: &Ring<'_, T>, value: T) -> bool {
+    fn put<F: Format, M: Message<F>>(&self, ring: &Ring<'_, F>, value: M) -> bool {
         let pos = self.next.get();
         let mut seen = self.seen_head.get();
         // SAFETY: this cursor exists only while its endpoint holds the
@@ -151,7 +154,7 @@ impl SendCursor {
     /// Stores the tail up to here (Release: `len()` and a successor's
     /// `resume_put` see the messages) and wakes the receiver if it sleeps.
     #[inline]
-    fn publish<T: ShmType>(&self, ring: &Ring<'_, T>, sh: &Shared<T>) {
+    fn publish<F: Format>(&self, ring: &Ring<'_, F>, sh: &Shared<F>) {
         ring.tail().store(self.next.get(), Ordering::Release);
         sh.wake(End::Receiver);
     }
@@ -159,8 +162,8 @@ impl SendCursor {
 
 /// The receiving endpoint of a single-producer queue: holds the receiving
 /// end while it lives.
-pub(super) struct Receiver<T: ShmType> {
-    pub(super) shared: Arc<Shared<T>>,
+pub(super) struct Receiver<F: Format> {
+    pub(super) shared: Arc<Shared<F>>,
     pub(super) strategy: WaitStrategy,
     cursor: RecvCursor,
     /// How often a `try_recv` on an empty queue checks the sender's
@@ -168,12 +171,12 @@ pub(super) struct Receiver<T: ShmType> {
     peer: PeerCheck,
 }
 
-impl<T: ShmType> Receiver<T> {
+impl<F: Format> Receiver<F> {
     /// Takes the receiving end of `shared`'s queue.
     ///
     /// # Errors
     /// [`Error::Busy`] while a live endpoint holds it.
-    pub(super) fn attach(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Result<Self, Error> {
+    pub(super) fn attach(shared: Arc<Shared<F>>, strategy: WaitStrategy) -> Result<Self, Error> {
         shared.claim(End::Receiver)?;
         // We hold the receiving end from here until drop: the cursor is the
         // capability to read slots and free them.
@@ -181,6 +184,35 @@ impl<T: ShmType> Receiver<T> {
         Ok(Receiver { shared, strategy, cursor, peer: PeerCheck::default() })
     }
 
+    /// Receives a message read by `reader`, waiting per `deadline` while
+    /// the queue is empty.
+    pub(super) fn recv_until<R: Reader<F>>(
+        &self,
+        mut reader: R,
+        deadline: Deadline,
+    ) -> Result<R::Out, RecvTimeoutError> {
+        let sh = &*self.shared;
+        let cur = &self.cursor;
+        let ring = sh.ring();
+        let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
+        loop {
+            if let Some(v) = cur.take(&ring, &mut reader) {
+                cur.release(&ring);
+                sh.wake(End::Sender);
+                return Ok(v);
+            }
+            let pos = cur.next.get();
+            match sh.wait(End::Receiver, strategy, deadline, &self.peer, || ring.ready_at(pos)) {
+                Waited::Ready => {}
+                Waited::TimedOut => return Err(RecvTimeoutError::Timeout),
+                Waited::PeerGone => return Err(RecvTimeoutError::Disconnected),
+            }
+        }
+    }
+}
+
+/// Batches, for a `Queue<T>`.
+impl<T: ShmType> Receiver<Typed<T>> {
     /// Waits per `deadline` for a message, then moves the messages there
     /// (up to `buf.len()`) into `buf`, freeing them with one index update;
     /// returns how many. `buf` is not empty.
@@ -192,7 +224,7 @@ impl<T: ShmType> Receiver<T> {
         loop {
             let mut n = 0;
             while n < buf.len() {
-                let Some(v) = cur.take(&ring) else { break };
+                let Some(v) = cur.take(&ring, &mut ReadValue) else { break };
                 buf[n] = v;
                 n += 1;
             }
@@ -209,30 +241,9 @@ impl<T: ShmType> Receiver<T> {
             }
         }
     }
-
-    /// Receives a message, waiting per `deadline` while the queue is empty.
-    pub(super) fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
-        let sh = &*self.shared;
-        let cur = &self.cursor;
-        let ring = sh.ring();
-        let strategy = if deadline == Deadline::Now { WaitStrategy::Park } else { self.strategy };
-        loop {
-            if let Some(v) = cur.take(&ring) {
-                cur.release(&ring);
-                sh.wake(End::Sender);
-                return Ok(v);
-            }
-            let pos = cur.next.get();
-            match sh.wait(End::Receiver, strategy, deadline, &self.peer, || ring.ready_at(pos)) {
-                Waited::Ready => {}
-                Waited::TimedOut => return Err(RecvTimeoutError::Timeout),
-                Waited::PeerGone => return Err(RecvTimeoutError::Disconnected),
-            }
-        }
-    }
 }
 
-impl<T: ShmType> Drop for Receiver<T> {
+impl<F: Format> Drop for Receiver<F> {
     fn drop(&mut self) {
         self.shared.release(End::Receiver);
     }
@@ -249,26 +260,26 @@ impl RecvCursor {
     /// The message at the next position if it is published; moves past it
     /// (the slot stays taken until [`release`](RecvCursor::release)).
     #[inline]
-    fn take<T: Copy>(&self, ring: &Ring<'_, T>) -> Option<T> {
+    fn take<F: Format, R: Reader<F>>(&self, ring: &Ring<'_, F>, reader: &mut R) -> Option<R::Out> {
         let pos = self.next.get();
         // SAFETY: this cursor exists only while its endpoint holds the
         // receiving end (see `Receiver::attach`): we are the ring's only
         // consumer.
-        let v = unsafe { ring.take_at(pos) }?;
+        let v = unsafe { ring.take_at(pos, reader) }?;
         self.next.set(pos.wrapping_add(1));
         Some(v)
     }
 
     /// Publishes that every message before the next position was taken.
     #[inline]
-    fn release<T: Copy>(&self, ring: &Ring<'_, T>) {
+    fn release<F: Format>(&self, ring: &Ring<'_, F>) {
         // SAFETY: as in `take`; the messages before `next` were read.
         unsafe { ring.consumed(self.next.get()) };
     }
 }
 
 /// Sleeping and waking the two ends of a single-producer queue.
-impl<T: ShmType> Shared<T> {
+impl<F: Format> Shared<F> {
     /// After moving an index with a Release store, wakes `end` if it
     /// sleeps. The barrier is the asymmetric one: free here, paid by the
     /// side about to sleep.

@@ -15,7 +15,7 @@ use super::SharedHandle;
 use super::channel::{Receiver, Sender};
 use super::endpoint::{End, EndpointEntry};
 use super::errors::SendTimeoutError;
-use super::slot_ring::{JOINABLE, MAX_CAPACITY, QueueState, Ring, Slot};
+use super::slot_ring::{JOINABLE, MAX_CAPACITY, QueueState, Ring, SlotLayout, Typed};
 use crate::error::Error;
 use crate::handle::{Handle, SegmentState, StateLayout, handle_api};
 use crate::primitive::{Ordering, fence, futex_wake};
@@ -25,7 +25,7 @@ use crate::wait::{Announce, Deadline, Handshake, Naps, Sleepers, Step, Turn, Wai
 
 /// Which algorithm a queue runs, fixed by its kind at create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) enum Flavor {
+pub(crate) enum Flavor {
     /// [`ObjectKind::Queue`]: `mpmc.rs`.
     #[default]
     Mpmc,
@@ -33,149 +33,214 @@ pub(super) enum Flavor {
     Spsc,
 }
 
+/// What a queue's slots carry, and how its segment records it: a Rust
+/// type `T` ([`Typed<T>`], whose layout is all constants), or a layout
+/// chosen at run time (a [`MessageQueue`](crate::MessageQueue)'s framed
+/// bytes, a [`DynQueue`](crate::dynamic::DynQueue)'s described type).
+pub(crate) trait Format: SlotLayout + Send + Sync + 'static {
+    /// The kinds its segments are stored as: the multi-producer one first,
+    /// then the single-producer one if there is one.
+    const KINDS: &'static [ObjectKind];
+
+    /// What the creator chooses beside the capacity and mode, and an
+    /// opener learns (from the header, or brings: a described type).
+    type Desc: Clone + Default + PartialEq + fmt::Debug + Send + Sync + 'static;
+
+    /// What two programs must agree on for `capacity` slots.
+    fn fingerprint(desc: &Self::Desc, capacity: u64) -> Fingerprint;
+
+    /// The layout of the slots (`desc` was checked when it was made).
+    fn slots(desc: &Self::Desc) -> Self;
+
+    /// What an opener of `header` uses, given what it brings (`template`).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for impossible header values,
+    /// [`Error::InvalidArgument`] if the opener must bring a description.
+    fn desc_for_open(name: &str, header: &Header, template: Option<&Self::Desc>) -> Result<Self::Desc, Error>;
+}
+
+impl<T: ShmType> Format for Typed<T> {
+    const KINDS: &'static [ObjectKind] = &[ObjectKind::Queue, ObjectKind::SpscQueue];
+    type Desc = ();
+
+    fn fingerprint((): &(), capacity: u64) -> Fingerprint {
+        Fingerprint::of::<T>(capacity)
+    }
+
+    #[inline(always)]
+    fn slots((): &()) -> Self {
+        Typed::new()
+    }
+
+    fn desc_for_open(_name: &str, _header: &Header, _template: Option<&()>) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
 /// What a queue is created with, and what an opener learns: the capacity
-/// and flavour from the header, whether it is joinable from the state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct QueueParams {
+/// and flavour from the header, whether it is joinable from the state, and
+/// what its slots carry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct QueueParams<D> {
     capacity: u64,
     flavor: Flavor,
     joinable: bool,
+    pub(crate) desc: D,
 }
 
-impl QueueParams {
+impl<D> QueueParams<D> {
     /// A queue of at least `capacity` messages (rounded up to a power of
     /// two).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a zero capacity or one past 2^30.
-    fn new(capacity: usize, flavor: Flavor, joinable: bool) -> Result<Self, Error> {
+    pub(crate) fn new(capacity: usize, flavor: Flavor, joinable: bool, desc: D) -> Result<Self, Error> {
         if capacity == 0 || capacity as u64 > MAX_CAPACITY {
             return Err(Error::InvalidArgument(format!("queue capacity {capacity} is not in 1..=2^30")));
         }
-        Ok(QueueParams { capacity: (capacity as u64).next_power_of_two(), flavor, joinable })
+        Ok(QueueParams { capacity: (capacity as u64).next_power_of_two(), flavor, joinable, desc })
     }
 }
 
-/// A queue's state in its segment, for messages of `T`. Both kinds,
-/// [`ObjectKind::Queue`] and [`ObjectKind::SpscQueue`], have the same
-/// layout: this state, the endpoint table (one [`EndpointEntry`] per
-/// registry slot), then the ring of slots, aligned for them and to a cache
-/// line.
+/// A queue's state in its segment, for slots of format `F`. Every kind
+/// ([`ObjectKind::Queue`], [`ObjectKind::SpscQueue`],
+/// [`ObjectKind::MessageQueue`]) has the same layout: this state, the
+/// endpoint table (one [`EndpointEntry`] per registry slot), then the ring
+/// of slots, aligned for them and to a cache line.
 #[repr(transparent)]
-pub(crate) struct QueueHead<T> {
+pub(crate) struct QueueHead<F> {
     state: QueueState,
-    _slots: PhantomData<fn() -> T>,
+    _slots: PhantomData<fn() -> F>,
 }
 
 // SAFETY: repr(transparent) over the queue's state, which is repr(C)
 // atomics only (any bits valid, no pointers, no drop glue); the endpoint
-// table and the slots after it are atomics and `Pod` data, reached only
+// table and the slots after it are atomics and plain data, reached only
 // through the slot protocol of slot_ring.rs.
-unsafe impl<T: ShmType> ShmSafe for QueueHead<T> {}
+unsafe impl<F: Format> ShmSafe for QueueHead<F> {}
 
-/// Where the ring of slots starts, from the start of the state.
-fn slots_offset<T>(registry_slots: u32) -> usize {
-    let align = std::mem::align_of::<Slot<T>>().max(64);
+/// Where the ring of slots of `layout` starts, from the start of the state.
+fn slots_offset(layout: impl SlotLayout, registry_slots: u32) -> usize {
+    let align = layout.align().max(64);
     let after = std::mem::size_of::<QueueState>() + registry_slots as usize * std::mem::size_of::<EndpointEntry>();
     after.div_ceil(align) * align
 }
 
-impl<T: ShmType> SegmentState for QueueHead<T> {
-    const KINDS: &'static [ObjectKind] = &[ObjectKind::Queue, ObjectKind::SpscQueue];
-    type Params = QueueParams;
+impl<F: Format> SegmentState for QueueHead<F> {
+    const KINDS: &'static [ObjectKind] = F::KINDS;
+    type Params = QueueParams<F::Desc>;
     type Init<'a> = ();
 
-    fn kind(params: &QueueParams) -> ObjectKind {
+    fn kind(params: &Self::Params) -> ObjectKind {
         match params.flavor {
-            Flavor::Mpmc => ObjectKind::Queue,
-            Flavor::Spsc => ObjectKind::SpscQueue,
+            Flavor::Mpmc => F::KINDS[0],
+            Flavor::Spsc => *F::KINDS.get(1).unwrap_or(&F::KINDS[0]),
         }
     }
 
-    fn fingerprint(params: &QueueParams) -> Fingerprint {
-        Fingerprint::of::<T>(params.capacity)
+    fn fingerprint(params: &Self::Params) -> Fingerprint {
+        F::fingerprint(&params.desc, params.capacity)
     }
 
-    fn layout(params: &QueueParams, registry_slots: u32) -> Result<StateLayout, Error> {
+    fn layout(params: &Self::Params, registry_slots: u32) -> Result<StateLayout, Error> {
+        let slots = F::slots(&params.desc);
         let size = usize::try_from(params.capacity)
             .ok()
-            .and_then(|n| n.checked_mul(std::mem::size_of::<Slot<T>>()))
-            .and_then(|n| n.checked_add(slots_offset::<T>(registry_slots)))
+            .and_then(|n| n.checked_mul(slots.stride()))
+            .and_then(|n| n.checked_add(slots_offset(slots, registry_slots)))
+            .filter(|&n| n <= isize::MAX as usize)
             .ok_or_else(|| Error::InvalidArgument(format!("a queue of {} elements is too large", params.capacity)))?;
-        let align = std::mem::align_of::<Slot<T>>().max(std::mem::align_of::<QueueState>());
+        let align = slots.align().max(std::mem::align_of::<QueueState>());
         Ok(StateLayout { size, align })
     }
 
     /// The endpoint table stays zero (no endpoint yet); each slot is made
     /// free for its first lap.
-    fn init(&mut self, tail: &mut [u8], params: &QueueParams, registry_slots: u32, (): ()) {
+    fn init(&mut self, tail: &mut [u8], params: &Self::Params, registry_slots: u32, (): ()) {
         self.state.ctl.flags.store(if params.joinable { JOINABLE } else { 0 }, Ordering::Relaxed);
-        let at = slots_offset::<T>(registry_slots) - std::mem::size_of::<Self>();
-        debug_assert!(tail.len() >= at + params.capacity as usize * std::mem::size_of::<Slot<T>>());
+        let slots = F::slots(&params.desc);
+        let at = slots_offset(slots, registry_slots) - std::mem::size_of::<Self>();
+        debug_assert!(tail.len() >= at + params.capacity as usize * slots.stride());
         // SAFETY: the layout puts `capacity` slots at `at` in the tail,
         // aligned for them (the state's start is aligned to the layout's
         // alignment, and their offset is a multiple of theirs); zeroed
         // memory is a valid slot, which `init` then stamps.
-        let slots = unsafe {
-            std::slice::from_raw_parts(tail.as_mut_ptr().add(at).cast::<Slot<T>>(), params.capacity as usize)
+        let ring = unsafe {
+            let base = NonNull::new_unchecked(tail.as_mut_ptr().add(at));
+            Ring::from_raw(&self.state, base, params.capacity as usize, slots)
         };
-        Ring::new(&self.state, slots).init();
+        ring.init();
     }
 
-    fn params_of(name: &str, header: &Header) -> Result<QueueParams, Error> {
+    fn params_of(name: &str, header: &Header) -> Result<Self::Params, Error> {
+        Self::params_for_open(name, header, None)
+    }
+
+    fn params_for_open(name: &str, header: &Header, template: Option<&Self::Params>) -> Result<Self::Params, Error> {
         if !header.capacity.is_power_of_two() || header.capacity > MAX_CAPACITY {
             return Err(Error::Corrupt {
                 name: name.to_owned(),
                 reason: format!("queue capacity {}", header.capacity),
             });
         }
-        let flavor = if header.kind == ObjectKind::SpscQueue as u32 { Flavor::Spsc } else { Flavor::Mpmc };
-        Ok(QueueParams { capacity: header.capacity, flavor, joinable: false })
+        let spsc = F::KINDS.get(1).is_some_and(|&k| header.kind == k as u32);
+        let flavor = if spsc { Flavor::Spsc } else { Flavor::Mpmc };
+        let desc = F::desc_for_open(name, header, template.map(|t| &t.desc))?;
+        Ok(QueueParams { capacity: header.capacity, flavor, joinable: false, desc })
     }
 
-    fn check_opened(&self, _name: &str, params: &mut QueueParams) -> Result<(), Error> {
+    fn check_opened(&self, _name: &str, params: &mut Self::Params) -> Result<(), Error> {
         params.joinable = self.state.ctl.flags.load(Ordering::Relaxed) & JOINABLE != 0;
         Ok(())
     }
 
     /// `open_or_create` takes an existing queue of `T` as it is, whatever
     /// its capacity and mode, as [`Queue::open`] does.
-    fn check_existing(_name: &str, _header: &Header, _asked: &QueueParams, _found: &QueueParams) -> Result<(), Error> {
+    fn check_existing(
+        _name: &str,
+        _header: &Header,
+        _asked: &Self::Params,
+        _found: &Self::Params,
+    ) -> Result<(), Error> {
         Ok(())
     }
 }
 
 /// The mapping and pointers into it, shared by a queue's handle and its
 /// endpoints in this process.
-pub(super) struct Shared<T: ShmType> {
-    handle: Handle<QueueHead<T>>,
+pub(crate) struct Shared<F: Format> {
+    handle: Handle<QueueHead<F>>,
     endpoints: NonNull<EndpointEntry>,
     n_endpoints: usize,
-    slots: NonNull<Slot<T>>,
+    slots: NonNull<u8>,
+    layout: F,
     pub(super) capacity: usize,
     pub(super) flavor: Flavor,
 }
 
 // SAFETY: the pointers point into the mapping owned by `handle`; the state
 // is designed for concurrent use from any thread of any process (atomics and
-// the slot claim protocol of slot_ring.rs).
-unsafe impl<T: ShmType> Send for Shared<T> {}
+// the slot claim protocol of slot_ring.rs); `F` is Send and Sync.
+unsafe impl<F: Format> Send for Shared<F> {}
 // SAFETY: as above.
-unsafe impl<T: ShmType> Sync for Shared<T> {}
+unsafe impl<F: Format> Sync for Shared<F> {}
 
-impl<T: ShmType> Shared<T> {
-    fn new(handle: Handle<QueueHead<T>>) -> Self {
+impl<F: Format> Shared<F> {
+    pub(crate) fn new(handle: Handle<QueueHead<F>>) -> Self {
         let base = handle.data_ptr();
         let n_endpoints = handle.segment().header().registry_slots as usize;
-        let &QueueParams { capacity, flavor, .. } = handle.params();
+        let QueueParams { capacity, flavor, ref desc, .. } = *handle.params();
+        let layout = F::slots(desc);
         // SAFETY: the handle checked the data region's size against the
-        // layout of this capacity and slot count (or made it so at
-        // create); every offset is inside it and aligned.
+        // layout of this capacity, slot format and slot count (or made it
+        // so at create); every offset is inside it and aligned.
         let shared = unsafe {
             Shared {
                 endpoints: NonNull::new_unchecked(base.add(std::mem::size_of::<QueueState>()).cast()),
                 n_endpoints,
-                slots: NonNull::new_unchecked(base.add(slots_offset::<T>(n_endpoints as u32)).cast()),
+                slots: NonNull::new_unchecked(base.add(slots_offset(layout, n_endpoints as u32))),
+                layout,
                 capacity: capacity as usize,
                 flavor,
                 handle,
@@ -201,11 +266,21 @@ impl<T: ShmType> Shared<T> {
         unsafe { std::slice::from_raw_parts(self.endpoints.as_ptr(), self.n_endpoints) }
     }
 
-    pub(super) fn ring(&self) -> Ring<'_, T> {
-        // SAFETY: `capacity` slots (a power of two, checked at open) inside
-        // the mapping.
-        let slots = unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.capacity) };
-        Ring::new(self.state(), slots)
+    #[inline]
+    pub(super) fn ring(&self) -> Ring<'_, F> {
+        // SAFETY: `capacity` slots of `layout` (a power of two, checked at
+        // open) inside the mapping, initialized at create.
+        unsafe { Ring::from_raw(self.state(), self.slots, self.capacity, self.layout) }
+    }
+
+    /// The parameters the queue was created with (learnt at open).
+    pub(crate) fn params(&self) -> &QueueParams<F::Desc> {
+        self.handle.params()
+    }
+
+    /// Whether every message sent has been marked done by `deadline`.
+    pub(crate) fn join_by(&self, deadline: Deadline) -> bool {
+        self.join_until(deadline)
     }
 
     pub(super) fn joinable(&self) -> bool {
@@ -257,11 +332,11 @@ impl<T: ShmType> Shared<T> {
     /// Sends `value` with `put`, counting it as unfinished first on a
     /// joinable queue (and not, if the send fails).
     #[inline]
-    pub(super) fn counted(
+    pub(super) fn counted<M>(
         &self,
-        value: T,
-        put: impl FnOnce(T) -> Result<(), SendTimeoutError<T>>,
-    ) -> Result<(), SendTimeoutError<T>> {
+        value: M,
+        put: impl FnOnce(M) -> Result<(), SendTimeoutError<M>>,
+    ) -> Result<(), SendTimeoutError<M>> {
         if !self.joinable() {
             return put(value);
         }
@@ -329,17 +404,17 @@ impl<T: ShmType> Shared<T> {
 /// assert!(rx.recv().is_err()); // every sender gone: Disconnected, not a hang
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Queue<T: ShmType>(SharedHandle<Shared<T>>);
+pub struct Queue<T: ShmType>(SharedHandle<Shared<Typed<T>>>);
 
 handle_api! {
     impl[T: ShmType] Queue<T>, "queue", " holding up to `capacity` messages (rounded up to a power of two, at most 2^30), for any number of senders and receivers";
     wrap(Self::from_handle);
-    create(capacity: usize) => (QueueParams::new(capacity, Flavor::Mpmc, false)?, ());
+    create(capacity: usize) => (QueueParams::new(capacity, Flavor::Mpmc, false, ())?, ());
     waits;
 }
 
 impl<T: ShmType> Queue<T> {
-    fn from_handle(handle: Handle<QueueHead<T>>) -> Self {
+    fn from_handle(handle: Handle<QueueHead<Typed<T>>>) -> Self {
         Queue(SharedHandle::new(Shared::new(handle)))
     }
 
@@ -350,7 +425,7 @@ impl<T: ShmType> Queue<T> {
         joinable: bool,
         opts: &OpenOptions,
     ) -> Result<Self, Error> {
-        Handle::create_with(name, QueueParams::new(capacity, flavor, joinable)?, (), opts).map(Self::from_handle)
+        Handle::create_with(name, QueueParams::new(capacity, flavor, joinable, ())?, (), opts).map(Self::from_handle)
     }
 
     /// Creates a queue for one sender and one receiver at a time, at the
@@ -421,7 +496,7 @@ impl<T: ShmType> Queue<T> {
         Self::create_mode(name, capacity, Flavor::Spsc, true, opts)
     }
 
-    fn shared(&self) -> &Shared<T> {
+    fn shared(&self) -> &Shared<Typed<T>> {
         &self.0.shared
     }
 
@@ -510,7 +585,7 @@ impl<T: ShmType> fmt::Debug for Queue<T> {
     }
 }
 
-impl<T: ShmType> AsRef<RawSegment> for Shared<T> {
+impl<F: Format> AsRef<RawSegment> for Shared<F> {
     fn as_ref(&self) -> &RawSegment {
         self.seg()
     }

@@ -91,6 +91,9 @@ pub enum ObjectKind {
     SpscQueue = 15,
     /// [`SharedMemory`](crate::SharedMemory): a block of raw bytes.
     SharedMemory = 16,
+    /// [`MessageQueue`](crate::MessageQueue): a multi-producer queue of
+    /// variable-size byte messages in slots of a fixed size.
+    MessageQueue = 17,
 }
 
 impl ObjectKind {
@@ -113,6 +116,7 @@ impl ObjectKind {
             14 => ObjectKind::Pipe,
             15 => ObjectKind::SpscQueue,
             16 => ObjectKind::SharedMemory,
+            17 => ObjectKind::MessageQueue,
             _ => return None,
         })
     }
@@ -136,6 +140,7 @@ impl ObjectKind {
             ObjectKind::Pipe => "Pipe",
             ObjectKind::SpscQueue => "SpscQueue",
             ObjectKind::SharedMemory => "SharedMemory",
+            ObjectKind::MessageQueue => "MessageQueue",
         }
     }
 
@@ -148,6 +153,7 @@ impl ObjectKind {
                 | ObjectKind::SpscQueue
                 | ObjectKind::ByteQueue
                 | ObjectKind::SharedMemory
+                | ObjectKind::MessageQueue
         )
     }
 

@@ -57,6 +57,7 @@ pub(crate) fn send_fail(e: ByteSendError) -> Fail {
         ByteSendError::Timeout => SHMKIT_TIMEOUT,
         ByteSendError::Disconnected => SHMKIT_DISCONNECTED,
         ByteSendError::TooLarge { .. } => SHMKIT_TOO_LARGE,
+        ByteSendError::WrongSize { .. } => SHMKIT_INVALID_ARGUMENT,
         ByteSendError::Corrupt(_) => SHMKIT_CORRUPT,
         _ => SHMKIT_INTERNAL,
     };

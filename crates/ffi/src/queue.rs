@@ -2,17 +2,20 @@
 
 use std::ffi::{c_char, c_void};
 
+use shmkit::dynamic::{DynQueue, DynReceiver, DynSender};
 use shmkit::{
     Queue, Receiver, RecvTimeoutError, SendTimeoutError, Sender, Shape, TryRecvError, TrySendError, WaitStrategy,
 };
 
+use crate::bytes::{recv_fail, send_fail};
 use crate::handle::{self, object};
 use crate::shmkit_status::{self, *};
 use crate::types::{desc, shmkit_type};
 use crate::{Fail, How, Outcome, Wait, bytes_in, bytes_out, call, name_arg, need, options, put, shmkit_options};
 
 /// A bounded queue of fixed-size elements shared by name (Rust
-/// `shmkit::Queue<T>`): make ends with `shmkit_queue_sender` and
+/// `shmkit::Queue<T>`, or `shmkit::dynamic::DynQueue` for a described
+/// struct or array): make ends with `shmkit_queue_sender` and
 /// `shmkit_queue_receiver`.
 pub struct shmkit_queue {
     _private: [u8; 0],
@@ -54,6 +57,8 @@ pub(crate) enum AnyQueue {
     I64(Queue<i64>),
     F32(Queue<f32>),
     F64(Queue<f64>),
+    /// A struct or array type, described at run time.
+    Described(DynQueue),
 }
 
 pub(crate) enum AnySender {
@@ -67,6 +72,7 @@ pub(crate) enum AnySender {
     I64(Sender<i64>),
     F32(Sender<f32>),
     F64(Sender<f64>),
+    Described(DynSender),
 }
 
 pub(crate) enum AnyReceiver {
@@ -80,12 +86,15 @@ pub(crate) enum AnyReceiver {
     I64(Receiver<i64>),
     F32(Receiver<f32>),
     F64(Receiver<f64>),
+    Described(DynReceiver),
 }
 
-/// Runs `$body` with `$x` bound to the inner end and `T` its element type.
+/// Runs `$body` with `$x` bound to the inner end and `T` its element type,
+/// or `$dbody` with `$d` bound to a described one.
 macro_rules! dispatch {
-    ($e:expr, $Enum:ident, $x:ident => $body:expr) => {
+    ($e:expr, $Enum:ident, $x:ident => $body:expr; $d:ident => $dbody:expr) => {
         match $e {
+            $Enum::Described($d) => $dbody,
             $Enum::U8($x) => {
                 #[allow(dead_code)]
                 type T = u8;
@@ -199,8 +208,43 @@ fn open_queue<T: shmkit::ShmType>(
     })
 }
 
+/// A queue of a struct or array type, described at run time: the segment
+/// of a Rust `Queue<T>` of that layout.
+fn open_described(
+    ty: &shmkit::TypeDesc,
+    name: &str,
+    how: How,
+    capacity: usize,
+    flavor: u32,
+    opts: &shmkit::OpenOptions,
+) -> Result<DynQueue, Fail> {
+    let spsc = match flavor {
+        SHMKIT_MPMC => false,
+        SHMKIT_SPSC => true,
+        other => return Err(Fail::arg(format!("flavor {other} is not SHMKIT_MPMC or SHMKIT_SPSC"))),
+    };
+    let create = || {
+        if spsc {
+            DynQueue::create_spsc_with(name, ty, capacity, opts)
+        } else {
+            DynQueue::create_with(name, ty, capacity, opts)
+        }
+    };
+    Ok(match how {
+        How::Create => create()?,
+        How::Open => DynQueue::open_with(name, ty, opts)?,
+        How::OpenOrCreate if !spsc => DynQueue::open_or_create_with(name, ty, capacity, opts)?,
+        How::OpenOrCreate => match create() {
+            Err(shmkit::Error::AlreadyExists { .. }) => DynQueue::open_with(name, ty, opts)?,
+            other => other?,
+        },
+    })
+}
+
 /// Creates, opens or open-or-creates (`how`) the queue `name` of elements
-/// of the built-in type `elem` (made by `shmkit_type_new_primitive`),
+/// of the type `elem`: a built-in type (`shmkit_type_new_primitive`), or a
+/// struct or array described with the `shmkit_type_*` calls (the queue is
+/// then the one a Rust `Queue<T>` of the same layout makes and opens),
 /// holding up to `capacity` elements (rounded up to a power of two, at most
 /// 2^30), `flavor` `SHMKIT_MPMC` or `SHMKIT_SPSC` (used when it creates
 /// it; an open learns both). Ownership, thread-safety and errors as
@@ -223,13 +267,12 @@ pub unsafe extern "C" fn shmkit_queue_new(
         need(out, "out")?;
         // SAFETY: the caller's promises, passed on.
         let (name, ty, (opts, strategy)) = unsafe { (name_arg(name)?, desc(elem)?, options(opts)?) };
-        if !matches!(ty.shape, Shape::Primitive) {
-            return Err(Fail::arg(format!(
-                "queues of '{}' are not supported by the C ABI yet: use a built-in type code",
-                ty.name
-            )));
-        }
-        let q = make_queue(&ty.name, name, crate::how(how)?, capacity, flavor, &opts, strategy)?;
+        let how = crate::how(how)?;
+        let q = if matches!(ty.shape, Shape::Primitive) {
+            make_queue(&ty.name, name, how, capacity, flavor, &opts, strategy)?
+        } else {
+            AnyQueue::Described(open_described(&ty, name, how, capacity, flavor, &opts)?.with_wait_strategy(strategy))
+        };
         // SAFETY: `out` is writable (checked; the caller's promise).
         unsafe { handle::export(out, QueueH { q, strategy }) }
     })
@@ -250,7 +293,8 @@ pub unsafe extern "C" fn shmkit_queue_sender(q: *const shmkit_queue, out: *mut *
         need(out, "out")?;
         // SAFETY: a live handle or NULL.
         let h = unsafe { handle::get(q)? };
-        let s = dispatch!(&h.q, AnyQueue, q => AnySender::from(q.sender()?.with_wait_strategy(h.strategy)));
+        let s = dispatch!(&h.q, AnyQueue, q => AnySender::from(q.sender()?.with_wait_strategy(h.strategy));
+            d => AnySender::Described(d.sender()?.with_wait_strategy(h.strategy)));
         // SAFETY: `out` is writable (checked; the caller's promise).
         unsafe { handle::export(out, s) }
     })
@@ -272,7 +316,8 @@ pub unsafe extern "C" fn shmkit_queue_receiver(
         need(out, "out")?;
         // SAFETY: a live handle or NULL.
         let h = unsafe { handle::get(q)? };
-        let r = dispatch!(&h.q, AnyQueue, q => AnyReceiver::from(q.receiver()?.with_wait_strategy(h.strategy)));
+        let r = dispatch!(&h.q, AnyQueue, q => AnyReceiver::from(q.receiver()?.with_wait_strategy(h.strategy));
+            d => AnyReceiver::Described(d.receiver()?.with_wait_strategy(h.strategy)));
         // SAFETY: `out` is writable (checked; the caller's promise).
         unsafe { handle::export(out, r) }
     })
@@ -289,7 +334,7 @@ pub unsafe extern "C" fn shmkit_queue_len(q: *const shmkit_queue, len: *mut usiz
     call(|| {
         // SAFETY: a live handle or NULL.
         let h = unsafe { handle::get(q)? };
-        let n = dispatch!(&h.q, AnyQueue, q => q.len());
+        let n = dispatch!(&h.q, AnyQueue, q => q.len(); d => d.len());
         // SAFETY: writable or NULL (the caller's promise).
         unsafe { put(len, "len", n)? };
         Ok(SHMKIT_OK)
@@ -306,7 +351,7 @@ pub unsafe extern "C" fn shmkit_queue_capacity(q: *const shmkit_queue, capacity:
     call(|| {
         // SAFETY: a live handle or NULL.
         let h = unsafe { handle::get(q)? };
-        let n = dispatch!(&h.q, AnyQueue, q => q.capacity());
+        let n = dispatch!(&h.q, AnyQueue, q => q.capacity(); d => d.capacity());
         // SAFETY: writable or NULL (the caller's promise).
         unsafe { put(capacity, "capacity", n)? };
         Ok(SHMKIT_OK)
@@ -323,7 +368,7 @@ pub unsafe extern "C" fn shmkit_queue_persist(q: *const shmkit_queue) -> shmkit_
     call(|| {
         // SAFETY: a live handle or NULL.
         let h = unsafe { handle::get(q)? };
-        dispatch!(&h.q, AnyQueue, q => q.persist());
+        dispatch!(&h.q, AnyQueue, q => q.persist(); d => d.persist());
         Ok(SHMKIT_OK)
     })
 }
@@ -360,6 +405,92 @@ fn disconnected(e: impl std::fmt::Display) -> Fail {
     Fail::new(SHMKIT_DISCONNECTED, e)
 }
 
+fn send_described(d: &DynSender, elem: *const c_void, wait: Wait) -> Outcome {
+    // SAFETY: `elem` holds one element (the caller's promise).
+    let bytes = unsafe { bytes_in(elem, d.elem_size(), "elem")? };
+    match wait {
+        Wait::Forever => d.send(bytes),
+        Wait::Now => d.try_send(bytes),
+        Wait::Until(t) => d.send_deadline(bytes, t),
+    }
+    .map_err(send_fail)?;
+    Ok(SHMKIT_OK)
+}
+
+fn send_batch_described(d: &DynSender, elems: *const c_void, count: usize, sent: *mut usize, wait: Wait) -> Outcome {
+    let size = d.elem_size();
+    let len = count.checked_mul(size).ok_or_else(|| Fail::arg("count too large"))?;
+    // SAFETY: `elems` holds `count` elements (the caller's promise).
+    let bytes = unsafe { bytes_in(elems, len, "elems")? };
+    let mut n = 0;
+    let outcome = (|| {
+        for elem in bytes.chunks_exact(size.max(1)).take(count) {
+            match wait {
+                Wait::Forever => d.send(elem),
+                Wait::Now => d.try_send(elem),
+                Wait::Until(t) => d.send_deadline(elem, t),
+            }
+            .map_err(send_fail)?;
+            n += 1;
+        }
+        Ok(SHMKIT_OK)
+    })();
+    // A full or late batch reports how many went, as the typed one does;
+    // a disconnected one reports none.
+    let outcome = match outcome {
+        Err(Fail(SHMKIT_FULL, _)) if n > 0 => Ok(SHMKIT_FULL),
+        Err(Fail(SHMKIT_TIMEOUT, _)) if n > 0 => Ok(SHMKIT_TIMEOUT),
+        Err(f) if f.0 == SHMKIT_DISCONNECTED => {
+            n = 0;
+            Err(f)
+        }
+        other => other,
+    };
+    // SAFETY: checked non-NULL by the caller, writable (the caller's promise).
+    unsafe { sent.write(n) };
+    outcome
+}
+
+fn recv_described(d: &DynReceiver, out: *mut c_void, wait: Wait) -> Outcome {
+    // SAFETY: `out` holds one element (the caller's promise).
+    let out = unsafe { bytes_out(out, d.elem_size(), "out")? };
+    match wait {
+        Wait::Forever => d.recv(out),
+        Wait::Now => d.try_recv(out),
+        Wait::Until(t) => d.recv_deadline(out, t),
+    }
+    .map_err(recv_fail)?;
+    Ok(SHMKIT_OK)
+}
+
+fn recv_batch_described(d: &DynReceiver, out: *mut c_void, max: usize, got: *mut usize, wait: Wait) -> Outcome {
+    let size = d.elem_size();
+    let len = max.checked_mul(size).ok_or_else(|| Fail::arg("max too large"))?;
+    // SAFETY: `out` holds `max` elements (the caller's promise).
+    let bytes = unsafe { bytes_out(out, len, "out")? };
+    let mut n = 0;
+    for elem in bytes.chunks_exact_mut(size.max(1)).take(max) {
+        // The first waits per `wait`; the rest take what is there now.
+        let r = if n == 0 {
+            match wait {
+                Wait::Forever => d.recv(elem),
+                Wait::Now => d.try_recv(elem),
+                Wait::Until(t) => d.recv_deadline(elem, t),
+            }
+        } else {
+            d.try_recv(elem)
+        };
+        match r {
+            Ok(()) => n += 1,
+            Err(e) if n == 0 => return Err(recv_fail(e)),
+            Err(_) => break,
+        }
+    }
+    // SAFETY: checked non-NULL by the caller, writable (the caller's promise).
+    unsafe { got.write(n) };
+    Ok(SHMKIT_OK)
+}
+
 impl AnySender {
     fn send(&self, elem: *const c_void, wait: Wait) -> Outcome {
         dispatch!(self, AnySender, s => {
@@ -378,7 +509,7 @@ impl AnySender {
                 })?,
             }
             Ok(SHMKIT_OK)
-        })
+        }; d => send_described(d, elem, wait))
     }
 
     fn send_batch(&self, elems: *const c_void, count: usize, sent: *mut usize, wait: Wait) -> Outcome {
@@ -411,7 +542,7 @@ impl AnySender {
             // SAFETY: checked non-NULL above, writable (the caller's promise).
             unsafe { sent.write(n) };
             Ok(if n < count && wait == Wait::Now { SHMKIT_FULL } else if n < count { SHMKIT_TIMEOUT } else { SHMKIT_OK })
-        })
+        }; d => send_batch_described(d, elems, count, sent, wait))
     }
 }
 
@@ -433,7 +564,7 @@ impl AnyReceiver {
             };
             out.copy_from_slice(bytemuck::bytes_of(&v));
             Ok(SHMKIT_OK)
-        })
+        }; d => recv_described(d, out, wait))
     }
 
     fn recv_batch(&self, out: *mut c_void, max: usize, got: *mut usize, wait: Wait) -> Outcome {
@@ -458,7 +589,7 @@ impl AnyReceiver {
             // SAFETY: checked non-NULL above, writable (the caller's promise).
             unsafe { got.write(n) };
             Ok(SHMKIT_OK)
-        })
+        }; d => recv_batch_described(d, out, max, got, wait))
     }
 }
 

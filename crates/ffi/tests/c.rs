@@ -294,6 +294,79 @@ fn byte_queue_from_a_zero_copy_c_sender_with_random_sizes() {
 }
 
 #[test]
+fn c_sends_structs_on_a_queue_a_rust_derive_receives() {
+    const N: u64 = 5_000;
+    let name = Name::new("jobq");
+    let q = Queue::<Job>::create(&name.0, 64).unwrap();
+    let rx = q.receiver().unwrap();
+    let kid = Kid::peer(&["jobq_send", &name.0, &N.to_string()]);
+    let deadline = Instant::now() + LIMIT;
+    for i in 0..N {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let want = Job { id: i, weight: i as f32 / 2.0, flags: i as u32 * 7 };
+        assert_eq!(rx.recv_timeout(left), Ok(want), "job {i}");
+    }
+    kid.success();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Err(RecvTimeoutError::Disconnected));
+}
+
+/// The C peer's `mq_message`: `{id, seq}` then bytes derived from them.
+fn mq_message(id: u64, seq: u64) -> Vec<u8> {
+    let mut x = (id << 32 | seq) + 1;
+    let len = 16 + (rng_next(&mut x) % 185) as usize;
+    let mut m = Vec::with_capacity(len);
+    m.extend_from_slice(&id.to_ne_bytes());
+    m.extend_from_slice(&seq.to_ne_bytes());
+    while m.len() < len {
+        m.push((rng_next(&mut x) >> 56) as u8);
+    }
+    m
+}
+
+#[test]
+fn message_queue_from_two_c_senders_to_two_rust_receivers() {
+    const N: u64 = 20_000;
+    let name = Name::new("mq");
+    let q = shmkit::MessageQueue::create(&name.0, 64, 200).unwrap();
+    let rx = q.receiver().unwrap();
+    let kids: Vec<Kid> = (0..2).map(|id| Kid::peer(&["mq_send", &name.0, &N.to_string(), &id.to_string()])).collect();
+    let deadline = Instant::now() + LIMIT;
+    // Two receiving threads share one receiver; each checks per-sender order.
+    let got: Vec<[u64; 2]> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = &rx;
+                s.spawn(move || {
+                    let (mut count, mut last) = ([0u64; 2], [None::<u64>; 2]);
+                    let mut buf = [0u8; 200];
+                    loop {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let n = match rx.recv_into_timeout(&mut buf, left) {
+                            Ok(n) => n,
+                            Err(shmkit::ByteRecvError::Disconnected) => return count,
+                            Err(e) => panic!("after {count:?} messages: {e}"),
+                        };
+                        let id = u64::from_ne_bytes(buf[..8].try_into().unwrap());
+                        let seq = u64::from_ne_bytes(buf[8..16].try_into().unwrap());
+                        assert_eq!(buf[..n], mq_message(id, seq)[..], "message {seq} of sender {id} intact");
+                        assert!(last[id as usize].is_none_or(|l| seq > l), "sender {id}: {seq} out of order");
+                        last[id as usize] = Some(seq);
+                        count[id as usize] += 1;
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for kid in kids {
+        kid.success();
+    }
+    for id in 0..2 {
+        assert_eq!(got.iter().map(|c| c[id]).sum::<u64>(), N, "sender {id}: every message once");
+    }
+}
+
+#[test]
 fn every_error_path_returns_its_status_and_message() {
     let name = Name::new("errors");
     let mut kid = Kid::peer(&["errors", &name.0]);

@@ -10,6 +10,8 @@
  *   peer value_check NAME ID       open Value<Job> NAME, expect id == ID
  *   peer value_bad NAME            open it with `weight` as uint32_t: refused
  *   peer bytes_send NAME N SEED    N random messages, zero-copy, on a ByteQueue
+ *   peer mq_send NAME N ID         N messages of random sizes on the MessageQueue NAME
+ *   peer jobq_send NAME N          send Job {i, i/2, 7i} for i < N on the Queue<Job> NAME
  *   peer errors PREFIX             every error path returns its status
  *   peer all PREFIX                create, use and free every object kind
  *
@@ -192,6 +194,63 @@ static int bytes_send(const char *name, uint64_t n, uint64_t seed) {
     return 0;
 }
 
+/* Message `seq` of sender `id`: 16 bytes {id, seq}, then bytes derived from
+ * them, 16 to 200 bytes in all. */
+static size_t mq_message(uint64_t id, uint64_t seq, unsigned char *out) {
+    uint64_t x = (id << 32 | seq) + 1;
+    size_t len = 16 + (size_t)(rng_next(&x) % 185);
+    memcpy(out, &id, 8);
+    memcpy(out + 8, &seq, 8);
+    for (size_t j = 16; j < len; j++) out[j] = (unsigned char)(rng_next(&x) >> 56);
+    return len;
+}
+
+static int mq_send(const char *name, uint64_t n, uint64_t id) {
+    shmkit_message_queue *q = NULL;
+    shmkit_message_sender *tx = NULL;
+    size_t max = 0;
+    unsigned char msg[256];
+    CHECK(shmkit_message_queue_new(name, SHMKIT_OPEN, 0, 0, 0, NULL, &q));
+    CHECK(shmkit_message_queue_max_message_len(q, &max));
+    if (max != 200) fail("max_message_len %zu", max);
+    CHECK(shmkit_message_queue_sender(q, &tx));
+    EXPECT(shmkit_message_sender_try_send(tx, msg, 201), SHMKIT_TOO_LARGE, "longer than the queue carries");
+    for (uint64_t i = 0; i < n; i++) {
+        size_t len = mq_message(id, i, msg);
+        /* Alternate the blocking and the deadline forms. */
+        if (i % 2) CHECK(shmkit_message_sender_send(tx, msg, len));
+        else CHECK(shmkit_message_sender_send_deadline(tx, msg, len, shmkit_now_ns() + 60000 * MS));
+    }
+    CHECK(shmkit_message_sender_free(tx));
+    CHECK(shmkit_message_queue_free(q));
+    return 0;
+}
+
+static int jobq_send(const char *name, uint64_t n) {
+    shmkit_type *job = job_type(SHMKIT_F32);
+    shmkit_queue *q = NULL;
+    shmkit_sender *tx = NULL;
+    CHECK(shmkit_queue_new(name, SHMKIT_OPEN, job, 0, SHMKIT_MPMC, NULL, &q));
+    CHECK(shmkit_queue_sender(q, &tx));
+    uint64_t i = 0;
+    for (; i < n / 2; i++) {
+        Job j = {i, (float)i / 2, (uint32_t)i * 7};
+        CHECK(shmkit_sender_send(tx, &j));
+    }
+    Job batch[10];
+    while (i < n) {
+        size_t k = 0, sent = 0;
+        for (; k < 10 && i + k < n; k++) batch[k] = (Job){i + k, (float)(i + k) / 2, (uint32_t)(i + k) * 7};
+        CHECK(shmkit_sender_send_batch(tx, batch, k, &sent));
+        if (sent != k) fail("sent %zu of %zu", sent, k);
+        i += k;
+    }
+    CHECK(shmkit_sender_free(tx));
+    CHECK(shmkit_queue_free(q));
+    CHECK(shmkit_type_free(job));
+    return 0;
+}
+
 static char *join(const char *prefix, const char *tag) {
     static char buf[8][256];
     static int next = 0;
@@ -273,9 +332,32 @@ static int errors(const char *prefix) {
     EXPECT(shmkit_receiver_recv(rx, &out), SHMKIT_DISCONNECTED, "senders have all gone");
     CHECK(shmkit_receiver_free(rx));
     CHECK(shmkit_queue_free(q));
-    shmkit_type *job = job_type(SHMKIT_F32);
-    EXPECT(shmkit_queue_new(join(prefix, "qj"), SHMKIT_CREATE, job, 4, SHMKIT_MPMC, NULL, &q), SHMKIT_INVALID_ARGUMENT, "not supported");
+    /* A queue of a described struct: the same errors, and another
+     * description of an existing one is refused. */
+    shmkit_type *job = job_type(SHMKIT_F32), *badjob = job_type(SHMKIT_U32);
+    Job jo = {1, 0.5f, 2}, ji;
+    uint64_t jobs[2 * sizeof(Job) / 8];
+    size_t njobs = 0;
+    CHECK(shmkit_queue_new(join(prefix, "qj"), SHMKIT_CREATE, job, 1, SHMKIT_SPSC, NULL, &q));
+    shmkit_queue *q2 = NULL;
+    EXPECT(shmkit_queue_new(join(prefix, "qj"), SHMKIT_OPEN, badjob, 0, SHMKIT_MPMC, NULL, &q2), SHMKIT_WRONG_TYPE, "weight");
+    CHECK(shmkit_queue_sender(q, &tx));
+    CHECK(shmkit_queue_receiver(q, &rx));
+    EXPECT(shmkit_queue_sender(q, &tx2), SHMKIT_BUSY, "sender");
+    EXPECT(shmkit_receiver_try_recv(rx, &ji), SHMKIT_EMPTY, "empty");
+    EXPECT(shmkit_receiver_try_recv_batch(rx, jobs, 2, &njobs), SHMKIT_EMPTY, "empty");
+    EXPECT(shmkit_receiver_recv_timeout(rx, &ji, 10 * MS), SHMKIT_TIMEOUT, "timed out");
+    CHECK(shmkit_sender_try_send(tx, &jo));
+    EXPECT(shmkit_sender_try_send(tx, &jo), SHMKIT_FULL, "full");
+    EXPECT(shmkit_sender_send_timeout(tx, &jo, 10 * MS), SHMKIT_TIMEOUT, "timed out");
+    CHECK(shmkit_receiver_recv(rx, &ji));
+    if (ji.id != 1 || ji.weight != 0.5f || ji.flags != 2) fail("job queue");
+    CHECK(shmkit_sender_free(tx));
+    EXPECT(shmkit_receiver_recv(rx, &ji), SHMKIT_DISCONNECTED, "gone");
+    CHECK(shmkit_receiver_free(rx));
+    CHECK(shmkit_queue_free(q));
     CHECK(shmkit_type_free(job));
+    CHECK(shmkit_type_free(badjob));
 
     shmkit_byte_queue *bq = NULL;
     shmkit_byte_sender *btx = NULL;
@@ -438,6 +520,39 @@ static int all(const char *prefix) {
     CHECK(shmkit_byte_receiver_free(brx));
     CHECK(shmkit_byte_queue_free(bq));
 
+    shmkit_message_queue *mq = NULL, *mq2 = NULL;
+    shmkit_message_sender *mtx = NULL;
+    shmkit_message_receiver *mrx = NULL;
+    char mbuf[8];
+    CHECK(shmkit_message_queue_new(join(prefix, "mq"), SHMKIT_CREATE, 2, 8, SHMKIT_JOINABLE, &opts, &mq));
+    CHECK(shmkit_message_queue_new(join(prefix, "mq"), SHMKIT_OPEN_OR_CREATE, 64, 64, 0, &opts, &mq2));
+    CHECK(shmkit_message_queue_capacity(mq2, &n));
+    if (n != 2) fail("message queue capacity %zu", n);
+    CHECK(shmkit_message_queue_sender(mq, &mtx));
+    CHECK(shmkit_message_queue_receiver(mq2, &mrx));
+    EXPECT(shmkit_message_receiver_try_recv(mrx, mbuf, sizeof mbuf, &len), SHMKIT_EMPTY, "empty");
+    CHECK(shmkit_message_sender_send(mtx, "hello", 5));
+    CHECK(shmkit_message_sender_try_send(mtx, "", 0));
+    EXPECT(shmkit_message_sender_send_timeout(mtx, "x", 1, 5 * MS), SHMKIT_TIMEOUT, "timed out");
+    EXPECT(shmkit_message_sender_send(mtx, "123456789", 9), SHMKIT_TOO_LARGE, "9 bytes");
+    EXPECT(shmkit_message_receiver_recv(mrx, mbuf, 2, &len), SHMKIT_BUFFER_TOO_SMALL, "5 bytes");
+    if (len != 5) fail("needed length %zu", len);
+    CHECK(shmkit_message_receiver_recv_timeout(mrx, mbuf, sizeof mbuf, &len, 100 * MS));
+    if (len != 5 || memcmp(mbuf, "hello", 5) != 0) fail("message queue recv");
+    CHECK(shmkit_message_receiver_task_done(mrx));
+    EXPECT(shmkit_message_queue_join_timeout(mq, 0), SHMKIT_TIMEOUT, "not marked done");
+    CHECK(shmkit_message_receiver_recv_deadline(mrx, mbuf, sizeof mbuf, &len, shmkit_now_ns() + 100 * MS));
+    if (len != 0) fail("empty message");
+    CHECK(shmkit_message_receiver_task_done(mrx));
+    CHECK(shmkit_message_queue_join_timeout(mq, SHMKIT_FOREVER));
+    EXPECT(shmkit_message_receiver_task_done(mrx), SHMKIT_INVALID_ARGUMENT, "task_done");
+    CHECK(shmkit_message_queue_len(mq, &n));
+    CHECK(shmkit_message_sender_free(mtx));
+    EXPECT(shmkit_message_receiver_recv(mrx, mbuf, sizeof mbuf, &len), SHMKIT_DISCONNECTED, "gone");
+    CHECK(shmkit_message_receiver_free(mrx));
+    CHECK(shmkit_message_queue_free(mq2));
+    CHECK(shmkit_message_queue_free(mq));
+
     shmkit_pipe *p = NULL;
     shmkit_connection *c1 = NULL, *c2 = NULL;
     char buf[16];
@@ -506,6 +621,8 @@ int main(int argc, char **argv) {
     if (strncmp(role, "mutex_", 6) == 0) return mutex_role(role, name, n);
     if (strncmp(role, "value_", 6) == 0) return value_role(role, name, argc > 3 ? argv[3] : "");
     if (strcmp(role, "bytes_send") == 0) return bytes_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
+    if (strcmp(role, "jobq_send") == 0) return jobq_send(name, n);
+    if (strcmp(role, "mq_send") == 0) return mq_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 0);
     if (strcmp(role, "errors") == 0) return errors(name);
     if (strcmp(role, "all") == 0) return all(name);
     fail("unknown role %s", role);
