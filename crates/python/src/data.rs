@@ -92,7 +92,7 @@ pub(crate) struct Data {
 /// Builds a `TypeDesc` from Python's description: `("p", name, size,
 /// align)`, `("a", elem, len)` or `("s", name, size, align, [(field,
 /// offset, desc), ...])`.
-fn type_desc(d: &Bound<'_, PyAny>) -> PyResult<TypeDesc> {
+pub(crate) fn type_desc(d: &Bound<'_, PyAny>) -> PyResult<TypeDesc> {
     let t = d.cast::<PyTuple>()?;
     let tag: String = t.get_item(0)?.extract()?;
     match tag.as_str() {

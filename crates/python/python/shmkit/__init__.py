@@ -53,7 +53,7 @@ from ._shmkit import BrokenBarrierError, BusyError, ShmkitError, WrongTypeError,
 
 __all__ = [
     "Array", "Barrier", "BoundedSemaphore", "BrokenBarrierError", "BusyError", "Condition",
-    "Connection", "Event", "JoinableQueue", "Lock", "OwnerDiedWarning", "Pipe", "Queue",
+    "Connection", "Disconnected", "Event", "JoinableQueue", "Lock", "OwnerDiedWarning", "Pipe", "Queue",
     "RLock", "RawArray", "RawValue", "Semaphore", "SharedMemory", "ShmkitError",
     "SimpleQueue", "Value", "WrongTypeError", "unlink",
 ]
@@ -1032,4 +1032,4 @@ class SharedMemory(_shmkit.SharedMemoryBlock):
 
 
 from ._connection import Connection, Pipe  # noqa: E402
-from ._queues import JoinableQueue, Queue, SimpleQueue  # noqa: E402
+from ._queues import Disconnected, JoinableQueue, Queue, SimpleQueue  # noqa: E402
