@@ -292,6 +292,18 @@ impl MsgQueue {
         Ok(r.is_some())
     }
 
+    /// Takes this process's sending end now (else at its first `put`).
+    fn open_sender(&self) -> PyResult<()> {
+        let q = &*self.q;
+        self.tx.get(|| {
+            Ok(match q {
+                Q::Msg(q) => Tx::Msg(q.sender()?),
+                Q::Dyn(q) => Tx::Dyn(q.sender()?),
+            })
+        })?;
+        Ok(())
+    }
+
     /// Gives this process's sending end back (receivers see
     /// `Disconnected` once every sender is gone and the queue is empty).
     fn close_sender(&self) {

@@ -49,8 +49,11 @@ class Queue:
       receiving end at its first ``get``. ``get`` on an empty queue whose
       every sender is gone (closed, exited or killed) raises
       :class:`shmkit.Disconnected` (a :class:`queue.Empty` and an
-      :class:`EOFError`) instead of hanging. ``close()`` gives this
-      process's ends back.
+      :class:`EOFError`) instead of hanging. A queue between whose
+      producers there may be a moment with none (one exits before the next
+      starts) should be held open by the process that coordinates them:
+      ``hold_sender()`` takes its sending end at once. ``close()`` gives
+      this process's ends back.
     """
 
     _joinable = False
@@ -187,6 +190,16 @@ class Queue:
 
     def full(self):
         return self._q.qsize() >= self._q.capacity
+
+    def hold_sender(self):
+        """Takes this process's sending end now instead of at its first ``put``.
+
+        While a process holds one, consumers of an empty queue wait instead
+        of raising :class:`Disconnected`; ``close()`` (or the exit or death of
+        the process) gives it back.
+        """
+        self._check()
+        self._q.open_sender()
 
     def close(self):
         """Gives this process's ends back; further calls raise :class:`ValueError`."""
