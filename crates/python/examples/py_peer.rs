@@ -10,13 +10,16 @@
 //! py_peer job-create NAME       create Value<Job>{7, 0.5, 3}, wait for a line on stdin
 //! py_peer pipe-echo NAME N      Pipe NAME: receive N messages, send each back reversed
 //! py_peer bytes-send NAME N     ByteQueue NAME: send N messages "msg-I"
+//! py_peer jobs-sum NAME N       Queue<Job> NAME: receive N jobs, print the sums of id and flags
+//! py_peer jobs-send NAME N      Queue<Job> NAME: send Job{i, i/2, 2i} for i in 0..N
+//! py_peer mq-echo NAME N        MessageQueue NAME: receive N messages, send each back upper-cased
 //! ```
 
 use std::io::BufRead;
 use std::process::ExitCode;
 
 use bytemuck::{Pod, Zeroable};
-use shmkit::{Array, ByteQueue, Pipe, ShmType, Value};
+use shmkit::{Array, ByteQueue, MessageQueue, Pipe, Queue, ShmType, Value};
 
 /// FORMAT.md's example layout; Python describes it as a ctypes Structure.
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
@@ -75,6 +78,31 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             let mut tx = ByteQueue::open(name)?.sender()?;
             for i in 0..arg(2)?.parse::<u32>()? {
                 tx.send(format!("msg-{i}").as_bytes())?;
+            }
+        }
+        "jobs-sum" => {
+            let rx = Queue::<Job>::open(name)?.receiver()?;
+            let (mut ids, mut flags) = (0u64, 0u64);
+            for _ in 0..arg(2)?.parse::<u32>()? {
+                let j = rx.recv()?;
+                ids += j.id;
+                flags += u64::from(j.flags);
+            }
+            println!("{ids} {flags}");
+        }
+        "jobs-send" => {
+            let tx = Queue::<Job>::open(name)?.sender()?;
+            for i in 0..arg(2)?.parse::<u32>()? {
+                tx.send(Job { id: u64::from(i), weight: i as f32 / 2.0, flags: 2 * i })
+                    .map_err(|_| "receivers gone")?;
+            }
+        }
+        "mq-echo" => {
+            let q = MessageQueue::open(name)?;
+            let (rx, tx) = (q.receiver()?, q.sender()?);
+            for _ in 0..arg(2)?.parse::<u32>()? {
+                let m = rx.recv()?;
+                tx.send(&m.to_ascii_uppercase())?;
             }
         }
         other => return Err(format!("unknown role {other}").into()),

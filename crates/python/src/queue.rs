@@ -304,6 +304,18 @@ impl MsgQueue {
         Ok(())
     }
 
+    /// Takes this process's receiving end now (else at its first `get`).
+    fn open_receiver(&self) -> PyResult<()> {
+        let q = &*self.q;
+        self.rx.get(|| {
+            Ok(match q {
+                Q::Msg(q) => Rx::Msg(q.receiver()?),
+                Q::Dyn(q) => Rx::Dyn(q.receiver()?),
+            })
+        })?;
+        Ok(())
+    }
+
     /// Gives this process's sending end back (receivers see
     /// `Disconnected` once every sender is gone and the queue is empty).
     fn close_sender(&self) {

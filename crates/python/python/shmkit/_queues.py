@@ -52,7 +52,9 @@ class Queue:
       :class:`EOFError`) instead of hanging. A queue between whose
       producers there may be a moment with none (one exits before the next
       starts) should be held open by the process that coordinates them:
-      ``hold_sender()`` takes its sending end at once. ``close()`` gives
+      ``hold_sender()`` takes its sending end at once (``hold_receiver()``
+      likewise for ``put``, which raises :class:`Disconnected` once every
+      receiver that came is gone). ``close()`` gives
       this process's ends back.
     """
 
@@ -200,6 +202,15 @@ class Queue:
         """
         self._check()
         self._q.open_sender()
+
+    def hold_receiver(self):
+        """Takes this process's receiving end now instead of at its first ``get``.
+
+        While a process holds one, a ``put`` does not raise
+        :class:`Disconnected` for want of receivers.
+        """
+        self._check()
+        self._q.open_receiver()
 
     def close(self):
         """Gives this process's ends back; further calls raise :class:`ValueError`."""
