@@ -273,10 +273,9 @@ impl Data {
             if block { wait_sliced(py, deadline_of(timeout)?, move |slice| step(Some(slice)))? } else { step(None) };
         let Some((held, died)) = got else { return Ok(false) };
         let mut slot = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_some() {
-            // Another thread of this process held it through this object
-            // and released it between our slices: cannot happen, as the
-            // lock was ours; keep the invariant anyway.
+        if slot.as_ref().is_some_and(|h| h.is_ours()) {
+            // Two guards of one lock at once: cannot happen (the lock was
+            // ours to take); keep the invariant anyway.
             drop(held);
             return Err(PyRuntimeError::new_err("lock state out of step"));
         }
@@ -290,12 +289,14 @@ impl Data {
     /// Releases the lock this object holds; `False` if it holds none.
     fn _release(&self) -> bool {
         let taken = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
-        taken.is_some()
+        // A forked child's copy of its parent's guard is not the child's to
+        // release (it is forgotten on drop): "not held".
+        taken.is_some_and(|h| h.is_ours())
     }
 
     /// Whether this object holds the lock now.
     fn _is_held(&self) -> bool {
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|h| h.is_ours())
     }
 
     /// Whether some process holds the lock now (a snapshot).

@@ -45,15 +45,21 @@ pub(crate) fn deadline_of(timeout: Option<f64>) -> PyResult<Option<Instant>> {
     }
 }
 
-/// Runs `step` (a wait of at most the duration it is given) with the GIL
-/// released, slice after slice, until it returns `Some`, the deadline
-/// passes (`Ok(None)`) or a signal handler raises. The first slice runs
-/// even if the deadline has passed, so a zero timeout is one try.
+/// Runs `step` (a wait of at most the duration it is given): once with a
+/// zero duration holding the GIL, then with the GIL released, slice after
+/// slice, until it returns `Some`, the deadline passes (`Ok(None)`) or a
+/// signal handler raises. A zero timeout is a try.
 pub(crate) fn wait_sliced<R: Send>(
     py: Python<'_>,
     deadline: Option<Instant>,
     mut step: impl FnMut(Duration) -> Option<R> + Send,
 ) -> PyResult<Option<R>> {
+    // The uncontended case first, without giving up the GIL: an
+    // uncontended lock, a put with room or a get with a message costs no
+    // thread-state switch.
+    if let Some(r) = step(Duration::ZERO) {
+        return Ok(Some(r));
+    }
     loop {
         let slice = match deadline {
             None => SLICE,

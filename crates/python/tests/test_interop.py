@@ -94,8 +94,6 @@ def test_byte_queue_from_rust(peer, name):
 
 def test_queue_of_struct_both_ways(peer, name):
     q = shmkit.Queue(64, item_type=Job, name=name)
-    q.hold_sender()
-    q.hold_receiver()
     for i in range(40):
         q.put(Job(i, 0.25, 1))
     assert run(peer, "jobs-sum", name, "40").split() == [str(sum(range(40))), "40"]

@@ -70,7 +70,6 @@ def test_independent_queue_every_message_once(name):
         print(json.dumps(got))
     """
     n_prod, n_each, n_cons = 3, 1000, 2
-    q.hold_sender()  # consumers wait (not Disconnected) between producers
     cons = [popen_py(consumer, name) for _ in range(n_cons)]
     prods = [popen_py(producer, name, p, n_each) for p in range(n_prod)]
     for p in prods:
@@ -139,7 +138,6 @@ def test_process_children(method):
 def test_process_queue_pipe_event(method):
     ctx = mp.get_context(method)
     q = shmkit.Queue()
-    q.hold_sender()
     producers = [ctx.Process(target=_workers.produce, args=(q, p, 200)) for p in range(3)]
     for p in producers:
         p.start()

@@ -127,11 +127,15 @@ def test_many_producers_and_consumers_threads():
 
 
 def test_disconnected_when_senders_gone():
-    q = shmkit.Queue()
-    consumer = shmkit.Queue.open(q.name)
+    owner = shmkit.Queue()
     with pytest.raises(queue.Empty) as e:
-        consumer.get(timeout=0.05)  # no sender yet: just empty
+        owner.get(timeout=0.05)  # the creator holds a sender: just empty
     assert not isinstance(e.value, shmkit.Disconnected)
+    owner.close()
+    consumer = shmkit.Queue.open(owner.name)
+    with pytest.raises(queue.Empty) as e:
+        consumer.get(timeout=0.05)  # no sender now, but none came yet: just empty
+    q = shmkit.Queue.open(owner.name)
     q.put(1)
     q.close()
     assert consumer.get(timeout=1) == 1
@@ -141,6 +145,9 @@ def test_disconnected_when_senders_gone():
         consumer.get(timeout=5)
     with pytest.raises(ValueError):
         q.put(2)  # closed here
+    consumer.close()
+    with pytest.raises(shmkit.Disconnected):
+        shmkit.Queue.open(owner.name).put(3)  # every receiver is gone
 
 
 def test_joinable_queue():

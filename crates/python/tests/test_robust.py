@@ -72,7 +72,10 @@ def test_killed_rlock_and_value_holders(name):
 
 
 def test_consumer_of_dead_producers_is_told(name):
-    q = shmkit.Queue(name=name)
+    owner = shmkit.Queue(name=name)
+    owner.close()  # the creator lets its ends go; the name stays while it lives
+    q = shmkit.Queue.open(name)
+    q.hold_receiver()  # else the producer's put finds every receiver gone
     p = popen_py("""
         import os, signal, sys, shmkit
         q = shmkit.Queue.open(sys.argv[1])
@@ -90,7 +93,10 @@ def test_consumer_of_dead_producers_is_told(name):
 
 
 def test_killed_producer_never_tears_a_message(name):
-    q = shmkit.Queue(16, name=name, max_message_size=70000)
+    owner = shmkit.Queue(16, name=name, max_message_size=70000)
+    owner.close()
+    q = shmkit.Queue.open(name)
+    q.hold_receiver()
     producer = """
         import sys, zlib, os, shmkit
         q = shmkit.Queue.open(sys.argv[1])

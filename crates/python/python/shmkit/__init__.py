@@ -193,7 +193,7 @@ class _Recursive(_LockBase):
 
     def acquire(self, block=True, timeout=None):
         """Takes the lock (again, if this thread holds it). Returns whether it did."""
-        me = _threading.get_ident()
+        me = (_os.getpid(), _threading.get_ident())
         if self._owner == me:
             self._count += 1
             return True
@@ -205,7 +205,7 @@ class _Recursive(_LockBase):
 
     def release(self):
         """Releases one level; :class:`RuntimeError` if this thread does not hold it."""
-        if self._owner != _threading.get_ident():
+        if self._owner != (_os.getpid(), _threading.get_ident()):
             raise RuntimeError("cannot release un-acquired lock")
         self._count -= 1
         if self._count == 0:
@@ -213,7 +213,7 @@ class _Recursive(_LockBase):
             self._data._release()
 
     def _is_owned(self):
-        return self._owner == _threading.get_ident()
+        return self._owner == (_os.getpid(), _threading.get_ident())
 
     # Condition support: release every level for the wait, then restore.
     def _save(self):
@@ -981,10 +981,11 @@ class SharedMemory(_shmkit.SharedMemoryBlock):
     name if ``name`` is None), else it attaches to ``name``. ``buf`` is a
     memoryview of the memory itself. Unlike multiprocessing, only the
     creating object removes the name (when collected); ``unlink()`` removes
-    it explicitly; attaching never does.
+    it explicitly; attaching never does (``track`` is accepted for
+    compatibility: there is no resource tracker to opt out of).
     """
 
-    def __init__(self, name=None, create=False, size=0):
+    def __init__(self, name=None, create=False, size=0, *, track=True):
         if create:
             if size <= 0:
                 raise ValueError("'size' must be a positive number different from zero")

@@ -45,16 +45,16 @@ class Queue:
     * ``item_type=`` a typecode or ctypes type makes a typed queue instead
       (a Rust ``shmkit::Queue<T>`` of the same layout): ``put`` takes a
       value of that type, ``get`` returns one.
-    * Each process takes its sending end at its first ``put`` and its
-      receiving end at its first ``get``. ``get`` on an empty queue whose
-      every sender is gone (closed, exited or killed) raises
-      :class:`shmkit.Disconnected` (a :class:`queue.Empty` and an
-      :class:`EOFError`) instead of hanging. A queue between whose
-      producers there may be a moment with none (one exits before the next
-      starts) should be held open by the process that coordinates them:
-      ``hold_sender()`` takes its sending end at once (``hold_receiver()``
-      likewise for ``put``, which raises :class:`Disconnected` once every
-      receiver that came is gone). ``close()`` gives
+    * Robust ends: ``get`` on an empty queue whose every sender is gone
+      (closed, exited or killed) raises :class:`shmkit.Disconnected` (a
+      :class:`queue.Empty` and an :class:`EOFError`) instead of hanging, and
+      ``put`` when every receiver is gone likewise. The object that created
+      the queue holds both ends from the start, so the queue stays open
+      while its creator lives (no Disconnected between one producer's exit
+      and the next one's start); ``close()`` lets them go. Any other process
+      takes its sending end at its first ``put`` and its receiving end at
+      its first ``get``, or at once with ``hold_sender()`` /
+      ``hold_receiver()``. ``close()`` gives
       this process's ends back.
     """
 
@@ -94,6 +94,12 @@ class Queue:
             raise ValueError("%r is not a joinable queue" % name)
         self._item_type = item_type
         self._closed = False
+        if mode == "create":
+            # The creator keeps the queue open both ways while it lives, so
+            # that consumers see no Disconnected between one producer's exit
+            # and the next one's start (see the class docs).
+            self._q.open_sender()
+            self._q.open_receiver()
 
     @property
     def name(self):
