@@ -7,7 +7,7 @@
 //! `"mutex"` around a `u32` (a Rust `Mutex<u32>`).
 
 use std::ffi::{CString, c_int, c_void};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, OnceLock};
 use std::time::Duration;
 
@@ -77,14 +77,19 @@ impl Inner {
 }
 
 /// The native half of every shared value, array and lock.
-#[pyclass(subclass, module = "shmkit._shmkit", name = "Data")]
+#[pyclass(subclass, frozen, module = "shmkit._shmkit", name = "Data")]
 pub(crate) struct Data {
     /// The guard while this object holds the lock (declared before `inner`:
     /// dropped first).
     held: StdMutex<Option<Owned<Held>>>,
     inner: OnceLock<Arc<Inner>>,
     /// The previous holder died: reported by the next `acquire`.
-    died: StdMutex<bool>,
+    died: AtomicBool,
+    /// The last acquire found the previous holder dead (`owner_died`).
+    last_died: AtomicBool,
+    /// Recursive use (`RLock`, the lock of a Value): the holding thread
+    /// (process id, `pthread_self`) and its depth.
+    owner: StdMutex<(u32, u64, usize)>,
     /// Buffer format and item size (`"B"`, 1 for structs).
     format: StdMutex<(CString, usize)>,
 }
@@ -149,7 +154,9 @@ impl Data {
         Data {
             held: StdMutex::new(None),
             inner: OnceLock::new(),
-            died: StdMutex::new(false),
+            died: AtomicBool::new(false),
+            last_died: AtomicBool::new(false),
+            owner: StdMutex::new((0, 0, 0)),
             format: StdMutex::new((c"B".to_owned(), 1)),
         }
     }
@@ -218,7 +225,7 @@ impl Data {
                 Err(_) => None,
             })?;
             if let Some((ptr, died)) = ptr {
-                *self.died.lock().unwrap_or_else(|e| e.into_inner()) = died;
+                self.died.store(died, Ordering::Relaxed);
                 inner.ptr.store(ptr, Ordering::Relaxed);
             }
         }
@@ -269,8 +276,12 @@ impl Data {
             Err((died, Some(g))) => Some((Held { _guard: g }, died)),
             Err(_) => None,
         };
-        let got =
-            if block { wait_sliced(py, deadline_of(timeout)?, move |slice| step(Some(slice)))? } else { step(None) };
+        // An uncontended lock: the library's inline fast path, GIL held.
+        let got = match step(None) {
+            Some(got) => Some(got),
+            None if block => wait_sliced(py, deadline_of(timeout)?, move |slice| step(Some(slice)))?,
+            None => None,
+        };
         let Some((held, died)) = got else { return Ok(false) };
         let mut slot = self.held.lock().unwrap_or_else(|e| e.into_inner());
         if slot.as_ref().is_some_and(|h| h.is_ours()) {
@@ -281,9 +292,125 @@ impl Data {
         }
         *slot = Some(Owned::new(held));
         if died {
-            *self.died.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.died.store(true, Ordering::Relaxed);
         }
         Ok(true)
+    }
+
+    /// Takes the lock, like `multiprocessing.Lock.acquire`: `block=False`
+    /// tries once, `timeout` is float seconds (`None`: forever). Returns
+    /// whether it did. If the previous holder died holding it, the lock is
+    /// yours all the same: `owner_died` is then true (until the next
+    /// acquire) and a `shmkit.OwnerDiedWarning` is issued.
+    #[pyo3(signature = (block = true, timeout = None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        if !self._acquire(py, block, timeout)? {
+            return Ok(false);
+        }
+        self.after_acquire(py)?;
+        Ok(true)
+    }
+
+    /// Releases the lock; `ValueError` if this process does not hold it.
+    fn release(&self) -> PyResult<()> {
+        if self._release() { Ok(()) } else { Err(PyValueError::new_err("semaphore or lock released too many times")) }
+    }
+
+    /// `with lock:` takes the lock (waiting as long as it takes).
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get().acquire(slf.py(), true, None)?;
+        Ok(slf)
+    }
+
+    /// Leaving `with lock:` releases it.
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.release()
+    }
+
+    /// `with rlock:` for a recursive lock.
+    fn _renter(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get()._racquire(slf.py(), true, None)?;
+        Ok(slf)
+    }
+
+    /// Leaving `with rlock:`.
+    #[pyo3(signature = (*_exc))]
+    fn _rexit(&self, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self._rrelease()
+    }
+
+    /// Takes the lock recursively (an `RLock`): again at once if this thread
+    /// holds it. Otherwise as `acquire`.
+    #[pyo3(signature = (block = true, timeout = None))]
+    fn _racquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        let me = (crate::current_pid(), thread_id());
+        {
+            let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
+            if (owner.0, owner.1) == me && owner.2 > 0 {
+                owner.2 += 1;
+                return Ok(true);
+            }
+        }
+        if !self._acquire(py, block, timeout)? {
+            return Ok(false);
+        }
+        *self.owner.lock().unwrap_or_else(|e| e.into_inner()) = (me.0, me.1, 1);
+        self.after_acquire(py)?;
+        Ok(true)
+    }
+
+    /// Releases one level of a recursive hold; `RuntimeError` if this thread
+    /// does not hold it.
+    fn _rrelease(&self) -> PyResult<()> {
+        let me = (crate::current_pid(), thread_id());
+        let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
+        if (owner.0, owner.1) != me || owner.2 == 0 {
+            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
+        }
+        owner.2 -= 1;
+        if owner.2 == 0 {
+            *owner = (0, 0, 0);
+            drop(owner);
+            self._release();
+        }
+        Ok(())
+    }
+
+    /// Whether this thread holds the lock recursively.
+    fn _is_owned(&self) -> bool {
+        let owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
+        (owner.0, owner.1) == (crate::current_pid(), thread_id()) && owner.2 > 0
+    }
+
+    /// Releases every level of this thread's recursive hold (for a
+    /// condition's wait); returns the depth to give `_acquire_restore`.
+    fn _release_save(&self) -> PyResult<usize> {
+        if !self._is_owned() {
+            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
+        }
+        let depth = std::mem::take(&mut *self.owner.lock().unwrap_or_else(|e| e.into_inner())).2;
+        self._release();
+        Ok(depth)
+    }
+
+    /// Takes the lock again at `depth` (after `_release_save`).
+    fn _acquire_restore(&self, py: Python<'_>, depth: usize) -> PyResult<()> {
+        self._acquire(py, true, None)?;
+        *self.owner.lock().unwrap_or_else(|e| e.into_inner()) = (crate::current_pid(), thread_id(), depth.max(1));
+        self.after_acquire(py)
+    }
+
+    /// Whether the previous holder had died when this object last acquired
+    /// the lock (you hold it then: repair the data it guards).
+    #[getter]
+    fn owner_died(&self) -> bool {
+        self.last_died.load(Ordering::Relaxed)
+    }
+
+    #[setter]
+    fn set_owner_died(&self, died: bool) {
+        self.last_died.store(died, Ordering::Relaxed);
     }
 
     /// Releases the lock this object holds; `False` if it holds none.
@@ -307,7 +434,7 @@ impl Data {
     /// Whether a holder died holding the lock since the last call (read
     /// once: the call clears it).
     fn _take_owner_died(&self) -> bool {
-        std::mem::take(&mut *self.died.lock().unwrap_or_else(|e| e.into_inner()))
+        self.died.swap(false, Ordering::Relaxed)
     }
 
     /// A copy of `len` bytes at `offset` of the data (no locking: the
@@ -351,7 +478,28 @@ impl Data {
     }
 }
 
+/// The calling thread, for recursive holds.
+fn thread_id() -> u64 {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_self() as u64 }
+}
+
 impl Data {
+    /// After a successful acquire: records and reports a dead holder.
+    fn after_acquire(&self, py: Python<'_>) -> PyResult<()> {
+        let died = self._take_owner_died();
+        self.last_died.store(died, Ordering::Relaxed);
+        if died {
+            let category = py.import("shmkit")?.getattr("OwnerDiedWarning")?;
+            let msg = format!(
+                "the previous holder of '{}' died holding its lock; the data it guarded may need repair",
+                self.name()?
+            );
+            PyErr::warn(py, &category, &std::ffi::CString::new(msg)?, 1)?;
+        }
+        Ok(())
+    }
+
     fn span(&self) -> PyResult<(usize, usize)> {
         let inner = self.inner()?;
         let ptr = inner.ptr.load(Ordering::Relaxed);

@@ -17,6 +17,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
@@ -83,14 +84,38 @@ pub(crate) struct Owned<T> {
     pid: u32,
 }
 
+/// This process's id, cached (`getpid` is a system call): 0 until first
+/// asked, and again in a `fork()`ed child (an atfork handler clears it).
+static PID: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
+}
+
+pub(crate) fn current_pid() -> u32 {
+    let pid = PID.load(Ordering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    static ATFORK: std::sync::Once = std::sync::Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: registers a child handler that only stores to an atomic
+        // (async-signal-safe); the handler lives for the whole program.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_pid)) };
+    });
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
 impl<T> Owned<T> {
     pub(crate) fn new(value: T) -> Self {
-        Owned { value: std::mem::ManuallyDrop::new(value), pid: std::process::id() }
+        Owned { value: std::mem::ManuallyDrop::new(value), pid: current_pid() }
     }
 
     /// Whether this process made it (it is not a forked child's copy).
     pub(crate) fn is_ours(&self) -> bool {
-        self.pid == std::process::id()
+        self.pid == current_pid()
     }
 }
 

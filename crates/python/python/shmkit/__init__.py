@@ -46,7 +46,6 @@ import secrets as _secrets
 import struct as _struct
 import threading as _threading
 import time as _time
-import warnings as _warnings
 
 from . import _shmkit
 from ._shmkit import BrokenBarrierError, BusyError, ShmkitError, WrongTypeError, unlink
@@ -79,15 +78,6 @@ def _fresh_name(kind):
 
 def _rebuild(cls, name, args):
     return cls.open(name, *args)
-
-
-def _warn_died(obj):
-    _warnings.warn(
-        OwnerDiedWarning(
-            "the previous holder of %r died holding its lock; the data it guarded may need repair" % obj.name
-        ),
-        stacklevel=3,
-    )
 
 
 # --------------------------------------------------------------------------
@@ -161,80 +151,30 @@ def _type_of(typecode_or_type):
 # Locks
 
 
-class _LockBase:
-    """What Lock, RLock and the lock of a Value or Array have alike."""
-
-    owner_died = False
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-
-    def _acquire_native(self, data, block, timeout):
-        if timeout is not None and timeout < 0:
-            timeout = 0.0
-        ok = data._acquire(block, timeout)
-        if ok:
-            self.owner_died = data._take_owner_died()
-            if self.owner_died:
-                _warn_died(data)
-        return ok
-
-
-class _Recursive(_LockBase):
-    """Recursion per thread over a process-wide robust lock (``self._data``)."""
-
-    def _rinit(self):
-        self._owner = None
-        self._count = 0
-
-    def acquire(self, block=True, timeout=None):
-        """Takes the lock (again, if this thread holds it). Returns whether it did."""
-        me = (_os.getpid(), _threading.get_ident())
-        if self._owner == me:
-            self._count += 1
-            return True
-        if not self._acquire_native(self._data, block, timeout):
-            return False
-        self._owner = me
-        self._count = 1
-        return True
-
-    def release(self):
-        """Releases one level; :class:`RuntimeError` if this thread does not hold it."""
-        if self._owner != (_os.getpid(), _threading.get_ident()):
-            raise RuntimeError("cannot release un-acquired lock")
-        self._count -= 1
-        if self._count == 0:
-            self._owner = None
-            self._data._release()
-
-    def _is_owned(self):
-        return self._owner == (_os.getpid(), _threading.get_ident())
-
-    # Condition support: release every level for the wait, then restore.
-    def _save(self):
-        saved = (self._owner, self._count)
-        self._owner, self._count = None, 0
-        return saved
-
-    def _restore(self, saved):
-        self._owner, self._count = saved
-
-
-class _DataLock(_Recursive):
-    """The lock of a synchronized Value or Array: an RLock (as in multiprocessing)."""
+class _DataLock:
+    """The lock of a synchronized Value or Array: the segment's own robust
+    lock, recursive per thread (an RLock, as in multiprocessing)."""
 
     def __init__(self, data):
         self._data = data
-        self._rinit()
+        self.acquire = data._racquire
+        self.release = data._rrelease
+        self._is_owned = data._is_owned
+
+    @property
+    def owner_died(self):
+        return self._data.owner_died
 
     @property
     def name(self):
         return self._data.name
+
+    def __enter__(self):
+        self._data._racquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._data._rrelease()
 
     def __repr__(self):
         return "<shmkit lock of %r>" % self._data.name
@@ -243,13 +183,15 @@ class _DataLock(_Recursive):
 _U32 = ("p", "u32", 4, 4)
 
 
-class Lock(_shmkit.Data, _LockBase):
+class Lock(_shmkit.Data):
     """A non-recursive lock, like :class:`multiprocessing.Lock`, that survives its holder's death.
 
     The segment is a Rust ``shmkit::Mutex<u32>``. ``acquire(block=True,
-    timeout=None)``, ``release()``, a context manager. Any thread of the
-    holding process may release it; another process cannot (it does not hold
-    it): :class:`ValueError`, as for releasing an unlocked lock.
+    timeout=None)``, ``release()``, a context manager. If the previous
+    holder died holding it, ``acquire()`` succeeds, ``owner_died`` is True
+    and a :class:`OwnerDiedWarning` is issued. Any thread of the holding
+    process may release it; another process cannot (it does not hold it):
+    :class:`ValueError`, as for releasing an unlocked lock.
     """
 
     def __init__(self, *, name=None):
@@ -269,15 +211,6 @@ class Lock(_shmkit.Data, _LockBase):
         self._setup(name, "mutex", "open_or_create", _U32, 1, None, "B", 1)
         return self
 
-    def acquire(self, block=True, timeout=None):
-        """Takes the lock, waiting at most ``timeout`` seconds. Returns whether it did."""
-        return self._acquire_native(self, block, timeout)
-
-    def release(self):
-        """Releases the lock this process holds; :class:`ValueError` if it does not hold it."""
-        if not self._release():
-            raise ValueError("semaphore or lock released too many times")
-
     def locked(self):
         """Whether some process holds the lock now (a snapshot)."""
         return self._is_locked()
@@ -289,25 +222,24 @@ class Lock(_shmkit.Data, _LockBase):
         return "<shmkit.%s %r>" % (type(self).__name__, self.name)
 
 
-class RLock(_shmkit.Data, _Recursive):
+class RLock(_shmkit.Data):
     """A recursive lock, like :class:`multiprocessing.RLock`, that survives its holder's death.
 
     Recursion is counted per thread of the holding process. The segment is a
     Rust ``shmkit::Mutex<u32>``; ``release()`` by a thread that does not hold
-    it raises :class:`RuntimeError`.
+    it raises :class:`RuntimeError`. ``owner_died`` as for :class:`Lock`.
     """
 
+    acquire = _shmkit.Data._racquire
+    release = _shmkit.Data._rrelease
+
     def __init__(self, *, name=None):
-        self._rinit()
-        self._data = self
         self._setup(name or _fresh_name("rlock"), "mutex", "create", _U32, 1, None, "B", 1)
 
     @classmethod
     def open(cls, name):
         """Attaches to the existing lock ``name``."""
         self = cls.__new__(cls)
-        self._rinit()
-        self._data = self
         self._setup(name, "mutex", "open", _U32, 1, None, "B", 1)
         return self
 
@@ -315,10 +247,11 @@ class RLock(_shmkit.Data, _Recursive):
     def open_or_create(cls, name):
         """Attaches to the lock ``name``, creating it if there is none."""
         self = cls.__new__(cls)
-        self._rinit()
-        self._data = self
         self._setup(name, "mutex", "open_or_create", _U32, 1, None, "B", 1)
         return self
+
+    __enter__ = _shmkit.Data._renter
+    __exit__ = _shmkit.Data._rexit
 
     def __reduce__(self):
         return _rebuild, (type(self), self.name, ())
@@ -348,6 +281,7 @@ class _Shared(_shmkit.Data):
             bfmt, itemsize = "B", 1
         self._setup(name or _fresh_name(self._kind), self._kind, mode, desc, length, init_bytes, bfmt, itemsize)
         self._mv = memoryview(self)
+        self._own_lock = lock is True and self._synchronized
         if lock is True:
             self._lock = _DataLock(self) if self._synchronized else None
         elif lock is False or lock is None:
@@ -450,9 +384,16 @@ class Value(_Shared):
 
     @property
     def value(self):
-        with self._locked():
-            if self._fmt is None:
+        if self._fmt is None:
+            with self._locked():
                 return self._ctype.from_buffer(self)
+        if self._own_lock:
+            self._racquire()
+            try:
+                return self._mv[0]
+            finally:
+                self._rrelease()
+        with self._locked():
             return self._mv[0]
 
     @value.setter
@@ -830,8 +771,7 @@ class Condition:
         lock = self._lock
         self._sleeping.release()
         if isinstance(lock, RLock):
-            saved = lock._save()
-            lock._data._release()
+            saved = lock._release_save()
         else:
             saved = None
             lock.release()
@@ -840,8 +780,7 @@ class Condition:
         finally:
             self._woken.release()
             if saved is not None:
-                lock._acquire_native(lock, True, None)
-                lock._restore(saved)
+                lock._acquire_restore(saved)
             else:
                 lock.acquire()
 
