@@ -203,3 +203,26 @@ def test_pool_workers_use_queue_and_array(method):
     assert arr[:] == [i * i for i in range(32)]
     got = sorted(q.get(timeout=30)[1] for _ in range(32))
     assert got == list(range(32))
+
+
+def test_independent_condition(name):
+    cond = shmkit.Condition(name=name)
+    state = shmkit.Value("i", 0, lock=False, name=name + ".state")
+    child = popen_py("""
+        import sys, shmkit
+        cond = shmkit.Condition.open(sys.argv[1])
+        state = shmkit.Value.open(sys.argv[1] + ".state", "i", lock=False)
+        with cond:
+            state.value = 1
+            cond.notify_all()
+            assert cond.wait_for(lambda: state.value == 2, timeout=60)
+            state.value = 3
+            cond.notify_all()
+    """, name)
+    with cond:
+        assert cond.wait_for(lambda: state.value == 1, timeout=60)
+        state.value = 2
+        cond.notify_all()
+        assert cond.wait_for(lambda: state.value == 3, timeout=60)
+    child.communicate(timeout=60)
+    assert child.returncode == 0
