@@ -434,7 +434,8 @@ impl Data {
     /// Whether a holder died holding the lock since the last call (read
     /// once: the call clears it).
     fn _take_owner_died(&self) -> bool {
-        self.died.swap(false, Ordering::Relaxed)
+        // A load first: the common case (nobody died) writes nothing.
+        self.died.load(Ordering::Relaxed) && self.died.swap(false, Ordering::Relaxed)
     }
 
     /// A copy of `len` bytes at `offset` of the data (no locking: the
@@ -488,7 +489,9 @@ impl Data {
     /// After a successful acquire: records and reports a dead holder.
     fn after_acquire(&self, py: Python<'_>) -> PyResult<()> {
         let died = self._take_owner_died();
-        self.last_died.store(died, Ordering::Relaxed);
+        if self.last_died.load(Ordering::Relaxed) != died {
+            self.last_died.store(died, Ordering::Relaxed);
+        }
         if died {
             let category = py.import("shmkit")?.getattr("OwnerDiedWarning")?;
             let msg = format!(
