@@ -200,6 +200,16 @@ def test_unsupported_types():
         shmkit.Value(Bits)
 
 
+def test_pickle_keeps_the_lock_choice():
+    lock = shmkit.RLock()
+    v = shmkit.Value("i", 1, lock=lock)
+    v2 = pickle.loads(pickle.dumps(v))
+    assert v2.get_lock().name == lock.name
+    a = shmkit.Array("i", 2, lock=False)
+    with pytest.raises(AttributeError):
+        pickle.loads(pickle.dumps(a)).get_lock()
+
+
 def test_pickle_by_name():
     v = shmkit.Value("d", 2.5)
     arr = shmkit.RawArray("h", [1, 2])

@@ -319,10 +319,10 @@ class _Shared(_shmkit.Data):
         return lock if lock is not None else _NoLock
 
     def __reduce__(self):
-        extra = (self._typecode_or_type,)
-        if self._kind == "value" and self._synchronized:
-            extra += ((self._lock is not None),)
-        return _rebuild, (type(self), self.name, extra)
+        lock = self._lock_arg
+        if not isinstance(lock, (Lock, RLock)):
+            lock = self._lock is not None
+        return _rebuild, (type(self), self.name, (self._typecode_or_type, lock))
 
 
 class _NoLockType:
@@ -567,8 +567,6 @@ class RawArray(Array):
     def open_or_create(cls, name, typecode_or_type, size):
         return super().open_or_create.__func__(cls, name, typecode_or_type, size, lock=False)
 
-    def __reduce__(self):
-        return _rebuild, (type(self), self.name, (self._typecode_or_type,))
 
 
 # --------------------------------------------------------------------------
