@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyBrokenPipeError, PyEOFError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -199,6 +200,60 @@ impl Conn {
         match r {
             None => Ok(None),
             Some(Ok(v)) => Ok(Some(PyBytes::new(py, &v))),
+            Some(Err(e)) => Err(e),
+        }
+    }
+
+    /// Receives a message straight into the writable buffer `buf` at
+    /// `offset` (no intermediate bytes object); returns its length, or
+    /// None on timeout. A buffer too short raises
+    /// `multiprocessing.BufferTooShort` with the message (consumed).
+    #[pyo3(signature = (buf, offset = 0, timeout = None))]
+    fn recv_bytes_into(
+        &self,
+        py: Python<'_>,
+        buf: PyBuffer<u8>,
+        offset: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<usize>> {
+        if buf.readonly() || !buf.is_c_contiguous() {
+            return Err(PyValueError::new_err("recv_bytes_into needs a writable contiguous buffer"));
+        }
+        let total = buf.len_bytes();
+        if offset > total {
+            return Err(PyValueError::new_err("offset too large"));
+        }
+        let (ptr, len) = (buf.buf_ptr() as usize + offset, total - offset);
+        let r = wait_sliced(py, deadline_of(timeout)?, |d: Duration| {
+            // SAFETY: `buf` holds an export of the buffer for this whole
+            // call, so its memory stays allocated and is not resized;
+            // `offset <= total` (checked), so `ptr..ptr + len` lies in it;
+            // it is writable (checked).
+            let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
+            let r = self.with(|end| {
+                let r = match end {
+                    End::Duplex(c) => c.recv_into_timeout(out, d),
+                    End::Rx(r) => r.recv_into_timeout(out, d),
+                    End::Tx(_) => return Err(PyOSError::new_err("connection is write-only")),
+                };
+                match r {
+                    Ok(n) => Ok(Some(Ok(n))),
+                    Err(ByteRecvError::BufferTooSmall { .. }) => Ok(Some(Err(()))),
+                    Err(ByteRecvError::Timeout) | Err(ByteRecvError::Empty) => Ok(None),
+                    Err(e) => Err(recv_err(e)),
+                }
+            });
+            r.transpose()
+        })?;
+        match r {
+            None => Ok(None),
+            Some(Ok(Ok(n))) => Ok(Some(n)),
+            Some(Ok(Err(()))) => {
+                // multiprocessing consumes the message and hands it over.
+                let msg = self.recv_bytes(py, Some(0.0))?;
+                let too_short = py.import("multiprocessing")?.getattr("BufferTooShort")?;
+                Err(PyErr::from_value(too_short.call1((msg,))?))
+            }
             Some(Err(e)) => Err(e),
         }
     }

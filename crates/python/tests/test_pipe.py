@@ -41,8 +41,17 @@ def test_bytes_and_offsets():
     assert b.recv_bytes_into(buf, 4) == 12
     assert array.array("i", bytes(buf[4:16])).tolist() == [1, 2, 3]
     a.send_bytes(b"x" * 30)
-    with pytest.raises(multiprocessing.BufferTooShort):
+    with pytest.raises(multiprocessing.BufferTooShort) as e:
         b.recv_bytes_into(bytearray(10))
+    assert e.value.args[0] == b"x" * 30  # consumed and handed over, as multiprocessing does
+    a.send_bytes(array.array("d", [1.5, 2.5]))
+    into = array.array("d", [0.0, 0.0, 0.0])
+    assert b.recv_bytes_into(into) == 16
+    assert into.tolist() == [1.5, 2.5, 0.0]
+    with pytest.raises(ValueError):
+        b.recv_bytes_into(bytearray(4), 5)
+    with pytest.raises(ValueError):
+        b.recv_bytes_into(b"readonly")
 
 
 def test_one_way():

@@ -137,16 +137,14 @@ class Connection:
         the message as its argument (the message is consumed), as
         multiprocessing does.
         """
-        m = memoryview(buf).cast("B")
-        if offset < 0 or offset > len(m):
-            raise ValueError("negative offset" if offset < 0 else "offset too large")
-        data = self.recv_bytes()
-        if offset + len(data) > len(m):
-            import multiprocessing
-
-            raise multiprocessing.BufferTooShort(data)
-        m[offset:offset + len(data)] = data
-        return len(data)
+        if not self._readable:
+            raise OSError("connection is write-only")
+        if offset < 0:
+            raise ValueError("negative offset")
+        with memoryview(buf) as m:
+            if m.format != "B":
+                m = m.cast("B")
+            return self._end().recv_bytes_into(m, offset, None)
 
     def recv(self):
         """Receives a pickled object."""
