@@ -12,6 +12,7 @@
 //! py_peer bytes-send NAME N     ByteQueue NAME: send N messages "msg-I"
 //! py_peer jobs-sum NAME N       Queue<Job> NAME: receive N jobs, print the sums of id and flags
 //! py_peer jobs-send NAME N      Queue<Job> NAME: send Job{i, i/2, 2i} for i in 0..N
+//! py_peer sample-read NAME      Value<Sample> NAME (a struct holding an array and a struct): print it
 //! py_peer mq-echo NAME N        MessageQueue NAME: receive N messages, send each back upper-cased
 //! ```
 
@@ -28,6 +29,22 @@ struct Job {
     id: u64,
     weight: f32,
     flags: u32,
+}
+
+/// A struct in a struct, and an array: the derive's nested encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
+#[repr(C)]
+struct Point2 {
+    x: f32,
+    y: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
+#[repr(C)]
+struct Sample {
+    id: u32,
+    tags: [u16; 4],
+    pos: Point2,
 }
 
 fn wait_for_stdin() {
@@ -60,6 +77,10 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         "job-read" => {
             let j = Value::<Job>::open(name)?.load();
             println!("{} {} {}", j.id, j.weight, j.flags);
+        }
+        "sample-read" => {
+            let s = Value::<Sample>::open(name)?.load();
+            println!("{} {:?} {} {}", s.id, s.tags, s.pos.x, s.pos.y);
         }
         "job-create" => {
             let _v = Value::create(name, Job { id: 7, weight: 0.5, flags: 3 })?;

@@ -118,3 +118,24 @@ def test_message_queue_bytes(peer, name):
         except Exception:
             break
     assert sorted(got) == sorted(m.upper() for m in sent)
+
+
+class Point2(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_float), ("y", ctypes.c_float)]
+
+
+class Sample(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint32), ("tags", ctypes.c_uint16 * 4), ("pos", Point2)]
+
+
+def test_nested_struct_and_array_fingerprint(peer, name):
+    v = shmkit.Value(Sample, 3, (1, 2, 3, 4), Point2(0.5, -1.0), name=name)
+    assert run(peer, "sample-read", name).split() == ["3", "[1,", "2,", "3,", "4]", "0.5", "-1"]
+
+    class Other(ctypes.Structure):
+        _fields_ = [("id", ctypes.c_uint32), ("tags", ctypes.c_uint16 * 4), ("pos", ctypes.c_float * 2)]
+        _shm_name_ = "Sample"
+
+    with pytest.raises(shmkit.WrongTypeError, match="pos"):
+        shmkit.Value.open(name, Other)
+    del v
