@@ -139,3 +139,17 @@ def test_nested_struct_and_array_fingerprint(peer, name):
     with pytest.raises(shmkit.WrongTypeError, match="pos"):
         shmkit.Value.open(name, Other)
     del v
+
+
+def test_numpy_structured_dtype_is_the_same_struct(peer, name):
+    np = pytest.importorskip("numpy")
+    job = np.dtype([("id", "<u8"), ("weight", "<f4"), ("flags", "<u4")], align=True, metadata={"shm_name": "Job"})
+    v = shmkit.Value(job, name=name)
+    v.value.id, v.value.weight, v.value.flags = 11, 2.5, 6
+    assert run(peer, "job-read", name).split() == ["11", "2.5", "6"]
+    same = shmkit.Value.open(name, Job)  # the ctypes description of the same layout
+    assert same.value.id == 11
+    arr = shmkit.Array(job, 4)
+    view = np.frombuffer(arr, dtype=job)  # a structured array over the shared memory
+    view["id"] = [1, 2, 3, 4]
+    assert [arr[i].id for i in range(4)] == [1, 2, 3, 4]

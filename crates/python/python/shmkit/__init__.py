@@ -133,8 +133,43 @@ def _ctype_desc(t):
     raise TypeError("%r has no shmkit layout (numbers, arrays of them and Structures do)" % (t,))
 
 
+def _is_numpy_dtype(t):
+    return type(t).__module__.startswith("numpy") and hasattr(t, "fields") and hasattr(t, "itemsize")
+
+
+def _dtype_desc(dt, name=None):
+    """The shmkit type description of a numpy dtype (a structured one names its
+    struct by ``metadata={"shm_name": ...}``, else "Struct")."""
+    if dt.subdtype is not None:
+        base, shape = dt.subdtype
+        desc = _dtype_desc(base)
+        for n in reversed(shape):
+            desc = ("a", desc, n)
+        return desc
+    if dt.fields is not None:
+        meta = dt.metadata or {}
+        fields = [(f, dt.fields[f][1], _dtype_desc(dt.fields[f][0])) for f in dt.names]
+        return ("s", name or meta.get("shm_name", "Struct"), dt.itemsize, dt.alignment, fields)
+    kinds = {"i": "i", "u": "u", "f": "f"}
+    if dt.kind not in kinds or dt.byteorder == ">" or dt.itemsize not in (1, 2, 4, 8, 16):
+        raise TypeError("numpy dtype %r has no shmkit layout" % (dt,))
+    return ("p", "%s%d" % (kinds[dt.kind], 8 * dt.itemsize), dt.itemsize, dt.alignment)
+
+
 def _type_of(typecode_or_type):
-    """(description, struct format or None, ctypes type) of a typecode or ctypes type."""
+    """(description, struct format or None, ctypes type) of a typecode, ctypes type or numpy dtype."""
+    if _is_numpy_dtype(typecode_or_type):
+        import numpy
+
+        dt = typecode_or_type
+        if dt.fields is None and dt.subdtype is None:
+            code = {1: "b", 2: "h", 4: "i", 8: "q"}.get(dt.itemsize) if dt.kind == "i" else None
+            code = code or ({1: "B", 2: "H", 4: "I", 8: "Q"}.get(dt.itemsize) if dt.kind == "u" else code)
+            code = code or ({4: "f", 8: "d"}.get(dt.itemsize) if dt.kind == "f" else code)
+            if code is None:
+                raise TypeError("numpy dtype %r has no shmkit layout" % (dt,))
+            return _type_of(code)
+        return _dtype_desc(dt), None, numpy.ctypeslib.as_ctypes_type(dt)
     if isinstance(typecode_or_type, str):
         if typecode_or_type not in _TYPECODES:
             raise TypeError("unsupported typecode %r (one of %s)" % (typecode_or_type, "".join(_TYPECODES)))
@@ -356,8 +391,9 @@ class Value(_Shared):
     ``Value(typecode_or_type, *args, lock=True, name=None)``: a typecode
     (``'i'``, ``'d'``, ...; ``Value('d')`` is a Rust ``Value<f64>``) or a
     ctypes type (a ``ctypes.Structure`` is the Rust ``#[derive(ShmType)]``
-    struct of the same layout, named by its class name or ``_shm_name_``).
-    ``args`` initialize it (zero by default). ``.value`` reads and writes it
+    struct of the same layout, named by its class name or ``_shm_name_``;
+    a numpy structured dtype likewise, named by ``metadata={"shm_name":
+    ...}``). ``args`` initialize it (zero by default). ``.value`` reads and writes it
     under the segment's robust lock (``get_lock()``, reentrant); for a
     Structure ``.value`` is a ctypes object that *is* the shared memory.
     ``lock=False`` skips locking; ``lock=`` a shmkit Lock/RLock uses that one.

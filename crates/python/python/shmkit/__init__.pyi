@@ -8,7 +8,8 @@ from typing_extensions import Buffer, Self
 
 _T = TypeVar("_T")
 _CT = TypeVar("_CT", bound=ctypes._SimpleCData[Any])
-TypecodeOrType = Union[str, Type[ctypes._SimpleCData[Any]], Type[ctypes.Structure], Type[ctypes.Array[Any]]]
+# A typecode ('i', 'd', ...), a ctypes type (number, array, Structure) or a numpy dtype.
+TypecodeOrType = Union[str, Type[ctypes._SimpleCData[Any]], Type[ctypes.Structure], Type[ctypes.Array[Any]], Any]
 
 Empty = queue.Empty
 Full = queue.Full
