@@ -18,7 +18,7 @@ use shmkit::dynamic::{DynArray, DynMutex, DynValue};
 use shmkit::{Field, MutexGuard, TryLockError, TypeDesc};
 
 use crate::error::to_py;
-use crate::{Owned, deadline_of, wait_sliced};
+use crate::{GilCell, Owned, deadline_of, wait_sliced};
 
 /// The three kinds of described object.
 enum Obj {
@@ -81,7 +81,7 @@ impl Inner {
 pub(crate) struct Data {
     /// The guard while this object holds the lock (declared before `inner`:
     /// dropped first).
-    held: StdMutex<Option<Owned<Held>>>,
+    held: GilCell<Option<Owned<Held>>>,
     inner: OnceLock<Arc<Inner>>,
     /// The previous holder died: reported by the next `acquire`.
     died: AtomicBool,
@@ -89,7 +89,7 @@ pub(crate) struct Data {
     last_died: AtomicBool,
     /// Recursive use (`RLock`, the lock of a Value): the holding thread
     /// (process id, `pthread_self`) and its depth.
-    owner: StdMutex<(u32, u64, usize)>,
+    owner: GilCell<(u32, u64, usize)>,
     /// Buffer format and item size (`"B"`, 1 for structs).
     format: StdMutex<(CString, usize)>,
 }
@@ -152,11 +152,11 @@ impl Data {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyAny>>) -> Self {
         Data {
-            held: StdMutex::new(None),
+            held: GilCell::new(None),
             inner: OnceLock::new(),
             died: AtomicBool::new(false),
             last_died: AtomicBool::new(false),
-            owner: StdMutex::new((0, 0, 0)),
+            owner: GilCell::new((0, 0, 0)),
             format: StdMutex::new((c"B".to_owned(), 1)),
         }
     }
@@ -283,14 +283,11 @@ impl Data {
             None => None,
         };
         let Some((held, died)) = got else { return Ok(false) };
-        let mut slot = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.as_ref().is_some_and(|h| h.is_ours()) {
-            // Two guards of one lock at once: cannot happen (the lock was
-            // ours to take); keep the invariant anyway.
-            drop(held);
-            return Err(PyRuntimeError::new_err("lock state out of step"));
-        }
-        *slot = Some(Owned::new(held));
+        // A slot that is not empty holds a forked child's copy of its
+        // parent's guard (this object's own guard was the lock we took):
+        // replacing it forgets that copy.
+        let old = self.held.with(py, |slot| slot.replace(Owned::new(held)));
+        drop(old);
         if died {
             self.died.store(true, Ordering::Relaxed);
         }
@@ -312,8 +309,8 @@ impl Data {
     }
 
     /// Releases the lock; `ValueError` if this process does not hold it.
-    fn release(&self) -> PyResult<()> {
-        if self._release() { Ok(()) } else { Err(PyValueError::new_err("semaphore or lock released too many times")) }
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        if self._release(py) { Ok(()) } else { Err(PyValueError::new_err("semaphore or lock released too many times")) }
     }
 
     /// `with lock:` takes the lock (waiting as long as it takes).
@@ -324,8 +321,8 @@ impl Data {
 
     /// Leaving `with lock:` releases it.
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
-        self.release()
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.release(py)
     }
 
     /// `with rlock:` for a recursive lock.
@@ -336,8 +333,8 @@ impl Data {
 
     /// Leaving `with rlock:`.
     #[pyo3(signature = (*_exc))]
-    fn _rexit(&self, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
-        self._rrelease()
+    fn _rexit(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self._rrelease(py)
     }
 
     /// Takes the lock recursively (an `RLock`): again at once if this thread
@@ -345,59 +342,71 @@ impl Data {
     #[pyo3(signature = (block = true, timeout = None))]
     fn _racquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
         let me = (crate::current_pid(), thread_id());
-        {
-            let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
-            if (owner.0, owner.1) == me && owner.2 > 0 {
+        let again = self.owner.with(py, |owner| {
+            let mine = (owner.0, owner.1) == me && owner.2 > 0;
+            if mine {
                 owner.2 += 1;
-                return Ok(true);
             }
+            mine
+        });
+        if again {
+            return Ok(true);
         }
         if !self._acquire(py, block, timeout)? {
             return Ok(false);
         }
-        *self.owner.lock().unwrap_or_else(|e| e.into_inner()) = (me.0, me.1, 1);
+        self.owner.with(py, |owner| *owner = (me.0, me.1, 1));
         self.after_acquire(py)?;
         Ok(true)
     }
 
     /// Releases one level of a recursive hold; `RuntimeError` if this thread
     /// does not hold it.
-    fn _rrelease(&self) -> PyResult<()> {
+    fn _rrelease(&self, py: Python<'_>) -> PyResult<()> {
         let me = (crate::current_pid(), thread_id());
-        let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
-        if (owner.0, owner.1) != me || owner.2 == 0 {
-            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
+        let last = self.owner.with(py, |owner| {
+            if (owner.0, owner.1) != me || owner.2 == 0 {
+                return None;
+            }
+            owner.2 -= 1;
+            if owner.2 == 0 {
+                *owner = (0, 0, 0);
+            }
+            Some(owner.2 == 0)
+        });
+        match last {
+            None => Err(PyRuntimeError::new_err("cannot release un-acquired lock")),
+            Some(last) => {
+                if last {
+                    self._release(py);
+                }
+                Ok(())
+            }
         }
-        owner.2 -= 1;
-        if owner.2 == 0 {
-            *owner = (0, 0, 0);
-            drop(owner);
-            self._release();
-        }
-        Ok(())
     }
 
     /// Whether this thread holds the lock recursively.
-    fn _is_owned(&self) -> bool {
-        let owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
-        (owner.0, owner.1) == (crate::current_pid(), thread_id()) && owner.2 > 0
+    fn _is_owned(&self, py: Python<'_>) -> bool {
+        let me = (crate::current_pid(), thread_id());
+        self.owner.with(py, |owner| (owner.0, owner.1) == me && owner.2 > 0)
     }
 
     /// Releases every level of this thread's recursive hold (for a
     /// condition's wait); returns the depth to give `_acquire_restore`.
-    fn _release_save(&self) -> PyResult<usize> {
-        if !self._is_owned() {
+    fn _release_save(&self, py: Python<'_>) -> PyResult<usize> {
+        if !self._is_owned(py) {
             return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
         }
-        let depth = std::mem::take(&mut *self.owner.lock().unwrap_or_else(|e| e.into_inner())).2;
-        self._release();
+        let depth = self.owner.with(py, std::mem::take).2;
+        self._release(py);
         Ok(depth)
     }
 
     /// Takes the lock again at `depth` (after `_release_save`).
     fn _acquire_restore(&self, py: Python<'_>, depth: usize) -> PyResult<()> {
         self._acquire(py, true, None)?;
-        *self.owner.lock().unwrap_or_else(|e| e.into_inner()) = (crate::current_pid(), thread_id(), depth.max(1));
+        let me = (crate::current_pid(), thread_id(), depth.max(1));
+        self.owner.with(py, |owner| *owner = me);
         self.after_acquire(py)
     }
 
@@ -414,16 +423,16 @@ impl Data {
     }
 
     /// Releases the lock this object holds; `False` if it holds none.
-    fn _release(&self) -> bool {
-        let taken = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+    fn _release(&self, py: Python<'_>) -> bool {
+        let taken = self.held.with(py, Option::take);
         // A forked child's copy of its parent's guard is not the child's to
         // release (it is forgotten on drop): "not held".
         taken.is_some_and(|h| h.is_ours())
     }
 
     /// Whether this object holds the lock now.
-    fn _is_held(&self) -> bool {
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|h| h.is_ours())
+    fn _is_held(&self, py: Python<'_>) -> bool {
+        self.held.with(py, |slot| slot.as_ref().is_some_and(|h| h.is_ours()))
     }
 
     /// Whether some process holds the lock now (a snapshot).

@@ -141,8 +141,35 @@ impl<T> Drop for Owned<T> {
     }
 }
 
+/// A value touched only by a thread that holds the GIL: cheaper than a
+/// mutex on the paths every lock operation takes. The module declares that
+/// it needs the GIL (`gil_used = true`), so a free-threaded Python runs it
+/// with the GIL too.
+pub(crate) struct GilCell<T>(std::cell::UnsafeCell<T>);
+
+// SAFETY: the contents are reached only through `with`, which takes a
+// `Python` token, the proof that this thread holds the GIL; only one thread
+// holds it at a time (the module is `gil_used = true`), and `with`'s callers
+// never call into Python inside it, so no second `&mut` can be made while
+// one lives. `T: Send`: the value may be dropped by whichever thread holds
+// the GIL then.
+unsafe impl<T: Send> Sync for GilCell<T> {}
+
+impl<T> GilCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        GilCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` on the value. `f` must not call into Python.
+    pub(crate) fn with<R>(&self, _py: Python<'_>, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: see the `Sync` impl: this thread holds the GIL and `f`
+        // does not run Python code, so this is the only reference.
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
 /// The native module.
-#[pymodule]
+#[pymodule(gil_used = true)]
 fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     error::register(m)?;
     data::register(m)?;
