@@ -63,6 +63,14 @@ struct Inner {
 type TryResult = Result<MutexGuard<'static, [u8]>, (bool, Option<MutexGuard<'static, [u8]>>)>;
 
 impl Inner {
+    /// Notes where the data lies, from a guard (once; a lock has none).
+    #[inline]
+    fn note_ptr(&self, guard: &mut MutexGuard<'static, [u8]>) {
+        if self.len != 0 && !matches!(self.obj, Obj::Mutex(_)) && self.ptr.load(Ordering::Relaxed) == 0 {
+            self.ptr.store(guard.as_mut_ptr() as usize, Ordering::Relaxed);
+        }
+    }
+
     /// One lock attempt of at most `slice` (`None`: a try). `Ok(guard)`
     /// clean, `Err((true, Some(guard)))` acquired from a dead holder,
     /// `Err((false, None))` not acquired.
@@ -169,7 +177,6 @@ impl Data {
     #[allow(clippy::too_many_arguments)]
     fn _setup(
         &self,
-        py: Python<'_>,
         name: &str,
         kind: &str,
         mode: &str,
@@ -215,18 +222,18 @@ impl Data {
         let _ = self.inner.set(inner);
         *self.format.lock().unwrap_or_else(|e| e.into_inner()) = (CString::new(format)?, itemsize.max(1));
         if kind != "mutex" {
-            // Where the data lies in this mapping: read once, under the lock
-            // (the library gives the bytes only through a guard). A dead
-            // holder found here is reported by the next acquire.
+            // Where the data lies in this mapping is known only through a
+            // guard: try now, else it is noted by the first acquire (or
+            // waited for by the first unlocked access). Opening never waits
+            // for a holder.
             let inner = self.inner_static()?;
-            let ptr = wait_sliced(py, None, move |slice| match inner.try_lock_for(Some(slice)) {
-                Ok(mut g) => Some((g.as_mut_ptr() as usize, false)),
-                Err((died, Some(mut g))) => Some((g.as_mut_ptr() as usize, died)),
-                Err(_) => None,
-            })?;
-            if let Some((ptr, died)) = ptr {
-                self.died.store(died, Ordering::Relaxed);
-                inner.ptr.store(ptr, Ordering::Relaxed);
+            match inner.try_lock_for(None) {
+                Ok(mut g) => inner.note_ptr(&mut g),
+                Err((died, Some(mut g))) => {
+                    inner.note_ptr(&mut g);
+                    self.died.store(died, Ordering::Relaxed);
+                }
+                Err(_) => {}
             }
         }
         Ok(())
@@ -272,8 +279,14 @@ impl Data {
     fn _acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
         let inner = self.inner_static()?;
         let step = move |slice: Option<Duration>| match inner.try_lock_for(slice) {
-            Ok(g) => Some((Held { _guard: g }, false)),
-            Err((died, Some(g))) => Some((Held { _guard: g }, died)),
+            Ok(mut g) => {
+                inner.note_ptr(&mut g);
+                Some((Held { _guard: g }, false))
+            }
+            Err((died, Some(mut g))) => {
+                inner.note_ptr(&mut g);
+                Some((Held { _guard: g }, died))
+            }
             Err(_) => None,
         };
         // An uncontended lock: the library's inline fast path, GIL held.
@@ -450,7 +463,7 @@ impl Data {
     /// A copy of `len` bytes at `offset` of the data (no locking: the
     /// caller holds the lock or accepts a racy read, as `RawValue` does).
     fn _read<'py>(&self, py: Python<'py>, offset: usize, len: usize) -> PyResult<Bound<'py, PyBytes>> {
-        let (ptr, total) = self.span()?;
+        let (ptr, total) = self.span(py)?;
         check_range(offset, len, total)?;
         // SAFETY: `offset..offset + len` is inside the data (checked), which
         // the mapping this object keeps holds; bytes are plain data.
@@ -459,8 +472,8 @@ impl Data {
     }
 
     /// Writes `bytes` at `offset` of the data (no locking, as `_read`).
-    fn _write(&self, offset: usize, bytes: &[u8]) -> PyResult<()> {
-        let (ptr, total) = self.span()?;
+    fn _write(&self, py: Python<'_>, offset: usize, bytes: &[u8]) -> PyResult<()> {
+        let (ptr, total) = self.span(py)?;
         check_range(offset, bytes.len(), total)?;
         // SAFETY: inside the data (checked), in the mapping this object
         // keeps; any byte pattern is valid for the plain data held there.
@@ -472,8 +485,8 @@ impl Data {
     /// no copy, no locking.
     unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: c_int) -> PyResult<()> {
         let (ptr, len, format, itemsize) = {
-            let me = slf.borrow();
-            let (ptr, len) = me.span()?;
+            let me = slf.get();
+            let (ptr, len) = me.span(slf.py())?;
             let f = me.format.lock().unwrap_or_else(|e| e.into_inner()).clone();
             (ptr, len, f.0, f.1)
         };
@@ -512,13 +525,33 @@ impl Data {
         Ok(())
     }
 
-    fn span(&self) -> PyResult<(usize, usize)> {
-        let inner = self.inner()?;
-        let ptr = inner.ptr.load(Ordering::Relaxed);
-        if ptr == 0 {
+    /// Where the data lies and its length; the first unlocked access of an
+    /// object opened while another process held its lock waits for the lock
+    /// once, to learn it.
+    fn span(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
+        let inner = self.inner_static()?;
+        if matches!(inner.obj, Obj::Mutex(_)) {
             return Err(PyBufferError::new_err("a lock has no data buffer"));
         }
-        Ok((ptr, inner.len))
+        if inner.ptr.load(Ordering::Relaxed) == 0 && inner.len != 0 {
+            let died = wait_sliced(py, None, move |slice| match inner.try_lock_for(Some(slice)) {
+                Ok(mut g) => {
+                    inner.note_ptr(&mut g);
+                    Some(false)
+                }
+                Err((died, Some(mut g))) => {
+                    inner.note_ptr(&mut g);
+                    Some(died)
+                }
+                Err(_) => None,
+            })?;
+            if died == Some(true) {
+                self.died.store(true, Ordering::Relaxed);
+            }
+        }
+        let ptr = inner.ptr.load(Ordering::Relaxed);
+        // An empty array has no data: any aligned non-null address will do.
+        Ok((if ptr == 0 { std::ptr::NonNull::<u64>::dangling().as_ptr() as usize } else { ptr }, inner.len))
     }
 }
 

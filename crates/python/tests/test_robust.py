@@ -71,6 +71,23 @@ def test_killed_rlock_and_value_holders(name):
     r.release()
 
 
+def test_open_does_not_wait_for_a_holder(name):
+    v = shmkit.Value("i", 7, name=name)
+    with v.get_lock():
+        p = popen_py("""
+            import sys, shmkit
+            v = shmkit.Value.open(sys.argv[1], "i")  # the lock is held: opening does not wait
+            print("opened", flush=True)
+            print(v.value, flush=True)                # this waits for the lock
+        """, name)
+        wait_line(p, "opened")
+        time.sleep(0.1)
+        assert p.poll() is None  # still waiting for the value
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert out.strip() == "7"
+
+
 def test_consumer_of_dead_producers_is_told(name):
     owner = shmkit.Queue(name=name)
     owner.close()  # the creator lets its ends go; the name stays while it lives

@@ -315,7 +315,7 @@ class _Shared(_shmkit.Data):
         else:
             bfmt, itemsize = "B", 1
         self._setup(name or _fresh_name(self._kind), self._kind, mode, desc, length, init_bytes, bfmt, itemsize)
-        self._mv = memoryview(self)
+        self._view = None
         self._own_lock = lock is True and self._synchronized
         if lock is True:
             self._lock = _DataLock(self) if self._synchronized else None
@@ -324,6 +324,15 @@ class _Shared(_shmkit.Data):
         else:
             self._lock = lock
         self._lock_arg = lock
+
+    @property
+    def _mv(self):
+        # Made at the first access, not at open: learning where the data
+        # lies may need the lock, and opening never waits for a holder.
+        view = self._view
+        if view is None:
+            view = self._view = memoryview(self)
+        return view
 
     def get_lock(self):
         """The lock that guards the data (the segment's own robust lock, reentrant)."""
