@@ -16,6 +16,9 @@ use pyo3::types::PyBytes;
 use shmkit::dynamic::{DynQueue, DynReceiver, DynSender};
 use shmkit::{ByteRecvError, ByteSendError, MessageQueue, MessageReceiver, MessageSender};
 
+use std::ffi::{c_int, c_void};
+
+use crate::data::{fill_view, release_view};
 use crate::error::{ShmkitError, to_py};
 use crate::{Owned, deadline_of, wait_sliced};
 
@@ -31,31 +34,35 @@ enum Q {
     Dyn(DynQueue),
 }
 
+/// This process's sending end. A typed queue's endpoints take `&mut self`
+/// (its single-producer flavour): those sit behind a mutex; a message
+/// queue's take `&self`, so threads send at once.
 enum Tx {
     Msg(MessageSender),
-    Dyn(DynSender),
+    Dyn(StdMutex<DynSender>),
 }
 
+/// This process's receiving end (as [`Tx`]).
 enum Rx {
     Msg(MessageReceiver),
-    Dyn(DynReceiver),
+    Dyn(StdMutex<DynReceiver>),
 }
 
 /// An endpoint of this process, made when first used (again in a forked
 /// child, whose copy of the parent's is forgotten).
-struct Lazy<T>(StdMutex<Option<Owned<Arc<StdMutex<T>>>>>);
+struct Lazy<T>(StdMutex<Option<Owned<Arc<T>>>>);
 
 impl<T> Lazy<T> {
     fn new() -> Self {
         Lazy(StdMutex::new(None))
     }
 
-    fn get(&self, make: impl FnOnce() -> Result<T, shmkit::Error>) -> PyResult<Arc<StdMutex<T>>> {
+    fn get(&self, make: impl FnOnce() -> Result<T, shmkit::Error>) -> PyResult<Arc<T>> {
         let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(end) = slot.as_ref().filter(|e| e.is_ours()) {
             return Ok(Arc::clone(end));
         }
-        let end = Arc::new(StdMutex::new(make().map_err(to_py)?));
+        let end = Arc::new(make().map_err(to_py)?);
         *slot = Some(Owned::new(Arc::clone(&end)));
         Ok(end)
     }
@@ -69,7 +76,7 @@ impl<T> Lazy<T> {
 /// A named queue and this process's endpoints of it.
 #[pyclass(module = "shmkit._shmkit", name = "MsgQueue")]
 pub(crate) struct MsgQueue {
-    q: Box<Q>,
+    q: Arc<Q>,
     tx: Lazy<Tx>,
     rx: Lazy<Rx>,
 }
@@ -132,7 +139,7 @@ impl MsgQueue {
                 )
             }
         };
-        Ok(MsgQueue { q: Box::new(q), tx: Lazy::new(), rx: Lazy::new() })
+        Ok(MsgQueue { q: Arc::new(q), tx: Lazy::new(), rx: Lazy::new() })
     }
 
     #[getter]
@@ -200,15 +207,15 @@ impl MsgQueue {
         let tx = self.tx.get(|| {
             Ok(match q {
                 Q::Msg(q) => Tx::Msg(q.sender()?),
-                Q::Dyn(q) => Tx::Dyn(q.sender()?),
+                Q::Dyn(q) => Tx::Dyn(StdMutex::new(q.sender()?)),
             })
         })?;
         let step = |d: Option<Duration>| {
-            let r = match (&*tx.lock().unwrap_or_else(|e| e.into_inner()), d) {
+            let r = match (&*tx, d) {
                 (Tx::Msg(s), None) => s.try_send(data),
                 (Tx::Msg(s), Some(d)) => s.send_timeout(data, d),
-                (Tx::Dyn(s), None) => s.try_send(data),
-                (Tx::Dyn(s), Some(d)) => s.send_timeout(data, d),
+                (Tx::Dyn(s), None) => s.lock().unwrap_or_else(|e| e.into_inner()).try_send(data),
+                (Tx::Dyn(s), Some(d)) => s.lock().unwrap_or_else(|e| e.into_inner()).send_timeout(data, d),
             };
             match r {
                 Ok(()) => Some(Ok(())),
@@ -228,7 +235,7 @@ impl MsgQueue {
         let rx = self.rx.get(|| {
             Ok(match q {
                 Q::Msg(q) => Rx::Msg(q.receiver()?),
-                Q::Dyn(q) => Rx::Dyn(q.receiver()?),
+                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
             })
         })?;
         let elem = match q {
@@ -236,10 +243,11 @@ impl MsgQueue {
             Q::Msg(_) => 0,
         };
         let step = |d: Option<Duration>| {
-            let r = match (&*rx.lock().unwrap_or_else(|e| e.into_inner()), d) {
+            let r = match (&*rx, d) {
                 (Rx::Msg(r), None) => r.try_recv(),
                 (Rx::Msg(r), Some(d)) => r.recv_timeout(d),
                 (Rx::Dyn(r), d) => {
+                    let r = r.lock().unwrap_or_else(|e| e.into_inner());
                     let mut buf = vec![0u8; elem];
                     match d {
                         None => r.try_recv(&mut buf),
@@ -262,18 +270,74 @@ impl MsgQueue {
         }
     }
 
+    /// Receives a message and calls `callback` with a read-only memoryview
+    /// of it where it lies in the queue (no copy); returns what `callback`
+    /// returns, or None if no message came in time. The message is
+    /// consumed when `callback` returns or raises; read it inside
+    /// `callback` (afterwards the view shows whatever the queue's memory
+    /// holds then). A message queue only (not a typed one).
+    #[pyo3(signature = (callback, block = true, timeout = None))]
+    fn get_with(
+        &self,
+        py: Python<'_>,
+        callback: Py<PyAny>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let q = &*self.q;
+        if matches!(q, Q::Dyn(_)) {
+            return Err(pyo3::exceptions::PyTypeError::new_err("get_with is for message queues, not typed queues"));
+        }
+        let rx = self.rx.get(|| {
+            Ok(match q {
+                Q::Msg(q) => Rx::Msg(q.receiver()?),
+                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
+            })
+        })?;
+        let keep = Arc::clone(&self.q);
+        let step = |d: Option<Duration>| {
+            let Rx::Msg(r) = &*rx else { return None };
+            let call = |bytes: &[u8]| {
+                Python::attach(|py| -> PyResult<Py<PyAny>> {
+                    let view = Py::new(
+                        py,
+                        SlotView { ptr: bytes.as_ptr() as usize, len: bytes.len(), _queue: Arc::clone(&keep) },
+                    )?;
+                    let mv = pyo3::types::PyMemoryView::from(view.bind(py).as_any())?;
+                    let out = callback.call1(py, (mv.clone(),));
+                    // Release our view at once; one the callback kept stays
+                    // valid memory (the queue stays mapped) but no longer
+                    // shows this message.
+                    let _ = mv.call_method0("release");
+                    out
+                })
+            };
+            let r = match d {
+                None => r.try_recv_with(call),
+                Some(d) => r.recv_with_timeout(call, d),
+            };
+            match r {
+                Ok(v) => Some(v),
+                Err(ByteRecvError::Empty) | Err(ByteRecvError::Timeout) => None,
+                Err(e) => Some(Err(recv_err(e))),
+            }
+        };
+        let r = if block { wait_sliced(py, deadline_of(timeout)?, |d| step(Some(d)))? } else { step(None) };
+        r.transpose()
+    }
+
     /// Marks one received message done (a joinable queue).
     fn task_done(&self) -> PyResult<()> {
         let q = &*self.q;
         let rx = self.rx.get(|| {
             Ok(match q {
                 Q::Msg(q) => Rx::Msg(q.receiver()?),
-                Q::Dyn(q) => Rx::Dyn(q.receiver()?),
+                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
             })
         })?;
-        match &*rx.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &*rx {
             Rx::Msg(r) => r.task_done(),
-            Rx::Dyn(r) => r.task_done(),
+            Rx::Dyn(r) => r.lock().unwrap_or_else(|e| e.into_inner()).task_done(),
         }
         .map_err(|e| PyValueError::new_err(e.to_string()))
     }
@@ -298,7 +362,7 @@ impl MsgQueue {
         self.tx.get(|| {
             Ok(match q {
                 Q::Msg(q) => Tx::Msg(q.sender()?),
-                Q::Dyn(q) => Tx::Dyn(q.sender()?),
+                Q::Dyn(q) => Tx::Dyn(StdMutex::new(q.sender()?)),
             })
         })?;
         Ok(())
@@ -310,7 +374,7 @@ impl MsgQueue {
         self.rx.get(|| {
             Ok(match q {
                 Q::Msg(q) => Rx::Msg(q.receiver()?),
-                Q::Dyn(q) => Rx::Dyn(q.receiver()?),
+                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
             })
         })?;
         Ok(())
@@ -325,6 +389,39 @@ impl MsgQueue {
     /// Gives this process's receiving end back.
     fn close_receiver(&self) {
         self.rx.drop_end();
+    }
+}
+
+/// A message where it lies in a queue, exported read-only to Python for
+/// the length of a `get_with` callback. It keeps the queue mapped, so a
+/// view kept past the callback never reaches unmapped memory.
+#[pyclass(frozen, module = "shmkit._shmkit", name = "SlotView")]
+struct SlotView {
+    ptr: usize,
+    len: usize,
+    _queue: Arc<Q>,
+}
+
+#[pymethods]
+impl SlotView {
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        if flags & pyo3::ffi::PyBUF_WRITABLE == pyo3::ffi::PyBUF_WRITABLE {
+            return Err(pyo3::exceptions::PyBufferError::new_err("a received message is read-only"));
+        }
+        let (ptr, len) = (slf.get().ptr, slf.get().len);
+        // SAFETY: CPython passes a view to fill; `ptr..ptr + len` lies in
+        // the queue's mapping, which `_queue` keeps while the view holds a
+        // reference to this object.
+        unsafe {
+            fill_view(view, flags, ptr as *mut c_void, len, c"B".to_owned(), 1, slf.into_any())?;
+            (*view).readonly = 1;
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, view: *mut pyo3::ffi::Py_buffer) {
+        // SAFETY: the view was filled by fill_view.
+        unsafe { release_view(view) }
     }
 }
 

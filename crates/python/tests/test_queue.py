@@ -80,6 +80,25 @@ def test_bytes_skip_pickle():
     assert q.get_bytes() == b"view"
 
 
+def test_get_bytes_with_reads_in_place():
+    np = pytest.importorskip("numpy")
+    q = shmkit.Queue(max_message_size=4096)
+    q.put_bytes(np.arange(100, dtype=np.int32).tobytes())
+    total = q.get_bytes_with(lambda view: int(np.frombuffer(view, dtype=np.int32).sum()))
+    assert total == sum(range(100))
+    q.put_bytes(b"abc")
+    with pytest.raises(TypeError):
+        q.get_bytes_with(lambda view: view.__setitem__(0, 1))  # read-only
+    assert q.empty()  # consumed although the callback raised
+    with pytest.raises(queue.Empty):
+        q.get_bytes_with(bytes, timeout=0.01)
+    q.put_bytes(b"xyz")
+    assert q.get_bytes_with(bytes) == b"xyz"
+    t = shmkit.Queue(2, item_type="i")
+    with pytest.raises(TypeError):
+        t.get_bytes_with(bytes, block=False)
+
+
 def test_blocking_get_wakes():
     q = shmkit.Queue()
     got = []

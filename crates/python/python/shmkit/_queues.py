@@ -173,6 +173,22 @@ class Queue:
             raise _queue.Empty
         return data
 
+    def get_bytes_with(self, callback, block=True, timeout=None):
+        """Gets a raw message and returns ``callback(view)``: ``view`` is a
+        read-only memoryview of the message where it lies in shared memory
+        (no copy). The message is consumed when ``callback`` returns or
+        raises; use the view inside ``callback`` only (kept past it, it shows
+        whatever the queue's memory holds then). :class:`queue.Empty` /
+        :class:`Disconnected` as ``get_bytes``. Message queues only."""
+        self._check()
+        try:
+            out = self._q.get_with(callback, block, timeout)
+        except _shmkit.Disconnected as e:
+            raise Disconnected(str(e)) from None
+        if out is None:
+            raise _queue.Empty
+        return out
+
     # -- multiprocessing.Queue
 
     def put(self, obj, block=True, timeout=None):
