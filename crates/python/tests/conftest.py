@@ -14,10 +14,19 @@ _seq = itertools.count()
 
 
 def shm_files():
+    """This test process's segments: the names its tests choose
+    (``pyt-PID-N``) and the fresh names shmkit makes here (``py-KIND-PID-...``).
+    Other runs of the suite, in parallel, are left alone."""
+    pid = os.getpid()
+    mine = ("shmkit.pyt-%d-" % pid, "shmkit.py-")
     try:
-        return {f for f in os.listdir("/dev/shm") if f.startswith("shmkit.py")}
+        names = os.listdir("/dev/shm")
     except FileNotFoundError:
         return set()
+    return {
+        f for f in names
+        if f.startswith(mine[0]) or (f.startswith(mine[1]) and f.split("-")[2:3] == [str(pid)])
+    }
 
 
 @pytest.fixture

@@ -196,7 +196,10 @@ WAITS = {
 @pytest.mark.parametrize("what", sorted(WAITS))
 def test_ctrl_c_interrupts_wait(what):
     p = popen_py("""
-        import shmkit, sys
+        import shmkit, signal, sys
+        # Python leaves SIGINT alone if it started ignored (a background job
+        # of a shell without job control): take the default handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             %s
         except KeyboardInterrupt:
