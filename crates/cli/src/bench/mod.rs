@@ -503,7 +503,7 @@ fn plan_jobs(cfg: &Config, entries: &[Entry], python: bool) -> Result<Vec<Job>, 
                     jobs.push(Job::Link { entry: i, pattern, size });
                 }
             }
-            for name in ["python-queue", "python-pipe"] {
+            for name in python::LINK_NAMES {
                 if sel(name, "block", pattern.name()) {
                     jobs.push(Job::Python { name, pattern: pattern.name(), size });
                 }
@@ -515,8 +515,10 @@ fn plan_jobs(cfg: &Config, entries: &[Entry], python: bool) -> Result<Vec<Job>, 
             jobs.push(Job::Primitive(name));
         }
     }
-    if sel("python-lock", "-", "op") {
-        jobs.push(Job::Python { name: "python-lock", pattern: "op", size: 0 });
+    for name in python::OP_NAMES {
+        if sel(name, "-", "op") {
+            jobs.push(Job::Python { name, pattern: "op", size: 0 });
+        }
     }
     if let Some(f) = &cfg.filter {
         let mut known: Vec<&str> = entries.iter().map(|e| e.name).collect();

@@ -1,4 +1,5 @@
-//! Python `multiprocessing` Queue, Pipe and Lock, when `python3` is on PATH.
+//! Python `multiprocessing` Queue, Pipe and Lock, and the same over the
+//! shmkit module (`crates/python`), when `python3` is on PATH.
 //!
 //! The script (`python_peer.py`, embedded) runs its own two processes
 //! (fork context, pinned like ours) and prints one flat JSON object per
@@ -15,8 +16,24 @@ use crate::sys;
 
 const SCRIPT: &str = include_str!("python_peer.py");
 
-/// Row names the script makes.
-pub const NAMES: [&str; 3] = ["python-queue", "python-pipe", "python-lock"];
+/// Row names the script makes: `multiprocessing`'s, then the shmkit
+/// module's (rows of those become notes where python3 lacks the module).
+pub const NAMES: [&str; 7] = [
+    "python-queue",
+    "python-pipe",
+    "python-lock",
+    "python-shmkit-queue",
+    "python-shmkit-bytequeue",
+    "python-shmkit-pipe",
+    "python-shmkit-lock",
+];
+
+/// The message rows (ping-pong and streaming), in the order they run.
+pub const LINK_NAMES: [&str; 5] =
+    ["python-queue", "python-pipe", "python-shmkit-queue", "python-shmkit-bytequeue", "python-shmkit-pipe"];
+
+/// The one-process rows (acquire+release).
+pub const OP_NAMES: [&str; 2] = ["python-lock", "python-shmkit-lock"];
 
 /// The `python3` version line, or `None` if there is no usable python3.
 pub fn version() -> Option<String> {

@@ -1,6 +1,10 @@
 # The Python side of `shmkit bench`: multiprocessing Queue and Pipe
 # (send_bytes/recv_bytes) between two processes, and Lock acquire+release,
-# timed by Python itself. Argument: one JSON object (see python.rs).
+# timed by Python itself; the same over the shmkit module (crates/python)
+# when this python3 has it: shmkit.Queue (pickles, a MessageQueue), a byte
+# queue each way (shmkit.Pipe(duplex=False), send_bytes/recv_bytes), a
+# duplex shmkit.Pipe, and shmkit.Lock. Argument: one JSON object (see
+# python.rs).
 # Output: one JSON object per line, a result row or {"note": "..."}.
 import json
 import multiprocessing as mp
@@ -17,8 +21,9 @@ def pin(cpu):
             pass
 
 
-def pipe_peer(conn, cpu, ppid, echo):
+def pipe_peer(conn, cpu, ppid, echo, out=None):
     pin(cpu)
+    out = out or conn
     while True:
         if not conn.poll(1.0):
             if os.getppid() != ppid:
@@ -26,11 +31,19 @@ def pipe_peer(conn, cpu, ppid, echo):
             continue
         m = conn.recv_bytes()
         if len(m) < 2:  # b"" stops, b"s" syncs: answer both
-            conn.send_bytes(m)
+            out.send_bytes(m)
             if not m:
                 return
         elif echo:
-            conn.send_bytes(m)
+            out.send_bytes(m)
+
+
+def shmkit_module():
+    try:
+        import shmkit
+    except ImportError:
+        raise RuntimeError("this python3 has no shmkit module (pip install ./crates/python)") from None
+    return shmkit
 
 
 def queue_peer(inq, outq, cpu, ppid, echo):
@@ -75,6 +88,24 @@ def run_pair(kind, pattern, size, a):
         proc = ctx.Process(target=pipe_peer, args=(theirs, a["peer_cpu"], ppid, echo), daemon=True)
         send, recv = mine.send_bytes, mine.recv_bytes
         stop, sync = b"", b"s"
+    elif kind == "python-shmkit-pipe":
+        mine, theirs = shmkit_module().Pipe(duplex=True)
+        proc = ctx.Process(target=pipe_peer, args=(theirs, a["peer_cpu"], ppid, echo), daemon=True)
+        send, recv = mine.send_bytes, mine.recv_bytes
+        stop, sync = b"", b"s"
+    elif kind == "python-shmkit-bytequeue":
+        sk = shmkit_module()
+        to_r, to_w = sk.Pipe(duplex=False)
+        back_r, back_w = sk.Pipe(duplex=False)
+        proc = ctx.Process(target=pipe_peer, args=(to_r, a["peer_cpu"], ppid, echo, back_w), daemon=True)
+        send, recv = to_w.send_bytes, back_r.recv_bytes
+        stop, sync = b"", b"s"
+    elif kind == "python-shmkit-queue":
+        sk = shmkit_module()
+        q1, q2 = sk.Queue(64, max_message_size=size + 64), sk.Queue(64, max_message_size=size + 64)
+        proc = ctx.Process(target=queue_peer, args=(q1, q2, a["peer_cpu"], ppid, echo), daemon=True)
+        send, recv = q1.put, q2.get
+        stop, sync = None, b"s"
     else:
         # Bounded, as every other transport is: an unbounded Queue would
         # buffer the whole stream in its feeder thread and time the drain.
@@ -136,8 +167,8 @@ def run_pair(kind, pattern, size, a):
     return row
 
 
-def lock_ops(a):
-    lock = mp.get_context("fork").Lock()
+def lock_ops(a, kind):
+    lock = shmkit_module().Lock() if kind == "python-shmkit-lock" else mp.get_context("fork").Lock()
     acq, rel = lock.acquire, lock.release
     batch = 256
     pc = time.perf_counter_ns
@@ -160,7 +191,7 @@ def lock_ops(a):
     row = stats(per_op, t0 - start)
     row["msgs_per_s"] = len(per_op) * batch / max(t0 - start, 1) * 1e9
     row["mean_ns"] = 1e9 / row["msgs_per_s"]
-    row.update({"transport": "python-lock", "pattern": "op", "size": 0, "wait": "-", "bytes_per_s": 0.0})
+    row.update({"transport": kind, "pattern": "op", "size": 0, "wait": "-", "bytes_per_s": 0.0})
     return row
 
 
@@ -170,7 +201,7 @@ def main():
     for job in a["jobs"]:
         kind, pattern, size = job
         try:
-            row = lock_ops(a) if kind == "python-lock" else run_pair(kind, pattern, size, a)
+            row = lock_ops(a, kind) if pattern == "op" else run_pair(kind, pattern, size, a)
             print(json.dumps(row), flush=True)
         except Exception as e:  # report and go on with the next job
             print(json.dumps({"note": f"{kind} {pattern} {size} B: {type(e).__name__}: {e}"}), flush=True)

@@ -292,6 +292,7 @@ pub fn render(rep: &Report) -> String {
                 "shmkit-semaphore" => ("acquire+release", Some("raw-sem_t")),
                 "raw-sem_t" => ("sem_wait+sem_post (pshared)", None),
                 "python-lock" => ("acquire+release", Some("raw-pthread-mutex")),
+                "python-shmkit-lock" => ("acquire+release (robust)", Some("raw-pthread-mutex")),
                 _ => ("", None),
             };
             let vs = libc.and_then(|l| find(rows, l, "op", 0)).and_then(|b| Some(b.mean_ns? / r.mean_ns?));

@@ -1,0 +1,143 @@
+//! The Rust side of the Python suite's interop tests: a process that shares
+//! objects with a Python process by name (`crates/python/tests/test_interop.py`
+//! runs it).
+//!
+//! ```text
+//! py_peer value-add NAME N      Value<f64> NAME: add 1.0, N times, under its lock
+//! py_peer value-create NAME X   create Value<f64> NAME = X, wait for a line on stdin
+//! py_peer array-double NAME     Array<i32> NAME: double every element
+//! py_peer job-read NAME         Value<Job> NAME: print its fields
+//! py_peer job-create NAME       create Value<Job>{7, 0.5, 3}, wait for a line on stdin
+//! py_peer pipe-echo NAME N      Pipe NAME: receive N messages, send each back reversed
+//! py_peer bytes-send NAME N     ByteQueue NAME: send N messages "msg-I"
+//! py_peer jobs-sum NAME N       Queue<Job> NAME: receive N jobs, print the sums of id and flags
+//! py_peer jobs-send NAME N      Queue<Job> NAME: send Job{i, i/2, 2i} for i in 0..N
+//! py_peer sample-read NAME      Value<Sample> NAME (a struct holding an array and a struct): print it
+//! py_peer mq-echo NAME N        MessageQueue NAME: receive N messages, send each back upper-cased
+//! ```
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use bytemuck::{Pod, Zeroable};
+use shmkit::{Array, ByteQueue, MessageQueue, Pipe, Queue, ShmType, Value};
+
+/// FORMAT.md's example layout; Python describes it as a ctypes Structure.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
+#[repr(C)]
+struct Job {
+    id: u64,
+    weight: f32,
+    flags: u32,
+}
+
+/// A struct in a struct, and an array: the derive's nested encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
+#[repr(C)]
+struct Point2 {
+    x: f32,
+    y: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
+#[repr(C)]
+struct Sample {
+    id: u32,
+    tags: [u16; 4],
+    pos: Point2,
+}
+
+fn wait_for_stdin() {
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+}
+
+fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let arg = |i: usize| args.get(i).map(String::as_str).ok_or("missing argument");
+    let name = arg(1)?;
+    match arg(0)? {
+        "value-add" => {
+            let v = Value::<f64>::open(name)?;
+            for _ in 0..arg(2)?.parse::<u32>()? {
+                *v.lock().unwrap_or_else(|died| died.into_inner()) += 1.0;
+            }
+        }
+        "value-create" => {
+            let _v = Value::create(name, arg(2)?.parse::<f64>()?)?;
+            println!("ready");
+            wait_for_stdin();
+        }
+        "array-double" => {
+            let a = Array::<i32>::open(name)?;
+            let mut g = a.lock().unwrap_or_else(|died| died.into_inner());
+            for x in g.iter_mut() {
+                *x *= 2;
+            }
+        }
+        "job-read" => {
+            let j = Value::<Job>::open(name)?.load();
+            println!("{} {} {}", j.id, j.weight, j.flags);
+        }
+        "sample-read" => {
+            let s = Value::<Sample>::open(name)?.load();
+            println!("{} {:?} {} {}", s.id, s.tags, s.pos.x, s.pos.y);
+        }
+        "job-create" => {
+            let _v = Value::create(name, Job { id: 7, weight: 0.5, flags: 3 })?;
+            println!("ready");
+            wait_for_stdin();
+        }
+        "pipe-echo" => {
+            let mut c = Pipe::open(name)?.connect()?;
+            for _ in 0..arg(2)?.parse::<u32>()? {
+                let mut m = c.recv()?;
+                m.reverse();
+                c.send(&m)?;
+            }
+        }
+        "bytes-send" => {
+            let mut tx = ByteQueue::open(name)?.sender()?;
+            for i in 0..arg(2)?.parse::<u32>()? {
+                tx.send(format!("msg-{i}").as_bytes())?;
+            }
+        }
+        "jobs-sum" => {
+            let rx = Queue::<Job>::open(name)?.receiver()?;
+            let (mut ids, mut flags) = (0u64, 0u64);
+            for _ in 0..arg(2)?.parse::<u32>()? {
+                let j = rx.recv()?;
+                ids += j.id;
+                flags += u64::from(j.flags);
+            }
+            println!("{ids} {flags}");
+        }
+        "jobs-send" => {
+            let tx = Queue::<Job>::open(name)?.sender()?;
+            for i in 0..arg(2)?.parse::<u32>()? {
+                tx.send(Job { id: u64::from(i), weight: i as f32 / 2.0, flags: 2 * i })
+                    .map_err(|_| "receivers gone")?;
+            }
+        }
+        "mq-echo" => {
+            let q = MessageQueue::open(name)?;
+            let (rx, tx) = (q.receiver()?, q.sender()?);
+            for _ in 0..arg(2)?.parse::<u32>()? {
+                let m = rx.recv()?;
+                tx.send(&m.to_ascii_uppercase())?;
+            }
+        }
+        other => return Err(format!("unknown role {other}").into()),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("py_peer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

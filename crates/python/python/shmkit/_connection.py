@@ -1,0 +1,211 @@
+"""Pipe and Connection over shmkit's ``Pipe`` (duplex) and ``ByteQueue`` (one way)."""
+
+import os as _os
+import pickle as _pickle
+import threading as _threading
+
+from . import _shmkit
+
+DEFAULT_CAPACITY = 64 * 1024
+
+
+def _fresh(kind):
+    from . import _fresh_name
+
+    return _fresh_name(kind)
+
+
+class Connection:
+    """One end of a :func:`Pipe`, like :class:`multiprocessing.connection.Connection`.
+
+    The end is taken when first used, by the process that uses it: the
+    parent that hands a Connection to a child (``Process(args=...)``, fork
+    or spawn) and never uses it leaves that end to the child. An end is held
+    by one process at a time (:class:`shmkit.BusyError` otherwise) and given
+    back by ``close()``, garbage collection or the death of its process;
+    the peer then gets :class:`EOFError` once it has received what was sent.
+
+    ``send(obj)`` pickles, ``send_bytes`` does not; ``recv()``/``recv_bytes()``
+    wait for a message (Ctrl-C interrupts), ``poll(timeout)`` says whether one
+    is there. A message is at most the pipe's capacity less 8 bytes
+    (``Pipe(capacity=...)``, 64 KiB by default).
+    """
+
+    def __init__(self, handle, which, readable, writable, pair=None, avoid=None):
+        self._h = handle
+        # What the two Connections of one duplex Pipe() know of each other:
+        # the end the sibling took, so that this one takes the other end
+        # even after the sibling gave its end back.
+        self._pair = pair if pair is not None else {}
+        self._avoid = avoid
+        self._which = which
+        self._conn = None
+        self._closed = False
+        self._pid = None
+        self._mutex = _threading.Lock()
+        self._readable = readable
+        self._writable = writable
+
+    @classmethod
+    def open(cls, name, end="any", duplex=True):
+        """Attaches to the pipe ``name`` (``duplex=False``: a byte queue, ``end`` "send" or "recv")."""
+        handle = _shmkit.PipeHandle(name, "open", duplex, 0)
+        if duplex:
+            return cls(handle, "any", True, True)
+        if end not in ("send", "recv"):
+            raise ValueError("a one-way pipe's end is 'send' or 'recv'")
+        return cls(handle, end, end == "recv", end == "send")
+
+    @property
+    def name(self):
+        """The name of the pipe (or byte queue) this is an end of."""
+        return self._h.name
+
+    @property
+    def closed(self):
+        return self._closed
+
+    @property
+    def readable(self):
+        return self._readable
+
+    @property
+    def writable(self):
+        return self._writable
+
+    def _end(self):
+        if self._closed:
+            raise OSError("handle is closed")
+        conn = self._conn
+        if conn is not None and self._pid == _os.getpid():
+            return conn
+        with self._mutex:
+            if self._conn is None or self._pid != _os.getpid():
+                # A fork()ed child never uses its parent's end: it takes
+                # its own (the parent's copy is forgotten, not released).
+                conn = self._h.connect(self._which)
+                taken = conn.end
+                sibling = self._pair.get("taken")
+                avoid = sibling[1] if sibling and sibling[0] != id(self) else self._avoid
+                if taken is not None and taken == avoid:
+                    # The sibling's end, free again because the sibling
+                    # closed it: take the other one (the sibling's peer).
+                    other = self._h.connect(self._which)
+                    conn.close()
+                    conn = other
+                    taken = conn.end
+                if taken is not None:
+                    self._pair.setdefault("taken", (id(self), taken))
+                self._conn = conn
+                self._pid = _os.getpid()
+            return self._conn
+
+    def fileno(self):
+        raise OSError("a shmkit Connection has no file descriptor")
+
+    def send_bytes(self, buf, offset=0, size=None):
+        """Sends bytes (a bytes-like object, or a slice of it) as one message."""
+        if not self._writable:
+            raise OSError("connection is read-only")
+        m = memoryview(buf).cast("B")
+        if offset < 0 or offset > len(m):
+            raise ValueError("offset is negative or too large")
+        if size is None:
+            size = len(m) - offset
+        if size < 0 or offset + size > len(m):
+            raise ValueError("size is negative or too large")
+        self._end().send_bytes(bytes(m[offset:offset + size]), None)
+
+    def send(self, obj):
+        """Sends a picklable object."""
+        self.send_bytes(_pickle.dumps(obj, protocol=_pickle.HIGHEST_PROTOCOL))
+
+    def recv_bytes(self, maxlength=None):
+        """Receives a message as bytes; :class:`EOFError` at the end of the stream."""
+        if not self._readable:
+            raise OSError("connection is write-only")
+        data = self._end().recv_bytes(None)
+        if maxlength is not None and len(data) > maxlength:
+            self.close()
+            raise OSError("bad message length")
+        return data
+
+    def recv_bytes_into(self, buf, offset=0):
+        """Receives a message into a writable buffer at ``offset``; returns its length.
+
+        A buffer too short raises ``multiprocessing.BufferTooShort`` with
+        the message as its argument (the message is consumed), as
+        multiprocessing does.
+        """
+        if not self._readable:
+            raise OSError("connection is write-only")
+        if offset < 0:
+            raise ValueError("negative offset")
+        with memoryview(buf) as m:
+            if m.format != "B":
+                m = m.cast("B")
+            return self._end().recv_bytes_into(m, offset, None)
+
+    def recv(self):
+        """Receives a pickled object."""
+        return _pickle.loads(self.recv_bytes())
+
+    def poll(self, timeout=0.0):
+        """Whether there is something to receive (waiting at most ``timeout``; ``None``: forever).
+
+        True also at the end of the stream (the next recv raises EOFError).
+        """
+        if not self._readable:
+            raise OSError("connection is write-only")
+        return self._end().poll(timeout)
+
+    def close(self):
+        """Gives the end back; the peer sees the end of the stream."""
+        self._closed = True
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == _os.getpid():
+            conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __reduce__(self):
+        if self._conn is not None and self._pid == _os.getpid():
+            raise TypeError(
+                "this end of %r is in use in this process; close it before handing it to another"
+                % self.name
+            )
+        return _attach, (self.name, self._which, self._h.duplex, self._sibling_end())
+
+    def _sibling_end(self):
+        sibling = self._pair.get("taken")
+        return sibling[1] if sibling and sibling[0] != id(self) else self._avoid
+
+    def __repr__(self):
+        return "<shmkit.Connection %r %s>" % (self.name, self._which)
+
+
+def _attach(name, which, duplex, avoid=None):
+    conn = Connection.open(name, which, duplex)
+    conn._avoid = avoid
+    return conn
+
+
+def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY):
+    """Returns a pair of connected :class:`Connection` objects, like :func:`multiprocessing.Pipe`.
+
+    ``duplex=True``: both ends send and receive (a Rust ``shmkit::Pipe``);
+    ``duplex=False``: ``(reader, writer)`` over a ``shmkit::ByteQueue``.
+    ``capacity`` is the bytes each direction holds (a power of two, at least
+    64); ``name`` names the segment (a fresh one by default), which other
+    processes attach to with ``Connection.open(name)``.
+    """
+    name = name or _fresh("pipe")
+    handle = _shmkit.PipeHandle(name, "create", duplex, capacity)
+    if duplex:
+        pair = {}
+        return Connection(handle, "any", True, True, pair), Connection(handle, "any", True, True, pair)
+    return Connection(handle, "recv", True, False), Connection(handle, "send", False, True)
