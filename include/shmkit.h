@@ -87,6 +87,18 @@
 #define SHMKIT_JOINABLE 1
 
 /**
+ * `policy` of `shmkit_broadcast_new`: the publisher waits for the slowest
+ * live subscriber (a dead one is dropped).
+ */
+#define SHMKIT_LOSSLESS 1
+
+/**
+ * `policy` of `shmkit_broadcast_new`: the publisher never waits; a
+ * subscriber a whole ring behind gets SHMKIT_LAGGED.
+ */
+#define SHMKIT_LOSSY 0
+
+/**
  * `SHMKIT_MPMC`: any number of senders and receivers.
  */
 #define SHMKIT_MPMC 0
@@ -258,6 +270,17 @@ typedef enum {
    * A bug in shmkit (a caught panic); the message says where.
    */
   SHMKIT_INTERNAL = 25,
+  /**
+   * A broadcast subscriber fell a whole ring behind: messages were
+   * overwritten before it read them (the call says how many); the next
+   * receive gives the oldest message still there.
+   */
+  SHMKIT_LAGGED = 26,
+  /**
+   * A single-producer end copied into a `fork()`ed child: the child does
+   * not drive its parent's end (make a new one in the child).
+   */
+  SHMKIT_FORKED = 27,
 } shmkit_status;
 
 /**
@@ -281,6 +304,12 @@ typedef struct shmkit_atomic_u64 shmkit_atomic_u64;
  * `shmkit::Barrier`). Thread-safe.
  */
 typedef struct shmkit_barrier shmkit_barrier;
+
+/**
+ * A broadcast of byte messages shared by name (Rust
+ * `shmkit::ByteBroadcast`). Thread-safe.
+ */
+typedef struct shmkit_broadcast shmkit_broadcast;
 
 /**
  * A queue of variable-size messages shared by name (Rust
@@ -349,12 +378,24 @@ typedef struct shmkit_mutex shmkit_mutex;
 typedef struct shmkit_pipe shmkit_pipe;
 
 /**
+ * The publishing end of a broadcast (one at a time per broadcast). Use
+ * from one thread at a time (another thread's concurrent call is
+ * SHMKIT_BUSY).
+ */
+typedef struct shmkit_publisher shmkit_publisher;
+
+/**
  * A bounded queue of fixed-size elements shared by name (Rust
  * `shmkit::Queue<T>`, or `shmkit::dynamic::DynQueue` for a described
  * struct or array): make ends with `shmkit_queue_sender` and
  * `shmkit_queue_receiver`.
  */
 typedef struct shmkit_queue shmkit_queue;
+
+/**
+ * A readiness descriptor. Thread-safe.
+ */
+typedef struct shmkit_ready_fd shmkit_ready_fd;
 
 /**
  * The receiving end of a `shmkit_queue`. Thread-safe (any number of
@@ -380,6 +421,12 @@ typedef struct shmkit_semaphore shmkit_semaphore;
  * of an MPMC queue; one of a single-producer queue).
  */
 typedef struct shmkit_sender shmkit_sender;
+
+/**
+ * A subscriber of a broadcast: its own cursor over the messages. Use from
+ * one thread at a time (another thread's concurrent call is SHMKIT_BUSY).
+ */
+typedef struct shmkit_subscriber shmkit_subscriber;
 
 /**
  * A described element type: a built-in number, an array, or a C struct
@@ -780,6 +827,82 @@ shmkit_status shmkit_barrier_wait_deadline(const shmkit_barrier *b,
 shmkit_status shmkit_barrier_wait_timeout(const shmkit_barrier *b,
                                           uint64_t timeout_ns,
                                           bool *is_leader);
+
+/**
+ * Frees the handle (publishers and subscribers made from it stay valid).
+ * As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_broadcast_free(shmkit_broadcast *b);
+
+/**
+ * Writes the ring's capacity (messages) and the longest message (bytes).
+ * Either pointer may be NULL. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_broadcast_info(const shmkit_broadcast *b,
+                                    size_t *capacity,
+                                    size_t *max_message_len);
+
+/**
+ * Creates, opens or open-or-creates (`how`) the broadcast `name`: a ring
+ * of `capacity` messages (rounded up to a power of two) of up to
+ * `max_message_len` bytes (rounded up to a multiple of 8), and `policy`
+ * (SHMKIT_LOSSY or SHMKIT_LOSSLESS). At most `opts->registry_slots`
+ * subscribers at a time. Ownership, thread-safety and errors as
+ * `shmkit_value_new`; an existing broadcast of another policy or bound is
+ * SHMKIT_INVALID_ARGUMENT for SHMKIT_OPEN_OR_CREATE.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_broadcast_new(const char *name,
+                                   uint32_t how,
+                                   size_t capacity,
+                                   size_t max_message_len,
+                                   uint32_t policy_,
+                                   const shmkit_options *opts,
+                                   shmkit_broadcast **out);
+
+/**
+ * Keeps the name after this (creating) handle is freed.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_broadcast_persist(const shmkit_broadcast *b);
+
+/**
+ * Takes the publishing end into `*out` (SHMKIT_BUSY while a live
+ * publisher holds it). Free it with `shmkit_publisher_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_broadcast_publisher(const shmkit_broadcast *b, shmkit_publisher **out);
+
+/**
+ * A new subscriber into `*out`, which first receives the last `last`
+ * messages still in the ring (0: only what is published from now on).
+ * SHMKIT_REGISTRY_FULL when every subscriber entry is held. Free it with
+ * `shmkit_subscriber_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_broadcast_subscribe(const shmkit_broadcast *b,
+                                         size_t last,
+                                         shmkit_subscriber **out);
 
 /**
  * Frees the queue handle (its ends stay usable). As `shmkit_value_free`.
@@ -1758,6 +1881,61 @@ shmkit_status shmkit_pipe_new(const char *name,
 shmkit_status shmkit_pipe_persist(const shmkit_pipe *p);
 
 /**
+ * Frees the publishing end (subscribers that have read everything then
+ * get SHMKIT_DISCONNECTED). As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_publisher_free(shmkit_publisher *p);
+
+/**
+ * Publishes a copy of the `len` bytes at `msg` to every subscriber. A
+ * lossy broadcast never waits; a lossless one blocks while a live
+ * subscriber has not read the message this one replaces. SHMKIT_TOO_LARGE
+ * past the bound.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_publisher_send(const shmkit_publisher *p, const void *msg, size_t len);
+
+/**
+ * `shmkit_publisher_send` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_publisher_send_deadline(const shmkit_publisher *p,
+                                             const void *msg,
+                                             size_t len,
+                                             uint64_t deadline_ns);
+
+/**
+ * `shmkit_publisher_send` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_publisher_send_timeout(const shmkit_publisher *p,
+                                            const void *msg,
+                                            size_t len,
+                                            uint64_t timeout_ns);
+
+/**
+ * `shmkit_publisher_send` without waiting (SHMKIT_FULL, lossless only).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_publisher_try_send(const shmkit_publisher *p, const void *msg, size_t len);
+
+/**
  * The queue's capacity in elements, written to `*capacity`.
  *
  * # Safety
@@ -1839,6 +2017,121 @@ shmkit_status shmkit_queue_receiver(const shmkit_queue *q, shmkit_receiver **out
  * one this library returned and that was not freed.
  */
 shmkit_status shmkit_queue_sender(const shmkit_queue *q, shmkit_sender **out);
+
+/**
+ * Reads the descriptor's signal (it is no longer readable) and watches
+ * every object again; `*was` (may be NULL) says whether it was signalled.
+ * An object still ready makes it readable again at once: after this, take
+ * what is there with the `try_` calls. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_clear(const shmkit_ready_fd *r, bool *was);
+
+/**
+ * Writes the descriptor to poll for reading into `*fd`. It belongs to the
+ * handle: do not close it. Never blocks.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_fd(const shmkit_ready_fd *r, int32_t *fd);
+
+/**
+ * Frees the descriptor (and stops watching). As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_free(shmkit_ready_fd *r);
+
+/**
+ * A new readiness descriptor watching nothing yet, into `*out` (an
+ * eventfd, served by one background thread per process). Free it with
+ * `shmkit_ready_fd_free`. Not usable across `fork()`: make it after.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above.
+ */
+shmkit_status shmkit_ready_fd_new(shmkit_ready_fd **out);
+
+/**
+ * Watches a byte queue receiver, as `shmkit_ready_fd_watch_receiver`
+ * (SHMKIT_BUSY while it holds a message from `recv_ref`).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_watch_byte_receiver(const shmkit_ready_fd *r,
+                                                  const shmkit_byte_receiver *x);
+
+/**
+ * Watches a pipe connection's receiving side, as
+ * `shmkit_ready_fd_watch_receiver`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_watch_connection(const shmkit_ready_fd *r,
+                                               const shmkit_connection *x);
+
+/**
+ * Watches an event: readable while it is set. The event is opened again
+ * by name for the background thread (it must still be linked).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_watch_event(const shmkit_ready_fd *r, const shmkit_event *x);
+
+/**
+ * Watches a message queue receiver, as `shmkit_ready_fd_watch_receiver`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_watch_message_receiver(const shmkit_ready_fd *r,
+                                                     const shmkit_message_receiver *x);
+
+/**
+ * Watches a queue receiver: the descriptor is readable while a message
+ * (or the end of the stream) is there to receive. The background thread
+ * keeps a readiness check of its own: the receiver stays the caller's.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_watch_receiver(const shmkit_ready_fd *r, const shmkit_receiver *x);
+
+/**
+ * Watches a semaphore: readable while a permit is free. Opened again by
+ * name for the background thread (it must still be linked).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_watch_semaphore(const shmkit_ready_fd *r, const shmkit_semaphore *x);
+
+/**
+ * Watches a broadcast subscriber: readable while a message, a lag or the
+ * end of the stream is there to receive.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_watch_subscriber(const shmkit_ready_fd *r,
+                                               const shmkit_subscriber *x);
 
 /**
  * Frees the receiving end.
@@ -2271,6 +2564,70 @@ shmkit_status shmkit_sender_try_send_batch(const shmkit_sender *s,
  * string, never NULL; "SHMKIT_UNKNOWN" for a value that is not a status).
  */
 const char *shmkit_status_name(int32_t status);
+
+/**
+ * Frees the subscriber (its entry is given back). As `shmkit_value_free`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_subscriber_free(shmkit_subscriber *s);
+
+/**
+ * Receives the next message into the `size` bytes at `buf`, its length in
+ * `*len`, blocking until one is published. SHMKIT_LAGGED: messages were
+ * overwritten before this subscriber read them, `*len` is how many (the
+ * next call gives the oldest one left); SHMKIT_BUFFER_TOO_SMALL: the next
+ * message is longer than `size` (`*len`), and stays unread;
+ * SHMKIT_DISCONNECTED: nothing new and the publisher is gone.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_subscriber_recv(const shmkit_subscriber *s,
+                                     void *buf,
+                                     size_t size,
+                                     size_t *len);
+
+/**
+ * `shmkit_subscriber_recv` waiting until CLOCK_MONOTONIC `deadline_ns`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_subscriber_recv_deadline(const shmkit_subscriber *s,
+                                              void *buf,
+                                              size_t size,
+                                              size_t *len,
+                                              uint64_t deadline_ns);
+
+/**
+ * `shmkit_subscriber_recv` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_subscriber_recv_timeout(const shmkit_subscriber *s,
+                                             void *buf,
+                                             size_t size,
+                                             size_t *len,
+                                             uint64_t timeout_ns);
+
+/**
+ * `shmkit_subscriber_recv` if a message is there now (SHMKIT_EMPTY).
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_subscriber_try_recv(const shmkit_subscriber *s,
+                                         void *buf,
+                                         size_t size,
+                                         size_t *len);
 
 /**
  * Appends the field `name` of type `field_type` (copied) at `offset`

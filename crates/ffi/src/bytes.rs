@@ -59,6 +59,7 @@ pub(crate) fn send_fail(e: ByteSendError) -> Fail {
         ByteSendError::TooLarge { .. } => SHMKIT_TOO_LARGE,
         ByteSendError::WrongSize { .. } => SHMKIT_INVALID_ARGUMENT,
         ByteSendError::Corrupt(_) => SHMKIT_CORRUPT,
+        ByteSendError::Forked => SHMKIT_FORKED,
         _ => SHMKIT_INTERNAL,
     };
     match e {
@@ -75,6 +76,7 @@ pub(crate) fn recv_fail(e: ByteRecvError) -> Fail {
         ByteRecvError::Disconnected => SHMKIT_DISCONNECTED,
         ByteRecvError::BufferTooSmall { .. } => SHMKIT_BUFFER_TOO_SMALL,
         ByteRecvError::Corrupt(_) => SHMKIT_CORRUPT,
+        ByteRecvError::Forked => SHMKIT_FORKED,
         _ => SHMKIT_INTERNAL,
     };
     match e {
@@ -174,6 +176,16 @@ pub(crate) struct RxState {
 unsafe impl Send for RxState {}
 
 impl RxState {
+    /// The receiver (for `ReadyFd`), unless a grant borrows it.
+    pub(crate) fn watched(&self) -> Result<&ByteReceiver, Fail> {
+        if self.grant.is_some() {
+            return Err(Fail::new(SHMKIT_BUSY, "a message is held by recv_ref: release it first"));
+        }
+        // SAFETY: `rx` points to the receiver this state owns (see `new`),
+        // alive as long as the state, and no grant borrows it.
+        Ok(unsafe { self.rx.as_ref() })
+    }
+
     fn new(rx: ByteReceiver) -> Self {
         RxState { grant: None, rx: NonNull::from(Box::leak(Box::new(rx))) }
     }

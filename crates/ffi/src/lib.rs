@@ -21,12 +21,14 @@
 #![allow(clippy::too_many_arguments)]
 
 mod atomic;
+mod broadcast;
 mod bytes;
 mod data;
 mod handle;
 mod message;
 mod pipe;
 mod queue;
+mod ready;
 mod rwlock;
 mod sync;
 mod types;
@@ -113,6 +115,13 @@ pub enum shmkit_status {
     SHMKIT_IO = 24,
     /// A bug in shmkit (a caught panic); the message says where.
     SHMKIT_INTERNAL = 25,
+    /// A broadcast subscriber fell a whole ring behind: messages were
+    /// overwritten before it read them (the call says how many); the next
+    /// receive gives the oldest message still there.
+    SHMKIT_LAGGED = 26,
+    /// A single-producer end copied into a `fork()`ed child: the child does
+    /// not drive its parent's end (make a new one in the child).
+    SHMKIT_FORKED = 27,
 }
 
 use shmkit_status::*;
@@ -210,6 +219,8 @@ pub extern "C" fn shmkit_status_name(status: i32) -> *const c_char {
         23 => c"SHMKIT_NO_SPACE",
         24 => c"SHMKIT_IO",
         25 => c"SHMKIT_INTERNAL",
+        26 => c"SHMKIT_LAGGED",
+        27 => c"SHMKIT_FORKED",
         _ => c"SHMKIT_UNKNOWN",
     };
     name.as_ptr()

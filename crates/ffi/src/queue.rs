@@ -548,6 +548,11 @@ impl AnySender {
 }
 
 impl AnyReceiver {
+    /// Calls `f` with the receiver as something `ReadyFd` can watch.
+    pub(crate) fn watch_with(&self, f: impl FnOnce(&dyn shmkit::Selectable) -> Outcome) -> Outcome {
+        dispatch!(self, AnyReceiver, r => f(r); d => f(d))
+    }
+
     #[inline]
     fn recv(&self, out: *mut c_void, wait: Wait) -> Outcome {
         dispatch!(self, AnyReceiver, r => {

@@ -367,6 +367,22 @@ fn message_queue_from_two_c_senders_to_two_rust_receivers() {
 }
 
 #[test]
+fn a_c_subscriber_polls_a_readiness_descriptor_for_a_rust_publisher() {
+    const N: u64 = 50_000;
+    let name = Name::new("bc");
+    let b = shmkit::ByteBroadcast::create(&name.0, 64, 8, shmkit::Policy::Lossless).unwrap();
+    let mut kid = Kid::peer(&["bc_poll", &name.0]);
+    assert_eq!(kid.line(), "SUBSCRIBED");
+    let mut p = b.publisher().unwrap();
+    for i in 0..N {
+        p.send_timeout(&i.to_ne_bytes(), LIMIT).expect("the C subscriber reads");
+    }
+    drop(p);
+    assert_eq!(kid.line(), format!("RESULT {N} {}", N * (N - 1) / 2));
+    kid.success();
+}
+
+#[test]
 fn every_error_path_returns_its_status_and_message() {
     let name = Name::new("errors");
     let mut kid = Kid::peer(&["errors", &name.0]);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 
 #define MS 1000000ull
@@ -613,6 +614,49 @@ static int all(const char *prefix) {
     return 0;
 }
 
+/* Subscribes to the lossless broadcast NAME, says SUBSCRIBED, then waits in
+ * poll() on a readiness descriptor and drains with try_recv until the
+ * publisher is gone; prints the count and sum of the u64 messages. */
+static int bc_poll(const char *name) {
+    shmkit_broadcast *b = NULL;
+    shmkit_subscriber *s = NULL;
+    shmkit_ready_fd *r = NULL;
+    shmkit_options opts = shmkit_options_default();
+    CHECK(shmkit_broadcast_new(name, SHMKIT_OPEN, 0, 0, SHMKIT_LOSSLESS, &opts, &b));
+    CHECK(shmkit_broadcast_subscribe(b, 0, &s));
+    CHECK(shmkit_ready_fd_new(&r));
+    CHECK(shmkit_ready_fd_watch_subscriber(r, s));
+    int fd = -1;
+    CHECK(shmkit_ready_fd_fd(r, &fd));
+    printf("SUBSCRIBED\n");
+    fflush(stdout);
+    uint64_t count = 0, sum = 0, v = 0;
+    size_t len = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 30000) != 1) fail("the readiness descriptor never became readable");
+        CHECK(shmkit_ready_fd_clear(r, NULL));
+        for (;;) {
+            shmkit_status st = shmkit_subscriber_try_recv(s, &v, sizeof v, &len);
+            if (st == SHMKIT_OK) {
+                if (len != sizeof v || v != count) fail("message %llu is %llu", (unsigned long long)count, (unsigned long long)v);
+                count++;
+                sum += v;
+            } else if (st == SHMKIT_EMPTY) {
+                break;
+            } else if (st == SHMKIT_DISCONNECTED) {
+                printf("RESULT %llu %llu\n", (unsigned long long)count, (unsigned long long)sum);
+                CHECK(shmkit_ready_fd_free(r));
+                CHECK(shmkit_subscriber_free(s));
+                CHECK(shmkit_broadcast_free(b));
+                return 0;
+            } else {
+                fail("try_recv: %s: %s", shmkit_status_name(st), shmkit_last_error_message());
+            }
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) fail("usage: peer ROLE NAME [ARGS]");
     const char *role = argv[1], *name = argv[2];
@@ -624,6 +668,7 @@ int main(int argc, char **argv) {
     if (strcmp(role, "jobq_send") == 0) return jobq_send(name, n);
     if (strcmp(role, "mq_send") == 0) return mq_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 0);
     if (strcmp(role, "errors") == 0) return errors(name);
+    if (strcmp(role, "bc_poll") == 0) return bc_poll(name);
     if (strcmp(role, "all") == 0) return all(name);
     fail("unknown role %s", role);
     return 1;
