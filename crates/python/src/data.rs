@@ -74,6 +74,7 @@ impl Inner {
     /// One lock attempt of at most `slice` (`None`: a try). `Ok(guard)`
     /// clean, `Err((true, Some(guard)))` acquired from a dead holder,
     /// `Err((false, None))` not acquired.
+    #[inline]
     fn try_lock_for(&'static self, slice: Option<Duration>) -> TryResult {
         let r = each!(&self.obj, o => match slice { None => o.try_lock(), Some(d) => o.lock_timeout(d) });
         match r {
@@ -276,6 +277,7 @@ impl Data {
     /// (`None`: forever). Returns whether it was acquired; if the previous
     /// holder died holding it, `_take_owner_died()` is true once after.
     #[pyo3(signature = (block = true, timeout = None))]
+    #[inline]
     fn _acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
         let inner = self.inner_static()?;
         let step = move |slice: Option<Duration>| match inner.try_lock_for(slice) {
@@ -436,6 +438,7 @@ impl Data {
     }
 
     /// Releases the lock this object holds; `False` if it holds none.
+    #[inline]
     fn _release(&self, py: Python<'_>) -> bool {
         let taken = self.held.with(py, Option::take);
         // A forked child's copy of its parent's guard is not the child's to
@@ -455,6 +458,7 @@ impl Data {
 
     /// Whether a holder died holding the lock since the last call (read
     /// once: the call clears it).
+    #[inline]
     fn _take_owner_died(&self) -> bool {
         // A load first: the common case (nobody died) writes nothing.
         self.died.load(Ordering::Relaxed) && self.died.swap(false, Ordering::Relaxed)
@@ -509,6 +513,7 @@ fn thread_id() -> u64 {
 
 impl Data {
     /// After a successful acquire: records and reports a dead holder.
+    #[inline]
     fn after_acquire(&self, py: Python<'_>) -> PyResult<()> {
         let died = self._take_owner_died();
         if self.last_died.load(Ordering::Relaxed) != died {
@@ -632,3 +637,151 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Data>()?;
     Ok(())
 }
+
+// ------------------------------------------------ the lock's fast methods
+
+/// `Lock.acquire` and `Lock.release` as method descriptors of CPython's own
+/// kind (`METH_FASTCALL | METH_KEYWORDS`, `METH_NOARGS`), installed on the
+/// Python `Lock` class: CPython calls them without PyO3's trampoline and
+/// argument parsing, as it calls `multiprocessing`'s SemLock methods. An
+/// `acquire()` with no argument tries the lock once here; anything else
+/// (arguments, a lock that is held) goes to the general `Data.acquire`.
+mod fast {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use pyo3::exceptions::{PyRuntimeError, PyValueError};
+    use pyo3::ffi;
+    use pyo3::prelude::*;
+
+    use super::Data;
+
+    /// A method table entry that lives for the whole program.
+    struct Def(ffi::PyMethodDef);
+
+    // SAFETY: the definitions are written once, at compile time, and only
+    // read by CPython (which needs them to stay put).
+    unsafe impl Sync for Def {}
+
+    static ACQUIRE: Def = Def(ffi::PyMethodDef {
+        ml_name: c"acquire".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: acquire },
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ml_doc: c"acquire(block=True, timeout=None)\n--\n\nTakes the lock, like multiprocessing.Lock.acquire: block=False tries once, timeout is float seconds (None: forever). Returns whether it did. If the previous holder died holding it, the lock is yours all the same: owner_died is then true and a shmkit.OwnerDiedWarning is issued.".as_ptr(),
+    });
+
+    static RELEASE: Def = Def(ffi::PyMethodDef {
+        ml_name: c"release".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunction: release },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: c"release()\n--\n\nReleases the lock; ValueError if this process does not hold it.".as_ptr(),
+    });
+
+    /// Runs `f` with the GIL's token, turning an error or a panic into a
+    /// Python exception (NULL) and a value into a new reference.
+    fn guarded(f: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
+        // SAFETY: CPython calls a method with the GIL held (the module
+        // declares it needs the GIL).
+        let py = unsafe { Python::assume_attached() };
+        match catch_unwind(AssertUnwindSafe(|| f(py))) {
+            Ok(Ok(v)) => v.into_ptr(),
+            Ok(Err(e)) => {
+                e.restore(py);
+                std::ptr::null_mut()
+            }
+            Err(_) => {
+                PyRuntimeError::new_err("internal error in shmkit (a panic)").restore(py);
+                std::ptr::null_mut()
+            }
+        }
+    }
+
+    /// The object a method descriptor of `Lock` was called on.
+    ///
+    /// # Safety
+    /// `slf` is a live object whose type is `Lock` or a subclass (CPython's
+    /// method descriptor checks it before the call), so a `Data`.
+    unsafe fn data<'py>(py: Python<'py>, slf: *mut ffi::PyObject) -> Bound<'py, Data> {
+        // SAFETY: as the caller promises.
+        unsafe { Bound::from_borrowed_ptr(py, slf).cast_into_unchecked::<Data>() }
+    }
+
+    unsafe extern "C" fn acquire(
+        slf: *mut ffi::PyObject,
+        args: *const *mut ffi::PyObject,
+        nargsf: ffi::Py_ssize_t,
+        kwnames: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject {
+        guarded(|py| {
+            // SAFETY: called by CPython as a method of `Lock`.
+            let obj = unsafe { data(py, slf) };
+            // SAFETY: the vectorcall convention.
+            let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf as usize) };
+            if nargs == 0 && kwnames.is_null() {
+                let d = obj.get();
+                if d._acquire(py, false, None)? {
+                    d.after_acquire(py)?;
+                    return Ok(true.into_pyobject(py)?.to_owned().into_any().unbind());
+                }
+            }
+            // The general method, with the arguments as given.
+            let general = py.get_type::<Data>().getattr("acquire")?;
+            let mut all: Vec<*mut ffi::PyObject> = Vec::with_capacity(nargs as usize + 2);
+            all.push(std::ptr::null_mut()); // the slot PY_VECTORCALL_ARGUMENTS_OFFSET lends
+            all.push(slf);
+            let kw = if kwnames.is_null() {
+                0
+            } else {
+                // SAFETY: `kwnames` is the tuple of keyword names.
+                unsafe { ffi::PyTuple_Size(kwnames) }
+            };
+            for i in 0..(nargs + kw) as usize {
+                // SAFETY: `args` holds `nargs` positional and `kw` keyword
+                // values (the vectorcall convention).
+                all.push(unsafe { *args.add(i) });
+            }
+            // SAFETY: `general` is callable; `all[1..]` is self, then the
+            // arguments and keyword values, `kwnames` their names or NULL.
+            let r = unsafe {
+                ffi::PyObject_Vectorcall(
+                    general.as_ptr(),
+                    all.as_ptr().add(1),
+                    (nargs as usize + 1) | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+                    kwnames,
+                )
+            };
+            // SAFETY: a new reference, or NULL with an exception set.
+            unsafe { Bound::from_owned_ptr_or_err(py, r) }.map(Bound::unbind)
+        })
+    }
+
+    unsafe extern "C" fn release(slf: *mut ffi::PyObject, _unused: *mut ffi::PyObject) -> *mut ffi::PyObject {
+        guarded(|py| {
+            // SAFETY: called by CPython as a method of `Lock`.
+            let obj = unsafe { data(py, slf) };
+            if obj.get()._release(py) {
+                Ok(py.None())
+            } else {
+                Err(PyValueError::new_err("semaphore or lock released too many times"))
+            }
+        })
+    }
+
+    /// Installs the fast `acquire` and `release` on `cls` (the Python
+    /// `Lock` class, a subclass of `Data`).
+    #[pyfunction]
+    pub(crate) fn _install_fast_lock(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult<()> {
+        if !cls.is_subclass_of::<Data>()? {
+            return Err(PyValueError::new_err("not a subclass of Data"));
+        }
+        for (name, def) in [("acquire", &ACQUIRE), ("release", &RELEASE)] {
+            // SAFETY: `cls` is a live type; `def` lives for ever.
+            let descr = unsafe { ffi::PyDescr_NewMethod(cls.as_type_ptr(), (&raw const def.0).cast_mut()) };
+            // SAFETY: a new reference, or NULL with an exception set.
+            let descr = unsafe { Bound::from_owned_ptr_or_err(cls.py(), descr) }?;
+            cls.setattr(name, descr)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) use fast::_install_fast_lock;

@@ -178,6 +178,7 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     queue::register(m)?;
     shm::register(m)?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
+    m.add_function(wrap_pyfunction!(data::_install_fast_lock, m)?)?;
     m.add("SLICE_SECONDS", SLICE.as_secs_f64())?;
     Ok(())
 }

@@ -257,6 +257,12 @@ class Lock(_shmkit.Data):
         return "<shmkit.%s %r>" % (type(self).__name__, self.name)
 
 
+# acquire/release as CPython method descriptors of their own (no PyO3
+# trampoline): an uncontended acquire+release costs what multiprocessing's
+# does.
+_shmkit._install_fast_lock(Lock)
+
+
 class RLock(_shmkit.Data):
     """A recursive lock, like :class:`multiprocessing.RLock`, that survives its holder's death.
 
