@@ -1438,26 +1438,24 @@ impl<F: Form> crate::select::sealed::Source for SubProbe<F> {
     }
 }
 
-impl<T: ShmType> crate::select::sealed::Source for Subscriber<T> {
-    fn ready(&self, _armed: u32, thorough: bool) -> bool {
-        self.inner.select_ready(thorough)
-    }
-    fn park(&self) -> crate::select::sealed::Park<'_> {
-        self.inner.shared.select_park()
-    }
-    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
-        Ok(self.inner.probe())
-    }
+/// `Source` for the two subscriber types, over their `inner` end.
+macro_rules! subscriber_source {
+    ($(impl[$($gen:tt)*] $ty:ty;)*) => {$(
+        impl<$($gen)*> crate::select::sealed::Source for $ty {
+            fn ready(&self, _armed: u32, thorough: bool) -> bool {
+                self.inner.select_ready(thorough)
+            }
+            fn park(&self) -> crate::select::sealed::Park<'_> {
+                self.inner.shared.select_park()
+            }
+            fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+                Ok(self.inner.probe())
+            }
+        }
+    )*};
 }
 
-impl crate::select::sealed::Source for ByteSubscriber {
-    fn ready(&self, _armed: u32, thorough: bool) -> bool {
-        self.inner.select_ready(thorough)
-    }
-    fn park(&self) -> crate::select::sealed::Park<'_> {
-        self.inner.shared.select_park()
-    }
-    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
-        Ok(self.inner.probe())
-    }
+subscriber_source! {
+    impl[T: ShmType] Subscriber<T>;
+    impl[] ByteSubscriber;
 }

@@ -90,78 +90,69 @@ impl<F: Format> Shared<F> {
     }
 }
 
-/// A queue's send readiness, for the background waiter.
-struct SendProbe<F: Format>(Arc<Shared<F>>);
+impl<F: Format> Shared<F> {
+    /// Whether the call of `side` (a send, a receive) would not block now.
+    fn ready_for(&self, side: End, thorough: bool) -> bool {
+        match side {
+            End::Sender => self.send_ready(thorough),
+            End::Receiver => self.receive_ready(thorough),
+        }
+    }
 
-impl<F: Format> Source for SendProbe<F> {
-    fn ready(&self, _armed: u32, thorough: bool) -> bool {
-        self.0.send_ready(thorough)
-    }
-    fn park(&self) -> Park<'_> {
-        self.0.send_park()
-    }
-    fn probe(&self) -> Result<Probe, Error> {
-        Ok(Arc::new(SendProbe(Arc::clone(&self.0))))
+    /// Where a waiter of `side` sleeps.
+    fn park_for(&self, side: End) -> Park<'_> {
+        match side {
+            End::Sender => self.send_park(),
+            End::Receiver => self.receive_park(),
+        }
     }
 }
 
-/// `Source` for a sending end whose queue state is `$shared`: ready when a
-/// send would not block.
-macro_rules! send_source {
-    (impl[$($gen:tt)*] $ty:ty, |$s:ident| $shared:expr) => {
+/// The readiness of one side of a queue, for the background waiter.
+struct EndProbe<F: Format> {
+    shared: Arc<Shared<F>>,
+    side: End,
+}
+
+impl<F: Format> Source for EndProbe<F> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        self.shared.ready_for(self.side, thorough)
+    }
+    fn park(&self) -> Park<'_> {
+        self.shared.park_for(self.side)
+    }
+    fn probe(&self) -> Result<Probe, Error> {
+        Ok(Arc::new(EndProbe { shared: Arc::clone(&self.shared), side: self.side }))
+    }
+}
+
+/// `Source` for an end of `side` whose queue state is `$shared`: ready
+/// when its call (send or receive) would not block.
+macro_rules! end_source {
+    ($(impl[$($gen:tt)*] $ty:ty, $side:expr, |$s:ident| $shared:expr;)*) => {$(
         impl<$($gen)*> Source for $ty {
             fn ready(&self, _armed: u32, thorough: bool) -> bool {
                 let $s = self;
-                $shared.send_ready(thorough)
+                $shared.ready_for($side, thorough)
             }
             fn park(&self) -> Park<'_> {
                 let $s = self;
-                $shared.send_park()
+                $shared.park_for($side)
             }
             fn probe(&self) -> Result<Probe, Error> {
                 let $s = self;
-                Ok(Arc::new(SendProbe(Arc::clone($shared))))
+                Ok(Arc::new(EndProbe { shared: Arc::clone($shared), side: $side }))
             }
         }
-    };
+    )*};
 }
 
-send_source!(impl[T: ShmType] super::channel::Sender<T>, |s| s.shared_state());
-send_source!(impl[] super::message::MessageSender, |s| s.shared_state());
-
-/// A queue's receive readiness, for the background waiter.
-struct QueueProbe<F: Format>(Arc<Shared<F>>);
-
-impl<F: Format> Source for QueueProbe<F> {
-    fn ready(&self, _armed: u32, thorough: bool) -> bool {
-        self.0.receive_ready(thorough)
-    }
-    fn park(&self) -> Park<'_> {
-        self.0.receive_park()
-    }
-    fn probe(&self) -> Result<Probe, Error> {
-        Ok(Arc::new(QueueProbe(Arc::clone(&self.0))))
-    }
-}
-
-/// `Source` for a receiving end whose queue state is `$shared`.
-macro_rules! queue_source {
-    (impl[$($gen:tt)*] $ty:ty, |$s:ident| $shared:expr) => {
-        impl<$($gen)*> Source for $ty {
-            fn ready(&self, _armed: u32, thorough: bool) -> bool {
-                let $s = self;
-                $shared.receive_ready(thorough)
-            }
-            fn park(&self) -> Park<'_> {
-                let $s = self;
-                $shared.receive_park()
-            }
-            fn probe(&self) -> Result<Probe, Error> {
-                let $s = self;
-                Ok(Arc::new(QueueProbe(Arc::clone($shared))))
-            }
-        }
-    };
+end_source! {
+    impl[T: ShmType] super::channel::Sender<T>, End::Sender, |s| s.shared_state();
+    impl[] super::message::MessageSender, End::Sender, |s| s.shared_state();
+    impl[T: ShmType] Receiver<T>, End::Receiver, |r| r.either().shared();
+    impl[] DynReceiver, End::Receiver, |r| r.either().shared();
+    impl[] MessageReceiver, End::Receiver, |r| &r.inner().shared;
 }
 
 /// The queue state of an end of either flavour.
@@ -178,10 +169,6 @@ impl<'a, F: Format> Either<'a, F> {
         }
     }
 }
-
-queue_source!(impl[T: ShmType] Receiver<T>, |r| r.either().shared());
-queue_source!(impl[] DynReceiver, |r| r.either().shared());
-queue_source!(impl[] MessageReceiver, |r| &r.inner().shared);
 
 /// A byte ring's receive readiness, for the background waiter: the ring
 /// and the handle that keeps its mapping.
