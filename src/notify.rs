@@ -153,7 +153,7 @@ impl Registry {
             let armed: Vec<Armed<'_>> = watched.iter().map(|(_, p, a)| Armed { probe: &**p, armed: *a }).collect();
             let mut sources: Vec<&dyn Source> = vec![&change];
             sources.extend(armed.iter().map(|a| a as &dyn Source));
-            if let Some(i) = wait_sources(&sources, Deadline::Never, WaitStrategy::Park).filter(|&i| i > 0) {
+            if let Some(i) = wait_sources(&sources, Deadline::Never, WaitStrategy::Adaptive).filter(|&i| i > 0) {
                 self.fire(watched[i - 1].0);
             }
         }

@@ -30,6 +30,9 @@ pub const MPMC: u8 = 0;
 pub const SPSC: u8 = 1;
 /// The single-producer mode with batches.
 pub const SPSC_BATCH: u8 = 2;
+/// The multi-producer mode, received with `recv_async` on a minimal
+/// executor (the thread parks until the background waiter wakes it).
+pub const MPMC_ASYNC: u8 = 4;
 /// The single-producer mode, written and read in place (`send_with`,
 /// `recv_with`): one copy in and one out, no `[u8; N]` on the stack.
 pub const SPSC_IN_PLACE: u8 = 3;
@@ -75,7 +78,11 @@ impl<const N: usize, const M: u8> Transport for QueueOf<N, M> {
         let cap = super::shm::ring_slots(N, QUEUE_BYTES, 1024).max(4);
         let (a, b) = (format!("{}.p2c", ctx.prefix), format!("{}.c2p", ctx.prefix));
         let make = |name: &str| {
-            if M == MPMC { Queue::<[u8; N]>::create(name, cap) } else { Queue::<[u8; N]>::create_spsc(name, cap) }
+            if M == MPMC || M == MPMC_ASYNC {
+                Queue::<[u8; N]>::create(name, cap)
+            } else {
+                Queue::<[u8; N]>::create_spsc(name, cap)
+            }
         };
         let p2c = make(&a).map_err(err)?;
         let c2p = make(&b).map_err(err)?;
@@ -149,9 +156,36 @@ impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
         if M == SPSC_IN_PLACE {
             return recv_in_place(&self.rx, buf);
         }
+        if M == MPMC_ASYNC {
+            let v = block_on(self.rx.recv_async()).map_err(|_| disconnected())?;
+            buf.copy_from_slice(&v);
+            return Ok(());
+        }
         let v = recv_patiently(&self.rx)?.ok_or_else(disconnected)?;
         buf.copy_from_slice(&v);
         Ok(())
+    }
+}
+
+/// Runs `f` to completion on this thread: polls it, and parks the thread
+/// until its waker (the background waiter) unparks it. A dead or hung peer
+/// ends a receive as for the blocking rows (`Disconnected`; the harness's
+/// watchdog kills a hung peer).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(SLICE);
     }
 }
 
@@ -280,6 +314,16 @@ pub fn spsc_in_place_entry() -> Entry {
     Entry::new("shmkit-spsc-inplace", "spin", measure_any::<SPSC_IN_PLACE>, serve_any::<SPSC_IN_PLACE>)
         .sizes(&[8, 64, KIB, 4096, 65536, MIB])
         .describe("single-producer Queue<[u8; N]>, send_with/recv_with: the message copied into and out of the slot in place, once each")
+}
+
+/// The registry entry of `shmkit-queue-async`: receives are `recv_async`
+/// futures (the `async` feature), woken by the background waiter.
+pub fn async_entry() -> Entry {
+    Entry::new("shmkit-queue-async", "async", measure_any::<MPMC_ASYNC>, serve_any::<MPMC_ASYNC>)
+        .sizes(&[8, 64, KIB, 4096, 65536, MIB])
+        .describe(
+            "two Queue<[u8; N]> (MPMC), received with recv_async on a minimal executor (the thread parks until woken)",
+        )
 }
 
 /// The registry entry of `shmkit-spsc-batch` (spinning).

@@ -240,6 +240,7 @@ pub fn registry() -> Vec<Entry> {
         super::queue::spsc_entry("adaptive"),
         super::queue::spsc_batch_entry().spinning(),
         super::queue::spsc_in_place_entry().spinning(),
+        super::queue::async_entry(),
         super::broadcast::entry("spin").spinning(),
         super::broadcast::entry("adaptive"),
         Entry::of::<super::bytes::Bytes<false>>("shmkit-bytequeue", "spin")
