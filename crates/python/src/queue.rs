@@ -183,6 +183,26 @@ impl MsgQueue {
         }
     }
 
+    /// A readiness descriptor watching this process's receiving end (made
+    /// now if it was not): readable while a message, or the end of the
+    /// stream, is there to receive (see `shmkit.ReadyFd`).
+    fn _ready_fd(&self) -> PyResult<ReadyFdPy> {
+        let q = &*self.q;
+        let rx = self.rx.get(|| {
+            Ok(match q {
+                Q::Msg(q) => Rx::Msg(q.receiver()?),
+                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
+            })
+        })?;
+        let fd = shmkit::ReadyFd::new().map_err(to_py)?;
+        match &*rx {
+            Rx::Msg(r) => fd.watch(r),
+            Rx::Dyn(r) => fd.watch(&*r.lock().unwrap_or_else(|e| e.into_inner())),
+        }
+        .map_err(to_py)?;
+        Ok(ReadyFdPy(fd))
+    }
+
     /// Messages queued now (a snapshot).
     fn qsize(&self) -> usize {
         match &*self.q {
@@ -425,8 +445,30 @@ impl SlotView {
     }
 }
 
+/// A file descriptor that is readable while the watched end has something
+/// to receive (`shmkit::ReadyFd`): for `asyncio`'s `add_reader`, selectors
+/// and `select`.
+#[pyclass(frozen, module = "shmkit._shmkit", name = "ReadyFd")]
+pub(crate) struct ReadyFdPy(shmkit::ReadyFd);
+
+#[pymethods]
+impl ReadyFdPy {
+    /// The descriptor to watch for reading (it belongs to this object).
+    fn fileno(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.0.as_raw_fd()
+    }
+
+    /// Reads the signal and watches again; whether it was signalled. A
+    /// receiver still ready makes it readable again at once.
+    fn clear(&self) -> bool {
+        self.0.clear()
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MsgQueue>()?;
+    m.add_class::<ReadyFdPy>()?;
     m.add("Disconnected", m.py().get_type::<Disconnected>())?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 """Queue, SimpleQueue and JoinableQueue over shmkit's MessageQueue (pickled
 objects or raw bytes) or a typed queue (``item_type=``, a Rust ``Queue<T>``)."""
 
+import os as _os
 import pickle as _pickle
 import queue as _queue
 
@@ -198,6 +199,44 @@ class Queue:
     def get(self, block=True, timeout=None):
         """Removes and returns an item, waiting at most ``timeout`` seconds (:class:`queue.Empty`)."""
         return self._decode(self.get_bytes(block, timeout))
+
+    async def get_async(self):
+        """Removes and returns an item, awaiting one without blocking the event loop.
+
+        For :mod:`asyncio`: the loop watches a descriptor that is readable
+        while a message (or the end of the stream) is there, so no thread
+        waits and nothing polls. Raises :class:`shmkit.Disconnected` once the
+        queue is empty and every sender is gone. Cancelling it loses no
+        message (it takes one only when it returns it).
+        """
+        return self._decode(await self.get_bytes_async())
+
+    async def get_bytes_async(self):
+        """:meth:`get_async` for raw bytes (no pickle), as :meth:`get_bytes`."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                return self.get_bytes(False)
+            except Disconnected:
+                raise
+            except _queue.Empty:
+                pass
+            # The descriptor is served by a thread of the process that made
+            # it: a forked child makes its own.
+            ready, pid = self.__dict__.get("_ready", (None, None))
+            if ready is None or pid != _os.getpid():
+                ready = self._q._ready_fd()
+                self._ready = (ready, _os.getpid())
+            fd = ready.fileno()
+            woken = loop.create_future()
+            loop.add_reader(fd, lambda: woken.done() or woken.set_result(None))
+            try:
+                await woken
+            finally:
+                loop.remove_reader(fd)
+            ready.clear()
 
     def put_nowait(self, obj):
         return self.put(obj, False)
