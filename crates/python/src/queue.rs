@@ -451,6 +451,12 @@ impl SlotView {
 #[pyclass(frozen, module = "shmkit._shmkit", name = "ReadyFd")]
 pub(crate) struct ReadyFdPy(shmkit::ReadyFd);
 
+impl ReadyFdPy {
+    pub(crate) fn new(fd: shmkit::ReadyFd) -> Self {
+        ReadyFdPy(fd)
+    }
+}
+
 #[pymethods]
 impl ReadyFdPy {
     /// The descriptor to watch for reading (it belongs to this object).

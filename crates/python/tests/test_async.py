@@ -76,3 +76,28 @@ def test_get_async_raises_disconnected_when_every_sender_is_gone():
 
     asyncio.run(main())
     consumer.close()
+
+
+def test_a_pipe_end_receives_in_asyncio_and_sees_the_end_of_the_stream():
+    a, b = shmkit.Pipe()
+
+    def later():
+        time.sleep(0.05)
+        b.send({"x": 2})
+        time.sleep(0.05)
+        b.send_bytes(b"tail")
+        b.close()
+
+    t = threading.Thread(target=later)
+    t.start()
+
+    async def main():
+        first = await asyncio.wait_for(a.recv_async(), 20)
+        second = await asyncio.wait_for(a.recv_bytes_async(), 20)
+        with pytest.raises(EOFError):
+            await asyncio.wait_for(a.recv_bytes_async(), 20)
+        return first, second
+
+    assert asyncio.run(main()) == ({"x": 2}, b"tail")
+    t.join()
+    a.close()
