@@ -4,7 +4,7 @@ import os as _os
 import pickle as _pickle
 import threading as _threading
 
-from . import _shmkit
+from . import _aio, _shmkit
 
 DEFAULT_CAPACITY = 64 * 1024
 
@@ -157,24 +157,10 @@ class Connection:
         polls); :class:`EOFError` at the end of the stream; cancelling it
         takes no message.
         """
-        import asyncio
-
-        loop = asyncio.get_running_loop()
         while True:
             if self.poll(0):
                 return self.recv_bytes()
-            ready, pid = self.__dict__.get("_ready", (None, None))
-            if ready is None or pid != _os.getpid():
-                ready = self._end()._ready_fd()
-                self._ready = (ready, _os.getpid())
-            fd = ready.fileno()
-            woken = loop.create_future()
-            loop.add_reader(fd, lambda: woken.done() or woken.set_result(None))
-            try:
-                await woken
-            finally:
-                loop.remove_reader(fd)
-            ready.clear()
+            await _aio.wait_ready(self, lambda: self._end()._ready_fd())
 
     async def recv_async(self):
         """:meth:`recv` for :mod:`asyncio` (see :meth:`recv_bytes_async`)."""

@@ -1,11 +1,10 @@
 """Queue, SimpleQueue and JoinableQueue over shmkit's MessageQueue (pickled
 objects or raw bytes) or a typed queue (``item_type=``, a Rust ``Queue<T>``)."""
 
-import os as _os
 import pickle as _pickle
 import queue as _queue
 
-from . import _shmkit
+from . import _aio, _shmkit
 
 #: Messages a queue holds when ``maxsize <= 0`` (multiprocessing's "no limit").
 DEFAULT_CAPACITY = 1024
@@ -213,9 +212,6 @@ class Queue:
 
     async def get_bytes_async(self):
         """:meth:`get_async` for raw bytes (no pickle), as :meth:`get_bytes`."""
-        import asyncio
-
-        loop = asyncio.get_running_loop()
         while True:
             try:
                 return self.get_bytes(False)
@@ -223,20 +219,7 @@ class Queue:
                 raise
             except _queue.Empty:
                 pass
-            # The descriptor is served by a thread of the process that made
-            # it: a forked child makes its own.
-            ready, pid = self.__dict__.get("_ready", (None, None))
-            if ready is None or pid != _os.getpid():
-                ready = self._q._ready_fd()
-                self._ready = (ready, _os.getpid())
-            fd = ready.fileno()
-            woken = loop.create_future()
-            loop.add_reader(fd, lambda: woken.done() or woken.set_result(None))
-            try:
-                await woken
-            finally:
-                loop.remove_reader(fd)
-            ready.clear()
+            await _aio.wait_ready(self, self._q._ready_fd)
 
     def put_nowait(self, obj):
         return self.put(obj, False)
