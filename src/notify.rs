@@ -358,7 +358,8 @@ impl Future for Ready {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let thorough = std::mem::replace(&mut self.woken, true) && self.reg.is_some();
         if self.probe.ready(self.armed, thorough) {
-            if thorough {
+            // Ready only by the thorough look: a peer found dead.
+            if thorough && !self.probe.ready(self.armed, false) {
                 crate::queue::note_death_seen();
             }
             self.unregister();

@@ -166,7 +166,10 @@ pub(crate) fn wait_sources(objects: &[&dyn Source], deadline: Deadline, strategy
         // The liveness hook: a dead peer makes a receive ready; the `try_`
         // calls of this process then check liveness at once.
         if let Some(i) = look(true) {
-            crate::queue::note_death_seen();
+            // Ready only by the thorough look: a peer found dead.
+            if !objects[i].ready(armed[i], false) {
+                crate::queue::note_death_seen();
+            }
             return Some(i);
         }
         let nap = naps.next(deadline)?;
