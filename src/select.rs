@@ -11,7 +11,7 @@
 //! let mut ticks = Broadcast::<u64>::open("ticks")?.subscribe()?;
 //! loop {
 //!     match shmkit::wait_any(&[&ticks, &stop]) {
-//!         0 => match ticks.try_recv() {
+//!         Some(0) => match ticks.try_recv() {
 //!             Ok(t) => println!("tick {t}"),
 //!             Err(e) => println!("{e}"), // lagged, or the publisher is gone
 //!         },
@@ -110,13 +110,13 @@ pub fn futex_waitv_available() -> bool {
 }
 
 /// Waits until one of `objects` is ready and returns its index (the first
-/// ready one, in the order given).
-///
-/// # Panics
-/// If `objects` is empty (nothing could ever be ready).
-pub fn wait_any(objects: &[&dyn Selectable]) -> usize {
-    assert!(!objects.is_empty(), "wait_any needs at least one object");
-    wait_any_until(objects, Deadline::Never).unwrap_or(0)
+/// ready one, in the order given); `None` at once if `objects` is empty
+/// (nothing could ever be ready).
+pub fn wait_any(objects: &[&dyn Selectable]) -> Option<usize> {
+    if objects.is_empty() {
+        return None;
+    }
+    wait_any_until(objects, Deadline::Never)
 }
 
 /// The index of an object of `objects` that is ready now, if any.
