@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
+mod broadcast;
 mod data;
 mod error;
 mod pipe;
@@ -176,6 +177,7 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sync::register(m)?;
     pipe::register(m)?;
     queue::register(m)?;
+    broadcast::register(m)?;
     shm::register(m)?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
     m.add_function(wrap_pyfunction!(data::_install_fast_lock, m)?)?;

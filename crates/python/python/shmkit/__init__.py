@@ -51,9 +51,10 @@ from . import _shmkit
 from ._shmkit import BrokenBarrierError, BusyError, ShmkitError, WrongTypeError, unlink
 
 __all__ = [
-    "Array", "Barrier", "BoundedSemaphore", "BrokenBarrierError", "BusyError", "Condition",
+    "Array", "Barrier", "BoundedSemaphore", "Broadcast", "BrokenBarrierError", "BusyError", "Condition",
     "Connection", "Disconnected", "Event", "JoinableQueue", "Lock", "OwnerDiedWarning", "Pipe", "Queue",
-    "RLock", "RawArray", "RawValue", "Semaphore", "SharedMemory", "ShmkitError",
+    "Lagged", "Publisher", "RLock", "RawArray", "RawValue", "Semaphore", "SharedMemory", "ShmkitError",
+    "Subscriber",
     "SimpleQueue", "Value", "WrongTypeError", "unlink",
 ]
 
@@ -1022,3 +1023,4 @@ class SharedMemory(_shmkit.SharedMemoryBlock):
 
 from ._connection import Connection, Pipe  # noqa: E402
 from ._queues import Disconnected, JoinableQueue, Queue, SimpleQueue  # noqa: E402
+from ._broadcast import Broadcast, Lagged, Publisher, Subscriber  # noqa: E402
