@@ -140,11 +140,26 @@ impl Child {
         self.inner.id() as i32
     }
 
-    /// Sends `signal` (e.g. `libc::SIGKILL`).
+    /// Sends `signal` (e.g. `libc::SIGKILL`). A SIGSTOP returns once the
+    /// child is stopped (the signal is delivered asynchronously: until then
+    /// the child may run on).
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill has no memory-safety requirements; the PID is our own
         // unreaped child, so it cannot have been reused.
         unsafe { libc::kill(self.pid(), signal) };
+        if signal == libc::SIGSTOP {
+            let stat = format!("/proc/{}/stat", self.pid());
+            let start = Instant::now();
+            // The state is the field after the parenthesized command name.
+            while std::fs::read_to_string(&stat)
+                .ok()
+                .and_then(|s| s.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).map(str::to_owned))
+                .is_some_and(|state| state != "T" && state != "t")
+            {
+                assert!(start.elapsed() < Duration::from_secs(10), "child '{}' did not stop", self.role);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
 
     /// SIGKILLs the child and reaps it.
