@@ -13,18 +13,11 @@ fn child() {
     common::child_main(run_role);
 }
 
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// Message `seq`: 0 to 4096 bytes, every byte determined by `seq`, so the
 /// receiver checks each message whole, not just a checksum of it.
 fn message(seq: u64) -> Vec<u8> {
-    let len = (mix(seq) % 4097) as usize;
-    let seed = mix(seq ^ 0x5555);
+    let len = (common::mix(seq) % 4097) as usize;
+    let seed = common::mix(seq ^ 0x5555);
     (0..len).map(|i| (seed >> (8 * (i % 8))) as u8 ^ i as u8).collect()
 }
 
@@ -45,7 +38,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             let mut tx = q.sender().expect("sender end");
             let mut seq = 0;
             while seq < n {
-                let k = (mix(seq) % 32 + 1).min(n - seq);
+                let k = (common::mix(seq) % 32 + 1).min(n - seq);
                 let batch: Vec<Vec<u8>> = (seq..seq + k).map(message).collect();
                 assert_eq!(tx.send_batch(&batch), Ok(k as usize));
                 seq += k;
@@ -237,7 +230,7 @@ fn senders_killed_at_random_points_never_tear_a_message() {
             child.expect_line("READY");
             // Take some, then kill it wherever it is, then drain to the end
             // of the stream: every message whole and in order.
-            next = expect_messages(&mut rx, next, Some(mix(round) % 64));
+            next = expect_messages(&mut rx, next, Some(common::mix(round) % 64));
             child.kill();
             next = expect_messages(&mut rx, next, None);
         }

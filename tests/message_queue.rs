@@ -16,13 +16,13 @@ fn child() {
 /// A message of a length chosen by `(sender, seq)` (0 to 299 bytes) whose
 /// bytes all derive from them: a torn or mixed-up message cannot pass.
 fn message(sender: u64, seq: u64) -> Vec<u8> {
-    let len = (mix(sender << 32 | seq) % 300) as usize;
+    let len = (common::mix(sender << 32 | seq) % 300) as usize;
     let mut m = Vec::with_capacity(len.max(16));
     m.extend_from_slice(&sender.to_le_bytes());
     m.extend_from_slice(&seq.to_le_bytes());
-    let mut x = mix(seq ^ sender.rotate_left(17));
+    let mut x = common::mix(seq ^ sender.rotate_left(17));
     while m.len() < len {
-        x = mix(x);
+        x = common::mix(x);
         m.push(x as u8);
     }
     m.truncate(len.max(16));
@@ -34,13 +34,6 @@ fn decode(m: &[u8]) -> Option<(u64, u64)> {
     let sender = u64::from_le_bytes(m.get(..8)?.try_into().ok()?);
     let seq = u64::from_le_bytes(m.get(8..16)?.try_into().ok()?);
     (message(sender, seq) == m).then_some((sender, seq))
-}
-
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 fn run_role(role: &str, args: &[String]) -> i32 {

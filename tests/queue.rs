@@ -21,13 +21,6 @@ fn intact(m: &[u64; 4]) -> bool {
     *m == message(m[0], m[1])
 }
 
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn run_role(role: &str, args: &[String]) -> i32 {
     match role {
         "send" => {
@@ -52,7 +45,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
                 last[id] = Some(seq);
                 count[id] += 1;
                 sum[id] += seq;
-                hash[id] ^= mix(seq);
+                hash[id] ^= common::mix(seq);
             }
             say(&format!("RESULT {} {} {} {} {} {}", count[0], sum[0], hash[0], count[1], sum[1], hash[1]));
             0
@@ -140,7 +133,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             let mut seq = 0;
             while seq < n {
                 // Alternate single sends and batches of up to 100.
-                let k = (mix(seq) % 100 + 1).min(n - seq);
+                let k = (common::mix(seq) % 100 + 1).min(n - seq);
                 if seq % 2 == 0 {
                     let batch: Vec<u64> = (seq..seq + k).collect();
                     tx.send_batch(&batch).expect("receiver is there");
@@ -221,7 +214,7 @@ fn two_senders_two_receivers_exactly_once_in_order() {
             // Receivers end with Disconnected once the senders have exited.
             r.expect_success(Duration::from_secs(30));
         }
-        let want_hash = (0..N).fold(0, |h, s| h ^ mix(s));
+        let want_hash = (0..N).fold(0, |h, s| h ^ common::mix(s));
         for id in 0..2 {
             assert_eq!(count[id], N, "sender {id}: every item delivered once");
             assert_eq!(sum[id], N * (N - 1) / 2, "sender {id}: no item duplicated or lost");
@@ -568,7 +561,7 @@ fn single_producer_receivers_killed_at_random_points_resume_in_order() {
             let mut child = Child::spawn_piped("spsc-drain", &[&name]);
             child.expect_line("READY");
             let mut got = Vec::new();
-            for _ in 0..mix(round) % 150 {
+            for _ in 0..common::mix(round) % 150 {
                 let line = child.read_line();
                 got.push(line.strip_prefix("GOT ").and_then(|v| v.parse().ok()).expect("a GOT line"));
                 top_up(&mut sent);
@@ -608,7 +601,7 @@ fn single_producer_senders_killed_at_random_points_never_tear_or_lose() {
         for round in 0..rounds {
             let mut child = Child::spawn_piped("spsc-flood", &[&name, &next.to_string()]);
             child.expect_line("READY");
-            for _ in 0..mix(round) % 200 {
+            for _ in 0..common::mix(round) % 200 {
                 let m = rx.recv().expect("a message");
                 assert!(intact(&m) && m[1] == next, "message {next}: got {m:?}");
                 next += 1;

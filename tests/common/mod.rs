@@ -23,6 +23,15 @@ fn forget_child(pid: i32) {
     LIVE_CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != pid);
 }
 
+/// A well-mixed 64-bit function of `x` (splitmix64's finaliser): test data
+/// and lengths that look random yet are the same in every process.
+pub fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 const ROLE_VAR: &str = "SHMKIT_TEST_ROLE";
 const ARGS_VAR: &str = "SHMKIT_TEST_ARGS";
 
