@@ -964,7 +964,7 @@ pub struct Publisher<T: ShmType> {
 }
 
 impl<T: ShmType> Publisher<T> {
-    byte_forms! { self, "[`BroadcastSendError::Full`] (lossless only)", "[`BroadcastSendError::Timeout`] (lossless only)";
+    byte_forms! { &mut self, "[`BroadcastSendError::Full`] (lossless only)", "[`BroadcastSendError::Timeout`] (lossless only)";
         /// Publishes `value` to every subscriber. A lossy broadcast never
         /// waits; a lossless one waits while a live subscriber has not read
         /// the message this one replaces.
@@ -1013,7 +1013,7 @@ pub struct Subscriber<T: ShmType> {
 }
 
 impl<T: ShmType> Subscriber<T> {
-    byte_forms! { self, "[`BroadcastRecvError::Empty`]", "[`BroadcastRecvError::Timeout`]";
+    byte_forms! { &mut self, "[`BroadcastRecvError::Empty`]", "[`BroadcastRecvError::Timeout`]";
         /// Receives the next message, waiting for one.
         ///
         /// # Errors
@@ -1195,7 +1195,7 @@ pub struct BytePublisher {
 }
 
 impl BytePublisher {
-    byte_forms! { self, "[`BroadcastSendError::Full`] (lossless only)", "[`BroadcastSendError::Timeout`] (lossless only)";
+    byte_forms! { &mut self, "[`BroadcastSendError::Full`] (lossless only)", "[`BroadcastSendError::Timeout`] (lossless only)";
         /// Publishes a copy of `msg` to every subscriber (see
         /// [`Publisher::send`]).
         ///
@@ -1210,7 +1210,7 @@ impl BytePublisher {
             });
     }
 
-    byte_forms! { self, "[`BroadcastSendError::Full`] (lossless only)", "[`BroadcastSendError::Timeout`] (lossless only)";
+    byte_forms! { &mut self, "[`BroadcastSendError::Full`] (lossless only)", "[`BroadcastSendError::Timeout`] (lossless only)";
         /// Publishes `msgs` in order, made visible together (one wake-up per
         /// run of at most a ring): how many were published, all of them
         /// unless a lossless wait ran out of time.
@@ -1254,7 +1254,7 @@ pub struct ByteSubscriber {
 }
 
 impl ByteSubscriber {
-    byte_forms! { self, "[`BroadcastRecvError::Empty`]", "[`BroadcastRecvError::Timeout`]";
+    byte_forms! { &mut self, "[`BroadcastRecvError::Empty`]", "[`BroadcastRecvError::Timeout`]";
         /// Receives a copy of the next message (see [`Subscriber::recv`]).
         ///
         /// # Errors

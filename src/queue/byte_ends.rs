@@ -52,30 +52,38 @@ pub(crate) fn check_capacity(name: &str, cap: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes the four forms of blocking calls of a byte ring's end: `call`
+/// Writes the four forms of blocking calls of a byte queue's end: `call`
 /// (waits as long as it takes), `try_call` (does not wait), `call_timeout`
 /// and `call_deadline`, from one body that waits until the `Deadline` it
-/// is given. `$self` is `self` as the bodies name it; then the errors of a
-/// call that may not wait, and of one whose time ran out.
+/// is given. First the receiver, `&mut self` or `&self`, as the bodies
+/// name it; then the errors of a call that may not wait, and of one whose
+/// time ran out.
 ///
 /// ```text
-/// byte_forms! { self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
+/// byte_forms! { &mut self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
 ///     /// Sends a copy of `msg`, waiting while there is no room.
 ///     send / try_send / send_timeout / send_deadline (msg: &[u8]) -> Result<(), ByteSendError>
 ///         = |d| self.tx.send_until(self.shared.segment(), msg, d);
 /// }
 /// ```
 macro_rules! byte_forms {
+    (&mut $self:ident, $($rest:tt)*) => {
+        crate::queue::byte_ends::byte_forms! { @[&mut $self] $($rest)* }
+    };
+    (&$self:ident, $($rest:tt)*) => {
+        crate::queue::byte_ends::byte_forms! { @[&$self] $($rest)* }
+    };
+    // One call at a time, so that the receiver's tokens repeat on their own.
+    (@[$($recv:tt)+] $now_err:literal, $late_err:literal;) => {};
     (
-        $self:ident, $now_err:literal, $late_err:literal;
-        $(
-            $(#[$doc:meta])*
-            $call:ident / $try_:ident / $timeout:ident / $deadline:ident $([$($gen:tt)*])?
-            ($($arg:ident: $argty:ty),*) -> $ret:ty = |$dl:ident| $body:expr;
-        )*
-    ) => {$(
+        @[$($recv:tt)+] $now_err:literal, $late_err:literal;
+        $(#[$doc:meta])*
+        $call:ident / $try_:ident / $timeout:ident / $deadline:ident $([$($gen:tt)*])?
+        ($($arg:ident: $argty:ty),*) -> $ret:ty = |$dl:ident| $body:expr;
+        $($more:tt)*
+    ) => {
         $(#[$doc])*
-        pub fn $call$(<$($gen)*>)?(&mut $self, $($arg: $argty),*) -> $ret {
+        pub fn $call$(<$($gen)*>)?($($recv)+, $($arg: $argty),*) -> $ret {
             let $dl = crate::wait::Deadline::Never;
             $body
         }
@@ -84,7 +92,7 @@ macro_rules! byte_forms {
         ///
         /// # Errors
         #[doc = concat!($now_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
-        pub fn $try_$(<$($gen)*>)?(&mut $self, $($arg: $argty),*) -> $ret {
+        pub fn $try_$(<$($gen)*>)?($($recv)+, $($arg: $argty),*) -> $ret {
             let $dl = crate::wait::Deadline::Now;
             $body
         }
@@ -93,7 +101,7 @@ macro_rules! byte_forms {
         ///
         /// # Errors
         #[doc = concat!($late_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
-        pub fn $timeout$(<$($gen)*>)?(&mut $self, $($arg: $argty,)* timeout: std::time::Duration) -> $ret {
+        pub fn $timeout$(<$($gen)*>)?($($recv)+, $($arg: $argty,)* timeout: std::time::Duration) -> $ret {
             let $dl = crate::wait::Deadline::after(timeout);
             $body
         }
@@ -102,11 +110,13 @@ macro_rules! byte_forms {
         ///
         /// # Errors
         #[doc = concat!($late_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
-        pub fn $deadline$(<$($gen)*>)?(&mut $self, $($arg: $argty,)* deadline: std::time::Instant) -> $ret {
+        pub fn $deadline$(<$($gen)*>)?($($recv)+, $($arg: $argty,)* deadline: std::time::Instant) -> $ret {
             let $dl = crate::wait::Deadline::At(deadline);
             $body
         }
-    )*};
+
+        crate::queue::byte_ends::byte_forms! { @[$($recv)+] $now_err, $late_err; $($more)* }
+    };
 }
 pub(crate) use byte_forms;
 
@@ -116,7 +126,7 @@ pub(crate) use byte_forms;
 macro_rules! send_forms {
     () => {
         crate::queue::byte_ends::byte_forms! {
-            self, "[`ByteSendError::Full`](crate::queue::ByteSendError::Full)",
+            &mut self, "[`ByteSendError::Full`](crate::queue::ByteSendError::Full)",
             "[`ByteSendError::Timeout`](crate::queue::ByteSendError::Timeout)";
 
             /// Sends a copy of `msg`, waiting while there is no room for it.
@@ -149,7 +159,7 @@ pub(crate) use send_forms;
 macro_rules! recv_forms {
     () => {
         crate::queue::byte_ends::byte_forms! {
-            self, "[`ByteRecvError::Empty`](crate::queue::ByteRecvError::Empty)",
+            &mut self, "[`ByteRecvError::Empty`](crate::queue::ByteRecvError::Empty)",
             "[`ByteRecvError::Timeout`](crate::queue::ByteRecvError::Timeout)";
 
             /// Receives a message, waiting while none is there.

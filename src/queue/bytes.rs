@@ -252,7 +252,7 @@ impl ByteSender {
     }
 
     byte_forms! {
-        self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
+        &mut self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
 
         /// Reserves `len` bytes in the ring to write a message in place,
         /// waiting while the queue is full. The message is sent when the
@@ -360,7 +360,7 @@ impl ByteReceiver {
     recv_forms!();
 
     byte_forms! {
-        self, "[`ByteRecvError::Empty`]", "[`ByteRecvError::Timeout`]";
+        &mut self, "[`ByteRecvError::Empty`]", "[`ByteRecvError::Timeout`]";
 
         /// Receives a message in place, waiting while the queue is empty:
         /// the grant derefs to the message's bytes in the ring, which are

@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::SharedHandle;
+use super::byte_ends::byte_forms;
 use super::errors::{ByteRecvError, ByteSendError, RecvTimeoutError, SendTimeoutError, TaskDoneError};
 use super::slot_ring::{Message, Reader, SlotLayout, Stride};
 use super::typed::{Flavor, Format, QueueHead, QueueParams, Shared};
@@ -493,8 +494,8 @@ impl DynSender {
         })
     }
 
-    super::message::forms! {
-        self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
+    byte_forms! {
+        &self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
 
         /// Sends a copy of `msg`, an element's bytes, waiting while the
         /// queue is full.
@@ -535,8 +536,8 @@ impl DynReceiver {
         if sh.joinable() && sh.finish_one() { Ok(()) } else { Err(TaskDoneError) }
     }
 
-    super::message::forms! {
-        self, "[`ByteRecvError::Empty`]", "[`ByteRecvError::Timeout`]";
+    byte_forms! {
+        &self, "[`ByteRecvError::Empty`]", "[`ByteRecvError::Timeout`]";
 
         /// Receives a message into `buf`, which must be
         /// [`elem_size`](Self::elem_size) bytes long, waiting while the

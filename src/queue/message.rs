@@ -21,6 +21,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::SharedHandle;
+use super::byte_ends::byte_forms;
 use super::errors::{ByteRecvError, ByteSendError, RecvTimeoutError, SendTimeoutError, TaskDoneError};
 use super::mpmc;
 use super::slot_ring::{Message, Reader, SlotLayout, Stride};
@@ -373,54 +374,6 @@ impl fmt::Debug for MessageQueue {
     }
 }
 
-/// Writes the four forms of a call on `&self`: blocking, `try_`,
-/// `_timeout` and `_deadline`, each a call of `$body` with its
-/// [`Deadline`] in `$dl` (as `byte_forms!` does for `&mut self` ends).
-macro_rules! forms {
-    (
-        $self:ident, $now_err:literal, $late_err:literal;
-        $(
-            $(#[$doc:meta])*
-            $call:ident / $try_:ident / $timeout:ident / $deadline:ident $([$($gen:tt)*])?
-            ($($arg:ident: $argty:ty),*) -> $ret:ty = |$dl:ident| $body:expr;
-        )*
-    ) => {$(
-        $(#[$doc])*
-        pub fn $call$(<$($gen)*>)?(&$self, $($arg: $argty),*) -> $ret {
-            let $dl = Deadline::Never;
-            $body
-        }
-
-        #[doc = concat!("[`", stringify!($call), "`](Self::", stringify!($call), ") if it can be done now, without waiting.")]
-        ///
-        /// # Errors
-        #[doc = concat!($now_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
-        pub fn $try_$(<$($gen)*>)?(&$self, $($arg: $argty),*) -> $ret {
-            let $dl = Deadline::Now;
-            $body
-        }
-
-        #[doc = concat!("[`", stringify!($call), "`](Self::", stringify!($call), "), waiting at most `timeout`.")]
-        ///
-        /// # Errors
-        #[doc = concat!($late_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
-        pub fn $timeout$(<$($gen)*>)?(&$self, $($arg: $argty,)* timeout: Duration) -> $ret {
-            let $dl = Deadline::after(timeout);
-            $body
-        }
-
-        #[doc = concat!("[`", stringify!($call), "`](Self::", stringify!($call), "), waiting until `deadline` at most.")]
-        ///
-        /// # Errors
-        #[doc = concat!($late_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
-        pub fn $deadline$(<$($gen)*>)?(&$self, $($arg: $argty,)* deadline: Instant) -> $ret {
-            let $dl = Deadline::At(deadline);
-            $body
-        }
-    )*};
-}
-pub(super) use forms;
-
 /// The sending end of a [`MessageQueue`]: any number of them, in any
 /// processes. `Send` and `Sync`: its calls take `&self`, so threads may
 /// share one (or each [`clone`](Clone::clone) their own).
@@ -487,8 +440,8 @@ impl MessageSender {
         })
     }
 
-    forms! {
-        self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
+    byte_forms! {
+        &self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
 
         /// Sends a copy of `msg`, waiting while the queue is full.
         ///
@@ -587,8 +540,8 @@ impl MessageReceiver {
         }
     }
 
-    forms! {
-        self, "[`ByteRecvError::Empty`]", "[`ByteRecvError::Timeout`]";
+    byte_forms! {
+        &self, "[`ByteRecvError::Empty`]", "[`ByteRecvError::Timeout`]";
 
         /// Receives a message, waiting while the queue is empty.
         ///
