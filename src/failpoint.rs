@@ -30,6 +30,10 @@ pub const BROADCAST_BEFORE_COMMIT: u32 = 5;
 /// found unused, before its name is moved aside to be checked again.
 pub const COLLECT_BEFORE_MOVE_ASIDE: u32 = 6;
 
+/// Byte ring publish: the records' headers are stamped (readable), the
+/// tail not moved.
+pub const BYTES_BEFORE_TAIL: u32 = 7;
+
 #[cfg(feature = "failpoints")]
 static ACTIVE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(NONE);
 /// Whether the armed point pauses (until [`resume`]) rather than parks.

@@ -56,6 +56,16 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             }
             0
         }
+        // Sends "a", then parks in the send of "b" after stamping it,
+        // before moving the tail.
+        "stamp-and-park" => {
+            let mut tx = q.sender().expect("sender end");
+            tx.send(b"a").unwrap();
+            shmkit::failpoint::set(shmkit::failpoint::BYTES_BEFORE_TAIL);
+            say("PARKING");
+            let _ = tx.send(b"b");
+            1
+        }
         "reserve-and-stall" => {
             let mut tx = q.sender().expect("sender end");
             tx.send(b"before").unwrap();
@@ -213,6 +223,32 @@ fn a_sender_killed_mid_message_leaves_nothing_torn() {
         tx.send(b"next").unwrap();
         assert_eq!(rx.recv().unwrap(), b"next");
         assert_eq!(q.used_bytes(), 0, "no room lost");
+    });
+}
+
+/// A message is published by its stamped header; the tail follows. A
+/// sender killed between the two: the message is delivered once, and the
+/// next sender goes on after it.
+#[test]
+fn a_sender_killed_between_stamp_and_tail_delivers_once() {
+    let names = Names::new("bq-stamp", 1);
+    let name = names.get(0).to_owned();
+    watchdog(Duration::from_secs(60), "killed_before_tail", move || {
+        let q = ByteQueue::create(&name, 4096).unwrap();
+        let mut rx = q.receiver().unwrap();
+        let mut child = Child::spawn_piped("stamp-and-park", &[&name]);
+        child.expect_line("PARKING");
+        assert_eq!(rx.recv().unwrap(), b"a");
+        assert_eq!(rx.recv().unwrap(), b"b", "a stamped message is there before the tail moves");
+        child.kill();
+        assert_eq!(rx.recv(), Err(ByteRecvError::Disconnected));
+        assert_eq!(q.used_bytes(), 0, "the receiver is past the tail the sender left");
+        let mut tx = q.sender().unwrap();
+        tx.send(b"c").unwrap();
+        assert_eq!(q.used_bytes(), 16, "one 1-byte record: the new sender started after \"b\"");
+        assert_eq!(rx.recv().unwrap(), b"c");
+        assert_eq!(rx.try_recv(), Err(ByteRecvError::Empty));
+        assert_eq!(q.used_bytes(), 0);
     });
 }
 

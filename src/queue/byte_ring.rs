@@ -4,29 +4,45 @@
 //! # Records
 //!
 //! The ring is `cap` bytes (a power of two). Each message is a *record*: an
-//! 8-byte header (`len: u32`, `flags: u32`, native endian) and the payload,
-//! padded to a multiple of 8 bytes. A record never wraps: when the next one
-//! does not fit before the end of the ring, the producer fills the rest with
-//! a *padding record* (flag `PAD`) and starts again at offset 0, as Aeron
-//! does.
+//! 8-byte header (`len: u32`, then a `stamp: u32`, native endian, read and
+//! written as one atomic word) and the payload, padded to a multiple of 8
+//! bytes. A record never wraps: when the next one does not fit before the
+//! end of the ring, the producer fills the rest with a *padding record*
+//! (stamp bit `PAD`) and starts again at offset 0, as Aeron does.
+//!
+//! # Publishing: the stamp on the record's own line
+//!
+//! A record is published by its header: the producer writes the payload,
+//! then stores the header with Release, its stamp naming the record's
+//! position ([`ByteRing::stamp`]: bit `PUBLISHED` and the lap, `pos / cap`).
+//! The consumer polls the header at its read position: a stamp for that
+//! position means a whole record (Acquire: its payload is visible); the
+//! stamp of an earlier lap, or an unstamped header still being written,
+//! means none yet. So the consumer finds a message and its bytes on the
+//! same cache line, and never reads the producer's index: a round trip
+//! moves one line per direction, as the slot ring's per-slot state does.
 //!
 //! # Indices
 //!
 //! `tail` (written by the producer) and `head` (written by the consumer) are
-//! 64-bit byte positions that only grow, each on its own cache line. The
-//! producer writes records past `tail`, then publishes them all with one
-//! Release store of `tail`; the consumer reads records up to the `tail` it
-//! loaded with Acquire, then frees them with one Release store of `head`.
-//! Each side keeps the other's index cached and reloads it only when the
-//! cached value says the ring is full (or empty), so the fast path has no
-//! CAS and touches the other side's line once per lap at most.
+//! 64-bit byte positions that only grow, each on its own cache line. After
+//! stamping records the producer also stores `tail` (Release): it is what a
+//! new producer resumes from, what `len()` counts and what a waker bumps;
+//! the consumer's fast path does not read it. The consumer frees records
+//! with one Release store of `head`; the producer keeps `head` cached and
+//! reloads it only when the cached value says the ring is full, so the fast
+//! path has no CAS and touches the other side's line once per lap at most.
 //!
 //! # Crashes
 //!
-//! Nothing is visible until `tail` moves, so a producer killed mid-write
-//! leaves no torn record: the next producer starts over at the published
-//! `tail`. A consumer killed mid-read has not moved `head`, so its record is
-//! read again by the next consumer (at-least-once for that one record).
+//! Nothing is visible until its header is stamped, and the stamp is stored
+//! after the payload, so a producer killed mid-write leaves no torn record.
+//! It may die between stamping and storing `tail`: the stamped records are
+//! whole, and the consumer may have read them already, so a new producer
+//! starts after the last record stamped in sequence from `tail`
+//! ([`Producer::new`]). A consumer killed mid-read has not moved `head`, so
+//! its record is read again by the next consumer (at-least-once for that
+//! one record).
 //! Only one process may hold each end: the *role words* carry the holder's
 //! liveness token, and an end whose holder is dead is taken over.
 //!
@@ -48,8 +64,20 @@ use crate::wait::{Deadline, WaitStrategy};
 
 /// Bytes of a record header.
 pub(crate) const HEADER: u64 = 8;
-/// Header flag: the record only fills the ring up to its end.
+/// Stamp bit: the record only fills the ring up to its end.
 const PAD: u32 = 1;
+/// Stamp bit: the header is stamped (published); never set in a header
+/// still being written, nor in zeroed memory.
+const PUBLISHED: u32 = 2;
+
+/// A record header, as one word shared with the other end. Under loom it
+/// is std's atomic (the ring's bytes are raw memory, which loom's atomics
+/// cannot overlay): the models check the index and sleep protocol, not the
+/// ordering of the header itself.
+#[cfg(not(loom))]
+type HeaderWord = AtomicU64;
+#[cfg(loom)]
+type HeaderWord = std::sync::atomic::AtomicU64;
 
 /// Smallest ring, in bytes.
 pub const MIN_CAPACITY: u64 = 64;
@@ -111,6 +139,8 @@ pub(crate) struct ByteRing {
     state: NonNull<RingState>,
     data: NonNull<u8>,
     cap: u64,
+    /// `log2(cap)`: a position's lap is `pos >> shift`.
+    shift: u32,
 }
 
 impl ByteRing {
@@ -124,7 +154,7 @@ impl ByteRing {
         debug_assert!(cap.is_power_of_two() && (MIN_CAPACITY..=MAX_CAPACITY).contains(&cap));
         // SAFETY: per the contract, the data follows the state in the mapping.
         let data = unsafe { base.add(STATE_SIZE) };
-        ByteRing { state: base.cast(), data, cap }
+        ByteRing { state: base.cast(), data, cap, shift: cap.trailing_zeros() }
     }
 
     fn state(&self) -> &RingState {
@@ -137,11 +167,14 @@ impl ByteRing {
         self.cap
     }
 
-    /// Bytes published and not yet freed (a snapshot).
+    /// Bytes published and not yet freed (a snapshot). A producer killed
+    /// after stamping records and before moving `tail` leaves `head` past
+    /// `tail` until the next producer comes: that is 0.
     pub(crate) fn used(&self) -> u64 {
         let s = self.state();
         let head = s.head.pos.load(Ordering::Acquire);
-        s.tail.pos.load(Ordering::Acquire).wrapping_sub(head).min(self.cap)
+        let used = s.tail.pos.load(Ordering::Acquire).wrapping_sub(head);
+        if used > u64::MAX / 2 { 0 } else { used.min(self.cap) }
     }
 
     fn role(&self, end: End) -> (&AtomicU32, &AtomicU32) {
@@ -184,7 +217,8 @@ impl ByteRing {
     pub(crate) fn select_parts(&self, live: &impl Liveness, thorough: bool) -> (bool, Park<'_>) {
         let (seq, sleepers) = self.state().ctl.waits.words(End::Receiver);
         let park = Park::Counted { word: seq, count: sleepers, asym: true, wakes_one: true };
-        let ready = self.used() != 0 || {
+        let head = self.state().head.pos.load(Ordering::Acquire);
+        let ready = self.published(head).is_some() || {
             let (word, ever) = self.role(End::Sender);
             if thorough { role_gone(word, ever, live) } else { role_released(word, ever) }
         };
@@ -224,20 +258,37 @@ impl ByteRing {
         unsafe { self.data.as_ptr().add(off as usize) }
     }
 
-    fn write_header(&self, off: u64, len: u32, flags: u32) {
-        let word = u64::from(len) | u64::from(flags) << 32;
-        // SAFETY: off is a multiple of 8 below cap - 8 (every record starts
-        // 8-aligned with its header inside the ring); the producer owns the
-        // unpublished bytes past tail.
-        unsafe { self.at(off).cast::<u64>().write(word) };
+    /// The header word at `off` (taken modulo the ring and down to a
+    /// multiple of 8, so that even a position read from a corrupted index
+    /// stays inside the ring).
+    fn header(&self, off: u64) -> &HeaderWord {
+        // SAFETY: the offset is a multiple of 8 below cap and the data is
+        // 64-aligned, so the word lies inside the ring, aligned; both ends
+        // access headers only atomically.
+        unsafe { &*self.at(off & (self.cap - 1) & !7).cast::<HeaderWord>() }
     }
 
-    fn read_header(&self, off: u64) -> (u32, u32) {
-        // SAFETY: off is a multiple of 8 below cap, so 8 bytes fit; the
-        // bytes are published (below the tail the consumer loaded with
-        // Acquire) and the producer does not touch them until head passes.
-        let word = unsafe { self.at(off).cast::<u64>().read() };
-        (word as u32, (word >> 32) as u32)
+    /// The stamp of a record at position `pos`: `PUBLISHED` and the lap
+    /// (its low 30 bits: the consumer is never a lap behind).
+    #[inline]
+    fn stamp(&self, pos: u64) -> u32 {
+        ((pos >> self.shift) as u32) << 2 | PUBLISHED
+    }
+
+    /// The record published at position `pos`, as `(len, padding)`: `None`
+    /// unless its header carries the stamp of `pos`. Acquire: the payload
+    /// written before the stamp is visible.
+    #[inline]
+    fn published(&self, pos: u64) -> Option<(u32, bool)> {
+        let word = self.header(pos & (self.cap - 1)).load(Ordering::Acquire);
+        let stamp = (word >> 32) as u32;
+        (stamp & !PAD == self.stamp(pos)).then_some((word as u32, stamp & PAD != 0))
+    }
+
+    /// Bytes the record at `pos` takes: its own, or a padding record's up
+    /// to the end of the ring.
+    fn record_span(&self, pos: u64, len: u32, pad: bool) -> u64 {
+        if pad { self.cap - (pos & (self.cap - 1)) } else { record_len(u64::from(len)) }
     }
 
     fn check_span(&self, from: u64, to: u64, what: &str) -> Result<(), Corrupt> {
@@ -262,6 +313,11 @@ pub(crate) struct Producer {
     write: u64,
     /// Last `head` seen.
     head: u64,
+    /// The header of the last record written, not in the ring yet: its
+    /// position and word. Held back so that a lone record's header line is
+    /// written once, stamped, after its payload; a consumer polling that
+    /// line sees it change once.
+    held: Option<(u64, u64)>,
 }
 
 /// Where a reserved record's payload is.
@@ -272,14 +328,29 @@ pub(crate) struct Reserved {
 }
 
 impl Producer {
-    /// The producer of `ring`, starting at its published tail. The caller
-    /// holds the sender end.
+    /// The producer of `ring`, starting after the last record stamped in
+    /// sequence from its `tail` (a producer killed between stamping records
+    /// and moving `tail` left them whole, and they may be read already);
+    /// `tail` is moved there. The caller holds the sender end.
     pub(crate) fn new(ring: ByteRing) -> Result<Producer, Corrupt> {
         let s = ring.state();
         let tail = s.tail.pos.load(Ordering::Acquire);
         let head = s.head.pos.load(Ordering::Acquire);
-        ring.check_span(head, tail, "ring")?;
-        Ok(Producer { ring, tail, write: tail, head })
+        if tail % 8 != 0 {
+            return Err(Corrupt(format!("tail {tail} of a {} byte ring is not 8-aligned", ring.cap)));
+        }
+        let mut end = tail;
+        // At most a ring's worth: beyond that a stamp cannot be current.
+        while end.wrapping_sub(tail) < ring.cap
+            && let Some((len, pad)) = ring.published(end)
+        {
+            end = end.wrapping_add(ring.record_span(end, len, pad));
+        }
+        ring.check_span(head, end, "ring")?;
+        if end != tail {
+            s.tail.pos.store(end, Ordering::Release);
+        }
+        Ok(Producer { ring, tail: end, write: end, head, held: None })
     }
 
     pub(crate) fn ring(&self) -> &ByteRing {
@@ -318,7 +389,7 @@ impl Producer {
             if !self.room(to_end)? {
                 return Ok(None);
             }
-            self.ring.write_header(off, (to_end - HEADER) as u32, PAD);
+            self.hold_header((to_end - HEADER) as u32, PAD);
             self.write = self.write.wrapping_add(to_end);
             if !self.room(rec)? {
                 // Publish the padding alone: once the consumer passes it,
@@ -335,9 +406,18 @@ impl Producer {
     }
 
     fn place(&mut self, off: u64, len: usize) -> Reserved {
-        self.ring.write_header(off, len as u32, 0);
+        self.hold_header(len as u32, 0);
         self.write = self.write.wrapping_add(record_len(len as u64));
         Reserved { off: off + HEADER, len }
+    }
+
+    /// Holds back the header of a record at the written position, writing
+    /// the one held before (unstamped) into the ring.
+    fn hold_header(&mut self, len: u32, flags: u32) {
+        if let Some((pos, word)) = self.held.take() {
+            self.ring.header(pos & (self.ring.cap - 1)).store(word, Ordering::Relaxed);
+        }
+        self.held = Some((self.write, u64::from(len) | u64::from(flags) << 32));
     }
 
     /// The payload bytes of a reservation, as a raw slice: valid to use
@@ -365,24 +445,49 @@ impl Producer {
     /// Shrinks the last reservation `r` to `len` bytes (`len <= r.len`).
     pub(crate) fn shrink(&mut self, r: Reserved, len: usize) {
         let len = len.min(r.len);
-        let off = r.off - HEADER;
-        self.ring.write_header(off, len as u32, 0);
+        if let Some((_, word)) = &mut self.held {
+            *word = len as u64;
+        }
         self.write = self.write.wrapping_sub(record_len(r.len as u64)).wrapping_add(record_len(len as u64));
     }
 
     /// Forgets what was written and not published.
     pub(crate) fn rollback(&mut self) {
+        self.held = None;
         self.write = self.tail;
     }
 
-    /// Makes every written record visible and wakes the consumer if asleep.
+    /// Makes every written record visible (stamps their headers, in order)
+    /// and wakes the consumer if asleep.
     #[inline]
     pub(crate) fn publish(&mut self) {
-        if self.write == self.tail {
+        let span = self.write.wrapping_sub(self.tail);
+        if span == 0 {
             return;
         }
+        let ring = &self.ring;
+        let mut done = 0;
+        // Our own headers, the last one held back and the others read back
+        // for their lengths: each step is at least 8 bytes, so even headers
+        // a hostile process rewrote end the loop (the consumer checks what
+        // it reads).
+        let held = self.held.take();
+        while done < span {
+            let pos = self.tail.wrapping_add(done);
+            let header = ring.header(pos & (ring.cap - 1));
+            let word = match held {
+                Some((at, word)) if at == pos => word,
+                _ => header.load(Ordering::Relaxed),
+            };
+            let (len, pad) = (word as u32, (word >> 32) as u32 & PAD);
+            // Release: the payload is visible to whoever sees the stamp.
+            header.store(u64::from(len) | u64::from(pad | ring.stamp(pos)) << 32, Ordering::Release);
+            done += ring.record_span(pos, len, pad != 0);
+        }
+        crate::failpoint::hit(crate::failpoint::BYTES_BEFORE_TAIL);
         self.tail = self.write;
-        // The swap releases the records' bytes to whoever sees the tail.
+        // For a new producer, len() and the waker; the consumer does not
+        // wait for it.
         self.ring.store_and_wake(&self.ring.state().tail.pos, self.tail, End::Receiver);
     }
 
@@ -403,8 +508,6 @@ pub(crate) struct Consumer {
     head: u64,
     /// Read position: records between `head` and here are read, not freed.
     read: u64,
-    /// Last `tail` seen.
-    tail: u64,
 }
 
 /// A record found by [`Consumer::peek`]: its payload's place in the ring.
@@ -418,43 +521,36 @@ impl Consumer {
     /// The consumer of `ring`, starting at its head. The caller holds the
     /// receiver end.
     pub(crate) fn new(ring: ByteRing) -> Result<Consumer, Corrupt> {
-        let s = ring.state();
-        let head = s.head.pos.load(Ordering::Acquire);
-        let tail = s.tail.pos.load(Ordering::Acquire);
-        ring.check_span(head, tail, "ring")?;
-        Ok(Consumer { ring, head, read: head, tail })
+        let head = ring.state().head.pos.load(Ordering::Acquire);
+        if head % 8 != 0 {
+            return Err(Corrupt(format!("head {head} of a {} byte ring is not 8-aligned", ring.cap)));
+        }
+        Ok(Consumer { ring, head, read: head })
     }
 
     pub(crate) fn ring(&self) -> &ByteRing {
         &self.ring
     }
 
-    /// Whether a record is published past the read position (reloads the
-    /// tail if the cached one says no).
-    pub(crate) fn has_data(&mut self) -> bool {
-        if self.read != self.tail {
-            return true;
-        }
-        // Acquire: the records' bytes are visible once we see the tail.
-        self.tail = self.ring.state().tail.pos.load(Ordering::Acquire);
-        self.read != self.tail
+    /// Whether a record is published at the read position.
+    pub(crate) fn has_data(&self) -> bool {
+        self.ring.published(self.read).is_some()
     }
 
     /// The next record past the read position, skipping padding; `None` if
     /// none is published.
     pub(crate) fn peek(&mut self) -> Result<Option<Record>, Corrupt> {
         let cap = self.ring.cap;
-        loop {
-            if !self.has_data() {
+        // A padding record is followed by one at offset 0, which is never
+        // padding: two turns at most.
+        for _ in 0..2 {
+            let Some((len, pad)) = self.ring.published(self.read) else {
                 return Ok(None);
-            }
-            self.ring.check_span(self.read, self.tail, "consumer")?;
-            let avail = self.tail.wrapping_sub(self.read);
+            };
             let off = self.read & (cap - 1);
             let to_end = cap - off;
-            let (len, flags) = self.ring.read_header(off);
-            if flags == PAD {
-                if u64::from(len) + HEADER != to_end || avail < to_end {
+            if pad {
+                if u64::from(len) + HEADER != to_end || off == 0 {
                     return Err(Corrupt(format!("padding record of {len} bytes at offset {off}")));
                 }
                 self.read = self.read.wrapping_add(to_end);
@@ -463,14 +559,12 @@ impl Consumer {
                 self.release();
                 continue;
             }
-            let rec = record_len(u64::from(len));
-            if flags != 0 || rec > to_end || rec > avail {
-                return Err(Corrupt(format!(
-                    "record of {len} bytes (flags {flags:#x}) at offset {off}, {avail} bytes published"
-                )));
+            if record_len(u64::from(len)) > to_end {
+                return Err(Corrupt(format!("record of {len} bytes at offset {off} runs past the end")));
             }
             return Ok(Some(Record { off: off + HEADER, len: len as usize }));
         }
+        Err(Corrupt(format!("padding record at offset 0 of lap {}", self.read >> self.ring.shift)))
     }
 
     /// The payload of `r`.
@@ -698,12 +792,15 @@ mod tests {
         let mut data = vec![0u8; 26 + 512];
         for round in 0..20_000 {
             let x = crate::queue::fill_random(&mut data, &mut seed);
-            // Half the rounds: plausible records, so deeper paths run.
+            // Half the rounds: plausible records stamped for one of the
+            // first laps around a base of 0, so deeper paths run.
             if round % 2 == 0 {
+                data[2..10].fill(0);
                 for (i, chunk) in data[26..].chunks_mut(8).enumerate() {
                     if i % 3 == 0 {
+                        let stamp = ((x >> i) as u32 & 7) << 2 | PUBLISHED | u32::from(i % 7 == 0);
                         chunk[..4].copy_from_slice(&((x >> i) as u32 % 64).to_ne_bytes());
-                        chunk[4..].copy_from_slice(&(u32::from(i % 7 == 0)).to_ne_bytes());
+                        chunk[4..].copy_from_slice(&stamp.to_ne_bytes());
                     }
                 }
             }
@@ -711,8 +808,15 @@ mod tests {
         }
     }
 
-    /// A record header claiming more bytes than are published, or padding
-    /// that does not reach the end of the ring, is `Corrupt`.
+    /// Writes a header stamped for position `pos`, as a producer publishes.
+    fn stamped(ring: &ByteRing, pos: u64, len: u32, flags: u32) {
+        let word = u64::from(len) | u64::from(flags | ring.stamp(pos)) << 32;
+        ring.header(pos & (ring.cap - 1)).store(word, Ordering::Relaxed);
+    }
+
+    /// A stamped record running past the end of the ring, padding that
+    /// does not reach the end or starts at offset 0, and impossible indices
+    /// are `Corrupt`; a header stamped for another lap is no record.
     #[test]
     fn impossible_records_are_corrupt() {
         let layout = std::alloc::Layout::from_size_align(STATE_SIZE + 64, 64).unwrap();
@@ -720,18 +824,61 @@ mod tests {
         let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
         // SAFETY: the allocation holds a zeroed state and 64 bytes.
         let ring = unsafe { ByteRing::new(base, 64) };
-        ring.write_header(0, 40, 0);
-        ring.state().tail.pos.store(16, Ordering::Relaxed);
-        let mut c = Consumer::new(ring).unwrap();
-        assert!(c.peek().is_err(), "a 40-byte record in 16 published bytes");
-        ring.write_header(0, 8, PAD);
-        let mut c = Consumer::new(ring).unwrap();
-        assert!(c.peek().is_err(), "padding that stops short of the end");
+        let consumer_at = |pos: u64| {
+            ring.state().head.pos.store(pos, Ordering::Relaxed);
+            Consumer::new(ring).unwrap()
+        };
+        stamped(&ring, 48, 40, 0);
+        assert!(consumer_at(48).peek().is_err(), "a 40-byte record at offset 48 of 64");
+        stamped(&ring, 48, 0, PAD);
+        assert!(consumer_at(48).peek().is_err(), "padding that stops short of the end");
+        stamped(&ring, 64, 56, PAD);
+        assert!(consumer_at(64).peek().is_err(), "padding at offset 0");
+        stamped(&ring, 0, 8, 0);
+        assert!(matches!(consumer_at(64).peek(), Ok(None)), "a record of the previous lap");
+        assert!(matches!(consumer_at(0).peek(), Ok(Some(Record { off: 8, len: 8 }))));
+        ring.state().head.pos.store(12, Ordering::Relaxed);
+        assert!(Consumer::new(ring).is_err(), "a head that is not 8-aligned");
+        ring.state().head.pos.store(0, Ordering::Relaxed);
         ring.state().tail.pos.store(72, Ordering::Relaxed);
-        assert!(Consumer::new(ring).is_err(), "more published than the ring holds");
-        assert!(Producer::new(ring).is_err());
-        ring.state().tail.pos.store(12, Ordering::Relaxed);
-        assert!(Consumer::new(ring).is_err(), "a tail that is not 8-aligned");
+        assert!(Producer::new(ring).is_err(), "more published than the ring holds");
+        // SAFETY: allocated above with this layout.
+        unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
+    }
+
+    /// A producer that died after stamping records and before moving
+    /// `tail`: the next one starts after them, and moves `tail` there.
+    #[test]
+    fn a_new_producer_starts_after_records_stamped_past_the_tail() {
+        let layout = std::alloc::Layout::from_size_align(STATE_SIZE + 256, 64).unwrap();
+        // SAFETY: non-zero size.
+        let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
+        // SAFETY: the allocation holds a zeroed state and 256 bytes.
+        let ring = unsafe { ByteRing::new(base, 256) };
+        let mut p = Producer::new(ring).unwrap();
+        for len in [8, 20] {
+            let r = p.try_reserve(len).unwrap().unwrap();
+            p.fill(r, &vec![7; len]);
+        }
+        // Stamped, as publish does, but `tail` left at 0: the producer died.
+        let mut pos = 0;
+        for len in [8, 20] {
+            stamped(&ring, pos, len, 0);
+            pos += record_len(u64::from(len));
+        }
+        // The consumer reads one of them meanwhile.
+        let mut c = Consumer::new(ring).unwrap();
+        let r = c.peek().unwrap().unwrap();
+        c.consume(r);
+        c.release();
+        assert_eq!(ring.used(), 0, "head past tail is nothing published");
+        let p = Producer::new(ring).unwrap();
+        assert_eq!((p.tail, p.write), (pos, pos));
+        assert_eq!(ring.state().tail.pos.load(Ordering::Relaxed), pos);
+        assert_eq!(ring.used(), pos - 16);
+        let r = c.peek().unwrap().unwrap();
+        // SAFETY: r is the record peek just returned.
+        assert_eq!(unsafe { c.payload(r) }, &[7; 20][..]);
         // SAFETY: allocated above with this layout.
         unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
     }
