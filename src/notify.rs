@@ -560,6 +560,35 @@ impl crate::MessageSender {
 }
 
 #[cfg(feature = "async")]
+/// `send_async` of an end that writes a byte ring: its `try_send` until it
+/// gives anything but `Full`, waiting for room in between.
+macro_rules! byte_send_async {
+    ($($ty:ty),*) => {$(
+        impl $ty {
+            /// Sends a copy of `msg` as an async call: waits for room
+            /// without blocking the thread, as `send` waits. Dropping the
+            /// future before it completes sends nothing.
+            ///
+            /// # Errors
+            /// As `send`.
+            pub async fn send_async(&mut self, msg: &[u8]) -> Result<(), crate::ByteSendError> {
+                loop {
+                    match self.try_send(msg) {
+                        Err(crate::ByteSendError::Full) => {
+                            until_ready(&crate::queue::ready::RoomProbe::new(self.send_ring_parts(), msg.len())).await
+                        }
+                        other => return other,
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+#[cfg(feature = "async")]
+byte_send_async!(crate::ByteSender, crate::Connection);
+
+#[cfg(feature = "async")]
 impl<T: crate::ShmType> crate::Mutex<T> {
     /// Locks as an async call: waits without blocking the thread, as `lock`
     /// waits (a dead holder's lock is taken over, with `OwnerDied`).

@@ -119,6 +119,12 @@ impl Connection {
     pub(crate) fn ring_parts(&self) -> (&crate::queue::byte_ring::ByteRing, &Arc<Shared>) {
         (self.rx.ring(), &self.shared)
     }
+
+    /// The ring it writes and the handle of its mapping (for `send_async`).
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn send_ring_parts(&self) -> (&crate::queue::byte_ring::ByteRing, &Arc<Shared>) {
+        (self.tx.ring(), &self.shared)
+    }
 }
 
 impl Connection {

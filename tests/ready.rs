@@ -52,6 +52,18 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             drop(g);
             0
         }
+        // Receives `n` byte messages slowly, checking each.
+        "drain-bytes-slowly" => {
+            let q = shmkit::ByteQueue::open(&args[0]).expect("open");
+            let mut rx = q.receiver().expect("receiver");
+            say("READY");
+            let n: u64 = args[1].parse().expect("n");
+            for i in 0..n {
+                std::thread::sleep(Duration::from_millis(2));
+                assert_eq!(rx.recv().expect("recv"), byte_message(i), "message {i}");
+            }
+            0
+        }
         // Receives `n` messages slowly.
         "drain-slowly" => {
             let q = Queue::<u64>::open(&args[0]).expect("open");
@@ -66,6 +78,11 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         }
         _ => 2,
     }
+}
+
+/// Byte message `i`: 1 to 100 bytes, so that a small ring pads and wraps.
+fn byte_message(i: u64) -> Vec<u8> {
+    vec![i as u8; (common::mix(i) % 100 + 1) as usize]
 }
 
 /// Whether `fd` becomes readable within `ms` milliseconds.
@@ -323,5 +340,60 @@ fn tokio_lock_and_send_wait_for_other_processes() {
             assert!(pending.is_err(), "no room: still pending when dropped");
         });
         assert_eq!((rx.try_recv(), rx.try_recv(), rx.try_recv()), (Ok(100), Ok(101), Err(shmkit::TryRecvError::Empty)));
+    });
+}
+
+/// tokio: `send_async` of a byte queue's sender waits for room a receiver
+/// in another process makes (messages of varying sizes through a small
+/// ring, so that it pads and wraps), and a pipe end's for its peer; a
+/// dropped pending send sends nothing.
+#[cfg(feature = "async")]
+#[test]
+fn tokio_byte_sends_wait_for_room() {
+    let names = Names::new("tokio-bytes", 2);
+    let (bq, pipe) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(LIMIT, "tokio byte sends", move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let queue = shmkit::ByteQueue::create(&bq, 256).unwrap();
+        let mut tx = queue.sender().unwrap();
+        let mut drain = Child::spawn_piped("drain-bytes-slowly", &[&bq, "60"]);
+        drain.expect_line("READY");
+        rt.block_on(async {
+            for i in 0..60 {
+                tx.send_async(&byte_message(i)).await.unwrap();
+            }
+        });
+        drain.expect_success(LIMIT);
+        // The receiver is gone: a send that waits for room is told so.
+        assert_eq!(rt.block_on(tx.send_async(&[0; 200])), Err(shmkit::ByteSendError::Disconnected));
+
+        let p = shmkit::Pipe::create_with(&pipe, 256, &shmkit::OpenOptions::default()).unwrap();
+        let (mut a, mut b) = (p.connect().unwrap(), p.connect().unwrap());
+        while a.try_send(&[1; 40]).is_ok() {}
+        rt.block_on(async {
+            let pending = tokio::time::timeout(Duration::from_millis(20), a.send_async(&[2; 40])).await;
+            assert!(pending.is_err(), "no room: still pending when dropped");
+        });
+        let mut queued = 0;
+        while let Ok(m) = b.try_recv() {
+            assert_eq!(m, [1; 40], "the dropped send sent nothing");
+            queued += 1;
+        }
+        assert!(queued > 0);
+        // Room made by a thread while the send waits.
+        let mut full = 0;
+        while a.try_send(&[1; 40]).is_ok() {
+            full += 1;
+        }
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let mut got = Vec::new();
+            while got.last() != Some(&vec![3u8; 40]) {
+                got.push(b.recv().unwrap());
+            }
+            got.len()
+        });
+        rt.block_on(a.send_async(&[3; 40])).unwrap();
+        assert_eq!(reader.join().unwrap(), full + 1, "every message once, the waiting one last");
     });
 }

@@ -273,6 +273,12 @@ impl Tx {
         byte_ring::max_message(self.prod.ring().capacity()) as usize
     }
 
+    /// The ring this end writes.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn ring(&self) -> &ByteRing {
+        self.prod.ring()
+    }
+
     /// Reserves `len` bytes, waiting per `deadline` for room.
     pub(crate) fn reserve_until(
         &mut self,

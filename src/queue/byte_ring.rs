@@ -225,6 +225,28 @@ impl ByteRing {
         (ready, park)
     }
 
+    /// For an async send of `len` bytes, as the sending end with nothing
+    /// unpublished (its write position is the tail): room for the record
+    /// now, or for the padding before it (what `Producer::fits` says), or
+    /// the receiving end gone; and where to sleep.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn send_parts(&self, len: usize, live: &impl Liveness, thorough: bool) -> (bool, Park<'_>) {
+        let (seq, sleepers) = self.state().ctl.waits.words(End::Sender);
+        let park = Park::Counted { word: seq, count: sleepers, asym: true, wakes_one: true };
+        let s = self.state();
+        let head = s.head.pos.load(Ordering::Acquire);
+        let tail = s.tail.pos.load(Ordering::Acquire);
+        let rec = record_len(len as u64);
+        let to_end = self.cap - (tail & (self.cap - 1));
+        let used = tail.wrapping_sub(head);
+        let room = used <= self.cap && used + rec.min(to_end) <= self.cap;
+        let ready = room || {
+            let (word, ever) = self.role(End::Receiver);
+            if thorough { role_gone(word, ever, live) } else { role_released(word, ever) }
+        };
+        (ready, park)
+    }
+
     /// Stores `pos` into `index` and wakes `end` if it sleeps: the publish
     /// of new records (or the free of read ones). The barrier between the
     /// store and the sleeper check is the asymmetric one of

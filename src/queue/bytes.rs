@@ -326,6 +326,14 @@ impl fmt::Debug for WriteGrant<'_> {
     }
 }
 
+impl ByteSender {
+    /// The ring it writes and the handle of its mapping (for `send_async`).
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn send_ring_parts(&self) -> (&super::byte_ring::ByteRing, &Arc<Shared>) {
+        (self.tx.ring(), &self.shared)
+    }
+}
+
 impl ByteReceiver {
     /// The ring it reads and the handle of its mapping (for `wait_any`).
     pub(super) fn ring_parts(&self) -> (&super::byte_ring::ByteRing, &Arc<Shared>) {

@@ -38,7 +38,7 @@ mod endpoint;
 mod errors;
 mod message;
 mod mpmc;
-mod ready;
+pub(crate) mod ready;
 mod slot_ring;
 mod spsc;
 mod typed;

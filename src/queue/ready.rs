@@ -218,3 +218,37 @@ macro_rules! ring_source {
 
 ring_source!(ByteReceiver);
 ring_source!(Connection);
+
+/// A byte ring's room for one send of `len` bytes, for the background
+/// waiter (`send_async` of a byte queue's sender or a pipe end).
+#[cfg_attr(not(feature = "async"), allow(dead_code))]
+pub(crate) struct RoomProbe<const N: usize> {
+    handle: Arc<Handle<ByteRings<N>>>,
+    ring: ByteRing,
+    len: usize,
+}
+
+// SAFETY: as for `RingProbe`.
+unsafe impl<const N: usize> Send for RoomProbe<N> {}
+// SAFETY: as above.
+unsafe impl<const N: usize> Sync for RoomProbe<N> {}
+
+#[cfg_attr(not(feature = "async"), allow(dead_code))]
+impl<const N: usize> RoomProbe<N> {
+    /// Room for `len` bytes in the ring an end writes, given as `parts`.
+    pub(crate) fn new((ring, handle): (&ByteRing, &Arc<Handle<ByteRings<N>>>), len: usize) -> Self {
+        RoomProbe { handle: Arc::clone(handle), ring: *ring, len }
+    }
+}
+
+impl<const N: usize> Source for RoomProbe<N> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        self.ring.send_parts(self.len, self.handle.segment(), thorough).0
+    }
+    fn park(&self) -> Park<'_> {
+        self.ring.send_parts(self.len, self.handle.segment(), false).1
+    }
+    fn probe(&self) -> Result<Probe, Error> {
+        Ok(Arc::new(RoomProbe { handle: Arc::clone(&self.handle), ring: self.ring, len: self.len }))
+    }
+}
