@@ -259,10 +259,14 @@ fn run_with_dying_peer(args: &[&str], die_after: u32) -> String {
 #[test]
 fn a_dying_peer_gives_a_note_not_a_hang() {
     watchdog(LIMIT, "run with dying peers", || {
-        let stderr =
-            run_with_dying_peer(&["100", "--size", "64", "--filter", "raw-flag,pipe,shmkit-queue/spin,eventfd"], 5);
+        let stderr = run_with_dying_peer(
+            &["100", "--size", "64", "--filter", "raw-flag,pipe,shmkit-queue/spin,eventfd,2sub"],
+            5,
+        );
         assert!(stderr.contains("Notes:") && stderr.contains("raw-flag/spin pingpong"), "stderr:\n{stderr}");
         assert!(stderr.contains("pipe/block stream"), "stderr:\n{stderr}");
+        // Two subscriber processes, both dying: a note, not a hang.
+        assert!(stderr.contains("shmkit-broadcast-2sub/adaptive stream"), "stderr:\n{stderr}");
     });
 }
 

@@ -26,7 +26,7 @@ pub struct BroadcastLink<const N: usize> {
     _broadcasts: [Broadcast<[u8; N]>; 2],
 }
 
-fn gone(what: &str) -> io::Error {
+pub(super) fn gone(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, format!("broadcast: {what}"))
 }
 
@@ -60,43 +60,56 @@ impl<const N: usize> Transport for BroadcastOf<N> {
     }
 }
 
+/// Publishes `msg`, waiting in slices while the slowest subscriber holds
+/// the ring full.
+#[inline]
+pub(super) fn publish<const N: usize>(publisher: &mut Publisher<[u8; N]>, msg: &[u8]) -> io::Result<()> {
+    let v: [u8; N] = msg.try_into().map_err(|_| gone("wrong message size"))?;
+    match publisher.try_send(v) {
+        Ok(()) => return Ok(()),
+        Err(BroadcastSendError::Full) => {}
+        Err(e) => return Err(gone(&e.to_string())),
+    }
+    let mut p = Patience::new();
+    loop {
+        match publisher.send_timeout(v, SLICE) {
+            Ok(()) => return Ok(()),
+            Err(BroadcastSendError::Timeout) => p.check()?,
+            Err(e) => return Err(gone(&e.to_string())),
+        }
+    }
+}
+
+/// Receives the next message into `buf`, waiting in slices.
+#[inline]
+pub(super) fn receive<const N: usize>(subscriber: &mut Subscriber<[u8; N]>, buf: &mut [u8]) -> io::Result<()> {
+    let v = match subscriber.try_recv() {
+        Ok(v) => v,
+        Err(BroadcastRecvError::Empty) => {
+            let mut p = Patience::new();
+            loop {
+                match subscriber.recv_timeout(SLICE) {
+                    Ok(v) => break v,
+                    Err(BroadcastRecvError::Timeout) => p.check()?,
+                    Err(e) => return Err(gone(&e.to_string())),
+                }
+            }
+        }
+        Err(e) => return Err(gone(&e.to_string())),
+    };
+    buf.copy_from_slice(&v);
+    Ok(())
+}
+
 impl<const N: usize> Link for BroadcastLink<N> {
     #[inline]
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
-        let v: [u8; N] = msg.try_into().map_err(|_| gone("wrong message size"))?;
-        match self.publisher.try_send(v) {
-            Ok(()) => return Ok(()),
-            Err(BroadcastSendError::Full) => {}
-            Err(e) => return Err(gone(&e.to_string())),
-        }
-        let mut p = Patience::new();
-        loop {
-            match self.publisher.send_timeout(v, SLICE) {
-                Ok(()) => return Ok(()),
-                Err(BroadcastSendError::Timeout) => p.check()?,
-                Err(e) => return Err(gone(&e.to_string())),
-            }
-        }
+        publish(&mut self.publisher, msg)
     }
 
     #[inline]
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        let v = match self.subscriber.try_recv() {
-            Ok(v) => v,
-            Err(BroadcastRecvError::Empty) => {
-                let mut p = Patience::new();
-                loop {
-                    match self.subscriber.recv_timeout(SLICE) {
-                        Ok(v) => break v,
-                        Err(BroadcastRecvError::Timeout) => p.check()?,
-                        Err(e) => return Err(gone(&e.to_string())),
-                    }
-                }
-            }
-            Err(e) => return Err(gone(&e.to_string())),
-        };
-        buf.copy_from_slice(&v);
-        Ok(())
+        receive(&mut self.subscriber, buf)
     }
 }
 

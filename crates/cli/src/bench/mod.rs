@@ -21,6 +21,7 @@ mod broadcast;
 mod bytes;
 mod c;
 mod fanin;
+mod fanout;
 mod filter;
 #[cfg(feature = "peers")]
 mod iceoryx2;

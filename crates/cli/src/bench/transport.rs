@@ -243,6 +243,7 @@ pub fn registry() -> Vec<Entry> {
         super::queue::async_entry(),
         super::broadcast::entry("spin").spinning(),
         super::broadcast::entry("adaptive"),
+        super::fanout::entry(),
         Entry::of::<super::bytes::Bytes<false>>("shmkit-bytequeue", "spin")
             .spinning()
             .describe("two ByteQueues (variable-size records), copy in and out"),
