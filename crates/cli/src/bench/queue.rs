@@ -30,8 +30,9 @@ pub const MPMC: u8 = 0;
 pub const SPSC: u8 = 1;
 /// The single-producer mode with batches.
 pub const SPSC_BATCH: u8 = 2;
-/// The multi-producer mode, received with `recv_async` on a minimal
-/// executor (the thread parks until the background waiter wakes it).
+/// The multi-producer mode, received with `recv_async` on a tokio
+/// current-thread runtime (its thread parks until the background waiter
+/// wakes the task).
 pub const MPMC_ASYNC: u8 = 4;
 /// The single-producer mode, written and read in place (`send_with`,
 /// `recv_with`): one copy in and one out, no `[u8; N]` on the stack.
@@ -53,6 +54,8 @@ pub struct QueueLink<const N: usize, const M: u8> {
     inbox: Box<[[u8; N]]>,
     received: usize,
     taken: usize,
+    /// The runtime of `recv_async` (mode `MPMC_ASYNC`).
+    runtime: Option<tokio::runtime::Runtime>,
     _queues: [Queue<[u8; N]>; 2],
 }
 
@@ -67,6 +70,7 @@ impl<const N: usize, const M: u8> QueueOf<N, M> {
             inbox: vec![[0; N]; if M == SPSC_BATCH { BATCH } else { 0 }].into_boxed_slice(),
             received: 0,
             taken: 0,
+            runtime: if M == MPMC_ASYNC { Some(tokio::runtime::Builder::new_current_thread().build()?) } else { None },
             _queues: [tx_q, rx_q],
         })
     }
@@ -156,36 +160,16 @@ impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
         if M == SPSC_IN_PLACE {
             return recv_in_place(&self.rx, buf);
         }
-        if M == MPMC_ASYNC {
-            let v = block_on(self.rx.recv_async()).map_err(|_| disconnected())?;
+        if let Some(runtime) = &self.runtime {
+            // A dead peer ends the receive (Disconnected: the background
+            // waiter checks liveness); a hung one, the harness's watchdog.
+            let v = runtime.block_on(self.rx.recv_async()).map_err(|_| disconnected())?;
             buf.copy_from_slice(&v);
             return Ok(());
         }
         let v = recv_patiently(&self.rx)?.ok_or_else(disconnected)?;
         buf.copy_from_slice(&v);
         Ok(())
-    }
-}
-
-/// Runs `f` to completion on this thread: polls it, and parks the thread
-/// until its waker (the background waiter) unparks it. A dead or hung peer
-/// ends a receive as for the blocking rows (`Disconnected`; the harness's
-/// watchdog kills a hung peer).
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park_timeout(SLICE);
     }
 }
 
@@ -321,9 +305,7 @@ pub fn spsc_in_place_entry() -> Entry {
 pub fn async_entry() -> Entry {
     Entry::new("shmkit-queue-async", "async", measure_any::<MPMC_ASYNC>, serve_any::<MPMC_ASYNC>)
         .sizes(&[8, 64, KIB, 4096, 65536, MIB])
-        .describe(
-            "two Queue<[u8; N]> (MPMC), received with recv_async on a minimal executor (the thread parks until woken)",
-        )
+        .describe("two Queue<[u8; N]> (MPMC), received with recv_async on a tokio current-thread runtime")
 }
 
 /// The registry entry of `shmkit-spsc-batch` (spinning).
