@@ -16,12 +16,13 @@ use super::link::Link;
 use super::peer::Peer;
 use super::queue::{recv_patiently, send_patiently};
 use super::transport::{Ctx, Entry, Handoff, Outcome, err};
-use super::{Pattern, Session};
+use super::{KIB, Pattern, Session};
 use shmkit::{Broadcast, Policy, Publisher, Queue, Receiver, Sender, Subscriber, WaitStrategy};
 
 /// Subscriber processes.
 const SUBSCRIBERS: usize = 2;
-/// Ring slots of the broadcast and of each answer queue.
+/// Ring slots of the broadcast and of each answer queue, at most: 1024,
+/// or as many as fit in 1 MiB.
 const SLOTS: usize = 1024;
 
 /// The measuring side: the publisher and one answer queue per subscriber.
@@ -74,10 +75,11 @@ impl<const N: usize> Link for Subscribed<N> {
 fn measure_sized<const N: usize>(s: &mut Session, entry: &Entry, ctx: &Ctx) -> io::Result<Outcome> {
     let cast = format!("{}.cast", ctx.prefix);
     let answer = |i: usize| format!("{}.answer{i}", ctx.prefix);
-    let broadcast = Broadcast::<[u8; N]>::create(&cast, SLOTS, Policy::Lossless)
+    let slots = super::shm::ring_slots(N, 1 << 20, SLOTS).max(4);
+    let broadcast = Broadcast::<[u8; N]>::create(&cast, slots, Policy::Lossless)
         .map_err(err)?
         .with_wait_strategy(WaitStrategy::Adaptive);
-    let queues = [0, 1].map(|i| Queue::<[u8; N]>::create_spsc(&answer(i), SLOTS));
+    let queues = [0, 1].map(|i| Queue::<[u8; N]>::create_spsc(&answer(i), slots));
     let [q0, q1] = queues;
     let queues = [q0.map_err(err)?, q1.map_err(err)?];
     let answers = [0, 1].map(|i| queues[i].receiver().map(|r| r.with_wait_strategy(WaitStrategy::Adaptive)));
@@ -136,6 +138,9 @@ fn measure_any(s: &mut Session, e: &Entry, ctx: &Ctx) -> io::Result<Outcome> {
     match ctx.size {
         8 => measure_sized::<8>(s, e, ctx),
         64 => measure_sized::<64>(s, e, ctx),
+        KIB => measure_sized::<KIB>(s, e, ctx),
+        4096 => measure_sized::<4096>(s, e, ctx),
+        65536 => measure_sized::<65536>(s, e, ctx),
         n => Err(unsupported(n)),
     }
 }
@@ -144,13 +149,16 @@ fn serve_any(ctx: &Ctx, args: &[String], _fds: Vec<std::os::fd::OwnedFd>) -> io:
     match ctx.size {
         8 => serve_sized::<8>(ctx, args),
         64 => serve_sized::<64>(ctx, args),
+        KIB => serve_sized::<KIB>(ctx, args),
+        4096 => serve_sized::<4096>(ctx, args),
+        65536 => serve_sized::<65536>(ctx, args),
         n => Err(unsupported(n)),
     }
 }
 
 /// The registry entry of `shmkit-broadcast-2sub`.
 pub fn entry() -> Entry {
-    Entry::new("shmkit-broadcast-2sub", "adaptive", measure_any, serve_any).sizes(&[8, 64]).describe(
+    Entry::new("shmkit-broadcast-2sub", "adaptive", measure_any, serve_any).sizes(&[8, 64, KIB, 4096, 65536]).describe(
         "one lossless Broadcast<[u8; N]>, 2 subscriber processes (both on the peer CPU), each answering on its \
          own Queue; a round trip waits for both echoes, the rate is per subscriber",
     )
