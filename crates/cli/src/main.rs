@@ -80,7 +80,8 @@ enum Command {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// A quick run, about a minute on 2 cores (the default).
+    /// A quick run, about 80 s on 2 cores (the default): 3 interleaved
+    /// rounds of short measurements.
     #[arg(long, conflicts_with = "full")]
     quick: bool,
     /// A full run: adds 1 MiB messages, longer warm-up and measurements.
@@ -108,9 +109,10 @@ struct BenchArgs {
     #[arg(long)]
     no_python: bool,
     /// Measure every row N times, in interleaved rounds (rows shuffled each
-    /// round); report medians, ranges, and ratios taken per round.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    repeat: u32,
+    /// round); report medians, ranges, and ratios taken per round. Default:
+    /// 3 for a quick run, 1 for a full run or with `--iters`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: Option<u32>,
     /// Measure nothing: compare two reports written by `--json` (AFTER
     /// against BEFORE), marking only changes outside both runs' ranges.
     #[arg(long, num_args = 2, value_names = ["BEFORE.json", "AFTER.json"], conflicts_with_all = ["full", "quick", "filter", "plot", "iters", "size", "repeat", "json"])]
@@ -515,7 +517,11 @@ fn bench_cmd(args: BenchArgs) -> ExitCode {
     cfg.sizes = args.size;
     cfg.filter = filter;
     cfg.python = !args.no_python;
-    cfg.repeat = args.repeat as usize;
+    cfg.repeat = match args.repeat {
+        Some(n) => n as usize,
+        None if args.full || args.iters.is_some() => 1,
+        None => bench::QUICK_ROUNDS,
+    };
     let target = if io::stderr().is_terminal() {
         indicatif::ProgressDrawTarget::stderr()
     } else {

@@ -409,3 +409,22 @@ fn repeated_rounds_give_spreads_and_two_runs_compare() {
         assert!(stderr.starts_with("shmkit: cannot read /nonexistent/after.json"), "{stderr}");
     });
 }
+
+/// A quick run measures 3 interleaved rounds unless told otherwise; a run
+/// with `--iters` (or `--full`) one.
+#[test]
+fn a_quick_run_makes_three_rounds_by_default() {
+    watchdog(LIMIT, "default rounds", || {
+        let rounds = |extra: &[&str]| {
+            let mut args = vec!["bench", "--size", "8", "--filter", "raw-flag,pingpong", "--no-python", "--json"];
+            args.extend_from_slice(extra);
+            let out = shmkit(&args);
+            assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+            let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            json["machine"]["rounds"].clone()
+        };
+        assert_eq!(rounds(&[]), 3);
+        assert_eq!(rounds(&["--iters", "100"]), 1);
+        assert_eq!(rounds(&["--repeat", "2"]), 2);
+    });
+}

@@ -63,6 +63,10 @@ pub const MIB: usize = 1024 * 1024;
 pub const QUICK_SIZES: [usize; 5] = [8, 64, KIB, 4 * KIB, 64 * KIB];
 /// Message sizes of a full run.
 pub const FULL_SIZES: [usize; 6] = [8, 64, KIB, 4 * KIB, 64 * KIB, MIB];
+/// Rounds of a quick run unless `--repeat` says otherwise: the median of
+/// three short interleaved passes varies less than one pass three times as
+/// long (a slow minute hits one round, not the result).
+pub const QUICK_ROUNDS: usize = 3;
 
 /// How long a peer may take to open its side and say so.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -390,7 +394,8 @@ impl Session {
         let (warmup, budget) = if full {
             (Duration::from_millis(300), Duration::from_millis(1000))
         } else {
-            (Duration::from_millis(40), Duration::from_millis(150))
+            // Quick: short, as it runs `QUICK_ROUNDS` rounds by default.
+            (Duration::from_millis(10), Duration::from_millis(40))
         };
         let max = match pattern {
             Pattern::PingPong if full => 2_000_000,
