@@ -888,8 +888,9 @@ class Barrier(_Named):
     the party that completed the barrier (it runs ``action`` before the
     others go on) and a number in 1..parties-1 elsewhere (not guaranteed
     distinct). With ``action`` a second barrier ``NAME.action`` holds the
-    others until it has run. A wait without a timeout cannot be interrupted
-    by Ctrl-C.
+    others until it has run. Ctrl-C interrupts a wait, as every wait: as
+    with :class:`threading.Barrier`, the interrupted wait breaks the barrier
+    (the others get :class:`BrokenBarrierError`) and raises.
     """
 
     def __init__(self, parties, action=None, timeout=None, *, name=None):
@@ -929,17 +930,21 @@ class Barrier(_Named):
         if timeout is None:
             timeout = self._timeout
         before = self._h.n_waiting
-        leader = self._h.wait(timeout)
-        if self._after is not None:
-            if leader and self._action is not None:
-                try:
+        try:
+            leader = self._h.wait(timeout)
+            if self._after is not None:
+                if leader and self._action is not None:
                     self._action()
-                except BaseException:
-                    self._after.abort()
-                    raise
-            self._after.wait(timeout)
-        elif leader and self._action is not None:
-            self._action()
+                self._after.wait(timeout)
+            elif leader and self._action is not None:
+                self._action()
+        except BrokenBarrierError:
+            raise
+        except BaseException:
+            # Interrupted (Ctrl-C), or the action raised: break the whole
+            # barrier, as threading.Barrier does, so nobody waits for us.
+            self.abort()
+            raise
         return 0 if leader else max(1, min(before + 1, self.parties - 1))
 
     def reset(self):

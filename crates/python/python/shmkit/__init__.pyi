@@ -186,7 +186,7 @@ class Condition:
     def notify_all(self) -> None: ...
 
 class Barrier:
-    """A barrier (a Rust ``shmkit::Barrier``); a dead party breaks it."""
+    """A barrier (a Rust ``shmkit::Barrier``); a dead party breaks it, and so does a wait interrupted by Ctrl-C."""
     def __init__(
         self,
         parties: int,
