@@ -143,8 +143,9 @@ class Queue:
             return ctype.from_buffer_copy(data)
         import struct
 
-        v = struct.unpack(fmt, data)[0]
-        return v
+        from . import _BUFFER_FORMAT, _decode_item
+
+        return _decode_item(fmt, struct.unpack(_BUFFER_FORMAT.get(fmt, fmt), data)[0])
 
     # -- raw operations
 
