@@ -87,11 +87,13 @@ impl PipeHandle {
         }
     }
 
-    /// Takes an end: a pipe's free end ("any"), or a byte queue's "send"
-    /// or "recv" end.
+    /// Takes an end: a pipe's end "0" or "1", or its free end ("any"); a
+    /// byte queue's "send" or "recv" end.
     fn connect(&self, which: &str) -> PyResult<Conn> {
         let end = match (&*self.0, which) {
-            (Named::Pipe(p), _) => End::Duplex(p.connect().map_err(to_py)?),
+            (Named::Pipe(p), "any") => End::Duplex(p.connect().map_err(to_py)?),
+            (Named::Pipe(p), "0") => End::Duplex(p.connect_end(0).map_err(to_py)?),
+            (Named::Pipe(p), "1") => End::Duplex(p.connect_end(1).map_err(to_py)?),
             (Named::Bytes(q), "send") => End::Tx(q.sender().map_err(to_py)?),
             (Named::Bytes(q), "recv") => End::Rx(q.receiver().map_err(to_py)?),
             (_, w) => return Err(PyValueError::new_err(format!("bad end {w:?}"))),
