@@ -106,6 +106,13 @@ impl PyPublisher {
 #[pyclass(module = "shmkit._shmkit", name = "ByteSubscriber")]
 pub(crate) struct PySubscriber(StdMutex<ByteSubscriber>);
 
+impl PySubscriber {
+    /// The subscriber, locked (by `shmkit.wait`, for one slice).
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ByteSubscriber> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[pymethods]
 impl PySubscriber {
     /// The next message (`block`/`timeout` as `send`); None if none came;

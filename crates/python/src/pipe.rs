@@ -1,14 +1,14 @@
 //! Pipes and byte queues: `_shmkit.PipeHandle` (a named `Pipe` or
 //! `ByteQueue`) and `_shmkit.Conn`, one end of it.
 
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
 use std::time::Duration;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyBrokenPipeError, PyEOFError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use shmkit::{ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, Connection, Pipe};
+use shmkit::{ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, Connection, Pipe, Selectable};
 
 use crate::error::{ShmkitError, to_py};
 use crate::{Owned, deadline_of, wait_sliced};
@@ -107,10 +107,20 @@ impl PipeHandle {
     }
 }
 
-enum End {
+pub(crate) enum End {
     Duplex(Connection),
     Tx(ByteSender),
     Rx(ByteReceiver),
+}
+
+/// What `shmkit.wait` watches of an end: its receiving side; `None` once
+/// the end is closed or if it only sends.
+pub(crate) fn receiving_side(end: &Option<Owned<End>>) -> Option<&dyn Selectable> {
+    match end.as_deref()? {
+        End::Duplex(c) => Some(c),
+        End::Rx(r) => Some(r),
+        End::Tx(_) => None,
+    }
 }
 
 /// One end of a pipe or byte queue.
@@ -119,7 +129,7 @@ pub(crate) struct Conn {
     end: StdMutex<Option<Owned<End>>>,
     _named: Arc<Named>,
     #[pyo3(get)]
-    readable: bool,
+    pub(crate) readable: bool,
     #[pyo3(get)]
     writable: bool,
 }
@@ -146,6 +156,11 @@ fn recv_err(e: ByteRecvError) -> PyErr {
 }
 
 impl Conn {
+    /// The end, locked (by `shmkit.wait`, for one slice).
+    pub(crate) fn lock_end(&self) -> MutexGuard<'_, Option<Owned<End>>> {
+        self.end.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Runs `f` on the end (the lock is held only for one slice).
     fn with<R>(&self, f: impl FnOnce(&mut End) -> PyResult<R>) -> PyResult<R> {
         let mut g = self.end.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,7 +4,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use shmkit::{BoundedSemaphore, Event, Semaphore};
+use shmkit::{BoundedSemaphore, Event, Selectable, Semaphore};
 
 use crate::error::to_py;
 use crate::{deadline_of, wait_sliced};
@@ -39,6 +39,13 @@ macro_rules! sem {
 /// A counting semaphore (bounded or not).
 #[pyclass(module = "shmkit._shmkit", name = "Semaphore")]
 pub(crate) struct PySemaphore(Box<Sem>);
+
+impl PySemaphore {
+    /// The semaphore, for `shmkit.wait` (ready while a permit is free).
+    pub(crate) fn selectable(&self) -> &(dyn Selectable + Sync) {
+        sem!(&*self.0, s => s)
+    }
+}
 
 #[pymethods]
 impl PySemaphore {
@@ -88,6 +95,13 @@ impl PySemaphore {
 /// An event flag.
 #[pyclass(module = "shmkit._shmkit", name = "Event")]
 pub(crate) struct PyEvent(Box<Event>);
+
+impl PyEvent {
+    /// The event, for `shmkit.wait` (ready while set).
+    pub(crate) fn selectable(&self) -> &(dyn Selectable + Sync) {
+        &*self.0
+    }
+}
 
 #[pymethods]
 impl PyEvent {

@@ -191,6 +191,7 @@ WAITS = {
     "pipe": "a, b = shmkit.Pipe(); a.send(0); b.recv(); print('ready', flush=True); b.recv()",
     "value-lock": "o = shmkit.Value('i'); o.get_lock().acquire(); import threading;"
     " t = threading.Thread(target=lambda: None); print('ready', flush=True); o._acquire(True, None)",
+    "wait": "o = shmkit.Queue(); e = shmkit.Event(); print('ready', flush=True); shmkit.wait([o, e])",
     "barrier": "o = shmkit.Barrier(2); print('ready', flush=True); o.wait()",
     "barrier-timeout": "o = shmkit.Barrier(2); print('ready', flush=True); o.wait(600)",
     "barrier-action": "o = shmkit.Barrier(2, action=print); print('ready', flush=True); o.wait()",

@@ -34,7 +34,10 @@ or the lock of a :class:`Value`/:class:`Array` died holding it,
 Waiting
 -------
 Every wait releases the GIL and can be interrupted with Ctrl-C; timeouts are
-float seconds, ``None`` waits as long as it takes.
+float seconds, ``None`` waits as long as it takes. :func:`wait` waits on
+many objects at once (queues, pipe ends, subscribers, events, semaphores),
+as :func:`multiprocessing.connection.wait`; ``get_async``, ``put_async``
+and ``recv_async`` await without blocking an :mod:`asyncio` loop.
 """
 
 import ctypes as _ctypes
@@ -55,7 +58,7 @@ __all__ = [
     "Connection", "Disconnected", "Event", "JoinableQueue", "Lock", "OwnerDiedWarning", "Pipe", "Queue",
     "Lagged", "Publisher", "RLock", "RawArray", "RawValue", "Semaphore", "SharedMemory", "ShmkitError",
     "Subscriber",
-    "SimpleQueue", "Value", "WrongTypeError", "unlink",
+    "SimpleQueue", "Value", "WrongTypeError", "unlink", "wait",
 ]
 
 Empty = _queue.Empty
@@ -747,6 +750,9 @@ class Semaphore(_Named):
         """Permits available now (a snapshot)."""
         return self._h.get_value()
 
+    def _wait_handle(self):
+        return self._h
+
     def __enter__(self):
         self.acquire()
         return self
@@ -796,6 +802,9 @@ class Event(_Named):
     def wait(self, timeout=None):
         """Waits until the flag is set (at most ``timeout`` seconds); returns the flag."""
         return self._h.wait(timeout)
+
+    def _wait_handle(self):
+        return self._h
 
     def __reduce__(self):
         return _rebuild, (type(self), self.name, ())
@@ -1087,6 +1096,37 @@ class SharedMemory(_shmkit.SharedMemoryBlock):
 
     def __repr__(self):
         return "SharedMemory(%r, size=%d)" % (self.name, self.size)
+
+
+def wait(object_list, timeout=None):
+    """Waits until one of ``object_list`` is ready; returns those that are, like :func:`multiprocessing.connection.wait`.
+
+    The objects: :class:`Queue` s (and SimpleQueue, JoinableQueue; ready:
+    a ``get`` would not block -- a message, or every sender gone), pipe
+    :class:`Connection` s (a message or the end of the stream), broadcast
+    :class:`Subscriber` s, :class:`Event` s (set) and :class:`Semaphore` s
+    (a free permit). Nothing is consumed: another process may take the
+    message or permit first, so the call that follows may still find
+    nothing (wait again). A queue waited on takes this process's receiving
+    end, as a ``get`` does.
+
+    ``timeout`` float seconds (``None``: as long as it takes); on timeout
+    the list is empty. The wait releases the GIL and Ctrl-C interrupts it.
+    One wait sleeps on every object at once (the Rust ``shmkit::wait_any``).
+    """
+    objects = list(object_list)
+    handles = []
+    for obj in objects:
+        make = getattr(obj, "_wait_handle", None)
+        if make is None:
+            raise TypeError(
+                "cannot wait on %r: queues, pipe Connections, Subscribers, Events and Semaphores can be waited on"
+                % (obj,)
+            )
+        handles.append(make())
+    if timeout is not None and timeout < 0:
+        timeout = 0.0
+    return [objects[i] for i in _shmkit.wait(handles, timeout)]
 
 
 from ._connection import Connection, Pipe  # noqa: E402

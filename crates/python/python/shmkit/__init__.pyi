@@ -2,7 +2,7 @@
 
 import ctypes
 import queue
-from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
+from typing import Any, Callable, Generic, Iterable, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
 
 from typing_extensions import Buffer, Self
 
@@ -346,3 +346,9 @@ class Subscriber:
     async def get_async(self) -> Any: ...
     def pending(self) -> int: ...
 
+_Waitable = Union[Queue[Any], Connection, Subscriber, Event, Semaphore]
+_W = TypeVar("_W", bound=_Waitable)
+
+def wait(object_list: Iterable[_W], timeout: Optional[float] = None) -> List[_W]:
+    """The objects of ``object_list`` ready now (a get, recv or acquire would not block), waiting at most
+    ``timeout`` seconds for one; nothing is consumed (``multiprocessing.connection.wait``)."""

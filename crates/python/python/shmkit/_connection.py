@@ -165,6 +165,12 @@ class Connection:
             raise OSError("connection is write-only")
         return self._end().poll(timeout)
 
+    def _wait_handle(self):
+        # shmkit.wait: the end's receiving side (taken now if it was not).
+        if not self._readable:
+            raise OSError("connection is write-only")
+        return self._end()
+
     def close(self):
         """Gives the end back; the peer sees the end of the stream."""
         self._closed = True

@@ -245,6 +245,11 @@ class Queue:
                 pass
             await _aio.wait_ready(self, self._q._send_ready_fd, "_send_ready")
 
+    def _wait_handle(self):
+        # shmkit.wait: this process's receiving end (made if it was not).
+        self._check()
+        return self._q
+
     def put_nowait(self, obj):
         return self.put(obj, False)
 
