@@ -119,6 +119,18 @@ def test_named_attach(name):
         b.recv()
 
 
+def test_open_a_given_end(name):
+    a, b = shmkit.Pipe(name=name)
+    one = shmkit.Connection.open(name, 1)  # b's end, which b never took
+    a.send("to end 1")
+    assert one.recv() == "to end 1"
+    with pytest.raises(shmkit.BusyError):
+        b.recv()
+    with pytest.raises(ValueError):
+        shmkit.Connection.open(name, 2)
+    assert pickle.loads(pickle.dumps(b))._which == "1", "a pickled end is the same end"
+
+
 def test_pickle_unused_end():
     a, b = shmkit.Pipe()
     b2 = pickle.loads(pickle.dumps(b))
