@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Child, Names, say, watchdog};
-use shmkit::{Array, Barrier, BarrierArrival, BarrierError, Error, RwLock};
+use shmkit::{Array, Barrier, BarrierArrival, BarrierError, BarrierWaitResult, Error, RwLock};
 
 #[test]
 fn child() {
@@ -96,6 +96,20 @@ fn run_role(role: &str, args: &[String]) -> i32 {
     }
 }
 
+/// A thread that waits at `b` (with no timeout), returned once it has
+/// arrived.
+fn party_in_a_thread(b: &Arc<Barrier>) -> std::thread::JoinHandle<Result<BarrierWaitResult, BarrierError>> {
+    let before = b.arrived();
+    let waiter = {
+        let b = b.clone();
+        std::thread::spawn(move || b.wait())
+    };
+    while b.arrived() <= before {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    waiter
+}
+
 fn parse_after(child: &mut Child, marker: &str) -> u32 {
     child.expect_line(marker).trim().parse().expect("a number")
 }
@@ -124,11 +138,20 @@ fn three_processes_one_leader_per_generation() {
 
 #[test]
 fn killed_party_breaks_the_barrier_and_reset_restores_it() {
-    let names = Names::new("bar-kill", 1);
+    kill_a_waiting_party_then_reset("bar-kill", "park");
+}
+
+/// Three parties: a victim running `victim_role` (it arrives and waits), a
+/// witness, and this test. The victim is killed once both have arrived: the
+/// witness sees the barrier broken; after a reset a full round of three
+/// (witness, a new party, this test) has one leader, so the count is right.
+fn kill_a_waiting_party_then_reset(tag: &str, victim_role: &'static str) {
+    let names = Names::new(tag, 1);
     let name = names.get(0).to_owned();
-    watchdog(Duration::from_secs(60), "killed_party_breaks_the_barrier", move || {
+    let what = format!("a killed '{victim_role}' party breaks the barrier");
+    watchdog(Duration::from_secs(60), &what, move || {
         let b = Barrier::create(&name, 3).unwrap();
-        let mut victim = Child::spawn_piped("park", &[&name]);
+        let mut victim = Child::spawn_piped(victim_role, &[&name]);
         victim.expect_line("ARRIVING");
         let mut witness = Child::spawn_piped("witness", &[&name, "again"]);
         witness.expect_line("ARRIVING");
@@ -203,13 +226,7 @@ fn reset_releases_current_waiters_with_broken() {
     let name = names.get(0).to_owned();
     watchdog(Duration::from_secs(60), "reset_releases_current_waiters", move || {
         let b = Arc::new(Barrier::create(&name, 3).unwrap());
-        let waiter = {
-            let b = b.clone();
-            std::thread::spawn(move || b.wait())
-        };
-        while b.arrived() < 1 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let waiter = party_in_a_thread(&b);
         b.reset();
         assert_eq!(waiter.join().unwrap(), Err(BarrierError::Broken));
         assert!(!b.is_broken(), "a reset barrier is usable");
@@ -289,34 +306,9 @@ fn a_pending_arrival_stays_counted_between_polls() {
 
 #[test]
 fn a_party_killed_between_polls_breaks_the_barrier_and_leaves_the_count_right() {
-    let names = Names::new("bar-poll-kill", 1);
-    let name = names.get(0).to_owned();
-    watchdog(Duration::from_secs(60), "a_party_killed_between_polls_breaks_the_barrier", move || {
-        let b = Barrier::create(&name, 3).unwrap();
-        let mut victim = Child::spawn_piped("poll", &[&name]);
-        victim.expect_line("ARRIVING");
-        let mut witness = Child::spawn_piped("witness", &[&name, "again"]);
-        witness.expect_line("ARRIVING");
-        while b.arrived() < 2 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        // The victim polls in 1 ms pieces: the kill lands inside a piece or
-        // between two, and either way its entry names it.
-        std::thread::sleep(Duration::from_millis(20));
-        victim.kill();
-        witness.expect_line("BROKEN");
-        assert!(b.is_broken());
-
-        // Reset: a full round of three works, so the count is right.
-        b.reset();
-        let mut third = Child::spawn_piped("once", &[&name]);
-        let me = b.wait_timeout(LONG).expect("a new round works after reset");
-        let leaders =
-            u32::from(me.is_leader()) + parse_after(&mut witness, "ROUND2 ") + parse_after(&mut third, "ROUND2 ");
-        assert_eq!(leaders, 1, "one leader in the round after reset");
-        witness.expect_success(Duration::from_secs(30));
-        third.expect_success(Duration::from_secs(30));
-    });
+    // The victim polls in 1 ms pieces: the kill lands inside a piece or
+    // between two, and either way its table entry names it.
+    kill_a_waiting_party_then_reset("bar-poll-kill", "poll");
 }
 
 #[test]
@@ -326,13 +318,7 @@ fn giving_up_a_pending_arrival_breaks_the_generation() {
     watchdog(Duration::from_secs(60), "giving_up_a_pending_arrival_breaks_the_generation", move || {
         let b = Arc::new(Barrier::create(&name, 3).unwrap());
         for how in ["abort", "drop"] {
-            let witness = {
-                let b = b.clone();
-                std::thread::spawn(move || b.wait())
-            };
-            while b.arrived() < 1 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            let witness = party_in_a_thread(&b);
             let mut me = b.arrive().unwrap();
             assert_eq!(me.poll(Duration::from_millis(5)), Ok(None));
             if how == "abort" {
@@ -372,13 +358,7 @@ fn abort_breaks_without_arriving() {
     let name = names.get(0).to_owned();
     watchdog(Duration::from_secs(60), "abort_breaks_without_arriving", move || {
         let b = Arc::new(Barrier::create(&name, 2).unwrap());
-        let waiter = {
-            let b = b.clone();
-            std::thread::spawn(move || b.wait())
-        };
-        while b.arrived() < 1 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let waiter = party_in_a_thread(&b);
         // One party short: try_wait would complete the generation; abort
         // breaks it.
         assert!(b.abort());

@@ -150,10 +150,7 @@ impl PySubscriber {
 
     /// A readiness descriptor watching this subscriber (for asyncio).
     fn _ready_fd(&self) -> PyResult<ReadyFdPy> {
-        let fd = shmkit::ReadyFd::new().map_err(to_py)?;
-        let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        fd.watch(&*s).map_err(to_py)?;
-        Ok(ReadyFdPy::new(fd))
+        ReadyFdPy::watching(&*self.lock())
     }
 }
 

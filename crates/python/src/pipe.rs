@@ -301,16 +301,11 @@ impl Conn {
     /// A readiness descriptor watching this end's receiving side: readable
     /// while a message, or the end of the stream, is there to receive.
     fn _ready_fd(&self) -> PyResult<crate::queue::ReadyFdPy> {
-        let fd = shmkit::ReadyFd::new().map_err(to_py)?;
-        self.with(|end| {
-            match end {
-                End::Duplex(c) => fd.watch(c),
-                End::Rx(r) => fd.watch(r),
-                End::Tx(_) => return Err(PyOSError::new_err("connection is write-only")),
-            }
-            .map_err(to_py)
-        })?;
-        Ok(crate::queue::ReadyFdPy::new(fd))
+        self.with(|end| match end {
+            End::Duplex(c) => crate::queue::ReadyFdPy::watching(c),
+            End::Rx(r) => crate::queue::ReadyFdPy::watching(r),
+            End::Tx(_) => Err(PyOSError::new_err("connection is write-only")),
+        })
     }
 
     /// Gives the end up: the peer sees the end of the stream once it has

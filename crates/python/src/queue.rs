@@ -209,28 +209,20 @@ impl MsgQueue {
     /// now if it was not): readable while a message, or the end of the
     /// stream, is there to receive (see `shmkit.ReadyFd`).
     fn _ready_fd(&self) -> PyResult<ReadyFdPy> {
-        let rx = self.receiving_end()?;
-        let fd = shmkit::ReadyFd::new().map_err(to_py)?;
-        match &*rx {
-            Rx::Msg(r) => fd.watch(r),
-            Rx::Dyn(r) => fd.watch(&*r.lock().unwrap_or_else(|e| e.into_inner())),
+        match &*self.receiving_end()? {
+            Rx::Msg(r) => ReadyFdPy::watching(r),
+            Rx::Dyn(r) => ReadyFdPy::watching(&*r.lock().unwrap_or_else(|e| e.into_inner())),
         }
-        .map_err(to_py)?;
-        Ok(ReadyFdPy(fd))
     }
 
     /// A readiness descriptor watching this process's sending end (made
     /// now if it was not): readable while there is room for a message, or
     /// no receiver is left (a put would fail).
     fn _send_ready_fd(&self) -> PyResult<ReadyFdPy> {
-        let tx = self.sending_end()?;
-        let fd = shmkit::ReadyFd::new().map_err(to_py)?;
-        match &*tx {
-            Tx::Msg(s) => fd.watch(s),
-            Tx::Dyn(s) => fd.watch(&*s.lock().unwrap_or_else(|e| e.into_inner())),
+        match &*self.sending_end()? {
+            Tx::Msg(s) => ReadyFdPy::watching(s),
+            Tx::Dyn(s) => ReadyFdPy::watching(&*s.lock().unwrap_or_else(|e| e.into_inner())),
         }
-        .map_err(to_py)?;
-        Ok(ReadyFdPy(fd))
     }
 
     /// Messages queued now (a snapshot).
@@ -446,8 +438,11 @@ impl SlotView {
 pub(crate) struct ReadyFdPy(shmkit::ReadyFd);
 
 impl ReadyFdPy {
-    pub(crate) fn new(fd: shmkit::ReadyFd) -> Self {
-        ReadyFdPy(fd)
+    /// A descriptor watching `object` (an end, a subscriber).
+    pub(crate) fn watching<S: shmkit::Selectable + ?Sized>(object: &S) -> PyResult<Self> {
+        let fd = shmkit::ReadyFd::new().map_err(to_py)?;
+        fd.watch(object).map_err(to_py)?;
+        Ok(ReadyFdPy(fd))
     }
 }
 

@@ -14,6 +14,23 @@ import shmkit
 from conftest import popen_py
 
 
+class Ticker:
+    """A task of the running loop that counts its turns: other tasks ran
+    while an await waited."""
+
+    def __init__(self):
+        self.ticks = 0
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self):
+        while True:
+            self.ticks += 1
+            await asyncio.sleep(0.005)
+
+    def stop(self):
+        self._task.cancel()
+
+
 def test_get_async_awaits_a_message_put_from_another_thread():
     q = shmkit.Queue(8)
     q.hold_sender()
@@ -41,24 +58,16 @@ def test_other_tasks_run_while_get_async_waits_and_cancelling_loses_nothing():
     q.hold_sender()
 
     async def main():
-        ticks = 0
-
-        async def ticker():
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.005)
-
-        tick = asyncio.create_task(ticker())
+        ticker = Ticker()
         waiting = asyncio.create_task(q.get_async())
         await asyncio.sleep(0.1)
-        assert ticks >= 5, "the loop ran other tasks while get_async waited"
+        assert ticker.ticks >= 5, "the loop ran other tasks while get_async waited"
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
         q.put("kept")
         got = await asyncio.wait_for(q.get_async(), 20)
-        tick.cancel()
+        ticker.stop()
         return got
 
     assert asyncio.run(main()) == "kept"
@@ -119,18 +128,10 @@ def test_put_async_waits_for_room_made_by_another_process(name):
     """, name)
 
     async def main():
-        ticks = 0
-
-        async def ticker():
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.005)
-
-        tick = asyncio.create_task(ticker())
+        ticker = Ticker()
         await asyncio.wait_for(q.put_async("second"), 30)
-        tick.cancel()
-        return ticks
+        ticker.stop()
+        return ticker.ticks
 
     try:
         ticks = asyncio.run(main())
