@@ -8,7 +8,8 @@
 //! py_peer array-double NAME     Array<i32> NAME: double every element
 //! py_peer job-read NAME         Value<Job> NAME: print its fields
 //! py_peer job-create NAME       create Value<Job>{7, 0.5, 3}, wait for a line on stdin
-//! py_peer pipe-echo NAME N      Pipe NAME: receive N messages, send each back reversed
+//! py_peer pipe-echo NAME N      Pipe NAME, end 1 (Python's first Connection is end 0): receive N messages,
+//!                               send each back reversed
 //! py_peer bytes-send NAME N     ByteQueue NAME: send N messages "msg-I"
 //! py_peer jobs-sum NAME N       Queue<Job> NAME: receive N jobs, print the sums of id and flags
 //! py_peer jobs-send NAME N      Queue<Job> NAME: send Job{i, i/2, 2i} for i in 0..N
@@ -103,7 +104,9 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             wait_for_stdin();
         }
         "pipe-echo" => {
-            let mut c = Pipe::open(name)?.connect()?;
+            // End 1 pairs with the Python creator's first Connection, in
+            // whichever order the two first use their ends.
+            let mut c = Pipe::open(name)?.connect_end(1)?;
             for _ in 0..arg(2)?.parse::<u32>()? {
                 let mut m = c.recv()?;
                 m.reverse();

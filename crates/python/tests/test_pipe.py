@@ -131,6 +131,18 @@ def test_open_a_given_end(name):
     assert pickle.loads(pickle.dumps(b))._which == "1", "a pickled end is the same end"
 
 
+def test_any_end_taken_before_the_first_connection_is_used_leaves_it_busy(name):
+    """The documented limit of "any": it takes end 0 if it comes first; the
+    creator's first Connection then says so at once (no hang), and the
+    second pairs with the newcomer."""
+    a, b = shmkit.Pipe(name=name)
+    c = shmkit.Connection.open(name)
+    c.send("first come")
+    with pytest.raises(shmkit.BusyError):
+        a.send("end 0 is taken")
+    assert b.recv() == "first come"
+
+
 def test_pickle_unused_end():
     a, b = shmkit.Pipe()
     b2 = pickle.loads(pickle.dumps(b))

@@ -207,7 +207,12 @@ def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY):
     ``duplex=False``: ``(reader, writer)`` over a ``shmkit::ByteQueue``.
     ``capacity`` is the bytes each direction holds (a power of two, at least
     64); ``name`` names the segment (a fresh one by default), which other
-    processes attach to with ``Connection.open(name)``.
+    processes attach to with ``Connection.open(name, end)``. The first
+    Connection is end 0, the second end 1: a process that pairs with the
+    first takes end 1 (``Connection.open(name, 1)``, or a Rust
+    ``Pipe::open(name)?.connect_end(1)``). One that takes "any" end gets
+    whichever is free when it first uses it: end 0 if it comes before the
+    first Connection is used, which then raises :class:`shmkit.BusyError`.
     """
     name = name or _fresh("pipe")
     handle = _shmkit.PipeHandle(name, "create", duplex, capacity)
