@@ -157,7 +157,7 @@ pub use shm_type::{Field, Shape, ShmLayout, ShmType, TypeDesc, fnv1a};
 #[cfg(feature = "derive")]
 pub use shmkit_derive::ShmType;
 pub use sigbus::sigbus_guard;
-pub use sync::barrier::{Barrier, BarrierCell, BarrierError, BarrierWaitResult, MAX_PARTIES};
+pub use sync::barrier::{Barrier, BarrierArrival, BarrierCell, BarrierError, BarrierWaitResult, MAX_PARTIES};
 pub use sync::condvar::{Condvar, CondvarCell, WaitTimeoutResult};
 pub use sync::event::{Event, EventCell};
 pub use sync::mutex::{LockError, LockResult, Mutex, MutexCell, MutexGuard, TryLockError, TryLockResult};

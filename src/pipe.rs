@@ -17,7 +17,8 @@ pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
 
 /// A named duplex pipe with two ends, like Python's `multiprocessing.Pipe`
 /// but between any two processes: each [`Pipe::connect`] takes one end as a
-/// [`Connection`], which sends to and receives from the other end.
+/// [`Connection`], which sends to and receives from the other end
+/// ([`Pipe::connect_end`] takes a given end).
 ///
 /// Messages are byte strings (or `T: Pod` values) kept whole and in order,
 /// copied through a shared ring each way with no syscall unless a side
@@ -63,7 +64,14 @@ impl Pipe {
     }
 
     /// Takes a free end of the pipe: the first one if free, else the
-    /// second. An end whose holder died is free again.
+    /// second. An end whose holder died or closed it is free again.
+    ///
+    /// Which end that is depends on who came before: if the peer took an
+    /// end, used it and left before this call, `connect` takes *that* end
+    /// again and then talks to an end nobody holds (a receive waits, as
+    /// before the other end ever connected). Two parties that hand the
+    /// ends over in any order take one end each with
+    /// [`connect_end`](Pipe::connect_end).
     ///
     /// # Errors
     /// [`Error::Busy`] if live connections hold both ends;
@@ -78,6 +86,38 @@ impl Pipe {
             }
         }
         Err(last.unwrap_or(Error::Busy { name: self.name().to_owned(), end: "both ends" }))
+    }
+
+    /// Takes end `end` (0 or 1) of the pipe, whichever end the peer holds
+    /// or held: the way for two parties that agreed on their ends to meet
+    /// in any order. If the peer took the other end, used it and left
+    /// before this call, a receive here gets what it sent and then
+    /// [`ByteRecvError::Disconnected`](crate::queue::ByteRecvError::Disconnected),
+    /// instead of waiting on an end nobody holds (what [`connect`](Pipe::connect)
+    /// can do). An end whose holder died or closed it is free again.
+    ///
+    /// ```
+    /// use shmkit::Pipe;
+    /// # let name = format!("doc-pipe-end-{}", std::process::id());
+    /// let pipe = Pipe::create(&name)?;
+    /// let mut b = Pipe::open(&name)?.connect_end(1)?; // the peer comes first
+    /// b.send(b"bye").unwrap();
+    /// drop(b);                                         // and leaves
+    /// let mut a = pipe.connect_end(0)?;                // then this end
+    /// assert_eq!(a.recv().unwrap(), b"bye");
+    /// assert!(a.recv().is_err()); // end of stream
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `end` is not 0 or 1; [`Error::Busy`]
+    /// if a live connection holds it; [`Error::Corrupt`] if a ring's
+    /// indices are impossible.
+    pub fn connect_end(&self, end: usize) -> Result<Connection, Error> {
+        if end > 1 {
+            return Err(Error::InvalidArgument(format!("a pipe has ends 0 and 1, not {end}")));
+        }
+        self.take(end)
     }
 
     /// End `end` sends on ring `end` and receives on the other one.

@@ -90,7 +90,9 @@ pub(crate) mod sealed {
 use sealed::{Park, Source};
 
 /// An object [`wait_any`] can wait on: queue receivers, byte receivers,
-/// pipe connections, broadcast subscribers, events and semaphores.
+/// pipe connections, broadcast subscribers, events and semaphores (ready
+/// to receive, set, a free permit); queue senders, typed, message and
+/// described (ready when there is room, or no receiver left); mutexes.
 pub trait Selectable: Source {}
 
 impl<S: Source> Selectable for S {}

@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicU64;
 use shmkit::dynamic::{DynQueue, DynReceiver, DynSender};
 use shmkit::queue::{ByteReceiver, ByteSender, Receiver, Sender};
 use shmkit::{
-    Array, Atomic, Barrier, BoundedSemaphore, ByteQueue, Condvar, Connection, Event, MessageQueue, MessageReceiver,
-    MessageSender, Mutex, MutexCell, Pipe, Queue, RwLock, Segment, Semaphore, SharedMemory, Value,
+    Array, Atomic, Barrier, BarrierArrival, BoundedSemaphore, ByteQueue, Condvar, Connection, Event, MessageQueue,
+    MessageReceiver, MessageSender, Mutex, MutexCell, Pipe, Queue, RwLock, Segment, Semaphore, SharedMemory, Value,
 };
 use shmkit::{Broadcast, ByteBroadcast, BytePublisher, ByteSubscriber, Publisher, Subscriber};
 
@@ -112,6 +112,9 @@ fn every_blocking_call_has_try_timeout_and_deadline_forms() {
         BoundedSemaphore: acquire / try_acquire / acquire_timeout / acquire_deadline;
         Event: wait / try_wait / wait_timeout / wait_deadline;
         Barrier: wait / try_wait / wait_timeout / wait_deadline;
+        // A pending arrival's bounded waits that keep it counted are
+        // `poll(timeout)` and `poll_deadline`; `poll(Duration::ZERO)` looks.
+        BarrierArrival<'static>: wait / - / wait_timeout / wait_deadline;
         // A condvar wait that may not block would only unlock and re-lock
         // the mutex (std has no such form either).
         Condvar:

@@ -15,7 +15,11 @@ fn child() {
 
 fn run_role(role: &str, args: &[String]) -> i32 {
     let pipe = Pipe::open(&args[0]).expect("open pipe");
-    let mut conn = pipe.connect().expect("a free end");
+    // A second argument names the end to take.
+    let mut conn = match args.get(1) {
+        Some(end) => pipe.connect_end(end.parse().expect("an end")).expect("that end is free"),
+        None => pipe.connect().expect("a free end"),
+    };
     say("READY");
     match role {
         "echo" => {
@@ -38,6 +42,12 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             }
             say("SENT");
             std::thread::sleep(Duration::from_secs(600));
+            0
+        }
+        "send-and-exit" => {
+            for i in 0..3u64 {
+                conn.send_value(&i).unwrap();
+            }
             0
         }
         "hold" => {
@@ -184,4 +194,52 @@ fn open_or_create_and_every_form() {
     drop(a);
     assert_eq!(b.recv_deadline(later()), Err(ByteRecvError::Disconnected));
     assert_eq!(b.send_deadline(b"x", later()), Err(ByteSendError::Disconnected));
+}
+
+#[test]
+fn an_end_taken_by_number_sees_the_end_of_a_peer_that_came_and_went() {
+    let names = Names::new("pipe-handoff", 2);
+    let (name, fresh) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(Duration::from_secs(60), "an_end_taken_by_number", move || {
+        let pipe = Pipe::create(&name).unwrap();
+        // The peer takes the first free end, sends and exits before this
+        // side connects: connect() then takes the peer's freed end and
+        // waits on the direction nobody writes (the trap connect_end avoids).
+        let peer = Child::spawn("send-and-exit", &[&name]);
+        peer.expect_success(Duration::from_secs(30));
+        let mut wrong = pipe.connect().unwrap();
+        assert_eq!(wrong.end(), 0, "the end the peer used and left");
+        assert_eq!(wrong.recv_timeout(Duration::from_millis(50)), Err(ByteRecvError::Timeout));
+        drop(wrong);
+        let mut right = pipe.connect_end(1).unwrap();
+        for i in 0..3u64 {
+            assert_eq!(right.recv_value::<u64>(), Ok(i), "what the peer sent on end 0");
+        }
+        assert_eq!(right.recv(), Err(ByteRecvError::Disconnected));
+
+        // Agreed ends, in either order: the peer on end 1 first, then end 0.
+        let pipe = Pipe::create(&fresh).unwrap();
+        let peer = Child::spawn("send-and-exit", &[&fresh, "1"]);
+        peer.expect_success(Duration::from_secs(30));
+        let mut mine = pipe.connect_end(0).unwrap();
+        for i in 0..3u64 {
+            assert_eq!(mine.recv_value::<u64>(), Ok(i));
+        }
+        assert_eq!(mine.recv(), Err(ByteRecvError::Disconnected));
+        assert_eq!(mine.send(b"gone"), Err(ByteSendError::Disconnected));
+    });
+}
+
+#[test]
+fn connect_end_checks_its_end() {
+    let names = Names::new("pipe-end-args", 1);
+    let pipe = Pipe::create(&names[0]).unwrap();
+    assert!(matches!(pipe.connect_end(2), Err(Error::InvalidArgument(_))));
+    let one = pipe.connect_end(1).unwrap();
+    assert_eq!(one.end(), 1);
+    assert!(matches!(pipe.connect_end(1), Err(Error::Busy { .. })));
+    let zero = pipe.connect().unwrap();
+    assert_eq!(zero.end(), 0, "connect takes the end left");
+    drop(one);
+    assert_eq!(pipe.connect_end(1).unwrap().end(), 1, "a closed end is free again");
 }

@@ -397,3 +397,34 @@ fn tokio_byte_sends_wait_for_room() {
         assert_eq!(reader.join().unwrap(), full + 1, "every message once, the waiting one last");
     });
 }
+
+#[test]
+fn a_full_described_queue_sender_is_ready_once_there_is_room() {
+    let names = Names::new("rfd-dyn-send", 1);
+    let q = names.get(0).to_owned();
+    watchdog(LIMIT, "a full described queue's sender", move || {
+        let ty = <u64 as shmkit::ShmLayout>::type_desc();
+        let queue = shmkit::dynamic::DynQueue::create(&q, &ty, 2).unwrap();
+        let (tx, rx) = (queue.sender().unwrap(), queue.receiver().unwrap());
+        for i in 0..queue.capacity() as u64 {
+            tx.try_send(&i.to_ne_bytes()).unwrap();
+        }
+        let fd = ReadyFd::new().unwrap();
+        fd.watch(&tx).unwrap();
+        assert!(!readable(&fd, 50), "full: a send would block");
+        assert_eq!(shmkit::try_wait_any(&[&tx]), None);
+        let taker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let mut buf = [0u8; 8];
+            rx.recv_timeout(&mut buf, LIMIT).unwrap();
+            rx // a receiver stays, or the sender would be ready as disconnected
+        });
+        assert_eq!(shmkit::wait_any_timeout(&[&tx], LIMIT), Some(0), "room made by another thread");
+        assert!(readable(&fd, 10_000), "and the descriptor says so");
+        let rx = taker.join().unwrap();
+        assert!(tx.try_send(&9u64.to_ne_bytes()).is_ok(), "the room is there");
+        // Full again, and every receiver gone: ready too (the send fails).
+        drop(rx);
+        assert_eq!(shmkit::wait_any_timeout(&[&tx], LIMIT), Some(0));
+    });
+}

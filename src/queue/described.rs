@@ -402,6 +402,16 @@ pub struct DynSender(SendFlavor);
 /// [`DynSender`].
 pub struct DynReceiver(RecvFlavor);
 
+impl DynSender {
+    /// The queue's shared state (for `wait_any` and the async forms).
+    pub(super) fn shared_state(&self) -> &std::sync::Arc<Shared<DynSlots>> {
+        match &self.0 {
+            SendFlavor::Mpmc(e) => &e.shared,
+            SendFlavor::Spsc(e) => &e.shared,
+        }
+    }
+}
+
 impl DynReceiver {
     /// The flavour, borrowed (for `wait_any`).
     pub(super) fn either(&self) -> super::ready::Either<'_, DynSlots> {

@@ -150,6 +150,7 @@ macro_rules! end_source {
 end_source! {
     impl[T: ShmType] super::channel::Sender<T>, End::Sender, |s| s.shared_state();
     impl[] super::message::MessageSender, End::Sender, |s| s.shared_state();
+    impl[] super::described::DynSender, End::Sender, |s| s.shared_state();
     impl[T: ShmType] Receiver<T>, End::Receiver, |r| r.either().shared();
     impl[] DynReceiver, End::Receiver, |r| r.either().shared();
     impl[] MessageReceiver, End::Receiver, |r| &r.inner().shared;

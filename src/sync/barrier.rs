@@ -41,9 +41,21 @@
 //! dies between its arrival CAS and writing its table entry is likewise not
 //! seen (that window is a few instructions long).
 //!
+//! # Waiting in pieces
+//!
+//! [`Barrier::arrive`] splits a wait in two: the arrival (the CAS and the
+//! table entry) and the wait for the round to change, which a
+//! [`BarrierArrival`] makes in pieces. A piece whose time runs out
+//! ([`OnExpiry::Keep`]) returns with the party still counted and recorded;
+//! the next piece waits for the same round. An arrival is never withdrawn:
+//! giving up breaks the round ([`Core::abandon`]), dying is found by the
+//! others' liveness checks (see `barrier/arrival.rs`).
+//!
 //! Every value read from the state is range-checked: a count at or above
 //! `parties` (a corrupted word) breaks the barrier, an index never leaves the
 //! table, and a corrupted `parties` makes every wait fail with `Broken`.
+
+mod arrival;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -56,6 +68,8 @@ use crate::segment::registry::{Liveness, Token};
 use crate::segment::{Segment, ShmSafe};
 use crate::shm_type::ShmLayout;
 use crate::wait::{Deadline, Naps, Step, Turn, WaitStrategy, Waiter};
+
+pub use arrival::BarrierArrival;
 
 /// Most parties a barrier may have.
 pub const MAX_PARTIES: u32 = 1024;
@@ -137,6 +151,33 @@ fn wake_all(word: &AtomicU32) {
     futex_wake(word, i32::MAX as u32);
 }
 
+/// Where a party stands once it has arrived: what [`Core::arrive`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrived {
+    /// It completed the generation.
+    Leader,
+    /// It is counted and recorded in the arrival table: wait with
+    /// [`Core::wait_for`], then [`Core::leave`].
+    Waiting(Seat),
+}
+
+/// A counted arrival: the `index`th of `round`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seat {
+    round: u32,
+    index: u32,
+}
+
+/// What a waiter does when its deadline passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnExpiry {
+    /// Break the generation it waits in (a timed wait): `TimedOut`.
+    Break,
+    /// Say "not yet" and stay counted: the party waits again later
+    /// ([`BarrierArrival::poll`]).
+    Keep,
+}
+
 impl Core<'_> {
     /// Waits for the others. `Ok(true)` for the leader. With `poll == false`
     /// (loom models) sleeps are not bounded and dead parties are not sought.
@@ -147,6 +188,19 @@ impl Core<'_> {
         strategy: WaitStrategy,
         poll: bool,
     ) -> Result<bool, BarrierError> {
+        let seat = match self.arrive(live, poll)? {
+            Arrived::Leader => return Ok(true),
+            Arrived::Waiting(seat) => seat,
+        };
+        let outcome = self.wait_for(seat, live, deadline, strategy, poll, OnExpiry::Break);
+        self.leave(seat);
+        // `Break` never answers "not yet".
+        outcome.unwrap_or(Err(BarrierError::TimedOut)).map(|()| false)
+    }
+
+    /// Arrives: counts this party in the current generation and records it
+    /// in the arrival table, or completes the generation (the leader).
+    pub fn arrive(&self, live: &impl Liveness, poll: bool) -> Result<Arrived, BarrierError> {
         let parties = self.parties;
         if parties == 0 || parties > MAX_PARTIES || parties as usize > self.arrivals.len() {
             return Err(BarrierError::Broken);
@@ -183,41 +237,48 @@ impl Core<'_> {
                         if cur & PARKED != 0 {
                             wake_all(self.state);
                         }
-                        return Ok(true);
+                        return Ok(Arrived::Leader);
                     }
                     Err(actual) => cur = actual,
                 }
                 continue;
             }
             match self.state.compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break (cur >> ROUND_SHIFT, count as usize),
+                Ok(_) => break (cur >> ROUND_SHIFT, count),
                 Err(actual) => cur = actual,
             }
         };
         // `index < parties <= arrivals.len()` (checked above).
-        let entry = &self.arrivals[index];
+        let entry = &self.arrivals[index as usize];
         entry.token.store(live.token().to_bits(), Ordering::Relaxed);
         // Release: a checker that sees our round also sees our token.
         entry.round.store(round, Ordering::Release);
-        let outcome = self.wait_for(round, index as u32, live, deadline, strategy, poll);
-        // Leave: our entry no longer names a waiter (unless a later party of
-        // the same index already took it over).
-        let _ = entry.round.compare_exchange(round, VACANT, Ordering::Relaxed, Ordering::Relaxed);
-        outcome.map(|()| false)
+        Ok(Arrived::Waiting(Seat { round, index }))
+    }
+
+    /// Leaves after waiting: our entry no longer names a waiter (unless a
+    /// later party of the same index already took it over).
+    pub fn leave(&self, seat: Seat) {
+        if let Some(entry) = self.arrivals.get(seat.index as usize) {
+            let _ = entry.round.compare_exchange(seat.round, VACANT, Ordering::Relaxed, Ordering::Relaxed);
+        }
     }
 
     /// Waits for the round to change: the parked-bit helper of the parking
     /// layer on the state word. Its liveness hook breaks the round if a
-    /// recorded arrival died; running out of time breaks it too.
-    fn wait_for(
+    /// recorded arrival died. Running out of time breaks it too
+    /// ([`OnExpiry::Break`]), or returns `None` with the party still
+    /// counted ([`OnExpiry::Keep`]).
+    pub fn wait_for(
         &self,
-        round: u32,
-        index: u32,
+        seat: Seat,
         live: &impl Liveness,
         deadline: Deadline,
         strategy: WaitStrategy,
         poll: bool,
-    ) -> Result<(), BarrierError> {
+        expiry: OnExpiry,
+    ) -> Option<Result<(), BarrierError>> {
+        let Seat { round, index } = seat;
         let naps = if poll { Naps::polling() } else { Naps::unbounded() };
         let mut waiter = Waiter::new(deadline, strategy, naps);
         let mut cursor = index.wrapping_add(1);
@@ -241,12 +302,45 @@ impl Core<'_> {
                 }
             });
             match seen {
-                Ok(outcome) => return outcome,
+                Ok(outcome) => return Some(outcome),
+                // Out of time, still counted: the round was unchanged at
+                // the last look; the next wait looks again.
+                Err(_) if expiry == OnExpiry::Keep => return None,
                 // Out of time: break the round we saw, unless it moved.
-                Err(gave_up) if self.break_round(gave_up.word) => return Err(BarrierError::TimedOut),
+                Err(gave_up) if self.break_round(gave_up.word) => return Some(Err(BarrierError::TimedOut)),
                 Err(_) => {}
             }
         }
+    }
+
+    /// Breaks the generation `seat` waits in if it is still current and not
+    /// yet broken (a party that gives up). Returns whether this call broke it.
+    pub fn abandon(&self, seat: Seat) -> bool {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            if cur >> ROUND_SHIFT != seat.round || cur & BROKEN != 0 {
+                return false;
+            }
+            // Relaxed load: `break_round`'s CAS is on the exact value, and
+            // a lost CAS (an arrival, a parked bit) looks again.
+            if self.break_round(cur) {
+                return true;
+            }
+            cur = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Breaks the current generation without arriving (unless it is broken
+    /// already). Returns whether this call broke it.
+    pub fn abort(&self) -> bool {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        while cur & BROKEN == 0 {
+            if self.break_round(cur) {
+                return true;
+            }
+            cur = self.state.load(Ordering::Relaxed);
+        }
+        false
     }
 
     /// Whether one of a few recorded arrivals of `round` is dead.
@@ -418,6 +512,28 @@ impl BarrierCell {
         Ok(BarrierWaitResult { leader })
     }
 
+    /// Arrives and returns at once, still counted: the party then waits in
+    /// pieces with [`BarrierArrival::poll`] (see [`Barrier::arrive`]).
+    ///
+    /// # Errors
+    /// [`BarrierError::Broken`] if the barrier is broken.
+    ///
+    /// # Panics
+    /// As [`BarrierCell::wait`].
+    pub fn arrive<'a, S: ShmSafe + ShmLayout>(
+        &'a self,
+        seg: &'a Segment<S>,
+    ) -> Result<BarrierArrival<'a>, BarrierError> {
+        self.check_in(seg);
+        BarrierArrival::arrive(self, seg.raw(), WaitStrategy::Adaptive)
+    }
+
+    /// Breaks the current generation without arriving (see
+    /// [`Barrier::abort`]).
+    pub fn abort(&self) -> bool {
+        self.core().abort()
+    }
+
     /// Starts a fresh, unbroken generation (see [`Barrier::reset`]).
     pub fn reset(&self) {
         self.core().reset();
@@ -564,6 +680,34 @@ impl Barrier {
     /// As [`Barrier::wait_timeout`].
     pub fn wait_deadline(&self, deadline: Instant) -> Result<BarrierWaitResult, BarrierError> {
         self.wait_until(Deadline::At(deadline))
+    }
+
+    /// Arrives and returns at once: the party is counted in the current
+    /// generation (or completes it) and then waits in pieces with
+    /// [`BarrierArrival::poll`], which answers "not yet" when its time runs
+    /// out *without* breaking the barrier. For a caller that must do
+    /// something while it waits (the Python module checks for Ctrl-C
+    /// between pieces) and still be one party of the generation. Dropping
+    /// or [aborting](BarrierArrival::abort) the arrival before its wait
+    /// ended breaks the generation; see [`BarrierArrival`].
+    ///
+    /// # Errors
+    /// [`BarrierError::Broken`] if the barrier is broken (or its shared
+    /// state corrupted).
+    pub fn arrive(&self) -> Result<BarrierArrival<'_>, BarrierError> {
+        BarrierArrival::arrive(self.cell(), self.0.segment(), self.0.strategy())
+    }
+
+    /// Breaks the barrier without arriving: every party waiting in the
+    /// current generation, and every later wait, gets
+    /// [`BarrierError::Broken`] until [`reset`](Barrier::reset) (Python's
+    /// `Barrier.abort`). Returns whether this call broke it (`false`: it
+    /// was broken already).
+    ///
+    /// Unlike [`try_wait`](Barrier::try_wait), it never completes a
+    /// generation that lacks only one party.
+    pub fn abort(&self) -> bool {
+        self.cell().abort()
     }
 
     /// Returns the barrier to a fresh, unbroken generation with nobody

@@ -8,12 +8,16 @@
 //! py_peer array-double NAME     Array<i32> NAME: double every element
 //! py_peer job-read NAME         Value<Job> NAME: print its fields
 //! py_peer job-create NAME       create Value<Job>{7, 0.5, 3}, wait for a line on stdin
-//! py_peer pipe-echo NAME N      Pipe NAME: receive N messages, send each back reversed
+//! py_peer pipe-echo NAME N      Pipe NAME, end 1 (Python's first Connection is end 0): receive N messages,
+//!                               send each back reversed
 //! py_peer bytes-send NAME N     ByteQueue NAME: send N messages "msg-I"
 //! py_peer jobs-sum NAME N       Queue<Job> NAME: receive N jobs, print the sums of id and flags
 //! py_peer jobs-send NAME N      Queue<Job> NAME: send Job{i, i/2, 2i} for i in 0..N
 //! py_peer sample-read NAME      Value<Sample> NAME (a struct holding an array and a struct): print it
 //! py_peer mq-echo NAME N        MessageQueue NAME: receive N messages, send each back upper-cased
+//! py_peer chars-upper NAME      Array<u32> NAME (Python's 'u'): upper-case each code point, print the text
+//! py_peer flags-not NAME        Array<u8> NAME (Python's c_bool): negate each flag, print them
+//! py_peer flagged-read NAME     Value<Flagged> NAME (c_bool, c_bool[3], c_wchar and c_int fields): print it
 //! ```
 
 use std::io::BufRead;
@@ -45,6 +49,18 @@ struct Sample {
     id: u32,
     tags: [u16; 4],
     pos: Point2,
+}
+
+/// A Python ctypes Structure with `c_bool`, `c_wchar` and `c_int` fields:
+/// Rust has no shareable `bool` or `char`, so `u8` (0 or 1) and `u32` (the
+/// code point). `Pod` wants no padding: the flags fill the first word.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
+#[repr(C)]
+struct Flagged {
+    ok: u8,
+    more: [u8; 3],
+    ch: u32,
+    n: i32,
 }
 
 fn wait_for_stdin() {
@@ -88,7 +104,9 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             wait_for_stdin();
         }
         "pipe-echo" => {
-            let mut c = Pipe::open(name)?.connect()?;
+            // End 1 pairs with the Python creator's first Connection, in
+            // whichever order the two first use their ends.
+            let mut c = Pipe::open(name)?.connect_end(1)?;
             for _ in 0..arg(2)?.parse::<u32>()? {
                 let mut m = c.recv()?;
                 m.reverse();
@@ -125,6 +143,31 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 let m = rx.recv()?;
                 tx.send(&m.to_ascii_uppercase())?;
             }
+        }
+        "chars-upper" => {
+            let a = Array::<u32>::open(name)?;
+            let mut g = a.lock().unwrap_or_else(|died| died.into_inner());
+            let mut text = String::new();
+            for c in g.iter_mut() {
+                let ch = char::from_u32(*c).ok_or("not a code point")?;
+                let up = ch.to_uppercase().next().unwrap_or(ch);
+                *c = u32::from(up);
+                text.push(up);
+            }
+            println!("{text}");
+        }
+        "flags-not" => {
+            let a = Array::<u8>::open(name)?;
+            let mut g = a.lock().unwrap_or_else(|died| died.into_inner());
+            for f in g.iter_mut() {
+                *f = u8::from(*f == 0);
+            }
+            println!("{:?}", &g[..]);
+        }
+        "flagged-read" => {
+            let f = Value::<Flagged>::open(name)?.load();
+            let ch = char::from_u32(f.ch).ok_or("not a code point")?;
+            println!("{} {:?} {ch} {}", f.ok, f.more, f.n);
         }
         other => return Err(format!("unknown role {other}").into()),
     }

@@ -106,6 +106,13 @@ impl PyPublisher {
 #[pyclass(module = "shmkit._shmkit", name = "ByteSubscriber")]
 pub(crate) struct PySubscriber(StdMutex<ByteSubscriber>);
 
+impl PySubscriber {
+    /// The subscriber, locked (by `shmkit.wait`, for one slice).
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ByteSubscriber> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[pymethods]
 impl PySubscriber {
     /// The next message (`block`/`timeout` as `send`); None if none came;
@@ -143,10 +150,7 @@ impl PySubscriber {
 
     /// A readiness descriptor watching this subscriber (for asyncio).
     fn _ready_fd(&self) -> PyResult<ReadyFdPy> {
-        let fd = shmkit::ReadyFd::new().map_err(to_py)?;
-        let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        fd.watch(&*s).map_err(to_py)?;
-        Ok(ReadyFdPy::new(fd))
+        ReadyFdPy::watching(&*self.lock())
     }
 }
 

@@ -27,6 +27,7 @@ mod data;
 mod error;
 mod pipe;
 mod queue;
+mod select;
 mod shm;
 mod sync;
 
@@ -180,6 +181,7 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     broadcast::register(m)?;
     shm::register(m)?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
+    m.add_function(wrap_pyfunction!(select::wait, m)?)?;
     m.add_function(wrap_pyfunction!(data::_install_fast_lock, m)?)?;
     m.add("SLICE_SECONDS", SLICE.as_secs_f64())?;
     Ok(())

@@ -1,14 +1,14 @@
 //! Pipes and byte queues: `_shmkit.PipeHandle` (a named `Pipe` or
 //! `ByteQueue`) and `_shmkit.Conn`, one end of it.
 
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
 use std::time::Duration;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyBrokenPipeError, PyEOFError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use shmkit::{ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, Connection, Pipe};
+use shmkit::{ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, Connection, Pipe, Selectable};
 
 use crate::error::{ShmkitError, to_py};
 use crate::{Owned, deadline_of, wait_sliced};
@@ -87,11 +87,13 @@ impl PipeHandle {
         }
     }
 
-    /// Takes an end: a pipe's free end ("any"), or a byte queue's "send"
-    /// or "recv" end.
+    /// Takes an end: a pipe's end "0" or "1", or its free end ("any"); a
+    /// byte queue's "send" or "recv" end.
     fn connect(&self, which: &str) -> PyResult<Conn> {
         let end = match (&*self.0, which) {
-            (Named::Pipe(p), _) => End::Duplex(p.connect().map_err(to_py)?),
+            (Named::Pipe(p), "any") => End::Duplex(p.connect().map_err(to_py)?),
+            (Named::Pipe(p), "0") => End::Duplex(p.connect_end(0).map_err(to_py)?),
+            (Named::Pipe(p), "1") => End::Duplex(p.connect_end(1).map_err(to_py)?),
             (Named::Bytes(q), "send") => End::Tx(q.sender().map_err(to_py)?),
             (Named::Bytes(q), "recv") => End::Rx(q.receiver().map_err(to_py)?),
             (_, w) => return Err(PyValueError::new_err(format!("bad end {w:?}"))),
@@ -105,10 +107,20 @@ impl PipeHandle {
     }
 }
 
-enum End {
+pub(crate) enum End {
     Duplex(Connection),
     Tx(ByteSender),
     Rx(ByteReceiver),
+}
+
+/// What `shmkit.wait` watches of an end: its receiving side; `None` once
+/// the end is closed or if it only sends.
+pub(crate) fn receiving_side(end: &Option<Owned<End>>) -> Option<&dyn Selectable> {
+    match end.as_deref()? {
+        End::Duplex(c) => Some(c),
+        End::Rx(r) => Some(r),
+        End::Tx(_) => None,
+    }
 }
 
 /// One end of a pipe or byte queue.
@@ -117,7 +129,7 @@ pub(crate) struct Conn {
     end: StdMutex<Option<Owned<End>>>,
     _named: Arc<Named>,
     #[pyo3(get)]
-    readable: bool,
+    pub(crate) readable: bool,
     #[pyo3(get)]
     writable: bool,
 }
@@ -144,6 +156,11 @@ fn recv_err(e: ByteRecvError) -> PyErr {
 }
 
 impl Conn {
+    /// The end, locked (by `shmkit.wait`, for one slice).
+    pub(crate) fn lock_end(&self) -> MutexGuard<'_, Option<Owned<End>>> {
+        self.end.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Runs `f` on the end (the lock is held only for one slice).
     fn with<R>(&self, f: impl FnOnce(&mut End) -> PyResult<R>) -> PyResult<R> {
         let mut g = self.end.lock().unwrap_or_else(|e| e.into_inner());
@@ -284,16 +301,11 @@ impl Conn {
     /// A readiness descriptor watching this end's receiving side: readable
     /// while a message, or the end of the stream, is there to receive.
     fn _ready_fd(&self) -> PyResult<crate::queue::ReadyFdPy> {
-        let fd = shmkit::ReadyFd::new().map_err(to_py)?;
-        self.with(|end| {
-            match end {
-                End::Duplex(c) => fd.watch(c),
-                End::Rx(r) => fd.watch(r),
-                End::Tx(_) => return Err(PyOSError::new_err("connection is write-only")),
-            }
-            .map_err(to_py)
-        })?;
-        Ok(crate::queue::ReadyFdPy::new(fd))
+        self.with(|end| match end {
+            End::Duplex(c) => crate::queue::ReadyFdPy::watching(c),
+            End::Rx(r) => crate::queue::ReadyFdPy::watching(r),
+            End::Tx(_) => Err(PyOSError::new_err("connection is write-only")),
+        })
     }
 
     /// Gives the end up: the peer sees the end of the stream once it has

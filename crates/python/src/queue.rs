@@ -43,7 +43,7 @@ enum Tx {
 }
 
 /// This process's receiving end (as [`Tx`]).
-enum Rx {
+pub(crate) enum Rx {
     Msg(MessageReceiver),
     Dyn(StdMutex<DynReceiver>),
 }
@@ -96,6 +96,28 @@ fn recv_err(e: ByteRecvError) -> PyErr {
     match e {
         ByteRecvError::Disconnected => Disconnected::new_err("the queue is empty and every sender is gone"),
         e => ShmkitError::new_err(e.to_string()),
+    }
+}
+
+impl MsgQueue {
+    /// This process's sending end, made now if it was not.
+    fn sending_end(&self) -> PyResult<Arc<Tx>> {
+        self.tx.get(|| {
+            Ok(match &*self.q {
+                Q::Msg(q) => Tx::Msg(q.sender()?),
+                Q::Dyn(q) => Tx::Dyn(StdMutex::new(q.sender()?)),
+            })
+        })
+    }
+
+    /// This process's receiving end, made now if it was not.
+    pub(crate) fn receiving_end(&self) -> PyResult<Arc<Rx>> {
+        self.rx.get(|| {
+            Ok(match &*self.q {
+                Q::Msg(q) => Rx::Msg(q.receiver()?),
+                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
+            })
+        })
     }
 }
 
@@ -187,20 +209,20 @@ impl MsgQueue {
     /// now if it was not): readable while a message, or the end of the
     /// stream, is there to receive (see `shmkit.ReadyFd`).
     fn _ready_fd(&self) -> PyResult<ReadyFdPy> {
-        let q = &*self.q;
-        let rx = self.rx.get(|| {
-            Ok(match q {
-                Q::Msg(q) => Rx::Msg(q.receiver()?),
-                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
-            })
-        })?;
-        let fd = shmkit::ReadyFd::new().map_err(to_py)?;
-        match &*rx {
-            Rx::Msg(r) => fd.watch(r),
-            Rx::Dyn(r) => fd.watch(&*r.lock().unwrap_or_else(|e| e.into_inner())),
+        match &*self.receiving_end()? {
+            Rx::Msg(r) => ReadyFdPy::watching(r),
+            Rx::Dyn(r) => ReadyFdPy::watching(&*r.lock().unwrap_or_else(|e| e.into_inner())),
         }
-        .map_err(to_py)?;
-        Ok(ReadyFdPy(fd))
+    }
+
+    /// A readiness descriptor watching this process's sending end (made
+    /// now if it was not): readable while there is room for a message, or
+    /// no receiver is left (a put would fail).
+    fn _send_ready_fd(&self) -> PyResult<ReadyFdPy> {
+        match &*self.sending_end()? {
+            Tx::Msg(s) => ReadyFdPy::watching(s),
+            Tx::Dyn(s) => ReadyFdPy::watching(&*s.lock().unwrap_or_else(|e| e.into_inner())),
+        }
     }
 
     /// Messages queued now (a snapshot).
@@ -223,13 +245,7 @@ impl MsgQueue {
     /// all; `timeout` float seconds, `None` forever). False if no room.
     #[pyo3(signature = (data, block = true, timeout = None))]
     fn put(&self, py: Python<'_>, data: &[u8], block: bool, timeout: Option<f64>) -> PyResult<bool> {
-        let q = &*self.q;
-        let tx = self.tx.get(|| {
-            Ok(match q {
-                Q::Msg(q) => Tx::Msg(q.sender()?),
-                Q::Dyn(q) => Tx::Dyn(StdMutex::new(q.sender()?)),
-            })
-        })?;
+        let tx = self.sending_end()?;
         let step = |d: Option<Duration>| {
             let r = match (&*tx, d) {
                 (Tx::Msg(s), None) => s.try_send(data),
@@ -252,12 +268,7 @@ impl MsgQueue {
     #[pyo3(signature = (block = true, timeout = None))]
     fn get<'py>(&self, py: Python<'py>, block: bool, timeout: Option<f64>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let q = &*self.q;
-        let rx = self.rx.get(|| {
-            Ok(match q {
-                Q::Msg(q) => Rx::Msg(q.receiver()?),
-                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
-            })
-        })?;
+        let rx = self.receiving_end()?;
         let elem = match q {
             Q::Dyn(q) => q.elem_size(),
             Q::Msg(_) => 0,
@@ -308,12 +319,7 @@ impl MsgQueue {
         if matches!(q, Q::Dyn(_)) {
             return Err(pyo3::exceptions::PyTypeError::new_err("get_with is for message queues, not typed queues"));
         }
-        let rx = self.rx.get(|| {
-            Ok(match q {
-                Q::Msg(q) => Rx::Msg(q.receiver()?),
-                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
-            })
-        })?;
+        let rx = self.receiving_end()?;
         let keep = Arc::clone(&self.q);
         let step = |d: Option<Duration>| {
             let Rx::Msg(r) = &*rx else { return None };
@@ -348,13 +354,7 @@ impl MsgQueue {
 
     /// Marks one received message done (a joinable queue).
     fn task_done(&self) -> PyResult<()> {
-        let q = &*self.q;
-        let rx = self.rx.get(|| {
-            Ok(match q {
-                Q::Msg(q) => Rx::Msg(q.receiver()?),
-                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
-            })
-        })?;
+        let rx = self.receiving_end()?;
         match &*rx {
             Rx::Msg(r) => r.task_done(),
             Rx::Dyn(r) => r.lock().unwrap_or_else(|e| e.into_inner()).task_done(),
@@ -378,26 +378,12 @@ impl MsgQueue {
 
     /// Takes this process's sending end now (else at its first `put`).
     fn open_sender(&self) -> PyResult<()> {
-        let q = &*self.q;
-        self.tx.get(|| {
-            Ok(match q {
-                Q::Msg(q) => Tx::Msg(q.sender()?),
-                Q::Dyn(q) => Tx::Dyn(StdMutex::new(q.sender()?)),
-            })
-        })?;
-        Ok(())
+        self.sending_end().map(drop)
     }
 
     /// Takes this process's receiving end now (else at its first `get`).
     fn open_receiver(&self) -> PyResult<()> {
-        let q = &*self.q;
-        self.rx.get(|| {
-            Ok(match q {
-                Q::Msg(q) => Rx::Msg(q.receiver()?),
-                Q::Dyn(q) => Rx::Dyn(StdMutex::new(q.receiver()?)),
-            })
-        })?;
-        Ok(())
+        self.receiving_end().map(drop)
     }
 
     /// Gives this process's sending end back (receivers see
@@ -452,8 +438,11 @@ impl SlotView {
 pub(crate) struct ReadyFdPy(shmkit::ReadyFd);
 
 impl ReadyFdPy {
-    pub(crate) fn new(fd: shmkit::ReadyFd) -> Self {
-        ReadyFdPy(fd)
+    /// A descriptor watching `object` (an end, a subscriber).
+    pub(crate) fn watching<S: shmkit::Selectable + ?Sized>(object: &S) -> PyResult<Self> {
+        let fd = shmkit::ReadyFd::new().map_err(to_py)?;
+        fd.watch(object).map_err(to_py)?;
+        Ok(ReadyFdPy(fd))
     }
 }
 

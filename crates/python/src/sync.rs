@@ -4,7 +4,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use shmkit::{BarrierError, BoundedSemaphore, Event, Semaphore};
+use shmkit::{BoundedSemaphore, Event, Selectable, Semaphore};
 
 use crate::error::to_py;
 use crate::{deadline_of, wait_sliced};
@@ -39,6 +39,13 @@ macro_rules! sem {
 /// A counting semaphore (bounded or not).
 #[pyclass(module = "shmkit._shmkit", name = "Semaphore")]
 pub(crate) struct PySemaphore(Box<Sem>);
+
+impl PySemaphore {
+    /// The semaphore, for `shmkit.wait` (ready while a permit is free).
+    pub(crate) fn selectable(&self) -> &(dyn Selectable + Sync) {
+        sem!(&*self.0, s => s)
+    }
+}
 
 #[pymethods]
 impl PySemaphore {
@@ -88,6 +95,13 @@ impl PySemaphore {
 /// An event flag.
 #[pyclass(module = "shmkit._shmkit", name = "Event")]
 pub(crate) struct PyEvent(Box<Event>);
+
+impl PyEvent {
+    /// The event, for `shmkit.wait` (ready while set).
+    pub(crate) fn selectable(&self) -> &(dyn Selectable + Sync) {
+        &*self.0
+    }
+}
 
 #[pymethods]
 impl PyEvent {
@@ -154,27 +168,35 @@ impl PyBarrier {
     }
     /// Waits for the others: True for the one party that completed it.
     /// With a timeout, running out breaks the barrier (as in
-    /// `threading.Barrier`). Without one the wait cannot be interrupted by
-    /// a signal (a barrier wait is not sliced: a slice running out would
-    /// break the barrier).
+    /// `threading.Barrier`). The wait is sliced like every other (an
+    /// arrival polled slice by slice stays counted), so a signal handler
+    /// that raises (Ctrl-C) ends it: the barrier is then broken for the
+    /// others, as `threading.Barrier` does, and the exception propagates.
     #[pyo3(signature = (timeout = None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let b = &*self.0;
-        let r = match deadline_of(timeout)? {
-            None => py.detach(|| b.wait()),
-            Some(d) => py.detach(|| b.wait_deadline(d)),
-        };
-        match r {
-            Ok(r) => Ok(r.is_leader()),
-            Err(BarrierError::Broken) | Err(BarrierError::TimedOut) => {
-                Err(BrokenBarrierError::new_err("the barrier is broken (a party died, timed out, aborted or reset)"))
+        let deadline = deadline_of(timeout)?;
+        let mut arrival = self.0.arrive().map_err(|_| broken())?;
+        let r = match wait_sliced(py, deadline, |d| arrival.poll(d).transpose()) {
+            // Interrupted: give up, which breaks the generation.
+            Err(interrupted) => {
+                arrival.abort();
+                return Err(interrupted);
             }
-        }
+            Ok(Some(r)) => r,
+            // The timeout ran out: break the generation, unless it ended
+            // just now.
+            Ok(None) => arrival.wait_deadline(std::time::Instant::now()),
+        };
+        r.map(|r| r.is_leader()).map_err(|_| broken())
     }
-    /// Breaks the barrier for every waiter (arrives with a zero timeout).
+    /// Breaks the barrier for every waiter, now and later, until reset.
     fn abort(&self) {
-        let _ = self.0.try_wait();
+        self.0.abort();
     }
+}
+
+fn broken() -> PyErr {
+    BrokenBarrierError::new_err("the barrier is broken (a party died, timed out, aborted or reset)")
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -46,3 +46,8 @@ def lock_and_count(lock, shared, n):
 def barrier_party(barrier, out, i):
     barrier.wait(30)
     out.put(i)
+
+
+def send_all_then_exit(conn, items):
+    for item in items:
+        conn.send(item)

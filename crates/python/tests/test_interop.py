@@ -1,5 +1,6 @@
 """A Python and a Rust process (crates/python/examples/py_peer.rs) share a
-Value, an Array, a Value of a struct, a pipe and a byte queue."""
+Value, an Array, a Value of a struct, a pipe and a byte queue; 'u' and
+c_bool are a Rust u32 and u8."""
 
 import ctypes
 import subprocess
@@ -153,3 +154,22 @@ def test_numpy_structured_dtype_is_the_same_struct(peer, name):
     view = np.frombuffer(arr, dtype=job)  # a structured array over the shared memory
     view["id"] = [1, 2, 3, 4]
     assert [arr[i].id for i in range(4)] == [1, 2, 3, 4]
+
+
+def test_wchar_and_bool_arrays_are_rust_u32_and_u8(peer, name):
+    text = shmkit.Array("u", "h\u00e9llo \U0001f600", name=name)
+    assert run(peer, "chars-upper", name).strip() == "H\u00c9LLO \U0001f600"
+    assert text[:] == "H\u00c9LLO \U0001f600"
+
+    flags = shmkit.Array(ctypes.c_bool, [True, False, False], name=name + ".flags")
+    assert run(peer, "flags-not", flags.name).strip() == "[0, 1, 1]"
+    assert flags[:] == [False, True, True]
+
+
+def test_struct_with_bool_and_wchar_fields(peer, name):
+    class Flagged(ctypes.Structure):
+        _fields_ = [("ok", ctypes.c_bool), ("more", ctypes.c_bool * 3), ("ch", ctypes.c_wchar), ("n", ctypes.c_int)]
+
+    v = shmkit.Value(Flagged, True, (False, True, False), "\u00e9", -4, name=name)
+    assert run(peer, "flagged-read", name).split() == ["1", "[0,", "1,", "0]", "\u00e9", "-4"]
+    del v

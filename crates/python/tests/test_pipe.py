@@ -6,6 +6,7 @@ import pickle
 
 import pytest
 
+import _workers
 import shmkit
 
 
@@ -118,6 +119,30 @@ def test_named_attach(name):
         b.recv()
 
 
+def test_open_a_given_end(name):
+    a, b = shmkit.Pipe(name=name)
+    one = shmkit.Connection.open(name, 1)  # b's end, which b never took
+    a.send("to end 1")
+    assert one.recv() == "to end 1"
+    with pytest.raises(shmkit.BusyError):
+        b.recv()
+    with pytest.raises(ValueError):
+        shmkit.Connection.open(name, 2)
+    assert pickle.loads(pickle.dumps(b))._which == "1", "a pickled end is the same end"
+
+
+def test_any_end_taken_before_the_first_connection_is_used_leaves_it_busy(name):
+    """The documented limit of "any": it takes end 0 if it comes first; the
+    creator's first Connection then says so at once (no hang), and the
+    second pairs with the newcomer."""
+    a, b = shmkit.Pipe(name=name)
+    c = shmkit.Connection.open(name)
+    c.send("first come")
+    with pytest.raises(shmkit.BusyError):
+        a.send("end 0 is taken")
+    assert b.recv() == "first come"
+
+
 def test_pickle_unused_end():
     a, b = shmkit.Pipe()
     b2 = pickle.loads(pickle.dumps(b))
@@ -125,3 +150,35 @@ def test_pickle_unused_end():
     assert b2.recv() == 5
     with pytest.raises(TypeError):
         pickle.dumps(a)  # in use here
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_an_end_handed_over_first_and_gone_is_end_of_stream_for_the_other(method):
+    """The child takes its end, sends and exits before the parent first uses
+    its own: the parent still gets what was sent, then EOFError (it must
+    not take the child's freed end and wait on a direction nobody writes)."""
+    a, b = shmkit.Pipe()
+    p = multiprocessing.get_context(method).Process(target=_workers.send_all_then_exit, args=(b, ["one", "two"]))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    assert a.poll(10), "what the gone peer sent is there"
+    assert [a.recv(), a.recv()] == ["one", "two"]
+    with pytest.raises(EOFError):
+        a.recv()
+    # A peer that exited without closing (fork's children end with
+    # os._exit) is found dead within 1024 sends.
+    with pytest.raises(OSError):
+        for _ in range(5000):
+            a.send_bytes(b"nobody there")
+
+
+def test_each_end_of_a_pipe_is_its_own_whichever_is_used_first():
+    a, b = shmkit.Pipe()
+    b.send("from b")  # b is used first and still takes end 1
+    assert b._end().end == 1
+    b.close()
+    assert a.recv() == "from b"
+    assert a._end().end == 0
+    with pytest.raises(EOFError):
+        a.recv()

@@ -5,6 +5,7 @@ import os
 import pickle
 import queue
 import signal
+import threading
 import time
 import zlib
 
@@ -190,6 +191,10 @@ WAITS = {
     "pipe": "a, b = shmkit.Pipe(); a.send(0); b.recv(); print('ready', flush=True); b.recv()",
     "value-lock": "o = shmkit.Value('i'); o.get_lock().acquire(); import threading;"
     " t = threading.Thread(target=lambda: None); print('ready', flush=True); o._acquire(True, None)",
+    "wait": "o = shmkit.Queue(); e = shmkit.Event(); print('ready', flush=True); shmkit.wait([o, e])",
+    "barrier": "o = shmkit.Barrier(2); print('ready', flush=True); o.wait()",
+    "barrier-timeout": "o = shmkit.Barrier(2); print('ready', flush=True); o.wait(600)",
+    "barrier-action": "o = shmkit.Barrier(2, action=print); print('ready', flush=True); o.wait()",
 }
 
 
@@ -208,14 +213,62 @@ def test_ctrl_c_interrupts_wait(what):
     """ % WAITS[what])
     wait_line(p, "ready")
     time.sleep(0.1)
+    interrupt(p)
+
+
+def interrupt(p):
+    """Ctrl-C for the child `p`, which must then print "interrupted" and
+    exit with 3 (within a generous bound). Returns its (stdout, stderr)."""
     p.send_signal(signal.SIGINT)
     try:
         out, err = p.communicate(timeout=30)
     finally:
         if p.poll() is None:
             kill(p)
-    assert p.returncode == 3, (out, err)
-    assert "interrupted" in out
+    assert p.returncode == 3 and "interrupted" in out, (out, err)
+    return out, err
+
+
+def test_ctrl_c_in_a_barrier_wait_breaks_it_for_the_others(name):
+    """As threading.Barrier: an interrupted wait breaks the barrier and raises."""
+    b = shmkit.Barrier(3, name=name)
+    p = popen_py("""
+        import shmkit, signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        b = shmkit.Barrier.open(sys.argv[1])
+        print("ready", flush=True)
+        try:
+            b.wait()
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            print(b.broken, file=sys.stderr)
+            sys.exit(3)
+    """, name)
+    outcome = []
+
+    def other():
+        try:
+            b.wait(60)
+            outcome.append("passed")
+        except shmkit.BrokenBarrierError:
+            outcome.append("broken")
+
+    wait_line(p, "ready")
+    t = threading.Thread(target=other)
+    t.start()
+    deadline = time.monotonic() + 30
+    while b.n_waiting < 2:
+        assert time.monotonic() < deadline and p.poll() is None, "both parties arrive"
+        time.sleep(0.005)
+    out, err = interrupt(p)
+    t.join(60)
+    assert err.strip().endswith("True"), "the interrupted party broke the barrier: %r" % err
+    assert outcome == ["broken"], "the other waiter got BrokenBarrierError, not a hang"
+    assert b.broken
+    with pytest.raises(shmkit.BrokenBarrierError):
+        b.wait(1)
+    b.reset()
+    assert not b.broken and b.n_waiting == 0
 
 
 def test_forked_copy_of_creator_does_not_unlink(name):

@@ -14,7 +14,8 @@ class Point(ctypes.Structure):
 
 
 CODES = [("i", 11, -3), ("d", 3.25, -1.5), ("h", -5, 7), ("q", 2**40, -(2**40)), ("c", b"x", b"y"),
-         ("B", 200, 1), ("f", 0.5, 2.0), ("Q", 2**63, 5), ("L", 9, 10)]
+         ("B", 200, 1), ("f", 0.5, 2.0), ("Q", 2**63, 5), ("L", 9, 10), ("u", "x", "\u20ac"),
+         ("u", "\U0001f600", "\0"), (ctypes.c_bool, True, False), (ctypes.c_wchar, "a", "b")]
 
 
 @pytest.mark.parametrize("code,init,other", CODES)
@@ -189,9 +190,102 @@ def test_structure_array():
     assert shmkit.Array.open(arr.name, Point)[0].y == 9.0
 
 
+def test_wchar_typecode_as_multiprocessing():
+    """'u' is wchar_t (4 bytes on Linux): a 1-character str, a Rust u32 code point."""
+    v = shmkit.Value("u")
+    assert v.value == "\0" and v.elem_size == 4
+    v.value = "\u00e9"
+    assert shmkit.Value.open(v.name, "u").value == "\u00e9"
+    assert shmkit.Value.open(v.name, "I").value == 0xE9, "the code point, as a u32"
+    for bad, err in [("ab", TypeError), ("", TypeError), (5, TypeError), (b"a", TypeError)]:
+        with pytest.raises(err):
+            v.value = bad
+        with pytest.raises(err):
+            shmkit.Value("u", bad)
+    assert v.value == "\u00e9", "a refused value changes nothing"
+
+    a = shmkit.Array("u", "hello")
+    assert len(a) == 5 and a[1] == "e" and a[-1] == "o"
+    assert a[:] == "hello" and a[1:3] == "el", "a slice is a str"
+    assert list(a) == list("hello")
+    a[0] = "j"
+    a[1:3] = "EL"
+    assert a[:] == "jELlo"
+    with pytest.raises(TypeError):
+        a[0] = "xy"
+    assert a.value == "jELlo"
+    a.value = "hi"
+    assert a[:] == "hi\0lo" and a.value == "hi"
+    with pytest.raises(ValueError):
+        a.value = "toolong"
+    assert shmkit.Array("u", 3)[:] == "\0\0\0"
+    assert shmkit.RawArray("u", "abc").value == "abc"
+    assert memoryview(a).format == "I" and memoryview(a).tolist()[:2] == [ord("h"), ord("i")]
+    assert a.get_obj().value == "hi", "get_obj() is a c_wchar array over the shared memory"
+    # A Rust writer may store any u32: one that is no code point is an
+    # error, not a crash.
+    shmkit.RawArray.open(a.name, "I")[0] = 0x110000
+    with pytest.raises(ValueError, match="code point"):
+        a[0]
+
+
+def test_bool_type_as_multiprocessing():
+    """ctypes.c_bool: True/False, stored as a u8 of 0 or 1 (a Rust u8)."""
+    v = shmkit.Value(ctypes.c_bool)
+    assert v.value is False and v.elem_size == 1
+    v.value = 5  # truthiness, as ctypes.c_bool(5)
+    assert v.value is True
+    assert shmkit.Value.open(v.name, "B").value == 1
+    v.value = ""
+    assert v.value is False
+    assert shmkit.RawValue(ctypes.c_bool, [1]).value is True
+    a = shmkit.Array(ctypes.c_bool, [True, False, 3])
+    assert a[:] == [True, False, True]
+    a[1:] = [1, 0]
+    assert list(shmkit.RawArray.open(a.name, "B")) == [1, 1, 0]
+    assert shmkit.Array.open(a.name, "?")[:] == [True, True, False], "'?' is c_bool's typecode"
+    np = pytest.importorskip("numpy")
+    flags = shmkit.Array(np.dtype(bool), 4)
+    np.frombuffer(flags, dtype=bool)[2] = True
+    assert flags[:] == [False, False, True, False]
+
+
+class Flagged(ctypes.Structure):
+    _fields_ = [("ok", ctypes.c_bool), ("ch", ctypes.c_wchar), ("n", ctypes.c_int)]
+
+
+def test_structure_with_bool_and_wchar_fields():
+    v = shmkit.Value(Flagged, True, "z", 3)
+    assert (v.value.ok, v.value.ch, v.value.n) == (True, "z", 3)
+    again = shmkit.Value.open(v.name, Flagged).value
+    assert (again.ok, again.ch, again.n) == (True, "z", 3)
+
+    class Renamed(ctypes.Structure):
+        _fields_ = [("ok", ctypes.c_uint8), ("ch", ctypes.c_uint32), ("n", ctypes.c_int)]
+        _shm_name_ = "Flagged"
+
+    assert shmkit.Value.open(v.name, Renamed).value.ch == ord("z"), "the same layout as u8 and u32 fields"
+    arr = shmkit.Array(Flagged, [(False, "a", 1), (True, "b", 2)])
+    assert arr[1].ch == "b" and arr[0].ok is False
+
+
+def test_typed_queue_of_wchar_and_bool():
+    q = shmkit.Queue(4, item_type="u")
+    q.put("\u00e9")
+    assert q.get(timeout=10) == "\u00e9"
+    with pytest.raises(TypeError):
+        q.put("ab")
+    b = shmkit.Queue(4, item_type=ctypes.c_bool)
+    b.put(7)
+    b.put(0)
+    assert [b.get(timeout=10), b.get(timeout=10)] == [True, False]
+
+
 def test_unsupported_types():
     with pytest.raises(TypeError):
-        shmkit.Value("u")
+        shmkit.Value("z")
+    with pytest.raises(TypeError):
+        shmkit.Value(ctypes.c_char_p)
 
     class Bits(ctypes.Structure):
         _fields_ = [("a", ctypes.c_int, 3)]

@@ -34,7 +34,10 @@ or the lock of a :class:`Value`/:class:`Array` died holding it,
 Waiting
 -------
 Every wait releases the GIL and can be interrupted with Ctrl-C; timeouts are
-float seconds, ``None`` waits as long as it takes.
+float seconds, ``None`` waits as long as it takes. :func:`wait` waits on
+many objects at once (queues, pipe ends, subscribers, events, semaphores),
+as :func:`multiprocessing.connection.wait`; ``get_async``, ``put_async``
+and ``recv_async`` await without blocking an :mod:`asyncio` loop.
 """
 
 import ctypes as _ctypes
@@ -55,7 +58,7 @@ __all__ = [
     "Connection", "Disconnected", "Event", "JoinableQueue", "Lock", "OwnerDiedWarning", "Pipe", "Queue",
     "Lagged", "Publisher", "RLock", "RawArray", "RawValue", "Semaphore", "SharedMemory", "ShmkitError",
     "Subscriber",
-    "SimpleQueue", "Value", "WrongTypeError", "unlink",
+    "SimpleQueue", "Value", "WrongTypeError", "unlink", "wait",
 ]
 
 Empty = _queue.Empty
@@ -84,9 +87,19 @@ def _rebuild(cls, name, args):
 # --------------------------------------------------------------------------
 # Types: typecodes and ctypes descriptions (docs/FORMAT.md)
 
-# typecode -> (struct format, canonical name, size)
+_WCHAR = _ctypes.sizeof(_ctypes.c_wchar)
+
+# typecode -> (struct format, canonical name, size). Two have no Rust type
+# of their own, since neither accepts every bit pattern there (FORMAT.md
+# §3.1): 'u' (wchar_t, a 1-character str) is the unsigned integer of its
+# size holding the code point (u32 on Linux: a Rust `u32`; `char::from_u32`
+# reads it), and '?' (ctypes.c_bool) a `u8` holding 0 or 1. Their struct
+# formats here are the ones the value is converted through ('u' is not a
+# struct format: see _BUFFER_FORMAT and _decode_item).
 _TYPECODES = {
     "c": ("c", "u8", 1),
+    "u": ("u", "u%d" % (8 * _WCHAR), _WCHAR),
+    "?": ("?", "u8", 1),
     "b": ("b", "i8", 1),
     "B": ("B", "u8", 1),
     "h": ("h", "i16", 2),
@@ -101,11 +114,27 @@ _TYPECODES = {
     "d": ("d", "f64", 8),
 }
 _CTYPES_OF = {
-    "c": _ctypes.c_char, "b": _ctypes.c_byte, "B": _ctypes.c_ubyte, "h": _ctypes.c_short,
-    "H": _ctypes.c_ushort, "i": _ctypes.c_int, "I": _ctypes.c_uint, "l": _ctypes.c_long,
-    "L": _ctypes.c_ulong, "q": _ctypes.c_longlong, "Q": _ctypes.c_ulonglong,
-    "f": _ctypes.c_float, "d": _ctypes.c_double,
+    "c": _ctypes.c_char, "u": _ctypes.c_wchar, "?": _ctypes.c_bool, "b": _ctypes.c_byte,
+    "B": _ctypes.c_ubyte, "h": _ctypes.c_short, "H": _ctypes.c_ushort, "i": _ctypes.c_int,
+    "I": _ctypes.c_uint, "l": _ctypes.c_long, "L": _ctypes.c_ulong, "q": _ctypes.c_longlong,
+    "Q": _ctypes.c_ulonglong, "f": _ctypes.c_float, "d": _ctypes.c_double,
 }
+
+
+# The buffer format (memoryview, numpy) of a typecode whose struct format
+# is not one: 'u' is seen as the code point's unsigned integer.
+_BUFFER_FORMAT = {"u": {2: "H", 4: "I"}.get(_WCHAR, "I")}
+
+
+def _decode_item(fmt, item):
+    """A value as Python sees it, from the item a memoryview (in the buffer
+    format) gives: for 'u' the 1-character str of the code point."""
+    if fmt != "u":
+        return item
+    try:
+        return chr(item)
+    except (ValueError, OverflowError):
+        raise ValueError("%#x in shared memory is not a Unicode code point (typecode 'u')" % item) from None
 
 
 def _prim_desc(code):
@@ -151,7 +180,7 @@ def _dtype_desc(dt, name=None):
         meta = dt.metadata or {}
         fields = [(f, dt.fields[f][1], _dtype_desc(dt.fields[f][0])) for f in dt.names]
         return ("s", name or meta.get("shm_name", "Struct"), dt.itemsize, dt.alignment, fields)
-    kinds = {"i": "i", "u": "u", "f": "f"}
+    kinds = {"i": "i", "u": "u", "f": "f", "b": "u"}
     if dt.kind not in kinds or dt.byteorder == ">" or dt.itemsize not in (1, 2, 4, 8, 16):
         raise TypeError("numpy dtype %r has no shmkit layout" % (dt,))
     return ("p", "%s%d" % (kinds[dt.kind], 8 * dt.itemsize), dt.itemsize, dt.alignment)
@@ -167,6 +196,7 @@ def _type_of(typecode_or_type):
             code = {1: "b", 2: "h", 4: "i", 8: "q"}.get(dt.itemsize) if dt.kind == "i" else None
             code = code or ({1: "B", 2: "H", 4: "I", 8: "Q"}.get(dt.itemsize) if dt.kind == "u" else code)
             code = code or ({4: "f", 8: "d"}.get(dt.itemsize) if dt.kind == "f" else code)
+            code = code or ("?" if dt.kind == "b" else code)
             if code is None:
                 raise TypeError("numpy dtype %r has no shmkit layout" % (dt,))
             return _type_of(code)
@@ -318,7 +348,8 @@ class _Shared(_shmkit.Data):
         self._fmt = fmt
         self._ctype = ctype
         if fmt is not None:
-            bfmt, itemsize = fmt, _struct.calcsize(fmt)
+            bfmt = _BUFFER_FORMAT.get(fmt, fmt)
+            itemsize = _struct.calcsize(bfmt)
         else:
             bfmt, itemsize = "B", 1
         self._setup(name or _fresh_name(self._kind), self._kind, mode, desc, length, init_bytes, bfmt, itemsize)
@@ -392,6 +423,13 @@ def _to_bytes(ctype, fmt, value):
         if isinstance(value, int):
             value = bytes([value])
         return bytes(value)
+    if fmt == "u":
+        # As ctypes.c_wchar (and multiprocessing) take it: one character.
+        if not isinstance(value, str):
+            raise TypeError("unicode string expected instead of %s instance" % type(value).__name__)
+        if len(value) != 1:
+            raise TypeError("one character unicode string expected")
+        return _struct.pack(_BUFFER_FORMAT["u"], ord(value))
     if fmt is not None:
         return _struct.pack(fmt, value)
     if isinstance(value, ctype):
@@ -405,7 +443,11 @@ class Value(_Shared):
     """A shared value, like :func:`multiprocessing.Value`.
 
     ``Value(typecode_or_type, *args, lock=True, name=None)``: a typecode
-    (``'i'``, ``'d'``, ...; ``Value('d')`` is a Rust ``Value<f64>``) or a
+    (``'i'``, ``'d'``, ...; ``Value('d')`` is a Rust ``Value<f64>``; ``'u'``,
+    wchar_t, holds a 1-character str and is a Rust ``Value<u32>`` of the code
+    point; ``ctypes.c_bool`` (or ``'?'``) holds True/False and is a Rust
+    ``Value<u8>`` of 0 or 1, since Rust's ``bool`` and ``char`` are not
+    shareable) or a
     ctypes type (a ``ctypes.Structure`` is the Rust ``#[derive(ShmType)]``
     struct of the same layout, named by its class name or ``_shm_name_``;
     a numpy structured dtype likewise, named by ``metadata={"shm_name":
@@ -442,11 +484,13 @@ class Value(_Shared):
         if self._own_lock:
             self._racquire()
             try:
-                return self._mv[0]
+                item = self._mv[0]
             finally:
                 self._rrelease()
-        with self._locked():
-            return self._mv[0]
+        else:
+            with self._locked():
+                item = self._mv[0]
+        return _decode_item(self._fmt, item)
 
     @value.setter
     def value(self, v):
@@ -496,7 +540,7 @@ def _init_array(typecode_or_type, size_or_initializer):
     if isinstance(size_or_initializer, int):
         return size_or_initializer, None
     items = list(size_or_initializer)
-    if fmt == "c":
+    if fmt in ("c", "u"):
         data = b"".join(_to_bytes(ctype, fmt, v) for v in items)
     elif fmt is not None:
         data = _struct.pack("%d%s" % (len(items), fmt), *items)
@@ -509,7 +553,10 @@ class Array(_Shared):
     """A shared array, like :func:`multiprocessing.Array`.
 
     ``Array(typecode_or_type, size_or_initializer, *, lock=True, name=None)``;
-    ``Array('i', n)`` is a Rust ``Array<i32>``. Indexing, slices, ``len``,
+    ``Array('i', n)`` is a Rust ``Array<i32>``; ``Array('u', 'text')`` an
+    ``Array<u32>`` of code points (a slice of it is a str, ``.value`` the
+    text up to the first NUL); ``Array(ctypes.c_bool, n)`` an ``Array<u8>``.
+    Indexing, slices, ``len``,
     iteration, under the segment's robust lock (``get_lock()``). The object
     is a writable buffer: ``memoryview(a)`` and ``numpy.frombuffer(a,
     dtype)`` see the shared memory itself, no copy, no lock.
@@ -540,14 +587,16 @@ class Array(_Shared):
 
     def _item(self, i):
         if self._fmt is not None:
-            return self._mv[i]
+            return _decode_item(self._fmt, self._mv[i])
         return self._ctype.from_buffer(self, i * self.elem_size)
 
     def __getitem__(self, i):
         n = len(self)
         with self._locked():
             if isinstance(i, slice):
-                return [self._item(k) for k in range(*i.indices(n))]
+                items = [self._item(k) for k in range(*i.indices(n))]
+                # A slice of a 'u' array is a str, as multiprocessing's.
+                return "".join(items) if self._fmt == "u" else items
             if i < 0:
                 i += n
             if not 0 <= i < n:
@@ -577,16 +626,33 @@ class Array(_Shared):
 
     @property
     def value(self):
-        """For a ``'c'`` array: the bytes up to the first NUL (as multiprocessing)."""
+        """For a ``'c'`` array: the bytes up to the first NUL (as multiprocessing).
+
+        For a ``'u'`` array: the str up to the first NUL character (as a
+        ctypes ``c_wchar`` array's, what ``RawArray('u', ...)`` is in
+        multiprocessing).
+        """
+        if self._fmt == "u":
+            with self._locked():
+                return "".join(self._item(k) for k in range(len(self))).split("\0", 1)[0]
         if self._fmt != "c":
-            raise AttributeError("only 'c' arrays have .value")
+            raise AttributeError("only 'c' and 'u' arrays have .value")
         with self._locked():
             return self._read(0, self.nbytes).split(b"\0", 1)[0]
 
     @value.setter
     def value(self, v):
+        if self._fmt == "u":
+            if not isinstance(v, str):
+                raise TypeError("unicode string expected instead of %s instance" % type(v).__name__)
+            if len(v) > len(self):
+                raise ValueError("string too long")
+            data = b"".join(_to_bytes(self._ctype, "u", ch) for ch in v + "\0" * min(1, len(self) - len(v)))
+            with self._locked():
+                self._write(0, data)
+            return
         if self._fmt != "c":
-            raise AttributeError("only 'c' arrays have .value")
+            raise AttributeError("only 'c' and 'u' arrays have .value")
         v = bytes(v)
         if len(v) > self.nbytes:
             raise ValueError("byte string too long")
@@ -684,6 +750,9 @@ class Semaphore(_Named):
         """Permits available now (a snapshot)."""
         return self._h.get_value()
 
+    def _wait_handle(self):
+        return self._h
+
     def __enter__(self):
         self.acquire()
         return self
@@ -733,6 +802,9 @@ class Event(_Named):
     def wait(self, timeout=None):
         """Waits until the flag is set (at most ``timeout`` seconds); returns the flag."""
         return self._h.wait(timeout)
+
+    def _wait_handle(self):
+        return self._h
 
     def __reduce__(self):
         return _rebuild, (type(self), self.name, ())
@@ -888,8 +960,9 @@ class Barrier(_Named):
     the party that completed the barrier (it runs ``action`` before the
     others go on) and a number in 1..parties-1 elsewhere (not guaranteed
     distinct). With ``action`` a second barrier ``NAME.action`` holds the
-    others until it has run. A wait without a timeout cannot be interrupted
-    by Ctrl-C.
+    others until it has run. Ctrl-C interrupts a wait, as every wait: as
+    with :class:`threading.Barrier`, the interrupted wait breaks the barrier
+    (the others get :class:`BrokenBarrierError`) and raises.
     """
 
     def __init__(self, parties, action=None, timeout=None, *, name=None):
@@ -929,17 +1002,21 @@ class Barrier(_Named):
         if timeout is None:
             timeout = self._timeout
         before = self._h.n_waiting
-        leader = self._h.wait(timeout)
-        if self._after is not None:
-            if leader and self._action is not None:
-                try:
+        try:
+            leader = self._h.wait(timeout)
+            if self._after is not None:
+                if leader and self._action is not None:
                     self._action()
-                except BaseException:
-                    self._after.abort()
-                    raise
-            self._after.wait(timeout)
-        elif leader and self._action is not None:
-            self._action()
+                self._after.wait(timeout)
+            elif leader and self._action is not None:
+                self._action()
+        except BrokenBarrierError:
+            raise
+        except BaseException:
+            # Interrupted (Ctrl-C), or the action raised: break the whole
+            # barrier, as threading.Barrier does, so nobody waits for us.
+            self.abort()
+            raise
         return 0 if leader else max(1, min(before + 1, self.parties - 1))
 
     def reset(self):
@@ -1019,6 +1096,37 @@ class SharedMemory(_shmkit.SharedMemoryBlock):
 
     def __repr__(self):
         return "SharedMemory(%r, size=%d)" % (self.name, self.size)
+
+
+def wait(object_list, timeout=None):
+    """Waits until one of ``object_list`` is ready; returns those that are, like :func:`multiprocessing.connection.wait`.
+
+    The objects: :class:`Queue` s (and SimpleQueue, JoinableQueue; ready:
+    a ``get`` would not block -- a message, or every sender gone), pipe
+    :class:`Connection` s (a message or the end of the stream), broadcast
+    :class:`Subscriber` s, :class:`Event` s (set) and :class:`Semaphore` s
+    (a free permit). Nothing is consumed: another process may take the
+    message or permit first, so the call that follows may still find
+    nothing (wait again). A queue waited on takes this process's receiving
+    end, as a ``get`` does.
+
+    ``timeout`` float seconds (``None``: as long as it takes); on timeout
+    the list is empty. The wait releases the GIL and Ctrl-C interrupts it.
+    One wait sleeps on every object at once (the Rust ``shmkit::wait_any``).
+    """
+    objects = list(object_list)
+    handles = []
+    for obj in objects:
+        make = getattr(obj, "_wait_handle", None)
+        if make is None:
+            raise TypeError(
+                "cannot wait on %r: queues, pipe Connections, Subscribers, Events and Semaphores can be waited on"
+                % (obj,)
+            )
+        handles.append(make())
+    if timeout is not None and timeout < 0:
+        timeout = 0.0
+    return [objects[i] for i in _shmkit.wait(handles, timeout)]
 
 
 from ._connection import Connection, Pipe  # noqa: E402

@@ -2,13 +2,14 @@
 
 import ctypes
 import queue
-from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
+from typing import Any, Callable, Generic, Iterable, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
 
 from typing_extensions import Buffer, Self
 
 _T = TypeVar("_T")
 _CT = TypeVar("_CT", bound=ctypes._SimpleCData[Any])
-# A typecode ('i', 'd', ...), a ctypes type (number, array, Structure) or a numpy dtype.
+# A typecode ('i', 'd', 'u', ...; '?' is ctypes.c_bool's), a ctypes type (number, c_bool, c_wchar,
+# array, Structure) or a numpy dtype. 'u' (wchar_t) is a Rust u32 of the code point; c_bool a u8 of 0 or 1.
 TypecodeOrType = Union[str, Type[ctypes._SimpleCData[Any]], Type[ctypes.Structure], Type[ctypes.Array[Any]], Any]
 
 Empty = queue.Empty
@@ -82,7 +83,8 @@ class _Shared:
     def __buffer__(self, flags: int) -> memoryview: ...
 
 class Value(_Shared):
-    """A shared value: ``Value('d')`` is a Rust ``Value<f64>``; a ctypes Structure the derived struct."""
+    """A shared value: ``Value('d')`` is a Rust ``Value<f64>``, ``Value('u')`` (a 1-character str) a ``Value<u32>``,
+    ``Value(c_bool)`` a ``Value<u8>``; a ctypes Structure the derived struct."""
     def __init__(
         self, typecode_or_type: TypecodeOrType, *args: Any, lock: Union[bool, Lock, RLock] = True, name: Optional[str] = None
     ) -> None: ...
@@ -99,7 +101,8 @@ class RawValue(Value):
     def __init__(self, typecode_or_type: TypecodeOrType, *args: Any, name: Optional[str] = None) -> None: ...
 
 class Array(_Shared):
-    """A shared array: ``Array('i', n)`` is a Rust ``Array<i32>``; a writable buffer (memoryview, numpy)."""
+    """A shared array: ``Array('i', n)`` is a Rust ``Array<i32>``, ``Array('u', text)`` an ``Array<u32>`` of code
+    points (slices are str); a writable buffer (memoryview, numpy)."""
     def __init__(
         self,
         typecode_or_type: TypecodeOrType,
@@ -118,10 +121,11 @@ class Array(_Shared):
     @overload
     def __getitem__(self, i: int) -> Any: ...
     @overload
-    def __getitem__(self, i: slice) -> List[Any]: ...
+    def __getitem__(self, i: slice) -> Union[List[Any], str]: ...
     def __setitem__(self, i: Union[int, slice], v: Any) -> None: ...
     def __iter__(self) -> Iterator[Any]: ...
-    value: bytes
+    # 'c' arrays: bytes up to the first NUL; 'u' arrays: str up to the first NUL.
+    value: Union[bytes, str]
     @property
     def raw(self) -> bytes: ...
 
@@ -186,7 +190,7 @@ class Condition:
     def notify_all(self) -> None: ...
 
 class Barrier:
-    """A barrier (a Rust ``shmkit::Barrier``); a dead party breaks it."""
+    """A barrier (a Rust ``shmkit::Barrier``); a dead party breaks it, and so does a wait interrupted by Ctrl-C."""
     def __init__(
         self,
         parties: int,
@@ -229,9 +233,9 @@ class SharedMemory:
     def __buffer__(self, flags: int) -> memoryview: ...
 
 class Connection:
-    """One end of a Pipe; taken when first used."""
+    """One end of a Pipe (``Pipe()`` gives ends 0 and 1); taken when first used."""
     @classmethod
-    def open(cls, name: str, end: str = "any", duplex: bool = True) -> Connection: ...
+    def open(cls, name: str, end: Union[str, int] = "any", duplex: bool = True) -> Connection: ...
     @property
     def name(self) -> str: ...
     @property
@@ -283,6 +287,8 @@ class Queue(Generic[_T]):
     def get_nowait(self) -> _T: ...
     async def get_async(self) -> _T: ...
     async def get_bytes_async(self) -> bytes: ...
+    async def put_async(self, obj: _T) -> None: ...
+    async def put_bytes_async(self, data: Buffer) -> None: ...
     def put_bytes(self, data: Buffer, block: bool = True, timeout: Optional[float] = None) -> None: ...
     def get_bytes(self, block: bool = True, timeout: Optional[float] = None) -> bytes: ...
     def get_bytes_with(
@@ -339,3 +345,10 @@ class Subscriber:
     async def get_bytes_async(self) -> bytes: ...
     async def get_async(self) -> Any: ...
     def pending(self) -> int: ...
+
+_Waitable = Union[Queue[Any], Connection, Subscriber, Event, Semaphore]
+_W = TypeVar("_W", bound=_Waitable)
+
+def wait(object_list: Iterable[_W], timeout: Optional[float] = None) -> List[_W]:
+    """The objects of ``object_list`` ready now (a get, recv or acquire would not block), waiting at most
+    ``timeout`` seconds for one; nothing is consumed (``multiprocessing.connection.wait``)."""

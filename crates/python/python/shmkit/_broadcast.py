@@ -145,6 +145,9 @@ class Subscriber:
         """:meth:`get` for :mod:`asyncio`."""
         return _pickle.loads(await self.get_bytes_async())
 
+    def _wait_handle(self):
+        return self._end()
+
     def pending(self):
         """Messages published and not yet received here (more than the capacity: lagging)."""
         return self._end().pending()

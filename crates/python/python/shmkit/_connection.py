@@ -18,12 +18,15 @@ def _fresh(kind):
 class Connection:
     """One end of a :func:`Pipe`, like :class:`multiprocessing.connection.Connection`.
 
-    The end is taken when first used, by the process that uses it: the
-    parent that hands a Connection to a child (``Process(args=...)``, fork
-    or spawn) and never uses it leaves that end to the child. An end is held
-    by one process at a time (:class:`shmkit.BusyError` otherwise) and given
-    back by ``close()``, garbage collection or the death of its process;
-    the peer then gets :class:`EOFError` once it has received what was sent.
+    The two Connections of ``Pipe()`` are the pipe's ends 0 and 1, each its
+    own whatever order they are used in. An end is taken when first used,
+    by the process that uses it: the parent that hands a Connection to a
+    child (``Process(args=...)``, fork or spawn) and never uses it leaves
+    that end to the child, even if the child uses it, and is gone, before
+    the parent first uses its own. An end is held by one process at a time
+    (:class:`shmkit.BusyError` otherwise) and given back by ``close()``,
+    garbage collection or the death of its process; the peer then gets
+    :class:`EOFError` once it has received what was sent.
 
     ``send(obj)`` pickles, ``send_bytes`` does not; ``recv()``/``recv_bytes()``
     wait for a message (Ctrl-C interrupts), ``poll(timeout)`` says whether one
@@ -31,13 +34,10 @@ class Connection:
     (``Pipe(capacity=...)``, 64 KiB by default).
     """
 
-    def __init__(self, handle, which, readable, writable, pair=None, avoid=None):
+    def __init__(self, handle, which, readable, writable):
         self._h = handle
-        # What the two Connections of one duplex Pipe() know of each other:
-        # the end the sibling took, so that this one takes the other end
-        # even after the sibling gave its end back.
-        self._pair = pair if pair is not None else {}
-        self._avoid = avoid
+        # The end it takes: "0" or "1" (a duplex pipe's own end), "any" (a
+        # duplex pipe's free end), "send" or "recv" (a one-way pipe's).
         self._which = which
         self._conn = None
         self._closed = False
@@ -48,10 +48,13 @@ class Connection:
 
     @classmethod
     def open(cls, name, end="any", duplex=True):
-        """Attaches to the pipe ``name`` (``duplex=False``: a byte queue, ``end`` "send" or "recv")."""
-        handle = _shmkit.PipeHandle(name, "open", duplex, 0)
+        """Attaches to the pipe ``name``: its end ``end``, 0 or 1, or the end that is free when first used
+        ("any"). ``duplex=False``: a byte queue, ``end`` "send" or "recv"."""
         if duplex:
-            return cls(handle, "any", True, True)
+            if end not in ("any", 0, 1, "0", "1"):
+                raise ValueError("a duplex pipe's end is 0, 1 or 'any'")
+            return cls(_shmkit.PipeHandle(name, "open", True, 0), str(end), True, True)
+        handle = _shmkit.PipeHandle(name, "open", duplex, 0)
         if end not in ("send", "recv"):
             raise ValueError("a one-way pipe's end is 'send' or 'recv'")
         return cls(handle, end, end == "recv", end == "send")
@@ -83,20 +86,7 @@ class Connection:
             if self._conn is None or self._pid != _os.getpid():
                 # A fork()ed child never uses its parent's end: it takes
                 # its own (the parent's copy is forgotten, not released).
-                conn = self._h.connect(self._which)
-                taken = conn.end
-                sibling = self._pair.get("taken")
-                avoid = sibling[1] if sibling and sibling[0] != id(self) else self._avoid
-                if taken is not None and taken == avoid:
-                    # The sibling's end, free again because the sibling
-                    # closed it: take the other one (the sibling's peer).
-                    other = self._h.connect(self._which)
-                    conn.close()
-                    conn = other
-                    taken = conn.end
-                if taken is not None:
-                    self._pair.setdefault("taken", (id(self), taken))
-                self._conn = conn
+                self._conn = self._h.connect(self._which)
                 self._pid = _os.getpid()
             return self._conn
 
@@ -175,6 +165,12 @@ class Connection:
             raise OSError("connection is write-only")
         return self._end().poll(timeout)
 
+    def _wait_handle(self):
+        # shmkit.wait: the end's receiving side (taken now if it was not).
+        if not self._readable:
+            raise OSError("connection is write-only")
+        return self._end()
+
     def close(self):
         """Gives the end back; the peer sees the end of the stream."""
         self._closed = True
@@ -194,20 +190,14 @@ class Connection:
                 "this end of %r is in use in this process; close it before handing it to another"
                 % self.name
             )
-        return _attach, (self.name, self._which, self._h.duplex, self._sibling_end())
-
-    def _sibling_end(self):
-        sibling = self._pair.get("taken")
-        return sibling[1] if sibling and sibling[0] != id(self) else self._avoid
+        return _attach, (self.name, self._which, self._h.duplex)
 
     def __repr__(self):
         return "<shmkit.Connection %r %s>" % (self.name, self._which)
 
 
-def _attach(name, which, duplex, avoid=None):
-    conn = Connection.open(name, which, duplex)
-    conn._avoid = avoid
-    return conn
+def _attach(name, which, duplex):
+    return Connection.open(name, which, duplex)
 
 
 def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY):
@@ -217,11 +207,17 @@ def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY):
     ``duplex=False``: ``(reader, writer)`` over a ``shmkit::ByteQueue``.
     ``capacity`` is the bytes each direction holds (a power of two, at least
     64); ``name`` names the segment (a fresh one by default), which other
-    processes attach to with ``Connection.open(name)``.
+    processes attach to with ``Connection.open(name, end)``. The first
+    Connection is end 0, the second end 1: a process that pairs with the
+    first takes end 1 (``Connection.open(name, 1)``, or a Rust
+    ``Pipe::open(name)?.connect_end(1)``). One that takes "any" end gets
+    whichever is free when it first uses it: end 0 if it comes before the
+    first Connection is used, which then raises :class:`shmkit.BusyError`.
     """
     name = name or _fresh("pipe")
     handle = _shmkit.PipeHandle(name, "create", duplex, capacity)
     if duplex:
-        pair = {}
-        return Connection(handle, "any", True, True, pair), Connection(handle, "any", True, True, pair)
+        # Each its own end, so that the order in which they are first used
+        # (here or in the processes they are handed to) does not matter.
+        return Connection(handle, "0", True, True), Connection(handle, "1", True, True)
     return Connection(handle, "recv", True, False), Connection(handle, "send", False, True)

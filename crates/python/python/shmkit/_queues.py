@@ -143,8 +143,9 @@ class Queue:
             return ctype.from_buffer_copy(data)
         import struct
 
-        v = struct.unpack(fmt, data)[0]
-        return v
+        from . import _BUFFER_FORMAT, _decode_item
+
+        return _decode_item(fmt, struct.unpack(_BUFFER_FORMAT.get(fmt, fmt), data)[0])
 
     # -- raw operations
 
@@ -220,6 +221,34 @@ class Queue:
             except _queue.Empty:
                 pass
             await _aio.wait_ready(self, self._q._ready_fd)
+
+    async def put_async(self, obj):
+        """Puts ``obj``, awaiting room without blocking the event loop.
+
+        For :mod:`asyncio`, as :meth:`get_async`: the loop watches a
+        descriptor that is readable while the queue has room (or no
+        receiver is left, when this raises :class:`shmkit.Disconnected`).
+        Cancelling it puts nothing: the object goes in only when it
+        returns. Errors of the object itself (too long a pickle, a value
+        the item type refuses) are raised at once.
+        """
+        await self.put_bytes_async(self._encode(obj))
+
+    async def put_bytes_async(self, data):
+        """:meth:`put_async` for raw bytes (no pickle), as :meth:`put_bytes`."""
+        self._check()
+        data = bytes(data)
+        while True:
+            try:
+                return self.put_bytes(data, False)
+            except _queue.Full:
+                pass
+            await _aio.wait_ready(self, self._q._send_ready_fd, "_send_ready")
+
+    def _wait_handle(self):
+        # shmkit.wait: this process's receiving end (made if it was not).
+        self._check()
+        return self._q
 
     def put_nowait(self, obj):
         return self.put(obj, False)
