@@ -538,6 +538,30 @@ impl crate::Event {
 }
 
 #[cfg(feature = "async")]
+impl crate::Barrier {
+    /// Arrives and waits until the generation completes, as an async call:
+    /// as [`wait`](crate::Barrier::wait), without blocking the thread.
+    /// Dropping the future before the wait ended breaks the generation for
+    /// the other parties, as dropping a pending
+    /// [`BarrierArrival`](crate::BarrierArrival) does (a party cannot take
+    /// its arrival back), and as Python's `threading.Barrier` does when a
+    /// wait is interrupted.
+    ///
+    /// # Errors
+    /// As [`wait`](crate::Barrier::wait).
+    pub async fn wait_async(&self) -> Result<crate::BarrierWaitResult, crate::BarrierError> {
+        let mut arrival = self.arrive()?;
+        loop {
+            if let Some(done) = arrival.poll(std::time::Duration::ZERO)? {
+                return Ok(done);
+            }
+            let Some(round) = arrival.round() else { continue };
+            until_ready(&crate::sync::barrier::RoundOf { barrier: self, round }).await;
+        }
+    }
+}
+
+#[cfg(feature = "async")]
 /// `acquire_async` of a semaphore.
 macro_rules! acquire_async {
     ($($ty:ty),*) => {$(

@@ -52,6 +52,22 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             drop(g);
             0
         }
+        // Waits at the barrier after `ms` milliseconds; exits 0 if it led.
+        "barrier-wait" => {
+            let b = shmkit::Barrier::open(&args[0]).expect("open");
+            say("READY");
+            std::thread::sleep(Duration::from_millis(args[1].parse().expect("ms")));
+            if b.wait().expect("the generation completes").is_leader() { 0 } else { 1 }
+        }
+        // Arrives at the barrier and waits there until killed.
+        "barrier-stuck" => {
+            let b = shmkit::Barrier::open(&args[0]).expect("open");
+            let _arrival = b.arrive().expect("arrive");
+            say("ARRIVED");
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         // Receives `n` byte messages slowly, checking each.
         "drain-bytes-slowly" => {
             let q = shmkit::ByteQueue::open(&args[0]).expect("open");
@@ -426,5 +442,45 @@ fn a_full_described_queue_sender_is_ready_once_there_is_room() {
         // Full again, and every receiver gone: ready too (the send fails).
         drop(rx);
         assert_eq!(shmkit::wait_any_timeout(&[&tx], LIMIT), Some(0));
+    });
+}
+
+/// tokio: `Barrier::wait_async` completes with a party in another process;
+/// a party killed while it waits breaks the generation (the background
+/// waiter's liveness look); dropping a pending wait breaks it too.
+#[cfg(feature = "async")]
+#[test]
+fn tokio_barrier_waits_with_other_processes() {
+    let names = Names::new("tokio-barrier", 2);
+    let (two, three) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(LIMIT, "tokio barrier", move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let b = shmkit::Barrier::create(&two, 2).unwrap();
+        for round in 0..3 {
+            let mut other = Child::spawn_piped("barrier-wait", &[&two, "30"]);
+            other.expect_line("READY");
+            let mine = rt.block_on(b.wait_async()).expect("completes").is_leader();
+            let theirs = other.wait(LIMIT) == Some(0);
+            assert!(mine ^ theirs, "round {round}: exactly one leader");
+        }
+        // Dropped while pending: the generation breaks.
+        rt.block_on(async {
+            let pending = tokio::time::timeout(Duration::from_millis(20), b.wait_async()).await;
+            assert!(pending.is_err(), "alone: still pending when dropped");
+        });
+        assert!(b.is_broken(), "a dropped wait gives up its arrival");
+        b.reset();
+
+        // A party that arrived and was killed: found dead, the round breaks.
+        let b3 = shmkit::Barrier::create(&three, 3).unwrap();
+        let mut stuck = Child::spawn_piped("barrier-stuck", &[&three]);
+        stuck.expect_line("ARRIVED");
+        let waiting = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            stuck.kill();
+        });
+        let outcome = rt.block_on(b3.wait_async());
+        waiting.join().unwrap();
+        assert_eq!(outcome.map(|r| r.is_leader()), Err(shmkit::BarrierError::Broken));
     });
 }

@@ -865,3 +865,42 @@ mod loom_models {
         model(3, 1);
     }
 }
+
+/// A wait in one round of a barrier, for the background waiter of
+/// [`Barrier::wait_async`]: ready once the round has ended (completed,
+/// broken or reset). A thorough look (the waiter's periodic one) also
+/// breaks the round if one of its recorded arrivals is dead, as a sleeping
+/// waiter's poll does. The probe opens the barrier again by name, as an
+/// event's does.
+#[cfg(feature = "async")]
+pub(crate) struct RoundOf<B> {
+    pub(crate) barrier: B,
+    pub(crate) round: u32,
+}
+
+#[cfg(feature = "async")]
+impl<B: std::borrow::Borrow<Barrier>> crate::select::sealed::Source for RoundOf<B> {
+    fn arm(&self) -> u32 {
+        self.round << ROUND_SHIFT
+    }
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        let barrier = self.barrier.borrow();
+        let core = barrier.cell().core();
+        let cur = core.state.load(Ordering::Acquire);
+        if cur >> ROUND_SHIFT != self.round || cur & BROKEN != 0 {
+            return true;
+        }
+        if thorough && core.dead_among_arrivals(cur, cur & COUNT_MASK, barrier.0.segment()) {
+            core.break_round(cur);
+            return true;
+        }
+        false
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        crate::select::sealed::Park::Bit { word: &self.barrier.borrow().cell().state, bit: PARKED }
+    }
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, crate::Error> {
+        let again = Barrier::open(self.barrier.borrow().name())?;
+        Ok(std::sync::Arc::new(RoundOf { barrier: again, round: self.round }))
+    }
+}

@@ -176,6 +176,15 @@ impl<'a> BarrierArrival<'a> {
         self.give_up()
     }
 
+    /// The round this party waits in, while its wait has not ended.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn round(&self) -> Option<u32> {
+        match self.stage {
+            Stage::Waiting(seat) => Some(seat.round),
+            Stage::Over(_) => None,
+        }
+    }
+
     fn give_up(&mut self) -> bool {
         let Stage::Waiting(seat) = self.stage else { return false };
         let core = self.cell.core();
