@@ -404,9 +404,10 @@ typedef struct shmkit_ready_fd shmkit_ready_fd;
 typedef struct shmkit_receiver shmkit_receiver;
 
 /**
- * A robust, writer-preferring reader-writer lock around one element of a
- * built-in type, shared by name (Rust `shmkit::RwLock<T>`). Thread-safe:
- * several threads may hold read locks through one handle.
+ * A robust, writer-preferring reader-writer lock around one element,
+ * shared by name; the same object as a Rust `shmkit::RwLock<T>` of the
+ * same layout. Thread-safe: several threads may hold read locks through
+ * one handle.
  */
 typedef struct shmkit_rwlock shmkit_rwlock;
 
@@ -2247,9 +2248,12 @@ shmkit_status shmkit_rwlock_free(shmkit_rwlock *r);
 
 /**
  * Creates, opens or open-or-creates (`how`) the reader-writer lock `name`
- * around one element of the built-in type `elem`, holding `init`
- * (`init_len` = its size; NULL and 0 for zero) if it creates it.
- * Ownership, thread-safety and errors as `shmkit_value_new`.
+ * around one element of type `ty` (a built-in type, or a struct or array
+ * described with the `shmkit_type_*` calls), holding `init` (`init_len` =
+ * the type's size; NULL and 0 for zeroes) if it creates it. The same
+ * object as a Rust `shmkit::RwLock<T>` of the same layout (an open with
+ * another description is SHMKIT_WRONG_TYPE, naming the first differing
+ * field). Ownership, thread-safety and errors as `shmkit_value_new`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
@@ -2257,7 +2261,7 @@ shmkit_status shmkit_rwlock_free(shmkit_rwlock *r);
  */
 shmkit_status shmkit_rwlock_new(const char *name,
                                 uint32_t how,
-                                const shmkit_type *elem,
+                                const shmkit_type *ty,
                                 const void *init,
                                 size_t init_len,
                                 const shmkit_options *opts,

@@ -12,6 +12,7 @@
  *   peer bytes_send NAME N SEED    N random messages, zero-copy, on a ByteQueue
  *   peer mq_send NAME N ID         N messages of random sizes on the MessageQueue NAME
  *   peer jobq_send NAME N          send Job {i, i/2, 7i} for i < N on the Queue<Job> NAME
+ *   peer rwlock_write NAME         wait for the write lock of RwLock<Job> NAME, write {42, 2.5, 9}
  *   peer errors PREFIX             every error path returns its status
  *   peer all PREFIX                create, use and free every object kind
  *
@@ -249,6 +250,31 @@ static int jobq_send(const char *name, uint64_t n) {
     CHECK(shmkit_sender_free(tx));
     CHECK(shmkit_queue_free(q));
     CHECK(shmkit_type_free(job));
+    return 0;
+}
+
+/* The RwLock<Job> NAME is read-locked by the Rust process: the write lock
+ * would block (BLOCKED), so wait for it; see the Rust job, write ours. A
+ * description with `weight` as uint32_t is refused first. */
+static int rwlock_write(const char *name) {
+    shmkit_type *job = job_type(SHMKIT_F32), *bad = job_type(SHMKIT_U32);
+    shmkit_rwlock *rw = NULL;
+    void *data = NULL;
+    EXPECT(shmkit_rwlock_new(name, SHMKIT_OPEN, bad, NULL, 0, NULL, &rw), SHMKIT_WRONG_TYPE, "field 'weight'");
+    CHECK(shmkit_rwlock_new(name, SHMKIT_OPEN, job, NULL, 0, NULL, &rw));
+    EXPECT(shmkit_rwlock_try_write(rw, &data), SHMKIT_WOULD_BLOCK, "held");
+    printf("BLOCKED\n");
+    fflush(stdout);
+    CHECK(shmkit_rwlock_write_timeout(rw, 60000 * MS, &data));
+    Job *j = data;
+    if (j->id != 7 || j->weight != 0.5f || j->flags != 3)
+        fail("rwlock_write: found {%llu, %f, %u}", (unsigned long long)j->id, j->weight, j->flags);
+    *j = (Job){42, 2.5f, 9};
+    CHECK(shmkit_rwlock_unlock(rw));
+    CHECK(shmkit_rwlock_free(rw));
+    CHECK(shmkit_type_free(job));
+    CHECK(shmkit_type_free(bad));
+    printf("WROTE\n");
     return 0;
 }
 
@@ -666,6 +692,7 @@ int main(int argc, char **argv) {
     if (strncmp(role, "value_", 6) == 0) return value_role(role, name, argc > 3 ? argv[3] : "");
     if (strcmp(role, "bytes_send") == 0) return bytes_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
     if (strcmp(role, "jobq_send") == 0) return jobq_send(name, n);
+    if (strcmp(role, "rwlock_write") == 0) return rwlock_write(name);
     if (strcmp(role, "mq_send") == 0) return mq_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 0);
     if (strcmp(role, "errors") == 0) return errors(name);
     if (strcmp(role, "bc_poll") == 0) return bc_poll(name);
