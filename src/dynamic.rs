@@ -511,6 +511,23 @@ impl<K: UnderMutex> Described<K> {
     }
 }
 
+/// Ready for [`wait_any`](crate::wait_any) when a lock would not wait: the
+/// lock is free, or its holder died (the lock then takes it over, with
+/// `OwnerDied`).
+impl<K: UnderMutex> crate::select::sealed::Source for Described<K> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        self.handle.state().head.select_parts(self.handle.segment(), thorough).0
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        self.handle.state().head.select_parts(self.handle.segment(), false).1
+    }
+    /// The object opened again by name, with the same description.
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+        let opened = Handle::open_template(self.name(), self.handle.params(), &OpenOptions::default())?;
+        Ok(std::sync::Arc::new(Self::wrap(opened)?))
+    }
+}
+
 impl Described<RwLockKind> {
     fn read_until(&self, deadline: Deadline) -> TryLockResult<RwLockReadGuard<'_, [u8]>> {
         let lock = &self.handle.state().head;

@@ -90,7 +90,10 @@ pub(crate) mod sealed {
 use sealed::{Park, Source};
 
 /// An object [`wait_any`] can wait on: queue receivers, byte receivers,
-/// pipe connections, broadcast subscribers, events and semaphores.
+/// pipe connections, broadcast subscribers, events and semaphores (ready
+/// when a receive or acquire would not wait), queue senders (when a send
+/// would not wait), and mutexes, also of a described type (when a lock
+/// would not wait).
 pub trait Selectable: Source {}
 
 impl<S: Source> Selectable for S {}

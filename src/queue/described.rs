@@ -478,6 +478,14 @@ end_common!(DynSender, Sender, SendFlavor, "full");
 end_common!(DynReceiver, Receiver, RecvFlavor, "empty");
 
 impl DynSender {
+    /// The queue's shared state, of either flavour (for `wait_any`).
+    pub(super) fn shared_state(&self) -> &std::sync::Arc<Shared<DynSlots>> {
+        match &self.0 {
+            SendFlavor::Mpmc(s) => &s.shared,
+            SendFlavor::Spsc(s) => &s.shared,
+        }
+    }
+
     fn send_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), ByteSendError> {
         let expected = self.elem_size();
         if msg.len() != expected {
