@@ -89,6 +89,13 @@ impl<K: UnderMutex> Locked<K> {
         }
     }
 
+    /// The object as something to wait on, unless this handle holds its
+    /// lock (it would never be ready).
+    pub(crate) fn waitable(&self) -> Result<&Described<K>, Fail> {
+        self.idle()?;
+        Ok(&self.obj)
+    }
+
     fn idle(&self) -> Result<(), Fail> {
         if self.slot().is_some() {
             return Err(Fail::new(

@@ -30,6 +30,7 @@ mod pipe;
 mod queue;
 mod ready;
 mod rwlock;
+mod select;
 mod sync;
 mod types;
 
@@ -40,6 +41,7 @@ pub use message::*;
 pub use pipe::*;
 pub use queue::*;
 pub use rwlock::*;
+pub use select::*;
 pub use sync::*;
 pub use types::*;
 

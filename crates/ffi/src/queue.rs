@@ -492,6 +492,11 @@ fn recv_batch_described(d: &DynReceiver, out: *mut c_void, max: usize, got: *mut
 }
 
 impl AnySender {
+    /// The sender as something to wait on.
+    pub(crate) fn selectable(&self) -> &dyn shmkit::Selectable {
+        dispatch!(self, AnySender, s => s; d => d)
+    }
+
     #[inline]
     fn send(&self, elem: *const c_void, wait: Wait) -> Outcome {
         dispatch!(self, AnySender, s => {
@@ -548,9 +553,9 @@ impl AnySender {
 }
 
 impl AnyReceiver {
-    /// Calls `f` with the receiver as something `ReadyFd` can watch.
-    pub(crate) fn watch_with(&self, f: impl FnOnce(&dyn shmkit::Selectable) -> Outcome) -> Outcome {
-        dispatch!(self, AnyReceiver, r => f(r); d => f(d))
+    /// The receiver as something to wait on.
+    pub(crate) fn selectable(&self) -> &dyn shmkit::Selectable {
+        dispatch!(self, AnyReceiver, r => r; d => d)
     }
 
     #[inline]
