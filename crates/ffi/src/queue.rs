@@ -497,7 +497,7 @@ impl AnySender {
         dispatch!(self, AnySender, s => s; d => d)
     }
 
-    #[inline]
+    #[inline(always)]
     fn send(&self, elem: *const c_void, wait: Wait) -> Outcome {
         dispatch!(self, AnySender, s => {
             // SAFETY: `elem` holds one element (the caller's promise).
@@ -558,7 +558,7 @@ impl AnyReceiver {
         dispatch!(self, AnyReceiver, r => r; d => d)
     }
 
-    #[inline]
+    #[inline(always)]
     fn recv(&self, out: *mut c_void, wait: Wait) -> Outcome {
         dispatch!(self, AnyReceiver, r => {
             // SAFETY: `out` holds one element (the caller's promise).
