@@ -4,21 +4,16 @@
 //! holding the lock gives `OwnerDied` as a typed one does.
 
 mod common;
+#[path = "common/job.rs"]
+mod job;
 
 use std::time::{Duration, Instant};
 
 use common::{Child, Names, say, watchdog};
+use job::Job;
 use shmkit::bytemuck::{Pod, Zeroable, bytes_of, pod_read_unaligned};
 use shmkit::dynamic::{DynMutex, DynRwLock};
 use shmkit::{Error, LockError, RwLock, Shape, ShmLayout, ShmType, TryLockError, TypeDesc};
-
-#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
-#[repr(C)]
-struct Job {
-    id: u64,
-    weight: f32,
-    flags: u32,
-}
 
 /// An alignment past the lock words', so the data is padded after them.
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
