@@ -140,6 +140,61 @@
 #define SHMKIT_U8 1
 
 /**
+ * A `shmkit_byte_receiver`, as `SHMKIT_WAITABLE_RECEIVER`.
+ */
+#define SHMKIT_WAITABLE_BYTE_RECEIVER 2
+
+/**
+ * A `shmkit_connection` (its receiving side), as
+ * `SHMKIT_WAITABLE_RECEIVER`.
+ */
+#define SHMKIT_WAITABLE_CONNECTION 4
+
+/**
+ * A `shmkit_event`: ready while it is set.
+ */
+#define SHMKIT_WAITABLE_EVENT 6
+
+/**
+ * A `shmkit_message_receiver`, as `SHMKIT_WAITABLE_RECEIVER`.
+ */
+#define SHMKIT_WAITABLE_MESSAGE_RECEIVER 3
+
+/**
+ * A `shmkit_message_sender`, as `SHMKIT_WAITABLE_SENDER`.
+ */
+#define SHMKIT_WAITABLE_MESSAGE_SENDER 9
+
+/**
+ * A `shmkit_mutex`: ready while a lock would not wait (it is free, or its
+ * holder died).
+ */
+#define SHMKIT_WAITABLE_MUTEX 10
+
+/**
+ * A `shmkit_receiver`: ready while a message (or the end of the stream)
+ * is there to receive.
+ */
+#define SHMKIT_WAITABLE_RECEIVER 1
+
+/**
+ * A `shmkit_semaphore`: ready while a permit is free.
+ */
+#define SHMKIT_WAITABLE_SEMAPHORE 7
+
+/**
+ * A `shmkit_sender`: ready while a send would not wait (room, or no
+ * receiver left).
+ */
+#define SHMKIT_WAITABLE_SENDER 8
+
+/**
+ * A `shmkit_subscriber`: ready while a message, a lag or the end of the
+ * stream is there to receive.
+ */
+#define SHMKIT_WAITABLE_SUBSCRIBER 5
+
+/**
  * Wait strategy: spin briefly, then sleep in the kernel (the default).
  */
 #define SHMKIT_WAIT_ADAPTIVE 0
@@ -404,9 +459,10 @@ typedef struct shmkit_ready_fd shmkit_ready_fd;
 typedef struct shmkit_receiver shmkit_receiver;
 
 /**
- * A robust, writer-preferring reader-writer lock around one element of a
- * built-in type, shared by name (Rust `shmkit::RwLock<T>`). Thread-safe:
- * several threads may hold read locks through one handle.
+ * A robust, writer-preferring reader-writer lock around one element,
+ * shared by name; the same object as a Rust `shmkit::RwLock<T>` of the
+ * same layout. Thread-safe: several threads may hold read locks through
+ * one handle.
  */
 typedef struct shmkit_rwlock shmkit_rwlock;
 
@@ -472,6 +528,22 @@ typedef struct {
    */
   bool allow_foreign_owner;
 } shmkit_options;
+
+/**
+ * One object of a `shmkit_wait_any` list: which kind of handle it is
+ * (`SHMKIT_WAITABLE_*`) and the handle.
+ */
+typedef struct {
+  /**
+   * One of the `SHMKIT_WAITABLE_*` constants, naming the handle's type.
+   */
+  uint32_t kind;
+  /**
+   * The handle, e.g. a `shmkit_receiver *` for
+   * `SHMKIT_WAITABLE_RECEIVER`.
+   */
+  const void *handle;
+} shmkit_waitable;
 
 #ifdef __cplusplus
 extern "C" {
@@ -2060,6 +2132,19 @@ shmkit_status shmkit_ready_fd_free(shmkit_ready_fd *r);
 shmkit_status shmkit_ready_fd_new(shmkit_ready_fd **out);
 
 /**
+ * Watches any object `shmkit_wait_any` can wait on (`*object`: its kind
+ * and handle), ready as that call says: also queue and message senders
+ * (readable while a send would not wait) and mutexes (while a lock would
+ * not wait; opened again by name, which must still be linked). Errors as
+ * `shmkit_wait_any`'s for one object.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_ready_fd_watch(const shmkit_ready_fd *r, const shmkit_waitable *object);
+
+/**
  * Watches a byte queue receiver, as `shmkit_ready_fd_watch_receiver`
  * (SHMKIT_BUSY while it holds a message from `recv_ref`).
  *
@@ -2247,9 +2332,12 @@ shmkit_status shmkit_rwlock_free(shmkit_rwlock *r);
 
 /**
  * Creates, opens or open-or-creates (`how`) the reader-writer lock `name`
- * around one element of the built-in type `elem`, holding `init`
- * (`init_len` = its size; NULL and 0 for zero) if it creates it.
- * Ownership, thread-safety and errors as `shmkit_value_new`.
+ * around one element of type `ty` (a built-in type, or a struct or array
+ * described with the `shmkit_type_*` calls), holding `init` (`init_len` =
+ * the type's size; NULL and 0 for zeroes) if it creates it. The same
+ * object as a Rust `shmkit::RwLock<T>` of the same layout (an open with
+ * another description is SHMKIT_WRONG_TYPE, naming the first differing
+ * field). Ownership, thread-safety and errors as `shmkit_value_new`.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
@@ -2257,7 +2345,7 @@ shmkit_status shmkit_rwlock_free(shmkit_rwlock *r);
  */
 shmkit_status shmkit_rwlock_new(const char *name,
                                 uint32_t how,
-                                const shmkit_type *elem,
+                                const shmkit_type *ty,
                                 const void *init,
                                 size_t init_len,
                                 const shmkit_options *opts,
@@ -2630,6 +2718,15 @@ shmkit_status shmkit_subscriber_try_recv(const shmkit_subscriber *s,
                                          size_t *len);
 
 /**
+ * `shmkit_wait_any` if one of the objects is ready now
+ * (SHMKIT_WOULD_BLOCK if none is).
+ *
+ * # Safety
+ * As `shmkit_wait_any`.
+ */
+shmkit_status shmkit_try_wait_any(const shmkit_waitable *objects, size_t count, size_t *index);
+
+/**
  * Appends the field `name` of type `field_type` (copied) at `offset`
  * (`offsetof`) to the struct type `st`. Not thread-safe on the same `st`;
  * never blocks.
@@ -2901,6 +2998,53 @@ shmkit_status shmkit_value_try_lock(const shmkit_value *v, void **data);
  * one this library returned and that was not freed.
  */
 shmkit_status shmkit_value_unlock(const shmkit_value *v);
+
+/**
+ * Waits until one of the `count` objects at `objects` is ready and writes
+ * its index (the first ready one, in the order given) to `*index`.
+ * Readiness, not receipt: nothing is received, acquired or locked; make
+ * the `try_` call next (another thread or process may have taken what was
+ * there: then wait again). Sleeps on all the objects at once (a dead peer
+ * makes a receive ready, within milliseconds). Thread-safe; each end used
+ * by one thread at a time (byte receiver, connection, subscriber) is taken
+ * for the wait, so list it once and use it from no other thread meanwhile.
+ *
+ * Errors: SHMKIT_INVALID_ARGUMENT for an empty list or an unknown kind,
+ * SHMKIT_NULL_POINTER for a NULL list, handle or `index`,
+ * SHMKIT_INVALID_HANDLE for a handle that is not a live handle of its
+ * kind, SHMKIT_BUSY for an end in use by another thread (or a byte
+ * receiver holding a message, a mutex this handle holds); the message
+ * names the object (`objects[i]`).
+ *
+ * # Safety
+ * `objects` is NULL or holds `count` waitables; every handle in it is
+ * NULL or one this library returned and that was not freed; `index` is
+ * NULL or writable.
+ */
+shmkit_status shmkit_wait_any(const shmkit_waitable *objects, size_t count, size_t *index);
+
+/**
+ * `shmkit_wait_any` waiting until CLOCK_MONOTONIC `deadline_ns` at most
+ * (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * As `shmkit_wait_any`.
+ */
+shmkit_status shmkit_wait_any_deadline(const shmkit_waitable *objects,
+                                       size_t count,
+                                       size_t *index,
+                                       uint64_t deadline_ns);
+
+/**
+ * `shmkit_wait_any` waiting at most `timeout_ns` (SHMKIT_TIMEOUT).
+ *
+ * # Safety
+ * As `shmkit_wait_any`.
+ */
+shmkit_status shmkit_wait_any_timeout(const shmkit_waitable *objects,
+                                      size_t count,
+                                      size_t *index,
+                                      uint64_t timeout_ns);
 
 #ifdef __cplusplus
 }  // extern "C"

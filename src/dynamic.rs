@@ -4,8 +4,9 @@
 //! This is what other runtimes build on (the C ABI in `crates/ffi` does): a
 //! C program describes its `struct` (field names, offsets, types) and
 //! attaches to the same [`Value`](crate::Value), [`Mutex`](crate::Mutex),
-//! [`Array`](crate::Array) or [`Queue`](crate::Queue) ([`DynQueue`]) a Rust
-//! program made with `#[derive(ShmType)]`.
+//! [`Array`](crate::Array), [`RwLock`](crate::RwLock) ([`DynRwLock`]) or
+//! [`Queue`](crate::Queue) ([`DynQueue`]) a Rust program made with
+//! `#[derive(ShmType)]`.
 //! The segment is the same, kind for kind and byte for byte; the element
 //! type is checked the same way (its fingerprint; a mismatch names the
 //! first differing field), so a description that differs from the creator's
@@ -51,6 +52,7 @@ use crate::segment::{OpenOptions, ShmSafe};
 use crate::shm_type::{Shape, TypeDesc};
 use crate::sync::mutex::{LockResult, MutexGuard, Relock, TryLockResult, lock_forms, wrap_blocking, wrap_try};
 use crate::sync::raw_mutex::RawMutex;
+use crate::sync::rwlock::{RawRwLock, RwLockReadGuard, RwLockWriteGuard, blocking};
 use crate::wait::{Deadline, WaitStrategy};
 
 pub use crate::queue::described::{DynQueue, DynReceiver, DynSender};
@@ -126,20 +128,37 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// Which object a [`Described`] is: [`ValueKind`], [`MutexKind`] or
-/// [`ArrayKind`] (sealed).
+/// Which object a [`Described`] is: [`ValueKind`], [`MutexKind`],
+/// [`RwLockKind`] or [`ArrayKind`] (sealed).
 pub trait Kind: sealed::Sealed + fmt::Debug + Send + Sync + 'static {
     /// The kind stored in the header.
     #[doc(hidden)]
     const KIND: ObjectKind;
-    /// One value after the lock word, laid out as `MutexCell<T>` (`true`),
-    /// or `len` elements after it, as an `Array<T>` (`false`).
+    /// One value after the lock, laid out as `MutexCell<T>` or
+    /// `RwLockCell<T>` (`true`), or `len` elements after it, as an
+    /// `Array<T>` (`false`).
     #[doc(hidden)]
     const ONE: bool;
+    /// The lock before the data: a mutex word, or a reader-writer lock's
+    /// words.
+    #[doc(hidden)]
+    type Head: ShmSafe;
+    /// The least alignment of the typed object's state (`RwLockCell<T>` is
+    /// aligned to a cache line, whatever `T`).
+    #[doc(hidden)]
+    const STATE_ALIGN: usize;
 }
 
+/// A [`Kind`] of one element: [`ValueKind`], [`MutexKind`] or
+/// [`RwLockKind`] (sealed).
+pub trait Single: Kind {}
+
+/// A [`Kind`] whose data is under one robust mutex: [`ValueKind`],
+/// [`MutexKind`] or [`ArrayKind`] (sealed).
+pub trait UnderMutex: Kind<Head = RawMutex> {}
+
 macro_rules! kinds {
-    ($($(#[$doc:meta])* $name:ident => $kind:ident, $one:expr;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident => $kind:ident, one: $one:expr, $head:ty, aligned like $typed:ty: $($marker:ident),*;)*) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub enum $name {}
@@ -147,38 +166,58 @@ macro_rules! kinds {
         impl Kind for $name {
             const KIND: ObjectKind = ObjectKind::$kind;
             const ONE: bool = $one;
+            type Head = $head;
+            const STATE_ALIGN: usize = std::mem::align_of::<$typed>();
         }
+        $(impl $marker for $name {})*
     )*};
 }
 
 kinds! {
     /// A [`Value`](crate::Value): one element with its lock.
-    ValueKind => Value, true;
+    ValueKind => Value, one: true, RawMutex, aligned like crate::MutexCell<u8>: Single, UnderMutex;
     /// A [`Mutex`](crate::Mutex): one element under a robust lock.
-    MutexKind => Mutex, true;
+    MutexKind => Mutex, one: true, RawMutex, aligned like crate::MutexCell<u8>: Single, UnderMutex;
+    /// A [`RwLock`](crate::RwLock): one element under a robust
+    /// reader-writer lock.
+    RwLockKind => RwLock, one: true, RawRwLock, aligned like crate::RwLockCell<u8>: Single;
     /// An [`Array`](crate::Array): `len` elements under one lock.
-    ArrayKind => Array, false;
+    ArrayKind => Array, one: false, RawMutex, aligned like RawMutex: UnderMutex;
 }
 
 /// A [`Value`](crate::Value) of a type described at run time.
 pub type DynValue = Described<ValueKind>;
 /// A [`Mutex`](crate::Mutex) of a type described at run time.
 pub type DynMutex = Described<MutexKind>;
+/// A [`RwLock`](crate::RwLock) of a type described at run time: see
+/// [`Described::read`] and [`Described::write`].
+///
+/// ```
+/// use shmkit::dynamic::DynRwLock;
+/// use shmkit::{RwLock, ShmLayout};
+/// # let name = format!("doc-dynrw-{}", std::process::id());
+/// let typed = RwLock::create(&name, 5u64)?;
+/// let dynamic = DynRwLock::open(&name, &u64::type_desc())?;
+/// dynamic.write().unwrap().copy_from_slice(&7u64.to_ne_bytes());
+/// assert_eq!(*typed.read().unwrap(), 7);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub type DynRwLock = Described<RwLockKind>;
 /// An [`Array`](crate::Array) of a type described at run time.
 pub type DynArray = Described<ArrayKind>;
 
-/// The state of a described object: the lock word, then (as its tail) the
-/// data at [`data_layout`]'s offset.
+/// The state of a described object: the lock, then (as its tail) the data
+/// at [`data_layout`]'s offset.
 #[repr(C)]
-pub(crate) struct Cell<K> {
-    lock: RawMutex,
+pub(crate) struct Cell<K: Kind> {
+    head: K::Head,
     _kind: PhantomData<fn() -> K>,
 }
 
-// SAFETY: repr(C) of one lock word (any bit pattern is a valid, if possibly
-// "dead holder", state); the data after it is plain bytes reached only
-// through a guard, which requires holding the lock; no pointers, no drop
-// glue.
+// SAFETY: repr(C) of the lock (ShmSafe: any bit pattern is a valid, if
+// possibly "dead holder", state); the data after it is plain bytes reached
+// only through a guard, which requires holding the lock; no pointers, no
+// drop glue.
 unsafe impl<K: Kind> ShmSafe for Cell<K> {}
 
 /// Where the data of `fp` lies in the state, as the typed objects lay it
@@ -188,9 +227,9 @@ fn data_layout<K: Kind>(fp: &Fingerprint) -> Result<(usize, usize, usize, usize)
         || Error::InvalidArgument(format!("{} elements of {} bytes are too large", fp.capacity, fp.elem_size));
     let align = usize::try_from(fp.elem_align).ok().filter(|a| a.is_power_of_two() && *a as u64 <= MAX_ALIGN);
     let align = align.ok_or_else(|| Error::InvalidArgument(format!("alignment {}", fp.elem_align)))?;
-    let head = std::mem::size_of::<RawMutex>();
+    let head = std::mem::size_of::<K::Head>();
     let offset = head.next_multiple_of(align);
-    let state_align = align.max(std::mem::align_of::<RawMutex>());
+    let state_align = align.max(K::STATE_ALIGN);
     let count = if K::ONE { 1 } else { fp.capacity };
     let bytes = usize::try_from(fp.elem_size)
         .ok()
@@ -198,8 +237,8 @@ fn data_layout<K: Kind>(fp: &Fingerprint) -> Result<(usize, usize, usize, usize)
         .and_then(|(s, n)| s.checked_mul(n))
         .ok_or_else(too_large)?;
     let end = offset.checked_add(bytes).filter(|&e| e <= isize::MAX as usize / 2).ok_or_else(too_large)?;
-    // `MutexCell<T>` rounds its size up to its alignment; an `Array<T>`'s
-    // elements end the state.
+    // `MutexCell<T>` and `RwLockCell<T>` round their size up to their
+    // alignment; an `Array<T>`'s elements end the state.
     let size = if K::ONE { end.next_multiple_of(state_align) } else { end };
     Ok((offset, bytes, size, state_align))
 }
@@ -264,9 +303,10 @@ impl<K: Kind> SegmentState for Cell<K> {
     }
 }
 
-/// A [`Value`](crate::Value), [`Mutex`](crate::Mutex) or
-/// [`Array`](crate::Array) whose element type is a run-time [`TypeDesc`],
-/// its data reached as bytes: see the [module docs](self).
+/// A [`Value`](crate::Value), [`Mutex`](crate::Mutex),
+/// [`RwLock`](crate::RwLock) or [`Array`](crate::Array) whose element type
+/// is a run-time [`TypeDesc`], its data reached as bytes: see the
+/// [module docs](self).
 ///
 /// The handle is `Send` and `Sync`, as the typed objects are.
 pub struct Described<K: Kind> {
@@ -349,22 +389,71 @@ impl<K: Kind> Described<K> {
         self.bytes
     }
 
+    fn check_len(&self, len: usize, want: usize) -> Result<(), Error> {
+        if len != want {
+            return Err(Error::InvalidArgument(format!(
+                "a buffer of {len} bytes for {want} bytes of '{}'",
+                self.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The data: `bytes` bytes at `offset` in the state.
+    fn data(&self) -> NonNull<[u8]> {
+        // SAFETY: `bytes` bytes of data lie at `offset` in the state (the
+        // layout, checked against the header at open or written at create),
+        // inside the mapping the handle keeps, so the pointer is not null.
+        unsafe {
+            let first = self.handle.data_ptr().add(self.offset);
+            NonNull::new_unchecked(std::ptr::slice_from_raw_parts_mut(first, self.bytes))
+        }
+    }
+}
+
+impl<K: Single> Described<K> {
+    /// Creates the object `name` (a value, mutex or reader-writer lock) of
+    /// the described type `ty` holding `init` (`ty.size` bytes). Exclusive.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
+    /// [`Error::InvalidArgument`] for a refused description or an `init` of
+    /// another length, or an OS error.
+    pub fn create(name: &str, ty: &TypeDesc, init: &[u8]) -> Result<Self, Error> {
+        Self::create_with(name, ty, init, &OpenOptions::default())
+    }
+
+    /// `create` with options.
+    ///
+    /// # Errors
+    /// As `create`.
+    pub fn create_with(name: &str, ty: &TypeDesc, init: &[u8], opts: &OpenOptions) -> Result<Self, Error> {
+        Self::create_raw(name, ty, 1, Some(init), opts)
+    }
+
+    /// Opens `name`, or creates it holding `init`: safe when processes race.
+    ///
+    /// # Errors
+    /// As [`Described::open`] and `create`.
+    pub fn open_or_create_with(name: &str, ty: &TypeDesc, init: &[u8], opts: &OpenOptions) -> Result<Self, Error> {
+        Self::open_or_create_raw(name, ty, 1, Some(init), opts)
+    }
+}
+
+/// The objects under one robust mutex: values, mutexes and arrays.
+impl<K: UnderMutex> Described<K> {
     /// Whether some handle holds the lock now (a snapshot, for diagnostics).
     pub fn is_locked(&self) -> bool {
-        self.handle.state().lock.is_locked()
+        self.handle.state().head.is_locked()
     }
 
     fn guard(&self) -> MutexGuard<'_, [u8]> {
-        // SAFETY: `bytes` bytes of data lie at `offset` in the state (the
-        // layout, checked against the header at open or written at create),
-        // inside the mapping the handle keeps; called only while holding the
-        // lock, which guards them.
+        // SAFETY: the data lives as long as the mapping the handle keeps;
+        // called only while holding the lock, which guards it.
         unsafe {
-            let first = self.handle.data_ptr().add(self.offset);
-            let slice = std::ptr::slice_from_raw_parts_mut(first, self.bytes);
             MutexGuard::new(
-                &self.handle.state().lock,
-                NonNull::new_unchecked(slice),
+                &self.handle.state().head,
+                self.data(),
                 Relock { seg: self.handle.segment(), strategy: self.handle.strategy() },
             )
         }
@@ -372,13 +461,13 @@ impl<K: Kind> Described<K> {
 
     #[inline]
     fn lock_forever(&self) -> LockResult<MutexGuard<'_, [u8]>> {
-        let lock = &self.handle.state().lock;
+        let lock = &self.handle.state().head;
         wrap_blocking(lock.lock_forever(self.handle.segment(), self.handle.strategy()), || self.guard())
     }
 
     #[inline]
     fn lock_until(&self, deadline: Deadline) -> TryLockResult<MutexGuard<'_, [u8]>> {
-        let lock = &self.handle.state().lock;
+        let lock = &self.handle.state().head;
         wrap_try(lock.lock(self.handle.segment(), deadline, self.handle.strategy()), || self.guard())
     }
 
@@ -395,16 +484,6 @@ impl<K: Kind> Described<K> {
                 r
             }
         }
-    }
-
-    fn check_len(&self, len: usize, want: usize) -> Result<(), Error> {
-        if len != want {
-            return Err(Error::InvalidArgument(format!(
-                "a buffer of {len} bytes for {want} bytes of '{}'",
-                self.name()
-            )));
-        }
-        Ok(())
     }
 
     /// Copies all the data (one element, or all of an array's) into `out`,
@@ -432,59 +511,54 @@ impl<K: Kind> Described<K> {
     }
 }
 
-impl Described<ValueKind> {
-    /// Creates the value `name` of the described type `ty` holding `init`
-    /// (`ty.size` bytes). Exclusive.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
-    /// [`Error::InvalidArgument`] for a refused description or an `init` of
-    /// another length, or an OS error.
-    pub fn create(name: &str, ty: &TypeDesc, init: &[u8]) -> Result<Self, Error> {
-        Self::create_with(name, ty, init, &OpenOptions::default())
+/// Ready for [`wait_any`](crate::wait_any) when a lock would not wait: the
+/// lock is free, or its holder died (the lock then takes it over, with
+/// `OwnerDied`).
+impl<K: UnderMutex> crate::select::sealed::Source for Described<K> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        self.handle.state().head.select_parts(self.handle.segment(), thorough).0
     }
-
-    /// `create` with options.
-    ///
-    /// # Errors
-    /// As `create`.
-    pub fn create_with(name: &str, ty: &TypeDesc, init: &[u8], opts: &OpenOptions) -> Result<Self, Error> {
-        Self::create_raw(name, ty, 1, Some(init), opts)
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        self.handle.state().head.select_parts(self.handle.segment(), false).1
     }
-
-    /// Opens `name`, or creates it holding `init`: safe when processes race.
-    ///
-    /// # Errors
-    /// As [`Described::open`] and `create`.
-    pub fn open_or_create_with(name: &str, ty: &TypeDesc, init: &[u8], opts: &OpenOptions) -> Result<Self, Error> {
-        Self::open_or_create_raw(name, ty, 1, Some(init), opts)
+    /// The object opened again by name, with the same description.
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+        let opened = Handle::open_template(self.name(), self.handle.params(), &OpenOptions::default())?;
+        Ok(std::sync::Arc::new(Self::wrap(opened)?))
     }
 }
 
-impl Described<MutexKind> {
-    /// Creates the mutex `name` around the described type `ty` holding
-    /// `init` (`ty.size` bytes). Exclusive.
-    ///
-    /// # Errors
-    /// As `create`.
-    pub fn create(name: &str, ty: &TypeDesc, init: &[u8]) -> Result<Self, Error> {
-        Self::create_with(name, ty, init, &OpenOptions::default())
+impl Described<RwLockKind> {
+    fn read_until(&self, deadline: Deadline) -> TryLockResult<RwLockReadGuard<'_, [u8]>> {
+        let lock = &self.handle.state().head;
+        // SAFETY: the data lives as long as the mapping the handle keeps and
+        // is reached only through the guards of this lock.
+        unsafe { lock.read_in(self.handle.segment(), deadline, self.handle.strategy(), self.data()) }
     }
 
-    /// `create` with options.
-    ///
-    /// # Errors
-    /// As `create`.
-    pub fn create_with(name: &str, ty: &TypeDesc, init: &[u8], opts: &OpenOptions) -> Result<Self, Error> {
-        Self::create_raw(name, ty, 1, Some(init), opts)
+    fn write_until(&self, deadline: Deadline) -> TryLockResult<RwLockWriteGuard<'_, [u8]>> {
+        let lock = &self.handle.state().head;
+        // SAFETY: as in `read_until`.
+        unsafe { lock.write_in(self.handle.segment(), deadline, self.handle.strategy(), self.data()) }
     }
 
-    /// Opens `name`, or creates it holding `init`: safe when processes race.
-    ///
-    /// # Errors
-    /// As [`Described::open`] and `create`.
-    pub fn open_or_create_with(name: &str, ty: &TypeDesc, init: &[u8], opts: &OpenOptions) -> Result<Self, Error> {
-        Self::open_or_create_raw(name, ty, 1, Some(init), opts)
+    fn read_forever(&self) -> LockResult<RwLockReadGuard<'_, [u8]>> {
+        blocking(|| self.read_until(Deadline::Never))
+    }
+
+    fn write_forever(&self) -> LockResult<RwLockWriteGuard<'_, [u8]>> {
+        blocking(|| self.write_until(Deadline::Never))
+    }
+
+    // As `RwLock<T>`'s: a reader waits while a writer holds or waits for
+    // the lock, and one told `OwnerDied` cannot repair the data; a writer
+    // drops dead readers' holds.
+    lock_forms!("a read lock", RwLockReadGuard<'_, [u8]>; read / try_read / read_timeout / read_deadline => read_forever / read_until);
+    lock_forms!("the write lock", RwLockWriteGuard<'_, [u8]>; write / try_write / write_timeout / write_deadline => write_forever / write_until);
+
+    /// Whether a writer holds or waits for the lock now (a snapshot).
+    pub fn is_write_locked(&self) -> bool {
+        self.handle.state().head.is_write_locked()
     }
 }
 

@@ -91,8 +91,9 @@ use sealed::{Park, Source};
 
 /// An object [`wait_any`] can wait on: queue receivers, byte receivers,
 /// pipe connections, broadcast subscribers, events and semaphores (ready
-/// to receive, set, a free permit); queue senders, typed, message and
-/// described (ready when there is room, or no receiver left); mutexes.
+/// to receive, set, a free permit), queue senders, typed, message and
+/// described (ready when there is room, or no receiver left), and mutexes,
+/// also of a described type (when a lock would not wait).
 pub trait Selectable: Source {}
 
 impl<S: Source> Selectable for S {}

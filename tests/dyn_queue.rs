@@ -3,21 +3,16 @@
 //! processes; sizes are checked, every blocking form exists.
 
 mod common;
+#[path = "common/job.rs"]
+mod job;
 
 use std::time::{Duration, Instant};
 
 use common::{Child, Names, say, watchdog};
+use job::Job;
 use shmkit::bytemuck::{Pod, Zeroable, bytes_of, pod_read_unaligned};
 use shmkit::dynamic::DynQueue;
 use shmkit::{ByteRecvError, ByteSendError, Error, Field, Queue, ShmLayout, ShmType, TypeDesc};
-
-#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
-#[repr(C)]
-struct Job {
-    id: u64,
-    weight: f32,
-    flags: u32,
-}
 
 /// An alignment past the state word's, so the slot's data is padded.
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]

@@ -239,3 +239,41 @@ fn every_kind_of_receiver_wakes_the_wait_and_keeps_its_message() {
         assert_eq!(shmkit::try_wait_any(&objects[4..]), Some(0));
     });
 }
+
+#[test]
+fn a_described_mutex_or_sender_is_ready_when_its_call_would_not_wait() {
+    use shmkit::ShmLayout;
+    use shmkit::dynamic::{DynMutex, DynQueue};
+    let names = Names::new("select-dyn", 2);
+    let (m, q) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(Duration::from_secs(60), "described mutex and sender", move || {
+        let ty = u64::type_desc();
+        let mutex = DynMutex::create(&m, &ty, &[0; 8]).unwrap();
+        let queue = DynQueue::create(&q, &ty, 1).unwrap();
+        let (tx, rx) = (queue.sender().unwrap(), queue.receiver().unwrap());
+        tx.try_send(&1u64.to_ne_bytes()).unwrap();
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            // Another handle holds the lock until told to let go.
+            let (m, ty) = (&m, &ty);
+            s.spawn(move || {
+                let holder = DynMutex::open(m, ty).unwrap();
+                let mut g = holder.lock().unwrap();
+                g.copy_from_slice(&5u64.to_ne_bytes());
+                locked_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+            });
+            locked_rx.recv().unwrap();
+            assert_eq!(shmkit::try_wait_any(&[&mutex, &tx]), None, "locked, and the queue is full");
+            assert_eq!(shmkit::wait_any_timeout(&[&mutex, &tx], Duration::from_millis(20)), None);
+            go_tx.send(()).unwrap();
+            assert_eq!(shmkit::wait_any(&[&tx, &mutex]), Some(1), "the unlock wakes the wait");
+        });
+        assert_eq!(&*mutex.try_lock().expect("the wait took nothing"), &5u64.to_ne_bytes());
+        let mut got = [0; 8];
+        rx.try_recv(&mut got).unwrap();
+        assert_eq!(shmkit::try_wait_any(&[&mutex, &tx]), Some(0), "free, and room to send");
+        assert_eq!(shmkit::try_wait_any(&[&tx]), Some(0));
+    });
+}

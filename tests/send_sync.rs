@@ -11,7 +11,7 @@
 
 use std::sync::atomic::AtomicU64;
 
-use shmkit::dynamic::{DynQueue, DynReceiver, DynSender};
+use shmkit::dynamic::{DynMutex, DynQueue, DynReceiver, DynRwLock, DynSender, DynValue};
 use shmkit::queue::{ByteIter, ByteReceiver, ByteSender, ByteTryIter, Iter, Receiver, Sender, TryIter};
 use shmkit::{
     Array, ArrayGuard, Atomic, Barrier, BarrierCell, BoundedSemaphore, ByteQueue, Condvar, CondvarCell, Connection,
@@ -78,6 +78,9 @@ fn handles_are_send_and_sync() {
     assert_auto!(shmkit::ByteBroadcast: Send & Sync);
     assert_auto!(MessageQueue: Send & Sync);
     assert_auto!(DynQueue: Send & Sync);
+    assert_auto!(DynValue: Send & Sync);
+    assert_auto!(DynMutex: Send & Sync);
+    assert_auto!(DynRwLock: Send & Sync);
 }
 
 /// A message queue's ends take `&self` and keep no cursor: threads may
@@ -126,6 +129,8 @@ fn guards_are_sync_and_not_send() {
     assert_auto!(ArrayGuard<'static, u64>: !Send & Sync);
     assert_auto!(RwLockReadGuard<'static, u64>: !Send & Sync);
     assert_auto!(RwLockWriteGuard<'static, u64>: !Send & Sync);
+    assert_auto!(RwLockReadGuard<'static, [u8]>: !Send & Sync);
+    assert_auto!(RwLockWriteGuard<'static, [u8]>: !Send & Sync);
 }
 
 #[test]

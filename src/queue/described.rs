@@ -402,16 +402,6 @@ pub struct DynSender(SendFlavor);
 /// [`DynSender`].
 pub struct DynReceiver(RecvFlavor);
 
-impl DynSender {
-    /// The queue's shared state (for `wait_any` and the async forms).
-    pub(super) fn shared_state(&self) -> &std::sync::Arc<Shared<DynSlots>> {
-        match &self.0 {
-            SendFlavor::Mpmc(e) => &e.shared,
-            SendFlavor::Spsc(e) => &e.shared,
-        }
-    }
-}
-
 impl DynReceiver {
     /// The flavour, borrowed (for `wait_any`).
     pub(super) fn either(&self) -> super::ready::Either<'_, DynSlots> {
@@ -488,6 +478,14 @@ end_common!(DynSender, Sender, SendFlavor, "full");
 end_common!(DynReceiver, Receiver, RecvFlavor, "empty");
 
 impl DynSender {
+    /// The queue's shared state, of either flavour (for `wait_any`).
+    pub(super) fn shared_state(&self) -> &std::sync::Arc<Shared<DynSlots>> {
+        match &self.0 {
+            SendFlavor::Mpmc(s) => &s.shared,
+            SendFlavor::Spsc(s) => &s.shared,
+        }
+    }
+
     fn send_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), ByteSendError> {
         let expected = self.elem_size();
         if msg.len() != expected {

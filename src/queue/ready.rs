@@ -14,7 +14,7 @@ use super::byte_ends::ByteRings;
 use super::byte_ring::ByteRing;
 use super::bytes::ByteReceiver;
 use super::channel::Receiver;
-use super::described::DynReceiver;
+use super::described::{DynReceiver, DynSender};
 use super::endpoint::{End, role_gone, role_released};
 use super::message::MessageReceiver;
 use super::typed::{Flavor, Format, Shared};
@@ -150,7 +150,7 @@ macro_rules! end_source {
 end_source! {
     impl[T: ShmType] super::channel::Sender<T>, End::Sender, |s| s.shared_state();
     impl[] super::message::MessageSender, End::Sender, |s| s.shared_state();
-    impl[] super::described::DynSender, End::Sender, |s| s.shared_state();
+    impl[] DynSender, End::Sender, |s| s.shared_state();
     impl[T: ShmType] Receiver<T>, End::Receiver, |r| r.either().shared();
     impl[] DynReceiver, End::Receiver, |r| r.either().shared();
     impl[] MessageReceiver, End::Receiver, |r| &r.inner().shared;

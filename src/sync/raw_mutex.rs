@@ -63,6 +63,10 @@ pub struct RawMutex {
     word: AtomicU32,
 }
 
+// SAFETY: repr(C) of one atomic word; every bit pattern is a valid (if
+// possibly "dead holder") lock state; no pointers; no drop glue.
+unsafe impl crate::segment::ShmSafe for RawMutex {}
+
 impl RawMutex {
     const_unless_loom! {
         /// An unlocked mutex.

@@ -62,6 +62,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 
 use bytemuck::Pod;
 
@@ -72,7 +73,7 @@ use crate::segment::registry::{Liveness, MAX_SLOTS, Token};
 use crate::segment::token::{Holds, SlotTable};
 use crate::segment::{RawSegment, Segment, ShmSafe};
 use crate::shm_type::{ShmLayout, ShmType, TypeDesc};
-use crate::sync::mutex::{LockError, LockResult, TryLockError, TryLockResult, lock_forms};
+use crate::sync::mutex::{LockError, LockResult, TryLockError, TryLockResult, lock_forms, wrap_try};
 use crate::sync::raw_mutex::{DIRTY, LOCKED, LockFail, PARKED, RawMutex};
 use crate::wait::{Announce, Deadline, Handshake, Naps, POLL_MAX, Sleepers, Step, Turn, WaitStrategy, Waiter};
 
@@ -287,9 +288,99 @@ impl Core<'_> {
     pub fn write_unlock(&self, keep_dirty: bool) {
         unlock_write(self.word, keep_dirty);
     }
+}
 
-    fn is_write_locked(&self) -> bool {
+/// The lock words of a reader-writer lock, without its data: a lock word,
+/// a drain word, and one reader entry per possible liveness slot (about
+/// 4 KiB). [`RwLockCell`] keeps one before its data; a lock of a type
+/// described at run time ([`DynRwLock`](crate::dynamic::DynRwLock)) keeps
+/// one before its bytes, at the same offsets.
+#[repr(C)]
+pub struct RawRwLock {
+    word: RawMutex,
+    drain: AtomicU32,
+    readers: [AtomicU32; MAX_SLOTS as usize],
+}
+
+// SAFETY: repr(C) of atomic words; all-zero is an unlocked lock with no
+// readers; every bit pattern is a valid (if possibly stale or dead) state
+// that is range-checked on use; no pointers; no drop glue.
+unsafe impl ShmSafe for RawRwLock {}
+
+impl RawRwLock {
+    fn new() -> Self {
+        RawRwLock {
+            word: RawMutex::new(),
+            drain: AtomicU32::new(0),
+            readers: std::array::from_fn(|_| AtomicU32::new(0)),
+        }
+    }
+
+    /// The lock over the reader entries of the first `slots` liveness slots.
+    fn core(&self, slots: u32) -> Core<'_> {
+        let n = (slots.min(MAX_SLOTS)) as usize;
+        Core { word: &self.word, drain: &self.drain, readers: SlotTable::new(&self.readers[..n]) }
+    }
+
+    /// Takes a read lock in `seg` (whose registry names the holders and
+    /// whose header says how many reader entries are in use), guarding
+    /// `data`.
+    ///
+    /// # Safety
+    /// `data` is valid for reads for `'a`, and changed only by holders of
+    /// this lock's write lock.
+    pub(crate) unsafe fn read_in<'a, T: ?Sized>(
+        &'a self,
+        seg: &RawSegment,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        data: NonNull<T>,
+    ) -> TryLockResult<RwLockReadGuard<'a, T>> {
+        let core = self.core(seg.header().registry_slots);
+        // Our own slot, so always in the table of a checked segment.
+        let Some(holds) = core.readers.holds(Liveness::token(seg)) else {
+            return Err(TryLockError::WouldBlock);
+        };
+        let outcome = core.read(seg, deadline, strategy, true);
+        wrap_try(outcome, || RwLockReadGuard {
+            lock: self,
+            holds,
+            data,
+            born: fork::generation(),
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Takes the write lock in `seg`, guarding `data`.
+    ///
+    /// # Safety
+    /// `data` is valid for reads and writes for `'a`, and reached only by
+    /// holders of this lock.
+    pub(crate) unsafe fn write_in<'a, T: ?Sized>(
+        &'a self,
+        seg: &RawSegment,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        data: NonNull<T>,
+    ) -> TryLockResult<RwLockWriteGuard<'a, T>> {
+        let outcome = self.core(seg.header().registry_slots).write(seg, deadline, strategy, true);
+        wrap_try(outcome, || RwLockWriteGuard {
+            word: &self.word,
+            data,
+            born: fork::generation(),
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Whether a writer holds or waits for the lock now (a snapshot).
+    pub(crate) fn is_write_locked(&self) -> bool {
         self.word.is_locked()
+    }
+}
+
+impl fmt::Debug for RawRwLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawRwLock").field("write_locked", &self.is_write_locked()).finish_non_exhaustive()
     }
 }
 
@@ -319,18 +410,15 @@ impl Core<'_> {
 /// ```
 #[repr(C, align(64))]
 pub struct RwLockCell<T> {
-    word: RawMutex,
-    drain: AtomicU32,
-    readers: [AtomicU32; MAX_SLOTS as usize],
+    raw: RawRwLock,
     data: UnsafeCell<T>,
 }
 
 // SAFETY: the data is only reached through guards, which require holding the
 // lock (shared for reads, exclusive for writes); T: Pod has no thread affinity.
 unsafe impl<T: Pod> Sync for RwLockCell<T> {}
-// SAFETY: repr(C); all-zero is an unlocked lock with no readers; every bit
-// pattern of the words is a valid (if possibly stale or dead) state that is
-// range-checked on use; T: Pod accepts any bits; no pointers; no drop glue.
+// SAFETY: repr(C) of the lock words (ShmSafe) and a T: Pod, which accepts
+// any bits; no pointers; no drop glue.
 unsafe impl<T: Pod> ShmSafe for RwLockCell<T> {}
 
 /// `RwLockCell{data:T@N}#size/align`: the data and where it lies; the lock
@@ -344,54 +432,38 @@ impl<T: ShmLayout> ShmLayout for RwLockCell<T> {
 impl<T: Pod> RwLockCell<T> {
     /// An unlocked cell holding `value`.
     pub fn new(value: T) -> Self {
-        RwLockCell {
-            word: RawMutex::new(),
-            drain: AtomicU32::new(0),
-            readers: std::array::from_fn(|_| AtomicU32::new(0)),
-            data: UnsafeCell::new(value),
-        }
+        RwLockCell { raw: RawRwLock::new(), data: UnsafeCell::new(value) }
     }
 
-    fn core(&self, slots: u32) -> Core<'_> {
-        let n = (slots.min(MAX_SLOTS)) as usize;
-        Core { word: &self.word, drain: &self.drain, readers: SlotTable::new(&self.readers[..n]) }
+    /// The data, as the guards reach it (`UnsafeCell<T>` has `T`'s layout).
+    fn data(&self) -> NonNull<T> {
+        NonNull::from(&self.data).cast()
     }
 
-    fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
-        RwLockWriteGuard { cell: self, born: fork::generation(), _not_send: PhantomData }
-    }
-
-    fn check_in<S: ShmSafe + ShmLayout>(&self, seg: &Segment<S>) -> u32 {
+    fn check_in<S: ShmSafe + ShmLayout>(&self, seg: &Segment<S>) {
         let inside = seg.raw().contains((self as *const Self).cast(), std::mem::size_of::<Self>());
         assert!(inside, "RwLockCell: the cell is not inside the segment given for liveness checks");
-        seg.raw().header().registry_slots
     }
 
     fn read_in(
         &self,
         seg: &RawSegment,
-        slots: u32,
         deadline: Deadline,
         strategy: WaitStrategy,
     ) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        let core = self.core(slots);
-        // Our own slot, so always in the table of a checked segment.
-        let Some(holds) = core.readers.holds(Liveness::token(seg)) else {
-            return Err(TryLockError::WouldBlock);
-        };
-        let outcome = core.read(seg, deadline, strategy, true);
-        wrap(outcome, || RwLockReadGuard { cell: self, holds, born: fork::generation(), _not_send: PhantomData })
+        // SAFETY: the data lives as long as the cell and is only reached
+        // through the guards of its lock.
+        unsafe { self.raw.read_in(seg, deadline, strategy, self.data()) }
     }
 
     fn write_in(
         &self,
         seg: &RawSegment,
-        slots: u32,
         deadline: Deadline,
         strategy: WaitStrategy,
     ) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        let outcome = self.core(slots).write(seg, deadline, strategy, true);
-        wrap(outcome, || self.write_guard())
+        // SAFETY: as in `read_in`.
+        unsafe { self.raw.write_in(seg, deadline, strategy, self.data()) }
     }
 
     /// Takes a read lock, blocking while a writer holds or waits for the lock.
@@ -403,8 +475,8 @@ impl<T: Pod> RwLockCell<T> {
     /// # Panics
     /// If the cell does not lie inside `seg`.
     pub fn read<'a, S: ShmSafe + ShmLayout>(&'a self, seg: &'a Segment<S>) -> LockResult<RwLockReadGuard<'a, T>> {
-        let slots = self.check_in(seg);
-        blocking(|| self.read_in(seg.raw(), slots, Deadline::Never, WaitStrategy::Adaptive))
+        self.check_in(seg);
+        blocking(|| self.read_in(seg.raw(), Deadline::Never, WaitStrategy::Adaptive))
     }
 
     /// Takes a read lock if that is possible without waiting.
@@ -418,8 +490,8 @@ impl<T: Pod> RwLockCell<T> {
         &'a self,
         seg: &'a Segment<S>,
     ) -> TryLockResult<RwLockReadGuard<'a, T>> {
-        let slots = self.check_in(seg);
-        self.read_in(seg.raw(), slots, Deadline::Now, WaitStrategy::Park)
+        self.check_in(seg);
+        self.read_in(seg.raw(), Deadline::Now, WaitStrategy::Park)
     }
 
     /// Takes the write lock, blocking while others hold it.
@@ -430,8 +502,8 @@ impl<T: Pod> RwLockCell<T> {
     /// # Panics
     /// As [`RwLockCell::read`].
     pub fn write<'a, S: ShmSafe + ShmLayout>(&'a self, seg: &'a Segment<S>) -> LockResult<RwLockWriteGuard<'a, T>> {
-        let slots = self.check_in(seg);
-        blocking(|| self.write_in(seg.raw(), slots, Deadline::Never, WaitStrategy::Adaptive))
+        self.check_in(seg);
+        blocking(|| self.write_in(seg.raw(), Deadline::Never, WaitStrategy::Adaptive))
     }
 
     /// Takes the write lock if that is possible without waiting.
@@ -445,22 +517,13 @@ impl<T: Pod> RwLockCell<T> {
         &'a self,
         seg: &'a Segment<S>,
     ) -> TryLockResult<RwLockWriteGuard<'a, T>> {
-        let slots = self.check_in(seg);
-        self.write_in(seg.raw(), slots, Deadline::Now, WaitStrategy::Park)
-    }
-}
-
-fn wrap<G>(outcome: Result<bool, LockFail>, guard: impl FnOnce() -> G) -> TryLockResult<G> {
-    match outcome {
-        Ok(false) => Ok(guard()),
-        Ok(true) => Err(TryLockError::OwnerDied(guard())),
-        Err(LockFail::WouldBlock) => Err(TryLockError::WouldBlock),
-        Err(LockFail::TimedOut) => Err(TryLockError::TimedOut),
+        self.check_in(seg);
+        self.write_in(seg.raw(), Deadline::Now, WaitStrategy::Park)
     }
 }
 
 /// Runs a lock attempt without deadline until it holds the lock.
-fn blocking<G>(mut attempt: impl FnMut() -> TryLockResult<G>) -> LockResult<G> {
+pub(crate) fn blocking<G>(mut attempt: impl FnMut() -> TryLockResult<G>) -> LockResult<G> {
     loop {
         match attempt() {
             Ok(g) => return Ok(g),
@@ -475,40 +538,41 @@ fn blocking<G>(mut attempt: impl FnMut() -> TryLockResult<G>) -> LockResult<G> {
 
 /// RAII guard of a shared read lock: derefs to the data, unlocks on drop.
 #[must_use = "if unused the lock is released immediately"]
-pub struct RwLockReadGuard<'a, T> {
-    cell: &'a RwLockCell<T>,
+pub struct RwLockReadGuard<'a, T: ?Sized> {
+    lock: &'a RawRwLock,
     /// This handle's read holds.
     holds: Holds<'a>,
+    data: NonNull<T>,
     /// The fork generation the read lock was taken in: a copy of the guard
     /// in a `fork()`ed child holds nothing and gives nothing back.
     born: u32,
-    _not_send: PhantomData<*const ()>,
+    _not_send: PhantomData<(*const (), &'a T)>,
 }
 
 // SAFETY: the guard only gives `&T`; sharing it between threads is sound when
 // `T: Sync`, as for `std::sync::RwLockReadGuard`.
-unsafe impl<T: Sync> Sync for RwLockReadGuard<'_, T> {}
+unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 
-impl<T> Deref for RwLockReadGuard<'_, T> {
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: we hold a read lock, so no writer changes the data while
-        // the guard lives; the data outlives 'a.
-        unsafe { &*self.cell.data.get() }
+        // the guard lives; the data outlives 'a (`RawRwLock::read_in`).
+        unsafe { self.data.as_ref() }
     }
 }
 
-impl<T> Drop for RwLockReadGuard<'_, T> {
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     /// Gives the read hold back; in a `fork()`ed child, the copy of its
     /// parent's guard leaves the parent's hold alone.
     fn drop(&mut self) {
         if !fork::forked_since(self.born) {
-            release_read(self.holds, &self.cell.drain);
+            release_read(self.holds, &self.lock.drain);
         }
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
@@ -517,43 +581,45 @@ impl<T: fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
 /// RAII guard of the exclusive write lock: derefs mutably to the data,
 /// unlocks on drop.
 #[must_use = "if unused the lock is released immediately"]
-pub struct RwLockWriteGuard<'a, T> {
-    cell: &'a RwLockCell<T>,
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    word: &'a RawMutex,
+    data: NonNull<T>,
     /// The fork generation the write lock was taken in: a copy of the guard
     /// in a `fork()`ed child does not hold the lock and never releases it.
     born: u32,
-    _not_send: PhantomData<*const ()>,
+    _not_send: PhantomData<(*const (), &'a mut T)>,
 }
 
 // SAFETY: as for `std::sync::RwLockWriteGuard`: `&guard` only gives `&T`.
-unsafe impl<T: Sync> Sync for RwLockWriteGuard<'_, T> {}
+unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
 
-impl<T> Deref for RwLockWriteGuard<'_, T> {
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: we hold the write lock: nobody else reaches the data.
-        unsafe { &*self.cell.data.get() }
+        // SAFETY: we hold the write lock: nobody else reaches the data
+        // (`RawRwLock::write_in`).
+        unsafe { self.data.as_ref() }
     }
 }
 
-impl<T> DerefMut for RwLockWriteGuard<'_, T> {
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: we hold the write lock and `&mut self` is unique.
-        unsafe { &mut *self.cell.data.get() }
+        unsafe { self.data.as_mut() }
     }
 }
 
-impl<T> Drop for RwLockWriteGuard<'_, T> {
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     /// Unlocks; in a `fork()`ed child, the copy of its parent's guard
     /// leaves the parent's lock alone.
     fn drop(&mut self) {
         if !fork::forked_since(self.born) {
-            unlock_write(&self.cell.word, false);
+            unlock_write(self.word, false);
         }
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
@@ -600,16 +666,12 @@ impl<T: ShmType> RwLock<T> {
         self.0.state()
     }
 
-    fn slots(&self) -> u32 {
-        self.0.segment().header().registry_slots
-    }
-
     fn read_until(&self, deadline: Deadline) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        self.cell().read_in(self.0.segment(), self.slots(), deadline, self.0.strategy())
+        self.cell().read_in(self.0.segment(), deadline, self.0.strategy())
     }
 
     fn write_until(&self, deadline: Deadline) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        self.cell().write_in(self.0.segment(), self.slots(), deadline, self.0.strategy())
+        self.cell().write_in(self.0.segment(), deadline, self.0.strategy())
     }
 
     fn read_forever(&self) -> LockResult<RwLockReadGuard<'_, T>> {
@@ -628,7 +690,7 @@ impl<T: ShmType> RwLock<T> {
 
     /// Whether a writer holds or waits for the lock now (a snapshot).
     pub fn is_write_locked(&self) -> bool {
-        self.cell().core(self.slots()).is_write_locked()
+        self.cell().raw.is_write_locked()
     }
 }
 

@@ -323,7 +323,7 @@ fn the_library_harness_runs_from_a_test() {
 #[test]
 fn the_c_peer_rows_run_beside_their_rust_rows() {
     watchdog(LIMIT, "C peer rows", || {
-        let filter = "c-spsc,c-bytequeue,shmkit-spsc/adaptive,shmkit-bytequeue/adaptive";
+        let filter = "c-spsc,c-bytequeue,shmkit-spsc/adaptive,shmkit-spsc-batch,shmkit-bytequeue/adaptive";
         let out = shmkit(&["bench", "--iters", "200", "--size", "8,64", "--filter", filter, "--no-python", "--json"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
@@ -340,7 +340,8 @@ fn the_c_peer_rows_run_beside_their_rust_rows() {
         let mut wanted =
             vec![("c-spsc", "adaptive", 8), ("c-bytequeue", "adaptive", 8), ("c-bytequeue", "adaptive", 64)];
         if two_cpus {
-            wanted.extend([("c-spsc", "spin", 8), ("c-bytequeue", "spin", 64)]);
+            // The batch rows spin, so they run with two CPUs only.
+            wanted.extend([("c-spsc", "spin", 8), ("c-spsc-batch", "spin", 8), ("c-bytequeue", "spin", 64)]);
         }
         for (t, w, size) in wanted {
             for p in ["pingpong", "stream"] {
@@ -353,6 +354,10 @@ fn the_c_peer_rows_run_beside_their_rust_rows() {
         // Their ratios to the Rust rows of the same run.
         assert!(stderr.contains("C peer vs Rust peer"), "stderr:\n{stderr}");
         assert!(stderr.lines().any(|l| l.contains("c-spsc") && l.contains("shmkit-spsc")), "stderr:\n{stderr}");
+        if two_cpus {
+            let batch = |l: &str| l.contains("c-spsc-batch") && l.contains("shmkit-spsc-batch");
+            assert!(stderr.lines().any(batch), "no c-spsc-batch ratio; stderr:\n{stderr}");
+        }
     });
 }
 

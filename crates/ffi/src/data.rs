@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Mutex as StdMutex;
 
-use shmkit::dynamic::{Described, DynArray, DynMutex, DynValue, Kind};
+use shmkit::dynamic::{Described, DynArray, DynMutex, DynValue, UnderMutex};
 use shmkit::{MutexGuard, OpenOptions, TryLockError, WaitStrategy};
 
 use crate::handle::{self, object};
@@ -36,13 +36,13 @@ object! {
 }
 
 /// A described object and the guard of its lock while C holds it.
-pub(crate) struct Locked<K: Kind> {
+pub(crate) struct Locked<K: UnderMutex> {
     /// Declared first so that it drops (unlocks) before the object goes.
     guard: StdMutex<Option<MutexGuard<'static, [u8]>>>,
     obj: Described<K>,
 }
 
-impl<K: Kind> Locked<K> {
+impl<K: UnderMutex> Locked<K> {
     fn new(mut obj: Described<K>, strategy: WaitStrategy) -> Self {
         obj.set_wait_strategy(strategy);
         Locked { guard: StdMutex::new(None), obj }
@@ -89,6 +89,13 @@ impl<K: Kind> Locked<K> {
         }
     }
 
+    /// The object as something to wait on, unless this handle holds its
+    /// lock (it would never be ready).
+    pub(crate) fn waitable(&self) -> Result<&Described<K>, Fail> {
+        self.idle()?;
+        Ok(&self.obj)
+    }
+
     fn idle(&self) -> Result<(), Fail> {
         if self.slot().is_some() {
             return Err(Fail::new(
@@ -100,7 +107,7 @@ impl<K: Kind> Locked<K> {
     }
 }
 
-fn try_lock<G>(r: Result<G, TryLockError<G>>) -> Result<(G, bool), Fail> {
+pub(crate) fn try_lock<G>(r: Result<G, TryLockError<G>>) -> Result<(G, bool), Fail> {
     match r {
         Ok(g) => Ok((g, false)),
         Err(TryLockError::OwnerDied(g)) => Ok((g, true)),
@@ -110,18 +117,18 @@ fn try_lock<G>(r: Result<G, TryLockError<G>>) -> Result<(G, bool), Fail> {
 }
 
 /// Everything a `_new` function of a described object takes.
-struct NewArgs<'a> {
-    name: &'a str,
-    how: How,
-    ty: shmkit::TypeDesc,
-    init: Option<&'a [u8]>,
-    opts: OpenOptions,
-    strategy: WaitStrategy,
+pub(crate) struct NewArgs<'a> {
+    pub name: &'a str,
+    pub how: How,
+    pub ty: shmkit::TypeDesc,
+    pub init: Option<&'a [u8]>,
+    pub opts: OpenOptions,
+    pub strategy: WaitStrategy,
 }
 
 /// # Safety
 /// The pointers are NULL or valid as the header says.
-unsafe fn new_args<'a>(
+pub(crate) unsafe fn new_args<'a>(
     name: *const c_char,
     how_: u32,
     ty: *const shmkit_type,
@@ -140,7 +147,7 @@ unsafe fn new_args<'a>(
     Ok(NewArgs { name, how: how(how_)?, ty, init, opts, strategy })
 }
 
-fn zeroes_or(init: Option<&[u8]>, len: usize) -> std::borrow::Cow<'_, [u8]> {
+pub(crate) fn zeroes_or(init: Option<&[u8]>, len: usize) -> std::borrow::Cow<'_, [u8]> {
     init.map_or_else(|| vec![0; len].into(), Into::into)
 }
 

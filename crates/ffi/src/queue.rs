@@ -492,7 +492,12 @@ fn recv_batch_described(d: &DynReceiver, out: *mut c_void, max: usize, got: *mut
 }
 
 impl AnySender {
-    #[inline]
+    /// The sender as something to wait on.
+    pub(crate) fn selectable(&self) -> &dyn shmkit::Selectable {
+        dispatch!(self, AnySender, s => s; d => d)
+    }
+
+    #[inline(always)]
     fn send(&self, elem: *const c_void, wait: Wait) -> Outcome {
         dispatch!(self, AnySender, s => {
             // SAFETY: `elem` holds one element (the caller's promise).
@@ -548,12 +553,12 @@ impl AnySender {
 }
 
 impl AnyReceiver {
-    /// Calls `f` with the receiver as something `ReadyFd` can watch.
-    pub(crate) fn watch_with(&self, f: impl FnOnce(&dyn shmkit::Selectable) -> Outcome) -> Outcome {
-        dispatch!(self, AnyReceiver, r => f(r); d => f(d))
+    /// The receiver as something to wait on.
+    pub(crate) fn selectable(&self) -> &dyn shmkit::Selectable {
+        dispatch!(self, AnyReceiver, r => r; d => d)
     }
 
-    #[inline]
+    #[inline(always)]
     fn recv(&self, out: *mut c_void, wait: Wait) -> Outcome {
         dispatch!(self, AnyReceiver, r => {
             // SAFETY: `out` holds one element (the caller's promise).

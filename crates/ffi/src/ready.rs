@@ -12,9 +12,10 @@ use crate::handle::{self, object};
 use crate::message::shmkit_message_receiver;
 use crate::pipe::shmkit_connection;
 use crate::queue::shmkit_receiver;
+use crate::select::*;
 use crate::shmkit_status::{self, *};
-use crate::sync::{Sem, shmkit_event, shmkit_semaphore};
-use crate::{Outcome, call, put};
+use crate::sync::{shmkit_event, shmkit_semaphore};
+use crate::{call, need, put};
 
 /// A readiness descriptor. Thread-safe.
 pub struct shmkit_ready_fd {
@@ -85,11 +86,6 @@ pub unsafe extern "C" fn shmkit_ready_fd_free(r: *mut shmkit_ready_fd) -> shmkit
     unsafe { handle::free(r) }
 }
 
-fn watch(r: &ReadyFd, object: &dyn shmkit::Selectable) -> Outcome {
-    r.watch(object)?;
-    Ok(SHMKIT_OK)
-}
-
 /// Watches a queue receiver: the descriptor is readable while a message
 /// (or the end of the stream) is there to receive. The background thread
 /// keeps a readiness check of its own: the receiver stays the caller's.
@@ -102,11 +98,8 @@ pub unsafe extern "C" fn shmkit_ready_fd_watch_receiver(
     r: *const shmkit_ready_fd,
     x: *const shmkit_receiver,
 ) -> shmkit_status {
-    call(|| {
-        // SAFETY: live handles or NULL.
-        let (r, x) = unsafe { (handle::get(r)?, handle::get(x)?) };
-        x.watch_with(|o| watch(r, o))
-    })
+    // SAFETY: live handles or NULL (the caller's promise).
+    call(|| watch(unsafe { handle::get(r)? }, unsafe { hold(SHMKIT_WAITABLE_RECEIVER, x.cast()) }))
 }
 
 /// Watches a byte queue receiver, as `shmkit_ready_fd_watch_receiver`
@@ -120,11 +113,8 @@ pub unsafe extern "C" fn shmkit_ready_fd_watch_byte_receiver(
     r: *const shmkit_ready_fd,
     x: *const shmkit_byte_receiver,
 ) -> shmkit_status {
-    call(|| {
-        // SAFETY: live handles or NULL.
-        let (r, x) = unsafe { (handle::get(r)?, handle::get(x)?) };
-        watch(r, x.take()?.watched()?)
-    })
+    // SAFETY: live handles or NULL (the caller's promise).
+    call(|| watch(unsafe { handle::get(r)? }, unsafe { hold(SHMKIT_WAITABLE_BYTE_RECEIVER, x.cast()) }))
 }
 
 /// Watches a message queue receiver, as `shmkit_ready_fd_watch_receiver`.
@@ -137,11 +127,8 @@ pub unsafe extern "C" fn shmkit_ready_fd_watch_message_receiver(
     r: *const shmkit_ready_fd,
     x: *const shmkit_message_receiver,
 ) -> shmkit_status {
-    call(|| {
-        // SAFETY: live handles or NULL.
-        let (r, x) = unsafe { (handle::get(r)?, handle::get(x)?) };
-        watch(r, x)
-    })
+    // SAFETY: live handles or NULL (the caller's promise).
+    call(|| watch(unsafe { handle::get(r)? }, unsafe { hold(SHMKIT_WAITABLE_MESSAGE_RECEIVER, x.cast()) }))
 }
 
 /// Watches a pipe connection's receiving side, as
@@ -155,11 +142,8 @@ pub unsafe extern "C" fn shmkit_ready_fd_watch_connection(
     r: *const shmkit_ready_fd,
     x: *const shmkit_connection,
 ) -> shmkit_status {
-    call(|| {
-        // SAFETY: live handles or NULL.
-        let (r, x) = unsafe { (handle::get(r)?, handle::get(x)?) };
-        watch(r, &*x.take()?)
-    })
+    // SAFETY: live handles or NULL (the caller's promise).
+    call(|| watch(unsafe { handle::get(r)? }, unsafe { hold(SHMKIT_WAITABLE_CONNECTION, x.cast()) }))
 }
 
 /// Watches a broadcast subscriber: readable while a message, a lag or the
@@ -173,11 +157,8 @@ pub unsafe extern "C" fn shmkit_ready_fd_watch_subscriber(
     r: *const shmkit_ready_fd,
     x: *const shmkit_subscriber,
 ) -> shmkit_status {
-    call(|| {
-        // SAFETY: live handles or NULL.
-        let (r, x) = unsafe { (handle::get(r)?, handle::get(x)?) };
-        watch(r, &*x.take()?)
-    })
+    // SAFETY: live handles or NULL (the caller's promise).
+    call(|| watch(unsafe { handle::get(r)? }, unsafe { hold(SHMKIT_WAITABLE_SUBSCRIBER, x.cast()) }))
 }
 
 /// Watches an event: readable while it is set. The event is opened again
@@ -191,11 +172,8 @@ pub unsafe extern "C" fn shmkit_ready_fd_watch_event(
     r: *const shmkit_ready_fd,
     x: *const shmkit_event,
 ) -> shmkit_status {
-    call(|| {
-        // SAFETY: live handles or NULL.
-        let (r, x) = unsafe { (handle::get(r)?, handle::get(x)?) };
-        watch(r, x)
-    })
+    // SAFETY: live handles or NULL (the caller's promise).
+    call(|| watch(unsafe { handle::get(r)? }, unsafe { hold(SHMKIT_WAITABLE_EVENT, x.cast()) }))
 }
 
 /// Watches a semaphore: readable while a permit is free. Opened again by
@@ -209,12 +187,31 @@ pub unsafe extern "C" fn shmkit_ready_fd_watch_semaphore(
     r: *const shmkit_ready_fd,
     x: *const shmkit_semaphore,
 ) -> shmkit_status {
+    // SAFETY: live handles or NULL (the caller's promise).
+    call(|| watch(unsafe { handle::get(r)? }, unsafe { hold(SHMKIT_WAITABLE_SEMAPHORE, x.cast()) }))
+}
+
+/// Watches any object `shmkit_wait_any` can wait on (`*object`: its kind
+/// and handle), ready as that call says: also queue and message senders
+/// (readable while a send would not wait) and mutexes (while a lock would
+/// not wait; opened again by name, which must still be linked). Errors as
+/// `shmkit_wait_any`'s for one object.
+///
+/// # Safety
+/// Every pointer argument is NULL or valid as described above; a handle is
+/// one this library returned and that was not freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmkit_ready_fd_watch(
+    r: *const shmkit_ready_fd,
+    object: *const shmkit_waitable,
+) -> shmkit_status {
     call(|| {
-        // SAFETY: live handles or NULL.
-        let (r, x) = unsafe { (handle::get(r)?, handle::get(x)?) };
-        match x {
-            Sem::Plain(s) => watch(r, s),
-            Sem::Bounded(s) => watch(r, s),
+        need(object, "object")?;
+        // SAFETY: `object` is non-NULL and readable, its handle and `r` live
+        // handles or NULL (the caller's promises).
+        unsafe {
+            let object = object.read();
+            watch(handle::get(r)?, hold(object.kind, object.handle))
         }
     })
 }

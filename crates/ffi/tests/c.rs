@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use shmkit::bytemuck::{Pod, Zeroable};
-use shmkit::{ByteQueue, Mutex, Queue, RecvTimeoutError, ShmLayout, ShmType, Value};
+use shmkit::{ByteQueue, Event, Mutex, Queue, RecvTimeoutError, RwLock, ShmLayout, ShmType, Value};
 
 /// How long any one child may take before the test fails (a hang is a
 /// failure, never a stalled CI).
@@ -260,6 +260,40 @@ fn a_c_struct_and_a_rust_derive_share_a_value_and_a_changed_field_is_refused() {
     let refused = bad.line();
     bad.success();
     assert!(refused.contains("field 'weight' is f32 at offset 8 there, u32 at offset 8 here"), "{refused}");
+}
+
+#[test]
+fn c_takes_the_write_lock_of_a_rust_rwlock_of_a_struct_and_rust_reads_it() {
+    let name = Name::new("rwlock");
+    let l = RwLock::create(&name.0, Job { id: 7, weight: 0.5, flags: 3 }).unwrap();
+    let read = l.read().unwrap();
+    let mut writer = Kid::peer(&["rwlock_write", &name.0]);
+    assert_eq!(writer.line(), "BLOCKED", "the C writer waits behind our read lock");
+    assert_eq!(read.id, 7, "nothing written while we read");
+    drop(read);
+    assert_eq!(writer.line(), "WROTE");
+    writer.success();
+    assert_eq!(*l.read().unwrap(), Job { id: 42, weight: 2.5, flags: 9 });
+    assert!(!l.is_write_locked(), "the C writer unlocked");
+}
+
+#[test]
+fn a_c_wait_over_two_queues_and_an_event_names_what_rust_made_ready() {
+    let name = Name::new("waitany");
+    let (a, b) = (format!("{}-a", name.0), format!("{}-b", name.0));
+    let (qa, qb) = (Queue::<u64>::create(&a, 4).unwrap(), Queue::<u64>::create(&b, 4).unwrap());
+    let (ta, tb) = (qa.sender().unwrap(), qb.sender().unwrap());
+    let stop = Event::create(&format!("{}-e", name.0)).unwrap();
+    let mut waiter = Kid::peer(&["wait_any", &name.0]);
+    assert_eq!(waiter.line(), "WAITING");
+    tb.send(5).unwrap();
+    assert_eq!(waiter.line(), "READY 1 5", "a message on the second queue");
+    ta.send(6).unwrap();
+    assert_eq!(waiter.line(), "READY 0 6", "a message on the first queue");
+    stop.set();
+    assert_eq!(waiter.line(), "READY 2", "the event");
+    waiter.success();
+    assert!(stop.is_set(), "the wait consumed nothing");
 }
 
 /// The C peer's generator (xorshift64*).

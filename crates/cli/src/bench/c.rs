@@ -1,9 +1,12 @@
 //! C peers: `c-spsc` (two single-producer `Queue<u64>`, 8-byte messages:
-//! the C ABI's queues carry built-in element types) and `c-bytequeue` (two
-//! `ByteQueue`s, copy in and out). The measuring side is the same Rust code
-//! as `shmkit-spsc` and `shmkit-bytequeue`; the peer process runs
-//! `c_peer.c`, whose per-message loop calls the C ABI (shmkit-ffi, linked
-//! into this binary). Compare them with those Rust rows of the same run.
+//! the C ABI's queues carry built-in element types), `c-spsc-batch` (the
+//! same queues, each side sending and receiving batches of up to 64) and
+//! `c-bytequeue` (two `ByteQueue`s, copy in and out). The measuring side
+//! is the same Rust code as `shmkit-spsc`, `shmkit-spsc-batch` and
+//! `shmkit-bytequeue`; the peer process runs `c_peer.c`, whose loop calls
+//! the C ABI (shmkit-ffi, linked into this binary): one call a message, or
+//! `shmkit_receiver_recv_batch` / `shmkit_sender_send_batch` a batch.
+//! Compare them with those Rust rows of the same run.
 //!
 //! Without a C compiler at build time (`shmkit_c_peer` unset, see
 //! build.rs) the run skips these rows with one note.
@@ -12,25 +15,29 @@ use std::io;
 use std::os::fd::OwnedFd;
 
 use super::link::Link;
-use super::queue::{recv_patiently, send_patiently};
+use super::queue::{Batches, SPSC, SPSC_BATCH, recv_patiently, send_patiently};
 use super::transport::{Ctx, Entry, Handoff, Transport, err, measure, strategy};
 use shmkit::{Queue, Receiver, Sender};
 
 /// `kind` of `c_peer_run`: two `Queue<u64>`.
-const SPSC: i32 = 0;
+const C_SPSC: i32 = 0;
 /// `kind` of `c_peer_run`: two `ByteQueue`s.
-const BYTEQUEUE: i32 = 1;
+const C_BYTEQUEUE: i32 = 1;
+/// `kind` of `c_peer_run`: two `Queue<u64>`, batches.
+const C_SPSC_BATCH: i32 = 2;
 
 /// Queue slots per direction (as `shmkit-spsc` has for 8-byte messages).
 const SLOTS: usize = 1024;
 
-/// `c-spsc`: the parent's side over two single-producer `Queue<u64>`.
-pub struct CSpsc;
+/// `c-spsc` (`M` = `SPSC`) and `c-spsc-batch` (`SPSC_BATCH`): the
+/// parent's side over two single-producer `Queue<u64>`.
+pub struct CSpsc<const M: u8>;
 
-/// One side of `c-spsc`.
-pub struct U64Link {
+/// One side of `c-spsc` or `c-spsc-batch`.
+pub struct U64Link<const M: u8> {
     tx: Sender<u64>,
     rx: Receiver<u64>,
+    batches: Batches<u64>,
     _queues: [Queue<u64>; 2],
 }
 
@@ -38,9 +45,9 @@ fn c_side() -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, "the peer side of a C row runs in C")
 }
 
-impl Transport for CSpsc {
-    type Link = U64Link;
-    fn create(ctx: &Ctx) -> io::Result<(U64Link, Handoff)> {
+impl<const M: u8> Transport for CSpsc<M> {
+    type Link = U64Link<M>;
+    fn create(ctx: &Ctx) -> io::Result<(U64Link<M>, Handoff)> {
         let cap = super::shm::ring_slots(8, 1 << 20, SLOTS).max(4);
         let (a, b) = (format!("{}.p2c", ctx.prefix), format!("{}.c2p", ctx.prefix));
         let p2c = Queue::<u64>::create_spsc(&a, cap).map_err(err)?;
@@ -49,30 +56,44 @@ impl Transport for CSpsc {
         let link = U64Link {
             tx: p2c.sender().map_err(err)?.with_wait_strategy(s),
             rx: c2p.receiver().map_err(err)?.with_wait_strategy(s),
+            batches: Batches::new(M == SPSC_BATCH),
             _queues: [p2c, c2p],
         };
         Ok((link, Handoff { args: vec![a, b], fds: Vec::new() }))
     }
 
-    fn open(_: &Ctx, _: &[String], _: Vec<OwnedFd>) -> io::Result<U64Link> {
+    fn open(_: &Ctx, _: &[String], _: Vec<OwnedFd>) -> io::Result<U64Link<M>> {
         Err(c_side())
     }
 }
 
-impl Link for U64Link {
+impl<const M: u8> Link for U64Link<M> {
     #[inline]
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
         let v: [u8; 8] =
             msg.try_into().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "wrong message size"))?;
+        if M == SPSC_BATCH {
+            return self.batches.send(&self.tx, u64::from_le_bytes(v));
+        }
         send_patiently(&self.tx, u64::from_le_bytes(v))
     }
 
     #[inline]
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        let v = recv_patiently(&self.rx)?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "queue disconnected: the peer has gone"))?;
+        let v = if M == SPSC_BATCH {
+            self.batches.take(&self.tx, &self.rx)?
+        } else {
+            recv_patiently(&self.rx)?
+                .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "queue disconnected: the peer has gone"))?
+        };
         buf.copy_from_slice(&v.to_le_bytes());
         Ok(())
+    }
+}
+
+impl<const M: u8> Drop for U64Link<M> {
+    fn drop(&mut self) {
+        let _ = self.batches.flush(&self.tx);
     }
 }
 
@@ -92,12 +113,17 @@ impl Transport for CBytes {
 
 /// Peer side of `c-spsc`.
 pub fn serve_spsc(ctx: &Ctx, args: &[String], _fds: Vec<OwnedFd>) -> io::Result<()> {
-    run(SPSC, ctx, args)
+    run(C_SPSC, ctx, args)
+}
+
+/// Peer side of `c-spsc-batch`.
+pub fn serve_spsc_batch(ctx: &Ctx, args: &[String], _fds: Vec<OwnedFd>) -> io::Result<()> {
+    run(C_SPSC_BATCH, ctx, args)
 }
 
 /// Peer side of `c-bytequeue`.
 pub fn serve_bytes(ctx: &Ctx, args: &[String], _fds: Vec<OwnedFd>) -> io::Result<()> {
-    run(BYTEQUEUE, ctx, args)
+    run(C_BYTEQUEUE, ctx, args)
 }
 
 #[cfg(shmkit_c_peer)]
@@ -176,9 +202,16 @@ pub const BUILT: bool = cfg!(shmkit_c_peer);
 
 /// The registry entry of `c-spsc` with wait strategy `wait`.
 pub fn spsc_entry(wait: &'static str) -> Entry {
-    Entry::new("c-spsc", wait, measure::<CSpsc>, serve_spsc)
+    Entry::new("c-spsc", wait, measure::<CSpsc<SPSC>>, serve_spsc)
         .sizes(&[8])
         .describe("C peer (c_peer.c over the C ABI): two single-producer Queue<u64>, 8 B; compare shmkit-spsc")
+}
+
+/// The registry entry of `c-spsc-batch` (spinning, as `shmkit-spsc-batch`).
+pub fn spsc_batch_entry() -> Entry {
+    Entry::new("c-spsc-batch", "spin", measure::<CSpsc<SPSC_BATCH>>, serve_spsc_batch).sizes(&[8]).describe(
+        "C peer (c_peer.c over the C ABI): two single-producer Queue<u64>, 8 B, recv_batch/send_batch of up to 64; compare shmkit-spsc-batch",
+    )
 }
 
 /// The registry entry of `c-bytequeue` with wait strategy `wait`.

@@ -1,5 +1,5 @@
 /*
- * The C peer of `shmkit bench` (rows c-spsc and c-bytequeue): the peer
+ * The C peer of `shmkit bench` (rows c-spsc, c-spsc-batch and c-bytequeue): the peer
  * side of one measurement, written in C against include/shmkit.h, so that
  * its per-message loop is C code calling the C ABI. Built by the build
  * script of the shmkit command into the `shmkit` binary (next to the
@@ -9,7 +9,10 @@
  * Same protocol as the Rust peers (link.rs `serve`): every message starts
  * with a little-endian u64 sequence number; SYNC is answered and the loop
  * goes on, STOP is answered and the loop ends; in a ping-pong every other
- * message is echoed. Waits are sliced (50 ms) so that a parent that has
+ * message is echoed. c-spsc-batch sends and receives batches of up to 64
+ * (shmkit_sender_send_batch, shmkit_receiver_recv_batch), flushing what
+ * it queued before a receive waits, as the Rust shmkit-spsc-batch side
+ * does. Waits are sliced (50 ms) so that a parent that has
  * gone, or no progress for 10 s, ends the peer with an error, never a hang.
  */
 #include "shmkit.h"
@@ -22,6 +25,9 @@
 
 #define C_PEER_SPSC 0
 #define C_PEER_BYTEQUEUE 1
+#define C_PEER_SPSC_BATCH 2
+
+#define BATCH 64
 
 #define SYNC (UINT64_MAX - 1)
 #define STOP UINT64_MAX
@@ -33,9 +39,13 @@ typedef struct {
     uint32_t parent;
     char *err;
     size_t errcap;
-    /* c-spsc */
+    /* c-spsc, c-spsc-batch */
     shmkit_sender *tx;
     shmkit_receiver *rx;
+    /* c-spsc-batch: messages queued to send (the first `queued`), and
+     * received ones (the first `received`), of which `taken` were taken */
+    uint64_t out[BATCH], inbox[BATCH];
+    size_t queued, received, taken;
     /* c-bytequeue */
     shmkit_byte_sender *btx;
     shmkit_byte_receiver *brx;
@@ -53,11 +63,15 @@ static int failed_call(peer *p, const char *what, shmkit_status st) {
     return fail(p, "%s: %s: %s", what, shmkit_status_name(st), shmkit_last_error_message());
 }
 
-/* After a slice without progress: 0 to go on waiting. */
-static int still_waiting(peer *p, uint64_t since) {
+/* After a slice without progress: 0 to go on waiting. `*since` is 0 until
+ * the first slice of a wait ends (the clock is read then, not on every
+ * empty poll, as the Rust peers' Patience does). */
+static int still_waiting(peer *p, uint64_t *since) {
     if ((uint32_t)getppid() != p->parent)
         return fail(p, "the parent process exited");
-    if (shmkit_now_ns() - since > STALL_NS)
+    if (*since == 0)
+        *since = shmkit_now_ns();
+    else if (shmkit_now_ns() - *since > STALL_NS)
         return fail(p, "no progress for 10s");
     return 0;
 }
@@ -68,14 +82,64 @@ static inline uint64_t seq_of(const unsigned char *m) {
     return s;
 }
 
+/* c-spsc-batch: sends the queued messages. */
+static int flush(peer *p) {
+    if (p->queued == 0)
+        return 0;
+    /* What fits now; then the rest, waiting in slices. */
+    size_t done = 0;
+    shmkit_status st = shmkit_sender_try_send_batch(p->tx, p->out, p->queued, &done);
+    uint64_t since = 0;
+    while (st == SHMKIT_FULL || st == SHMKIT_TIMEOUT) {
+        if (st == SHMKIT_TIMEOUT && still_waiting(p, &since))
+            return 1;
+        size_t sent = 0;
+        st = shmkit_sender_send_batch_timeout(p->tx, p->out + done, p->queued - done, &sent, SLICE_NS);
+        done += sent;
+        if (sent > 0)
+            since = 0;
+    }
+    if (st != SHMKIT_OK)
+        return failed_call(p, "send_batch", st);
+    p->queued = 0;
+    return 0;
+}
+
+/* c-spsc-batch: the next message of a received batch, receiving one (after
+ * sending ours) if needed. */
+static int recv_batched(peer *p, unsigned char *buf) {
+    if (p->taken == p->received) {
+        if (flush(p))
+            return 1;
+        size_t got = 0;
+        shmkit_status st = shmkit_receiver_try_recv_batch(p->rx, p->inbox, BATCH, &got);
+        uint64_t since = 0;
+        while (st == SHMKIT_EMPTY || st == SHMKIT_TIMEOUT) {
+            if (st == SHMKIT_TIMEOUT && still_waiting(p, &since))
+                return 1;
+            st = shmkit_receiver_recv_batch_timeout(p->rx, p->inbox, BATCH, &got, SLICE_NS);
+        }
+        if (st != SHMKIT_OK)
+            return failed_call(p, "recv_batch", st);
+        p->received = got;
+        p->taken = 0;
+    }
+    memcpy(buf, &p->inbox[p->taken++], sizeof(uint64_t));
+    return 0;
+}
+
 static inline int send_msg(peer *p, const unsigned char *msg, size_t len) {
+    if (p->kind == C_PEER_SPSC_BATCH) {
+        memcpy(&p->out[p->queued++], msg, sizeof(uint64_t));
+        return p->queued == BATCH ? flush(p) : 0;
+    }
     shmkit_status st = p->kind == C_PEER_SPSC ? shmkit_sender_try_send(p->tx, msg)
                                               : shmkit_byte_sender_try_send(p->btx, msg, len);
     if (st == SHMKIT_OK)
         return 0;
-    uint64_t since = shmkit_now_ns();
+    uint64_t since = 0;
     while (st == SHMKIT_FULL || st == SHMKIT_TIMEOUT) {
-        if (st == SHMKIT_TIMEOUT && still_waiting(p, since))
+        if (st == SHMKIT_TIMEOUT && still_waiting(p, &since))
             return 1;
         st = p->kind == C_PEER_SPSC ? shmkit_sender_send_timeout(p->tx, msg, SLICE_NS)
                                     : shmkit_byte_sender_send_timeout(p->btx, msg, len, SLICE_NS);
@@ -84,14 +148,14 @@ static inline int send_msg(peer *p, const unsigned char *msg, size_t len) {
 }
 
 static inline int recv_msg(peer *p, unsigned char *buf, size_t size) {
+    if (p->kind == C_PEER_SPSC_BATCH)
+        return recv_batched(p, buf);
     size_t len = size;
     shmkit_status st = p->kind == C_PEER_SPSC ? shmkit_receiver_try_recv(p->rx, buf)
                                               : shmkit_byte_receiver_try_recv(p->brx, buf, size, &len);
     uint64_t since = 0;
     while (st == SHMKIT_EMPTY || st == SHMKIT_TIMEOUT) {
-        if (st == SHMKIT_EMPTY)
-            since = shmkit_now_ns();
-        else if (still_waiting(p, since))
+        if (st == SHMKIT_TIMEOUT && still_waiting(p, &since))
             return 1;
         st = p->kind == C_PEER_SPSC ? shmkit_receiver_recv_timeout(p->rx, buf, SLICE_NS)
                                     : shmkit_byte_receiver_recv_timeout(p->brx, buf, size, &len, SLICE_NS);
@@ -116,6 +180,8 @@ static int serve(peer *p, size_t size, int echo, int (*ready)(void)) {
         uint64_t s = seq_of(buf);
         if (s == STOP) {
             rc = send_msg(p, buf, size);
+            if (rc == 0 && p->kind == C_PEER_SPSC_BATCH)
+                rc = flush(p);
             break;
         } else if (s == SYNC) {
             rc = send_msg(p, buf, size);
@@ -136,7 +202,8 @@ static int serve(peer *p, size_t size, int echo, int (*ready)(void)) {
  * Opens the channel the parent made (`p2c` carries the parent's messages,
  * `c2p` the answers), tells the parent (`ready()`, 0 on success), serves
  * until STOP and frees everything. `kind` C_PEER_SPSC: two queues of
- * uint64_t (`size` 8); C_PEER_BYTEQUEUE: two byte queues. `wait` is a
+ * uint64_t (`size` 8), C_PEER_SPSC_BATCH: the same in batches;
+ * C_PEER_BYTEQUEUE: two byte queues. `wait` is a
  * SHMKIT_WAIT_* strategy. Returns 0, or 1 with a message in `err`.
  */
 int c_peer_run(int kind, const char *p2c, const char *c2p, size_t size, int echo, uint32_t wait, uint32_t parent,
@@ -146,7 +213,7 @@ int c_peer_run(int kind, const char *p2c, const char *c2p, size_t size, int echo
     opts.wait_strategy = wait;
     shmkit_status st;
     int rc = 1;
-    if (kind == C_PEER_SPSC) {
+    if (kind == C_PEER_SPSC || kind == C_PEER_SPSC_BATCH) {
         if (size != sizeof(uint64_t))
             return fail(&p, "c-spsc carries 8-byte messages only, not %zu", size);
         shmkit_type *u64 = NULL;

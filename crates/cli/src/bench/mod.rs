@@ -572,7 +572,7 @@ pub fn run(cfg: &Config, progress: &mut (dyn Progress + Send)) -> Result<Report,
     let is_c = |j: &Job| matches!(j, Job::Link { entry, .. } if entries[*entry].name.starts_with("c-"));
     if !c::BUILT && jobs.iter().any(is_c) {
         jobs.retain(|j| !is_c(j));
-        report.notes.push("built without a C compiler: C peer rows (c-spsc, c-bytequeue) skipped".into());
+        report.notes.push("built without a C compiler: C peer rows (c-spsc, c-spsc-batch, c-bytequeue) skipped".into());
     }
     let result = std::thread::scope(|scope| {
         std::thread::Builder::new()

@@ -47,16 +47,63 @@ pub struct QueueOf<const N: usize, const M: u8>;
 pub struct QueueLink<const N: usize, const M: u8> {
     tx: Sender<[u8; N]>,
     rx: Receiver<[u8; N]>,
-    /// Batches: messages not sent yet (the first `queued`), and received
-    /// (the first `received`) of which the first `taken` were taken.
-    out: Box<[[u8; N]]>,
-    queued: usize,
-    inbox: Box<[[u8; N]]>,
-    received: usize,
-    taken: usize,
+    batches: Batches<[u8; N]>,
     /// The runtime of `recv_async` (mode `MPMC_ASYNC`).
     runtime: Option<tokio::runtime::Runtime>,
     _queues: [Queue<[u8; N]>; 2],
+}
+
+/// The batches of a `-batch` row's side: messages not sent yet (the first
+/// `queued`), and received ones (the first `received`) of which the first
+/// `taken` were taken. Sent with `send_batch` once [`BATCH`] are queued or
+/// before a receive waits, so a ping-pong still round-trips each message.
+pub(crate) struct Batches<T> {
+    out: Box<[T]>,
+    queued: usize,
+    inbox: Box<[T]>,
+    received: usize,
+    taken: usize,
+}
+
+impl<T: shmkit::ShmType> Batches<T> {
+    /// Room for batches (`batched`), or none (a row without batches).
+    pub(crate) fn new(batched: bool) -> Self {
+        let len = if batched { BATCH } else { 0 };
+        let room = || vec![T::zeroed(); len].into_boxed_slice();
+        Batches { out: room(), queued: 0, inbox: room(), received: 0, taken: 0 }
+    }
+
+    /// Queues `v`, sending the batch once it is full.
+    #[inline]
+    pub(crate) fn send(&mut self, tx: &Sender<T>, v: T) -> io::Result<()> {
+        self.out[self.queued] = v;
+        self.queued += 1;
+        if self.queued == self.out.len() { self.flush(tx) } else { Ok(()) }
+    }
+
+    /// Sends the queued messages.
+    pub(crate) fn flush(&mut self, tx: &Sender<T>) -> io::Result<()> {
+        if self.queued == 0 {
+            return Ok(());
+        }
+        let sent = tx.send_batch(&self.out[..self.queued]).map_err(|_| disconnected());
+        self.queued = 0;
+        sent
+    }
+
+    /// Takes the next message of a received batch, receiving one (after
+    /// sending ours) if needed. Blocks without a slice limit: the peer's
+    /// death still ends it (Disconnected).
+    #[inline]
+    pub(crate) fn take(&mut self, tx: &Sender<T>, rx: &Receiver<T>) -> io::Result<T> {
+        if self.taken == self.received {
+            self.flush(tx)?;
+            self.received = rx.recv_batch(&mut self.inbox).map_err(|_| disconnected())?;
+            self.taken = 0;
+        }
+        self.taken += 1;
+        Ok(self.inbox[self.taken - 1])
+    }
 }
 
 impl<const N: usize, const M: u8> QueueOf<N, M> {
@@ -65,11 +112,7 @@ impl<const N: usize, const M: u8> QueueOf<N, M> {
         Ok(QueueLink {
             tx: tx_q.sender().map_err(err)?.with_wait_strategy(s),
             rx: rx_q.receiver().map_err(err)?.with_wait_strategy(s),
-            out: vec![[0; N]; if M == SPSC_BATCH { BATCH } else { 0 }].into_boxed_slice(),
-            queued: 0,
-            inbox: vec![[0; N]; if M == SPSC_BATCH { BATCH } else { 0 }].into_boxed_slice(),
-            received: 0,
-            taken: 0,
+            batches: Batches::new(M == SPSC_BATCH),
             runtime: if M == MPMC_ASYNC { Some(tokio::runtime::Builder::new_current_thread().build()?) } else { None },
             _queues: [tx_q, rx_q],
         })
@@ -102,32 +145,9 @@ impl<const N: usize, const M: u8> Transport for QueueOf<N, M> {
     }
 }
 
-impl<const N: usize, const M: u8> QueueLink<N, M> {
-    /// Sends the batched messages.
-    fn flush(&mut self) -> io::Result<()> {
-        if self.queued == 0 {
-            return Ok(());
-        }
-        let sent = self.tx.send_batch(&self.out[..self.queued]).map_err(|_| disconnected());
-        self.queued = 0;
-        sent
-    }
-
-    /// Takes the next message of a received batch, receiving one if needed.
-    fn take_batched(&mut self) -> io::Result<[u8; N]> {
-        if self.taken == self.received {
-            self.flush()?;
-            self.received = self.rx.recv_batch(&mut self.inbox).map_err(|_| disconnected())?;
-            self.taken = 0;
-        }
-        self.taken += 1;
-        Ok(self.inbox[self.taken - 1])
-    }
-}
-
 impl<const N: usize, const M: u8> Drop for QueueLink<N, M> {
     fn drop(&mut self) {
-        let _ = self.flush();
+        let _ = self.batches.flush(&self.tx);
     }
 }
 
@@ -142,9 +162,7 @@ impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
         let v: [u8; N] =
             msg.try_into().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "wrong message size"))?;
         if M == SPSC_BATCH {
-            self.out[self.queued] = v;
-            self.queued += 1;
-            return if self.queued == BATCH { self.flush() } else { Ok(()) };
+            return self.batches.send(&self.tx, v);
         }
         send_patiently(&self.tx, v)
     }
@@ -152,9 +170,7 @@ impl<const N: usize, const M: u8> Link for QueueLink<N, M> {
     #[inline]
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
         if M == SPSC_BATCH {
-            // Batched receives block without a slice limit: the peer's
-            // death still ends them (Disconnected).
-            buf.copy_from_slice(&self.take_batched()?);
+            buf.copy_from_slice(&self.batches.take(&self.tx, &self.rx)?);
             return Ok(());
         }
         if M == SPSC_IN_PLACE {

@@ -136,6 +136,7 @@ pub(super) fn grid(out: &mut String, rows: &[Vec<String>], right: &[usize]) {
 fn rust_twin(c_transport: &str) -> Option<&'static str> {
     match c_transport {
         "c-spsc" => Some("shmkit-spsc"),
+        "c-spsc-batch" => Some("shmkit-spsc-batch"),
         "c-bytequeue" => Some("shmkit-bytequeue"),
         _ => None,
     }

@@ -252,6 +252,7 @@ pub fn registry() -> Vec<Entry> {
         // The same channels with the peer written in C over the C ABI.
         super::c::spsc_entry("spin").spinning(),
         super::c::spsc_entry("adaptive"),
+        super::c::spsc_batch_entry().spinning(),
         super::c::bytes_entry("spin").spinning(),
         super::c::bytes_entry("adaptive"),
         Entry::of::<super::bytes::Bytes<true>>("shmkit-grant", "spin")

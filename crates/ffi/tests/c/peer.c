@@ -12,6 +12,8 @@
  *   peer bytes_send NAME N SEED    N random messages, zero-copy, on a ByteQueue
  *   peer mq_send NAME N ID         N messages of random sizes on the MessageQueue NAME
  *   peer jobq_send NAME N          send Job {i, i/2, 7i} for i < N on the Queue<Job> NAME
+ *   peer rwlock_write NAME         wait for the write lock of RwLock<Job> NAME, write {42, 2.5, 9}
+ *   peer wait_any PREFIX           wait on the queues PREFIX-a, PREFIX-b and the event PREFIX-e
  *   peer errors PREFIX             every error path returns its status
  *   peer all PREFIX                create, use and free every object kind
  *
@@ -252,12 +254,128 @@ static int jobq_send(const char *name, uint64_t n) {
     return 0;
 }
 
+/* The RwLock<Job> NAME is read-locked by the Rust process: the write lock
+ * would block (BLOCKED), so wait for it; see the Rust job, write ours. A
+ * description with `weight` as uint32_t is refused first. */
+static int rwlock_write(const char *name) {
+    shmkit_type *job = job_type(SHMKIT_F32), *bad = job_type(SHMKIT_U32);
+    shmkit_rwlock *rw = NULL;
+    void *data = NULL;
+    EXPECT(shmkit_rwlock_new(name, SHMKIT_OPEN, bad, NULL, 0, NULL, &rw), SHMKIT_WRONG_TYPE, "field 'weight'");
+    CHECK(shmkit_rwlock_new(name, SHMKIT_OPEN, job, NULL, 0, NULL, &rw));
+    EXPECT(shmkit_rwlock_try_write(rw, &data), SHMKIT_WOULD_BLOCK, "held");
+    printf("BLOCKED\n");
+    fflush(stdout);
+    CHECK(shmkit_rwlock_write_timeout(rw, 60000 * MS, &data));
+    Job *j = data;
+    if (j->id != 7 || j->weight != 0.5f || j->flags != 3)
+        fail("rwlock_write: found {%llu, %f, %u}", (unsigned long long)j->id, j->weight, j->flags);
+    *j = (Job){42, 2.5f, 9};
+    CHECK(shmkit_rwlock_unlock(rw));
+    CHECK(shmkit_rwlock_free(rw));
+    CHECK(shmkit_type_free(job));
+    CHECK(shmkit_type_free(bad));
+    printf("WROTE\n");
+    return 0;
+}
+
 static char *join(const char *prefix, const char *tag) {
     static char buf[8][256];
     static int next = 0;
     char *b = buf[next++ % 8];
     snprintf(b, 256, "%s-%s", prefix, tag);
     return b;
+}
+
+/* Waits on the receivers of the Queue<u64>s PREFIX-a and PREFIX-b and on the
+ * event PREFIX-e, which the Rust process makes ready one at a time: prints
+ * "READY i v" for a message v on queue i, "READY 2" for the event. Checks
+ * first every error path, and a mutex and a sender of its own. */
+static int wait_any_role(const char *prefix) {
+    shmkit_type *u64 = prim(SHMKIT_U64);
+    shmkit_queue *qa = NULL, *qb = NULL, *qs = NULL;
+    shmkit_receiver *ra = NULL, *rb = NULL;
+    shmkit_sender *tx = NULL;
+    shmkit_event *e = NULL;
+    shmkit_mutex *m1 = NULL, *m2 = NULL;
+    shmkit_ready_fd *r = NULL;
+    void *data = NULL;
+    size_t i = 99, again = 99;
+    CHECK(shmkit_queue_new(join(prefix, "a"), SHMKIT_OPEN, u64, 0, SHMKIT_MPMC, NULL, &qa));
+    CHECK(shmkit_queue_new(join(prefix, "b"), SHMKIT_OPEN, u64, 0, SHMKIT_MPMC, NULL, &qb));
+    CHECK(shmkit_queue_receiver(qa, &ra));
+    CHECK(shmkit_queue_receiver(qb, &rb));
+    CHECK(shmkit_event_new(join(prefix, "e"), SHMKIT_OPEN, NULL, &e));
+    shmkit_waitable w[3] = {{SHMKIT_WAITABLE_RECEIVER, ra}, {SHMKIT_WAITABLE_RECEIVER, rb}, {SHMKIT_WAITABLE_EVENT, e}};
+
+    /* Bad lists are errors that name the object; nothing is written. */
+    EXPECT(shmkit_wait_any(w, 0, &i), SHMKIT_INVALID_ARGUMENT, "no objects");
+    EXPECT(shmkit_wait_any(NULL, 3, &i), SHMKIT_NULL_POINTER, "objects is NULL");
+    EXPECT(shmkit_wait_any(w, 3, NULL), SHMKIT_NULL_POINTER, "index is NULL");
+    shmkit_waitable bad[2] = {{SHMKIT_WAITABLE_EVENT, e}, {SHMKIT_WAITABLE_RECEIVER, e}};
+    EXPECT(shmkit_wait_any(bad, 2, &i), SHMKIT_INVALID_HANDLE, "objects[1]: not a live shmkit_receiver");
+    bad[1] = (shmkit_waitable){SHMKIT_WAITABLE_EVENT, NULL};
+    EXPECT(shmkit_wait_any(bad, 2, &i), SHMKIT_NULL_POINTER, "objects[1]: shmkit_event is NULL");
+    bad[1] = (shmkit_waitable){99, ra};
+    EXPECT(shmkit_wait_any(bad, 2, &i), SHMKIT_INVALID_ARGUMENT, "objects[1]: kind 99");
+    if (i != 99) fail("wait_any wrote an index on failure");
+
+    /* A mutex is ready when a lock would not wait; one this handle holds is refused. */
+    CHECK(shmkit_mutex_new(join(prefix, "m"), SHMKIT_CREATE, u64, NULL, 0, NULL, &m1));
+    CHECK(shmkit_mutex_new(join(prefix, "m"), SHMKIT_OPEN, u64, NULL, 0, NULL, &m2));
+    CHECK(shmkit_mutex_lock(m1, &data));
+    shmkit_waitable lock[1] = {{SHMKIT_WAITABLE_MUTEX, m2}};
+    EXPECT(shmkit_try_wait_any(lock, 1, &i), SHMKIT_WOULD_BLOCK, "none of the objects");
+    lock[0].handle = m1;
+    EXPECT(shmkit_try_wait_any(lock, 1, &i), SHMKIT_BUSY, "objects[0]: this handle holds the lock");
+    CHECK(shmkit_mutex_unlock(m1));
+    CHECK(shmkit_try_wait_any(lock, 1, &i));
+    if (i != 0) fail("mutex index %zu", i);
+    /* A sender is ready while there is room; the descriptor watches it too. */
+    CHECK(shmkit_queue_new(join(prefix, "s"), SHMKIT_CREATE, u64, 1, SHMKIT_SPSC, NULL, &qs));
+    CHECK(shmkit_queue_sender(qs, &tx));
+    shmkit_waitable send[2] = {{SHMKIT_WAITABLE_EVENT, e}, {SHMKIT_WAITABLE_SENDER, tx}};
+    CHECK(shmkit_try_wait_any(send, 2, &i));
+    if (i != 1) fail("sender index %zu", i);
+    CHECK(shmkit_ready_fd_new(&r));
+    CHECK(shmkit_ready_fd_watch(r, &send[1]));
+    EXPECT(shmkit_ready_fd_watch(r, &bad[1]), SHMKIT_INVALID_ARGUMENT, "kind 99");
+    CHECK(shmkit_ready_fd_free(r));
+    uint64_t one = 1;
+    CHECK(shmkit_sender_try_send(tx, &one));
+    EXPECT(shmkit_wait_any_deadline(send, 2, &i, shmkit_now_ns() + 5 * MS), SHMKIT_TIMEOUT, "timed out");
+
+    /* Nothing is ready until the Rust process acts. */
+    EXPECT(shmkit_try_wait_any(w, 3, &i), SHMKIT_WOULD_BLOCK, "none of the objects");
+    EXPECT(shmkit_wait_any_timeout(w, 3, &i, 5 * MS), SHMKIT_TIMEOUT, "timed out");
+    printf("WAITING\n");
+    fflush(stdout);
+    for (;;) {
+        CHECK(shmkit_wait_any_timeout(w, 3, &i, 60000 * MS));
+        /* Readiness, not receipt: it is still ready. */
+        CHECK(shmkit_try_wait_any(w, 3, &again));
+        if (again != i) fail("ready %zu, then %zu", i, again);
+        if (i == 2) break;
+        uint64_t v = 0;
+        CHECK(shmkit_receiver_try_recv(i == 0 ? ra : rb, &v));
+        printf("READY %zu %llu\n", i, (unsigned long long)v);
+        fflush(stdout);
+    }
+    bool set = false;
+    CHECK(shmkit_event_is_set(e, &set));
+    if (!set) fail("the wait cleared the event");
+    printf("READY 2\n");
+    CHECK(shmkit_sender_free(tx));
+    CHECK(shmkit_queue_free(qs));
+    CHECK(shmkit_mutex_free(m2));
+    CHECK(shmkit_mutex_free(m1));
+    CHECK(shmkit_receiver_free(ra));
+    CHECK(shmkit_receiver_free(rb));
+    CHECK(shmkit_queue_free(qa));
+    CHECK(shmkit_queue_free(qb));
+    CHECK(shmkit_event_free(e));
+    CHECK(shmkit_type_free(u64));
+    return 0;
 }
 
 static int errors(const char *prefix) {
@@ -666,6 +784,8 @@ int main(int argc, char **argv) {
     if (strncmp(role, "value_", 6) == 0) return value_role(role, name, argc > 3 ? argv[3] : "");
     if (strcmp(role, "bytes_send") == 0) return bytes_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
     if (strcmp(role, "jobq_send") == 0) return jobq_send(name, n);
+    if (strcmp(role, "rwlock_write") == 0) return rwlock_write(name);
+    if (strcmp(role, "wait_any") == 0) return wait_any_role(name);
     if (strcmp(role, "mq_send") == 0) return mq_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 0);
     if (strcmp(role, "errors") == 0) return errors(name);
     if (strcmp(role, "bc_poll") == 0) return bc_poll(name);
