@@ -279,7 +279,11 @@ impl Tx {
         self.prod.ring()
     }
 
-    /// Reserves `len` bytes, waiting per `deadline` for room.
+    /// Reserves `len` bytes, waiting per `deadline` for room. Inlined: a
+    /// reservation returned through memory is read back with a wider load
+    /// than it was written with, and that load waits for every earlier
+    /// store (the last message's, to lines the consumer holds) to drain.
+    #[inline]
     pub(crate) fn reserve_until(
         &mut self,
         seg: &RawSegment,
@@ -315,6 +319,7 @@ impl Tx {
         }
     }
 
+    #[inline]
     pub(crate) fn send_until(&mut self, seg: &RawSegment, msg: &[u8], deadline: Deadline) -> Result<(), ByteSendError> {
         let r = self.reserve_until(seg, msg.len(), deadline)?;
         self.prod.fill(r, msg);
