@@ -13,6 +13,12 @@ import sys
 import time
 
 
+def ring_capacity(size):
+    """Bytes of a shmkit pipe direction for `size`-byte messages: the
+    module's default (64 KiB), or room for four records of that size."""
+    return max(1 << 16, 1 << (4 * (size + 16) - 1).bit_length())
+
+
 def pin(cpu):
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         try:
@@ -89,14 +95,14 @@ def run_pair(kind, pattern, size, a):
         send, recv = mine.send_bytes, mine.recv_bytes
         stop, sync = b"", b"s"
     elif kind == "python-shmkit-pipe":
-        mine, theirs = shmkit_module().Pipe(duplex=True)
+        mine, theirs = shmkit_module().Pipe(duplex=True, capacity=ring_capacity(size))
         proc = ctx.Process(target=pipe_peer, args=(theirs, a["peer_cpu"], ppid, echo), daemon=True)
         send, recv = mine.send_bytes, mine.recv_bytes
         stop, sync = b"", b"s"
     elif kind == "python-shmkit-bytequeue":
         sk = shmkit_module()
-        to_r, to_w = sk.Pipe(duplex=False)
-        back_r, back_w = sk.Pipe(duplex=False)
+        to_r, to_w = sk.Pipe(duplex=False, capacity=ring_capacity(size))
+        back_r, back_w = sk.Pipe(duplex=False, capacity=ring_capacity(size))
         proc = ctx.Process(target=pipe_peer, args=(to_r, a["peer_cpu"], ppid, echo, back_w), daemon=True)
         send, recv = to_w.send_bytes, back_r.recv_bytes
         stop, sync = b"", b"s"
