@@ -404,7 +404,7 @@ impl std::fmt::Debug for Ready {
 /// probe can be made (an event, semaphore or mutex opened again by name
 /// that is no longer linked), waits one poll interval instead, so that the
 /// caller's `try_` call polls without spinning.
-async fn until_ready<S: Source + ?Sized>(object: &S) {
+pub(crate) async fn until_ready<S: Source + ?Sized>(object: &S) {
     let probe = object.probe().unwrap_or_else(|_| Arc::new(Nap::new(crate::wait::POLL_MAX)));
     let armed = probe.arm();
     Ready { probe, armed, reg: None, woken: false }.await;

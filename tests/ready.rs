@@ -68,6 +68,17 @@ fn run_role(role: &str, args: &[String]) -> i32 {
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
+        // Subscribes to a lossless broadcast and reads `n` messages slowly.
+        "subscribe-slowly" => {
+            let b = Broadcast::<u64>::open(&args[0]).expect("open");
+            let mut sub = b.subscribe().expect("subscribe");
+            say("READY");
+            for i in 0..args[1].parse::<u64>().expect("n") {
+                std::thread::sleep(Duration::from_millis(2));
+                assert_eq!(sub.recv().expect("recv"), i, "in order, none missing");
+            }
+            0
+        }
         // Receives `n` byte messages slowly, checking each.
         "drain-bytes-slowly" => {
             let q = shmkit::ByteQueue::open(&args[0]).expect("open");
@@ -482,5 +493,39 @@ fn tokio_barrier_waits_with_other_processes() {
         let outcome = rt.block_on(b3.wait_async());
         waiting.join().unwrap();
         assert_eq!(outcome.map(|r| r.is_leader()), Err(shmkit::BarrierError::Broken));
+    });
+}
+
+/// tokio: a lossless publisher's `send_async` waits for room a subscriber
+/// in another process makes; a dropped pending one publishes nothing.
+#[cfg(feature = "async")]
+#[test]
+fn tokio_publisher_waits_for_the_slowest_subscriber() {
+    let names = Names::new("tokio-publish", 1);
+    let name = names.get(0).to_owned();
+    watchdog(LIMIT, "tokio publish", move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let b = Broadcast::<u64>::create(&name, 4, Policy::Lossless).unwrap();
+        let mut publisher = b.publisher().unwrap();
+        let mut slow = Child::spawn_piped("subscribe-slowly", &[&name, "40"]);
+        slow.expect_line("READY");
+        rt.block_on(async {
+            for i in 0..40 {
+                publisher.send_async(i).await.unwrap();
+            }
+        });
+        slow.expect_success(LIMIT);
+
+        let mut sub = b.subscribe().unwrap();
+        for i in 100..104 {
+            publisher.try_send(i).unwrap();
+        }
+        rt.block_on(async {
+            let pending = tokio::time::timeout(Duration::from_millis(20), publisher.send_async(104)).await;
+            assert!(pending.is_err(), "full: still pending when dropped");
+        });
+        let got: Vec<u64> = (0..4).map(|_| sub.try_recv().unwrap()).collect();
+        assert_eq!(got, [100, 101, 102, 103]);
+        assert_eq!(sub.try_recv(), Err(BroadcastRecvError::Empty), "the dropped send published nothing");
     });
 }

@@ -480,22 +480,7 @@ impl<F: Form> Pub<F> {
     /// Lossless: the least cursor of the subscribers (dropping the entries
     /// of dead ones when `reap`), or `next` if there are none.
     fn min_cursor(&self, reap: bool) -> u64 {
-        let sh = &*self.shared;
-        let mut min = self.next;
-        for i in 0..sh.entries {
-            let e = sh.entry(i);
-            let owner = e.owner.load(Ordering::Acquire);
-            if owner == 0 {
-                continue;
-            }
-            if reap && !sh.seg().is_alive(Token::from_bits(owner)) {
-                // A dead subscriber: its entry goes, and it stalls nobody.
-                let _ = e.owner.compare_exchange(owner, 0, Ordering::AcqRel, Ordering::Relaxed);
-                continue;
-            }
-            min = min.min(e.cursor.load(Ordering::Acquire));
-        }
-        min
+        self.shared.min_cursor(self.next, reap)
     }
 
     /// Lossless: waits until the `count` positions from `next` may be
@@ -1391,6 +1376,28 @@ impl fmt::Debug for ByteSubscriber {
 }
 
 impl<F: Form> Shared<F> {
+    /// Lossless: the least cursor of the subscribers (dropping the entries
+    /// of dead ones when `reap`), or `next` if there are none.
+    fn min_cursor(&self, next: u64, reap: bool) -> u64 {
+        let mut min = next;
+        for i in 0..self.entries {
+            let e = self.entry(i);
+            let owner = e.owner.load(Ordering::Acquire);
+            if owner == 0 {
+                continue;
+            }
+            if reap && !self.seg().is_alive(Token::from_bits(owner)) {
+                // A dead subscriber: its entry goes, and it stalls nobody.
+                let _ = e.owner.compare_exchange(owner, 0, Ordering::AcqRel, Ordering::Relaxed);
+                continue;
+            }
+            min = min.min(e.cursor.load(Ordering::Acquire));
+        }
+        min
+    }
+}
+
+impl<F: Form> Shared<F> {
     /// For [`wait_any`](crate::wait_any): a message, a lag or the end of
     /// the stream for the subscriber at `cursor`.
     fn select_ready(&self, cursor: u64, thorough: bool) -> bool {
@@ -1458,4 +1465,77 @@ macro_rules! subscriber_source {
 subscriber_source! {
     impl[T: ShmType] Subscriber<T>;
     impl[] ByteSubscriber;
+}
+
+/// A lossless publisher's room for its next message, for the background
+/// waiter (`send_async`): every live subscriber is past the message it
+/// replaces (a thorough look drops dead subscribers' entries, as a blocking
+/// publish's liveness hook does). A lossy publisher always has room.
+#[cfg(feature = "async")]
+pub(crate) struct PubRoom<F: Form> {
+    shared: Arc<Shared<F>>,
+    next: u64,
+}
+
+#[cfg(feature = "async")]
+impl<F: Form> crate::select::sealed::Source for PubRoom<F> {
+    fn ready(&self, _armed: u32, thorough: bool) -> bool {
+        let sh = &*self.shared;
+        sh.policy() == Policy::Lossy || self.next < sh.min_cursor(self.next, thorough) + sh.capacity
+    }
+    fn park(&self) -> crate::select::sealed::Park<'_> {
+        let w = &self.shared.st().ctl.waits;
+        crate::select::sealed::Park::Counted {
+            word: &w.space_seq,
+            count: &w.send_sleepers,
+            asym: true,
+            wakes_one: true,
+        }
+    }
+    fn probe(&self) -> Result<std::sync::Arc<dyn crate::select::sealed::Source + Send + Sync>, Error> {
+        Ok(std::sync::Arc::new(PubRoom { shared: Arc::clone(&self.shared), next: self.next }))
+    }
+}
+
+#[cfg(feature = "async")]
+impl<F: Form> Pub<F> {
+    /// Room for the next message, as a probe.
+    pub(crate) fn room(&self) -> PubRoom<F> {
+        PubRoom { shared: Arc::clone(&self.shared), next: self.next }
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: ShmType> Publisher<T> {
+    /// Publishes `value` as an async call: a lossless publisher waits for
+    /// room without blocking the thread, as `send` waits (a lossy one never
+    /// waits). Dropping the future before it completes publishes nothing.
+    ///
+    /// # Errors
+    /// As [`send`](Publisher::send).
+    pub async fn send_async(&mut self, value: T) -> Result<(), BroadcastSendError> {
+        loop {
+            match self.try_send(value) {
+                Err(BroadcastSendError::Full) => crate::notify::until_ready(&self.inner.room()).await,
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl BytePublisher {
+    /// Publishes a copy of `msg` as an async call, as
+    /// [`Publisher::send_async`].
+    ///
+    /// # Errors
+    /// As [`send`](BytePublisher::send).
+    pub async fn send_async(&mut self, msg: &[u8]) -> Result<(), BroadcastSendError> {
+        loop {
+            match self.try_send(msg) {
+                Err(BroadcastSendError::Full) => crate::notify::until_ready(&self.inner.room()).await,
+                other => return other,
+            }
+        }
+    }
 }
