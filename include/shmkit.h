@@ -361,8 +361,10 @@ typedef struct shmkit_atomic_u64 shmkit_atomic_u64;
 typedef struct shmkit_barrier shmkit_barrier;
 
 /**
- * A broadcast of byte messages shared by name (Rust
- * `shmkit::ByteBroadcast`). Thread-safe.
+ * A broadcast shared by name: of byte messages (Rust
+ * `shmkit::ByteBroadcast`, `shmkit_broadcast_new`), or of elements of one
+ * type (Rust `shmkit::Broadcast<T>`, `shmkit_broadcast_new_typed`).
+ * Thread-safe.
  */
 typedef struct shmkit_broadcast shmkit_broadcast;
 
@@ -911,8 +913,9 @@ shmkit_status shmkit_barrier_wait_timeout(const shmkit_barrier *b,
 shmkit_status shmkit_broadcast_free(shmkit_broadcast *b);
 
 /**
- * Writes the ring's capacity (messages) and the longest message (bytes).
- * Either pointer may be NULL. Never blocks.
+ * Writes the ring's capacity (messages) and the longest message (bytes;
+ * a typed broadcast's: its element's size). Either pointer may be NULL.
+ * Never blocks.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
@@ -942,6 +945,29 @@ shmkit_status shmkit_broadcast_new(const char *name,
                                    uint32_t policy_,
                                    const shmkit_options *opts,
                                    shmkit_broadcast **out);
+
+/**
+ * Creates, opens or open-or-creates (`how`) the broadcast `name` of
+ * elements of the built-in or described type `elem` (the segment of a
+ * Rust `Broadcast<T>` of that layout: a C and a Rust process share it;
+ * another element type is SHMKIT_WRONG_TYPE, naming the first differing
+ * field): a ring of `capacity` messages (rounded up to a power of two)
+ * and `policy`. Each message is exactly the type's size: publish that
+ * many bytes, receive into a buffer at least that long (`*len` is the
+ * size). At most `opts->registry_slots` subscribers at a time. Ownership,
+ * thread-safety and errors as `shmkit_value_new`.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_broadcast_new_typed(const char *name,
+                                         uint32_t how,
+                                         const shmkit_type *elem,
+                                         size_t capacity,
+                                         uint32_t policy_,
+                                         const shmkit_options *opts,
+                                         shmkit_broadcast **out);
 
 /**
  * Keeps the name after this (creating) handle is freed.

@@ -55,6 +55,7 @@ use crate::sync::raw_mutex::RawMutex;
 use crate::sync::rwlock::{RawRwLock, RwLockReadGuard, RwLockWriteGuard, blocking};
 use crate::wait::{Deadline, WaitStrategy};
 
+pub use crate::queue::broadcast::{DynBroadcast, DynPublisher, DynSubscriber};
 pub use crate::queue::described::{DynQueue, DynReceiver, DynSender};
 
 /// Largest alignment a described type may have.

@@ -223,9 +223,12 @@ fn slots_offset(entries: u32, msg_align: usize) -> usize {
 /// How a broadcast's messages look: a typed value, or bytes up to a bound.
 pub(crate) trait Form: 'static {
     const KIND: ObjectKind;
+    /// Whether the element type is described at run time (in the
+    /// parameters, which an opener must then bring).
+    const DESCRIBED: bool = false;
     /// The alignment of a message in its slot.
-    fn align() -> usize;
-    fn fingerprint(capacity: u64) -> Fingerprint;
+    fn align(params: &Params) -> usize;
+    fn fingerprint(params: &Params) -> Fingerprint;
 }
 
 /// Messages of `T`.
@@ -233,11 +236,11 @@ pub(crate) struct Typed<T>(PhantomData<fn() -> T>);
 
 impl<T: ShmType> Form for Typed<T> {
     const KIND: ObjectKind = ObjectKind::Broadcast;
-    fn align() -> usize {
+    fn align(_: &Params) -> usize {
         std::mem::align_of::<T>()
     }
-    fn fingerprint(capacity: u64) -> Fingerprint {
-        Fingerprint::of::<T>(capacity)
+    fn fingerprint(params: &Params) -> Fingerprint {
+        Fingerprint::of::<T>(params.capacity)
     }
 }
 
@@ -246,22 +249,25 @@ pub(crate) struct Bytes;
 
 impl Form for Bytes {
     const KIND: ObjectKind = ObjectKind::ByteBroadcast;
-    fn align() -> usize {
+    fn align(_: &Params) -> usize {
         8
     }
-    fn fingerprint(capacity: u64) -> Fingerprint {
-        Fingerprint::of::<u8>(capacity)
+    fn fingerprint(params: &Params) -> Fingerprint {
+        Fingerprint::of::<u8>(params.capacity)
     }
 }
 
 /// What a broadcast is created with, and what an opener learns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Params {
     capacity: u64,
     /// Bytes a slot holds: `size_of::<T>()`, or a byte broadcast's longest
     /// message.
     msg_size: usize,
     policy: Policy,
+    /// The element type of a described broadcast (its capacity aside);
+    /// `None` for the others.
+    desc: Option<Fingerprint>,
 }
 
 impl Params {
@@ -269,7 +275,7 @@ impl Params {
         if capacity == 0 || capacity as u64 > MAX_BROADCAST_CAPACITY {
             return Err(Error::InvalidArgument(format!("broadcast capacity {capacity} is not in 1..=2^30")));
         }
-        Ok(Params { capacity: (capacity as u64).next_power_of_two(), msg_size, policy })
+        Ok(Params { capacity: (capacity as u64).next_power_of_two(), msg_size, policy, desc: None })
     }
 }
 
@@ -292,19 +298,19 @@ impl<F: Form> SegmentState for Head<F> {
     type Init<'a> = ();
 
     fn fingerprint(params: &Params) -> Fingerprint {
-        F::fingerprint(params.capacity)
+        F::fingerprint(params)
     }
 
     fn layout(params: &Params, registry_slots: u32) -> Result<StateLayout, Error> {
-        let (_, stride) = slot_geometry(params.msg_size, F::align());
+        let (_, stride) = slot_geometry(params.msg_size, F::align(params));
         let size = usize::try_from(params.capacity)
             .ok()
             .and_then(|n| n.checked_mul(stride))
-            .and_then(|n| n.checked_add(slots_offset(registry_slots, F::align())))
+            .and_then(|n| n.checked_add(slots_offset(registry_slots, F::align(params))))
             .ok_or_else(|| {
                 Error::InvalidArgument(format!("a broadcast of {} messages is too large", params.capacity))
             })?;
-        Ok(StateLayout { size, align: F::align().max(64) })
+        Ok(StateLayout { size, align: F::align(params).max(64) })
     }
 
     fn init(&mut self, _tail: &mut [u8], params: &Params, _slots: u32, (): ()) {
@@ -320,7 +326,8 @@ impl<F: Form> SegmentState for Head<F> {
         }
         let msg_size = if F::KIND == ObjectKind::ByteBroadcast {
             // The slot size follows from the state's size.
-            let slots = header.data_size.checked_sub(slots_offset(header.registry_slots, F::align()) as u64);
+            let align = F::align(&Params::default());
+            let slots = header.data_size.checked_sub(slots_offset(header.registry_slots, align) as u64);
             let stride = slots.filter(|s| s % capacity == 0).map(|s| s / capacity);
             match stride {
                 Some(s) if s > SLOT_HEAD as u64 && s - (SLOT_HEAD as u64) <= MAX_BROADCAST_MESSAGE as u64 => {
@@ -331,7 +338,20 @@ impl<F: Form> SegmentState for Head<F> {
         } else {
             header.elem_size as usize
         };
-        Ok(Params { capacity, msg_size, policy: Policy::Lossy })
+        Ok(Params { capacity, msg_size, policy: Policy::Lossy, desc: None })
+    }
+
+    /// A described broadcast: the element type is the opener's (the
+    /// fingerprint check compares it with the stored one next).
+    fn params_for_open(name: &str, header: &Header, template: Option<&Params>) -> Result<Params, Error> {
+        let mut params = Self::params_of(name, header)?;
+        if F::DESCRIBED {
+            let Some(desc) = template.and_then(|t| t.desc.clone()) else {
+                return Err(Error::InvalidArgument(format!("opening '{name}' needs its element type described")));
+            };
+            params.desc = Some(desc);
+        }
+        Ok(params)
     }
 
     fn check_opened(&self, name: &str, params: &mut Params) -> Result<(), Error> {
@@ -342,7 +362,7 @@ impl<F: Form> SegmentState for Head<F> {
     }
 
     fn check_existing(name: &str, header: &Header, asked: &Params, found: &Params) -> Result<(), Error> {
-        header.expect(name, F::KIND, &F::fingerprint(asked.capacity))?;
+        header.expect(name, F::KIND, &F::fingerprint(asked))?;
         if asked.policy != found.policy || asked.msg_size != found.msg_size {
             return Err(Error::InvalidArgument(format!(
                 "broadcast '{name}' exists as {:?} with messages of up to {} bytes, not {:?} with {}",
@@ -373,8 +393,8 @@ impl<F: Form> AsRef<RawSegment> for Shared<F> {
 
 impl<F: Form> Shared<F> {
     fn new(handle: Handle<Head<F>>) -> Shared<F> {
-        let p = *handle.params();
-        let (data_off, stride) = slot_geometry(p.msg_size, F::align());
+        let p = handle.params();
+        let (data_off, stride) = slot_geometry(p.msg_size, F::align(p));
         let entries = handle.segment().header().registry_slots as usize;
         Shared {
             capacity: p.capacity,
@@ -382,7 +402,7 @@ impl<F: Form> Shared<F> {
             data_off,
             stride,
             entries,
-            slots_off: slots_offset(entries as u32, F::align()),
+            slots_off: slots_offset(entries as u32, F::align(p)),
             handle,
         }
     }
@@ -1538,4 +1558,11 @@ impl BytePublisher {
             }
         }
     }
+}
+
+mod described;
+pub use described::{DynBroadcast, DynPublisher, DynSubscriber};
+
+subscriber_source! {
+    impl[] DynSubscriber;
 }

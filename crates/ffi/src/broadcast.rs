@@ -1,18 +1,24 @@
-//! Publish–subscribe of byte messages (Rust `shmkit::ByteBroadcast`): one
-//! publisher, any number of subscribers in any processes, each reading
-//! every message.
+//! Publish–subscribe: one publisher, any number of subscribers in any
+//! processes, each reading every message. Of byte messages (Rust
+//! `shmkit::ByteBroadcast`), or of elements of a built-in or described type
+//! (`shmkit::dynamic::DynBroadcast`: the segment of a Rust `Broadcast<T>`).
 
 use std::ffi::{c_char, c_void};
 
-use shmkit::{BroadcastRecvError, BroadcastSendError, ByteBroadcast, BytePublisher, ByteSubscriber, Policy};
+use shmkit::dynamic::{DynBroadcast, DynPublisher, DynSubscriber};
+use shmkit::{
+    BroadcastRecvError, BroadcastSendError, ByteBroadcast, BytePublisher, ByteSubscriber, Policy, Selectable,
+};
 
 use crate::bytes::Exclusive;
 use crate::handle::{self, object};
 use crate::shmkit_status::{self, *};
 use crate::{Fail, How, Outcome, Wait, bytes_in, bytes_out, call, name_arg, need, options, put, shmkit_options};
 
-/// A broadcast of byte messages shared by name (Rust
-/// `shmkit::ByteBroadcast`). Thread-safe.
+/// A broadcast shared by name: of byte messages (Rust
+/// `shmkit::ByteBroadcast`, `shmkit_broadcast_new`), or of elements of one
+/// type (Rust `shmkit::Broadcast<T>`, `shmkit_broadcast_new_typed`).
+/// Thread-safe.
 pub struct shmkit_broadcast {
     _private: [u8; 0],
 }
@@ -30,10 +36,38 @@ pub struct shmkit_subscriber {
     _private: [u8; 0],
 }
 
+/// A broadcast of either form.
+pub(crate) enum AnyBroadcast {
+    Bytes(ByteBroadcast),
+    Typed(DynBroadcast),
+}
+
+/// A publisher of either form.
+pub(crate) enum AnyPublisher {
+    Bytes(BytePublisher),
+    Typed(DynPublisher),
+}
+
+/// A subscriber of either form.
+pub(crate) enum AnySubscriber {
+    Bytes(ByteSubscriber),
+    Typed(DynSubscriber),
+}
+
+impl AnySubscriber {
+    /// The subscriber as something `wait_any` and `ReadyFd` wait on.
+    pub(crate) fn selectable(&self) -> &dyn Selectable {
+        match self {
+            AnySubscriber::Bytes(s) => s,
+            AnySubscriber::Typed(s) => s,
+        }
+    }
+}
+
 object! {
-    shmkit_broadcast => ByteBroadcast, 40;
-    shmkit_publisher => Exclusive<BytePublisher>, 41;
-    shmkit_subscriber => Exclusive<ByteSubscriber>, 42;
+    shmkit_broadcast => AnyBroadcast, 40;
+    shmkit_publisher => Exclusive<AnyPublisher>, 41;
+    shmkit_subscriber => Exclusive<AnySubscriber>, 42;
 }
 
 /// `policy` of `shmkit_broadcast_new`: the publisher never waits; a
@@ -94,12 +128,51 @@ pub unsafe extern "C" fn shmkit_broadcast_new(
             How::OpenOrCreate => ByteBroadcast::open_or_create_with(name, capacity, max_message_len, p, &opts)?,
         };
         // SAFETY: `out` is writable (checked; the caller's promise).
-        unsafe { handle::export(out, b.with_wait_strategy(strategy)) }
+        unsafe { handle::export(out, AnyBroadcast::Bytes(b.with_wait_strategy(strategy))) }
     })
 }
 
-/// Writes the ring's capacity (messages) and the longest message (bytes).
-/// Either pointer may be NULL. Never blocks.
+/// Creates, opens or open-or-creates (`how`) the broadcast `name` of
+/// elements of the built-in or described type `elem` (the segment of a
+/// Rust `Broadcast<T>` of that layout: a C and a Rust process share it;
+/// another element type is SHMKIT_WRONG_TYPE, naming the first differing
+/// field): a ring of `capacity` messages (rounded up to a power of two)
+/// and `policy`. Each message is exactly the type's size: publish that
+/// many bytes, receive into a buffer at least that long (`*len` is the
+/// size). At most `opts->registry_slots` subscribers at a time. Ownership,
+/// thread-safety and errors as `shmkit_value_new`.
+///
+/// # Safety
+/// Every pointer argument is NULL or valid as described above; a handle is
+/// one this library returned and that was not freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmkit_broadcast_new_typed(
+    name: *const c_char,
+    how: u32,
+    elem: *const crate::types::shmkit_type,
+    capacity: usize,
+    policy_: u32,
+    opts: *const shmkit_options,
+    out: *mut *mut shmkit_broadcast,
+) -> shmkit_status {
+    call(|| {
+        need(out, "out")?;
+        // SAFETY: the caller's promises, passed on.
+        let (name, (opts, strategy), ty) = unsafe { (name_arg(name)?, options(opts)?, crate::types::desc(elem)?) };
+        let p = policy(policy_)?;
+        let b = match crate::how(how)? {
+            How::Create => DynBroadcast::create_with(name, &ty, capacity, p, &opts)?,
+            How::Open => DynBroadcast::open_with(name, &ty, &opts)?,
+            How::OpenOrCreate => DynBroadcast::open_or_create_with(name, &ty, capacity, p, &opts)?,
+        };
+        // SAFETY: `out` is writable (checked; the caller's promise).
+        unsafe { handle::export(out, AnyBroadcast::Typed(b.with_wait_strategy(strategy))) }
+    })
+}
+
+/// Writes the ring's capacity (messages) and the longest message (bytes;
+/// a typed broadcast's: its element's size). Either pointer may be NULL.
+/// Never blocks.
 ///
 /// # Safety
 /// Every pointer argument is NULL or valid as described above; a handle is
@@ -112,14 +185,17 @@ pub unsafe extern "C" fn shmkit_broadcast_info(
 ) -> shmkit_status {
     call(|| {
         // SAFETY: a live handle or NULL; the out-pointers writable or NULL.
-        let b = unsafe { handle::get(b)? };
+        let (cap, max) = match unsafe { handle::get(b)? } {
+            AnyBroadcast::Bytes(b) => (b.capacity(), b.max_message_len()),
+            AnyBroadcast::Typed(b) => (b.capacity(), b.elem_size()),
+        };
         if !capacity.is_null() {
             // SAFETY: as above.
-            unsafe { put(capacity, "capacity", b.capacity())? };
+            unsafe { put(capacity, "capacity", cap)? };
         }
         if !max_message_len.is_null() {
             // SAFETY: as above.
-            unsafe { put(max_message_len, "max_message_len", b.max_message_len())? };
+            unsafe { put(max_message_len, "max_message_len", max)? };
         }
         Ok(SHMKIT_OK)
     })
@@ -138,7 +214,10 @@ pub unsafe extern "C" fn shmkit_broadcast_publisher(
 ) -> shmkit_status {
     call(|| {
         // SAFETY: a live handle or NULL.
-        let p = unsafe { handle::get(b)? }.publisher()?;
+        let p = match unsafe { handle::get(b)? } {
+            AnyBroadcast::Bytes(b) => AnyPublisher::Bytes(b.publisher()?),
+            AnyBroadcast::Typed(b) => AnyPublisher::Typed(b.publisher()?),
+        };
         // SAFETY: `out` is NULL (checked by export) or writable.
         unsafe { handle::export(out, Exclusive(std::sync::Mutex::new(p))) }
     })
@@ -160,7 +239,10 @@ pub unsafe extern "C" fn shmkit_broadcast_subscribe(
 ) -> shmkit_status {
     call(|| {
         // SAFETY: a live handle or NULL.
-        let s = unsafe { handle::get(b)? }.subscribe_from_last(last)?;
+        let s = match unsafe { handle::get(b)? } {
+            AnyBroadcast::Bytes(b) => AnySubscriber::Bytes(b.subscribe_from_last(last)?),
+            AnyBroadcast::Typed(b) => AnySubscriber::Typed(b.subscribe_from_last(last)?),
+        };
         // SAFETY: `out` is NULL (checked by export) or writable.
         unsafe { handle::export(out, Exclusive(std::sync::Mutex::new(s))) }
     })
@@ -175,7 +257,10 @@ pub unsafe extern "C" fn shmkit_broadcast_subscribe(
 pub unsafe extern "C" fn shmkit_broadcast_persist(b: *const shmkit_broadcast) -> shmkit_status {
     call(|| {
         // SAFETY: a live handle or NULL.
-        unsafe { handle::get(b)? }.persist();
+        match unsafe { handle::get(b)? } {
+            AnyBroadcast::Bytes(b) => b.persist(),
+            AnyBroadcast::Typed(b) => b.persist(),
+        }
         Ok(SHMKIT_OK)
     })
 }
@@ -192,14 +277,25 @@ pub unsafe extern "C" fn shmkit_broadcast_free(b: *mut shmkit_broadcast) -> shmk
     unsafe { handle::free(b) }
 }
 
-fn publish(p: &Exclusive<BytePublisher>, msg: *const c_void, len: usize, wait: Wait) -> Outcome {
+fn publish(p: &Exclusive<AnyPublisher>, msg: *const c_void, len: usize, wait: Wait) -> Outcome {
     // SAFETY: `msg` holds `len` bytes (the caller's promise).
     let bytes = unsafe { bytes_in(msg, len, "msg")? };
-    let mut p = p.take()?;
-    match wait {
-        Wait::Forever => p.send(bytes),
-        Wait::Now => p.try_send(bytes),
-        Wait::Until(t) => p.send_deadline(bytes, t),
+    match &mut *p.take()? {
+        AnyPublisher::Bytes(p) => match wait {
+            Wait::Forever => p.send(bytes),
+            Wait::Now => p.try_send(bytes),
+            Wait::Until(t) => p.send_deadline(bytes, t),
+        },
+        AnyPublisher::Typed(p) => {
+            if len != p.elem_size() {
+                return Err(Fail::arg(format!("a message of {len} bytes for elements of {}", p.elem_size())));
+            }
+            match wait {
+                Wait::Forever => p.send(bytes),
+                Wait::Now => p.try_send(bytes),
+                Wait::Until(t) => p.send_deadline(bytes, t),
+            }
+        }
     }
     .map_err(send_fail)?;
     Ok(SHMKIT_OK)
@@ -282,15 +378,25 @@ pub unsafe extern "C" fn shmkit_publisher_free(p: *mut shmkit_publisher) -> shmk
     unsafe { handle::free(p) }
 }
 
-fn receive(s: &Exclusive<ByteSubscriber>, buf: *mut c_void, size: usize, len: *mut usize, wait: Wait) -> Outcome {
+fn receive(s: &Exclusive<AnySubscriber>, buf: *mut c_void, size: usize, len: *mut usize, wait: Wait) -> Outcome {
     need(len, "len")?;
     // SAFETY: `buf` holds `size` writable bytes (the caller's promise).
     let out = unsafe { bytes_out(buf, size, "buf")? };
-    let mut s = s.take()?;
-    let got = match wait {
-        Wait::Forever => s.recv_into(out),
-        Wait::Now => s.try_recv_into(out),
-        Wait::Until(t) => s.recv_into_deadline(out, t),
+    let got = match &mut *s.take()? {
+        AnySubscriber::Bytes(s) => match wait {
+            Wait::Forever => s.recv_into(out),
+            Wait::Now => s.try_recv_into(out),
+            Wait::Until(t) => s.recv_into_deadline(out, t),
+        },
+        AnySubscriber::Typed(s) => {
+            let size = s.elem_size();
+            match wait {
+                Wait::Forever => s.recv_into(out),
+                Wait::Now => s.try_recv_into(out),
+                Wait::Until(t) => s.recv_into_deadline(out, t),
+            }
+            .map(|()| size)
+        }
     };
     // What `*len` says: the length received, the count missed, or the
     // length needed.

@@ -5,9 +5,9 @@
 use std::ffi::{CStr, c_void};
 use std::sync::MutexGuard as StdGuard;
 
-use shmkit::{ByteSubscriber, Connection, Selectable};
+use shmkit::{Connection, Selectable};
 
-use crate::broadcast::shmkit_subscriber;
+use crate::broadcast::{AnySubscriber, shmkit_subscriber};
 use crate::bytes::{RxState, shmkit_byte_receiver};
 use crate::data::shmkit_mutex;
 use crate::handle;
@@ -63,7 +63,7 @@ pub(crate) enum Held<'a> {
     Shared(&'a dyn Selectable),
     Bytes(StdGuard<'a, RxState>),
     Connection(StdGuard<'a, Connection>),
-    Subscriber(StdGuard<'a, ByteSubscriber>),
+    Subscriber(StdGuard<'a, AnySubscriber>),
 }
 
 impl Held<'_> {
@@ -73,7 +73,7 @@ impl Held<'_> {
             Held::Shared(s) => *s,
             Held::Bytes(rx) => rx.watched()?,
             Held::Connection(c) => &**c,
-            Held::Subscriber(s) => &**s,
+            Held::Subscriber(s) => s.selectable(),
         })
     }
 }

@@ -344,6 +344,24 @@ fn c_sends_structs_on_a_queue_a_rust_derive_receives() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Err(RecvTimeoutError::Disconnected));
 }
 
+/// A typed broadcast: C publishes `Job`s on a Rust `Broadcast<Job>`, the
+/// Rust subscriber gets each in order, then the end of the stream; a
+/// changed field and a message of the wrong size are refused in C.
+#[test]
+fn c_publishes_structs_on_a_broadcast_a_rust_derive_subscribes_to() {
+    const N: u64 = 20_000;
+    let name = Name::new("jobbc");
+    let b = shmkit::Broadcast::<Job>::create(&name.0, 16, shmkit::Policy::Lossless).unwrap();
+    let mut sub = b.subscribe().unwrap();
+    let kid = Kid::peer(&["jobbc_pub", &name.0, &N.to_string()]);
+    for i in 0..N {
+        let want = Job { id: i, weight: i as f32 / 2.0, flags: i as u32 * 7 };
+        assert_eq!(sub.recv_timeout(LIMIT), Ok(want), "job {i}");
+    }
+    kid.success();
+    assert_eq!(sub.recv_timeout(Duration::from_secs(10)), Err(shmkit::BroadcastRecvError::Disconnected));
+}
+
 /// The C peer's `mq_message`: `{id, seq}` then bytes derived from them.
 fn mq_message(id: u64, seq: u64) -> Vec<u8> {
     let mut x = (id << 32 | seq) + 1;

@@ -13,6 +13,7 @@
 //! py_peer bytes-send NAME N     ByteQueue NAME: send N messages "msg-I"
 //! py_peer jobs-sum NAME N       Queue<Job> NAME: receive N jobs, print the sums of id and flags
 //! py_peer jobs-send NAME N      Queue<Job> NAME: send Job{i, i/2, 2i} for i in 0..N
+//! py_peer jobs-publish NAME N   Broadcast<Job> NAME: publish Job{i, i/2, 2i} for i in 0..N
 //! py_peer sample-read NAME      Value<Sample> NAME (a struct holding an array and a struct): print it
 //! py_peer mq-echo NAME N        MessageQueue NAME: receive N messages, send each back upper-cased
 //! py_peer chars-upper NAME      Array<u32> NAME (Python's 'u'): upper-case each code point, print the text
@@ -24,7 +25,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use bytemuck::{Pod, Zeroable};
-use shmkit::{Array, ByteQueue, MessageQueue, Pipe, Queue, ShmType, Value};
+use shmkit::{Array, Broadcast, ByteQueue, MessageQueue, Pipe, Queue, ShmType, Value};
 
 /// FORMAT.md's example layout; Python describes it as a ctypes Structure.
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable, ShmType)]
@@ -134,6 +135,12 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             for i in 0..arg(2)?.parse::<u32>()? {
                 tx.send(Job { id: u64::from(i), weight: i as f32 / 2.0, flags: 2 * i })
                     .map_err(|_| "receivers gone")?;
+            }
+        }
+        "jobs-publish" => {
+            let mut p = Broadcast::<Job>::open(name)?.publisher()?;
+            for i in 0..arg(2)?.parse::<u32>()? {
+                p.send(Job { id: u64::from(i), weight: i as f32 / 2.0, flags: 2 * i })?;
             }
         }
         "mq-echo" => {

@@ -14,10 +14,10 @@ use std::sync::{Arc, MutexGuard};
 
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use shmkit::Selectable;
 use shmkit::dynamic::DynReceiver;
-use shmkit::{ByteSubscriber, Selectable};
 
-use crate::broadcast::PySubscriber;
+use crate::broadcast::{AnySubscriber, PySubscriber};
 use crate::pipe::{Conn, End, receiving_side};
 use crate::queue::{MsgQueue, Rx};
 use crate::sync::{PyEvent, PySemaphore};
@@ -90,7 +90,7 @@ enum Held<'a> {
     Free(&'a dyn Selectable),
     Dyn(MutexGuard<'a, DynReceiver>),
     End(MutexGuard<'a, Option<Owned<End>>>),
-    Sub(MutexGuard<'a, ByteSubscriber>),
+    Sub(MutexGuard<'a, AnySubscriber>),
 }
 
 impl Target<'_> {
@@ -129,7 +129,7 @@ impl Held<'_> {
             Held::Free(o) => Some(*o),
             Held::Dyn(r) => Some(&**r),
             Held::End(e) => receiving_side(e),
-            Held::Sub(s) => Some(&**s),
+            Held::Sub(s) => Some(s.selectable()),
         }
     }
 }

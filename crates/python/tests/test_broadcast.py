@@ -112,3 +112,25 @@ def test_a_subscriber_made_before_fork_refuses_in_the_child():
         os._exit(1)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
+
+
+def test_a_typed_broadcast_carries_values_of_its_type():
+    b = shmkit.Broadcast(8, item_type="d", lossless=True)
+    assert b.max_message_size == 8 and b.item_type == "d"
+    s = b.subscribe()
+    pub = b.publisher()
+    for x in (0.5, -2.25, 1e300):
+        pub.publish(x)
+    assert [s.get(False) for _ in range(3)] == [0.5, -2.25, 1e300]
+    with pytest.raises(ValueError):
+        pub.publish_bytes(b"short")
+    with pytest.raises(struct_error()):
+        pub.publish("not a float")
+    again = shmkit.Broadcast.open(b.name, item_type="d")
+    assert again.subscribe(last=3).get(False) == 0.5
+
+
+def struct_error():
+    import struct
+
+    return struct.error

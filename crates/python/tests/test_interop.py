@@ -103,6 +103,22 @@ def test_queue_of_struct_both_ways(peer, name):
     assert [(j.id, j.weight, j.flags) for j in got] == [(i, i / 2, 2 * i) for i in range(30)]
 
 
+def test_typed_broadcast_from_rust(peer, name):
+    """A Python subscriber of a typed Broadcast (item_type=Job) gets the
+    jobs a Rust Broadcast<Job> publisher publishes, then the end."""
+    b = shmkit.Broadcast(8, item_type=Job, name=name, lossless=True)
+    s = b.subscribe()
+    p = subprocess.Popen([peer, "jobs-publish", name, "500"], stderr=subprocess.PIPE, text=True)
+    got = [s.get(timeout=30) for _ in range(500)]
+    assert p.wait(120) == 0, p.stderr.read()
+    assert [(j.id, j.weight, j.flags) for j in got] == [(i, i / 2, 2 * i) for i in range(500)]
+    with pytest.raises(shmkit.Disconnected):
+        s.get(timeout=30)
+    with pytest.raises(shmkit.WrongTypeError):
+        shmkit.Broadcast.open(name, item_type="q")
+    assert shmkit.Broadcast.open(name, item_type=Job).max_message_size == ctypes.sizeof(Job)
+
+
 def test_message_queue_bytes(peer, name):
     q = shmkit.Queue(32, name=name, max_message_size=256)
     p = subprocess.Popen([peer, "mq-echo", name, "20"])

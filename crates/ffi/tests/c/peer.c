@@ -254,6 +254,35 @@ static int jobq_send(const char *name, uint64_t n) {
     return 0;
 }
 
+/* Publishes jobs 0..N on the typed lossless broadcast NAME of Job that the
+ * Rust process made (a Broadcast<Job>); a description with `weight` as
+ * uint32_t is refused first, and a message of the wrong size. */
+static int jobbc_pub(const char *name, uint64_t n) {
+    shmkit_type *job = job_type(SHMKIT_F32), *bad = job_type(SHMKIT_U32);
+    shmkit_broadcast *b = NULL;
+    shmkit_publisher *p = NULL;
+    shmkit_status st = shmkit_broadcast_new_typed(name, SHMKIT_OPEN, bad, 0, SHMKIT_LOSSLESS, NULL, &b);
+    if (st != SHMKIT_WRONG_TYPE || strstr(shmkit_last_error_message(), "weight") == NULL)
+        fail("a changed field: %s: %s", shmkit_status_name(st), shmkit_last_error_message());
+    CHECK(shmkit_broadcast_new_typed(name, SHMKIT_OPEN, job, 0, SHMKIT_LOSSLESS, NULL, &b));
+    size_t cap = 0, size = 0;
+    CHECK(shmkit_broadcast_info(b, &cap, &size));
+    if (size != sizeof(Job)) fail("element size %zu, not %zu", size, sizeof(Job));
+    CHECK(shmkit_broadcast_publisher(b, &p));
+    Job j = {0, 0, 0};
+    st = shmkit_publisher_try_send(p, &j, sizeof j - 1);
+    if (st != SHMKIT_INVALID_ARGUMENT) fail("a short message: %s", shmkit_status_name(st));
+    for (uint64_t i = 0; i < n; i++) {
+        j = (Job){i, (float)i / 2, (uint32_t)i * 7};
+        CHECK(shmkit_publisher_send_timeout(p, &j, sizeof j, 60000 * MS));
+    }
+    CHECK(shmkit_publisher_free(p));
+    CHECK(shmkit_broadcast_free(b));
+    CHECK(shmkit_type_free(job));
+    CHECK(shmkit_type_free(bad));
+    return 0;
+}
+
 /* The RwLock<Job> NAME is read-locked by the Rust process: the write lock
  * would block (BLOCKED), so wait for it; see the Rust job, write ours. A
  * description with `weight` as uint32_t is refused first. */
@@ -789,6 +818,7 @@ int main(int argc, char **argv) {
     if (strcmp(role, "mq_send") == 0) return mq_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 0);
     if (strcmp(role, "errors") == 0) return errors(name);
     if (strcmp(role, "bc_poll") == 0) return bc_poll(name);
+    if (strcmp(role, "jobbc_pub") == 0) return jobbc_pub(name, n);
     if (strcmp(role, "all") == 0) return all(name);
     fail("unknown role %s", role);
     return 1;

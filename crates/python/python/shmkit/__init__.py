@@ -439,6 +439,13 @@ def _to_bytes(ctype, fmt, value):
     return bytes(value)
 
 
+def _from_bytes(ctype, fmt, data):
+    """The value of a typed queue's or broadcast's message (the inverse of :func:`_to_bytes`)."""
+    if fmt is None:
+        return ctype.from_buffer_copy(data)
+    return _decode_item(fmt, _struct.unpack(_BUFFER_FORMAT.get(fmt, fmt), data)[0])
+
+
 class Value(_Shared):
     """A shared value, like :func:`multiprocessing.Value`.
 

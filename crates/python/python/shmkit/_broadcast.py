@@ -18,8 +18,11 @@ class Broadcast:
     :class:`Subscriber`\\ s, each with its own cursor.
 
     ``Broadcast(capacity=1024, *, name=None, max_message_size=8192,
-    lossless=False)`` creates it (no name: a fresh one);
-    ``Broadcast.open(name)`` attaches. Lossy (the default): the publisher
+    lossless=False, item_type=None)`` creates it (no name: a fresh one);
+    ``Broadcast.open(name, item_type=None)`` attaches. ``item_type=`` a
+    typecode or ctypes type makes a typed broadcast instead: each message
+    is one value of that type, the segment of a Rust ``Broadcast<T>`` (a
+    Rust or C program subscribes to or publishes on the same one). Lossy (the default): the publisher
     never waits, and a subscriber that falls a whole ring behind gets
     :class:`Lagged` (``args[0]``: how many it missed), then the oldest message
     left. Lossless: the publisher waits for the slowest live subscriber (a
@@ -27,24 +30,41 @@ class Broadcast:
     pickle. It pickles as its name.
     """
 
-    def __init__(self, capacity=1024, *, name=None, max_message_size=8192, lossless=False, _mode="create"):
+    def __init__(
+        self, capacity=1024, *, name=None, max_message_size=8192, lossless=False, item_type=None, _mode="create"
+    ):
+        desc = self._codec = None
+        if item_type is not None:
+            from . import _type_of
+
+            desc, fmt, ctype = _type_of(item_type)
+            self._codec = (fmt, ctype)
+        self._item_type = item_type
         self._b = _shmkit.ByteBroadcast(
             name or "py-bcast-%d-%s" % (_os.getpid(), _uuid.uuid4().hex[:8]),
             _mode,
             capacity,
             max(max_message_size, 1),
             lossless,
+            desc,
         )
 
     @classmethod
-    def open(cls, name):
-        """Attaches to the existing broadcast ``name``."""
-        return cls(name=name, _mode="open")
+    def open(cls, name, item_type=None):
+        """Attaches to the existing broadcast ``name`` (of ``item_type`` for a typed one)."""
+        return cls(name=name, item_type=item_type, _mode="open")
 
     @classmethod
-    def open_or_create(cls, name, capacity=1024, *, max_message_size=8192, lossless=False):
+    def open_or_create(cls, name, capacity=1024, *, max_message_size=8192, lossless=False, item_type=None):
         """Attaches to ``name``, creating it if there is none."""
-        return cls(capacity, name=name, max_message_size=max_message_size, lossless=lossless, _mode="open_or_create")
+        return cls(
+            capacity,
+            name=name,
+            max_message_size=max_message_size,
+            lossless=lossless,
+            item_type=item_type,
+            _mode="open_or_create",
+        )
 
     @property
     def name(self):
@@ -66,16 +86,21 @@ class Broadcast:
         """Keeps the name after this (creating) object is collected."""
         self._b.persist()
 
+    @property
+    def item_type(self):
+        """The element type of a typed broadcast (``None``: objects and bytes)."""
+        return self._item_type
+
     def publisher(self):
         """The publishing end (one at a time: another live one is an error)."""
-        return Publisher(self._b.publisher())
+        return Publisher(self._b.publisher(), self._codec)
 
     def subscribe(self, last=0):
         """A new subscriber, which first gets the last ``last`` messages still in the ring."""
-        return Subscriber(self._b.subscribe(last))
+        return Subscriber(self._b.subscribe(last), self._codec)
 
     def __reduce__(self):
-        return Broadcast.open, (self.name,)
+        return Broadcast.open, (self.name, self._item_type)
 
     def __repr__(self):
         return "<shmkit.Broadcast %r>" % self.name
@@ -84,8 +109,9 @@ class Broadcast:
 class Publisher:
     """The publishing end of a :class:`Broadcast` (of this process: make a new one after ``fork``)."""
 
-    def __init__(self, native):
+    def __init__(self, native, codec=None):
         self._p = native
+        self._codec = codec
         self._pid = _os.getpid()
 
     def _end(self):
@@ -99,15 +125,24 @@ class Publisher:
             raise _queue.Full
 
     def publish(self, obj, block=True, timeout=None):
-        """Publishes a picklable object (as :meth:`publish_bytes`)."""
-        self.publish_bytes(_pickle.dumps(obj, protocol=_pickle.HIGHEST_PROTOCOL), block, timeout)
+        """Publishes a picklable object, or a value of a typed broadcast's
+        type (as :meth:`publish_bytes`)."""
+        if self._codec is None:
+            data = _pickle.dumps(obj, protocol=_pickle.HIGHEST_PROTOCOL)
+        else:
+            from . import _to_bytes
+
+            fmt, ctype = self._codec
+            data = _to_bytes(ctype, fmt, obj)
+        self.publish_bytes(data, block, timeout)
 
 
 class Subscriber:
     """A subscriber of a :class:`Broadcast` (of this process: subscribe again after ``fork``)."""
 
-    def __init__(self, native):
+    def __init__(self, native, codec=None):
         self._s = native
+        self._codec = codec
         self._pid = _os.getpid()
 
     def _end(self):
@@ -127,9 +162,17 @@ class Subscriber:
             raise _queue.Empty
         return data
 
+    def _decode(self, data):
+        if self._codec is None:
+            return _pickle.loads(data)
+        from . import _from_bytes
+
+        fmt, ctype = self._codec
+        return _from_bytes(ctype, fmt, data)
+
     def get(self, block=True, timeout=None):
-        """The next object (as :meth:`get_bytes`)."""
-        return _pickle.loads(self.get_bytes(block, timeout))
+        """The next object, or value of a typed broadcast (as :meth:`get_bytes`)."""
+        return self._decode(self.get_bytes(block, timeout))
 
     async def get_bytes_async(self):
         """:meth:`get_bytes` for :mod:`asyncio` (the loop watches a readiness descriptor)."""
@@ -143,7 +186,7 @@ class Subscriber:
 
     async def get_async(self):
         """:meth:`get` for :mod:`asyncio`."""
-        return _pickle.loads(await self.get_bytes_async())
+        return self._decode(await self.get_bytes_async())
 
     def _wait_handle(self):
         return self._end()

@@ -138,14 +138,10 @@ class Queue:
     def _decode(self, data):
         if self._codec is None:
             return _pickle.loads(data)
+        from . import _from_bytes
+
         fmt, ctype = self._codec
-        if fmt is None:
-            return ctype.from_buffer_copy(data)
-        import struct
-
-        from . import _BUFFER_FORMAT, _decode_item
-
-        return _decode_item(fmt, struct.unpack(_BUFFER_FORMAT.get(fmt, fmt), data)[0])
+        return _from_bytes(ctype, fmt, data)
 
     # -- raw operations
 
