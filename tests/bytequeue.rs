@@ -58,6 +58,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
         }
         // Sends "a", then parks in the send of "b" after stamping it,
         // before moving the tail.
+        #[cfg(feature = "failpoints")]
         "stamp-and-park" => {
             let mut tx = q.sender().expect("sender end");
             tx.send(b"a").unwrap();
@@ -229,6 +230,7 @@ fn a_sender_killed_mid_message_leaves_nothing_torn() {
 /// A message is published by its stamped header; the tail follows. A
 /// sender killed between the two: the message is delivered once, and the
 /// next sender goes on after it.
+#[cfg(feature = "failpoints")]
 #[test]
 fn a_sender_killed_between_stamp_and_tail_delivers_once() {
     let names = Names::new("bq-stamp", 1);

@@ -69,6 +69,7 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             }
         }
         // Subscribes to a lossless broadcast and reads `n` messages slowly.
+        #[cfg(feature = "async")]
         "subscribe-slowly" => {
             let b = Broadcast::<u64>::open(&args[0]).expect("open");
             let mut sub = b.subscribe().expect("subscribe");
