@@ -34,6 +34,10 @@ pub const COLLECT_BEFORE_MOVE_ASIDE: u32 = 6;
 /// tail not moved.
 pub const BYTES_BEFORE_TAIL: u32 = 7;
 
+/// Broadcast publish: the message's sequence is complete (readable by a
+/// subscriber that looks at the slot), the tail not moved.
+pub const BROADCAST_BEFORE_TAIL: u32 = 8;
+
 #[cfg(feature = "failpoints")]
 static ACTIVE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(NONE);
 /// Whether the armed point pauses (until [`resume`]) rather than parks.

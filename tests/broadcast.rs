@@ -47,6 +47,20 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             let _ = p.send(message(n));
             1
         }
+        // Publishes `n` messages, then parks before the tail of the next
+        // one, which is complete in its slot.
+        "park-before-tail" => {
+            let b = Broadcast::<[u64; 8]>::open(&args[0]).expect("open");
+            let n: u64 = args[1].parse().expect("n");
+            let mut p = b.publisher().expect("publisher");
+            for i in 0..n {
+                p.send(message(i)).expect("lossy send");
+            }
+            failpoint::set(failpoint::BROADCAST_BEFORE_TAIL);
+            say("PARKING");
+            let _ = p.send(message(n));
+            1
+        }
         // Subscribes, says so, and never reads.
         "idle-subscriber" => {
             let b = Broadcast::<u64>::open(&args[0]).expect("open");
@@ -358,6 +372,33 @@ fn a_publisher_killed_mid_publish_leaves_no_torn_message() {
         let mut p = b.publisher().expect("the dead publisher's role is taken over");
         p.send(message(100)).unwrap();
         assert_eq!(sub.recv_timeout(Duration::from_secs(10)), Ok(message(100)));
+    });
+}
+
+/// A subscriber reads a complete message by its slot's sequence, before
+/// the tail moves. A publisher killed between the two: the message is read
+/// once, then the end of the stream, and a new publisher goes on after it
+/// (its first message is not lost to that subscriber).
+#[test]
+fn a_publisher_killed_before_its_tail_moves_loses_and_repeats_nothing() {
+    let names = Names::new("bc-kill-tail", 1);
+    let name = names.get(0).to_owned();
+    watchdog(LIMIT, "publisher killed before the tail", move || {
+        let b = Broadcast::<[u64; 8]>::create(&name, 8, Policy::Lossy).unwrap();
+        let mut sub = b.subscribe().unwrap();
+        let mut c = Child::spawn_piped("park-before-tail", &[&name, "3"]);
+        c.expect_line("PARKING");
+        for i in 0..4 {
+            assert_eq!(sub.recv_timeout(Duration::from_secs(10)), Ok(message(i)), "message {i}");
+        }
+        assert_eq!(b.published(), 3, "the tail has not moved past the fourth");
+        c.kill();
+        assert_eq!(sub.recv_timeout(Duration::from_secs(10)), Err(BroadcastRecvError::Disconnected));
+        let mut p = b.publisher().expect("the dead publisher's role is taken over");
+        assert_eq!(b.published(), 4, "the new publisher starts after the complete message");
+        p.send(message(100)).unwrap();
+        assert_eq!(sub.recv_timeout(Duration::from_secs(10)), Ok(message(100)));
+        assert_eq!(sub.try_recv(), Err(BroadcastRecvError::Empty));
     });
 }
 

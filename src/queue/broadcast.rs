@@ -493,7 +493,17 @@ impl<F: Form> Pub<F> {
         let c = &shared.st().ctl;
         claim_role(&c.publisher, &c.ever_publisher, shared.seg().token(), shared.seg())
             .map_err(|()| Error::Busy { name: shared.seg().name().to_owned(), end: "publisher" })?;
-        let next = shared.st().tail.pos.load(Ordering::Acquire);
+        let tail = shared.st().tail.pos.load(Ordering::Acquire);
+        // Messages a publisher killed before it moved the tail completed
+        // are whole, and subscribers that look at the slots' sequences may
+        // have read them: go on after them (at most a ring's worth).
+        let mut next = tail;
+        while next - tail < shared.capacity && shared.slot(next).0.load(Ordering::Acquire) == 2 * next + 2 {
+            next += 1;
+        }
+        if next != tail {
+            shared.st().tail.pos.store(next, Ordering::Release);
+        }
         Ok(Pub { shared, next, floor: 0, strategy, reap: PeerCheck::default() })
     }
 
@@ -583,6 +593,7 @@ impl<F: Form> Pub<F> {
     /// subscribers.
     #[inline]
     fn publish(&self) {
+        crate::failpoint::hit(crate::failpoint::BROADCAST_BEFORE_TAIL);
         let st = self.shared.st();
         st.tail.pos.store(self.next, Ordering::Release);
         asym::hot();
@@ -725,15 +736,23 @@ impl<F: Form> Sub<F> {
             let c = self.cursor;
             // The tail as last seen, loaded again only when the cursor has
             // caught up with it: a subscriber behind the publisher reads
-            // slot after slot without touching the publisher's line.
+            // slot after slot without touching the publisher's line. One
+            // that keeps up looks at the slot's own sequence first: the
+            // publisher completes it before it moves the tail, so a
+            // message found there needs no look at the tail's line (only
+            // message `c` leaves the sequence at `2c + 2`).
             let tail = if c < self.seen_tail {
                 self.seen_tail
+            } else if sh.slot(c).0.load(Ordering::Acquire) == 2 * c + 2 {
+                c + 1
             } else {
                 self.seen_tail = sh.st().tail.pos.load(Ordering::Acquire);
                 self.seen_tail
             };
             if c >= tail {
-                if c > tail {
+                // A cursor moved by the slots' sequences may be ahead of a
+                // tail the publisher has not stored yet, by a batch at most.
+                if c - tail > sh.capacity {
                     return Err(BroadcastRecvError::Corrupt(format!("tail {tail} behind a cursor at {c}")));
                 }
                 return Ok(Look::Empty);
@@ -814,7 +833,9 @@ impl<F: Form> Sub<F> {
                 || sh.publisher_gone(true),
                 self.strategy,
                 deadline,
-                || st.tail.pos.load(Ordering::Acquire) != c,
+                // Past the cursor: a tail the publisher has not stored yet
+                // may still be behind it (see `look`).
+                || st.tail.pos.load(Ordering::Acquire) > c,
             ) {
                 Waited::Ready => {}
                 Waited::TimedOut => return Err(BroadcastRecvError::Timeout),
@@ -1421,7 +1442,7 @@ impl<F: Form> Shared<F> {
     /// For [`wait_any`](crate::wait_any): a message, a lag or the end of
     /// the stream for the subscriber at `cursor`.
     fn select_ready(&self, cursor: u64, thorough: bool) -> bool {
-        self.st().tail.pos.load(Ordering::Acquire) != cursor || self.publisher_gone(thorough)
+        self.st().tail.pos.load(Ordering::Acquire) > cursor || self.publisher_gone(thorough)
     }
 
     fn select_park(&self) -> crate::select::sealed::Park<'_> {
