@@ -826,16 +826,22 @@ impl<F: Form> Sub<F> {
             }
             let w = &sh.st().ctl.waits;
             let c = self.cursor;
-            let st = sh.st();
+            let mut looks = 0u32;
             match wait_for(
                 &w.items_seq,
                 &w.recv_sleepers,
                 || sh.publisher_gone(true),
                 self.strategy,
                 deadline,
-                // Past the cursor: a tail the publisher has not stored yet
-                // may still be behind it (see `look`).
-                || st.tail.pos.load(Ordering::Acquire) > c,
+                // The cursor's slot written (or overwritten: a lag), as
+                // `look` sees it, on the line the message is on; now and
+                // then the tail too (past the cursor: something to look at,
+                // which a corrupted slot would otherwise hide).
+                || {
+                    looks = looks.wrapping_add(1);
+                    sh.slot(c).0.load(Ordering::Acquire) >= 2 * c + 2
+                        || (looks % 64 == 0 && sh.st().tail.pos.load(Ordering::Acquire) > c)
+                },
             ) {
                 Waited::Ready => {}
                 Waited::TimedOut => return Err(BroadcastRecvError::Timeout),
@@ -1442,7 +1448,9 @@ impl<F: Form> Shared<F> {
     /// For [`wait_any`](crate::wait_any): a message, a lag or the end of
     /// the stream for the subscriber at `cursor`.
     fn select_ready(&self, cursor: u64, thorough: bool) -> bool {
-        self.st().tail.pos.load(Ordering::Acquire) > cursor || self.publisher_gone(thorough)
+        self.slot(cursor).0.load(Ordering::Acquire) >= 2 * cursor + 2
+            || self.st().tail.pos.load(Ordering::Acquire) > cursor
+            || self.publisher_gone(thorough)
     }
 
     fn select_park(&self) -> crate::select::sealed::Park<'_> {
