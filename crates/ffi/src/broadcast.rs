@@ -219,7 +219,7 @@ pub unsafe extern "C" fn shmkit_broadcast_publisher(
             AnyBroadcast::Typed(b) => AnyPublisher::Typed(b.publisher()?),
         };
         // SAFETY: `out` is NULL (checked by export) or writable.
-        unsafe { handle::export(out, Exclusive(std::sync::Mutex::new(p))) }
+        unsafe { handle::export(out, Exclusive::new(p)) }
     })
 }
 
@@ -244,7 +244,7 @@ pub unsafe extern "C" fn shmkit_broadcast_subscribe(
             AnyBroadcast::Typed(b) => AnySubscriber::Typed(b.subscribe_from_last(last)?),
         };
         // SAFETY: `out` is NULL (checked by export) or writable.
-        unsafe { handle::export(out, Exclusive(std::sync::Mutex::new(s))) }
+        unsafe { handle::export(out, Exclusive::new(s)) }
     })
 }
 

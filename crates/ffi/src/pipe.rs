@@ -1,7 +1,6 @@
 //! Pipes: duplex connections of two byte queues.
 
 use std::ffi::{c_char, c_void};
-use std::sync::Mutex as StdMutex;
 
 use shmkit::{ByteRecvError, Connection, Pipe, WaitStrategy};
 
@@ -71,7 +70,7 @@ pub unsafe extern "C" fn shmkit_pipe_connect(p: *const shmkit_pipe, out: *mut *m
         let (p, strategy) = unsafe { handle::get(p)? };
         let c = p.connect()?.with_wait_strategy(*strategy);
         // SAFETY: `out` is writable (checked; the caller's promise).
-        unsafe { handle::export(out, Exclusive(StdMutex::new(c))) }
+        unsafe { handle::export(out, Exclusive::new(c)) }
     })
 }
 

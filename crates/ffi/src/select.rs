@@ -3,12 +3,11 @@
 //! descriptor's watch calls use too.
 
 use std::ffi::{CStr, c_void};
-use std::sync::MutexGuard as StdGuard;
 
 use shmkit::{Connection, Selectable};
 
 use crate::broadcast::{AnySubscriber, shmkit_subscriber};
-use crate::bytes::{RxState, shmkit_byte_receiver};
+use crate::bytes::{RxState, Taken, shmkit_byte_receiver};
 use crate::data::shmkit_mutex;
 use crate::handle;
 use crate::message::{shmkit_message_receiver, shmkit_message_sender};
@@ -61,9 +60,9 @@ pub const SHMKIT_WAITABLE_MUTEX: u32 = 10;
 /// meanwhile (a concurrent call on it is SHMKIT_BUSY).
 pub(crate) enum Held<'a> {
     Shared(&'a dyn Selectable),
-    Bytes(StdGuard<'a, RxState>),
-    Connection(StdGuard<'a, Connection>),
-    Subscriber(StdGuard<'a, AnySubscriber>),
+    Bytes(Taken<'a, RxState>),
+    Connection(Taken<'a, Connection>),
+    Subscriber(Taken<'a, AnySubscriber>),
 }
 
 impl Held<'_> {
