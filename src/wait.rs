@@ -172,7 +172,7 @@ enum SpinMode {
     Forever,
 }
 
-/// Spinning before a sleep: polls often (a PAUSE or two between polls, or a
+/// Spinning before a sleep: polls often (one PAUSE between polls, or a
 /// yield when the CPU must be shared), for a bounded time.
 ///
 /// `spin` returns `false` when the caller should make its slow checks (the
@@ -244,7 +244,6 @@ impl SpinWait {
             }
         }
         if multi_cpu() && self.calls % YIELD_EVERY != 0 {
-            spin_loop();
             spin_loop();
         } else {
             std::thread::yield_now();
