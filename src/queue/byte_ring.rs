@@ -280,14 +280,14 @@ impl ByteRing {
         unsafe { self.data.as_ptr().add(off as usize) }
     }
 
-    /// The header word at `off` (taken modulo the ring and down to a
-    /// multiple of 8, so that even a position read from a corrupted index
-    /// stays inside the ring).
-    fn header(&self, off: u64) -> &HeaderWord {
+    /// The header word of the record at position `pos` (its offset taken
+    /// modulo the ring and down to a multiple of 8, so that even a position
+    /// read from a corrupted index stays inside the ring).
+    fn header(&self, pos: u64) -> &HeaderWord {
         // SAFETY: the offset is a multiple of 8 below cap and the data is
         // 64-aligned, so the word lies inside the ring, aligned; both ends
         // access headers only atomically.
-        unsafe { &*self.at(off & (self.cap - 1) & !7).cast::<HeaderWord>() }
+        unsafe { &*self.at(pos & (self.cap - 1) & !7).cast::<HeaderWord>() }
     }
 
     /// The stamp of a record at position `pos`: `PUBLISHED` and the lap
@@ -302,7 +302,7 @@ impl ByteRing {
     /// written before the stamp is visible.
     #[inline]
     fn published(&self, pos: u64) -> Option<(u32, bool)> {
-        let word = self.header(pos & (self.cap - 1)).load(Ordering::Acquire);
+        let word = self.header(pos).load(Ordering::Acquire);
         let stamp = (word >> 32) as u32;
         (stamp & !PAD == self.stamp(pos)).then_some((word as u32, stamp & PAD != 0))
     }
@@ -437,7 +437,7 @@ impl Producer {
     /// the one held before (unstamped) into the ring.
     fn hold_header(&mut self, len: u32, flags: u32) {
         if let Some((pos, word)) = self.held.take() {
-            self.ring.header(pos & (self.ring.cap - 1)).store(word, Ordering::Relaxed);
+            self.ring.header(pos).store(word, Ordering::Relaxed);
         }
         self.held = Some((self.write, u64::from(len) | u64::from(flags) << 32));
     }
@@ -496,7 +496,7 @@ impl Producer {
         let held = self.held.take();
         while done < span {
             let pos = self.tail.wrapping_add(done);
-            let header = ring.header(pos & (ring.cap - 1));
+            let header = ring.header(pos);
             let word = match held {
                 Some((at, word)) if at == pos => word,
                 _ => header.load(Ordering::Relaxed),
@@ -833,7 +833,7 @@ mod tests {
     /// Writes a header stamped for position `pos`, as a producer publishes.
     fn stamped(ring: &ByteRing, pos: u64, len: u32, flags: u32) {
         let word = u64::from(len) | u64::from(flags | ring.stamp(pos)) << 32;
-        ring.header(pos & (ring.cap - 1)).store(word, Ordering::Relaxed);
+        ring.header(pos).store(word, Ordering::Relaxed);
     }
 
     /// A stamped record running past the end of the ring, padding that

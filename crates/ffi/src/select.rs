@@ -134,11 +134,13 @@ unsafe fn wait_any(objects: *const shmkit_waitable, count: usize, index: *mut us
     // size fits an isize.
     let list = unsafe { std::slice::from_raw_parts(objects, count) };
     let at = |i: usize| move |Fail(status, msg)| Fail::new(status, format_args!("objects[{i}]: {msg}"));
-    // SAFETY: the caller's promise for each handle, passed on.
     let held: Vec<Held<'_>> = list
         .iter()
         .enumerate()
-        .map(|(i, w)| unsafe { hold(w.kind, w.handle) }.map_err(at(i)))
+        .map(|(i, w)| {
+            // SAFETY: the caller's promise for each handle, passed on.
+            unsafe { hold(w.kind, w.handle) }.map_err(at(i))
+        })
         .collect::<Result<_, _>>()?;
     let watched: Vec<&dyn Selectable> =
         held.iter().enumerate().map(|(i, h)| h.selectable().map_err(at(i))).collect::<Result<_, _>>()?;

@@ -210,10 +210,6 @@ impl fmt::Debug for DynBroadcast {
     }
 }
 
-fn wrong_size(len: usize, max: usize) -> BroadcastSendError {
-    BroadcastSendError::TooLarge { len, max }
-}
-
 /// The publishing end of a [`DynBroadcast`]; one at a time.
 pub struct DynPublisher {
     inner: Pub<Described>,
@@ -231,7 +227,7 @@ impl DynPublisher {
             = |d| {
                 let size = self.inner.shared.msg_size;
                 if elem.len() != size {
-                    return Err(wrong_size(elem.len(), size));
+                    return Err(BroadcastSendError::TooLarge { len: elem.len(), max: size });
                 }
                 self.inner.send_with(size, d, |dst| {
                     // SAFETY: the slot's message area holds `size` bytes,

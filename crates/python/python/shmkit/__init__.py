@@ -249,7 +249,39 @@ class _DataLock:
 _U32 = ("p", "u32", 4, 4)
 
 
-class Lock(_shmkit.Data):
+class _MutexObject(_shmkit.Data):
+    """What :class:`Lock` and :class:`RLock` share: a Rust
+    ``shmkit::Mutex<u32>`` made or attached by name."""
+
+    _prefix = "lock"
+
+    def __init__(self, *, name=None):
+        self._setup(name or _fresh_name(self._prefix), "mutex", "create", _U32, 1, None, "B", 1)
+
+    @classmethod
+    def _attach(cls, name, mode):
+        self = cls.__new__(cls)
+        self._setup(name, "mutex", mode, _U32, 1, None, "B", 1)
+        return self
+
+    @classmethod
+    def open(cls, name):
+        """Attaches to the existing lock ``name``."""
+        return cls._attach(name, "open")
+
+    @classmethod
+    def open_or_create(cls, name):
+        """Attaches to the lock ``name``, creating it if there is none."""
+        return cls._attach(name, "open_or_create")
+
+    def __reduce__(self):
+        return _rebuild, (type(self), self.name, ())
+
+    def __repr__(self):
+        return "<shmkit.%s %r>" % (type(self).__name__, self.name)
+
+
+class Lock(_MutexObject):
     """A non-recursive lock, like :class:`multiprocessing.Lock`, that survives its holder's death.
 
     The segment is a Rust ``shmkit::Mutex<u32>``. ``acquire(block=True,
@@ -260,32 +292,9 @@ class Lock(_shmkit.Data):
     :class:`ValueError`, as for releasing an unlocked lock.
     """
 
-    def __init__(self, *, name=None):
-        self._setup(name or _fresh_name("lock"), "mutex", "create", _U32, 1, None, "B", 1)
-
-    @classmethod
-    def open(cls, name):
-        """Attaches to the existing lock ``name``."""
-        self = cls.__new__(cls)
-        self._setup(name, "mutex", "open", _U32, 1, None, "B", 1)
-        return self
-
-    @classmethod
-    def open_or_create(cls, name):
-        """Attaches to the lock ``name``, creating it if there is none."""
-        self = cls.__new__(cls)
-        self._setup(name, "mutex", "open_or_create", _U32, 1, None, "B", 1)
-        return self
-
     def locked(self):
         """Whether some process holds the lock now (a snapshot)."""
         return self._is_locked()
-
-    def __reduce__(self):
-        return _rebuild, (type(self), self.name, ())
-
-    def __repr__(self):
-        return "<shmkit.%s %r>" % (type(self).__name__, self.name)
 
 
 # acquire/release as CPython method descriptors of their own (no PyO3
@@ -294,7 +303,7 @@ class Lock(_shmkit.Data):
 _shmkit._install_fast_lock(Lock)
 
 
-class RLock(_shmkit.Data):
+class RLock(_MutexObject):
     """A recursive lock, like :class:`multiprocessing.RLock`, that survives its holder's death.
 
     Recursion is counted per thread of the holding process. The segment is a
@@ -302,34 +311,11 @@ class RLock(_shmkit.Data):
     it raises :class:`RuntimeError`. ``owner_died`` as for :class:`Lock`.
     """
 
+    _prefix = "rlock"
     acquire = _shmkit.Data._racquire
     release = _shmkit.Data._rrelease
-
-    def __init__(self, *, name=None):
-        self._setup(name or _fresh_name("rlock"), "mutex", "create", _U32, 1, None, "B", 1)
-
-    @classmethod
-    def open(cls, name):
-        """Attaches to the existing lock ``name``."""
-        self = cls.__new__(cls)
-        self._setup(name, "mutex", "open", _U32, 1, None, "B", 1)
-        return self
-
-    @classmethod
-    def open_or_create(cls, name):
-        """Attaches to the lock ``name``, creating it if there is none."""
-        self = cls.__new__(cls)
-        self._setup(name, "mutex", "open_or_create", _U32, 1, None, "B", 1)
-        return self
-
     __enter__ = _shmkit.Data._renter
     __exit__ = _shmkit.Data._rexit
-
-    def __reduce__(self):
-        return _rebuild, (type(self), self.name, ())
-
-    def __repr__(self):
-        return "<shmkit.RLock %r>" % self.name
 
 
 # --------------------------------------------------------------------------
