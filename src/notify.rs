@@ -478,22 +478,27 @@ impl Eager {
 }
 
 #[cfg(feature = "async")]
-/// `recv_async` of a receiving end: its `try_recv` until it gives anything
+/// `recv_async` of a receiving end: its `try_` call until it gives anything
 /// but `$empty`, polling eagerly for a moment and waiting for readiness in
-/// between.
+/// between. Ends that receive into a caller's buffer name their calls and
+/// the buffer.
 macro_rules! recv_async {
-    ($(impl[$($gen:tt)*] $ty:ty, $self_:ident: $recv:ty, $out:ty, $err:ty, $empty:pat => $map:expr;)*) => {$(
+    ($(impl[$($gen:tt)*] $ty:ty, $self_:ident: $recv:ty,
+        $name:ident / $try_name:ident ($($arg:ident: $arg_ty:ty),*) -> $out:ty, $err:ty,
+        $empty:pat => $map:expr;)*) => {$(
         impl<$($gen)*> $ty {
             /// Receives the next message as an async call: waits without
-            /// blocking the thread (on any executor), as `recv` waits.
+            /// blocking the thread (on any executor), as the blocking form
+            /// waits. Dropping the future before it completes receives
+            /// nothing.
             ///
             /// # Errors
-            /// As `recv`.
-            pub async fn recv_async(self: $recv) -> Result<$out, $err> {
+            /// As the blocking form.
+            pub async fn $name(self: $recv, $($arg: $arg_ty),*) -> Result<$out, $err> {
                 let $self_ = self;
                 let mut eager = Eager::new();
                 loop {
-                    match $self_.try_recv() {
+                    match $self_.$try_name($(&mut *$arg),*) {
                         Err($empty) => {}
                         other => return other.map_err($map),
                     }
@@ -508,18 +513,22 @@ macro_rules! recv_async {
 
 #[cfg(feature = "async")]
 recv_async! {
-    impl[T: crate::ShmType] crate::Subscriber<T>, s: &mut Self, T, crate::BroadcastRecvError,
-        crate::BroadcastRecvError::Empty => |e| e;
-    impl[] crate::ByteSubscriber, s: &mut Self, Vec<u8>, crate::BroadcastRecvError,
-        crate::BroadcastRecvError::Empty => |e| e;
-    impl[T: crate::ShmType] crate::Receiver<T>, s: &Self, T, crate::RecvError,
-        crate::TryRecvError::Empty => |_| crate::RecvError;
-    impl[] crate::MessageReceiver, s: &Self, Vec<u8>, crate::ByteRecvError,
-        crate::ByteRecvError::Empty => |e| e;
-    impl[] crate::ByteReceiver, s: &mut Self, Vec<u8>, crate::ByteRecvError,
-        crate::ByteRecvError::Empty => |e| e;
-    impl[] crate::Connection, s: &mut Self, Vec<u8>, crate::ByteRecvError,
-        crate::ByteRecvError::Empty => |e| e;
+    impl[T: crate::ShmType] crate::Subscriber<T>, s: &mut Self, recv_async / try_recv () -> T,
+        crate::BroadcastRecvError, crate::BroadcastRecvError::Empty => |e| e;
+    impl[] crate::ByteSubscriber, s: &mut Self, recv_async / try_recv () -> Vec<u8>,
+        crate::BroadcastRecvError, crate::BroadcastRecvError::Empty => |e| e;
+    impl[] crate::dynamic::DynSubscriber, s: &mut Self, recv_into_async / try_recv_into (out: &mut [u8]) -> (),
+        crate::BroadcastRecvError, crate::BroadcastRecvError::Empty => |e| e;
+    impl[T: crate::ShmType] crate::Receiver<T>, s: &Self, recv_async / try_recv () -> T,
+        crate::RecvError, crate::TryRecvError::Empty => |_| crate::RecvError;
+    impl[] crate::dynamic::DynReceiver, s: &Self, recv_async / try_recv (buf: &mut [u8]) -> (),
+        crate::ByteRecvError, crate::ByteRecvError::Empty => |e| e;
+    impl[] crate::MessageReceiver, s: &Self, recv_async / try_recv () -> Vec<u8>,
+        crate::ByteRecvError, crate::ByteRecvError::Empty => |e| e;
+    impl[] crate::ByteReceiver, s: &mut Self, recv_async / try_recv () -> Vec<u8>,
+        crate::ByteRecvError, crate::ByteRecvError::Empty => |e| e;
+    impl[] crate::Connection, s: &mut Self, recv_async / try_recv () -> Vec<u8>,
+        crate::ByteRecvError, crate::ByteRecvError::Empty => |e| e;
 }
 
 #[cfg(feature = "async")]
@@ -608,22 +617,30 @@ impl<T: crate::ShmType> crate::Sender<T> {
 }
 
 #[cfg(feature = "async")]
-impl crate::MessageSender {
-    /// Sends a copy of `msg` as an async call: waits for room without
-    /// blocking the thread. Dropping the future before it completes sends
-    /// nothing.
-    ///
-    /// # Errors
-    /// As [`send`](crate::MessageSender::send).
-    pub async fn send_async(&self, msg: &[u8]) -> Result<(), crate::ByteSendError> {
-        loop {
-            match self.try_send(msg) {
-                Err(crate::ByteSendError::Full) => until_ready(self).await,
-                other => return other,
+/// `send_async` of a sender of copied bytes whose readiness is its own.
+macro_rules! copy_send_async {
+    ($($ty:ty),*) => {$(
+        impl $ty {
+            /// Sends a copy of `msg` as an async call: waits for room
+            /// without blocking the thread, as `send` waits. Dropping the
+            /// future before it completes sends nothing.
+            ///
+            /// # Errors
+            /// As `send`.
+            pub async fn send_async(&self, msg: &[u8]) -> Result<(), crate::ByteSendError> {
+                loop {
+                    match self.try_send(msg) {
+                        Err(crate::ByteSendError::Full) => until_ready(self).await,
+                        other => return other,
+                    }
+                }
             }
         }
-    }
+    )*};
 }
+
+#[cfg(feature = "async")]
+copy_send_async!(crate::MessageSender, crate::dynamic::DynSender);
 
 #[cfg(feature = "async")]
 /// `send_async` of an end that writes a byte ring: its `try_send` until it

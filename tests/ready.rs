@@ -530,3 +530,81 @@ fn tokio_publisher_waits_for_the_slowest_subscriber() {
         assert_eq!(sub.try_recv(), Err(BroadcastRecvError::Empty), "the dropped send published nothing");
     });
 }
+
+/// tokio: the described (C- and Python-facing) ends wait as the typed ones
+/// do: a `DynReceiver` and a `DynSubscriber` for what a typed sender and
+/// publisher in another thread send, a `DynSender` for room; a buffer of
+/// the wrong size is refused at once, and the streams end with their
+/// senders.
+#[cfg(feature = "async")]
+#[test]
+fn tokio_described_ends_wait_as_typed_ones() {
+    let names = Names::new("tokio-dyn", 2);
+    let (q, b) = (names.get(0).to_owned(), names.get(1).to_owned());
+    watchdog(LIMIT, "tokio described ends", move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let ty = <u64 as shmkit::ShmLayout>::type_desc();
+        let queue = shmkit::dynamic::DynQueue::create(&q, &ty, 2).unwrap();
+        let (tx, rx) = (queue.sender().unwrap(), queue.receiver().unwrap());
+        let bc = shmkit::dynamic::DynBroadcast::create(&b, &ty, 4, Policy::Lossless).unwrap();
+        let mut sub = bc.subscribe().unwrap();
+        let peer = {
+            let (q, b) = (q.clone(), b.clone());
+            std::thread::spawn(move || {
+                let queue = Queue::<u64>::open(&q).unwrap();
+                let (ttx, trx) = (queue.sender().unwrap(), queue.receiver().unwrap());
+                let bc = Broadcast::<u64>::open(&b).unwrap();
+                let mut p = bc.publisher().unwrap();
+                for i in 0..50 {
+                    std::thread::sleep(Duration::from_micros(200));
+                    ttx.send(i).unwrap();
+                    p.send(i).unwrap();
+                }
+                // Then take what the async sender sends, slowly.
+                let mut got = Vec::new();
+                for _ in 0..20 {
+                    std::thread::sleep(Duration::from_micros(500));
+                    got.push(trx.recv_timeout(LIMIT).unwrap());
+                }
+                got
+            })
+        };
+        let (sum_q, sum_b) = rt.block_on(async {
+            let (mut a, mut b) = (0, 0);
+            let mut buf = [0u8; 8];
+            for _ in 0..50 {
+                rx.recv_async(&mut buf).await.unwrap();
+                a += u64::from_ne_bytes(buf);
+                sub.recv_into_async(&mut buf).await.unwrap();
+                b += u64::from_ne_bytes(buf);
+            }
+            (a, b)
+        });
+        assert_eq!((sum_q, sum_b), (1225, 1225));
+        let mut short = [0u8; 4];
+        assert_eq!(
+            rt.block_on(rx.recv_async(&mut short)),
+            Err(shmkit::ByteRecvError::WrongSize { len: 4, expected: 8 }),
+            "refused at once, not waited for"
+        );
+        assert_eq!(rt.block_on(sub.recv_into_async(&mut short)), Err(BroadcastRecvError::BufferTooSmall { len: 8 }));
+        // Two slots: the sends wait for the room the peer makes.
+        rt.block_on(async {
+            for i in 100..120u64 {
+                tx.send_async(&i.to_ne_bytes()).await.unwrap();
+            }
+        });
+        assert_eq!(peer.join().unwrap(), (100..120).collect::<Vec<u64>>());
+        // The publisher is gone: the subscriber's stream ends.
+        let mut buf = [0u8; 8];
+        assert_eq!(rt.block_on(sub.recv_into_async(&mut buf)), Err(BroadcastRecvError::Disconnected));
+        // A dropped, pending receive takes nothing.
+        rt.block_on(async {
+            let pending = tokio::time::timeout(Duration::from_millis(20), rx.recv_async(&mut buf)).await;
+            assert!(pending.is_err(), "empty: still pending when dropped");
+        });
+        tx.send(&7u64.to_ne_bytes()).unwrap();
+        rx.try_recv(&mut buf).unwrap();
+        assert_eq!(u64::from_ne_bytes(buf), 7);
+    });
+}
