@@ -670,9 +670,12 @@ struct Sub<F: Form> {
     seen_tail: u64,
 }
 
-/// What one look at the cursor's slot found.
-enum Look<R> {
-    Got(R),
+/// What one look at the cursor's slot found. The message itself goes
+/// where the reader puts it: a value wrapped in an enum here (or in an
+/// `Option`) would sit at byte offset 1 for a `[u8; N]`, and moving it out
+/// costs a failed store-to-load forward per message.
+enum Look {
+    Got,
     Empty,
     Lagged(u64),
 }
@@ -725,12 +728,13 @@ impl<F: Form> Sub<F> {
 
     /// One look at the slot of the cursor: the message read by `read`
     /// (given the message area and the stored length; `Err` to leave it
-    /// unread), nothing new, or how many messages were lost.
+    /// unread; a read the sequence check then rejects is read again),
+    /// nothing new, or how many messages were lost.
     #[inline]
-    fn look<R>(
+    fn look(
         &mut self,
-        read: &mut impl FnMut(*const u8, u32) -> Result<R, BroadcastRecvError>,
-    ) -> Result<Look<R>, BroadcastRecvError> {
+        read: &mut impl FnMut(*const u8, u32) -> Result<(), BroadcastRecvError>,
+    ) -> Result<Look, BroadcastRecvError> {
         let sh = &*self.shared;
         loop {
             let c = self.cursor;
@@ -780,9 +784,9 @@ impl<F: Form> Sub<F> {
             if seq.load(Ordering::Relaxed) != s1 {
                 continue; // overwritten meanwhile: the next look says how much was lost
             }
-            let v = got?;
+            got?;
             self.advance(c + 1);
-            return Ok(Look::Got(v));
+            return Ok(Look::Got);
         }
     }
 
@@ -808,14 +812,14 @@ impl<F: Form> Sub<F> {
     }
 
     /// Receives with `read`, waiting until `deadline`.
-    fn recv_with<R>(
+    fn recv_with(
         &mut self,
         deadline: Deadline,
-        mut read: impl FnMut(*const u8, u32) -> Result<R, BroadcastRecvError>,
-    ) -> Result<R, BroadcastRecvError> {
+        mut read: impl FnMut(*const u8, u32) -> Result<(), BroadcastRecvError>,
+    ) -> Result<(), BroadcastRecvError> {
         loop {
             match self.look(&mut read)? {
-                Look::Got(v) => return Ok(v),
+                Look::Got => return Ok(()),
                 Look::Lagged(n) => return Err(BroadcastRecvError::Lagged(n)),
                 Look::Empty => {}
             }
@@ -1054,13 +1058,7 @@ impl<T: ShmType> Subscriber<T> {
         /// one left), [`BroadcastRecvError::Disconnected`] when nothing is
         /// new and the publisher is gone.
         recv / try_recv / recv_timeout / recv_deadline () -> Result<T, BroadcastRecvError>
-            = |d| self.inner.recv_with(d, |src, _| {
-                let mut v = T::zeroed();
-                // SAFETY: the slot's message area holds size_of::<T>() bytes;
-                // `v` is a T (any bits valid: Pod).
-                unsafe { copy_racy(src, (&raw mut v).cast::<u8>(), std::mem::size_of::<T>()) };
-                Ok(v)
-            });
+            = |d| self.recv_until_copy(d);
     }
 
     /// Calls `f` with the next message and returns what it returns: in
@@ -1107,25 +1105,33 @@ impl<T: ShmType> Subscriber<T> {
 
     fn recv_with_until<R, F: FnOnce(&T) -> R>(&mut self, d: Deadline, f: F) -> Result<R, BroadcastRecvError> {
         if self.inner.cursor >= self.inner.in_place_from {
-            let mut f = Some(f);
-            return self.inner.recv_with(d, |src, _| {
+            let (mut f, mut out) = (Some(f), None);
+            self.inner.recv_with(d, |src, _| {
                 // SAFETY: the slot holds a T, aligned, which the publisher
                 // does not write until our cursor passes it (lossless).
                 let v = unsafe { &*src.cast::<T>() };
-                f.take().map(|f| f(v)).ok_or_else(|| BroadcastRecvError::Corrupt("a message read twice".into()))
-            });
+                let f = f.take().ok_or_else(|| BroadcastRecvError::Corrupt("a message read twice".into()))?;
+                out = Some(f(v));
+                Ok(())
+            })?;
+            return out.ok_or_else(|| BroadcastRecvError::Corrupt("a message not read".into()));
         }
         let v = self.recv_until_copy(d)?;
         Ok(f(&v))
     }
 
+    /// Receives a copy of the next message.
+    #[inline]
     fn recv_until_copy(&mut self, d: Deadline) -> Result<T, BroadcastRecvError> {
+        let mut v = T::zeroed();
         self.inner.recv_with(d, |src, _| {
-            let mut v = T::zeroed();
-            // SAFETY: as in `recv`.
+            // SAFETY: the slot's message area holds size_of::<T>() bytes;
+            // `v` is a T (any bits valid: Pod). A torn copy is overwritten
+            // by the next look, and `v` only returned after a clean one.
             unsafe { copy_racy(src, (&raw mut v).cast::<u8>(), std::mem::size_of::<T>()) };
-            Ok(v)
-        })
+            Ok(())
+        })?;
+        Ok(v)
     }
 
     /// Messages published and not yet received by this subscriber (more
@@ -1295,11 +1301,12 @@ impl ByteSubscriber {
             = |d| {
                 let max = self.inner.shared.msg_size;
                 let mut out = vec![0u8; max];
-                let n = self.inner.recv_with(d, |src, len| {
-                    let len = checked_len(len, max)?;
-                    // SAFETY: the slot holds `max` bytes, `len <= max`.
-                    unsafe { copy_racy(src, out.as_mut_ptr(), len) };
-                    Ok(len)
+                let mut n = 0;
+                self.inner.recv_with(d, |src, len| {
+                    n = checked_len(len, max)?;
+                    // SAFETY: the slot holds `max` bytes, `n <= max`.
+                    unsafe { copy_racy(src, out.as_mut_ptr(), n) };
+                    Ok(())
                 })?;
                 out.truncate(n);
                 Ok(out)
@@ -1314,15 +1321,17 @@ impl ByteSubscriber {
         recv_into / try_recv_into / recv_into_timeout / recv_into_deadline (buf: &mut [u8]) -> Result<usize, BroadcastRecvError>
             = |d| {
                 let max = self.inner.shared.msg_size;
+                let mut n = 0;
                 self.inner.recv_with(d, |src, len| {
-                    let len = checked_len(len, max)?;
-                    if len > buf.len() {
-                        return Err(BroadcastRecvError::BufferTooSmall { len });
+                    n = checked_len(len, max)?;
+                    if n > buf.len() {
+                        return Err(BroadcastRecvError::BufferTooSmall { len: n });
                     }
-                    // SAFETY: the slot holds `len` bytes, `buf` has room.
-                    unsafe { copy_racy(src, buf.as_mut_ptr(), len) };
-                    Ok(len)
-                })
+                    // SAFETY: the slot holds `n` bytes, `buf` has room.
+                    unsafe { copy_racy(src, buf.as_mut_ptr(), n) };
+                    Ok(())
+                })?;
+                Ok(n)
             };
     }
 
@@ -1375,24 +1384,28 @@ impl ByteSubscriber {
         let max = self.inner.shared.msg_size;
         if self.inner.cursor >= self.inner.in_place_from {
             // Lossless, and the publisher waits for us: in place.
-            let mut f = Some(f);
-            return self.inner.recv_with(d, |src, len| {
+            let (mut f, mut out) = (Some(f), None);
+            self.inner.recv_with(d, |src, len| {
                 let len = checked_len(len, max)?;
                 // SAFETY: the slot holds `len <= max` bytes, which the
                 // publisher does not write until our cursor passes them.
                 let msg = unsafe { std::slice::from_raw_parts(src, len) };
                 // Read once: the slot cannot change under a lossless read,
                 // so no second look comes (it would mean corruption).
-                f.take().map(|f| f(msg)).ok_or_else(|| BroadcastRecvError::Corrupt("a message read twice".into()))
-            });
+                let f = f.take().ok_or_else(|| BroadcastRecvError::Corrupt("a message read twice".into()))?;
+                out = Some(f(msg));
+                Ok(())
+            })?;
+            return out.ok_or_else(|| BroadcastRecvError::Corrupt("a message not read".into()));
         }
         let scratch = &mut self.scratch;
         scratch.resize(max, 0);
-        let n = self.inner.recv_with(d, |src, len| {
-            let len = checked_len(len, max)?;
-            // SAFETY: the slot holds `max` bytes, `len <= max`.
-            unsafe { copy_racy(src, scratch.as_mut_ptr(), len) };
-            Ok(len)
+        let mut n = 0;
+        self.inner.recv_with(d, |src, len| {
+            n = checked_len(len, max)?;
+            // SAFETY: the slot holds `max` bytes, `n <= max`.
+            unsafe { copy_racy(src, scratch.as_mut_ptr(), n) };
+            Ok(())
         })?;
         Ok(f(&self.scratch[..n]))
     }
