@@ -478,3 +478,44 @@ fn in_place_reads_and_byte_batches() {
         }
     });
 }
+
+/// Overwrites the sequence word of the slot that holds `value` (the eight
+/// bytes before it in a typed broadcast's slot) in the segment's file.
+fn scribble_sequence_before(path: &str, value: u64, seq: u64) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut seg = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut bytes = Vec::new();
+    seg.read_to_end(&mut bytes).unwrap();
+    let at = bytes.windows(8).position(|w| w == value.to_ne_bytes()).expect("the message in the segment");
+    seg.seek(SeekFrom::Start(at as u64 - 8)).unwrap();
+    seg.write_all(&seq.to_ne_bytes()).unwrap();
+}
+
+#[test]
+fn a_corrupted_slot_sequence_is_reported_not_read() {
+    let names = Names::new("bc-corrupt", 1);
+    let name = names.get(0).to_owned();
+    let path = names.path(0);
+    watchdog(LIMIT, "corrupted broadcast", move || {
+        const MARK: u64 = 0x5EED_0000_0000_0000;
+        let b = Broadcast::<u64>::create(&name, 4, Policy::Lossy).unwrap();
+        let mut p = b.publisher().unwrap();
+        let mut s = b.subscribe().unwrap();
+        // Message 1's slot looks never written though the tail is past it.
+        for i in 0..3 {
+            p.send(MARK + i).unwrap();
+        }
+        assert_eq!(s.try_recv(), Ok(MARK));
+        scribble_sequence_before(&path, MARK + 1, 1);
+        assert!(matches!(s.try_recv(), Err(BroadcastRecvError::Corrupt(_))), "an unwritten slot behind the tail");
+        assert!(matches!(s.recv(), Err(BroadcastRecvError::Corrupt(_))), "a blocking receive too, no wait");
+        // The slot of position 4 (message 0's) claims a later message while
+        // the tail is at 4: a subscriber that has read everything is told,
+        // not sent ahead.
+        p.send(MARK + 3).unwrap();
+        let mut caught_up = b.subscribe().unwrap();
+        assert_eq!(caught_up.try_recv(), Err(BroadcastRecvError::Empty));
+        scribble_sequence_before(&path, MARK, 2 * 9 + 2);
+        assert!(matches!(caught_up.try_recv(), Err(BroadcastRecvError::Corrupt(_))), "a later message at the tail");
+    });
+}

@@ -183,18 +183,18 @@ fn wrong_version_and_magic_are_reported() {
     let _a = Value::create(names.get(0), 1u64).unwrap();
     write_at(&names.path(0), 8, &7u32.to_ne_bytes());
     match Value::<u64>::open(names.get(0)) {
-        Err(Error::VersionMismatch { found: 7, expected: 3, .. }) => {}
+        Err(Error::VersionMismatch { found: 7, expected: 4, .. }) => {}
         other => panic!("expected VersionMismatch, got {:?}", outcome(&other)),
     }
     // A segment of format 1 (element identity by Rust type name, before the
     // layout descriptions) is refused as such, whatever else it holds.
     write_at(&names.path(0), 8, &1u32.to_ne_bytes());
     let e = Value::<u64>::open(names.get(0)).unwrap_err();
-    assert!(matches!(e, Error::VersionMismatch { found: 1, expected: 3, .. }), "{e:?}");
+    assert!(matches!(e, Error::VersionMismatch { found: 1, expected: 4, .. }), "{e:?}");
     assert_eq!(
         e.to_string(),
         format!(
-            "segment '{}' has format version 1, from an older shmkit; this shmkit reads version 3 \
+            "segment '{}' has format version 1, from an older shmkit; this shmkit reads version 4 \
              (remove it with `shmkit rm` and create it anew)",
             names.get(0)
         )

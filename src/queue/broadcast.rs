@@ -170,7 +170,8 @@ pub const MAX_BROADCAST_CAPACITY: u64 = 1 << 30;
 /// Longest message of a [`ByteBroadcast`].
 pub const MAX_BROADCAST_MESSAGE: usize = 1 << 30;
 
-/// Bytes before a slot's message: the sequence word and the length.
+/// Bytes before a slot's message in a byte broadcast: the sequence word
+/// and the length. A broadcast of one type has the sequence word only.
 const SLOT_HEAD: usize = 16;
 
 /// The control line: how each side sleeps, the publisher's role, the
@@ -209,8 +210,8 @@ fn align_up(n: usize, align: usize) -> usize {
 }
 
 /// Where the message starts in a slot, and the distance between slots.
-fn slot_geometry(msg_size: usize, msg_align: usize) -> (usize, usize) {
-    let data = align_up(SLOT_HEAD, msg_align);
+fn slot_geometry<F: Form>(msg_size: usize, msg_align: usize) -> (usize, usize) {
+    let data = align_up(F::HEAD, msg_align);
     (data, align_up(data + msg_size, msg_align.max(8)))
 }
 
@@ -226,6 +227,9 @@ pub(crate) trait Form: 'static {
     /// Whether the element type is described at run time (in the
     /// parameters, which an opener must then bring).
     const DESCRIBED: bool = false;
+    /// Bytes before a slot's message: the sequence word, and for messages
+    /// of varying length the length.
+    const HEAD: usize = 8;
     /// The alignment of a message in its slot.
     fn align(params: &Params) -> usize;
     fn fingerprint(params: &Params) -> Fingerprint;
@@ -249,6 +253,7 @@ pub(crate) struct Bytes;
 
 impl Form for Bytes {
     const KIND: ObjectKind = ObjectKind::ByteBroadcast;
+    const HEAD: usize = SLOT_HEAD;
     fn align(_: &Params) -> usize {
         8
     }
@@ -302,7 +307,7 @@ impl<F: Form> SegmentState for Head<F> {
     }
 
     fn layout(params: &Params, registry_slots: u32) -> Result<StateLayout, Error> {
-        let (_, stride) = slot_geometry(params.msg_size, F::align(params));
+        let (_, stride) = slot_geometry::<F>(params.msg_size, F::align(params));
         let size = usize::try_from(params.capacity)
             .ok()
             .and_then(|n| n.checked_mul(stride))
@@ -394,7 +399,7 @@ impl<F: Form> AsRef<RawSegment> for Shared<F> {
 impl<F: Form> Shared<F> {
     fn new(handle: Handle<Head<F>>) -> Shared<F> {
         let p = handle.params();
-        let (data_off, stride) = slot_geometry(p.msg_size, F::align(p));
+        let (data_off, stride) = slot_geometry::<F>(p.msg_size, F::align(p));
         let entries = handle.segment().header().registry_slots as usize;
         Shared {
             capacity: p.capacity,
@@ -444,9 +449,14 @@ impl<F: Form> Shared<F> {
         }
     }
 
-    /// The slot's stored length (for bytes), read within the seqlock.
+    /// The slot's stored length, read within the seqlock: a byte
+    /// broadcast's is in the slot head; every message of a typed one is
+    /// `msg_size` long.
     #[inline]
-    fn stored_len(base: *mut u8) -> u32 {
+    fn stored_len(&self, base: *mut u8) -> u32 {
+        if F::HEAD < SLOT_HEAD {
+            return self.msg_size as u32;
+        }
         // SAFETY: the slot head has the length at offset 8, 4-aligned.
         unsafe { base.add(8).cast::<AtomicU32>().as_ref().map_or(0, |a| a.load(Ordering::Relaxed)) }
     }
@@ -583,8 +593,10 @@ impl<F: Form> Pub<F> {
         // any of the new bytes then sees the odd sequence on its re-check.
         fence(Ordering::Release);
         let len = write(sh.data(base));
-        // SAFETY: the length word of the slot head (see `stored_len`).
-        unsafe { (*base.add(8).cast::<AtomicU32>()).store(len, Ordering::Relaxed) };
+        if F::HEAD == SLOT_HEAD {
+            // SAFETY: the length word of the slot head (see `stored_len`).
+            unsafe { (*base.add(8).cast::<AtomicU32>()).store(len, Ordering::Relaxed) };
+        }
         crate::failpoint::hit(crate::failpoint::BROADCAST_BEFORE_COMMIT);
         seq.store(2 * p + 2, Ordering::Release);
     }
@@ -666,8 +678,6 @@ struct Sub<F: Form> {
     /// message before this subscriber's cursor passes it, so it may be read
     /// in place (`u64::MAX`: never; see `attach`).
     in_place_from: u64,
-    /// The tail as this subscriber last loaded it.
-    seen_tail: u64,
 }
 
 /// What one look at the cursor's slot found. The message itself goes
@@ -720,7 +730,7 @@ impl<F: Form> Sub<F> {
                 let lossless = shared.policy() == Policy::Lossless;
                 let in_place_from = if lossless && paired { tail } else { u64::MAX };
                 let peer = PeerCheck::default();
-                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer, in_place_from, seen_tail: tail });
+                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer, in_place_from });
             }
         }
         Err(Error::RegistryFull { name: shared.seg().name().to_owned(), slots: shared.entries as u32 })
@@ -735,51 +745,22 @@ impl<F: Form> Sub<F> {
         &mut self,
         read: &mut impl FnMut(*const u8, u32) -> Result<(), BroadcastRecvError>,
     ) -> Result<Look, BroadcastRecvError> {
-        let sh = &*self.shared;
         loop {
             let c = self.cursor;
-            // The tail as last seen, loaded again only when the cursor has
-            // caught up with it: a subscriber behind the publisher reads
-            // slot after slot without touching the publisher's line. One
-            // that keeps up looks at the slot's own sequence first: the
-            // publisher completes it before it moves the tail, so a
-            // message found there needs no look at the tail's line (only
-            // message `c` leaves the sequence at `2c + 2`).
-            let tail = if c < self.seen_tail {
-                self.seen_tail
-            } else if sh.slot(c).0.load(Ordering::Acquire) == 2 * c + 2 {
-                c + 1
-            } else {
-                self.seen_tail = sh.st().tail.pos.load(Ordering::Acquire);
-                self.seen_tail
-            };
-            if c >= tail {
-                // A cursor moved by the slots' sequences may be ahead of a
-                // tail the publisher has not stored yet, by a batch at most.
-                if c - tail > sh.capacity {
-                    return Err(BroadcastRecvError::Corrupt(format!("tail {tail} behind a cursor at {c}")));
+            // Only message `c` leaves its slot's sequence at `2c + 2`, and
+            // the publisher completes a slot before it moves the tail: a
+            // message found there needs no look at the tail's line, whether
+            // this subscriber keeps up or runs behind.
+            let s1 = self.shared.slot(c).0.load(Ordering::Acquire);
+            if s1 != 2 * c + 2 {
+                match self.look_further(c, s1)? {
+                    Some(look) => return Ok(look),
+                    None => continue,
                 }
-                return Ok(Look::Empty);
             }
-            if tail - c > sh.capacity {
-                return Ok(Look::Lagged(self.skip_to(tail - sh.capacity)));
-            }
+            let sh = &*self.shared;
             let (seq, base) = sh.slot(c);
-            let s1 = seq.load(Ordering::Acquire);
-            let want = 2 * c + 2;
-            if s1 < want {
-                return Err(BroadcastRecvError::Corrupt(format!(
-                    "slot of message {c} not written though the tail is {tail}"
-                )));
-            }
-            if s1 > want {
-                // Lapped while we looked: the message is gone.
-                self.seen_tail = sh.st().tail.pos.load(Ordering::Acquire);
-                let oldest = self.seen_tail.saturating_sub(sh.capacity);
-                return Ok(Look::Lagged(self.skip_to(oldest.max(c + 1))));
-            }
-            let len = Shared::<F>::stored_len(base);
-            let got = read(sh.data(base), len);
+            let got = read(sh.data(base), sh.stored_len(base));
             fence(Ordering::Acquire);
             if seq.load(Ordering::Relaxed) != s1 {
                 continue; // overwritten meanwhile: the next look says how much was lost
@@ -788,6 +769,44 @@ impl<F: Form> Sub<F> {
             self.advance(c + 1);
             return Ok(Look::Got);
         }
+    }
+
+    /// The cursor's slot holds sequence `s1`, not message `c`'s: nothing
+    /// new, a lag, or a corrupted ring, as the tail says (`None`: the
+    /// message landed meanwhile, look again).
+    #[cold]
+    fn look_further(&mut self, c: u64, s1: u64) -> Result<Option<Look>, BroadcastRecvError> {
+        let sh = &*self.shared;
+        let tail = sh.st().tail.pos.load(Ordering::Acquire);
+        if s1 > 2 * c + 2 && c < tail {
+            // Lapped: the message is gone. (A later message than `c` in
+            // its slot with the tail at or before `c` is corruption, said
+            // below.)
+            let oldest = tail.saturating_sub(sh.capacity);
+            return Ok(Some(Look::Lagged(self.skip_to(oldest.max(c + 1)))));
+        }
+        if c >= tail {
+            // A cursor moved by the slots' sequences may be ahead of a
+            // tail the publisher has not stored yet, by a batch at most.
+            if c - tail > sh.capacity {
+                return Err(BroadcastRecvError::Corrupt(format!("tail {tail} behind a cursor at {c}")));
+            }
+            if s1 > 2 * c + 2 {
+                return Err(BroadcastRecvError::Corrupt(format!(
+                    "slot of message {c} holds a later one though the tail is {tail}"
+                )));
+            }
+            return Ok(Some(Look::Empty));
+        }
+        if tail - c > sh.capacity {
+            return Ok(Some(Look::Lagged(self.skip_to(tail - sh.capacity))));
+        }
+        // The tail is past `c`: the slot was completed before it moved,
+        // after our first look at the sequence, or never (corruption).
+        if sh.slot(c).0.load(Ordering::Acquire) != s1 {
+            return Ok(None);
+        }
+        Err(BroadcastRecvError::Corrupt(format!("slot of message {c} not written though the tail is {tail}")))
     }
 
     /// Moves the cursor to `to` (past lost messages), returning how many.

@@ -43,7 +43,9 @@ pub const MAGIC: [u8; 8] = *b"SHMKIT\0\x01";
 ///
 /// 2: the fingerprint hashes the element type's canonical layout
 /// description, stored after the registry (1 hashed `std::any::type_name`).
-pub const FORMAT_VERSION: u32 = 3;
+/// 3: a byte ring's record is published by a stamp in its own header.
+/// 4: a typed broadcast's slot head is its sequence word alone.
+pub const FORMAT_VERSION: u32 = 4;
 /// Size of the header in bytes.
 pub const HEADER_SIZE: usize = 256;
 /// Value of the init word once the creator has published the segment.
