@@ -495,6 +495,8 @@ struct Pub<F: Form> {
     strategy: WaitStrategy,
     /// How often a failing `try_` publish checks subscribers' liveness.
     reap: PeerCheck,
+    /// The policy is lossless: the publisher waits for room.
+    lossless: bool,
 }
 
 impl<F: Form> Pub<F> {
@@ -514,7 +516,8 @@ impl<F: Form> Pub<F> {
         if next != tail {
             shared.st().tail.pos.store(next, Ordering::Release);
         }
-        Ok(Pub { shared, next, floor: 0, strategy, reap: PeerCheck::default() })
+        let lossless = shared.policy() == Policy::Lossless;
+        Ok(Pub { shared, next, floor: 0, strategy, reap: PeerCheck::default(), lossless })
     }
 
     /// Lossless: the least cursor of the subscribers (dropping the entries
@@ -528,7 +531,7 @@ impl<F: Form> Pub<F> {
     #[inline]
     fn make_room(&mut self, count: u64, deadline: Deadline) -> Result<(), BroadcastSendError> {
         let last = self.next + count - 1;
-        if self.shared.policy() == Policy::Lossy || last < self.floor + self.shared.capacity {
+        if !self.lossless || last < self.floor + self.shared.capacity {
             return Ok(());
         }
         self.wait_for_room(last, count, deadline)
@@ -639,6 +642,7 @@ impl<F: Form> Pub<F> {
         Ok(done)
     }
 
+    #[inline]
     fn send_with(
         &mut self,
         len: usize,
@@ -678,6 +682,8 @@ struct Sub<F: Form> {
     /// message before this subscriber's cursor passes it, so it may be read
     /// in place (`u64::MAX`: never; see `attach`).
     in_place_from: u64,
+    /// The policy is lossless: a moved cursor may free a waiting publisher.
+    lossless: bool,
 }
 
 /// What one look at the cursor's slot found. The message itself goes
@@ -730,7 +736,7 @@ impl<F: Form> Sub<F> {
                 let lossless = shared.policy() == Policy::Lossless;
                 let in_place_from = if lossless && paired { tail } else { u64::MAX };
                 let peer = PeerCheck::default();
-                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer, in_place_from });
+                return Ok(Sub { shared, cursor, entry: i, token: me, strategy, peer, in_place_from, lossless });
             }
         }
         Err(Error::RegistryFull { name: shared.seg().name().to_owned(), slots: shared.entries as u32 })
@@ -824,10 +830,31 @@ impl<F: Form> Sub<F> {
         // what a `ReadyFd` or async wait on this subscriber looks at (a
         // store to this subscriber's own line).
         sh.entry(self.entry).cursor.store(to, Ordering::Release);
-        if sh.policy() == Policy::Lossless {
+        if self.lossless {
             asym::hot();
             sh.st().ctl.waits.wake_sleepers(End::Sender, false);
         }
+    }
+
+    /// The whole of a receive that finds message `cursor` in its slot, to
+    /// be inlined into the caller: `read` copies it out of the message
+    /// area; `false` (nothing read, or a torn copy to throw away) leaves
+    /// the rest to [`recv_with`](Self::recv_with).
+    #[inline(always)]
+    fn try_fast(&mut self, read: impl FnOnce(*const u8)) -> bool {
+        let c = self.cursor;
+        let (seq, base) = self.shared.slot(c);
+        let s1 = seq.load(Ordering::Acquire);
+        if s1 != 2 * c + 2 {
+            return false;
+        }
+        read(self.shared.data(base));
+        fence(Ordering::Acquire);
+        if seq.load(Ordering::Relaxed) != s1 {
+            return false;
+        }
+        self.advance(c + 1);
+        true
     }
 
     /// Receives with `read`, waiting until `deadline`.
@@ -1143,6 +1170,10 @@ impl<T: ShmType> Subscriber<T> {
     #[inline]
     fn recv_until_copy(&mut self, d: Deadline) -> Result<T, BroadcastRecvError> {
         let mut v = T::zeroed();
+        // SAFETY: as below.
+        if self.inner.try_fast(|src| unsafe { copy_racy(src, (&raw mut v).cast::<u8>(), std::mem::size_of::<T>()) }) {
+            return Ok(v);
+        }
         self.inner.recv_with(d, |src, _| {
             // SAFETY: the slot's message area holds size_of::<T>() bytes;
             // `v` is a T (any bits valid: Pod). A torn copy is overwritten
