@@ -38,6 +38,10 @@ pub const BYTES_BEFORE_TAIL: u32 = 7;
 /// subscriber that looks at the slot), the tail not moved.
 pub const BROADCAST_BEFORE_TAIL: u32 = 8;
 
+/// Broadcast `try_` receive: nothing found at the cursor, before it looks
+/// whether the publisher is gone.
+pub const BROADCAST_EMPTY_BEFORE_GONE: u32 = 9;
+
 #[cfg(feature = "failpoints")]
 static ACTIVE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(NONE);
 /// Whether the armed point pauses (until [`resume`]) rather than parks.

@@ -61,6 +61,26 @@ fn run_role(role: &str, args: &[String]) -> i32 {
             let _ = p.send(message(n));
             1
         }
+        // A try_recv that found nothing is held before it looks whether
+        // the publisher is gone, while the publisher sends its last
+        // message and leaves: the receive must give that message.
+        // (In-process: the pause is process-wide.)
+        "last-message-before-gone" => {
+            let b = Broadcast::<u64>::open(&args[0]).expect("open");
+            let mut p = b.publisher().expect("publisher");
+            let mut sub = b.subscribe().expect("subscribe");
+            failpoint::pause_at(failpoint::BROADCAST_EMPTY_BEFORE_GONE);
+            let receiving = std::thread::spawn(move || sub.try_recv());
+            while !failpoint::reached() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            p.send(42).expect("send");
+            drop(p);
+            failpoint::resume();
+            let got = receiving.join().expect("the receiving thread");
+            say(&format!("GOT {got:?}"));
+            if got == Ok(42) { 0 } else { 1 }
+        }
         // Subscribes, says so, and never reads.
         "idle-subscriber" => {
             let b = Broadcast::<u64>::open(&args[0]).expect("open");
@@ -517,5 +537,17 @@ fn a_corrupted_slot_sequence_is_reported_not_read() {
         assert_eq!(caught_up.try_recv(), Err(BroadcastRecvError::Empty));
         scribble_sequence_before(&path, MARK, 2 * 9 + 2);
         assert!(matches!(caught_up.try_recv(), Err(BroadcastRecvError::Corrupt(_))), "a later message at the tail");
+    });
+}
+
+#[test]
+fn a_last_message_sent_as_the_publisher_leaves_is_received_not_lost() {
+    let names = Names::new("bc-last", 1);
+    let name = names.get(0).to_owned();
+    watchdog(LIMIT, "last message before the publisher left", move || {
+        let _b = Broadcast::<u64>::create(&name, 8, Policy::Lossless).unwrap();
+        let mut c = Child::spawn_piped("last-message-before-gone", &[&name]);
+        assert_eq!(c.expect_line("GOT"), " Ok(42)", "the message sent as the publisher left");
+        c.expect_success(LIMIT);
     });
 }

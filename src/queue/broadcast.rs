@@ -871,8 +871,17 @@ impl<F: Form> Sub<F> {
             }
             let sh = Arc::clone(&self.shared);
             if deadline == Deadline::Now {
-                let gone = sh.publisher_gone(self.peer.due());
-                return Err(if gone { BroadcastRecvError::Disconnected } else { BroadcastRecvError::Empty });
+                crate::failpoint::hit(crate::failpoint::BROADCAST_EMPTY_BEFORE_GONE);
+                if !sh.publisher_gone(self.peer.due()) {
+                    return Err(BroadcastRecvError::Empty);
+                }
+                // The publisher's last message may have landed after our
+                // look and before it left.
+                return match self.look(&mut read)? {
+                    Look::Got => Ok(()),
+                    Look::Lagged(n) => Err(BroadcastRecvError::Lagged(n)),
+                    Look::Empty => Err(BroadcastRecvError::Disconnected),
+                };
             }
             let w = &sh.st().ctl.waits;
             let c = self.cursor;
