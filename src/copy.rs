@@ -23,6 +23,11 @@ pub const PIECE: usize = 1024;
 /// for `len` bytes, not overlapping.
 #[inline]
 pub unsafe fn copy(src: *const u8, dst: *mut u8, len: usize) {
+    if len <= 16 {
+        // SAFETY: the caller's contract.
+        unsafe { copy_small(src, dst, len) };
+        return;
+    }
     if len <= PIECE {
         // SAFETY: the caller's contract.
         unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
@@ -30,6 +35,36 @@ pub unsafe fn copy(src: *const u8, dst: *mut u8, len: usize) {
     }
     // SAFETY: the caller's contract.
     unsafe { copy_pieces(src, dst, len) }
+}
+
+/// Copies up to 16 bytes inline, as two words that may overlap: a small
+/// message costs no call into `memcpy`.
+///
+/// # Safety
+/// As [`copy`], with `len <= 16`.
+#[inline(always)]
+unsafe fn copy_small(src: *const u8, dst: *mut u8, len: usize) {
+    use std::ptr::{read_unaligned, write_unaligned};
+    debug_assert!(len <= 16);
+    // SAFETY: every access is inside the first `len` bytes of `src` (read)
+    // or `dst` (written): the two words of a pair start at 0 and at
+    // `len - size`, which the branch makes non-negative.
+    unsafe {
+        if len >= 8 {
+            let (a, b) = (read_unaligned(src.cast::<u64>()), read_unaligned(src.add(len - 8).cast::<u64>()));
+            write_unaligned(dst.cast::<u64>(), a);
+            write_unaligned(dst.add(len - 8).cast::<u64>(), b);
+        } else if len >= 4 {
+            let (a, b) = (read_unaligned(src.cast::<u32>()), read_unaligned(src.add(len - 4).cast::<u32>()));
+            write_unaligned(dst.cast::<u32>(), a);
+            write_unaligned(dst.add(len - 4).cast::<u32>(), b);
+        } else if len > 0 {
+            let (a, m, b) = (*src, *src.add(len / 2), *src.add(len - 1));
+            *dst = a;
+            *dst.add(len / 2) = m;
+            *dst.add(len - 1) = b;
+        }
+    }
 }
 
 /// # Safety
@@ -64,7 +99,8 @@ mod tests {
     #[test]
     fn copies_every_length_whole() {
         let src: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 256) as u8).collect();
-        for len in [0, 1, 7, PIECE - 1, PIECE, PIECE + 1, 2 * PIECE, 2 * PIECE + 13, 4093] {
+        for len in [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, PIECE - 1, PIECE, PIECE + 1, 2 * PIECE, 2 * PIECE + 13, 4093]
+        {
             for off in [0, 1, 8, 63] {
                 let mut dst = vec![0xeeu8; len + 2 * off + 2];
                 copy_slice(&mut dst[off + 1..off + 1 + len], &src[off..off + len]);

@@ -398,8 +398,21 @@ impl Rx {
         self.cons.ring().release(End::Receiver, seg.token());
     }
 
-    /// The next record, waiting per `deadline`.
+    /// The next record, waiting per `deadline`: one published now is taken
+    /// inline, the rest out of line.
+    #[inline]
     pub(crate) fn next_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Record, ByteRecvError> {
+        if !fork::forked_since(self.born)
+            && let Some(r) = self.cons.peek_plain()
+        {
+            return Ok(r);
+        }
+        self.next_waiting(seg, deadline)
+    }
+
+    /// [`next_until`](Self::next_until) when no plain record is there now.
+    #[inline(never)]
+    fn next_waiting(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Record, ByteRecvError> {
         if fork::forked_since(self.born) {
             return Err(ByteRecvError::Forked);
         }
@@ -464,6 +477,7 @@ impl Rx {
         Ok(v)
     }
 
+    #[inline]
     pub(crate) fn recv_into_until(
         &mut self,
         seg: &RawSegment,

@@ -400,7 +400,23 @@ impl Producer {
     /// over at offset 0). `None` if it does not fit now; a padding record
     /// may have been published then, so the consumer can free the end of
     /// the ring. `len` must be at most `max_message(cap)`.
+    #[inline]
     pub(crate) fn try_reserve(&mut self, len: usize) -> Result<Option<Reserved>, Corrupt> {
+        let cap = self.ring.cap;
+        let rec = record_len(len as u64);
+        let off = self.write & (cap - 1);
+        // The common case inline: the record fits before the end of the
+        // ring, in room the cached head already shows.
+        if rec <= cap - off && self.write.wrapping_sub(self.head).saturating_add(rec) <= cap {
+            return Ok(Some(self.place(off, len)));
+        }
+        self.try_reserve_further(len)
+    }
+
+    /// [`try_reserve`](Self::try_reserve) past its common case: padding,
+    /// or a look at the consumer's head.
+    #[inline(never)]
+    fn try_reserve_further(&mut self, len: usize) -> Result<Option<Reserved>, Corrupt> {
         let cap = self.ring.cap;
         let rec = record_len(len as u64);
         debug_assert!(rec <= cap);
@@ -483,6 +499,24 @@ impl Producer {
     /// and wakes the consumer if asleep.
     #[inline]
     pub(crate) fn publish(&mut self) {
+        // The common case inline: one record, its header held.
+        if let Some((at, word)) = self.held
+            && at == self.tail
+            && word >> 32 == 0
+            && record_len(word & 0xffff_ffff) == self.write.wrapping_sub(at)
+        {
+            self.held = None;
+            // Release: the payload is visible to whoever sees the stamp.
+            self.ring.header(at).store(word | u64::from(self.ring.stamp(at)) << 32, Ordering::Release);
+            self.published_to_write();
+            return;
+        }
+        self.publish_all();
+    }
+
+    /// [`publish`](Self::publish) of any run of records.
+    #[inline(never)]
+    fn publish_all(&mut self) {
         let span = self.write.wrapping_sub(self.tail);
         if span == 0 {
             return;
@@ -506,6 +540,13 @@ impl Producer {
             header.store(u64::from(len) | u64::from(pad | ring.stamp(pos)) << 32, Ordering::Release);
             done += ring.record_span(pos, len, pad != 0);
         }
+        self.published_to_write();
+    }
+
+    /// Moves the tail to the written position, every record up to it
+    /// stamped.
+    #[inline]
+    fn published_to_write(&mut self) {
         crate::failpoint::hit(crate::failpoint::BYTES_BEFORE_TAIL);
         self.tail = self.write;
         // For a new producer, len() and the waker; the consumer does not
@@ -557,6 +598,20 @@ impl Consumer {
     /// Whether a record is published at the read position.
     pub(crate) fn has_data(&self) -> bool {
         self.ring.published(self.read).is_some()
+    }
+
+    /// The record at the read position if it is published, not padding and
+    /// well formed: the common case of [`peek`](Self::peek), inlined into
+    /// the receive (a record returned through `peek`'s nested enums is
+    /// read back from memory with a wider load than it was stored with,
+    /// which waits for the stores to drain). `None` leaves the rest to
+    /// `peek`.
+    #[inline(always)]
+    pub(crate) fn peek_plain(&self) -> Option<Record> {
+        let (len, pad) = self.ring.published(self.read)?;
+        let off = self.read & (self.ring.cap - 1);
+        (!pad && record_len(u64::from(len)) <= self.ring.cap - off)
+            .then_some(Record { off: off + HEADER, len: len as usize })
     }
 
     /// The next record past the read position, skipping padding; `None` if
