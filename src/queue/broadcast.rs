@@ -836,29 +836,36 @@ impl<F: Form> Sub<F> {
         }
     }
 
-    /// The whole of a receive that finds message `cursor` in its slot, to
-    /// be inlined into the caller: `read` copies it out of the message
-    /// area; `false` (nothing read, or a torn copy to throw away) leaves
-    /// the rest to [`recv_with`](Self::recv_with).
+    /// Receives with `read` (given the message area and the stored length;
+    /// `Err` leaves the message unread), waiting until `deadline`. A
+    /// message found at the cursor is read inline, in the caller: one look
+    /// at the sequence, the read, the re-check, the cursor's store.
     #[inline(always)]
-    fn try_fast(&mut self, read: impl FnOnce(*const u8)) -> bool {
+    fn recv_with(
+        &mut self,
+        deadline: Deadline,
+        mut read: impl FnMut(*const u8, u32) -> Result<(), BroadcastRecvError>,
+    ) -> Result<(), BroadcastRecvError> {
         let c = self.cursor;
-        let (seq, base) = self.shared.slot(c);
+        let sh = &*self.shared;
+        let (seq, base) = sh.slot(c);
         let s1 = seq.load(Ordering::Acquire);
-        if s1 != 2 * c + 2 {
-            return false;
+        if s1 == 2 * c + 2 {
+            let got = read(sh.data(base), sh.stored_len(base));
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == s1 {
+                got?;
+                self.advance(c + 1);
+                return Ok(());
+            }
         }
-        read(self.shared.data(base));
-        fence(Ordering::Acquire);
-        if seq.load(Ordering::Relaxed) != s1 {
-            return false;
-        }
-        self.advance(c + 1);
-        true
+        self.recv_further(deadline, read)
     }
 
-    /// Receives with `read`, waiting until `deadline`.
-    fn recv_with(
+    /// [`recv_with`](Self::recv_with) past its common case: a lag, nothing
+    /// new yet (a wait), or a copy torn by a lapping publisher.
+    #[inline(never)]
+    fn recv_further(
         &mut self,
         deadline: Deadline,
         mut read: impl FnMut(*const u8, u32) -> Result<(), BroadcastRecvError>,
@@ -1179,10 +1186,6 @@ impl<T: ShmType> Subscriber<T> {
     #[inline]
     fn recv_until_copy(&mut self, d: Deadline) -> Result<T, BroadcastRecvError> {
         let mut v = T::zeroed();
-        // SAFETY: as below.
-        if self.inner.try_fast(|src| unsafe { copy_racy(src, (&raw mut v).cast::<u8>(), std::mem::size_of::<T>()) }) {
-            return Ok(v);
-        }
         self.inner.recv_with(d, |src, _| {
             // SAFETY: the slot's message area holds size_of::<T>() bytes;
             // `v` is a T (any bits valid: Pod). A torn copy is overwritten
