@@ -283,7 +283,7 @@ impl Tx {
     /// reservation returned through memory is read back with a wider load
     /// than it was written with, and that load waits for every earlier
     /// store (the last message's, to lines the consumer holds) to drain.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn reserve_until(
         &mut self,
         seg: &RawSegment,
@@ -399,45 +399,52 @@ impl Rx {
     }
 
     /// The next record, waiting per `deadline`: one published now is taken
-    /// inline, the rest out of line.
-    #[inline]
+    /// inline, and so is one the wait found (the record comes back in
+    /// registers: returned through memory from a call, it was read back
+    /// with a wider load than it was stored with, which waited for the
+    /// stores to drain).
+    #[inline(always)]
     pub(crate) fn next_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Record, ByteRecvError> {
-        if !fork::forked_since(self.born)
-            && let Some(r) = self.cons.peek_plain()
-        {
-            return Ok(r);
+        loop {
+            if !fork::forked_since(self.born)
+                && let Some(r) = self.cons.peek_plain()
+            {
+                return Ok(r);
+            }
+            self.wait_record(seg, deadline)?;
         }
-        self.next_waiting(seg, deadline)
     }
 
-    /// [`next_until`](Self::next_until) when no plain record is there now.
+    /// Waits per `deadline` until a record that [`Consumer::peek_plain`]
+    /// takes is at the read position (padding before it is skipped), or
+    /// says why not.
     #[inline(never)]
-    fn next_waiting(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Record, ByteRecvError> {
+    fn wait_record(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<(), ByteRecvError> {
         if fork::forked_since(self.born) {
             return Err(ByteRecvError::Forked);
         }
         let ring = *self.cons.ring();
-        loop {
-            if let Some(r) = self.cons.peek()? {
-                return Ok(r);
-            }
-            if deadline == Deadline::Now {
-                // A poll: the liveness syscall only now and then; a sender
-                // that let go of its end is seen at once.
-                let gone = ring.gone_lazily(End::Sender, seg, &self.peer);
-                return match self.cons.peek()? {
-                    Some(r) => Ok(r),
-                    None if gone => Err(ByteRecvError::Disconnected),
-                    None => Err(ByteRecvError::Empty),
-                };
-            }
-            let cons = &mut self.cons;
-            match ring.wait(End::Receiver, seg, self.strategy, deadline, || cons.has_data()) {
-                Waited::Ready => {}
-                Waited::TimedOut if deadline == Deadline::Now => return Err(ByteRecvError::Empty),
-                Waited::TimedOut => return Err(ByteRecvError::Timeout),
-                Waited::PeerGone => return self.cons.peek()?.ok_or(ByteRecvError::Disconnected),
-            }
+        if self.cons.peek()?.is_some() {
+            return Ok(());
+        }
+        if deadline == Deadline::Now {
+            // A poll: the liveness syscall only now and then; a sender that
+            // let go of its end is seen at once.
+            let gone = ring.gone_lazily(End::Sender, seg, &self.peer);
+            return match self.cons.peek()? {
+                Some(_) => Ok(()),
+                None if gone => Err(ByteRecvError::Disconnected),
+                None => Err(ByteRecvError::Empty),
+            };
+        }
+        let cons = &mut self.cons;
+        match ring.wait(End::Receiver, seg, self.strategy, deadline, || cons.has_data()) {
+            // Published: the caller takes it (a padding record brings it
+            // back here, where `peek` skips it).
+            Waited::Ready => Ok(()),
+            Waited::TimedOut if deadline == Deadline::Now => Err(ByteRecvError::Empty),
+            Waited::TimedOut => Err(ByteRecvError::Timeout),
+            Waited::PeerGone => self.cons.peek()?.map(|_| ()).ok_or(ByteRecvError::Disconnected),
         }
     }
 
@@ -477,7 +484,7 @@ impl Rx {
         Ok(v)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn recv_into_until(
         &mut self,
         seg: &RawSegment,
