@@ -518,7 +518,7 @@ fn check_header_agrees_with_a_real_segment() {
     let info = check_header(&bytes, size).unwrap();
     assert_eq!(info.kind, ObjectKind::Array);
     assert_eq!(info.holds, "Array<f32>[1024]");
-    assert_eq!((info.capacity, info.size, info.version), (1024, size, 3));
+    assert_eq!((info.capacity, info.size, info.version), (1024, size, 4));
     assert_eq!((info.elem_size, info.elem_align), (4, 4));
     assert_eq!(info.creator_pid, std::process::id());
     assert_eq!(info.type_description.as_deref(), Some("f32"));
