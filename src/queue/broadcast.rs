@@ -752,29 +752,45 @@ impl<F: Form> Sub<F> {
         read: &mut impl FnMut(*const u8, u32) -> Result<(), BroadcastRecvError>,
     ) -> Result<Look, BroadcastRecvError> {
         loop {
-            let c = self.cursor;
-            // Only message `c` leaves its slot's sequence at `2c + 2`, and
-            // the publisher completes a slot before it moves the tail: a
-            // message found there needs no look at the tail's line, whether
-            // this subscriber keeps up or runs behind.
-            let s1 = self.shared.slot(c).0.load(Ordering::Acquire);
-            if s1 != 2 * c + 2 {
-                match self.look_further(c, s1)? {
+            match self.read_here(read) {
+                Ok(got) => return got.map(|()| Look::Got),
+                Err(seq) => match self.look_further(self.cursor, seq)? {
                     Some(look) => return Ok(look),
                     None => continue,
-                }
+                },
             }
-            let sh = &*self.shared;
-            let (seq, base) = sh.slot(c);
-            let got = read(sh.data(base), sh.stored_len(base));
-            fence(Ordering::Acquire);
-            if seq.load(Ordering::Relaxed) != s1 {
-                continue; // overwritten meanwhile: the next look says how much was lost
-            }
-            got?;
-            self.advance(c + 1);
-            return Ok(Look::Got);
         }
+    }
+
+    /// Reads the message at the cursor with `read` if its slot holds it,
+    /// moving the cursor past it unless `read` failed; `Err` with the
+    /// sequence found if the slot holds something else, or a copy the
+    /// publisher tore (lapping the subscriber). Only message `c` leaves its
+    /// slot's sequence at `2c + 2`, and the publisher completes a slot
+    /// before it moves the tail: a message found there needs no look at
+    /// the tail's line, whether this subscriber keeps up or runs behind.
+    #[inline(always)]
+    fn read_here(
+        &mut self,
+        read: &mut impl FnMut(*const u8, u32) -> Result<(), BroadcastRecvError>,
+    ) -> Result<Result<(), BroadcastRecvError>, u64> {
+        let c = self.cursor;
+        let sh = &*self.shared;
+        let (seq, base) = sh.slot(c);
+        let s1 = seq.load(Ordering::Acquire);
+        if s1 != 2 * c + 2 {
+            return Err(s1);
+        }
+        let got = read(sh.data(base), sh.stored_len(base));
+        fence(Ordering::Acquire);
+        let s2 = seq.load(Ordering::Relaxed);
+        if s2 != s1 {
+            return Err(s2);
+        }
+        if got.is_ok() {
+            self.advance(c + 1);
+        }
+        Ok(got)
     }
 
     /// The cursor's slot holds sequence `s1`, not message `c`'s: nothing
@@ -838,28 +854,17 @@ impl<F: Form> Sub<F> {
 
     /// Receives with `read` (given the message area and the stored length;
     /// `Err` leaves the message unread), waiting until `deadline`. A
-    /// message found at the cursor is read inline, in the caller: one look
-    /// at the sequence, the read, the re-check, the cursor's store.
+    /// message found at the cursor is read inline, in the caller.
     #[inline(always)]
     fn recv_with(
         &mut self,
         deadline: Deadline,
         mut read: impl FnMut(*const u8, u32) -> Result<(), BroadcastRecvError>,
     ) -> Result<(), BroadcastRecvError> {
-        let c = self.cursor;
-        let sh = &*self.shared;
-        let (seq, base) = sh.slot(c);
-        let s1 = seq.load(Ordering::Acquire);
-        if s1 == 2 * c + 2 {
-            let got = read(sh.data(base), sh.stored_len(base));
-            fence(Ordering::Acquire);
-            if seq.load(Ordering::Relaxed) == s1 {
-                got?;
-                self.advance(c + 1);
-                return Ok(());
-            }
+        match self.read_here(&mut read) {
+            Ok(got) => got,
+            Err(_) => self.recv_further(deadline, read),
         }
-        self.recv_further(deadline, read)
     }
 
     /// [`recv_with`](Self::recv_with) past its common case: a lag, nothing
