@@ -454,7 +454,7 @@ impl<F: Form> Shared<F> {
     /// `msg_size` long.
     #[inline]
     fn stored_len(&self, base: *mut u8) -> u32 {
-        if F::HEAD < SLOT_HEAD {
+        if F::HEAD != SLOT_HEAD {
             return self.msg_size as u32;
         }
         // SAFETY: the slot head has the length at offset 8, 4-aligned.
@@ -926,7 +926,7 @@ impl<F: Form> Drop for Sub<F> {
     fn drop(&mut self) {
         let sh = &*self.shared;
         release_role(&sh.entry(self.entry).owner, self.token);
-        if sh.policy() == Policy::Lossless {
+        if self.lossless {
             // The publisher may have waited for us.
             sh.st().ctl.waits.notify(End::Sender, true);
         }
