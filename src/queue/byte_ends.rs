@@ -83,6 +83,7 @@ macro_rules! byte_forms {
         $($more:tt)*
     ) => {
         $(#[$doc])*
+        #[inline]
         pub fn $call$(<$($gen)*>)?($($recv)+, $($arg: $argty),*) -> $ret {
             let $dl = crate::wait::Deadline::Never;
             $body
@@ -92,6 +93,7 @@ macro_rules! byte_forms {
         ///
         /// # Errors
         #[doc = concat!($now_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
+        #[inline]
         pub fn $try_$(<$($gen)*>)?($($recv)+, $($arg: $argty),*) -> $ret {
             let $dl = crate::wait::Deadline::Now;
             $body
@@ -101,6 +103,7 @@ macro_rules! byte_forms {
         ///
         /// # Errors
         #[doc = concat!($late_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
+        #[inline]
         pub fn $timeout$(<$($gen)*>)?($($recv)+, $($arg: $argty,)* timeout: std::time::Duration) -> $ret {
             let $dl = crate::wait::Deadline::after(timeout);
             $body
@@ -110,6 +113,7 @@ macro_rules! byte_forms {
         ///
         /// # Errors
         #[doc = concat!($late_err, ", and those of [`", stringify!($call), "`](Self::", stringify!($call), ").")]
+        #[inline]
         pub fn $deadline$(<$($gen)*>)?($($recv)+, $($arg: $argty,)* deadline: std::time::Instant) -> $ret {
             let $dl = crate::wait::Deadline::At(deadline);
             $body
@@ -424,13 +428,18 @@ impl Rx {
             return Err(ByteRecvError::Forked);
         }
         let ring = *self.cons.ring();
-        if self.cons.peek()?.is_some() {
+        // Nothing published (the common case of a poll): no padding to
+        // skip, nor a record to check.
+        if self.cons.has_data() && self.cons.peek()?.is_some() {
             return Ok(());
         }
         if deadline == Deadline::Now {
             // A poll: the liveness syscall only now and then; a sender that
             // let go of its end is seen at once.
             let gone = ring.gone_lazily(End::Sender, seg, &self.peer);
+            if !gone && !self.cons.has_data() {
+                return Err(ByteRecvError::Empty);
+            }
             return match self.cons.peek()? {
                 Some(_) => Ok(()),
                 None if gone => Err(ByteRecvError::Disconnected),

@@ -596,6 +596,7 @@ impl Consumer {
     }
 
     /// Whether a record is published at the read position.
+    #[inline]
     pub(crate) fn has_data(&self) -> bool {
         self.ring.published(self.read).is_some()
     }
