@@ -102,6 +102,31 @@ mod atomic;
 pub(crate) mod copy;
 pub mod dynamic;
 mod error;
+/// What the C ABI crate (`shmkit-ffi`) needs of the core that is not API:
+/// the asymmetric barriers of the wake-up handshakes, for its check that
+/// one thread at a time uses an end. Not for other users; no stability.
+#[doc(hidden)]
+pub mod __ffi {
+    /// Registers this process for the asymmetric barriers (once; every
+    /// end's claim does it already).
+    pub fn asym_register() {
+        crate::primitive::asym::register();
+    }
+
+    /// The hot side's barrier: between a store and a load, free (a
+    /// compiler barrier) while the process is registered.
+    #[inline]
+    pub fn asym_hot() {
+        crate::primitive::asym::hot();
+    }
+
+    /// The cold side's barrier, which makes up for the hot side's on every
+    /// CPU; `false` if it could not, and the hot side's store may not be
+    /// seen. (Unregistered, the hot side fences itself: `true`.)
+    pub fn asym_cold() -> bool {
+        crate::primitive::asym::cold() || !crate::primitive::asym::registered()
+    }
+}
 #[cfg(feature = "failpoints")]
 #[doc(hidden)]
 pub mod failpoint;

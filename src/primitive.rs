@@ -48,6 +48,14 @@ pub(crate) mod asym {
         }
     }
 
+    /// Whether `hot` is a compiler barrier only (this process registered).
+    pub(crate) fn registered() -> bool {
+        #[cfg(not(loom))]
+        return REGISTERED.load(Ordering::Acquire) == 1;
+        #[cfg(loom)]
+        return false;
+    }
+
     /// The hot side's barrier, between its index store and its sleeper
     /// check.
     #[inline]

@@ -1,12 +1,11 @@
 //! Byte queues: variable-size messages, copied or zero-copy.
 
-use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_void};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use shmkit::{ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, ReadGrant, WaitStrategy, WriteGrant};
 
+pub(crate) use crate::exclusive::{Exclusive, Taken};
 use crate::handle::{self, object};
 use crate::shmkit_status::{self, *};
 use crate::{Fail, How, Outcome, Wait, bytes_in, bytes_out, call, name_arg, need, options, put, shmkit_options};
@@ -33,64 +32,6 @@ object! {
     shmkit_byte_queue => (ByteQueue, WaitStrategy), 13;
     shmkit_byte_sender => Exclusive<TxState>, 14;
     shmkit_byte_receiver => Exclusive<RxState>, 15;
-}
-
-/// An end used by one thread at a time: a second thread's concurrent call
-/// is SHMKIT_BUSY rather than a data race. A flag, not a mutex: nobody ever
-/// waits for it, so taking it is one swap and giving it back one store.
-pub(crate) struct Exclusive<T> {
-    busy: AtomicBool,
-    value: UnsafeCell<T>,
-}
-
-// SAFETY: the value is reached only through a `Taken`, which the flag
-// gives to one thread at a time; the value moves between threads with the
-// handle, so it must be `Send`.
-unsafe impl<T: Send> Sync for Exclusive<T> {}
-
-impl<T> Exclusive<T> {
-    pub(crate) fn new(value: T) -> Self {
-        Exclusive { busy: AtomicBool::new(false), value: UnsafeCell::new(value) }
-    }
-
-    #[inline]
-    pub(crate) fn take(&self) -> Result<Taken<'_, T>, Fail> {
-        // Acquire: what the previous holder did happens before our use.
-        if self.busy.swap(true, Ordering::Acquire) {
-            return Err(Fail::new(
-                SHMKIT_BUSY,
-                "this end is in use by another thread: use an end from one thread at a time",
-            ));
-        }
-        Ok(Taken(self))
-    }
-}
-
-/// The value of an [`Exclusive`], taken until dropped (also when a panic
-/// unwinds through its holder).
-pub(crate) struct Taken<'a, T>(&'a Exclusive<T>);
-
-impl<T> std::ops::Deref for Taken<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: the flag is ours (see `take`): no other reference exists.
-        unsafe { &*self.0.value.get() }
-    }
-}
-
-impl<T> std::ops::DerefMut for Taken<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as above, and `&mut self` makes this the only one.
-        unsafe { &mut *self.0.value.get() }
-    }
-}
-
-impl<T> Drop for Taken<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        // Release: our use happens before the next holder's.
-        self.0.busy.store(false, Ordering::Release);
-    }
 }
 
 pub(crate) fn send_fail(e: ByteSendError) -> Fail {

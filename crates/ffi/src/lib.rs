@@ -24,6 +24,7 @@ mod atomic;
 mod broadcast;
 mod bytes;
 mod data;
+mod exclusive;
 mod handle;
 mod message;
 mod pipe;
