@@ -111,6 +111,15 @@ pub enum WaitStrategy {
     Park,
 }
 
+/// Whether a wait with `strategy` spins before it sleeps.
+pub(crate) fn spins(strategy: WaitStrategy) -> bool {
+    match strategy {
+        WaitStrategy::Spin => true,
+        WaitStrategy::Adaptive => multi_cpu(),
+        WaitStrategy::Park => false,
+    }
+}
+
 /// Whether this process can run on more than one CPU (cached: asking the
 /// kernel costs a syscall and a cgroup read).
 pub(crate) fn multi_cpu() -> bool {
