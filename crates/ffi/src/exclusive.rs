@@ -148,19 +148,32 @@ impl<T> Exclusive<T> {
         }
         let mark = my_mark();
         let me: *const Mark = mark.unwrap_or(&NOBODY);
-        let old = self.owner.swap(me.cast_mut(), Ordering::SeqCst);
+        // Only a holder of the lock changes the owner: it stays `old`
+        // until we do.
+        let old = self.owner.load(Ordering::Relaxed);
         if !old.is_null() && !std::ptr::eq(old, me) && !std::ptr::eq(old, &NOBODY) {
             // SAFETY: marks are never freed.
             let old_mark = unsafe { &*old };
+            let inside = || old_mark.inside.load(Ordering::Acquire) == self.addr();
+            // An owner seen inside already is answered without a barrier
+            // for every CPU (a thread that keeps trying while the owner
+            // blocks in a call would otherwise send one each time).
+            if inside() {
+                self.lock.store(false, Ordering::Release);
+                return Err(busy());
+            }
+            self.owner.store(me.cast_mut(), Ordering::SeqCst);
             // Every CPU makes a barrier: the old owner's mark, if it was
             // stored before it, is seen below; if after, the old owner's
             // check sees us. Acquire: its calls happen before ours.
             let paired = shmkit::__ffi::asym_cold();
-            if !paired || old_mark.inside.load(Ordering::Acquire) == self.addr() {
+            if !paired || inside() {
                 self.owner.store(old, Ordering::Relaxed);
                 self.lock.store(false, Ordering::Release);
                 return Err(busy());
             }
+        } else {
+            self.owner.store(me.cast_mut(), Ordering::Relaxed);
         }
         match mark {
             Some(mark) => {
