@@ -57,6 +57,7 @@ fn compile(src: &Path, out: &Path) {
         "-O2",
         "-g",
         "-D_DEFAULT_SOURCE",
+        "-pthread",
         "-I",
         include.to_str().unwrap(),
         src.to_str().unwrap(),
@@ -323,6 +324,34 @@ fn byte_queue_from_a_zero_copy_c_sender_with_random_sizes() {
             assert_eq!(b, fill.wrapping_add(j as u64 * 31) as u8, "message {i} byte {j}");
         }
     }
+    kid.success();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Err(shmkit::ByteRecvError::Disconnected));
+}
+
+/// Two C threads send through one byte sender at once: a call that finds
+/// the other thread inside the end is `SHMKIT_BUSY` and is retried, so each
+/// message arrives once, whole, in its thread's order (two threads inside
+/// at once would corrupt or lose records).
+#[test]
+fn two_c_threads_sharing_one_byte_sender_deliver_each_message_once() {
+    const N: u64 = 20_000;
+    let name = Name::new("bthreads");
+    let q = ByteQueue::create(&name.0, 4096).unwrap();
+    let mut rx = q.receiver().unwrap();
+    let mut kid = Kid::peer(&["bytes_threads", &name.0, &N.to_string()]);
+    let deadline = Instant::now() + LIMIT;
+    let mut next = [0u64; 2];
+    for _ in 0..2 * N {
+        let msg = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap();
+        assert_eq!(msg.len(), 16, "a whole message");
+        let word = |i: usize| u64::from_ne_bytes(msg[8 * i..8 * i + 8].try_into().unwrap());
+        let (id, seq) = (word(0) as usize, word(1));
+        assert!(id < 2, "sender thread {id}");
+        assert_eq!(seq, next[id], "thread {id}'s messages in order, none lost");
+        next[id] += 1;
+    }
+    let busy = kid.line();
+    assert!(busy.starts_with("busy "), "the peer's count: {busy:?}");
     kid.success();
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Err(shmkit::ByteRecvError::Disconnected));
 }

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #define MS 1000000ull
@@ -192,6 +193,51 @@ static int bytes_send(const char *name, uint64_t n, uint64_t seed) {
         for (size_t j = 0; j < len; j++) p[j] = (unsigned char)(fill + j * 31);
         CHECK(shmkit_byte_sender_commit(tx, len));
     }
+    CHECK(shmkit_byte_sender_free(tx));
+    CHECK(shmkit_byte_queue_free(q));
+    return 0;
+}
+
+/* One of two threads sharing one byte sender: sends {id, seq} for seq in
+ * 0..n, retrying while the ring is full or the other thread is inside the
+ * end (SHMKIT_BUSY). */
+struct shared_sender {
+    shmkit_byte_sender *tx;
+    uint64_t id, n, busy;
+};
+
+static void *send_on_shared(void *arg) {
+    struct shared_sender *t = arg;
+    for (uint64_t seq = 0; seq < t->n;) {
+        uint64_t msg[2] = {t->id, seq};
+        shmkit_status st = shmkit_byte_sender_try_send(t->tx, msg, sizeof msg);
+        if (st == SHMKIT_OK) {
+            seq++;
+        } else if (st == SHMKIT_BUSY) {
+            t->busy++;
+        } else if (st != SHMKIT_FULL) {
+            fail("thread %llu, message %llu: %s: %s", (unsigned long long)t->id, (unsigned long long)seq,
+                 shmkit_status_name(st), shmkit_last_error_message());
+        }
+    }
+    return NULL;
+}
+
+/* Two threads send n messages each through one sender; prints how often
+ * one found the other inside the end. */
+static int bytes_threads(const char *name, uint64_t n) {
+    shmkit_byte_queue *q = NULL;
+    shmkit_byte_sender *tx = NULL;
+    CHECK(shmkit_byte_queue_new(name, SHMKIT_OPEN, 0, NULL, &q));
+    CHECK(shmkit_byte_queue_sender(q, &tx));
+    struct shared_sender t[2] = {{tx, 0, n, 0}, {tx, 1, n, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        if (pthread_create(&th[i], NULL, send_on_shared, &t[i]) != 0) fail("pthread_create");
+    for (int i = 0; i < 2; i++)
+        if (pthread_join(th[i], NULL) != 0) fail("pthread_join");
+    printf("busy %llu\n", (unsigned long long)(t[0].busy + t[1].busy));
+    fflush(stdout);
     CHECK(shmkit_byte_sender_free(tx));
     CHECK(shmkit_byte_queue_free(q));
     return 0;
@@ -812,6 +858,7 @@ int main(int argc, char **argv) {
     if (strncmp(role, "mutex_", 6) == 0) return mutex_role(role, name, n);
     if (strncmp(role, "value_", 6) == 0) return value_role(role, name, argc > 3 ? argv[3] : "");
     if (strcmp(role, "bytes_send") == 0) return bytes_send(name, n, argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
+    if (strcmp(role, "bytes_threads") == 0) return bytes_threads(name, n);
     if (strcmp(role, "jobq_send") == 0) return jobq_send(name, n);
     if (strcmp(role, "rwlock_write") == 0) return rwlock_write(name);
     if (strcmp(role, "wait_any") == 0) return wait_any_role(name);
