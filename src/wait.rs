@@ -202,10 +202,9 @@ impl SpinWait {
     #[inline]
     pub fn new(strategy: WaitStrategy) -> SpinWait {
         let mode = match strategy {
-            WaitStrategy::Park => SpinMode::None,
-            WaitStrategy::Adaptive if !multi_cpu() => SpinMode::None,
-            WaitStrategy::Adaptive => SpinMode::Budget,
+            _ if !spins(strategy) => SpinMode::None,
             WaitStrategy::Spin => SpinMode::Forever,
+            _ => SpinMode::Budget,
         };
         SpinWait { mode, calls: 0, started: None, until: None }
     }

@@ -15,8 +15,9 @@
 //!   written by that thread only.
 //! - Owner's path: mark itself inside the end, compiler barrier, and check
 //!   that it still owns the end (else unmark, and take the other path).
-//! - Any other thread, with the end's `lock` held: make itself the owner,
-//!   make a full barrier on every CPU (`membarrier`, through
+//! - Any other thread, with the end's `lock` held: answer busy if the old
+//!   owner is seen inside already; else make itself the owner, make a full
+//!   barrier on every CPU (`membarrier`, through
 //!   [`shmkit::__ffi::asym_cold`]), then look at the old owner's mark. This
 //!   is the store-then-load handshake of the wake-ups: either the old owner
 //!   sees the new one at its check, or the new one sees the old one
