@@ -127,6 +127,23 @@ pub mod __ffi {
         crate::primitive::asym::cold() || !crate::primitive::asym::registered()
     }
 }
+/// What `shmkit bench` needs of the core that is not API: the byte rings'
+/// copy, so that its raw ring copies messages as the queues do. Not for
+/// other users; no stability.
+#[doc(hidden)]
+pub mod __bench {
+    /// Copies `len` bytes from `src` to `dst` as the byte rings copy
+    /// messages.
+    ///
+    /// # Safety
+    /// As [`std::ptr::copy_nonoverlapping`]: `src` readable and `dst`
+    /// writable for `len` bytes, not overlapping.
+    #[inline]
+    pub unsafe fn copy(src: *const u8, dst: *mut u8, len: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { crate::copy::copy(src, dst, len) }
+    }
+}
 #[cfg(feature = "failpoints")]
 #[doc(hidden)]
 pub mod failpoint;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::link::{Link, Patience, SLICE};
 use super::transport::{Ctx, Entry, Handoff, Outcome, Transport, err, strategy};
 use super::{Pattern, Session};
+use shmkit::__bench::copy;
 use shmkit::{Event, Segment, SharedMemory};
 
 /// Bytes of ring space per direction that `raw-ring` aims for (as much as
@@ -16,46 +17,6 @@ use shmkit::{Event, Segment, SharedMemory};
 const RING_BYTES: usize = 1 << 20;
 /// Most slots of a `raw-ring` direction.
 const RING_SLOTS: usize = 4096;
-
-/// Largest piece handed to `memcpy` at once by [`copy`]: below glibc's
-/// `rep movsb` threshold (2 KiB or more on x86-64).
-const PIECE: usize = 1024;
-
-/// Copies `len` bytes from `src` to `dst`, large copies in pieces of
-/// [`PIECE`] bytes, as shmkit's queues copy messages: glibc's `memcpy`
-/// copies large blocks with `rep movsb`, which on some AMD EPYC machines
-/// runs ten times slower for certain source/destination alignments, so the
-/// raw floor would vary with where buffers happen to lie. Copying in pieces
-/// keeps the floor comparable with the shmkit rows.
-///
-/// # Safety
-/// As [`std::ptr::copy_nonoverlapping`]: `src` readable and `dst` writable
-/// for `len` bytes, not overlapping.
-#[inline]
-unsafe fn copy(src: *const u8, dst: *mut u8, len: usize) {
-    if len <= PIECE {
-        // SAFETY: the caller's contract.
-        unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
-        return;
-    }
-    // SAFETY: the caller's contract.
-    unsafe { copy_pieces(src, dst, len) }
-}
-
-/// # Safety
-/// As [`copy`].
-#[inline(never)]
-unsafe fn copy_pieces(src: *const u8, dst: *mut u8, len: usize) {
-    let mut done = 0;
-    while done < len {
-        // A piece size that varies with the loop keeps the compiler from
-        // merging the pieces back into one memcpy.
-        let n = (len - done).min(PIECE);
-        // SAFETY: done + n <= len; the caller's contract covers the rest.
-        unsafe { std::ptr::copy_nonoverlapping(src.add(done), dst.add(done), n) };
-        done += n;
-    }
-}
 
 /// The largest power of two at most `n` (at least 1).
 fn floor_pow2(n: usize) -> usize {
@@ -423,27 +384,5 @@ impl Link for EventLink {
         let word = self.slots[1 - self.out].load(Ordering::Acquire);
         buf.copy_from_slice(&word.to_le_bytes());
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every length around the piece boundaries, at odd offsets, arrives
-    /// whole, and nothing around it is touched.
-    #[test]
-    fn copy_moves_every_length_whole() {
-        let src: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 256) as u8).collect();
-        for len in [0, 1, 7, PIECE - 1, PIECE, PIECE + 1, 2 * PIECE, 2 * PIECE + 13, 4093] {
-            for off in [0, 1, 8, 63] {
-                let mut dst = vec![0xeeu8; len + 2 * off + 2];
-                // SAFETY: two distinct buffers, each with `len` bytes from
-                // the offsets used.
-                unsafe { copy(src[off..].as_ptr(), dst[off + 1..].as_mut_ptr(), len) };
-                assert_eq!(&dst[off + 1..off + 1 + len], &src[off..off + len], "len {len} off {off}");
-                assert_eq!((dst[off], dst[off + 1 + len]), (0xee, 0xee), "bytes around, len {len}");
-            }
-        }
     }
 }
