@@ -183,18 +183,18 @@ fn wrong_version_and_magic_are_reported() {
     let _a = Value::create(names.get(0), 1u64).unwrap();
     write_at(&names.path(0), 8, &7u32.to_ne_bytes());
     match Value::<u64>::open(names.get(0)) {
-        Err(Error::VersionMismatch { found: 7, expected: 4, .. }) => {}
+        Err(Error::VersionMismatch { found: 7, expected: 5, .. }) => {}
         other => panic!("expected VersionMismatch, got {:?}", outcome(&other)),
     }
     // A segment of format 1 (element identity by Rust type name, before the
     // layout descriptions) is refused as such, whatever else it holds.
     write_at(&names.path(0), 8, &1u32.to_ne_bytes());
     let e = Value::<u64>::open(names.get(0)).unwrap_err();
-    assert!(matches!(e, Error::VersionMismatch { found: 1, expected: 4, .. }), "{e:?}");
+    assert!(matches!(e, Error::VersionMismatch { found: 1, expected: 5, .. }), "{e:?}");
     assert_eq!(
         e.to_string(),
         format!(
-            "segment '{}' has format version 1, from an older shmkit; this shmkit reads version 4 \
+            "segment '{}' has format version 1, from an older shmkit; this shmkit reads version 5 \
              (remove it with `shmkit rm` and create it anew)",
             names.get(0)
         )
@@ -518,7 +518,7 @@ fn check_header_agrees_with_a_real_segment() {
     let info = check_header(&bytes, size).unwrap();
     assert_eq!(info.kind, ObjectKind::Array);
     assert_eq!(info.holds, "Array<f32>[1024]");
-    assert_eq!((info.capacity, info.size, info.version), (1024, size, 4));
+    assert_eq!((info.capacity, info.size, info.version), (1024, size, 5));
     assert_eq!((info.elem_size, info.elem_align), (4, 4));
     assert_eq!(info.creator_pid, std::process::id());
     assert_eq!(info.type_description.as_deref(), Some("f32"));

@@ -10,6 +10,16 @@
 //! end of the ring, the producer fills the rest with a *padding record*
 //! (stamp bit `PAD`) and starts again at offset 0, as Aeron does.
 //!
+//! A message longer than [`ALIGN_FROM`] bytes has its payload on a cache
+//! line boundary: the producer puts a padding record of 8-56 bytes before
+//! its header when needed. Copies into and out of the ring then move whole
+//! lines: between two processes, 4 KiB messages streamed at 34 GB/s
+//! through payloads 8 bytes off a line and 58-63 GB/s through aligned ones
+//! (`rep movsb`), 192 B-1 KiB messages 1.3-1.7x faster. At 64 bytes and
+//! below aligning costs more than it gains (a second line per record).
+//! The consumer skips any padding record that fits before the end of the
+//! ring; at most two precede a record (one to the end, one at offset 0).
+//!
 //! # Publishing: the stamp on the record's own line
 //!
 //! A record is published by its header: the producer writes the payload,
@@ -78,6 +88,12 @@ const PUBLISHED: u32 = 2;
 type HeaderWord = AtomicU64;
 #[cfg(loom)]
 type HeaderWord = std::sync::atomic::AtomicU64;
+
+/// Longest message whose payload may start anywhere (a multiple of 8);
+/// longer ones start on a cache line when the ring holds them there.
+pub(crate) const ALIGN_FROM: usize = 128;
+/// Bytes of a cache line: where long payloads start.
+const LINE: u64 = 64;
 
 /// Smallest ring, in bytes.
 pub const MIN_CAPACITY: u64 = 64;
@@ -236,10 +252,8 @@ impl ByteRing {
         let s = self.state();
         let head = s.head.pos.load(Ordering::Acquire);
         let tail = s.tail.pos.load(Ordering::Acquire);
-        let rec = record_len(len as u64);
-        let to_end = self.cap - (tail & (self.cap - 1));
         let used = tail.wrapping_sub(head);
-        let room = used <= self.cap && used + rec.min(to_end) <= self.cap;
+        let room = used <= self.cap && used + self.next_step(tail, len) <= self.cap;
         let ready = room || {
             let (word, ever) = self.role(End::Receiver);
             if thorough { role_gone(word, ever, live) } else { role_released(word, ever) }
@@ -307,10 +321,22 @@ impl ByteRing {
         (stamp & !PAD == self.stamp(pos)).then_some((word as u32, stamp & PAD != 0))
     }
 
-    /// Bytes the record at `pos` takes: its own, or a padding record's up
-    /// to the end of the ring.
-    fn record_span(&self, pos: u64, len: u32, pad: bool) -> u64 {
-        if pad { self.cap - (pos & (self.cap - 1)) } else { record_len(u64::from(len)) }
+    /// Padding before a record of `len` bytes written at offset `off`:
+    /// what puts a long message's payload on a line, if the ring holds it
+    /// so (bytes, a multiple of 8 below `LINE`; 0 for the others).
+    #[inline]
+    fn lead(&self, off: u64, len: usize) -> u64 {
+        let aligned = len > ALIGN_FROM && record_len(len as u64) + (LINE - HEADER) <= self.cap;
+        if aligned { (LINE - HEADER).wrapping_sub(off) % LINE } else { 0 }
+    }
+
+    /// Free bytes the producer needs, written up to `pos`, to make progress
+    /// on a record of `len` bytes: its padding and itself if they fit
+    /// before the end of the ring, otherwise the padding to the end.
+    fn next_step(&self, pos: u64, len: usize) -> u64 {
+        let off = pos & (self.cap - 1);
+        let here = self.lead(off, len) + record_len(len as u64);
+        here.min(self.cap - off)
     }
 
     fn check_span(&self, from: u64, to: u64, what: &str) -> Result<(), Corrupt> {
@@ -364,9 +390,9 @@ impl Producer {
         let mut end = tail;
         // At most a ring's worth: beyond that a stamp cannot be current.
         while end.wrapping_sub(tail) < ring.cap
-            && let Some((len, pad)) = ring.published(end)
+            && let Some((len, _)) = ring.published(end)
         {
-            end = end.wrapping_add(ring.record_span(end, len, pad));
+            end = end.wrapping_add(record_len(u64::from(len)));
         }
         ring.check_span(head, end, "ring")?;
         if end != tail {
@@ -405,9 +431,10 @@ impl Producer {
         let cap = self.ring.cap;
         let rec = record_len(len as u64);
         let off = self.write & (cap - 1);
-        // The common case inline: the record fits before the end of the
-        // ring, in room the cached head already shows.
-        if rec <= cap - off && self.write.wrapping_sub(self.head).saturating_add(rec) <= cap {
+        // The common case inline: a message placed anywhere, whose record
+        // fits before the end of the ring, in room the cached head already
+        // shows.
+        if len <= ALIGN_FROM && rec <= cap - off && self.write.wrapping_sub(self.head).saturating_add(rec) <= cap {
             return Ok(Some(self.place(off, len)));
         }
         self.try_reserve_further(len)
@@ -420,27 +447,36 @@ impl Producer {
         let cap = self.ring.cap;
         let rec = record_len(len as u64);
         debug_assert!(rec <= cap);
-        let off = self.write & (cap - 1);
+        let mut off = self.write & (cap - 1);
         let to_end = cap - off;
-        if rec > to_end {
+        if self.ring.lead(off, len) + rec > to_end {
             // Pad to the end of the ring, then start the record at 0.
             if !self.room(to_end)? {
                 return Ok(None);
             }
-            self.hold_header((to_end - HEADER) as u32, PAD);
-            self.write = self.write.wrapping_add(to_end);
-            if !self.room(rec)? {
+            self.pad(to_end);
+            off = 0;
+            if !self.room(self.ring.lead(0, len) + rec)? {
                 // Publish the padding alone: once the consumer passes it,
                 // the whole ring is ours to start over.
                 self.publish();
                 return Ok(None);
             }
-            return Ok(Some(self.place(0, len)));
-        }
-        if !self.room(rec)? {
+        } else if !self.room(self.ring.lead(off, len) + rec)? {
             return Ok(None);
         }
-        Ok(Some(self.place(off, len)))
+        let lead = self.ring.lead(off, len);
+        if lead != 0 {
+            self.pad(lead);
+        }
+        Ok(Some(self.place(off + lead, len)))
+    }
+
+    /// Writes a padding record of `span` bytes (its header included) at the
+    /// written position.
+    fn pad(&mut self, span: u64) {
+        self.hold_header((span - HEADER) as u32, PAD);
+        self.write = self.write.wrapping_add(span);
     }
 
     fn place(&mut self, off: u64, len: usize) -> Reserved {
@@ -538,7 +574,7 @@ impl Producer {
             let (len, pad) = (word as u32, (word >> 32) as u32 & PAD);
             // Release: the payload is visible to whoever sees the stamp.
             header.store(u64::from(len) | u64::from(pad | ring.stamp(pos)) << 32, Ordering::Release);
-            done += ring.record_span(pos, len, pad != 0);
+            done += record_len(u64::from(len));
         }
         self.published_to_write();
     }
@@ -557,10 +593,7 @@ impl Producer {
     /// Whether `try_reserve(len)` would make progress now (for waiting):
     /// the record fits, or at least the padding before it does.
     pub(crate) fn fits(&mut self, len: usize) -> Result<bool, Corrupt> {
-        let cap = self.ring.cap;
-        let rec = record_len(len as u64);
-        let to_end = cap - (self.write & (cap - 1));
-        self.room(if rec > to_end { to_end } else { rec })
+        self.room(self.ring.next_step(self.write, len))
     }
 }
 
@@ -619,22 +652,25 @@ impl Consumer {
     /// none is published.
     pub(crate) fn peek(&mut self) -> Result<Option<Record>, Corrupt> {
         let cap = self.ring.cap;
-        // A padding record is followed by one at offset 0, which is never
-        // padding: two turns at most.
-        for _ in 0..2 {
+        // Padding to the end of the ring, then padding that puts a payload
+        // on a line, then the record: three turns at most.
+        for _ in 0..3 {
             let Some((len, pad)) = self.ring.published(self.read) else {
                 return Ok(None);
             };
             let off = self.read & (cap - 1);
             let to_end = cap - off;
             if pad {
-                if u64::from(len) + HEADER != to_end || off == 0 {
+                let span = u64::from(len) + HEADER;
+                if len % 8 != 0 || span > to_end {
                     return Err(Corrupt(format!("padding record of {len} bytes at offset {off}")));
                 }
-                self.read = self.read.wrapping_add(to_end);
-                // Free it now: the producer may be waiting for exactly this
-                // room before it can start over at offset 0.
-                self.release();
+                self.read = self.read.wrapping_add(span);
+                if span == to_end {
+                    // Free it now: the producer may be waiting for exactly
+                    // this room before it can start over at offset 0.
+                    self.release();
+                }
                 continue;
             }
             if record_len(u64::from(len)) > to_end {
@@ -642,7 +678,7 @@ impl Consumer {
             }
             return Ok(Some(Record { off: off + HEADER, len: len as usize }));
         }
-        Err(Corrupt(format!("padding record at offset 0 of lap {}", self.read >> self.ring.shift)))
+        Err(Corrupt(format!("three padding records in a row before offset {}", self.read & (cap - 1))))
     }
 
     /// The payload of `r`.
@@ -892,9 +928,10 @@ mod tests {
         ring.header(pos).store(word, Ordering::Relaxed);
     }
 
-    /// A stamped record running past the end of the ring, padding that
-    /// does not reach the end or starts at offset 0, and impossible indices
-    /// are `Corrupt`; a header stamped for another lap is no record.
+    /// A stamped record or padding running past the end of the ring,
+    /// padding of an odd length, three paddings in a row and impossible
+    /// indices are `Corrupt`; a header stamped for another lap is no
+    /// record.
     #[test]
     fn impossible_records_are_corrupt() {
         let layout = std::alloc::Layout::from_size_align(STATE_SIZE + 64, 64).unwrap();
@@ -908,10 +945,19 @@ mod tests {
         };
         stamped(&ring, 48, 40, 0);
         assert!(consumer_at(48).peek().is_err(), "a 40-byte record at offset 48 of 64");
-        stamped(&ring, 48, 0, PAD);
-        assert!(consumer_at(48).peek().is_err(), "padding that stops short of the end");
-        stamped(&ring, 64, 56, PAD);
-        assert!(consumer_at(64).peek().is_err(), "padding at offset 0");
+        stamped(&ring, 48, 16, PAD);
+        assert!(consumer_at(48).peek().is_err(), "padding running past the end");
+        stamped(&ring, 48, 4, PAD);
+        assert!(consumer_at(48).peek().is_err(), "padding of a length not a multiple of 8");
+        for pos in [64, 72, 80] {
+            stamped(&ring, pos, 0, PAD);
+        }
+        assert!(consumer_at(64).peek().is_err(), "three padding records in a row");
+        // Padding that stops short of the end (before a long payload) is
+        // skipped, at offset 0 too.
+        stamped(&ring, 128, 8, PAD);
+        stamped(&ring, 144, 8, 0);
+        assert!(matches!(consumer_at(128).peek(), Ok(Some(Record { off: 24, len: 8 }))));
         stamped(&ring, 0, 8, 0);
         assert!(matches!(consumer_at(64).peek(), Ok(None)), "a record of the previous lap");
         assert!(matches!(consumer_at(0).peek(), Ok(Some(Record { off: 8, len: 8 }))));
@@ -957,6 +1003,70 @@ mod tests {
         let r = c.peek().unwrap().unwrap();
         // SAFETY: r is the record peek just returned.
         assert_eq!(unsafe { c.payload(r) }, &[7; 20][..]);
+        // SAFETY: allocated above with this layout.
+        unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
+    }
+
+    /// A message longer than `ALIGN_FROM` has its payload on a cache line
+    /// wherever the producer stands, across the end of the ring; shorter
+    /// ones, and one too long to align, are placed as before; a producer
+    /// that waits on `fits` makes progress; everything arrives whole and in
+    /// order.
+    #[test]
+    fn long_payloads_start_on_a_line() {
+        const CAP: u64 = 8192;
+        let layout = std::alloc::Layout::from_size_align(STATE_SIZE + CAP as usize, 64).unwrap();
+        // SAFETY: non-zero size.
+        let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
+        // SAFETY: the allocation holds a zeroed state and CAP bytes.
+        let ring = unsafe { ByteRing::new(base, CAP) };
+        let (mut p, mut c) = (Producer::new(ring).unwrap(), Consumer::new(ring).unwrap());
+        let too_long = max_message(CAP) as usize - 8;
+        let lens = [8, 1500, 24, 1025, ALIGN_FROM, 3000, 16, 2000, too_long, 136, 4000, 40, ALIGN_FROM + 8];
+        let mut sent = std::collections::VecDeque::<Vec<u8>>::new();
+        for (i, &len) in lens.iter().cycle().take(300).enumerate() {
+            let msg: Vec<u8> = (0..len).map(|j| (i * 7 + j / 3) as u8).collect();
+            let (r, from) = loop {
+                let from = p.write & (CAP - 1);
+                if p.fits(len).unwrap()
+                    && let Some(r) = p.try_reserve(len).unwrap()
+                {
+                    break (r, from);
+                }
+                // Full: the consumer reads what is published. Skipping a
+                // padding record published alone may be all it finds; then
+                // the producer has room.
+                let Some(rec) = c.peek().unwrap() else {
+                    assert!(p.fits(len).unwrap(), "message {i}: neither room nor data");
+                    continue;
+                };
+                // SAFETY: rec is the record peek just returned.
+                assert_eq!(unsafe { c.payload(rec) }, &sent.pop_front().unwrap()[..]);
+                c.consume(rec);
+                c.release();
+            };
+            let at = ring.at(r.off) as usize;
+            if len > ALIGN_FROM && len != too_long {
+                assert_eq!(at % 64, 0, "message {i} of {len} bytes at offset {}", r.off);
+            } else {
+                // Where the producer stood, or at 0 after padding to the end.
+                assert!(
+                    [from, 0].contains(&(r.off - HEADER)),
+                    "message {i} of {len} bytes moved from {from} to {}",
+                    r.off
+                );
+            }
+            p.fill(r, &msg);
+            p.publish();
+            sent.push_back(msg);
+        }
+        while let Some(rec) = c.peek().unwrap() {
+            // SAFETY: rec is the record peek just returned.
+            assert_eq!(unsafe { c.payload(rec) }, &sent.pop_front().unwrap()[..]);
+            c.consume(rec);
+            c.release();
+        }
+        assert!(sent.is_empty(), "{} messages never arrived", sent.len());
         // SAFETY: allocated above with this layout.
         unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
     }

@@ -45,7 +45,9 @@ pub const MAGIC: [u8; 8] = *b"SHMKIT\0\x01";
 /// description, stored after the registry (1 hashed `std::any::type_name`).
 /// 3: a byte ring's record is published by a stamp in its own header.
 /// 4: a typed broadcast's slot head is its sequence word alone.
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: a byte ring's long message has its payload on a cache line, after a
+/// padding record that may stop short of the ring's end.
+pub const FORMAT_VERSION: u32 = 5;
 /// Size of the header in bytes.
 pub const HEADER_SIZE: usize = 256;
 /// Value of the init word once the creator has published the segment.
