@@ -947,7 +947,7 @@ unsafe fn copy_racy(src: *const u8, dst: *mut u8, len: usize) {
     // as crossbeam's and the Linux kernel's seqlock readers are: the result
     // is only used after the check.
     // SAFETY: as the caller promises.
-    unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+    unsafe { crate::copy::copy(src, dst, len) };
 }
 
 macro_rules! common_handle_methods {
@@ -1310,7 +1310,7 @@ impl BytePublisher {
             = |d| self.inner.send_with(msg.len(), d, |dst| {
                 // SAFETY: the slot's message area holds `max_message_len`
                 // bytes, and `msg` is no longer (checked by send_with).
-                unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), dst, msg.len()) };
+                unsafe { crate::copy::copy(msg.as_ptr(), dst, msg.len()) };
                 msg.len() as u32
             });
     }
@@ -1333,7 +1333,7 @@ impl BytePublisher {
                     let m = msgs[i].as_ref();
                     // SAFETY: the slot holds `max` bytes and `m` is no
                     // longer (checked above).
-                    unsafe { std::ptr::copy_nonoverlapping(m.as_ptr(), dst, m.len()) };
+                    unsafe { crate::copy::copy(m.as_ptr(), dst, m.len()) };
                     m.len() as u32
                 })
             };

@@ -107,7 +107,7 @@ impl Message<DynSlots> for Exact<'_> {
         debug_assert_eq!(self.0.len(), layout.size());
         // SAFETY: a claimed slot's data (the caller's contract), the
         // element's size long, which the message is.
-        unsafe { std::ptr::copy_nonoverlapping(self.0.as_ptr(), data, self.0.len()) }
+        unsafe { crate::copy::copy(self.0.as_ptr(), data, self.0.len()) }
     }
 }
 
@@ -122,7 +122,7 @@ impl Reader<DynSlots> for CopyOut<'_> {
         debug_assert_eq!(self.0.len(), layout.size());
         // SAFETY: a claimed slot's data (the caller's contract), the
         // element's size long, which the buffer is.
-        unsafe { std::ptr::copy_nonoverlapping(data, self.0.as_mut_ptr(), self.0.len()) }
+        unsafe { crate::copy::copy(data, self.0.as_mut_ptr(), self.0.len()) }
     }
 }
 

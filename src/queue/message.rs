@@ -143,7 +143,7 @@ impl Message<Framed> for Frame<'_> {
         // word, then `max` bytes, of which the message takes `len`.
         unsafe {
             Framed::len_word(data).store(self.0.len() as u32, Ordering::Relaxed);
-            std::ptr::copy_nonoverlapping(self.0.as_ptr(), data.add(LEN_BYTES), self.0.len());
+            crate::copy::copy(self.0.as_ptr(), data.add(LEN_BYTES), self.0.len());
         }
     }
 }
@@ -159,7 +159,11 @@ impl Reader<Framed> for ToVec {
         // checked against the slot's room.
         unsafe {
             let len = layout.checked_len(data)?;
-            Ok(std::slice::from_raw_parts(data.add(LEN_BYTES), len).to_vec())
+            let mut v = Vec::with_capacity(len);
+            // The copy initializes the `len` bytes before the length is set.
+            crate::copy::copy(data.add(LEN_BYTES), v.as_mut_ptr(), len);
+            v.set_len(len);
+            Ok(v)
         }
     }
 }
@@ -186,7 +190,7 @@ impl Reader<Framed> for IntoBuf<'_> {
         // the slot stays published, but a corrupted one is not.
         let dst = self.0.get_mut(..len).ok_or(ByteRecvError::BufferTooSmall { len })?;
         // SAFETY: as in `ToVec::read`.
-        dst.copy_from_slice(unsafe { std::slice::from_raw_parts(data.add(LEN_BYTES), len) });
+        unsafe { crate::copy::copy(data.add(LEN_BYTES), dst.as_mut_ptr(), len) };
         Ok(len)
     }
 }

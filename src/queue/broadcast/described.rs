@@ -232,7 +232,7 @@ impl DynPublisher {
                 self.inner.send_with(size, d, |dst| {
                     // SAFETY: the slot's message area holds `size` bytes,
                     // aligned for the element; `elem` is that long.
-                    unsafe { std::ptr::copy_nonoverlapping(elem.as_ptr(), dst, size) };
+                    unsafe { crate::copy::copy(elem.as_ptr(), dst, size) };
                     size as u32
                 })
             };
