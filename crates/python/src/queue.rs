@@ -269,6 +269,17 @@ impl MsgQueue {
     fn get<'py>(&self, py: Python<'py>, block: bool, timeout: Option<f64>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let q = &*self.q;
         let rx = self.receiving_end()?;
+        // A message that is there already goes from the queue straight
+        // into a new bytes object (one copy; through a `Vec` it takes two
+        // and an allocation).
+        if let Rx::Msg(r) = &*rx {
+            match r.try_recv_with(|m| PyBytes::new(py, m)) {
+                Ok(b) => return Ok(Some(b)),
+                Err(ByteRecvError::Empty) if !block => return Ok(None),
+                Err(ByteRecvError::Empty) => {}
+                Err(e) => return Err(recv_err(e)),
+            }
+        }
         let elem = match q {
             Q::Dyn(q) => q.elem_size(),
             Q::Msg(_) => 0,
