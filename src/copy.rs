@@ -138,6 +138,19 @@ unsafe fn copy_by_string_move(src: *const u8, dst: *mut u8, len: usize) {
     }
 }
 
+/// A new `Vec` holding a copy of `src`, copied as [`copy`] does.
+#[inline]
+pub fn to_vec(src: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(src.len());
+    // SAFETY: `v` has room for `src`, which the copy initializes whole
+    // before the length is set.
+    unsafe {
+        copy(src.as_ptr(), v.as_mut_ptr(), src.len());
+        v.set_len(src.len());
+    }
+    v
+}
+
 /// Copies `src` into `dst`, which must be as long.
 #[inline]
 pub fn copy_slice(dst: &mut [u8], src: &[u8]) {

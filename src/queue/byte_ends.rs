@@ -496,14 +496,7 @@ impl Rx {
 
     pub(crate) fn recv_until(&mut self, seg: &RawSegment, deadline: Deadline) -> Result<Vec<u8>, ByteRecvError> {
         let r = self.next_until(seg, deadline)?;
-        let payload = self.payload(r);
-        let mut v = Vec::with_capacity(payload.len());
-        // SAFETY: `v` has room for the payload, which the copy initializes
-        // whole before the length is set.
-        unsafe {
-            crate::copy::copy(payload.as_ptr(), v.as_mut_ptr(), payload.len());
-            v.set_len(payload.len());
-        }
+        let v = crate::copy::to_vec(self.payload(r));
         self.done(r);
         Ok(v)
     }

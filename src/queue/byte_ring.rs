@@ -448,24 +448,24 @@ impl Producer {
         let rec = record_len(len as u64);
         debug_assert!(rec <= cap);
         let mut off = self.write & (cap - 1);
+        let mut lead = self.ring.lead(off, len);
         let to_end = cap - off;
-        if self.ring.lead(off, len) + rec > to_end {
+        if lead + rec > to_end {
             // Pad to the end of the ring, then start the record at 0.
             if !self.room(to_end)? {
                 return Ok(None);
             }
             self.pad(to_end);
-            off = 0;
-            if !self.room(self.ring.lead(0, len) + rec)? {
+            (off, lead) = (0, self.ring.lead(0, len));
+            if !self.room(lead + rec)? {
                 // Publish the padding alone: once the consumer passes it,
                 // the whole ring is ours to start over.
                 self.publish();
                 return Ok(None);
             }
-        } else if !self.room(self.ring.lead(off, len) + rec)? {
+        } else if !self.room(lead + rec)? {
             return Ok(None);
         }
-        let lead = self.ring.lead(off, len);
         if lead != 0 {
             self.pad(lead);
         }

@@ -159,11 +159,7 @@ impl Reader<Framed> for ToVec {
         // checked against the slot's room.
         unsafe {
             let len = layout.checked_len(data)?;
-            let mut v = Vec::with_capacity(len);
-            // The copy initializes the `len` bytes before the length is set.
-            crate::copy::copy(data.add(LEN_BYTES), v.as_mut_ptr(), len);
-            v.set_len(len);
-            Ok(v)
+            Ok(crate::copy::to_vec(std::slice::from_raw_parts(data.add(LEN_BYTES), len)))
         }
     }
 }

@@ -10,7 +10,7 @@ use shmkit::{
     BroadcastRecvError, BroadcastSendError, ByteBroadcast, BytePublisher, ByteSubscriber, Policy, Selectable,
 };
 
-use crate::bytes::Exclusive;
+use crate::exclusive::Exclusive;
 use crate::handle::{self, object};
 use crate::shmkit_status::{self, *};
 use crate::{Fail, How, Outcome, Wait, bytes_in, bytes_out, call, name_arg, need, options, put, shmkit_options};

@@ -5,7 +5,7 @@ use std::ptr::NonNull;
 
 use shmkit::{ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, ReadGrant, WaitStrategy, WriteGrant};
 
-pub(crate) use crate::exclusive::{Exclusive, Taken};
+use crate::exclusive::Exclusive;
 use crate::handle::{self, object};
 use crate::shmkit_status::{self, *};
 use crate::{Fail, How, Outcome, Wait, bytes_in, bytes_out, call, name_arg, need, options, put, shmkit_options};

@@ -4,7 +4,8 @@ use std::ffi::{c_char, c_void};
 
 use shmkit::{ByteRecvError, Connection, Pipe, WaitStrategy};
 
-use crate::bytes::{Exclusive, recv_into, send_fail};
+use crate::bytes::{recv_into, send_fail};
+use crate::exclusive::Exclusive;
 use crate::handle::{self, object};
 use crate::shmkit_status::{self, *};
 use crate::{How, Outcome, Wait, bytes_in, call, name_arg, need, options, shmkit_options};

@@ -7,8 +7,9 @@ use std::ffi::{CStr, c_void};
 use shmkit::{Connection, Selectable};
 
 use crate::broadcast::{AnySubscriber, shmkit_subscriber};
-use crate::bytes::{RxState, Taken, shmkit_byte_receiver};
+use crate::bytes::{RxState, shmkit_byte_receiver};
 use crate::data::shmkit_mutex;
+use crate::exclusive::Taken;
 use crate::handle;
 use crate::message::{shmkit_message_receiver, shmkit_message_sender};
 use crate::pipe::shmkit_connection;
