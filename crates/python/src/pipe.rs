@@ -11,6 +11,7 @@ use pyo3::types::PyBytes;
 use shmkit::{ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, Connection, Pipe, Selectable};
 
 use crate::error::{ShmkitError, to_py};
+use crate::queue::{Got, ONE_COPY_FROM};
 use crate::{Owned, deadline_of, wait_sliced};
 
 enum Named {
@@ -216,8 +217,17 @@ impl Conn {
         let r = wait_sliced(py, deadline_of(timeout)?, |d: Duration| {
             let r = self.with(|end| {
                 let r = match end {
-                    End::Duplex(c) => c.recv_timeout(d),
-                    End::Rx(r) => r.recv_timeout(d),
+                    End::Duplex(c) => c.recv_timeout(d).map(Got::Copied),
+                    // A long message that came while we waited goes into a
+                    // bytes object as it lies in the ring, under the GIL
+                    // taken back for that copy.
+                    End::Rx(r) => r.recv_ref_timeout(d).map(|m| {
+                        if m.len() >= ONE_COPY_FROM {
+                            Got::Bytes(Python::attach(|py| PyBytes::new(py, &m).unbind()))
+                        } else {
+                            Got::Copied(m.to_vec())
+                        }
+                    }),
                     End::Tx(_) => return Err(PyOSError::new_err("connection is write-only")),
                 };
                 match r {
@@ -230,7 +240,7 @@ impl Conn {
         })?;
         match r {
             None => Ok(None),
-            Some(Ok(v)) => Ok(Some(PyBytes::new(py, &v))),
+            Some(Ok(got)) => Ok(Some(got.into_bytes(py))),
             Some(Err(e)) => Err(e),
         }
     }

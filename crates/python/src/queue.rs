@@ -99,6 +99,29 @@ fn recv_err(e: ByteRecvError) -> PyErr {
     }
 }
 
+/// A message received while the GIL was released: copied out, or (a long
+/// one) already in a bytes object.
+pub(crate) enum Got {
+    Copied(Vec<u8>),
+    Bytes(Py<PyBytes>),
+}
+
+impl Got {
+    /// The message as a bytes object.
+    pub(crate) fn into_bytes(self, py: Python<'_>) -> Bound<'_, PyBytes> {
+        match self {
+            Got::Copied(v) => PyBytes::new(py, &v),
+            Got::Bytes(b) => b.into_bound(py),
+        }
+    }
+}
+
+/// Length from which a message received after a wait is copied once, into
+/// a bytes object made under the GIL taken back for it, rather than twice
+/// (out of the queue, then into the bytes object once the wait returns).
+/// Taking the GIL back costs about as much as copying a few KiB.
+pub(crate) const ONE_COPY_FROM: usize = 16 * 1024;
+
 impl MsgQueue {
     /// This process's sending end, made now if it was not.
     fn sending_end(&self) -> PyResult<Arc<Tx>> {
@@ -286,8 +309,20 @@ impl MsgQueue {
         };
         let step = |d: Option<Duration>| {
             let r = match (&*rx, d) {
-                (Rx::Msg(r), None) => r.try_recv(),
-                (Rx::Msg(r), Some(d)) => r.recv_timeout(d),
+                (Rx::Msg(r), None) => r.try_recv().map(Got::Copied),
+                // A long message that came while we waited goes into a bytes
+                // object as it lies in the queue: the GIL is taken back for
+                // that copy (it costs more than copying a short one twice).
+                (Rx::Msg(r), Some(d)) => r.recv_with_timeout(
+                    |m| {
+                        if m.len() >= ONE_COPY_FROM {
+                            Got::Bytes(Python::attach(|py| PyBytes::new(py, m).unbind()))
+                        } else {
+                            Got::Copied(m.to_vec())
+                        }
+                    },
+                    d,
+                ),
                 (Rx::Dyn(r), d) => {
                     let r = r.lock().unwrap_or_else(|e| e.into_inner());
                     let mut buf = vec![0u8; elem];
@@ -295,7 +330,7 @@ impl MsgQueue {
                         None => r.try_recv(&mut buf),
                         Some(d) => r.recv_timeout(&mut buf, d),
                     }
-                    .map(|()| buf)
+                    .map(|()| Got::Copied(buf))
                 }
             };
             match r {
@@ -307,7 +342,7 @@ impl MsgQueue {
         let r = if block { wait_sliced(py, deadline_of(timeout)?, |d| step(Some(d)))? } else { step(None) };
         match r {
             None => Ok(None),
-            Some(Ok(v)) => Ok(Some(PyBytes::new(py, &v))),
+            Some(Ok(got)) => Ok(Some(got.into_bytes(py))),
             Some(Err(e)) => Err(e),
         }
     }

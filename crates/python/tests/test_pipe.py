@@ -3,6 +3,8 @@
 import array
 import multiprocessing
 import pickle
+import threading
+import time
 
 import pytest
 
@@ -65,6 +67,32 @@ def test_one_way():
         r.send(1)
     with pytest.raises(OSError):
         w.recv()
+
+
+@pytest.mark.parametrize("duplex", [True, False])
+def test_recv_bytes_that_waits(duplex):
+    # A receive that waits: on a receive-only end a message of 16 KiB or
+    # more is copied once, from the ring into its bytes object; the end of
+    # the stream that comes while waiting is EOFError.
+    r, w = shmkit.Pipe(duplex, capacity=1 << 17)
+    msgs = [bytes((i * 3 + n) % 253 for i in range(n)) for n in (0, 8, 4096, 65536)]
+
+    def write():
+        for m in msgs:
+            time.sleep(0.02)  # the reader is waiting by then
+            w.send_bytes(m)
+        time.sleep(0.02)
+        w.close()
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    try:
+        assert [r.recv_bytes() for _ in msgs] == msgs
+        with pytest.raises(EOFError):
+            r.recv_bytes()
+        t.join(10)
+    finally:
+        r.close()
 
 
 @pytest.mark.parametrize("duplex", [True, False])

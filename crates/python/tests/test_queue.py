@@ -110,6 +110,30 @@ def test_blocking_get_wakes():
     assert got == ["late"]
 
 
+def test_blocking_get_of_short_and_long_messages():
+    # A get that waits: a message longer than 16 KiB is copied into its
+    # bytes object as it lies in the queue, a shorter one through a buffer.
+    sizes = [0, 8, 16 * 1024 - 1, 16 * 1024, 65536]
+    q = shmkit.Queue(4, max_message_size=65536)
+    msgs = [bytes((i * 7 + n) % 251 for i in range(n)) for n in sizes]
+
+    def produce():
+        for m in msgs:
+            time.sleep(0.02)  # the consumer is waiting by then
+            q.put_bytes(m)
+
+    t = threading.Thread(target=produce, daemon=True)
+    t.start()
+    try:
+        got = [q.get_bytes(timeout=10) for _ in msgs]
+        t.join(10)
+        assert got == msgs
+        with pytest.raises(queue.Empty):
+            q.get_bytes(timeout=0.05)
+    finally:
+        q.close()
+
+
 def test_many_producers_and_consumers_threads():
     q = shmkit.Queue(64)
     n_prod, n_each = 4, 500
