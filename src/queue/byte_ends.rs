@@ -298,16 +298,30 @@ impl Tx {
         len: usize,
         deadline: Deadline,
     ) -> Result<Reserved, ByteSendError> {
+        self.check_send(seg, len)?;
+        self.reserve_checked(seg, len, deadline)
+    }
+
+    /// Why a message of `len` bytes cannot be sent at all, if it cannot:
+    /// this end was forked, the message is too long, the receiver is gone.
+    #[inline(always)]
+    fn check_send(&self, seg: &RawSegment, len: usize) -> Result<(), ByteSendError> {
         if fork::forked_since(self.born) {
             return Err(ByteSendError::Forked);
         }
         if len > self.max() {
             return Err(ByteSendError::TooLarge { len, max: self.max() });
         }
-        let ring = *self.prod.ring();
-        if ring.gone_lazily(End::Receiver, seg, &self.peer) {
+        if self.prod.ring().gone_lazily(End::Receiver, seg, &self.peer) {
             return Err(ByteSendError::Disconnected);
         }
+        Ok(())
+    }
+
+    /// [`reserve_until`](Self::reserve_until) past its checks.
+    #[inline(always)]
+    fn reserve_checked(&mut self, seg: &RawSegment, len: usize, deadline: Deadline) -> Result<Reserved, ByteSendError> {
+        let ring = *self.prod.ring();
         loop {
             if let Some(r) = self.prod.try_reserve(len)? {
                 return Ok(r);
@@ -329,7 +343,11 @@ impl Tx {
 
     #[inline]
     pub(crate) fn send_until(&mut self, seg: &RawSegment, msg: &[u8], deadline: Deadline) -> Result<(), ByteSendError> {
-        let r = self.reserve_until(seg, msg.len(), deadline)?;
+        self.check_send(seg, msg.len())?;
+        if self.prod.send_now(msg) {
+            return Ok(());
+        }
+        let r = self.reserve_checked(seg, msg.len(), deadline)?;
         self.prod.fill(r, msg);
         self.prod.publish();
         Ok(())
