@@ -155,9 +155,11 @@ fn every_blocking_call_has_try_timeout_and_deadline_forms() {
         Connection:
             send / try_send / send_timeout / send_deadline,
             send_value::<u64> / try_send_value / send_value_timeout / send_value_deadline,
+            reserve / try_reserve / reserve_timeout / reserve_deadline,
             recv / try_recv / recv_timeout / recv_deadline,
             recv_into / try_recv_into / recv_into_timeout / recv_into_deadline,
             recv_value::<u64> / try_recv_value / recv_value_timeout / recv_value_deadline,
+            recv_ref / try_recv_ref / recv_ref_timeout / recv_ref_deadline,
             poll / try_poll / poll / poll_deadline;
         Publisher<u64>:
             send / try_send / send_timeout / send_deadline,

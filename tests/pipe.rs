@@ -196,6 +196,38 @@ fn open_or_create_and_every_form() {
     assert_eq!(b.send_deadline(b"x", later()), Err(ByteSendError::Disconnected));
 }
 
+/// A connection writes and reads in place, as a byte queue's ends do: a
+/// committed grant is sent (shrunk by `commit_len`), a dropped one is not;
+/// a read grant frees its message when dropped; a peer that left is the end
+/// of the stream for `recv_ref` too.
+#[test]
+fn connections_write_and_read_in_place() {
+    let names = Names::new("pipe-grants", 1);
+    let pipe = Pipe::create_with(names.get(0), 256, &shmkit::OpenOptions::default()).unwrap();
+    let (mut a, mut b) = (pipe.connect().unwrap(), pipe.connect().unwrap());
+    let mut g = a.try_reserve(5).unwrap();
+    g.copy_from_slice(b"hello");
+    g.commit();
+    a.reserve_timeout(3, Duration::from_secs(5)).unwrap()[..].copy_from_slice(b"not"); // dropped: not sent
+    let mut g = a.reserve(64).unwrap();
+    g[..4].copy_from_slice(b"four");
+    g.commit_len(4);
+    assert_eq!(&*b.try_recv_ref().unwrap(), b"hello");
+    assert_eq!(&*b.recv_ref_timeout(Duration::from_secs(5)).unwrap(), b"four");
+    assert_eq!(b.try_recv_ref().err(), Some(ByteRecvError::Empty));
+    // Both ways, and every message freed: more than the ring holds in all.
+    for i in 0..100u8 {
+        let mut g = b.reserve(40).unwrap();
+        g.fill(i);
+        g.commit();
+        let m = a.recv_ref().unwrap();
+        assert_eq!((m.len(), m[0], m[39]), (40, i, i));
+    }
+    drop(a);
+    assert_eq!(b.recv_ref().err(), Some(ByteRecvError::Disconnected));
+    assert_eq!(b.try_reserve(8).err(), Some(ByteSendError::Disconnected));
+}
+
 #[test]
 fn an_end_taken_by_number_sees_the_end_of_a_peer_that_came_and_went() {
     let names = Names::new("pipe-handoff", 2);

@@ -125,8 +125,8 @@ macro_rules! byte_forms {
 pub(crate) use byte_forms;
 
 /// The sending calls of an end that holds a [`Tx`] in `self.tx` and the
-/// handle of its segment in `self.shared`: `send` and `send_value`, each
-/// in the four forms of [`byte_forms!`].
+/// handle of its segment in `self.shared`: `send`, `send_value` and
+/// `reserve`, each in the four forms of [`byte_forms!`].
 macro_rules! send_forms {
     () => {
         crate::queue::byte_ends::byte_forms! {
@@ -151,6 +151,20 @@ macro_rules! send_forms {
             send_value / try_send_value / send_value_timeout / send_value_deadline [T: bytemuck::Pod]
             (value: &T) -> Result<(), crate::queue::ByteSendError>
                 = |d| self.tx.send_until(self.shared.segment(), bytemuck::bytes_of(value), d);
+
+            /// Reserves `len` bytes in the ring to write a message in place,
+            /// waiting while there is no room. The message is sent when the
+            /// grant is [committed](crate::queue::WriteGrant::commit), and
+            /// abandoned if the grant is dropped uncommitted. The bytes hold
+            /// whatever was there before.
+            ///
+            /// # Errors
+            /// As [`send`](Self::send).
+            reserve / try_reserve / reserve_timeout / reserve_deadline
+            (len: usize) -> Result<crate::queue::WriteGrant<'_>, crate::queue::ByteSendError> = |d| {
+                let r = self.tx.reserve_until(self.shared.segment(), len, d)?;
+                Ok(crate::queue::WriteGrant::new(&mut self.tx, r))
+            };
         }
     };
 }
@@ -161,8 +175,9 @@ pub(crate) use send_forms;
 const INLINE_POLLS: u32 = 64;
 
 /// The receiving calls of an end that holds an [`Rx`] in `self.rx` and the
-/// handle of its segment in `self.shared`: `recv`, `recv_into` and
-/// `recv_value`, each in the four forms of [`byte_forms!`], and `poll`
+/// handle of its segment in `self.shared`: `recv`, `recv_into`,
+/// `recv_value` and `recv_ref`, each in the four forms of [`byte_forms!`],
+/// and `poll`
 /// (which takes its timeout), `try_poll` and `poll_deadline`.
 macro_rules! recv_forms {
     () => {
@@ -199,6 +214,18 @@ macro_rules! recv_forms {
             recv_value / try_recv_value / recv_value_timeout / recv_value_deadline [T: bytemuck::Pod]
             () -> Result<T, crate::queue::ByteRecvError>
                 = |d| self.rx.recv_value_until(self.shared.segment(), d);
+
+            /// Receives a message in place, waiting while none is there: the
+            /// grant derefs to the message's bytes in the ring, which are
+            /// freed when it is dropped.
+            ///
+            /// # Errors
+            /// As [`recv`](Self::recv).
+            recv_ref / try_recv_ref / recv_ref_timeout / recv_ref_deadline
+            () -> Result<crate::queue::ReadGrant<'_>, crate::queue::ByteRecvError> = |d| {
+                let r = self.rx.next_until(self.shared.segment(), d)?;
+                Ok(crate::queue::ReadGrant::new(&mut self.rx, r))
+            };
         }
 
         /// Waits at most `timeout` until a message is there: `Ok(true)` if

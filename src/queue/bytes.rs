@@ -250,28 +250,11 @@ impl ByteSender {
             (sent, _) => Ok(sent),
         }
     }
-
-    byte_forms! {
-        &mut self, "[`ByteSendError::Full`]", "[`ByteSendError::Timeout`]";
-
-        /// Reserves `len` bytes in the ring to write a message in place,
-        /// waiting while the queue is full. The message is sent when the
-        /// grant is [committed](WriteGrant::commit), and abandoned if the
-        /// grant is dropped uncommitted. The bytes hold whatever was there
-        /// before.
-        ///
-        /// # Errors
-        /// As [`ByteSender::send`].
-        reserve / try_reserve / reserve_timeout / reserve_deadline
-        (len: usize) -> Result<WriteGrant<'_>, ByteSendError> = |d| {
-            let r = self.tx.reserve_until(self.shared.segment(), len, d)?;
-            Ok(WriteGrant { tx: &mut self.tx, r, done: false })
-        };
-    }
 }
 
-/// Room for one message in a [`ByteQueue`]'s ring, written in place: it
-/// derefs to the message's bytes. [`WriteGrant::commit`] sends it; dropping
+/// Room for one message in a byte ring (a [`ByteQueue`]'s or a
+/// [`Pipe`](crate::Pipe)'s), written in place: it derefs to the message's
+/// bytes. [`WriteGrant::commit`] sends it; dropping
 /// the grant uncommitted abandons it.
 pub struct WriteGrant<'a> {
     tx: &'a mut Tx,
@@ -279,7 +262,12 @@ pub struct WriteGrant<'a> {
     done: bool,
 }
 
-impl WriteGrant<'_> {
+impl<'a> WriteGrant<'a> {
+    /// The grant of `r`, just reserved by `tx`.
+    pub(crate) fn new(tx: &'a mut Tx, r: Reserved) -> Self {
+        WriteGrant { tx, r, done: false }
+    }
+
     /// Sends the message.
     pub fn commit(mut self) {
         self.tx.prod.publish();
@@ -370,18 +358,6 @@ impl ByteReceiver {
     byte_forms! {
         &mut self, "[`ByteRecvError::Empty`]", "[`ByteRecvError::Timeout`]";
 
-        /// Receives a message in place, waiting while the queue is empty:
-        /// the grant derefs to the message's bytes in the ring, which are
-        /// freed when it is dropped.
-        ///
-        /// # Errors
-        /// As [`ByteReceiver::recv`].
-        recv_ref / try_recv_ref / recv_ref_timeout / recv_ref_deadline
-        () -> Result<ReadGrant<'_>, ByteRecvError> = |d| {
-            let r = self.rx.next_until(self.shared.segment(), d)?;
-            Ok(ReadGrant { rx: &mut self.rx, r })
-        };
-
         /// Waits for a message, then hands each message there (up to
         /// `max`) to `f` in place, and frees them all with one index
         /// update. Returns how many were handled.
@@ -394,11 +370,19 @@ impl ByteReceiver {
     }
 }
 
-/// A message read in place from a [`ByteQueue`]'s ring: it derefs to the
-/// message's bytes, which are freed for the sender when it is dropped.
+/// A message read in place from a byte ring (a [`ByteQueue`]'s or a
+/// [`Pipe`](crate::Pipe)'s): it derefs to the message's bytes, which are
+/// freed for the sender when it is dropped.
 pub struct ReadGrant<'a> {
     rx: &'a mut Rx,
     r: Record,
+}
+
+impl<'a> ReadGrant<'a> {
+    /// The grant of `r`, just found by `rx`.
+    pub(crate) fn new(rx: &'a mut Rx, r: Record) -> Self {
+        ReadGrant { rx, r }
+    }
 }
 
 impl Deref for ReadGrant<'_> {

@@ -200,16 +200,20 @@ impl Conn {
     /// stream.
     #[pyo3(signature = (timeout = None))]
     fn recv_bytes<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        // A message that is there already goes from a receive-only end's
-        // ring straight into a new bytes object (one copy; through a `Vec`
-        // it takes two and an allocation).
-        let ready = self.with(|end| match end {
-            End::Rx(r) => match r.try_recv_ref() {
+        // A message that is there already goes from the ring straight into
+        // a new bytes object (one copy; through a `Vec` it takes two and an
+        // allocation).
+        let ready = self.with(|end| {
+            let r = match end {
+                End::Duplex(c) => c.try_recv_ref(),
+                End::Rx(r) => r.try_recv_ref(),
+                End::Tx(_) => return Err(PyOSError::new_err("connection is write-only")),
+            };
+            match r {
                 Ok(m) => Ok(Some(PyBytes::new(py, &m))),
                 Err(ByteRecvError::Empty) => Ok(None),
                 Err(e) => Err(recv_err(e)),
-            },
-            _ => Ok(None),
+            }
         })?;
         if ready.is_some() {
             return Ok(ready);
@@ -217,21 +221,18 @@ impl Conn {
         let r = wait_sliced(py, deadline_of(timeout)?, |d: Duration| {
             let r = self.with(|end| {
                 let r = match end {
-                    End::Duplex(c) => c.recv_timeout(d).map(Got::Copied),
-                    // A long message that came while we waited goes into a
-                    // bytes object as it lies in the ring, under the GIL
-                    // taken back for that copy.
-                    End::Rx(r) => r.recv_ref_timeout(d).map(|m| {
-                        if m.len() >= ONE_COPY_FROM {
-                            Got::Bytes(Python::attach(|py| PyBytes::new(py, &m).unbind()))
-                        } else {
-                            Got::Copied(m.to_vec())
-                        }
-                    }),
+                    End::Duplex(c) => c.recv_ref_timeout(d),
+                    End::Rx(r) => r.recv_ref_timeout(d),
                     End::Tx(_) => return Err(PyOSError::new_err("connection is write-only")),
                 };
                 match r {
-                    Ok(v) => Ok(Some(v)),
+                    // A long message that came while we waited goes into a
+                    // bytes object as it lies in the ring, under the GIL
+                    // taken back for that copy; a short one is copied out.
+                    Ok(m) if m.len() >= ONE_COPY_FROM => {
+                        Ok(Some(Got::Bytes(Python::attach(|py| PyBytes::new(py, &m).unbind()))))
+                    }
+                    Ok(m) => Ok(Some(Got::Copied(m.to_vec()))),
                     Err(ByteRecvError::Timeout) | Err(ByteRecvError::Empty) => Ok(None),
                     Err(e) => Err(recv_err(e)),
                 }

@@ -71,11 +71,11 @@ def test_one_way():
 
 @pytest.mark.parametrize("duplex", [True, False])
 def test_recv_bytes_that_waits(duplex):
-    # A receive that waits: on a receive-only end a message of 16 KiB or
-    # more is copied once, from the ring into its bytes object; the end of
-    # the stream that comes while waiting is EOFError.
+    # A receive that waits: a message of 16 KiB or more is copied once, from
+    # the ring into its bytes object, a shorter one through a buffer; the
+    # end of the stream that comes while waiting is EOFError.
     r, w = shmkit.Pipe(duplex, capacity=1 << 17)
-    msgs = [bytes((i * 3 + n) % 253 for i in range(n)) for n in (0, 8, 4096, 65536)]
+    msgs = [bytes((i * 3 + n) % 253 for i in range(n)) for n in (0, 8, 4096, 16 * 1024 - 1, 16 * 1024, 65536)]
 
     def write():
         for m in msgs:
