@@ -20,6 +20,7 @@
 mod broadcast;
 mod bytes;
 mod c;
+mod clock;
 mod fanin;
 mod fanout;
 mod filter;
@@ -209,22 +210,25 @@ pub struct Record {
     pub spread: Option<rounds::Spread>,
 }
 
-/// The `q`-quantile of sorted `v` by nearest rank.
-fn quantile(v: &[f64], q: f64) -> f64 {
-    let n = v.len();
-    let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
-    v[rank - 1]
-}
-
 impl Record {
-    /// A row from per-iteration samples in nanoseconds (sorted here).
-    pub fn from_samples(name: &str, pattern: &str, size: usize, wait: &str, ns: &mut [f64], rate: f64) -> Record {
+    /// A row from per-iteration samples in nanoseconds (sorted here), which
+    /// the clock rounded to multiples of `step` ns (see [`clock`]).
+    pub fn from_samples(
+        name: &str,
+        pattern: &str,
+        size: usize,
+        wait: &str,
+        ns: &mut [f64],
+        rate: f64,
+        step: f64,
+    ) -> Record {
         ns.sort_by(f64::total_cmp);
         let mean = ns.iter().sum::<f64>() / ns.len().max(1) as f64;
+        let quantile = |q| clock::quantile(ns, q, step);
         let (p50, p99, p999, max) = if ns.is_empty() {
             (None, None, None, None)
         } else {
-            (Some(quantile(ns, 0.5)), Some(quantile(ns, 0.99)), Some(quantile(ns, 0.999)), ns.last().copied())
+            (Some(quantile(0.5)), Some(quantile(0.99)), Some(quantile(0.999)), ns.last().copied())
         };
         Record {
             transport: name.to_owned(),
@@ -247,7 +251,7 @@ impl Record {
             Outcome::PingPong(pp) => {
                 let rate = pp.rtt_ns.len() as f64 / pp.elapsed.as_secs_f64().max(1e-9);
                 let mut ns: Vec<f64> = pp.rtt_ns.iter().map(|&n| n as f64).collect();
-                Record::from_samples(entry.name, "pingpong", size, entry.wait, &mut ns, rate)
+                Record::from_samples(entry.name, "pingpong", size, entry.wait, &mut ns, rate, clock::step_ns())
             }
             Outcome::Stream(st) => {
                 let rate = st.messages as f64 / st.elapsed.as_secs_f64().max(1e-9);
@@ -731,16 +735,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quantiles_are_nearest_rank() {
+    fn quantiles_are_nearest_rank_on_a_nanosecond_clock() {
         let v: Vec<f64> = (1..=1000).map(f64::from).collect();
-        assert_eq!(quantile(&v, 0.5), 500.0);
-        assert_eq!(quantile(&v, 0.99), 990.0);
-        assert_eq!(quantile(&v, 0.999), 999.0);
-        assert_eq!(quantile(&[7.0], 0.999), 7.0);
+        assert_eq!(clock::quantile(&v, 0.5, 1.0), 500.0);
+        assert_eq!(clock::quantile(&v, 0.99, 1.0), 990.0);
+        assert_eq!(clock::quantile(&v, 0.999, 1.0), 999.0);
+        assert_eq!(clock::quantile(&[7.0], 0.999, 1.0), 7.0);
         let mut ns = vec![5.0, 1.0, 3.0];
-        let r = Record::from_samples("x", "pingpong", 8, "spin", &mut ns, 10.0);
+        let r = Record::from_samples("x", "pingpong", 8, "spin", &mut ns, 10.0, 1.0);
         assert_eq!((r.p50_ns, r.max_ns, r.mean_ns), (Some(3.0), Some(5.0), Some(3.0)));
         assert_eq!(r.bytes_per_s, 80.0);
+        // On a clock of 10 ns steps, three rounds of 110 and one of 120:
+        // the p50 lies two thirds of the way up the step shown as 110.
+        let mut ns = vec![110.0, 120.0, 110.0, 110.0];
+        let r = Record::from_samples("x", "pingpong", 8, "spin", &mut ns, 10.0, 10.0);
+        assert_eq!(r.p50_ns, Some(105.0 + 10.0 * 2.0 / 3.0));
     }
 
     #[test]

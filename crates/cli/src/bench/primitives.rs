@@ -65,7 +65,7 @@ fn time_ops(name: &str, plan: &Plan, mut op: impl FnMut() -> bool) -> io::Result
     }
     let ops = (per_op.len() * BATCH) as f64;
     let secs = t0.duration_since(start).as_secs_f64().max(1e-9);
-    Ok(Record::from_samples(name, "op", 0, "-", &mut per_op, ops / secs))
+    Ok(Record::from_samples(name, "op", 0, "-", &mut per_op, ops / secs, super::clock::step_ns() / BATCH as f64))
 }
 
 /// A libc object of `T` placed in a fresh segment (shared memory, as the
