@@ -955,6 +955,36 @@ mod tests {
         }
     }
 
+    /// A zeroed ring of `cap` bytes (and its state) on the heap, freed when
+    /// dropped, a failed assertion included.
+    struct HeapRing {
+        base: NonNull<u8>,
+        layout: std::alloc::Layout,
+    }
+
+    impl HeapRing {
+        fn new(cap: u64) -> HeapRing {
+            let layout = std::alloc::Layout::from_size_align(STATE_SIZE + cap as usize, 64).unwrap();
+            // SAFETY: non-zero size.
+            let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
+            HeapRing { base, layout }
+        }
+
+        /// A view of the ring (valid while `self` lives).
+        fn ring(&self) -> ByteRing {
+            // SAFETY: the allocation holds a zeroed state and the ring's
+            // bytes, 64-aligned; views are used only while it lives.
+            unsafe { ByteRing::new(self.base, (self.layout.size() - STATE_SIZE) as u64) }
+        }
+    }
+
+    impl Drop for HeapRing {
+        fn drop(&mut self) {
+            // SAFETY: allocated in `new` with this layout.
+            unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) };
+        }
+    }
+
     /// Writes a header stamped for position `pos`, as a producer publishes.
     fn stamped(ring: &ByteRing, pos: u64, len: u32, flags: u32) {
         let word = u64::from(len) | u64::from(flags | ring.stamp(pos)) << 32;
@@ -967,11 +997,8 @@ mod tests {
     /// record.
     #[test]
     fn impossible_records_are_corrupt() {
-        let layout = std::alloc::Layout::from_size_align(STATE_SIZE + 64, 64).unwrap();
-        // SAFETY: non-zero size.
-        let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
-        // SAFETY: the allocation holds a zeroed state and 64 bytes.
-        let ring = unsafe { ByteRing::new(base, 64) };
+        let heap = HeapRing::new(64);
+        let ring = heap.ring();
         let consumer_at = |pos: u64| {
             ring.state().head.pos.store(pos, Ordering::Relaxed);
             Consumer::new(ring).unwrap()
@@ -999,19 +1026,14 @@ mod tests {
         ring.state().head.pos.store(0, Ordering::Relaxed);
         ring.state().tail.pos.store(72, Ordering::Relaxed);
         assert!(Producer::new(ring).is_err(), "more published than the ring holds");
-        // SAFETY: allocated above with this layout.
-        unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
     }
 
     /// A producer that died after stamping records and before moving
     /// `tail`: the next one starts after them, and moves `tail` there.
     #[test]
     fn a_new_producer_starts_after_records_stamped_past_the_tail() {
-        let layout = std::alloc::Layout::from_size_align(STATE_SIZE + 256, 64).unwrap();
-        // SAFETY: non-zero size.
-        let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
-        // SAFETY: the allocation holds a zeroed state and 256 bytes.
-        let ring = unsafe { ByteRing::new(base, 256) };
+        let heap = HeapRing::new(256);
+        let ring = heap.ring();
         let mut p = Producer::new(ring).unwrap();
         for len in [8, 20] {
             let r = p.try_reserve(len).unwrap().unwrap();
@@ -1036,8 +1058,6 @@ mod tests {
         let r = c.peek().unwrap().unwrap();
         // SAFETY: r is the record peek just returned.
         assert_eq!(unsafe { c.payload(r) }, &[7; 20][..]);
-        // SAFETY: allocated above with this layout.
-        unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
     }
 
     /// A message longer than `ALIGN_FROM` has its payload on a cache line
@@ -1048,11 +1068,8 @@ mod tests {
     #[test]
     fn long_payloads_start_on_a_line() {
         const CAP: u64 = 8192;
-        let layout = std::alloc::Layout::from_size_align(STATE_SIZE + CAP as usize, 64).unwrap();
-        // SAFETY: non-zero size.
-        let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
-        // SAFETY: the allocation holds a zeroed state and CAP bytes.
-        let ring = unsafe { ByteRing::new(base, CAP) };
+        let heap = HeapRing::new(CAP);
+        let ring = heap.ring();
         let (mut p, mut c) = (Producer::new(ring).unwrap(), Consumer::new(ring).unwrap());
         let too_long = max_message(CAP) as usize - 8;
         let lens = [8, 1500, 24, 1025, ALIGN_FROM, 3000, 16, 2000, too_long, 136, 4000, 40, ALIGN_FROM + 8];
@@ -1100,8 +1117,6 @@ mod tests {
             c.release();
         }
         assert!(sent.is_empty(), "{} messages never arrived", sent.len());
-        // SAFETY: allocated above with this layout.
-        unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
     }
 
     /// `send_now` sends short messages placed where the producer stands,
@@ -1112,11 +1127,8 @@ mod tests {
     #[test]
     fn sends_in_one_go_or_decline() {
         const CAP: u64 = 512;
-        let layout = std::alloc::Layout::from_size_align(STATE_SIZE + CAP as usize, 64).unwrap();
-        // SAFETY: non-zero size.
-        let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
-        // SAFETY: the allocation holds a zeroed state and CAP bytes.
-        let ring = unsafe { ByteRing::new(base, CAP) };
+        let heap = HeapRing::new(CAP);
+        let ring = heap.ring();
         let (mut p, mut c) = (Producer::new(ring).unwrap(), Consumer::new(ring).unwrap());
         let mut sent = std::collections::VecDeque::<Vec<u8>>::new();
         let receive = |c: &mut Consumer, sent: &mut std::collections::VecDeque<Vec<u8>>| {
@@ -1166,7 +1178,5 @@ mod tests {
         receive(&mut c, &mut sent);
         assert!(sent.is_empty(), "{} messages never arrived", sent.len());
         assert!(quick > 100 && declined > 20, "{quick} sent in one go, {declined} declined");
-        // SAFETY: allocated above with this layout.
-        unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
     }
 }
