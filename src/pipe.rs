@@ -22,7 +22,9 @@ pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
 ///
 /// Messages are byte strings (or `T: Pod` values) kept whole and in order,
 /// copied through a shared ring each way with no syscall unless a side
-/// sleeps. When the other end is closed, or its process exits or dies, a
+/// sleeps; a connection can also write a message and read one in place
+/// ([`Connection::reserve`], [`Connection::recv_ref`]), as a
+/// [`ByteQueue`](crate::ByteQueue)'s ends do. When the other end is closed, or its process exits or dies, a
 /// receive gets the messages still queued and then
 /// [`ByteRecvError::Disconnected`](crate::queue::ByteRecvError::Disconnected) (end of stream), and a send gets
 /// [`ByteSendError::Disconnected`](crate::queue::ByteSendError::Disconnected) (at once if the other end was closed; if
