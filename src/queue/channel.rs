@@ -520,6 +520,7 @@ impl<T: ShmType> Receiver<T> {
         got.ok_or(RecvTimeoutError::Timeout)
     }
 
+    #[inline]
     fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         match &self.flavor {
             ReceiverFlavor::Mpmc(r) => r.recv_until(ReadValue, deadline),
