@@ -428,37 +428,38 @@ impl Producer {
     /// the ring. `len` must be at most `max_message(cap)`.
     #[inline]
     pub(crate) fn try_reserve(&mut self, len: usize) -> Result<Option<Reserved>, Corrupt> {
+        match self.spot_here(len) {
+            Some(off) => Ok(Some(self.place(off, len))),
+            None => self.try_reserve_further(len),
+        }
+    }
+
+    /// The common case of a record of `len` bytes: a message placed
+    /// anywhere ([`ALIGN_FROM`] bytes at most) whose record fits where the
+    /// producer stands, before the end of the ring, in room the cached head
+    /// already shows. Its offset, or `None` for the long way.
+    #[inline(always)]
+    fn spot_here(&self, len: usize) -> Option<u64> {
         let cap = self.ring.cap;
         let rec = record_len(len as u64);
         let off = self.write & (cap - 1);
-        // The common case inline: a message placed anywhere, whose record
-        // fits before the end of the ring, in room the cached head already
-        // shows.
-        if len <= ALIGN_FROM && rec <= cap - off && self.write.wrapping_sub(self.head).saturating_add(rec) <= cap {
-            return Ok(Some(self.place(off, len)));
-        }
-        self.try_reserve_further(len)
+        let here =
+            len <= ALIGN_FROM && rec <= cap - off && self.write.wrapping_sub(self.head).saturating_add(rec) <= cap;
+        here.then_some(off)
     }
 
     /// Writes and publishes `msg` in one go if it takes the common path:
-    /// nothing written and unpublished, a message placed anywhere
-    /// ([`ALIGN_FROM`] bytes at most), whose record fits before the end of
-    /// the ring in room the cached head already shows. The payload and its
-    /// stamped header are stored back to back, with nothing held in
-    /// between. `false` (nothing done) sends the caller the long way:
-    /// reserve, fill, publish.
+    /// nothing written and unpublished, and [`spot_here`](Self::spot_here).
+    /// The payload and its stamped header are stored back to back, with
+    /// nothing held in between. `false` (nothing done) sends the caller the
+    /// long way: reserve, fill, publish.
     #[inline(always)]
     pub(crate) fn send_now(&mut self, msg: &[u8]) -> bool {
-        let (cap, len, pos) = (self.ring.cap, msg.len(), self.write);
-        let rec = record_len(len as u64);
-        let off = pos & (cap - 1);
-        let common = pos == self.tail
-            && len <= ALIGN_FROM
-            && rec <= cap - off
-            && pos.wrapping_sub(self.head).saturating_add(rec) <= cap;
-        if !common {
+        let (len, pos) = (msg.len(), self.write);
+        let Some(off) = self.spot_here(len).filter(|_| pos == self.tail) else {
             return false;
-        }
+        };
+        let rec = record_len(len as u64);
         debug_assert!(self.held.is_none());
         if len != 0 {
             // SAFETY: the record fits before the end of the ring (checked),
@@ -985,6 +986,17 @@ mod tests {
         }
     }
 
+    /// Reads every record published, checking each against the next of
+    /// `sent` (in order), and frees them.
+    fn receive(c: &mut Consumer, sent: &mut std::collections::VecDeque<Vec<u8>>) {
+        while let Some(rec) = c.peek().unwrap() {
+            // SAFETY: rec is the record peek just returned.
+            assert_eq!(unsafe { c.payload(rec) }, &sent.pop_front().unwrap()[..]);
+            c.consume(rec);
+            c.release();
+        }
+    }
+
     /// Writes a header stamped for position `pos`, as a producer publishes.
     fn stamped(ring: &ByteRing, pos: u64, len: u32, flags: u32) {
         let word = u64::from(len) | u64::from(flags | ring.stamp(pos)) << 32;
@@ -1110,12 +1122,7 @@ mod tests {
             p.publish();
             sent.push_back(msg);
         }
-        while let Some(rec) = c.peek().unwrap() {
-            // SAFETY: rec is the record peek just returned.
-            assert_eq!(unsafe { c.payload(rec) }, &sent.pop_front().unwrap()[..]);
-            c.consume(rec);
-            c.release();
-        }
+        receive(&mut c, &mut sent);
         assert!(sent.is_empty(), "{} messages never arrived", sent.len());
     }
 
@@ -1131,14 +1138,6 @@ mod tests {
         let ring = heap.ring();
         let (mut p, mut c) = (Producer::new(ring).unwrap(), Consumer::new(ring).unwrap());
         let mut sent = std::collections::VecDeque::<Vec<u8>>::new();
-        let receive = |c: &mut Consumer, sent: &mut std::collections::VecDeque<Vec<u8>>| {
-            while let Some(rec) = c.peek().unwrap() {
-                // SAFETY: rec is the record peek just returned.
-                assert_eq!(unsafe { c.payload(rec) }, &sent.pop_front().unwrap()[..]);
-                c.consume(rec);
-                c.release();
-            }
-        };
         let lens = [0, 1, 8, 13, 64, ALIGN_FROM, ALIGN_FROM + 1, 200, 40, 7];
         let (mut quick, mut declined) = (0, 0);
         for (i, &len) in lens.iter().cycle().take(400).enumerate() {
