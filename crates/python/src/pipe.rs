@@ -11,7 +11,7 @@ use pyo3::types::PyBytes;
 use shmkit::{ByteQueue, ByteReceiver, ByteRecvError, ByteSendError, ByteSender, Connection, Pipe, Selectable};
 
 use crate::error::{ShmkitError, to_py};
-use crate::queue::{Got, ONE_COPY_FROM};
+use crate::queue::Got;
 use crate::{Owned, deadline_of, wait_sliced};
 
 enum Named {
@@ -226,13 +226,8 @@ impl Conn {
                     End::Tx(_) => return Err(PyOSError::new_err("connection is write-only")),
                 };
                 match r {
-                    // A long message that came while we waited goes into a
-                    // bytes object as it lies in the ring, under the GIL
-                    // taken back for that copy; a short one is copied out.
-                    Ok(m) if m.len() >= ONE_COPY_FROM => {
-                        Ok(Some(Got::Bytes(Python::attach(|py| PyBytes::new(py, &m).unbind()))))
-                    }
-                    Ok(m) => Ok(Some(Got::Copied(m.to_vec()))),
+                    // A message that came while we waited is read where it lies.
+                    Ok(m) => Ok(Some(Got::of(&m))),
                     Err(ByteRecvError::Timeout) | Err(ByteRecvError::Empty) => Ok(None),
                     Err(e) => Err(recv_err(e)),
                 }

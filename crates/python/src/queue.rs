@@ -107,6 +107,18 @@ pub(crate) enum Got {
 }
 
 impl Got {
+    /// A message `m` read while the GIL is released: a long one copied
+    /// once, into a bytes object made under the GIL taken back for it; a
+    /// short one copied out (taking the GIL back costs more than a second
+    /// copy of it).
+    pub(crate) fn of(m: &[u8]) -> Got {
+        if m.len() >= ONE_COPY_FROM {
+            Got::Bytes(Python::attach(|py| PyBytes::new(py, m).unbind()))
+        } else {
+            Got::Copied(m.to_vec())
+        }
+    }
+
     /// The message as a bytes object.
     pub(crate) fn into_bytes(self, py: Python<'_>) -> Bound<'_, PyBytes> {
         match self {
@@ -120,7 +132,7 @@ impl Got {
 /// a bytes object made under the GIL taken back for it, rather than twice
 /// (out of the queue, then into the bytes object once the wait returns).
 /// Taking the GIL back costs about as much as copying a few KiB.
-pub(crate) const ONE_COPY_FROM: usize = 16 * 1024;
+const ONE_COPY_FROM: usize = 16 * 1024;
 
 impl MsgQueue {
     /// This process's sending end, made now if it was not.
@@ -310,19 +322,8 @@ impl MsgQueue {
         let step = |d: Option<Duration>| {
             let r = match (&*rx, d) {
                 (Rx::Msg(r), None) => r.try_recv().map(Got::Copied),
-                // A long message that came while we waited goes into a bytes
-                // object as it lies in the queue: the GIL is taken back for
-                // that copy (it costs more than copying a short one twice).
-                (Rx::Msg(r), Some(d)) => r.recv_with_timeout(
-                    |m| {
-                        if m.len() >= ONE_COPY_FROM {
-                            Got::Bytes(Python::attach(|py| PyBytes::new(py, m).unbind()))
-                        } else {
-                            Got::Copied(m.to_vec())
-                        }
-                    },
-                    d,
-                ),
+                // A message that came while we waited is read where it lies.
+                (Rx::Msg(r), Some(d)) => r.recv_with_timeout(Got::of, d),
                 (Rx::Dyn(r), d) => {
                     let r = r.lock().unwrap_or_else(|e| e.into_inner());
                     let mut buf = vec![0u8; elem];
