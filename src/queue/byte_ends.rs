@@ -3,6 +3,16 @@
 //! consumer cursor, the wait strategy and the peer checks, and the waits for
 //! room or for a record. Also the state of a segment of byte rings
 //! ([`ByteRings`]) and where each ring lies in it.
+//!
+//! # Inlining
+//!
+//! None of this is generic, so a caller in another crate (a user's
+//! program, the C ABI, the Python module, the bench) inlines only what is
+//! marked `#[inline]`: everything a send, a receive or a grant does on its
+//! common path is, down to the ring's cursors, and only the waits and the
+//! rare cases are calls. Calls left on that path made a round trip between
+//! two processes 10-20 ns slower and streaming up to 2.6 times slower
+//! (BENCHMARKS.md, "Byte-ring round trips").
 
 use std::ptr::NonNull;
 
@@ -368,12 +378,22 @@ impl Tx {
         }
     }
 
-    #[inline]
+    /// Sends `msg`, waiting per `deadline` for room. The common case (a
+    /// short message that fits where the producer stands) is inline in the
+    /// caller, across crates too; the rest is a call.
+    #[inline(always)]
     pub(crate) fn send_until(&mut self, seg: &RawSegment, msg: &[u8], deadline: Deadline) -> Result<(), ByteSendError> {
         self.check_send(seg, msg.len())?;
         if self.prod.send_now(msg) {
             return Ok(());
         }
+        self.send_reserving(seg, msg, deadline)
+    }
+
+    /// [`send_until`](Self::send_until) past its one-step case: reserve
+    /// (waiting for room), fill, publish.
+    #[inline(never)]
+    fn send_reserving(&mut self, seg: &RawSegment, msg: &[u8], deadline: Deadline) -> Result<(), ByteSendError> {
         let r = self.reserve_checked(seg, msg.len(), deadline)?;
         self.prod.fill(r, msg);
         self.prod.publish();
@@ -527,6 +547,7 @@ impl Rx {
         }
     }
 
+    #[inline]
     pub(crate) fn payload(&self, r: Record) -> &[u8] {
         // SAFETY: r is the record the last peek returned and is not consumed
         // yet; the slice borrows self, so it ends before the next consume.
@@ -534,6 +555,7 @@ impl Rx {
     }
 
     /// Consumes `r` and frees it.
+    #[inline]
     pub(crate) fn done(&mut self, r: Record) {
         self.cons.consume(r);
         self.cons.release();

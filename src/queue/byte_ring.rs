@@ -217,6 +217,7 @@ impl ByteRing {
     }
 
     /// Whether `end` is gone, per `check` (see [`PeerCheck::gone`]).
+    #[inline]
     pub(crate) fn gone_lazily(&self, end: End, live: &impl Liveness, check: &PeerCheck) -> bool {
         let (word, ever) = self.role(end);
         check.gone(word, ever, live)
@@ -513,6 +514,7 @@ impl Producer {
         self.write = self.write.wrapping_add(span);
     }
 
+    #[inline]
     fn place(&mut self, off: u64, len: usize) -> Reserved {
         self.hold_header(len as u32, 0);
         self.write = self.write.wrapping_add(record_len(len as u64));
@@ -521,6 +523,7 @@ impl Producer {
 
     /// Holds back the header of a record at the written position, writing
     /// the one held before (unstamped) into the ring.
+    #[inline]
     fn hold_header(&mut self, len: u32, flags: u32) {
         if let Some((pos, word)) = self.held.take() {
             self.ring.header(pos).store(word, Ordering::Relaxed);
@@ -530,6 +533,7 @@ impl Producer {
 
     /// The payload bytes of a reservation, as a raw slice: valid to use
     /// while `r` is neither published nor rolled back.
+    #[inline]
     pub(crate) fn payload_ptr(&self, r: Reserved) -> *mut [u8] {
         if r.len == 0 {
             return std::ptr::slice_from_raw_parts_mut(NonNull::<u8>::dangling().as_ptr(), 0);
@@ -560,6 +564,7 @@ impl Producer {
     }
 
     /// Forgets what was written and not published.
+    #[inline]
     pub(crate) fn rollback(&mut self) {
         self.held = None;
         self.write = self.tail;
@@ -720,6 +725,7 @@ impl Consumer {
     /// # Safety
     /// `r` must come from this consumer's last `peek`, and the slice must
     /// not be used after the record is consumed and freed.
+    #[inline]
     pub(crate) unsafe fn payload(&self, r: Record) -> &[u8] {
         if r.len == 0 {
             return &[];
@@ -730,6 +736,7 @@ impl Consumer {
     }
 
     /// Moves the read position past `r` (the record `peek` returned).
+    #[inline]
     pub(crate) fn consume(&mut self, r: Record) {
         let off = self.read & (self.ring.cap - 1);
         debug_assert_eq!(off + HEADER, r.off);

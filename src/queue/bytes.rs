@@ -264,11 +264,13 @@ pub struct WriteGrant<'a> {
 
 impl<'a> WriteGrant<'a> {
     /// The grant of `r`, just reserved by `tx`.
+    #[inline]
     pub(crate) fn new(tx: &'a mut Tx, r: Reserved) -> Self {
         WriteGrant { tx, r, done: false }
     }
 
     /// Sends the message.
+    #[inline]
     pub fn commit(mut self) {
         self.tx.prod.publish();
         self.done = true;
@@ -285,6 +287,7 @@ impl<'a> WriteGrant<'a> {
 
 impl Deref for WriteGrant<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         // SAFETY: the grant borrows the sender, so no other reservation,
         // publish or rollback happens while this slice lives; the bytes are
@@ -294,6 +297,7 @@ impl Deref for WriteGrant<'_> {
 }
 
 impl DerefMut for WriteGrant<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in deref; we hold the grant mutably.
         unsafe { &mut *self.tx.prod.payload_ptr(self.r) }
@@ -301,6 +305,7 @@ impl DerefMut for WriteGrant<'_> {
 }
 
 impl Drop for WriteGrant<'_> {
+    #[inline]
     fn drop(&mut self) {
         if !self.done {
             self.tx.prod.rollback();
@@ -380,6 +385,7 @@ pub struct ReadGrant<'a> {
 
 impl<'a> ReadGrant<'a> {
     /// The grant of `r`, just found by `rx`.
+    #[inline]
     pub(crate) fn new(rx: &'a mut Rx, r: Record) -> Self {
         ReadGrant { rx, r }
     }
@@ -387,12 +393,14 @@ impl<'a> ReadGrant<'a> {
 
 impl Deref for ReadGrant<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         self.rx.payload(self.r)
     }
 }
 
 impl Drop for ReadGrant<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
         self.rx.done(self.r);
     }

@@ -168,6 +168,7 @@ impl PeerCheck {
     /// Whether the end with role word `word` is gone: released (seen at
     /// once), or held by a dead holder (seen when the thorough check is
     /// due).
+    #[inline]
     pub(crate) fn gone(&self, word: &AtomicU32, ever: &AtomicU32, live: &impl Liveness) -> bool {
         if self.due() { role_gone(word, ever, live) } else { role_released(word, ever) }
     }
