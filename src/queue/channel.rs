@@ -13,7 +13,7 @@ use crate::ShmType;
 use super::errors::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TryRecvError, TrySendError,
 };
-use super::slot_ring::{ReadValue, ReadWith, Typed, WriteWith};
+use super::slot_ring::{ReadInto, ReadValue, ReadWith, Typed, WriteWith};
 use super::typed::{Flavor, Shared};
 use super::{mpmc, spsc};
 use crate::error::Error;
@@ -522,10 +522,14 @@ impl<T: ShmType> Receiver<T> {
 
     #[inline]
     fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+        let mut out = std::mem::MaybeUninit::<T>::uninit();
         match &self.flavor {
-            ReceiverFlavor::Mpmc(r) => r.recv_until(ReadValue, deadline),
-            ReceiverFlavor::Spsc(r) => r.recv_until(ReadValue, deadline),
+            ReceiverFlavor::Mpmc(r) => r.recv_until(ReadInto(&mut out), deadline)?,
+            ReceiverFlavor::Spsc(r) => r.recv_until(ReadInto(&mut out), deadline)?,
         }
+        // SAFETY: a receive returns `Ok` only with what its reader's `read`
+        // gave (`ReadInto` refuses nothing), so a `T` was copied into `out`.
+        Ok(unsafe { out.assume_init() })
     }
 }
 

@@ -249,6 +249,23 @@ impl<T: Copy> Reader<Typed<T>> for ReadValue {
     }
 }
 
+/// The [`Reader`] of a `Queue<T>` receive by value: copies the `T` straight
+/// into the caller's `out`, which the receive then returns, so the value
+/// is copied once on its way out of the ring rather than through each
+/// enum it is wrapped in on the way (`Option`, then `Result`).
+pub(crate) struct ReadInto<'a, T>(pub(crate) &'a mut std::mem::MaybeUninit<T>);
+
+impl<T: Copy> Reader<Typed<T>> for ReadInto<'_, T> {
+    type Out = ();
+
+    #[inline(always)]
+    unsafe fn read(&mut self, _layout: Typed<T>, data: *const u8) {
+        // SAFETY: the data of a claimed `Slot<T>` holding a published `T`
+        // (the caller's contract), into our own `MaybeUninit<T>`.
+        unsafe { std::ptr::copy_nonoverlapping(data.cast::<T>(), self.0.as_mut_ptr(), 1) }
+    }
+}
+
 /// The [`Message`] of an in-place send: `f` writes the value into the
 /// claimed slot itself, with no copy of a `T` on the way (a closure that
 /// borrows what it writes is `Copy`, so a send that finds no room keeps it).
