@@ -180,10 +180,6 @@ macro_rules! send_forms {
 }
 pub(crate) use send_forms;
 
-/// Polls of a receive's own loop before it waits as the strategy says (a
-/// few microseconds at most).
-const INLINE_POLLS: u32 = 64;
-
 /// The receiving calls of an end that holds an [`Rx`] in `self.rx` and the
 /// handle of its segment in `self.shared`: `recv`, `recv_into`,
 /// `recv_value` and `recv_ref`, each in the four forms of [`byte_forms!`],
@@ -515,17 +511,10 @@ impl Rx {
                 None => Err(ByteRecvError::Empty),
             };
         }
-        // A record mostly comes within a few polls: look for it in a loop of
-        // our own first, which notices it sooner than the waiter's (whose
-        // steps are not inlined here): 110 -> 90 ns a blocking round trip.
-        if crate::wait::spins(self.strategy) {
-            for _ in 0..INLINE_POLLS {
-                if self.cons.has_data() {
-                    return Ok(());
-                }
-                crate::primitive::spin_loop();
-            }
-        }
+        // The waiter polls (per the strategy) as the typed queue's does. A
+        // loop of our own polls here first made the round trip 20-25 ns
+        // slower or no faster, depending on the build (BENCHMARKS.md,
+        // "Byte-ring round trips").
         let cons = &mut self.cons;
         match ring.wait(End::Receiver, seg, self.strategy, deadline, || cons.has_data()) {
             // Published: the caller takes it (a padding record brings it
