@@ -1177,3 +1177,63 @@ fn single_producer_batches_after_the_receiving_process_left() {
         assert_eq!(q.unfinished(), 1 + 4, "the sent ones are counted, the refused ones are not");
     });
 }
+
+/// A message by value whose bytes depend on its number and position: a
+/// byte moved, dropped or left from an earlier message shows.
+fn pattern<const N: usize>(k: u64) -> [u8; N] {
+    std::array::from_fn(|i| common::mix(k ^ ((i as u64) << 20)) as u8)
+}
+
+/// Receives message `k` of `rx` by one of the four forms, by `k`.
+fn recv_by_form<T: shmkit::ShmType>(rx: &shmkit::Receiver<T>, k: u64) -> T {
+    let soon = Duration::from_secs(5);
+    match k % 4 {
+        0 => rx.recv().unwrap(),
+        1 => rx.try_recv().unwrap(),
+        2 => rx.recv_timeout(soon).unwrap(),
+        _ => rx.recv_deadline(Instant::now() + soon).unwrap(),
+    }
+}
+
+/// Every by-value receive returns the message sent, byte for byte, in both
+/// modes, for types of alignment 1 (odd and small sizes) and of alignment
+/// 8 (the value is copied out of its slot straight into the call's
+/// result).
+#[test]
+fn every_receive_form_returns_the_value_whole() {
+    fn bytes<const N: usize>(names: &[String], at: usize) {
+        for (i, spsc) in [(at, true), (at + 1, false)] {
+            let q = if spsc {
+                Queue::<[u8; N]>::create_spsc(&names[i], 8).unwrap()
+            } else {
+                Queue::<[u8; N]>::create(&names[i], 8).unwrap()
+            };
+            let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+            for k in 0..40u64 {
+                tx.send(pattern::<N>(k)).unwrap();
+                let got = recv_by_form(&rx, k);
+                assert!(got == pattern::<N>(k), "message {k} of {N} bytes (spsc: {spsc}) changed on the way");
+            }
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        }
+    }
+    let names = Names::new("q-forms", 6);
+    let owned: Vec<String> = (0..6).map(|i| names.get(i).to_owned()).collect();
+    watchdog(Duration::from_secs(60), "every_receive_form", move || {
+        bytes::<1001>(&owned, 0);
+        bytes::<24>(&owned, 2);
+        for (i, spsc) in [(4, true), (5, false)] {
+            let q = if spsc {
+                Queue::<[u64; 9]>::create_spsc(&owned[i], 8).unwrap()
+            } else {
+                Queue::<[u64; 9]>::create(&owned[i], 8).unwrap()
+            };
+            let (tx, rx) = (q.sender().unwrap(), q.receiver().unwrap());
+            for k in 0..40u64 {
+                let v: [u64; 9] = std::array::from_fn(|j| common::mix(k * 9 + j as u64));
+                tx.send(v).unwrap();
+                assert_eq!(recv_by_form(&rx, k), v, "message {k} (spsc: {spsc})");
+            }
+        }
+    });
+}
