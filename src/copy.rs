@@ -1,9 +1,11 @@
 //! Copying message bytes in and out of shared memory.
 //!
-//! Small messages are copied inline or by `memcpy`. Large ones (above
-//! [`PIECE`] bytes) on x86-64 CPUs with fast string moves (ERMS) are
-//! copied by `rep movsb` with the destination brought to a cache line
-//! first; elsewhere by `memcpy` in pieces of [`PIECE`] bytes.
+//! Small messages are copied inline: up to 16 bytes as two words, up to
+//! [`NARROW`] on x86-64 by 8-byte loads and 16-byte stores (see
+//! `copy_narrow` for why), the others up to [`PIECE`] by `memcpy`. Large
+//! ones on x86-64 CPUs with fast string moves (ERMS) are copied by `rep
+//! movsb` with the destination brought to a cache line first; elsewhere by
+//! `memcpy` in pieces of [`PIECE`] bytes.
 //!
 //! Why `rep movsb`: a message written by one core and copied out by
 //! another crosses cores line by line. Between two processes streaming
