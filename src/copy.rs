@@ -59,7 +59,7 @@ pub unsafe fn copy(src: *const u8, dst: *mut u8, len: usize) {
     unsafe { copy_large(src, dst, len) }
 }
 
-/// Longest copy [`copy_narrow`] makes.
+/// Longest copy made by `copy_narrow` (on x86-64).
 pub const NARROW: usize = 128;
 
 /// Copies 17 to [`NARROW`] bytes loading 8 bytes at a time and storing 16
