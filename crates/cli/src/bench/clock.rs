@@ -16,8 +16,9 @@ use std::time::Instant;
 
 /// The clock's step in nanoseconds (1 when it reads in nanoseconds),
 /// measured once: readings taken a varying number of spins apart, a few
-/// hundred ns at most (the step need not be a whole number of ns: here it
-/// is 10.015, so longer times drift off the multiples of 10).
+/// hundred ns at most. The step found is a whole number of ns; the true
+/// one need not be (here about 10.015 ns, so longer times drift off the
+/// multiples of 10, which [`step_of`]'s 1 ns tolerance absorbs).
 pub fn step_ns() -> f64 {
     static STEP: OnceLock<f64> = OnceLock::new();
     *STEP.get_or_init(|| {
