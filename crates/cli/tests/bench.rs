@@ -433,3 +433,50 @@ fn a_quick_run_makes_three_rounds_by_default() {
         assert_eq!(rounds(&["--repeat", "2"]), 2);
     });
 }
+
+/// The first `python3` on PATH, if any.
+fn python3_on_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join("python3")).find(|p| p.is_file())
+}
+
+#[test]
+fn a_python3_without_the_module_skips_its_rows_in_one_note() {
+    let Some(real) = python3_on_path() else {
+        // Nothing to wrap: the run must say that python3 is missing.
+        let out = shmkit(&["bench", "--iters", "200", "--filter", "python-lock"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("python3 not found on PATH"), "stderr:\n{stderr}");
+        return;
+    };
+    watchdog(LIMIT, "run with a python3 lacking the shmkit module", move || {
+        // A python3 that cannot see installed packages (-S: no site), so
+        // not the shmkit module either, whatever this machine has.
+        let dir = std::env::temp_dir().join(format!("shmkit-bench-test-py-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("make temp dir");
+        let wrapper = dir.join("python3");
+        std::fs::write(&wrapper, format!("#!/bin/sh\nexec '{}' -S \"$@\"\n", real.display())).expect("write wrapper");
+        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        let path = std::env::join_paths(
+            std::iter::once(dir.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        )
+        .expect("PATH");
+        let out = Command::new(env!("CARGO_BIN_EXE_shmkit"))
+            .args(["bench", "--iters", "200", "--size", "8", "--json"])
+            .args(["--filter", "python-shmkit-queue,python-shmkit-pipe,python-shmkit-lock,python-lock"])
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run shmkit");
+        let _ = std::fs::remove_dir_all(&dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+        // Five rows needed the module: one note says so, and none failed.
+        assert_eq!(stderr.matches("has no shmkit module").count(), 1, "stderr:\n{stderr}");
+        assert!(!stderr.contains("RuntimeError"), "stderr:\n{stderr}");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        let rows = json["results"].as_array().expect("results");
+        assert!(rows.iter().any(|r| r["transport"] == "python-lock"), "no python-lock row; stderr:\n{stderr}");
+        assert!(!rows.iter().any(|r| r["transport"].as_str().is_some_and(|t| t.starts_with("python-shmkit"))));
+    });
+}

@@ -563,15 +563,27 @@ fn plan_jobs(cfg: &Config, entries: &[Entry], python: bool) -> Result<Vec<Job>, 
 /// [`RunError::Interrupted`] after an interrupt (the peer is killed and the
 /// run's segments are removed first).
 pub fn run(cfg: &Config, progress: &mut (dyn Progress + Send)) -> Result<Report, RunError> {
-    let python_version = if cfg.python { python::version() } else { None };
+    let python = if cfg.python { python::probe() } else { None };
+    let python_version = python.as_ref().map(|p| p.version.clone());
     let entries = registry();
-    let mut jobs = plan_jobs(cfg, &entries, python_version.is_some())?;
+    let mut jobs = plan_jobs(cfg, &entries, python.is_some())?;
     let allowed = sys::allowed_cpus().unwrap_or_default();
     let cpus = if allowed.len() >= 2 { Some((allowed[0], allowed[1])) } else { None };
     let mut session = Session { cfg: cfg.clone(), cpus, seq: 0 };
     let mut report = Report { machine: machine(cfg, cpus, python_version.clone()), results: Vec::new(), notes: vec![] };
     if cfg.python && python_version.is_none() {
         report.notes.push("python3 not found on PATH: Python rows skipped".into());
+    }
+    if let Some(p) = python.as_ref().filter(|p| !p.has_shmkit) {
+        let needs = |j: &Job| matches!(j, Job::Python { name, .. } if python::needs_shmkit(name));
+        if jobs.iter().any(needs) {
+            jobs.retain(|j| !needs(j));
+            report.notes.push(format!(
+                "python3 ({}) has no shmkit module: python-shmkit-* rows skipped (`pip install ./crates/python`, \
+                 or `scripts/python-env` and then `PATH=target/pyenv/bin:$PATH`)",
+                p.version
+            ));
+        }
     }
     let is_c = |j: &Job| matches!(j, Job::Link { entry, .. } if entries[*entry].name.starts_with("c-"));
     if !c::BUILT && jobs.iter().any(is_c) {

@@ -17,7 +17,7 @@ use crate::sys;
 const SCRIPT: &str = include_str!("python_peer.py");
 
 /// Row names the script makes: `multiprocessing`'s, then the shmkit
-/// module's (rows of those become notes where python3 lacks the module).
+/// module's (skipped, with one note, where python3 lacks the module).
 pub const NAMES: [&str; 7] = [
     "python-queue",
     "python-pipe",
@@ -35,14 +35,37 @@ pub const LINK_NAMES: [&str; 5] =
 /// The one-process rows (acquire+release).
 pub const OP_NAMES: [&str; 2] = ["python-lock", "python-shmkit-lock"];
 
-/// The `python3` version line, or `None` if there is no usable python3.
-pub fn version() -> Option<String> {
-    let out = Command::new("python3").arg("--version").stdin(Stdio::null()).output().ok()?;
+/// The `python3` on PATH, as the run found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Python {
+    /// Its version line (`Python 3.11.2`).
+    pub version: String,
+    /// Whether it imports the shmkit module (`crates/python`).
+    pub has_shmkit: bool,
+}
+
+/// Asks `python3` its version and whether it can `import shmkit` (one
+/// process); `None` if there is no usable python3.
+pub fn probe() -> Option<Python> {
+    const ASK: &str = "import importlib, platform\nprint('Python', platform.python_version())\n\
+        try: importlib.import_module('shmkit'); print('shmkit')\nexcept Exception: print('-')";
+    let out = Command::new("python3").arg("-c").arg(ASK).stdin(Stdio::null()).output().ok()?;
     if !out.status.success() {
         return None;
     }
-    let text = String::from_utf8_lossy(if out.stdout.is_empty() { &out.stderr } else { &out.stdout }).trim().to_owned();
-    Some(text)
+    parse_probe(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The probe's answer: the version line, then `shmkit` or `-`.
+fn parse_probe(text: &str) -> Option<Python> {
+    let mut lines = text.lines().map(str::trim);
+    let version = lines.next().filter(|v| v.starts_with("Python "))?.to_owned();
+    Some(Python { version, has_shmkit: lines.next() == Some("shmkit") })
+}
+
+/// Whether `name` is a row of the shmkit module (needs `import shmkit`).
+pub fn needs_shmkit(name: &str) -> bool {
+    name.starts_with("python-shmkit-")
 }
 
 /// A JSON value as the script prints them (flat objects only).
@@ -228,6 +251,18 @@ pub fn run(s: &Session, jobs: &[(&str, &str, usize)]) -> io::Result<(Vec<Record>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_reads_version_and_module() {
+        let with = parse_probe("Python 3.11.2\nshmkit\n").unwrap();
+        assert_eq!(with, Python { version: "Python 3.11.2".into(), has_shmkit: true });
+        let without = parse_probe("Python 3.12.0\n-\n").unwrap();
+        assert!(!without.has_shmkit && without.version == "Python 3.12.0");
+        // A python3 that printed nothing usable is no python3.
+        assert_eq!(parse_probe(""), None);
+        assert_eq!(parse_probe("something else\nshmkit\n"), None);
+        assert!(needs_shmkit("python-shmkit-lock") && !needs_shmkit("python-lock"));
+    }
 
     #[test]
     fn parses_flat_objects() {
