@@ -114,6 +114,12 @@ fn every_transport_gives_sane_numbers() {
         ];
         if two_cpus {
             wanted.extend([("raw-flag", "spin"), ("raw-ring", "spin"), ("shmkit-queue", "spin")]);
+            // Each two-process row carries the machine's state of its moment.
+            let probe = json["machine"]["xcore_ns"]["median"].as_f64();
+            assert!(probe.is_some_and(|ns| ns > 0.0), "no cross-core probe: {}", json["machine"]);
+            for r in rows.iter().filter(|r| r["pattern"] != "op") {
+                assert!(r["xcore_ns"].as_f64().is_some_and(|ns| ns > 0.0), "row without a probe: {r}");
+            }
         }
         for (t, w) in wanted {
             assert!(has(t, w, "pingpong") && has(t, w, "stream"), "no {t}/{w} rows; stderr:\n{stderr}");

@@ -30,6 +30,7 @@ mod kernel;
 mod link;
 mod peer;
 mod primitives;
+mod probe;
 mod python;
 mod queue;
 mod report;
@@ -170,6 +171,10 @@ pub struct Machine {
     /// Rounds measured (`--repeat`).
     #[serde(default = "one")]
     pub rounds: usize,
+    /// The cross-core round trip (ns) over the run's probes (see
+    /// [`probe`]): its median and extremes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xcore_ns: Option<rounds::Range>,
 }
 
 fn one() -> usize {
@@ -208,6 +213,10 @@ pub struct Record {
     /// above are then medians of the rounds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spread: Option<rounds::Spread>,
+    /// The machine's cross-core round trip (ns) measured just before the
+    /// row (see [`probe`]; with `--repeat`, the median of the rounds').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xcore_ns: Option<f64>,
 }
 
 impl Record {
@@ -243,6 +252,7 @@ impl Record {
             bytes_per_s: rate * size as f64,
             wait: wait.to_owned(),
             spread: None,
+            xcore_ns: None,
         }
     }
 
@@ -268,6 +278,7 @@ impl Record {
                     bytes_per_s: rate * size as f64,
                     wait: entry.wait.to_owned(),
                     spread: None,
+                    xcore_ns: None,
                 }
             }
         }
@@ -386,6 +397,12 @@ impl Session {
         format!("{}.{}", run_prefix(), self.seq)
     }
 
+    /// The cross-core round trip of the moment (see [`probe`]); `None`
+    /// with one CPU or if the peer's CPU did not answer.
+    fn probe(&self) -> Option<f64> {
+        self.cpus.and_then(|(_, peer)| probe::cross_core_ns(peer))
+    }
+
     /// The plan of a measurement.
     pub fn plan(&self, pattern: Pattern, size: usize) -> Plan {
         if let Some(n) = self.cfg.iters {
@@ -489,6 +506,7 @@ fn machine(cfg: &Config, cpus: Option<(usize, usize)>, python: Option<String>) -
         mode: mode.into(),
         python,
         rounds: cfg.repeat.max(1),
+        xcore_ns: None,
     }
 }
 
@@ -641,6 +659,8 @@ fn measure_rounds(
         rounds.push(rows.into_iter().flatten().collect::<Vec<_>>());
     }
     progress.end();
+    let probes: Vec<f64> = rounds.iter().flatten().filter_map(|r| r.xcore_ns).collect();
+    report.machine.xcore_ns = rounds::Range::of(&probes);
     let mut results = if n == 1 { rounds.pop().unwrap_or_default() } else { rounds::combine(&rounds) };
     results.sort_by_key(|r| (pattern_rank(&r.pattern), r.size));
     report.results = results;
@@ -673,7 +693,11 @@ fn measure_all(
         }
         let outcome = match job {
             Job::Link { entry, pattern, size } => {
-                measure_link(s, &entries[*entry], *pattern, *size, &mut rows[i], notes)
+                let state = s.probe();
+                let before = rows[i].len();
+                let outcome = measure_link(s, &entries[*entry], *pattern, *size, &mut rows[i], notes);
+                rows[i][before..].iter_mut().for_each(|r| r.xcore_ns = state);
+                outcome
             }
             Job::Primitive(name) => primitives::measure(s, name).map(|r| rows[i].push(r)),
             Job::Python { name, pattern, size } => {
@@ -694,9 +718,10 @@ fn measure_all(
     }
     if let Some(first) = jobs.iter().position(|j| matches!(j, Job::Python { .. })) {
         progress.step("python (multiprocessing)");
+        let state = s.probe();
         match python::run(s, &python_jobs) {
             Ok((more_rows, more)) => {
-                rows[first].extend(more_rows);
+                rows[first].extend(more_rows.into_iter().map(|r| Record { xcore_ns: state, ..r }));
                 notes.extend(more);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(RunError::Interrupted),

@@ -164,6 +164,7 @@ fn to_record(fields: &[(String, Val)]) -> Option<Record> {
         bytes_per_s: num("bytes_per_s").unwrap_or(0.0),
         wait: text("wait").unwrap_or_else(|| "block".into()),
         spread: None,
+        xcore_ns: None,
     })
 }
 

@@ -198,6 +198,30 @@ pub fn render(rep: &Report) -> String {
     let _ = writeln!(out, "kernel {}, {}", m.kernel, m.cpu_model);
     let _ = writeln!(out, "Every row copies the message in and out, except shmkit-grant (zero-copy: written and read");
     let _ = writeln!(out, "in place). Ratios compare with rows of this same run.");
+    if let Some(x) = m.xcore_ns {
+        let _ = writeln!(
+            out,
+            "Cross-core round trip, probed before each row: {} ({})",
+            duration_label(x.median),
+            x.span(duration_label)
+        );
+        if x.max > x.min * super::probe::AGREE {
+            let left_out = rep.results.iter().filter(|r| r.spread.as_ref().is_some_and(|s| s.other_state > 0)).count();
+            let what = if m.rounds > 1 {
+                format!(
+                    "ratios leave out the rounds whose row and reference were probed in different states \
+                     ({left_out} rows had such rounds)"
+                )
+            } else {
+                "a ratio of rows measured in different states misleads (--repeat leaves such rounds out)".into()
+            };
+            let _ = writeln!(
+                out,
+                "The machine changed speed during the run (probes over {}x apart): {what}.",
+                super::probe::AGREE
+            );
+        }
+    }
     let rows = &rep.results;
     let multi = m.rounds > 1;
     let pp: Vec<&Record> = rows.iter().filter(|r| r.pattern == "pingpong").collect();

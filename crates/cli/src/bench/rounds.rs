@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use super::probe;
 use super::report::{duration_label, size_label};
 use super::{Record, Report};
 
@@ -43,7 +44,7 @@ impl Range {
     }
 
     /// `a – b` of the extremes.
-    fn span(&self, label: impl Fn(f64) -> String) -> String {
+    pub fn span(&self, label: impl Fn(f64) -> String) -> String {
         format!("{}–{}", label(self.min), label(self.max))
     }
 }
@@ -62,6 +63,15 @@ pub struct Spread {
     /// Speed against the raw floor of the same round and size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vs_floor: Option<Range>,
+    /// Rounds left out of a ratio because the row and its reference were
+    /// measured in different states of the machine (see
+    /// [`probe`](super::probe)); all rounds count when none agrees.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub other_state: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The key of a row: transport, pattern, size, wait.
@@ -124,13 +134,30 @@ pub fn combine(rounds: &[Vec<Record>]) -> Vec<Record> {
                 Range::of(&rows.iter().filter_map(|(_, r)| f(r)).collect::<Vec<_>>()).map(|r| r.median)
             };
             let first = rows[0].1;
-            let ratio = |name: Option<&str>| {
+            // Per round: the speed, and whether row and reference were
+            // measured in the same state of the machine. Only those that
+            // were count, unless none was.
+            let mut other_state = 0;
+            let mut ratio = |name: Option<&str>| {
                 let name = name?;
-                let v: Vec<f64> =
-                    rows.iter().filter_map(|&(i, r)| speed(r, reference(i, name, &r.pattern, r.size)?)).collect();
-                Range::of(&v)
+                let pairs: Vec<(f64, bool)> = rows
+                    .iter()
+                    .filter_map(|&(i, r)| {
+                        let base = reference(i, name, &r.pattern, r.size)?;
+                        Some((speed(r, base)?, probe::agree(r.xcore_ns, base.xcore_ns)))
+                    })
+                    .collect();
+                let same: Vec<f64> = pairs.iter().filter(|p| p.1).map(|p| p.0).collect();
+                if same.is_empty() {
+                    return Range::of(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+                }
+                other_state = other_state.max(pairs.len() - same.len());
+                Range::of(&same)
             };
-            let refs = references(&first.pattern);
+            let (vs_pipe, vs_floor) = {
+                let refs = references(&first.pattern);
+                (ratio(refs.map(|r| r.0)), ratio(refs.map(|r| r.1)))
+            };
             let figures: Vec<f64> = rows.iter().filter_map(|(_, r)| figure(r).map(|f| f.0)).collect();
             let msgs_per_s = med(&|r| Some(r.msgs_per_s)).unwrap_or(0.0);
             Record {
@@ -148,9 +175,11 @@ pub fn combine(rounds: &[Vec<Record>]) -> Vec<Record> {
                 spread: Range::of(&figures).map(|figure| Spread {
                     rounds: rows.len(),
                     figure,
-                    vs_pipe: ratio(refs.map(|r| r.0)),
-                    vs_floor: ratio(refs.map(|r| r.1)),
+                    vs_pipe,
+                    vs_floor,
+                    other_state,
                 }),
+                xcore_ns: med(&|r| r.xcore_ns),
             }
         })
         .collect()
@@ -351,6 +380,7 @@ mod tests {
             bytes_per_s: rate * 8.0,
             wait: "spin".into(),
             spread: None,
+            xcore_ns: None,
         }
     }
 
@@ -363,6 +393,7 @@ mod tests {
             mode: "quick".into(),
             python: None,
             rounds: 1,
+            xcore_ns: None,
         };
         Report { machine, results, notes: vec![] }
     }
@@ -407,6 +438,34 @@ mod tests {
     }
 
     #[test]
+    fn ratios_leave_out_rounds_whose_row_and_reference_saw_different_states() {
+        let probed = |t: &str, p50: f64, xcore: f64| Record { xcore_ns: Some(xcore), ..row(t, "pingpong", p50, 0.0) };
+        // Round 3: the row ran in a slow minute (the probe 5x), its floor
+        // in a fast one. That ratio (0.2) says nothing and is left out.
+        let rounds = vec![
+            vec![probed("q", 110.0, 100.0), probed("raw-flag", 100.0, 100.0)],
+            vec![probed("raw-flag", 100.0, 110.0), probed("q", 120.0, 105.0)],
+            vec![probed("q", 500.0, 500.0), probed("raw-flag", 100.0, 100.0)],
+        ];
+        let q = combine(&rounds).into_iter().find(|r| r.transport == "q").unwrap();
+        let s = q.spread.unwrap();
+        assert_eq!(s.other_state, 1);
+        let floor = s.vs_floor.unwrap();
+        assert!((floor.min - 100.0 / 120.0).abs() < 1e-12 && (floor.max - 100.0 / 110.0).abs() < 1e-12, "{floor:?}");
+        // The figure itself still has every round.
+        assert_eq!(s.figure, Range { median: 120.0, min: 110.0, max: 500.0 });
+        assert_eq!(q.xcore_ns, Some(105.0));
+
+        // No round agrees: every round counts, and none is said left out.
+        let rounds = vec![
+            vec![probed("q", 500.0, 500.0), probed("raw-flag", 100.0, 100.0)],
+            vec![probed("q", 100.0, 100.0), probed("raw-flag", 500.0, 500.0)],
+        ];
+        let s = combine(&rounds).into_iter().find(|r| r.transport == "q").unwrap().spread.unwrap();
+        assert_eq!((s.other_state, s.vs_floor.map(|f| (f.min, f.max))), (0, Some((0.2, 5.0))));
+    }
+
+    #[test]
     fn a_comparison_marks_only_changes_beyond_both_spreads() {
         let spread = |r: &mut Record, lo: f64, hi: f64| {
             let v = figure(r).unwrap().0;
@@ -415,6 +474,7 @@ mod tests {
                 figure: Range { median: v, min: lo, max: hi },
                 vs_pipe: None,
                 vs_floor: None,
+                other_state: 0,
             });
         };
         let mut b1 = row("a", "pingpong", 100.0, 0.0);
