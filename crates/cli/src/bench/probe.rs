@@ -2,8 +2,8 @@
 //! just before each row.
 //!
 //! On a shared machine the time a cache line takes between the two CPUs
-//! can change several-fold for minutes at a time (a virtual machine's CPUs
-//! moved to other cores, a neighbour's load). Every two-process row moves
+//! can change several-fold from one second to the next (a virtual
+//! machine's CPUs moved to other cores, a neighbour's load). Every two-process row moves
 //! with it, so a row measured in a slow minute and its reference measured
 //! in a fast one give a ratio that says nothing of either. The probe — two
 //! threads of this process, pinned to the measuring CPU and the peer's,
@@ -24,8 +24,8 @@ const BLOCKS: usize = 15;
 const PATIENCE: Duration = Duration::from_millis(50);
 
 /// Two probes agree when neither is more than this many times the other:
-/// on the build machine they read 85-118 ns in its fast state and 530-570
-/// ns in its slow one.
+/// on the build machine they read 55-63, 85-127 or 495-585 ns, three
+/// states that last seconds each.
 pub const AGREE: f64 = 1.5;
 
 /// Whether two probes (ns) were taken in the same state of the machine;
