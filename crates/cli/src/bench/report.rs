@@ -190,7 +190,7 @@ pub fn render(rep: &Report) -> String {
     };
     let cpus = if m.cpus == 1 { "1 CPU".to_owned() } else { format!("{} CPUs", m.cpus) };
     let rounds = if m.rounds > 1 {
-        format!(", {} rounds: medians, ranges min–max, ratios taken per round", m.rounds)
+        format!(", {} rounds: medians, ranges min–max, ratios taken per round and state", m.rounds)
     } else {
         String::new()
     };
@@ -209,11 +209,11 @@ pub fn render(rep: &Report) -> String {
             let left_out = rep.results.iter().filter(|r| r.spread.as_ref().is_some_and(|s| s.other_state > 0)).count();
             let what = if m.rounds > 1 {
                 format!(
-                    "ratios leave out the rounds whose row and reference were probed in different states \
-                     ({left_out} rows had such rounds)"
+                    "each row's rounds are compared with its reference measured in the same state \
+                     ({left_out} rows had rounds with no such reference, left out)"
                 )
             } else {
-                "a ratio of rows measured in different states misleads (--repeat leaves such rounds out)".into()
+                "a ratio of rows measured in different states misleads (--repeat pairs them by state)".into()
             };
             let _ = writeln!(
                 out,

@@ -4,8 +4,9 @@
 //! machine. `--repeat N` measures every row once per round, in a shuffled
 //! order each round, so a slow minute hits all rows alike; each row then
 //! reports the median of its rounds and their spread (min–max), and each
-//! ratio is taken per round (row and reference measured minutes apart at
-//! most) before its median and spread are taken.
+//! ratio is taken per round before its median and spread are taken: against
+//! the reference as measured in the same state of the machine (see
+//! [`probe`](super::probe)), in whichever rounds that was.
 //!
 //! `--compare BEFORE AFTER` reads two JSON reports and prints, per row
 //! present in both, the speed of AFTER relative to BEFORE and the range that
@@ -63,9 +64,9 @@ pub struct Spread {
     /// Speed against the raw floor of the same round and size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vs_floor: Option<Range>,
-    /// Rounds left out of a ratio because the row and its reference were
-    /// measured in different states of the machine (see
-    /// [`probe`](super::probe)); all rounds count when none agrees.
+    /// Rounds left out of a ratio because no round measured the reference
+    /// in the state the row was measured in (see [`probe`](super::probe));
+    /// all rounds count, as measured, when that leaves none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub other_state: usize,
 }
@@ -92,8 +93,13 @@ fn figure(r: &Record) -> Option<(f64, bool)> {
 
 /// Speed of `row` relative to `base` (> 1: `row` is faster).
 fn speed(row: &Record, base: &Record) -> Option<f64> {
-    let ((a, lower), (b, _)) = (figure(row)?, figure(base)?);
-    let s = if lower { b / a } else { a / b };
+    speed_against(row, figure(base)?.0)
+}
+
+/// Speed of `row` relative to a row whose figure is `base`.
+fn speed_against(row: &Record, base: f64) -> Option<f64> {
+    let (a, lower) = figure(row)?;
+    let s = if lower { base / a } else { a / base };
     (s.is_finite() && s > 0.0).then_some(s)
 }
 
@@ -134,24 +140,39 @@ pub fn combine(rounds: &[Vec<Record>]) -> Vec<Record> {
                 Range::of(&rows.iter().filter_map(|(_, r)| f(r)).collect::<Vec<_>>()).map(|r| r.median)
             };
             let first = rows[0].1;
-            // Per round: the speed, and whether row and reference were
-            // measured in the same state of the machine. Only those that
-            // were count, unless none was.
+            // Per round: the speed against the reference as measured in the
+            // same state of the machine, in whichever rounds it was (states
+            // come and go within a round): the median of those. A round
+            // with no such reference is left out, unless every round is.
             let mut other_state = 0;
             let mut ratio = |name: Option<&str>| {
                 let name = name?;
-                let pairs: Vec<(f64, bool)> = rows
-                    .iter()
-                    .filter_map(|&(i, r)| {
-                        let base = reference(i, name, &r.pattern, r.size)?;
-                        Some((speed(r, base)?, probe::agree(r.xcore_ns, base.xcore_ns)))
-                    })
-                    .collect();
-                let same: Vec<f64> = pairs.iter().filter(|p| p.1).map(|p| p.0).collect();
-                if same.is_empty() {
-                    return Range::of(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+                let (mut same, mut all, mut left_out) = (Vec::new(), Vec::new(), 0);
+                for &(i, r) in rows {
+                    let Some(own) = reference(i, name, &r.pattern, r.size) else { continue };
+                    let Some(plain) = speed(r, own) else { continue };
+                    all.push(plain);
+                    if r.transport == name || r.xcore_ns.is_none() {
+                        same.push(plain);
+                        continue;
+                    }
+                    let figures: Vec<f64> = rounds
+                        .iter()
+                        .filter_map(|round| {
+                            round.iter().find(|b| b.transport == name && b.pattern == r.pattern && b.size == r.size)
+                        })
+                        .filter(|b| b.xcore_ns.is_some() && probe::agree(r.xcore_ns, b.xcore_ns))
+                        .filter_map(|b| figure(b).map(|f| f.0))
+                        .collect();
+                    match Range::of(&figures).and_then(|base| speed_against(r, base.median)) {
+                        Some(v) => same.push(v),
+                        None => left_out += 1,
+                    }
                 }
-                other_state = other_state.max(pairs.len() - same.len());
+                if same.is_empty() {
+                    return Range::of(&all);
+                }
+                other_state = other_state.max(left_out);
                 Range::of(&same)
             };
             let (vs_pipe, vs_floor) = {
@@ -440,8 +461,10 @@ mod tests {
     #[test]
     fn ratios_leave_out_rounds_whose_row_and_reference_saw_different_states() {
         let probed = |t: &str, p50: f64, xcore: f64| Record { xcore_ns: Some(xcore), ..row(t, "pingpong", p50, 0.0) };
-        // Round 3: the row ran in a slow minute (the probe 5x), its floor
-        // in a fast one. That ratio (0.2) says nothing and is left out.
+        // Round 3: the row ran in a slow state (the probe 5x), the floor
+        // never did. That round (0.2 against any floor) says nothing and
+        // is left out; rounds 1 and 2 pair with the floor of all three
+        // rounds (all probed at 100-110 ns).
         let rounds = vec![
             vec![probed("q", 110.0, 100.0), probed("raw-flag", 100.0, 100.0)],
             vec![probed("raw-flag", 100.0, 110.0), probed("q", 120.0, 105.0)],
@@ -456,13 +479,27 @@ mod tests {
         assert_eq!(s.figure, Range { median: 120.0, min: 110.0, max: 500.0 });
         assert_eq!(q.xcore_ns, Some(105.0));
 
-        // No round agrees: every round counts, and none is said left out.
+        // Each round's row and floor in different states, but each state
+        // has the floor in the other round: the row is paired with that
+        // one (here as fast as the floor in both states).
         let rounds = vec![
             vec![probed("q", 500.0, 500.0), probed("raw-flag", 100.0, 100.0)],
             vec![probed("q", 100.0, 100.0), probed("raw-flag", 500.0, 500.0)],
         ];
         let s = combine(&rounds).into_iter().find(|r| r.transport == "q").unwrap().spread.unwrap();
-        assert_eq!((s.other_state, s.vs_floor.map(|f| (f.min, f.max))), (0, Some((0.2, 5.0))));
+        assert_eq!((s.other_state, s.vs_floor.map(|f| (f.min, f.max))), (0, Some((1.0, 1.0))));
+
+        // No round has the floor in the row's state: every round counts as
+        // it was measured, and none is said left out.
+        let rounds = vec![
+            vec![probed("q", 500.0, 500.0), probed("raw-flag", 100.0, 100.0)],
+            vec![probed("q", 520.0, 520.0), probed("raw-flag", 100.0, 100.0)],
+        ];
+        let s = combine(&rounds).into_iter().find(|r| r.transport == "q").unwrap().spread.unwrap();
+        assert_eq!((s.other_state, s.vs_floor.map(|f| (f.min, f.max))), (0, Some((100.0 / 520.0, 0.2))));
+        // The floor's own ratio stays 1, round by round.
+        let floor = combine(&rounds).into_iter().find(|r| r.transport == "raw-flag").unwrap().spread.unwrap();
+        assert_eq!(floor.vs_floor, Some(Range { median: 1.0, min: 1.0, max: 1.0 }));
     }
 
     #[test]
