@@ -213,8 +213,9 @@ pub struct Record {
     /// above are then medians of the rounds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spread: Option<rounds::Spread>,
-    /// The machine's cross-core round trip (ns) measured just before the
-    /// row (see [`probe`]; with `--repeat`, the median of the rounds').
+    /// The machine's state while the row was measured: the cross-core
+    /// round trip (ns) probed just before and after it, if the two agree
+    /// (see [`probe::held`]; with `--repeat`, the median of the rounds').
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xcore_ns: Option<f64>,
 }
@@ -693,9 +694,10 @@ fn measure_all(
         }
         let outcome = match job {
             Job::Link { entry, pattern, size } => {
-                let state = s.probe();
+                let first = s.probe();
                 let before = rows[i].len();
                 let outcome = measure_link(s, &entries[*entry], *pattern, *size, &mut rows[i], notes);
+                let state = probe::held(first, s.probe());
                 rows[i][before..].iter_mut().for_each(|r| r.xcore_ns = state);
                 outcome
             }
@@ -718,8 +720,10 @@ fn measure_all(
     }
     if let Some(first) = jobs.iter().position(|j| matches!(j, Job::Python { .. })) {
         progress.step("python (multiprocessing)");
-        let state = s.probe();
-        match python::run(s, &python_jobs) {
+        let start = s.probe();
+        let outcome = python::run(s, &python_jobs);
+        let state = probe::held(start, s.probe());
+        match outcome {
             Ok((more_rows, more)) => {
                 rows[first].extend(more_rows.into_iter().map(|r| Record { xcore_ns: state, ..r }));
                 notes.extend(more);

@@ -1,5 +1,5 @@
 //! The machine's state of the moment: a cross-core round trip, measured
-//! just before each row.
+//! just before and just after each row.
 //!
 //! On a shared machine the time a cache line takes between the two CPUs
 //! can change several-fold from one second to the next (a virtual
@@ -37,6 +37,15 @@ pub fn agree(a: Option<f64>, b: Option<f64>) -> bool {
     }
 }
 
+/// The state a measurement was made in, from the probes taken just
+/// before and just after it: their mean if they agree, `None` if either
+/// is missing or the machine changed state meanwhile (a full run's rows
+/// take over a second, and states here last seconds).
+pub fn held(before: Option<f64>, after: Option<f64>) -> Option<f64> {
+    let (a, b) = (before?, after?);
+    (a > 0.0 && b > 0.0 && a.max(b) / a.min(b) <= AGREE).then_some((a + b) / 2.0)
+}
+
 #[repr(align(128))]
 struct Line(AtomicU64);
 
@@ -49,8 +58,11 @@ pub fn cross_core_ns(peer_cpu: usize) -> Option<f64> {
     let stop = AtomicBool::new(false);
     let total = BLOCK * BLOCKS as u64;
     std::thread::scope(|scope| {
-        let echo = scope.spawn(|| {
+        let spawned = std::thread::Builder::new().name("probe".into()).spawn_scoped(scope, || {
             if sys::pin_to_cpu(peer_cpu).is_err() {
+                // Tells the measuring side at once (it would wait
+                // `PATIENCE` for an answer).
+                pong.0.store(u64::MAX, Ordering::Release);
                 return false;
             }
             let mut seen = 0;
@@ -68,6 +80,8 @@ pub fn cross_core_ns(peer_cpu: usize) -> Option<f64> {
             }
             true
         });
+        // No thread (the process at its limit): no probe.
+        let Ok(echo) = spawned else { return None };
         let mut blocks = Vec::with_capacity(BLOCKS);
         let mut n = 0;
         'probe: for _ in 0..BLOCKS {
@@ -77,8 +91,12 @@ pub fn cross_core_ns(peer_cpu: usize) -> Option<f64> {
                 ping.0.store(n, Ordering::Release);
                 let asked = Instant::now();
                 let mut polls = 0u32;
-                while pong.0.load(Ordering::Acquire) != n {
-                    std::hint::spin_loop();
+                loop {
+                    match pong.0.load(Ordering::Acquire) {
+                        v if v == n => break,
+                        u64::MAX => break 'probe,
+                        _ => std::hint::spin_loop(),
+                    }
                     polls = polls.wrapping_add(1);
                     if polls.is_multiple_of(1024) && asked.elapsed() > PATIENCE {
                         break 'probe;
@@ -108,6 +126,21 @@ mod tests {
         assert!(!agree(Some(100.0), Some(500.0)));
         assert!(!agree(Some(500.0), Some(100.0)));
         assert!(agree(None, Some(500.0)) && agree(Some(100.0), None) && agree(None, None));
+    }
+
+    #[test]
+    fn a_state_held_through_a_measurement_is_the_probes_mean() {
+        assert_eq!(held(Some(100.0), Some(120.0)), Some(110.0));
+        assert_eq!(held(Some(100.0), Some(520.0)), None);
+        assert_eq!(held(None, Some(100.0)), None);
+        assert_eq!(held(Some(100.0), None), None);
+    }
+
+    #[test]
+    fn a_cpu_that_cannot_be_had_gives_no_probe() {
+        // Beyond any CPU set: pinning the echo thread fails, and the probe
+        // says so rather than timing a thread that runs anywhere.
+        assert_eq!(cross_core_ns(1 << 20), None);
     }
 
     #[test]

@@ -210,7 +210,8 @@ pub fn render(rep: &Report) -> String {
             let what = if m.rounds > 1 {
                 format!(
                     "each row's rounds are compared with its reference measured in the same state \
-                     ({left_out} rows had rounds with no such reference, left out)"
+                     ({left_out} rows had rounds left out: no such reference, or the state changed during \
+                     the row)"
                 )
             } else {
                 "a ratio of rows measured in different states misleads (--repeat pairs them by state)".into()

@@ -64,9 +64,10 @@ pub struct Spread {
     /// Speed against the raw floor of the same round and size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vs_floor: Option<Range>,
-    /// Rounds left out of a ratio because no round measured the reference
-    /// in the state the row was measured in (see [`probe`](super::probe));
-    /// all rounds count, as measured, when that leaves none.
+    /// Rounds left out of a ratio because the state the row was measured
+    /// in is unknown (it changed meanwhile) or no round measured the
+    /// reference in it (see [`probe`](super::probe)); all rounds count, as
+    /// measured, when that leaves none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub other_state: usize,
 }
@@ -143,7 +144,8 @@ pub fn combine(rounds: &[Vec<Record>]) -> Vec<Record> {
             // Per round: the speed against the reference as measured in the
             // same state of the machine, in whichever rounds it was (states
             // come and go within a round): the median of those. A round
-            // with no such reference is left out, unless every round is.
+            // with no such reference, or whose own state is unknown, is
+            // left out, unless every round is.
             let mut other_state = 0;
             let mut ratio = |name: Option<&str>| {
                 let name = name?;
@@ -152,8 +154,14 @@ pub fn combine(rounds: &[Vec<Record>]) -> Vec<Record> {
                     let Some(own) = reference(i, name, &r.pattern, r.size) else { continue };
                     let Some(plain) = speed(r, own) else { continue };
                     all.push(plain);
-                    if r.transport == name || r.xcore_ns.is_none() {
+                    if r.transport == name {
                         same.push(plain);
+                        continue;
+                    }
+                    if r.xcore_ns.is_none() {
+                        // The state changed while the row was measured (or
+                        // nothing was probed): no state to pair it in.
+                        left_out += 1;
                         continue;
                     }
                     let figures: Vec<f64> = rounds
@@ -497,6 +505,16 @@ mod tests {
         ];
         let s = combine(&rounds).into_iter().find(|r| r.transport == "q").unwrap().spread.unwrap();
         assert_eq!((s.other_state, s.vs_floor.map(|f| (f.min, f.max))), (0, Some((100.0 / 520.0, 0.2))));
+        // A round whose state changed while the row was measured (no
+        // probe to pair it by) is left out like one with no reference.
+        let mut unsure = probed("q", 300.0, 100.0);
+        unsure.xcore_ns = None;
+        let rounds = vec![
+            vec![probed("q", 110.0, 100.0), probed("raw-flag", 100.0, 100.0)],
+            vec![unsure, probed("raw-flag", 100.0, 100.0)],
+        ];
+        let s = combine(&rounds).into_iter().find(|r| r.transport == "q").unwrap().spread.unwrap();
+        assert_eq!((s.other_state, s.vs_floor.map(|f| (f.min, f.max))), (1, Some((100.0 / 110.0, 100.0 / 110.0))));
         // The floor's own ratio stays 1, round by round.
         let floor = combine(&rounds).into_iter().find(|r| r.transport == "raw-flag").unwrap().spread.unwrap();
         assert_eq!(floor.vs_floor, Some(Range { median: 1.0, min: 1.0, max: 1.0 }));
