@@ -201,7 +201,7 @@ pub fn render(rep: &Report) -> String {
     if let Some(x) = m.xcore_ns {
         let _ = writeln!(
             out,
-            "Cross-core round trip, probed before each row: {} ({})",
+            "Cross-core round trip, probed around each row: {} ({})",
             duration_label(x.median),
             x.span(duration_label)
         );
