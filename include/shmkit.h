@@ -1616,9 +1616,30 @@ shmkit_status shmkit_message_queue_free(shmkit_message_queue *q);
 
 /**
  * Waits until every message sent on a joinable queue has been marked done
- * with `shmkit_message_receiver_task_done`, at most `timeout_ns`
+ * with `shmkit_message_receiver_task_done`. Returns at once on a queue
+ * that is not joinable.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_join(const shmkit_message_queue *q);
+
+/**
+ * `shmkit_message_queue_join` waiting until CLOCK_MONOTONIC `deadline_ns`
+ * at most. SHMKIT_TIMEOUT if some are left.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_join_deadline(const shmkit_message_queue *q,
+                                                 uint64_t deadline_ns);
+
+/**
+ * `shmkit_message_queue_join` waiting at most `timeout_ns`
  * (`SHMKIT_FOREVER`: no limit; 0: just look). SHMKIT_TIMEOUT if some are
- * left. Returns at once on a queue that is not joinable.
+ * left.
  *
  * # Safety
  * Every pointer argument is NULL or valid as described above; a handle is
@@ -1698,6 +1719,16 @@ shmkit_status shmkit_message_queue_receiver(const shmkit_message_queue *q,
  */
 shmkit_status shmkit_message_queue_sender(const shmkit_message_queue *q,
                                           shmkit_message_sender **out);
+
+/**
+ * `shmkit_message_queue_join` if every message is marked done now:
+ * SHMKIT_TIMEOUT if some are left.
+ *
+ * # Safety
+ * Every pointer argument is NULL or valid as described above; a handle is
+ * one this library returned and that was not freed.
+ */
+shmkit_status shmkit_message_queue_try_join(const shmkit_message_queue *q);
 
 /**
  * Frees the receiving end.

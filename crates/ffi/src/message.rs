@@ -149,9 +149,33 @@ pub unsafe extern "C" fn shmkit_message_queue_len(q: *const shmkit_message_queue
 }
 
 /// Waits until every message sent on a joinable queue has been marked done
-/// with `shmkit_message_receiver_task_done`, at most `timeout_ns`
+/// with `shmkit_message_receiver_task_done`. Returns at once on a queue
+/// that is not joinable.
+///
+/// # Safety
+/// Every pointer argument is NULL or valid as described above; a handle is
+/// one this library returned and that was not freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmkit_message_queue_join(q: *const shmkit_message_queue) -> shmkit_status {
+    // SAFETY: the caller's promises, passed on.
+    unsafe { join(q, Wait::Forever) }
+}
+
+/// `shmkit_message_queue_join` if every message is marked done now:
+/// SHMKIT_TIMEOUT if some are left.
+///
+/// # Safety
+/// Every pointer argument is NULL or valid as described above; a handle is
+/// one this library returned and that was not freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmkit_message_queue_try_join(q: *const shmkit_message_queue) -> shmkit_status {
+    // SAFETY: the caller's promises, passed on.
+    unsafe { join(q, Wait::Now) }
+}
+
+/// `shmkit_message_queue_join` waiting at most `timeout_ns`
 /// (`SHMKIT_FOREVER`: no limit; 0: just look). SHMKIT_TIMEOUT if some are
-/// left. Returns at once on a queue that is not joinable.
+/// left.
 ///
 /// # Safety
 /// Every pointer argument is NULL or valid as described above; a handle is
@@ -161,10 +185,34 @@ pub unsafe extern "C" fn shmkit_message_queue_join_timeout(
     q: *const shmkit_message_queue,
     timeout_ns: u64,
 ) -> shmkit_status {
+    // SAFETY: the caller's promises, passed on.
+    unsafe { join(q, Wait::timeout(timeout_ns)) }
+}
+
+/// `shmkit_message_queue_join` waiting until CLOCK_MONOTONIC `deadline_ns`
+/// at most. SHMKIT_TIMEOUT if some are left.
+///
+/// # Safety
+/// Every pointer argument is NULL or valid as described above; a handle is
+/// one this library returned and that was not freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmkit_message_queue_join_deadline(
+    q: *const shmkit_message_queue,
+    deadline_ns: u64,
+) -> shmkit_status {
+    // SAFETY: the caller's promises, passed on.
+    unsafe { join(q, Wait::deadline(deadline_ns)) }
+}
+
+/// The four join forms.
+///
+/// # Safety
+/// `q` is NULL or a live handle.
+unsafe fn join(q: *const shmkit_message_queue, wait: Wait) -> shmkit_status {
     call(|| {
         // SAFETY: a live handle or NULL.
         let (q, _) = unsafe { handle::get(q)? };
-        let done = match Wait::timeout(timeout_ns) {
+        let done = match wait {
             Wait::Forever => {
                 q.join();
                 true

@@ -735,10 +735,17 @@ static int all(const char *prefix) {
     if (len != 5 || memcmp(mbuf, "hello", 5) != 0) fail("message queue recv");
     CHECK(shmkit_message_receiver_task_done(mrx));
     EXPECT(shmkit_message_queue_join_timeout(mq, 0), SHMKIT_TIMEOUT, "not marked done");
+    EXPECT(shmkit_message_queue_try_join(mq), SHMKIT_TIMEOUT, "not marked done");
+    EXPECT(shmkit_message_queue_join_timeout(mq, 5 * MS), SHMKIT_TIMEOUT, "not marked done");
+    EXPECT(shmkit_message_queue_join_deadline(mq, shmkit_now_ns() + 5 * MS), SHMKIT_TIMEOUT, "not marked done");
     CHECK(shmkit_message_receiver_recv_deadline(mrx, mbuf, sizeof mbuf, &len, shmkit_now_ns() + 100 * MS));
     if (len != 0) fail("empty message");
     CHECK(shmkit_message_receiver_task_done(mrx));
     CHECK(shmkit_message_queue_join_timeout(mq, SHMKIT_FOREVER));
+    CHECK(shmkit_message_queue_join(mq));
+    CHECK(shmkit_message_queue_try_join(mq));
+    CHECK(shmkit_message_queue_join_deadline(mq, shmkit_now_ns()));
+    EXPECT(shmkit_message_queue_join(NULL), SHMKIT_NULL_POINTER, "NULL");
     EXPECT(shmkit_message_receiver_task_done(mrx), SHMKIT_INVALID_ARGUMENT, "task_done");
     CHECK(shmkit_message_queue_len(mq, &n));
     CHECK(shmkit_message_sender_free(mtx));
