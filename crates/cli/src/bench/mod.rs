@@ -404,6 +404,14 @@ impl Session {
         self.cpus.and_then(|(_, peer)| probe::cross_core_ns(peer))
     }
 
+    /// Runs `measure` between two probes: its outcome, and the state it
+    /// ran in (see [`probe::held`]).
+    fn in_state<T>(&mut self, measure: impl FnOnce(&mut Session) -> T) -> (T, Option<f64>) {
+        let before = self.probe();
+        let outcome = measure(self);
+        (outcome, probe::held(before, self.probe()))
+    }
+
     /// The plan of a measurement.
     pub fn plan(&self, pattern: Pattern, size: usize) -> Plan {
         if let Some(n) = self.cfg.iters {
@@ -694,10 +702,9 @@ fn measure_all(
         }
         let outcome = match job {
             Job::Link { entry, pattern, size } => {
-                let first = s.probe();
                 let before = rows[i].len();
-                let outcome = measure_link(s, &entries[*entry], *pattern, *size, &mut rows[i], notes);
-                let state = probe::held(first, s.probe());
+                let (outcome, state) =
+                    s.in_state(|s| measure_link(s, &entries[*entry], *pattern, *size, &mut rows[i], notes));
                 rows[i][before..].iter_mut().for_each(|r| r.xcore_ns = state);
                 outcome
             }
@@ -720,9 +727,7 @@ fn measure_all(
     }
     if let Some(first) = jobs.iter().position(|j| matches!(j, Job::Python { .. })) {
         progress.step("python (multiprocessing)");
-        let start = s.probe();
-        let outcome = python::run(s, &python_jobs);
-        let state = probe::held(start, s.probe());
+        let (outcome, state) = s.in_state(|s| python::run(s, &python_jobs));
         match outcome {
             Ok((more_rows, more)) => {
                 rows[first].extend(more_rows.into_iter().map(|r| Record { xcore_ns: state, ..r }));

@@ -3,9 +3,10 @@
 //!
 //! On a shared machine the time a cache line takes between the two CPUs
 //! can change several-fold from one second to the next (a virtual
-//! machine's CPUs moved to other cores, a neighbour's load). Every two-process row moves
-//! with it, so a row measured in a slow minute and its reference measured
-//! in a fast one give a ratio that says nothing of either. The probe — two
+//! machine's CPUs moved to other cores, a neighbour's load). Every
+//! two-process row moves with it, so a row measured in a slow state and its
+//! reference measured in a fast one give a ratio that says nothing of
+//! either. The probe — two
 //! threads of this process, pinned to the measuring CPU and the peer's,
 //! bouncing a counter between two cache lines — takes about a millisecond
 //! and lets [`rounds`](super::rounds) leave such pairs out of the ratios.
@@ -32,9 +33,15 @@ pub const AGREE: f64 = 1.5;
 /// `true` when either is missing (nothing says otherwise).
 pub fn agree(a: Option<f64>, b: Option<f64>) -> bool {
     match (a, b) {
-        (Some(a), Some(b)) if a > 0.0 && b > 0.0 => a.max(b) / a.min(b) <= AGREE,
+        (Some(a), Some(b)) if a > 0.0 && b > 0.0 => within(a, b),
         _ => true,
     }
+}
+
+/// Whether neither of two positive probes is more than [`AGREE`] times the
+/// other.
+fn within(a: f64, b: f64) -> bool {
+    a.max(b) / a.min(b) <= AGREE
 }
 
 /// The state a measurement was made in, from the probes taken just
@@ -43,7 +50,7 @@ pub fn agree(a: Option<f64>, b: Option<f64>) -> bool {
 /// take over a second, and states here last seconds).
 pub fn held(before: Option<f64>, after: Option<f64>) -> Option<f64> {
     let (a, b) = (before?, after?);
-    (a > 0.0 && b > 0.0 && a.max(b) / a.min(b) <= AGREE).then_some((a + b) / 2.0)
+    (a > 0.0 && b > 0.0 && within(a, b)).then_some((a + b) / 2.0)
 }
 
 #[repr(align(128))]

@@ -164,11 +164,8 @@ pub fn combine(rounds: &[Vec<Record>]) -> Vec<Record> {
                         left_out += 1;
                         continue;
                     }
-                    let figures: Vec<f64> = rounds
-                        .iter()
-                        .filter_map(|round| {
-                            round.iter().find(|b| b.transport == name && b.pattern == r.pattern && b.size == r.size)
-                        })
+                    let figures: Vec<f64> = (0..rounds.len())
+                        .filter_map(|j| reference(j, name, &r.pattern, r.size))
                         .filter(|b| b.xcore_ns.is_some() && probe::agree(r.xcore_ns, b.xcore_ns))
                         .filter_map(|b| figure(b).map(|f| f.0))
                         .collect();
