@@ -128,12 +128,12 @@ pub mod __ffi {
     }
 }
 /// What `shmkit bench` needs of the core that is not API: the byte rings'
-/// copy, so that its raw ring copies messages as the queues do. Not for
-/// other users; no stability.
+/// copies in and out, so that its raw ring copies messages as the queues
+/// do. Not for other users; no stability.
 #[doc(hidden)]
 pub mod __bench {
     /// Copies `len` bytes from `src` to `dst` as the byte rings copy
-    /// messages.
+    /// messages into shared memory.
     ///
     /// # Safety
     /// As [`std::ptr::copy_nonoverlapping`]: `src` readable and `dst`
@@ -142,6 +142,16 @@ pub mod __bench {
     pub unsafe fn copy(src: *const u8, dst: *mut u8, len: usize) {
         // SAFETY: the caller's contract.
         unsafe { crate::copy::copy(src, dst, len) }
+    }
+
+    /// Copies as the byte rings copy messages out of shared memory.
+    ///
+    /// # Safety
+    /// As [`copy`].
+    #[inline]
+    pub unsafe fn copy_out(src: *const u8, dst: *mut u8, len: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { crate::copy::copy_out(src, dst, len) }
     }
 }
 #[cfg(feature = "failpoints")]

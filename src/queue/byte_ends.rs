@@ -568,7 +568,9 @@ impl Rx {
         if r.len > buf.len() {
             return Err(ByteRecvError::BufferTooSmall { len: r.len });
         }
-        crate::copy::copy_slice(&mut buf[..r.len], self.payload(r));
+        // SAFETY: the payload is r.len bytes, buf at least as long (checked
+        // above), and the two do not overlap (buf is borrowed mutably).
+        unsafe { crate::copy::copy_out(self.payload(r).as_ptr(), buf.as_mut_ptr(), r.len) };
         self.done(r);
         Ok(r.len)
     }

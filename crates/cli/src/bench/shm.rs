@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::link::{Link, Patience, SLICE};
 use super::transport::{Ctx, Entry, Handoff, Outcome, Transport, err, strategy};
 use super::{Pattern, Session};
-use shmkit::__bench::copy;
+use shmkit::__bench::{copy, copy_out};
 use shmkit::{Event, Segment, SharedMemory};
 
 /// Bytes of ring space per direction that `raw-ring` aims for (as much as
@@ -146,7 +146,7 @@ impl Half {
         // SAFETY: the slot is published (can_pop) and holds `stride >=
         // buf.len()` bytes; the producer does not touch it until we move
         // the tail past it.
-        unsafe { copy(self.slot(self.pos), buf.as_mut_ptr(), buf.len()) };
+        unsafe { copy_out(self.slot(self.pos), buf.as_mut_ptr(), buf.len()) };
         self.pos = self.pos.wrapping_add(1);
         // Release: our reads of the slot happen before the producer reuses it.
         self.tail().store(self.pos, Ordering::Release);
